@@ -1,0 +1,132 @@
+"""Typed trace records and the trace hash.
+
+Every observable of a run is a record ``(t_us, source, kind, fields)``. The trace keeps a
+running SHA-256 over a canonical encoding of each record, so the hash of a run is ready
+the moment the run ends and costs no second pass.
+
+This module knows how to encode field values canonically. It knows nothing about what
+the sources are (board, stack, link, server): those only call :meth:`Trace.record`.
+
+Field values are ``None``, ``bool``, ``int``, ``str``, ``bytes``, :class:`Opaque`, or
+tuples/lists of those. :class:`Opaque` wraps bytes whose content varies from run to run
+(TLS ciphertext): the hash covers only their length, views (pcap) still get the bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeAlias
+
+
+@dataclass(frozen=True, slots=True)
+class Opaque:
+    """Bytes that differ between identical runs (ciphertext); hashed by length only."""
+
+    data: bytes
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+FieldValue: TypeAlias = "None | bool | int | str | bytes | Opaque | Sequence[FieldValue]"
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRecord:
+    """One observable event: when, who, what, and the details."""
+
+    t_us: int
+    source: str
+    kind: str
+    fields: Mapping[str, FieldValue]
+
+    def get(self, name: str, default: FieldValue = None) -> FieldValue:
+        return self.fields.get(name, default)
+
+
+def _canonical(value: FieldValue) -> object:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, bytes):
+        return {"hex": value.hex()}
+    if isinstance(value, Opaque):
+        return {"opaque_len": len(value.data)}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    raise TypeError(f"trace field of unsupported type {type(value).__name__}")
+
+
+def _jsonable(value: FieldValue) -> object:
+    """Like the canonical form, but keeps opaque bytes (for artifacts, not hashing)."""
+    if isinstance(value, Opaque):
+        return {"opaque_hex": value.data.hex()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return _canonical(value)
+
+
+def encode_record(record: TraceRecord) -> bytes:
+    """Canonical, hash-stable encoding of one record (one JSON line)."""
+    fields = {k: _canonical(v) for k, v in sorted(record.fields.items())}
+    line = json.dumps(
+        [record.t_us, record.source, record.kind, fields],
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    return line.encode("ascii") + b"\n"
+
+
+class Trace:
+    """An append-only list of records with a running hash and live subscribers."""
+
+    def __init__(self) -> None:
+        self._records: list[TraceRecord] = []
+        self._hash = hashlib.sha256()
+        self._subscribers: list[Callable[[TraceRecord], None]] = []
+
+    def record(self, t_us: int, source: str, kind: str, **fields: FieldValue) -> TraceRecord:
+        rec = TraceRecord(t_us, source, kind, fields)
+        self._records.append(rec)
+        self._hash.update(encode_record(rec))
+        for subscriber in self._subscribers:
+            subscriber(rec)
+        return rec
+
+    def subscribe(self, callback: Callable[[TraceRecord], None]) -> None:
+        """Call ``callback`` with every record from now on (live views)."""
+        self._subscribers.append(callback)
+
+    @property
+    def records(self) -> Sequence[TraceRecord]:
+        return self._records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[TraceRecord]:
+        return iter(self._records)
+
+    def select(self, source: str | None = None, kind: str | None = None) -> list[TraceRecord]:
+        """Records matching a source prefix and/or an exact kind."""
+        return [
+            r
+            for r in self._records
+            if (source is None or r.source == source or r.source.startswith(source + "."))
+            and (kind is None or r.kind == kind)
+        ]
+
+    def sha256(self) -> str:
+        """Hex digest over the canonical encoding of every record so far."""
+        return self._hash.copy().hexdigest()
+
+    def to_jsonl(self) -> Iterator[str]:
+        """Records as JSON lines for artifacts (opaque bytes included as hex)."""
+        for r in self._records:
+            fields = {k: _jsonable(v) for k, v in sorted(r.fields.items())}
+            yield json.dumps(
+                {"t_us": r.t_us, "source": r.source, "kind": r.kind, "fields": fields},
+                separators=(",", ":"),
+            )

@@ -1,0 +1,81 @@
+"""A TCP/IPv4 segment as it crosses the simulated link.
+
+The link carries these structured segments rather than raw bytes; :mod:`stack.pcap`
+turns them into Ethernet/IPv4/TCP frames. This module knows the fields and flags, not
+how segments are produced or consumed.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from emulator.trace import FieldValue, Opaque
+
+
+class Flags(enum.IntFlag):
+    FIN = 0x01
+    SYN = 0x02
+    RST = 0x04
+    PSH = 0x08
+    ACK = 0x10
+
+
+IPV4_HEADER = 20
+TCP_HEADER = 20
+ETHERNET_HEADER = 14
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One TCP segment in one IPv4 packet."""
+
+    src_ip: str
+    src_port: int
+    dst_ip: str
+    dst_port: int
+    seq: int
+    ack: int
+    flags: Flags
+    window: int
+    payload: bytes = b""
+    mss: int | None = None  # MSS option, only on SYN segments
+    ciphertext: bool = False  # payload is TLS records (hashed by length only)
+    ip_id: int = field(default=0, compare=False)
+
+    @property
+    def wire_length(self) -> int:
+        """Bytes on the wire without the Ethernet header (IP total length)."""
+        options = 4 if self.mss is not None else 0
+        return IPV4_HEADER + TCP_HEADER + options + len(self.payload)
+
+    def seq_space(self) -> int:
+        """Sequence numbers this segment consumes (payload + SYN + FIN)."""
+        n = len(self.payload)
+        if self.flags & Flags.SYN:
+            n += 1
+        if self.flags & Flags.FIN:
+            n += 1
+        return n
+
+    def flag_names(self) -> str:
+        return "".join(
+            name for flag, name in ((Flags.SYN, "S"), (Flags.FIN, "F"), (Flags.RST, "R"),
+                                    (Flags.PSH, "P"), (Flags.ACK, "A"))
+            if self.flags & flag
+        )
+
+    def trace_fields(self) -> dict[str, FieldValue]:
+        """Fields for a trace record; ciphertext payload is wrapped in Opaque."""
+        payload: FieldValue = Opaque(self.payload) if self.ciphertext else self.payload
+        return {
+            "src": f"{self.src_ip}:{self.src_port}",
+            "dst": f"{self.dst_ip}:{self.dst_port}",
+            "seq": self.seq,
+            "ack": self.ack,
+            "flags": self.flag_names(),
+            "window": self.window,
+            "mss": self.mss,
+            "ip_id": self.ip_id,
+            "payload": payload,
+        }
