@@ -31,7 +31,7 @@ class Opaque:
         return len(self.data)
 
 
-FieldValue: TypeAlias = "None | bool | int | str | bytes | Opaque | Sequence[FieldValue]"
+FieldValue: TypeAlias = "bool | int | str | bytes | Opaque | Sequence[FieldValue] | None"
 
 
 @dataclass(frozen=True, slots=True)

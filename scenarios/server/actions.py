@@ -1,0 +1,122 @@
+"""What the server engine asks its driver to do: actions as frozen dataclasses.
+
+The engine returns a ``list[Action]`` from every event. A driver runs each list in order
+and runs the lists in the order it got them: a list starts only after the previous one
+has finished (its delays included), the way a single-threaded server would work. The
+actions are:
+
+- ``Send(data)``: one write, so one TCP segment when it fits (the driver must not merge
+  two Sends nor split one unless the transport forces it).
+- ``Delay(us)``: the actions after it in this list happen ``us`` microseconds later.
+- ``StartTls()``: start server-side TLS now. Bytes of earlier Sends go out in plaintext
+  first; everything after it is inside TLS once the handshake is done. The driver then
+  calls ``on_tls_established`` or ``on_tls_failed``.
+- ``Close()``: orderly close (FIN). ``Reset()``: abort (RST).
+- ``DropTls(mode)``: end the TLS session abruptly: ``"tcp_close"`` (FIN with no
+  close_notify), ``"rst"`` (RST) or ``"close_notify"`` (send the alert, keep TCP open;
+  later Sends are plaintext).
+- ``Silence()``: the engine will never answer again; the driver may stop reading.
+
+``segment`` applies the server's segmentation knob to a list. This module knows nothing
+about sockets, TLS objects, clocks or SMTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal, TypeAlias, get_args
+
+DropTlsMode: TypeAlias = Literal["tcp_close", "rst", "close_notify"]
+DROP_TLS_MODES: Final[tuple[str, ...]] = get_args(DropTlsMode)
+
+Segmentation: TypeAlias = Literal["normal", "byte_by_byte", "coalesced"]
+SEGMENTATIONS: Final[tuple[str, ...]] = get_args(Segmentation)
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Write ``data`` in one piece."""
+
+    data: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.data, bytes) or not self.data:
+            raise ValueError(f"Send.data: expected non-empty bytes, got {self.data!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Delay:
+    """Run the rest of the list ``us`` microseconds later."""
+
+    us: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.us, int) or isinstance(self.us, bool) or self.us < 0:
+            raise ValueError(f"Delay.us: expected an integer >= 0, got {self.us!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class StartTls:
+    """Start the server side of a TLS handshake on this connection now."""
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the connection in order (FIN)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """Abort the connection (RST)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DropTls:
+    """End the TLS session abruptly, in one of three ways (see the module docstring)."""
+
+    mode: DropTlsMode
+
+    def __post_init__(self) -> None:
+        if self.mode not in DROP_TLS_MODES:
+            raise ValueError(f"DropTls.mode: expected one of {DROP_TLS_MODES}, got {self.mode!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """The server stops answering anything, for the rest of the connection."""
+
+
+Action: TypeAlias = Send | Delay | StartTls | Close | Reset | DropTls | Silence
+
+
+def segment(actions: list[Action], mode: Segmentation, coalesce: bool = False) -> list[Action]:
+    """Reshape the Sends of one list.
+
+    ``"byte_by_byte"`` splits every Send into one-byte Sends. ``"coalesced"`` (or
+    ``coalesce=True`` with ``"normal"``) merges Sends that follow each other with no other
+    action in between, so the replies to a pipelined group leave in one write.
+    """
+    if mode not in SEGMENTATIONS:
+        raise ValueError(f"segmentation: expected one of {SEGMENTATIONS}, got {mode!r}")
+    if mode == "byte_by_byte":
+        out: list[Action] = []
+        for action in actions:
+            if isinstance(action, Send):
+                out.extend(Send(action.data[i : i + 1]) for i in range(len(action.data)))
+            else:
+                out.append(action)
+        return out
+    if mode == "coalesced" or coalesce:
+        merged: list[Action] = []
+        for action in actions:
+            if isinstance(action, Send) and merged and isinstance(merged[-1], Send):
+                merged[-1] = Send(merged[-1].data + action.data)
+            else:
+                merged.append(action)
+        return merged
+    return list(actions)
+
+
+def sent_bytes(actions: list[Action]) -> bytes:
+    """All bytes the Sends of ``actions`` write, joined (for tests and transcripts)."""
+    return b"".join(a.data for a in actions if isinstance(a, Send))

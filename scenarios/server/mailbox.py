@@ -1,0 +1,193 @@
+"""What the scripted server received and what it noticed about the client.
+
+``ReceivedMail`` is one message whose content arrived in full: the envelope, the ESMTP
+parameters, and the content bytes exactly as they were after dot-unstuffing (DATA) or
+as the chunks carried them (BDAT), without the terminating ``.`` line. Headers are
+parsed lazily with ``email.parser.BytesParser`` (policy ``default``).
+
+``Observations`` is the record of how the client behaved: EHLO names, pipelining, line
+endings, STARTTLS discipline, AUTH in plaintext, dot-stuffing, Date headers, sizes. A
+verdict reads these fields; the engine only writes them.
+
+This module knows nothing about sockets, rules or time (``now`` comes from the caller).
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import email.utils
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from functools import cached_property
+from typing import Literal, TypeAlias
+
+Via: TypeAlias = Literal["DATA", "BDAT"]
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One accepted ``RCPT TO``: the address and its ESMTP parameters (keys upper-case)."""
+
+    address: str
+    params: Mapping[str, str | None] = field(default_factory=dict)
+
+    @property
+    def notify(self) -> tuple[str, ...] | None:
+        """DSN ``NOTIFY=`` values (``("SUCCESS", "FAILURE")``), or None when absent."""
+        value = self.params.get("NOTIFY")
+        return None if value is None else tuple(value.upper().split(","))
+
+    @property
+    def orcpt(self) -> str | None:
+        """DSN ``ORCPT=`` value as sent (``rfc822;user@example.com``), or None."""
+        return self.params.get("ORCPT")
+
+
+@dataclass(frozen=True)
+class ReceivedMail:
+    """One message as the server received it."""
+
+    sender: str
+    recipients: tuple[Recipient, ...]
+    mail_params: Mapping[str, str | None]
+    content: bytes
+    via: Via
+    queue_id: str | None = None
+    helo_name: str | None = None
+    tls: bool = False
+    authenticated_user: str | None = None
+
+    @cached_property
+    def message(self) -> EmailMessage:
+        """The content parsed as an RFC 5322 message (parsed once, on first use)."""
+        parser = email.parser.BytesParser(_class=EmailMessage, policy=email.policy.default)
+        return parser.parsebytes(self.content)
+
+    def header(self, name: str) -> str | None:
+        """The first header called ``name`` (any case), or None."""
+        value = self.message.get(name)
+        return None if value is None else str(value)
+
+    def headers(self, name: str) -> list[str]:
+        """Every header called ``name``, in order."""
+        return [str(v) for v in self.message.get_all(name, [])]
+
+    @property
+    def body(self) -> bytes:
+        """The bytes after the first empty line (CRLF CRLF, or LF LF for sloppy content)."""
+        if self.content.startswith((b"\r\n", b"\n")):
+            return self.content[2:] if self.content.startswith(b"\r\n") else self.content[1:]
+        ends = [(i, len(sep)) for sep in (b"\r\n\r\n", b"\n\n") if (i := self.content.find(sep)) >= 0]
+        if not ends:
+            return b""
+        start, length = min(ends)
+        return self.content[start + length :]
+
+    @property
+    def recipient_addresses(self) -> list[str]:
+        return [r.address for r in self.recipients]
+
+    @property
+    def date_header(self) -> str | None:
+        return self.header("Date")
+
+    @property
+    def date(self) -> datetime | None:
+        """The Date header as an aware datetime (UTC when it says ``-0000``), or None."""
+        raw = self.date_header
+        if raw is None:
+            return None
+        try:
+            parsed = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+@dataclass
+class LineEndings:
+    """How lines ended: CRLF, a bare LF, or a bare CR somewhere inside a line."""
+
+    crlf: int = 0
+    bare_lf: int = 0
+    bare_cr: int = 0
+
+
+@dataclass
+class SizeRecord:
+    """``SIZE=`` declared in MAIL FROM against the content size actually received."""
+
+    declared: int | None
+    actual: int
+
+
+@dataclass
+class Observations:
+    """Everything the server noticed about the client, in arrival order."""
+
+    commands: list[str] = field(default_factory=list)
+    """Verbs of every command line, upper-case, in order (SASL responses excluded)."""
+    ehlo_names: list[str] = field(default_factory=list)
+    """The argument of every EHLO and HELO."""
+    helo_used: bool = False
+    unknown_commands: list[str] = field(default_factory=list)
+    space_after_colon: bool = False
+    """``MAIL FROM: <a>`` or ``RCPT TO: <a>`` seen (RFC 5321 4.1.2 has no space)."""
+    command_line_endings: LineEndings = field(default_factory=LineEndings)
+    data_line_endings: LineEndings = field(default_factory=LineEndings)
+    lines_too_long: int = 0
+    """Command lines over the server's limit (answered 500)."""
+    data_lines_too_long: int = 0
+    """DATA lines over 1000 octets including CRLF (RFC 5321 4.5.3.1.6); accepted."""
+    # --- pipelining ------------------------------------------------------------------
+    pipelined: bool = False
+    """The client sent more bytes before the reply to a complete command went out."""
+    pipelined_without_advertisement: bool = False
+    pipelining_violations: list[str] = field(default_factory=list)
+    """RFC 2920 group rules broken, e.g. ``"DATA not last in group"``."""
+    used_without_advertisement: list[str] = field(default_factory=list)
+    """Extensions used although the last EHLO reply did not list them (no repeats)."""
+    # --- TLS ---------------------------------------------------------------------------
+    starttls_requested: bool = False
+    tls_established: bool = False
+    tls_cipher: str | None = None
+    tls_version: str | None = None
+    tls_failure: str | None = None
+    plaintext_after_starttls: bytes = b""
+    """Bytes that arrived after STARTTLS and before TLS: discarded (CVE-2011-0411 rule)."""
+    commands_after_failed_starttls: list[str] = field(default_factory=list)
+    """Verbs the client sent after STARTTLS was refused (a fail-closed client sends none
+    but QUIT)."""
+    # --- AUTH --------------------------------------------------------------------------
+    auth_mechanisms: list[str] = field(default_factory=list)
+    auth_in_plaintext: bool = False
+    """AUTH arrived outside TLS while the server offered STARTTLS."""
+    authenticated_user: str | None = None
+    auth_failures: int = 0
+    # --- content -----------------------------------------------------------------------
+    mail_count: int = 0
+    """Messages whose content arrived in full (accepted or not)."""
+    data_bytes: int = 0
+    """Content bytes stored over all complete messages (after unstuffing)."""
+    bare_lf_in_data: bool = False
+    bare_cr_in_data: bool = False
+    dot_stuffing_violations: list[bytes] = field(default_factory=list)
+    """DATA lines as received that start with one ``.`` then more text: not stuffed."""
+    eod_lookalikes: list[bytes] = field(default_factory=list)
+    """DATA lines holding a dot next to a bare CR or LF (SMTP smuggling shapes)."""
+    date_headers: list[str | None] = field(default_factory=list)
+    """The Date header of every complete message (None when it had none)."""
+    sizes: list[SizeRecord] = field(default_factory=list)
+    refused_mail: list[ReceivedMail] = field(default_factory=list)
+    """Complete messages the server did not accept (rule, size, Date)."""
+    unfinished_content: bytes | None = None
+    """Content of a transaction the connection ended in the middle of."""
+    send_during_data_count: int = 0
+    close_reason: str | None = None
+
+    def note_unadvertised(self, keyword: str) -> None:
+        if keyword not in self.used_without_advertisement:
+            self.used_without_advertisement.append(keyword)

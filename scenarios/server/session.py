@@ -1,0 +1,81 @@
+"""Protocol state of one connection (``Session``) and of one mail transaction (``Envelope``).
+
+The session lasts for the connection: who the client said it was, what the server last
+advertised, TLS and AUTH state. The envelope lasts for one transaction: MAIL FROM, the
+recipients, and the content as it arrives. RSET, EHLO, HELO and the end of the content
+replace the envelope; a completed STARTTLS replaces the whole session (RFC 3207 4.2:
+the client must start again with EHLO).
+
+This module knows nothing about bytes on the wire, rules, sockets or time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from scenarios.server.mailbox import Recipient, Via
+
+
+@dataclass
+class Envelope:
+    """One mail transaction, from MAIL FROM to the end of the content."""
+
+    sender: str | None = None
+    mail_params: dict[str, str | None] = field(default_factory=dict)
+    size_declared: int | None = None
+    recipients: list[Recipient] = field(default_factory=list)
+    content: bytearray = field(default_factory=bytearray)
+    via: Via | None = None
+    """How content is arriving: None until DATA or the first BDAT."""
+
+    @property
+    def started(self) -> bool:
+        return self.sender is not None
+
+
+@dataclass
+class AuthExchange:
+    """A SASL exchange waiting for the client's next response line."""
+
+    mechanism: str
+    step: int = 0
+    username: str | None = None
+    failed: bool = False
+    """XOAUTH2: the error challenge went out; the next line gets 535."""
+
+
+@dataclass
+class Session:
+    """One connection's protocol state."""
+
+    helo_name: str | None = None
+    extended: bool = False
+    """True after EHLO, False after HELO."""
+    advertised: tuple[str, ...] = ()
+    """Keyword lines of the last EHLO reply actually sent (upper-case)."""
+    tls_active: bool = False
+    starttls_refused: bool = False
+    authenticated_user: str | None = None
+    auth: AuthExchange | None = None
+    envelope: Envelope = field(default_factory=Envelope)
+
+    @property
+    def greeted(self) -> bool:
+        return self.helo_name is not None
+
+    def reset_transaction(self) -> None:
+        """RSET, or the implicit reset of EHLO/HELO and of the end of the content."""
+        self.envelope = Envelope()
+
+    def advertises(self, keyword: str) -> bool:
+        """Whether the last EHLO reply listed ``keyword`` (``"SIZE"`` matches ``SIZE 1000``)."""
+        key = keyword.upper()
+        return any(line.split(" ")[0].split("=")[0] == key for line in self.advertised)
+
+    def auth_mechanisms(self) -> tuple[str, ...]:
+        """SASL mechanisms of the advertised ``AUTH`` (or old-style ``AUTH=``) lines."""
+        mechanisms: list[str] = []
+        for line in self.advertised:
+            if line.startswith(("AUTH ", "AUTH=")):
+                mechanisms.extend(line[5:].split())
+        return tuple(mechanisms)

@@ -1,0 +1,832 @@
+"""The SMTP client protocol core: replies in, commands and events out. Sans-I/O.
+
+``ClientCore`` runs one SMTP session for a queue of jobs. Its driver (the client task,
+:mod:`smtp.task`) feeds it what happened (connected, bytes received, TLS up or failed,
+the connection lost, the timer expired, the content handed to the socket) and carries
+out what it returns: a list of :data:`Output` (send these bytes, stream this content,
+start TLS, arm the per-command timer, tell the application this event, close).
+
+Replies are matched to commands through a queue of expectations, one per command sent,
+so a pipelined group (RFC 2920) and a lone command are handled by the same code. Every
+job ends with exactly one terminal event (:mod:`smtp.events`).
+
+The historical releases differ from ``current`` in small, named places: each reads one
+:class:`~smtp.profiles.Profile` flag, and nowhere else is a profile consulted.
+
+This module never touches sockets, clocks or random numbers: the time comes from the
+porting layer's RTC, and timeouts are requests to the driver.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+from smtp import commands
+from smtp.auth import Mechanism, choose_mechanism, decode_challenge
+from smtp.datastream import BdatChunker, DotStuffer, message_size
+from smtp.errors import RemoteProtocolError, SmtpInputError
+from smtp.events import (
+    Authenticated,
+    ClientError,
+    ClientEvent,
+    CommandAbort,
+    Connected,
+    ErrorKind,
+    EtrnResult,
+    RecipientRejected,
+    Sent,
+    Timeout,
+    TlsEstablished,
+    VrfyResult,
+)
+from smtp.jobs import EtrnJob, Job, MailJob, VrfyJob
+from smtp.message import MessageBuilder, MessageInputError, truncate_at_first_blank_line
+from smtp.profiles import Profile
+from smtp.replies import Reply, ReplyParser
+from smtp.rtcdate import FIXED_1_0_DATE, format_date_header, format_date_header_2_3
+from smtp.settings import ClientSettings, Porting
+
+# ---- outputs: what the driver must do ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SendBytes:
+    """Write ``data`` (one or more command lines, or a BDAT chunk) to the connection."""
+
+    data: bytes
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendContent:
+    """Stream the message content: write every chunk, then call ``content_sent()``.
+
+    ``block_timeout_us`` bounds each write (RFC 5321 "data block"), None for no timer.
+    """
+
+    chunks: Iterator[bytes]
+    block_timeout_us: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StartTls:
+    """Start the TLS handshake now (nothing buffered before it may be used)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArmTimer:
+    """(Re)arm the one per-command timer; expiry calls ``timer_expired()``."""
+
+    command: str
+    timeout_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    """No timer runs now."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """Tell the application ``event``."""
+
+    event: ClientEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """End the connection: orderly (FIN) or ``abort`` (RST)."""
+
+    abort: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    """Something worth a trace record that is not an application event."""
+
+    kind: str
+    detail: str
+
+
+Output: TypeAlias = (
+    SendBytes | SendContent | StartTls | ArmTimer | CancelTimer | Notify | Close | Log
+)
+
+
+class Phase(enum.Enum):
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    TLS_HANDSHAKE = "tls_handshake"
+    SESSION = "session"  # replies are matched through the expectation queue
+    CONTENT = "content"  # the driver is streaming the message content
+    STUCK = "stuck"  # a historical release lost track of the job: silent forever
+    DONE = "done"
+
+
+@dataclass(slots=True)
+class _Expect:
+    command: str
+    timer: str
+    handler: Callable[[Reply], list[Output]]
+
+
+@dataclass(slots=True)
+class _Transaction:
+    job: MailJob
+    builder: MessageBuilder
+    recipients: tuple[str, ...]
+    chunking: bool
+    mail_reply: Reply | None = None
+    accepted: list[str] = field(default_factory=list)
+    rejected: list[tuple[str, Reply]] = field(default_factory=list)
+    bdat_chunks: Iterator[tuple[bytes, bool]] | None = None
+
+
+# Mechanisms each release can speak; XOAUTH2 only where the profile has it.
+_MECHANISMS_2_0 = ("CRAM-MD5", "PLAIN", "LOGIN", "ANONYMOUS")
+_MECHANISMS_1_0 = ("LOGIN",)
+_HELO_FALLBACK_CODES = frozenset({500, 502, 504, 550})
+
+
+class ClientCore:
+    """One SMTP session working through a queue of jobs."""
+
+    def __init__(self, settings: ClientSettings, profile: Profile, porting: Porting,
+                 jobs: Sequence[Job], *, first_message_seq: int = 1) -> None:
+        self.settings = settings
+        self.profile = profile
+        self.porting = porting
+        self.phase = Phase.IDLE
+        self.parser = ReplyParser()
+        self.extensions: dict[str, str] = {}
+        self.tls_active = False
+        self.events: list[ClientEvent] = []
+        self._queue: deque[Job] = deque(jobs)
+        self._current: Job | None = None
+        self._expect: deque[_Expect] = deque()
+        self._txn: _Transaction | None = None
+        self._needs_rset = False
+        self._message_seq = first_message_seq
+        self._mechanism: Mechanism | None = None
+        self._timer_command: str | None = None
+        self._timer_us = 0
+        self._stop_reading = False
+
+    # ---- queries ----------------------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        return self.phase is Phase.DONE
+
+    @property
+    def next_message_seq(self) -> int:
+        return self._message_seq
+
+    @property
+    def jobs_open(self) -> int:
+        return len(self._queue) + (1 if self._current is not None else 0)
+
+    def ehlo_name(self) -> str:
+        """The EHLO argument: the device's domain, else an address literal."""
+        if self.profile.ehlo_uses_bare_ip:
+            # Before psp_get_host_domain(): the bare address, which strict servers refuse.
+            return self.porting.host_address()
+        domain = self.porting.host_domain() or self.settings.device_domain
+        return domain if domain else f"[{self.porting.host_address()}]"
+
+    # ---- inputs from the driver -------------------------------------------------
+    def start(self) -> list[Output]:
+        """Check the jobs, then ask for a connection (or finish if nothing is left)."""
+        out: list[Output] = []
+        valid: deque[Job] = deque()
+        for job in self._queue:
+            problem = self._input_problem(job)
+            if problem is None:
+                valid.append(job)
+            else:
+                out += self._notify(ClientError(ErrorKind.INVALID_INPUT, problem))
+        self._queue = valid
+        if not self._queue:
+            self.phase = Phase.DONE
+            return out
+        self.phase = Phase.CONNECTING
+        return [*out, *self._arm("connect")]
+
+    def connected(self, host: str, port: int) -> list[Output]:
+        out = self._notify(Connected(host, port))
+        if self.settings.security == "tls" and self.profile.has_2_0_features:
+            self.phase = Phase.TLS_HANDSHAKE
+            return [*out, StartTls(), *self._arm("tls_handshake")]
+        self.phase = Phase.SESSION
+        self._expect.append(_Expect("GREETING", "greeting", self._on_greeting))
+        return [*out, *self._arm_head()]
+
+    def connect_failed(self, refused: bool, detail: str) -> list[Output]:
+        kind = ErrorKind.CONNECTION_REFUSED if refused else ErrorKind.CONNECTION_LOST
+        if not refused and self._timer_command == "connect":
+            return self.timer_expired()
+        return self._fail_all(ClientError(kind, detail), close=None)
+
+    def receive(self, data: bytes) -> list[Output]:
+        """Bytes from the server (plaintext, or decrypted under TLS)."""
+        if self.phase in (Phase.DONE, Phase.STUCK, Phase.IDLE):
+            return []
+        self.parser.feed(data)
+        out: list[Output] = []
+        while self.phase not in (Phase.DONE, Phase.STUCK):
+            try:
+                reply = self.parser.next_reply()
+            except RemoteProtocolError as exc:
+                return out + self._fail_all(
+                    ClientError(ErrorKind.PROTOCOL, f"malformed reply: {exc.reason}"),
+                    close="abort")
+            if reply is None:
+                break
+            out += self._dispatch(reply)
+            if self._stop_reading:
+                self._stop_reading = False
+                break
+        return out
+
+    def tls_established(self, cipher: str, version: str) -> list[Output]:
+        self.tls_active = True
+        # RFC 3207 4.2: forget everything learnt before TLS.
+        self.extensions = {}
+        out = self._notify(TlsEstablished(cipher, version))
+        self.phase = Phase.SESSION
+        if self.settings.security == "tls":
+            self._expect.append(_Expect("GREETING", "greeting", self._on_greeting))
+            return [*out, *self._arm_head()]
+        return out + self._send_ehlo()
+
+    def tls_failed(self, detail: str) -> list[Output]:
+        return self._fail_all(ClientError(ErrorKind.TLS_FAILED, detail), close="abort")
+
+    def connection_lost(self, detail: str) -> list[Output]:
+        if self.phase in (Phase.DONE, Phase.STUCK):
+            self.phase = Phase.DONE if self.phase is Phase.DONE else self.phase
+            return []
+        if self._current is None and not self._queue:
+            self.phase = Phase.DONE
+            return [CancelTimer()]
+        return self._fail_all(ClientError(ErrorKind.CONNECTION_LOST, detail), close=None)
+
+    def timer_expired(self) -> list[Output]:
+        command = self._timer_command or "?"
+        after = self._timer_us
+        self._timer_command = None
+        if self.phase in (Phase.DONE, Phase.STUCK):
+            return []
+        if command == "QUIT" or (self._current is None and not self._queue):
+            self.phase = Phase.DONE
+            return [Close(abort=True)]
+        return self._fail_all(Timeout(command, after), close="abort")
+
+    def content_sent(self) -> list[Output]:
+        """The driver has handed the whole content to the socket."""
+        if self.phase is not Phase.CONTENT:
+            return []
+        self.phase = Phase.SESSION
+        self._expect.append(_Expect("DATA", "data_term", self._on_data_end))
+        return self._arm_head()
+
+    def block_sent(self) -> list[Output]:
+        """A content block was accepted by the socket: re-arm the data-block timer."""
+        if self.phase is Phase.CONTENT:
+            return self._arm("data_block")
+        return []
+
+    # ---- plumbing ---------------------------------------------------------------
+    def _dispatch(self, reply: Reply) -> list[Output]:
+        if not self._expect:
+            if self.phase is Phase.CONTENT and not reply.is_positive_completion:
+                # An early final reply while we stream the content: the server gave up.
+                self.phase = Phase.SESSION
+                return self._abort_transaction(CommandAbort("DATA", reply), close="abort")
+            return self._fail_all(
+                ClientError(ErrorKind.PROTOCOL, f"unsolicited reply: {reply}", reply),
+                close="abort")
+        expect = self._expect.popleft()
+        out = expect.handler(reply)
+        if self.phase is Phase.SESSION:
+            out += self._arm_head()
+        return out
+
+    def _send(self, data: bytes, label: str, *expects: _Expect) -> list[Output]:
+        self._expect.extend(expects)
+        return [SendBytes(data, label)]
+
+    def _timers_enabled(self) -> bool:
+        # Known issue of every historical release with TLS: "Timeout test is executed
+        # only when no TLS connection is active."
+        return not (self.tls_active and self.profile.no_timeout_while_tls_active)
+
+    def _arm(self, command: str) -> list[Output]:
+        if not self._timers_enabled():
+            self._timer_command = None
+            return [CancelTimer()]
+        self._timer_command = command
+        self._timer_us = self.settings.timeout_us(command)
+        return [ArmTimer(command, self._timer_us)]
+
+    def _arm_head(self) -> list[Output]:
+        if self._expect:
+            head = self._expect[0]
+            out = self._arm(head.timer)
+            if self._timer_command is not None:
+                self._timer_command = head.command
+            return out
+        if self.phase is Phase.CONTENT:
+            return []
+        self._timer_command = None
+        return [CancelTimer()]
+
+    def _notify(self, event: ClientEvent) -> list[Output]:
+        self.events.append(event)
+        return [Notify(event)]
+
+    def _finish_job(self, event: ClientEvent) -> list[Output]:
+        self._current = None
+        self._txn = None
+        return self._notify(event)
+
+    def _fail_all(self, event: ClientEvent, *, close: str | None) -> list[Output]:
+        """End the current job and every queued one with ``event``; then close."""
+        out: list[Output] = []
+        if self._current is not None:
+            out += self._finish_job(event)
+        while self._queue:
+            self._queue.popleft()
+            out += self._notify(event)
+        self._expect.clear()
+        if close == "quit":
+            self.phase = Phase.SESSION
+            return out + self._send(commands.quit(), "QUIT", _Expect("QUIT", "quit", self._on_quit))
+        self.phase = Phase.DONE
+        self._timer_command = None
+        out.append(CancelTimer())
+        if close is not None:
+            out.append(Close(abort=(close == "abort")))
+        return out
+
+    # ---- greeting, EHLO/HELO, STARTTLS, AUTH -------------------------------------
+    def _on_greeting(self, reply: Reply) -> list[Output]:
+        if reply.code == 220:
+            return self._send_ehlo()
+        if reply.code in (421, 554):
+            close = "quit" if reply.code == 554 else "abort"
+            return self._fail_all(
+                ClientError(ErrorKind.SERVICE_UNAVAILABLE, f"greeting {reply}", reply),
+                close=close)
+        return self._fail_all(ClientError(ErrorKind.PROTOCOL, f"unexpected greeting {reply}",
+                                          reply), close="abort")
+
+    def _send_ehlo(self) -> list[Output]:
+        return self._send(commands.ehlo(self.ehlo_name()), "EHLO",
+                          _Expect("EHLO", "ehlo", self._on_ehlo))
+
+    def _on_ehlo(self, reply: Reply) -> list[Output]:
+        if reply.is_positive_completion:
+            self.extensions = _parse_extensions(reply)
+            return self._after_hello()
+        if reply.code == 421:
+            return self._fail_all(ClientError(ErrorKind.SERVICE_UNAVAILABLE, str(reply), reply),
+                                  close="abort")
+        if reply.code in _HELO_FALLBACK_CODES:
+            if self._tls_required_but_missing():
+                return self._fail_all(ClientError(
+                    ErrorKind.TLS_REQUIRED,
+                    f"EHLO refused ({reply}) and TLS is required: no HELO fallback", reply),
+                    close="quit")
+            return self._send(commands.helo(self.ehlo_name()), "HELO",
+                              _Expect("HELO", "ehlo", self._on_helo))
+        return self._fail_all(CommandAbort("EHLO", reply), close="quit")
+
+    def _on_helo(self, reply: Reply) -> list[Output]:
+        if reply.is_positive_completion:
+            self.extensions = {}
+            return self._after_hello()
+        return self._fail_all(CommandAbort("HELO", reply), close="quit")
+
+    def _tls_required_but_missing(self) -> bool:
+        return (self.settings.security == "required" and not self.tls_active
+                and self.profile.has_2_0_features)
+
+    def _after_hello(self) -> list[Output]:
+        wants_tls = (self.settings.security in ("starttls", "required")
+                     and self.profile.has_2_0_features and not self.tls_active)
+        if wants_tls:
+            if "STARTTLS" in self.extensions:
+                return self._send(commands.starttls(), "STARTTLS",
+                                  _Expect("STARTTLS", "starttls", self._on_starttls))
+            if self.settings.security == "required":
+                return self._fail_all(ClientError(
+                    ErrorKind.TLS_REQUIRED,
+                    "the server does not offer STARTTLS and the device requires TLS"),
+                    close="quit")
+        return self._start_auth()
+
+    def _on_starttls(self, reply: Reply) -> list[Output]:
+        if reply.code != 220:
+            # A refused STARTTLS is a downgrade: no credentials or mail in plaintext.
+            return self._fail_all(ClientError(ErrorKind.TLS_FAILED,
+                                              f"STARTTLS refused: {reply}", reply), close="quit")
+        out: list[Output] = []
+        discarded = self.parser.discard_buffer()
+        if discarded:
+            out.append(Log("discarded_plaintext",
+                           f"{discarded} bytes received after 220 to STARTTLS were discarded"))
+        self._stop_reading = True
+        self.phase = Phase.TLS_HANDSHAKE
+        self._expect.clear()
+        return [*out, StartTls(), *self._arm("tls_handshake")]
+
+    def _allowed_mechanisms(self) -> tuple[str, ...]:
+        if not self.profile.has_2_0_features:
+            return _MECHANISMS_1_0
+        if self.profile.has_xoauth2:
+            return ("XOAUTH2", *_MECHANISMS_2_0)
+        return _MECHANISMS_2_0
+
+    def _wants_auth(self) -> bool:
+        creds = self.settings.credentials
+        return bool(creds.username or creds.oauth_token or self.settings.mechanism)
+
+    def _start_auth(self) -> list[Output]:
+        if not self._wants_auth():
+            return self._next_job()
+        offered = self.extensions.get("AUTH", "").split()
+        try:
+            mechanism = choose_mechanism(offered, self.settings.credentials,
+                                         configured=self.settings.mechanism,
+                                         allowed=self._allowed_mechanisms())
+        except SmtpInputError as exc:
+            return self._fail_all(ClientError(ErrorKind.AUTH_FAILED, str(exc)), close="quit")
+        if mechanism is None:
+            what = " ".join(offered) if offered else "none"
+            return self._fail_all(ClientError(
+                ErrorKind.AUTH_FAILED,
+                f"no usable AUTH mechanism (server offers: {what})"), close="quit")
+        self._mechanism = mechanism
+        return self._send(commands.auth(mechanism.name, mechanism.initial_response()),
+                          f"AUTH {mechanism.name}", _Expect("AUTH", "auth", self._on_auth))
+
+    def _on_auth(self, reply: Reply) -> list[Output]:
+        mechanism = self._mechanism
+        assert mechanism is not None
+        if reply.code == 235:
+            return self._notify(Authenticated(mechanism.name)) + self._next_job()
+        if reply.code == 334:
+            try:
+                answer = mechanism.respond(decode_challenge(reply.text))
+            except RemoteProtocolError as exc:
+                return self._send(commands.auth_cancel(), "AUTH cancel",
+                                  _Expect("AUTH", "auth", self._auth_cancelled(exc.reason)))
+            return self._send(commands.auth_continue(answer), "AUTH response",
+                              _Expect("AUTH", "auth", self._on_auth))
+        return self._fail_all(ClientError(ErrorKind.AUTH_FAILED, f"{mechanism.name}: {reply}",
+                                          reply), close="quit")
+
+    def _auth_cancelled(self, reason: str) -> Callable[[Reply], list[Output]]:
+        def handler(reply: Reply) -> list[Output]:
+            return self._fail_all(ClientError(ErrorKind.AUTH_FAILED,
+                                              f"exchange cancelled: {reason}", reply),
+                                  close="quit")
+        return handler
+
+    # ---- jobs ---------------------------------------------------------------------
+    def _next_job(self) -> list[Output]:
+        if not self._queue:
+            self._current = None
+            return self._send(commands.quit(), "QUIT", _Expect("QUIT", "quit", self._on_quit))
+        if self._needs_rset:
+            self._needs_rset = False
+            return self._send(commands.rset(), "RSET", _Expect("RSET", "rset", self._on_rset))
+        job = self._queue.popleft()
+        self._current = job
+        if isinstance(job, MailJob):
+            return self._begin_mail(job)
+        if not self.profile.has_2_0_features:
+            verb = "VRFY" if isinstance(job, VrfyJob) else "ETRN"
+            return self._finish_job(ClientError(
+                ErrorKind.UNSUPPORTED, f"{verb} is not available in release 1.0")) \
+                + self._next_job()
+        if isinstance(job, VrfyJob):
+            return self._send(commands.vrfy(job.address), "VRFY",
+                              _Expect("VRFY", "vrfy", self._on_vrfy))
+        return self._send(commands.etrn(job.node), "ETRN", _Expect("ETRN", "etrn", self._on_etrn))
+
+    def _on_rset(self, reply: Reply) -> list[Output]:
+        if not reply.is_positive_completion:
+            return self._fail_all(CommandAbort("RSET", reply), close="quit")
+        return self._next_job()
+
+    def _on_quit(self, reply: Reply) -> list[Output]:
+        self.phase = Phase.DONE
+        self._timer_command = None
+        return [CancelTimer(), Close()]
+
+    def _on_vrfy(self, reply: Reply) -> list[Output]:
+        event: ClientEvent = VrfyResult(reply) if reply.code in (250, 251, 252) \
+            else CommandAbort("VRFY", reply)
+        return self._finish_job(event) + self._next_job()
+
+    def _on_etrn(self, reply: Reply) -> list[Output]:
+        event: ClientEvent = EtrnResult(reply) if reply.code in (250, 251, 252, 253) \
+            else CommandAbort("ETRN", reply)
+        return self._finish_job(event) + self._next_job()
+
+    # ---- the mail transaction -------------------------------------------------------
+    def _historical_job(self, job: MailJob) -> MailJob:
+        """The job as an older release would have sent it."""
+        if not self.profile.has_2_0_features:
+            # 1.0: no Cc/Bcc/Reply-To, attachments or DSN ("Added new recipients CC, BCC,
+            # REPLY-TO", "Added sending of attachments", "Added delivery status
+            # notification" all came with 2.0).
+            job = dataclasses.replace(job, cc=(), bcc=(), reply_to=(), attachments=(),
+                                      dsn_notify=None, dsn_ret=None, dsn_envid=None,
+                                      dsn_orcpt=False)
+        if self.profile.truncates_body_at_blank_line:
+            body = job.body.encode("utf-8") if isinstance(job.body, str) else bytes(job.body)
+            job = dataclasses.replace(job, body=truncate_at_first_blank_line(body))
+        return job
+
+    def _date_header(self) -> str:
+        if not self.profile.has_2_0_features:
+            return FIXED_1_0_DATE
+        now = self.porting.rtc_get()
+        if self.profile.misconverts_date_month_day:
+            return format_date_header_2_3(now)
+        return format_date_header(now)
+
+    def _message_id_domain(self) -> str:
+        if self.profile.ignores_template_hostname:
+            return "localhost"
+        return self.porting.host_domain() or self.settings.device_domain \
+            or self.porting.template_hostname()
+
+    def _ext(self, name: str) -> bool:
+        return self.profile.has_2_0_features and name in self.extensions
+
+    def _begin_mail(self, original: MailJob) -> list[Output]:
+        job = self._historical_job(original)
+        eight_bit_ok = self._ext("8BITMIME") and self.settings.eight_bit_mime
+        try:
+            builder = MessageBuilder(job, date_header=self._date_header(),
+                                     message_id_domain=self._message_id_domain(),
+                                     message_id_seq=self._message_seq,
+                                     boundary_seed=self._message_seq, eight_bit_ok=eight_bit_ok)
+        except MessageInputError as exc:
+            return self._finish_job(ClientError(ErrorKind.INVALID_INPUT, str(exc))) \
+                + self._next_job()
+        self._message_seq += 1
+        smtputf8 = builder.needs_smtputf8
+        if smtputf8 and not (self._ext("SMTPUTF8") and self.settings.smtputf8):
+            return self._finish_job(ClientError(
+                ErrorKind.UNSUPPORTED, "an address needs SMTPUTF8, which the server does not offer")
+            ) + self._next_job()
+        size: int | None = None
+        if self._ext("SIZE") and self.settings.size:
+            size = message_size(builder.chunks())
+            limit = _size_limit(self.extensions["SIZE"])
+            if limit and size > limit:
+                return self._finish_job(ClientError(
+                    ErrorKind.SIZE_EXCEEDED,
+                    f"message is {size} octets, the server accepts at most {limit}")) \
+                    + self._next_job()
+        dsn = self._ext("DSN") and self.settings.dsn
+        chunking = self._ext("CHUNKING") and self.settings.chunking
+        txn = _Transaction(job=job, builder=builder, recipients=job.envelope_recipients(),
+                           chunking=chunking)
+        self._txn = txn
+        mail = commands.mail_from(
+            job.sender, size=size,
+            body="8BITMIME" if builder.needs_8bitmime else None,
+            smtputf8=smtputf8,
+            ret=job.dsn_ret if dsn else None,
+            envid=job.dsn_envid if dsn else None)
+        rcpts = [commands.rcpt_to(
+            addr,
+            notify=job.dsn_notify if dsn else None,
+            orcpt=addr if (dsn and job.dsn_orcpt) else None) for addr in txn.recipients]
+        pipelining = self._ext("PIPELINING") and self.settings.pipelining
+        if pipelining:
+            return self._send_pipelined_group(txn, mail, rcpts)
+        return self._send(mail, "MAIL", _Expect("MAIL", "mail", self._on_mail_single))
+
+    # -- pipelined (RFC 2920): MAIL, every RCPT and DATA/first BDAT in one group
+    def _send_pipelined_group(self, txn: _Transaction, mail: bytes,
+                              rcpts: list[bytes]) -> list[Output]:
+        data = mail + b"".join(rcpts)
+        expects = [_Expect("MAIL", "mail", self._record_mail)]
+        expects += [_Expect("RCPT", "rcpt", self._record_rcpt(a)) for a in txn.recipients]
+        if txn.chunking:
+            chunk, last = self._next_bdat(txn)
+            data += commands.bdat(len(chunk), last) + chunk
+            expects.append(_Expect("BDAT", "bdat", self._on_group_bdat(last)))
+        else:
+            data += commands.data()
+            expects.append(_Expect("DATA", "data_init", self._on_group_data))
+        return self._send(data, "MAIL group", *expects)
+
+    def _record_mail(self, reply: Reply) -> list[Output]:
+        assert self._txn is not None
+        self._txn.mail_reply = reply
+        return []
+
+    def _record_rcpt(self, address: str) -> Callable[[Reply], list[Output]]:
+        def handler(reply: Reply) -> list[Output]:
+            assert self._txn is not None
+            if reply.is_positive_completion:
+                self._txn.accepted.append(address)
+                return []
+            self._txn.rejected.append((address, reply))
+            return self._notify(RecipientRejected(address, reply))
+        return handler
+
+    def _group_failure(self) -> ClientEvent | None:
+        """The event that ends a pipelined transaction whose MAIL or RCPTs failed."""
+        txn = self._txn
+        assert txn is not None and txn.mail_reply is not None
+        if not txn.mail_reply.is_positive_completion:
+            return CommandAbort("MAIL", txn.mail_reply)
+        if not txn.accepted:
+            return CommandAbort("RCPT", txn.rejected[-1][1])
+        return None
+
+    def _on_group_data(self, reply: Reply) -> list[Output]:
+        failure = self._group_failure()
+        if failure is not None:
+            if (isinstance(failure, CommandAbort) and failure.command == "MAIL"
+                    and self.profile.pipelined_mail_failure_is_silent):
+                # Before 2.1: "event command_abort was not sent when mail failed". The job
+                # is dropped without any event and the client waits for nothing, forever.
+                self.phase = Phase.STUCK
+                self._current = None
+                self._timer_command = None
+                return [CancelTimer(), Log("job_lost", "pipelined MAIL failed; no event sent")]
+            if reply.code == 354:
+                # RFC 2920: every RCPT failed but DATA got 354: send a lone dot.
+                return self._send(b".\r\n", "DATA end (empty)",
+                                  _Expect("DATA", "data_term", self._after_empty_data(failure)))
+            return self._abort_transaction(failure)
+        if reply.code != 354:
+            return self._abort_transaction(CommandAbort("DATA", reply))
+        return self._start_content()
+
+    def _after_empty_data(self, failure: ClientEvent) -> Callable[[Reply], list[Output]]:
+        def handler(reply: Reply) -> list[Output]:
+            return self._abort_transaction(failure)
+        return handler
+
+    def _on_group_bdat(self, last: bool) -> Callable[[Reply], list[Output]]:
+        def handler(reply: Reply) -> list[Output]:
+            failure = self._group_failure()
+            if failure is not None:
+                if (isinstance(failure, CommandAbort) and failure.command == "MAIL"
+                        and self.profile.pipelined_mail_failure_is_silent):
+                    self.phase = Phase.STUCK
+                    self._current = None
+                    self._timer_command = None
+                    return [CancelTimer(), Log("job_lost", "pipelined MAIL failed; no event sent")]
+                return self._abort_transaction(failure)
+            return self._on_bdat(last)(reply)
+        return handler
+
+    # -- one command at a time
+    def _on_mail_single(self, reply: Reply) -> list[Output]:
+        txn = self._txn
+        assert txn is not None
+        txn.mail_reply = reply
+        if not reply.is_positive_completion:
+            return self._abort_transaction(CommandAbort("MAIL", reply), rset=False)
+        return self._send_next_rcpt(0)
+
+    def _send_next_rcpt(self, index: int) -> list[Output]:
+        txn = self._txn
+        assert txn is not None
+        if index >= len(txn.recipients):
+            if not txn.accepted:
+                return self._abort_transaction(CommandAbort("RCPT", txn.rejected[-1][1]))
+            if txn.chunking:
+                return self._send_bdat_chunk(txn)
+            return self._send(commands.data(), "DATA",
+                              _Expect("DATA", "data_init", self._on_data_single))
+        address = txn.recipients[index]
+        job = txn.job
+        dsn = self._ext("DSN") and self.settings.dsn
+        rcpt = commands.rcpt_to(address, notify=job.dsn_notify if dsn else None,
+                                orcpt=address if (dsn and job.dsn_orcpt) else None)
+        record = self._record_rcpt(address)
+
+        def handler(reply: Reply) -> list[Output]:
+            return record(reply) + self._send_next_rcpt(index + 1)
+        return self._send(rcpt, "RCPT", _Expect("RCPT", "rcpt", handler))
+
+    def _on_data_single(self, reply: Reply) -> list[Output]:
+        if reply.code != 354:
+            return self._abort_transaction(CommandAbort("DATA", reply))
+        return self._start_content()
+
+    # -- content
+    def _start_content(self) -> list[Output]:
+        txn = self._txn
+        assert txn is not None
+        self.phase = Phase.CONTENT
+        block = self.settings.timeout_us("data_block") if self._timers_enabled() else None
+        out: list[Output] = [SendContent(_stuffed(txn.builder.chunks()), block)]
+        return out + self._arm("data_block")
+
+    def _on_data_end(self, reply: Reply) -> list[Output]:
+        txn = self._txn
+        assert txn is not None
+        if reply.is_positive_completion:
+            event = Sent(reply, tuple(txn.accepted), tuple(a for a, _ in txn.rejected))
+            return self._finish_job(event) + self._next_job()
+        return self._abort_transaction(CommandAbort("DATA", reply), rset=False)
+
+    def _next_bdat(self, txn: _Transaction) -> tuple[bytes, bool]:
+        if txn.bdat_chunks is None:
+            txn.bdat_chunks = _bdat_chunks(txn.builder.chunks(), self.settings.chunk_size)
+        return next(txn.bdat_chunks)
+
+    def _send_bdat_chunk(self, txn: _Transaction) -> list[Output]:
+        chunk, last = self._next_bdat(txn)
+        return self._send(commands.bdat(len(chunk), last) + chunk, "BDAT",
+                          _Expect("BDAT", "bdat", self._on_bdat(last)))
+
+    def _on_bdat(self, last: bool) -> Callable[[Reply], list[Output]]:
+        def handler(reply: Reply) -> list[Output]:
+            txn = self._txn
+            assert txn is not None
+            if not reply.is_positive_completion:
+                # RFC 3030: after a failed BDAT no further BDAT may be sent.
+                return self._abort_transaction(CommandAbort("BDAT", reply), rset=not last)
+            if last:
+                event = Sent(reply, tuple(txn.accepted), tuple(a for a, _ in txn.rejected))
+                return self._finish_job(event) + self._next_job()
+            return self._send_bdat_chunk(txn)
+        return handler
+
+    def _abort_transaction(self, event: ClientEvent, *, rset: bool = True,
+                           close: str | None = None) -> list[Output]:
+        out = self._finish_job(event)
+        if close is not None:
+            return out + self._fail_all(event, close=close)
+        self._needs_rset = rset and bool(self._queue)
+        return out + self._next_job()
+
+    # ---- input checks -----------------------------------------------------------------
+    def _input_problem(self, job: Job) -> str | None:
+        try:
+            if isinstance(job, MailJob):
+                problems = job.problems()
+                return "; ".join(problems) if problems else None
+            if isinstance(job, VrfyJob):
+                commands.vrfy(job.address)
+            elif isinstance(job, EtrnJob):
+                commands.etrn(job.node)
+        except SmtpInputError as exc:
+            return str(exc)
+        return None
+
+
+def _parse_extensions(reply: Reply) -> dict[str, str]:
+    """EHLO keywords (upper case) and their parameters, from the lines after the first."""
+    extensions: dict[str, str] = {}
+    for line in reply.lines[1:]:
+        keyword, _, params = line.strip().partition(" ")
+        if keyword:
+            extensions[keyword.upper()] = params.strip()
+        if len(extensions) >= 256:  # a capability bomb gets no further
+            break
+    return extensions
+
+
+def _size_limit(param: str) -> int | None:
+    """The SIZE parameter as an int (0 or garbage: no limit); overflow-safe."""
+    text = param.strip()
+    if not text.isdigit() or len(text) > 15:
+        return None
+    return int(text) or None
+
+
+def _stuffed(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    stuffer = DotStuffer()
+    for chunk in chunks:
+        out = stuffer.feed(chunk)
+        if out:
+            yield out
+    yield stuffer.finish()
+
+
+def _bdat_chunks(chunks: Iterator[bytes], size: int) -> Iterator[tuple[bytes, bool]]:
+    chunker = BdatChunker(size)
+    for chunk in chunks:
+        for full in chunker.feed(chunk):
+            yield full, False
+    yield chunker.finish(), True

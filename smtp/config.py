@@ -1,0 +1,351 @@
+"""The device configuration (the client's "configuration header"), as a TOML file.
+
+A ``DeviceConfig`` is validated by pydantic (unknown keys refused, strict types, ranges);
+this module only turns pydantic's findings and TOML syntax errors into ``ConfigError``
+lines that name the file, the dotted key and what was expected, e.g.
+``device.toml: server.port: expected an integer, got 'abc'``.
+
+The file carries ``config_version``; this client expects ``CONFIG_VERSION``. The version
+check came with 2.5 ("Version check was added to configuration header"): releases before
+it accepted a file whatever its version. ``load_config(..., check_version=False)`` does
+the same (the key may then be missing or different, but must still be an integer when
+present). Which one applies is the caller's decision, from the release profile
+(``Profile.skips_config_version_check``); this module knows no profiles.
+
+It knows TOML and the configuration's schema, nothing else: no sockets, no clock, no
+protocol. Timeouts are seconds in the file and integer microseconds in the kernel
+(``DeviceConfig.timeouts_us()``).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from ipaddress import AddressValueError, IPv4Address
+from os import PathLike, fspath
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from emulator.units import SECOND
+
+CONFIG_VERSION: Final = 3
+
+_STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+_HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME_PATTERN: Final = rf"^{_HOST_LABEL}(?:\.{_HOST_LABEL})*$"
+_DOMAIN_PATTERN: Final = rf"^(?:{_HOST_LABEL}(?:\.{_HOST_LABEL})*|\[[!-Z^-~]+\])$"
+
+
+def _ipv4(value: str) -> str:
+    try:
+        return str(IPv4Address(value))
+    except AddressValueError:
+        raise PydanticCustomError(
+            "config_expected", "expected {expected}",
+            {"expected": "an IPv4 address such as 192.0.2.10"}) from None
+
+
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+IPv4String = Annotated[str, AfterValidator(_ipv4)]
+TlsVersion = Literal["TLSv1.2", "TLSv1.3"]
+
+
+class DeviceSection(BaseModel):
+    """[device]: how the board names itself."""
+
+    model_config = _STRICT
+    domain: Annotated[str | None, Field(
+        pattern=_DOMAIN_PATTERN,
+        description="a domain name or address literal such as device.example.com "
+                    "or [192.0.2.10]")] = None
+    """The EHLO argument (``psp_get_host_domain``); None = the address literal of ``ip``."""
+    ip: IPv4String = "192.0.2.10"
+    hostname: Annotated[str, Field(
+        pattern=_HOSTNAME_PATTERN, description="a host name such as device")] = "device"
+    """``psp_template_hostname``: the host name in the Message-ID."""
+
+
+class ServerSection(BaseModel):
+    """[server]: where the mail goes and how the connection is secured."""
+
+    model_config = _STRICT
+    host: Annotated[str, Field(min_length=1)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 25
+    security: Literal["none", "starttls", "tls", "required"] = "starttls"
+    """``required`` = STARTTLS, and refuse to go on in plaintext without it."""
+    tls_server_name: str | None = None
+
+
+class AuthSection(BaseModel):
+    """[auth]: credentials; ``mechanism`` None = the strongest one the server offers."""
+
+    model_config = _STRICT
+    username: str | None = None
+    password: str | None = None
+    oauth_token: str | None = None
+    mechanism: Literal["PLAIN", "LOGIN", "CRAM-MD5", "ANONYMOUS", "XOAUTH2"] | None = None
+
+
+class TimeoutsSection(BaseModel):
+    """[timeouts] in seconds; defaults from RFC 5321 4.5.3.2 (connect/TLS/quit: ours)."""
+
+    model_config = _STRICT
+    connect: Seconds = 30.0
+    greeting: Seconds = 300.0
+    ehlo: Seconds = 300.0
+    starttls: Seconds = 120.0
+    tls_handshake: Seconds = 60.0
+    auth: Seconds = 300.0
+    mail: Seconds = 300.0
+    rcpt: Seconds = 300.0
+    data_init: Seconds = 120.0
+    data_block: Seconds = 180.0
+    data_term: Seconds = 600.0
+    rset: Seconds = 120.0
+    quit: Seconds = 60.0
+    vrfy: Seconds = 300.0
+    etrn: Seconds = 300.0
+
+    def us(self, name: str) -> int:
+        """The timeout ``name`` in integer microseconds."""
+        if name not in type(self).model_fields:
+            raise ValueError(f"timeouts: unknown timeout {name!r}")
+        seconds: float = getattr(self, name)
+        return round(seconds * SECOND)
+
+
+class FeaturesSection(BaseModel):
+    """[features]: which ESMTP extensions the client uses when the server offers them."""
+
+    model_config = _STRICT
+    pipelining: bool = True
+    chunking: bool = True
+    chunk_size: Annotated[int, Field(ge=1)] = 4096
+    dsn: bool = True
+    size: bool = True
+    eight_bit_mime: bool = True
+    smtputf8: bool = True
+
+
+class TlsSection(BaseModel):
+    """[tls]: None = the TLS library's default."""
+
+    model_config = _STRICT
+    ciphers: Annotated[str | None, Field(min_length=1)] = None
+    """An OpenSSL cipher string."""
+    min_version: TlsVersion | None = None
+    max_version: TlsVersion | None = None
+    ca_file: Annotated[str | None, Field(min_length=1)] = None
+    verify: bool = True
+
+    @model_validator(mode="after")
+    def _versions_in_order(self) -> TlsSection:
+        if self.min_version and self.max_version and self.min_version > self.max_version:
+            raise PydanticCustomError(
+                "config_expected", "expected {expected}",
+                {"expected": f"min_version ({self.min_version}) not above "
+                             f"max_version ({self.max_version})"})
+        return self
+
+
+class StackSection(BaseModel):
+    """[stack]: the IP stack's buffer pool."""
+
+    model_config = _STRICT
+    pool_buffers: Annotated[int, Field(ge=2)] = 16
+    buffer_size: Annotated[int, Field(ge=256)] = 1536
+
+
+class DeviceConfig(BaseModel):
+    """The whole configuration file. Only ``[server] host`` (and, when the version is
+    checked, ``config_version``) has no default."""
+
+    model_config = _STRICT
+    config_version: Annotated[int | None, Field(validate_default=True)] = None
+    device: DeviceSection = Field(default_factory=DeviceSection)
+    server: ServerSection
+    auth: AuthSection = Field(default_factory=AuthSection)
+    timeouts: TimeoutsSection = Field(default_factory=TimeoutsSection)
+    features: FeaturesSection = Field(default_factory=FeaturesSection)
+    tls: TlsSection = Field(default_factory=TlsSection)
+    stack: StackSection = Field(default_factory=StackSection)
+
+    @field_validator("config_version", mode="after")
+    @classmethod
+    def _check_version(cls, value: int | None, info: ValidationInfo) -> int | None:
+        context = info.context if isinstance(info.context, Mapping) else {}
+        if not context.get("check_version", True):
+            return value
+        if value is None:
+            raise PydanticCustomError(
+                "config_version", "missing (this client expects version {expected})",
+                {"expected": CONFIG_VERSION})
+        if value != CONFIG_VERSION:
+            raise PydanticCustomError(
+                "config_version",
+                "file has version {found}, this client expects version {expected}",
+                {"found": value, "expected": CONFIG_VERSION})
+        return value
+
+    def timeouts_us(self) -> dict[str, int]:
+        """Every timeout in integer microseconds, by name."""
+        return {name: self.timeouts.us(name) for name in TimeoutsSection.model_fields}
+
+
+class ConfigError(ValueError):
+    """A configuration file is unusable. One line per problem, each naming the file and
+    the dotted key: ``device.toml: server.port: expected an integer, got 'abc'``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = tuple(problems)
+
+
+# ----------------------------------------------------------------------------------------
+# Loading
+
+
+def load_config(path: str | PathLike[str], *, check_version: bool = True) -> DeviceConfig:
+    """Read and validate the TOML file at ``path``; ``ConfigError`` names what is wrong."""
+    source = fspath(path)
+    try:
+        text = Path(source).read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{source}: cannot read the file: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{source}: not UTF-8 text (byte {exc.start})"]) from None
+    return parse_config(text, source=source, check_version=check_version)
+
+
+def parse_config(text: str, *, source: str, check_version: bool = True) -> DeviceConfig:
+    """Validate TOML ``text``; ``source`` is the file name used in error messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([_syntax_problem(source, text, exc)]) from None
+    try:
+        return DeviceConfig.model_validate(data, context={"check_version": check_version})
+    except ValidationError as exc:
+        raise ConfigError([f"{source}: {_describe(err)}" for err in exc.errors()]) from None
+
+
+_POSITION_RE: Final = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+_END_RE: Final = re.compile(r"\s*\(at end of document\)$")
+
+
+def _syntax_problem(source: str, text: str, exc: tomllib.TOMLDecodeError) -> str:
+    message = str(exc)
+    if match := _POSITION_RE.search(message):
+        line, column = int(match[1]), int(match[2])
+        message = message[: match.start()]
+    else:
+        lines = text.split("\n")
+        line, column = len(lines), len(lines[-1]) + 1
+        message = _END_RE.sub("", message)
+    return f"{source}: line {line}, column {column}: TOML syntax error: {message}"
+
+
+# ----------------------------------------------------------------------------------------
+# Error wording
+
+_EXPECTED_BY_TYPE: Final = {
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "model_type": "a table",
+    "dict_type": "a table",
+    "finite_number": "a finite number",
+}
+
+
+_EXPECTED_BY_ANNOTATION: Final[dict[object, str]] = {
+    str: "a string", int: "an integer", float: "a number", bool: "true or false",
+}
+_BOUNDS: Final = {
+    "greater_than": (">", "gt"),
+    "greater_than_equal": (">=", "ge"),
+    "less_than": ("<", "lt"),
+    "less_than_equal": ("<=", "le"),
+}
+
+
+def _toml_repr(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _field_info_at(loc: tuple[int | str, ...]) -> Any:
+    """The pydantic FieldInfo at a dotted location, or None."""
+    model: Any = DeviceConfig
+    info: Any = None
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if not isinstance(part, str) or fields is None or part not in fields:
+            return None
+        info = fields[part]
+        model = info.annotation
+    return info
+
+
+def _expected_of_field(loc: tuple[int | str, ...]) -> str:
+    info = _field_info_at(loc)
+    annotation: object = getattr(info, "annotation", None)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "a table"
+    return _EXPECTED_BY_ANNOTATION.get(annotation, "a value")
+
+
+def _describe(err: Any) -> str:
+    """One problem as ``key: what was expected, got what``."""
+    loc: tuple[int | str, ...] = tuple(err["loc"])
+    key = ".".join(str(part) for part in loc) or "(file)"
+    kind: str = err["type"]
+    ctx: dict[str, Any] = err.get("ctx") or {}
+    got = f", got {_toml_repr(err['input'])}"
+    if kind == "extra_forbidden":
+        what = "unknown section" if isinstance(err["input"], dict) else "unknown key"
+        return f"{key}: {what}"
+    if kind == "missing":
+        return f"{key}: missing, expected {_expected_of_field(loc)}"
+    if kind == "config_version":
+        return f"{key}: {err['msg']}"
+    if kind in _EXPECTED_BY_TYPE:
+        return f"{key}: expected {_EXPECTED_BY_TYPE[kind]}{got}"
+    if kind == "literal_error":
+        return f"{key}: expected one of {ctx['expected']}{got}"
+    if kind in _BOUNDS:
+        symbol, ctx_key = _BOUNDS[kind]
+        return f"{key}: expected a value {symbol} {_toml_repr(ctx[ctx_key])}{got}"
+    if kind == "string_pattern_mismatch":
+        description = getattr(_field_info_at(loc), "description", None) or "a valid value"
+        return f"{key}: expected {description}{got}"
+    if kind == "string_too_short":
+        return f"{key}: expected a non-empty string{got}"
+    if kind == "config_expected":
+        return f"{key}: {err['msg']}" + ("" if isinstance(err["input"], dict) else got)
+    return f"{key}: {err['msg']}{got}"

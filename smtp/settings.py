@@ -1,0 +1,102 @@
+"""What the client core needs to know about its device, as plain data.
+
+:class:`ClientSettings` is the client's view of the configuration (built from the TOML
+config by :func:`smtp.config`-aware code, or directly in tests): security mode, names,
+credentials, per-command timeouts in microseconds, feature switches and TLS parameters.
+:class:`Porting` is the device's porting layer (``psp_get_host_domain``,
+``psp_template_hostname``, ``psp_rtc_get``): the only way the core learns the time.
+
+This module knows no sockets, no clocks and no TOML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from smtp.auth import Credentials
+from smtp.rtcdate import RtcFields
+
+Security = Literal["none", "starttls", "tls", "required"]
+
+SECOND_US = 1_000_000
+
+#: RFC 5321 4.5.3.2 minimum per-command timeouts (and Postfix's defaults), in seconds.
+RFC5321_TIMEOUTS_S: dict[str, int] = {
+    "connect": 30,
+    "greeting": 300,
+    "ehlo": 300,
+    "starttls": 120,
+    "tls_handshake": 60,
+    "auth": 300,
+    "mail": 300,
+    "rcpt": 300,
+    "data_init": 120,
+    "data_block": 180,
+    "data_term": 600,
+    "bdat": 600,
+    "rset": 120,
+    "quit": 60,
+    "vrfy": 300,
+    "etrn": 300,
+}
+
+
+def default_timeouts_us() -> dict[str, int]:
+    return {name: s * SECOND_US for name, s in RFC5321_TIMEOUTS_S.items()}
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    ciphers: str | None = None
+    min_version: str | None = None
+    max_version: str | None = None
+    ca_pem: bytes | None = None
+    verify: bool = True
+    server_name: str | None = None
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Everything the client core is configured with."""
+
+    server_host: str
+    server_port: int = 25
+    security: Security = "starttls"
+    device_domain: str | None = None
+    device_ip: str = "192.0.2.10"
+    hostname: str = "device"
+    credentials: Credentials = field(default_factory=Credentials)
+    mechanism: str | None = None
+    timeouts_us: dict[str, int] = field(default_factory=default_timeouts_us)
+    pipelining: bool = True
+    chunking: bool = True
+    chunk_size: int = 4096
+    dsn: bool = True
+    size: bool = True
+    eight_bit_mime: bool = True
+    smtputf8: bool = True
+    tls: TlsSettings = field(default_factory=TlsSettings)
+
+    def timeout_us(self, command: str) -> int:
+        return self.timeouts_us.get(command, RFC5321_TIMEOUTS_S.get(command, 300) * SECOND_US)
+
+
+class Porting(Protocol):
+    """The device's porting layer as the client sees it."""
+
+    def rtc_get(self) -> RtcFields:
+        """``psp_rtc_get()``: the broken-down RTC time."""
+        ...
+
+    def host_domain(self) -> str | None:
+        """``psp_get_host_domain()``: the device's domain name, None if not configured."""
+        ...
+
+    def host_address(self) -> str:
+        """``psp_get_host_addr()`` of old releases: the device's IPv4 address."""
+        ...
+
+    def template_hostname(self) -> str:
+        """``psp_template_hostname``: the device's host name (for the Message-ID)."""
+        ...

@@ -1,0 +1,329 @@
+"""The simulated Ethernet link between hosts, with the faults tests inject into it.
+
+Hosts attach by IPv4 address and get a :class:`LinkPort`; a segment given to
+``port.transmit()`` is routed by its destination address and delivered to the receiving
+host's callback at ``now + serialisation + latency``. Each direction (sender, receiver)
+is one FIFO wire: a frame starts serialising when the previous one in that direction
+has left (``busy_until``), so frames never overtake each other. Frame bytes are the
+segment's IP length plus the 14-byte Ethernet header.
+
+Every transmitted segment is a ``tx`` trace record (source ``link.<name>``) carrying
+:meth:`Segment.trace_fields` with a per-sender ``ip_id`` counter (the pcap export reads
+these); a segment that is lost also gets a ``drop`` record with the same fields and the
+``reason``. Arming a fault is a ``fault`` record.
+
+Fault verbs (the same names in scenario files, Python and Robot keywords):
+``drop_nth``, ``drop_after``, ``inject_rst``, ``hold``/``release``,
+``partition``/``repair``, ``set_loss``. Random loss draws from ``kernel.rng`` only.
+
+This module knows segments, addresses and time. It knows nothing about TCP state,
+buffers or what the hosts are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from emulator.kernel import Kernel
+from stack.segment import ETHERNET_HEADER, Flags, Segment
+
+Receiver = Callable[[Segment], None]
+_Direction = tuple[str, str]
+_Flow = tuple[str, int, str, int]
+
+
+def check_ipv4(field: str, value: object) -> str:
+    """Return ``value`` if it is a dotted IPv4 address, else raise ValueError naming ``field``."""
+    if not isinstance(value, str):
+        raise ValueError(f"{field}: expected a dotted IPv4 address, got {value!r}")
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"{field}: expected a dotted IPv4 address, got {value!r}") from None
+    return value
+
+
+def _check_int(field: str, value: object, low: int, high: int | None = None) -> int:
+    if (not isinstance(value, int) or isinstance(value, bool) or value < low
+            or (high is not None and value > high)):
+        expected = f"an integer >= {low}" if high is None else f"an integer {low}..{high}"
+        raise ValueError(f"{field}: expected {expected}, got {value!r}")
+    return value
+
+
+@dataclass(slots=True)
+class LinkStats:
+    """Counters of one link over a run."""
+
+    frames_sent: int = 0
+    frames_delivered: int = 0
+    frames_dropped: int = 0
+    frames_held: int = 0
+    bytes_sent: int = 0
+
+
+@dataclass(slots=True)
+class _DropNth:
+    n: int
+    src: str | None
+    payload_only: bool
+    seen: int = 0
+
+
+@dataclass(slots=True)
+class _DropAfter:
+    src: str
+    deadline_us: int | None
+    payload_budget: int | None
+    silent: bool = False
+
+
+class LinkPort:
+    """A host's attachment to the link: what it transmits goes onto the wire."""
+
+    __slots__ = ("ip", "link", "receive")
+
+    def __init__(self, link: Link, ip: str, receive: Receiver) -> None:
+        self.link = link
+        self.ip = ip
+        self.receive = receive
+
+    def transmit(self, segment: Segment) -> None:
+        if segment.src_ip != self.ip:
+            raise ValueError(
+                f"segment src_ip: port {self.ip} cannot send as {segment.src_ip}"
+            )
+        self.link._transmit(segment)
+
+
+class Link:
+    """A point-to-multipoint Ethernet segment with latency, bandwidth and faults."""
+
+    def __init__(self, kernel: Kernel, *, name: str = "link", latency_us: int = 500,
+                 bandwidth_bps: int = 100_000_000, mtu: int = 1500) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"name: expected a non-empty string, got {name!r}")
+        self.kernel = kernel
+        self.name = name
+        self.source = f"link.{name}"
+        self.latency_us = _check_int("latency_us", latency_us, 0)
+        self.bandwidth_bps = _check_int("bandwidth_bps", bandwidth_bps, 1)
+        self.mtu = _check_int("mtu", mtu, 576, 65535)
+        self.stats = LinkStats()
+        self._ports: dict[str, LinkPort] = {}
+        self._busy_until: dict[_Direction, int] = {}
+        self._ip_ids: dict[str, int] = {}
+        self._last_seen: dict[_Flow, Segment] = {}
+        # faults
+        self._drop_nth: list[_DropNth] = []
+        self._drop_after: list[_DropAfter] = []
+        self._loss: dict[str | None, float] = {}
+        self._held_sources: set[str | None] = set()
+        self._held: list[Segment] = []
+        self._partitioned = False
+
+    # ---- hosts ------------------------------------------------------------------
+
+    def attach(self, ip: str, receive: Receiver) -> LinkPort:
+        """Attach a host at ``ip``; frames for it are given to ``receive``."""
+        check_ipv4("ip", ip)
+        if ip in self._ports:
+            raise ValueError(f"ip: {ip} is already attached to link {self.name}")
+        port = LinkPort(self, ip, receive)
+        self._ports[ip] = port
+        return port
+
+    def serialisation_us(self, frame_bytes: int) -> int:
+        """Time to clock ``frame_bytes`` onto the wire (rounded up to a microsecond)."""
+        return -(-frame_bytes * 8 * 1_000_000 // self.bandwidth_bps)
+
+    # ---- faults -----------------------------------------------------------------
+
+    def drop_nth(self, n: int, *, src: str | None = None, payload_only: bool = False) -> None:
+        """Lose the ``n``-th segment (1-based, counted from now) sent by ``src`` (any host
+        when None); with ``payload_only`` only segments carrying payload count."""
+        _check_int("n", n, 1)
+        if src is not None:
+            check_ipv4("src", src)
+        self._drop_nth.append(_DropNth(n, src, bool(payload_only)))
+        self._fault("drop_nth", n=n, src=src, payload_only=bool(payload_only))
+
+    def drop_after(self, *, src: str, time_us: int | None = None,
+                   payload_bytes: int | None = None) -> None:
+        """Make ``src`` a silent peer: everything it sends is lost once ``time_us`` has
+        passed (measured from now) or once it has sent ``payload_bytes`` more payload
+        bytes (the segment that would cross the limit is the first one lost), whichever
+        comes first. With neither given, the silence starts now."""
+        check_ipv4("src", src)
+        if time_us is not None:
+            _check_int("time_us", time_us, 0)
+        if payload_bytes is not None:
+            _check_int("payload_bytes", payload_bytes, 0)
+        deadline = None if time_us is None else self.kernel.now_us + time_us
+        silent = time_us is None and payload_bytes is None
+        self._drop_after.append(_DropAfter(src, deadline, payload_bytes, silent))
+        self._fault("drop_after", src=src, time_us=time_us, payload_bytes=payload_bytes)
+
+    def inject_rst(self, *, towards: str) -> Segment:
+        """Forge an RST as if from the other end of ``towards``'s latest connection and
+        deliver it to ``towards`` behind the frames already in flight. Its sequence
+        number follows the last segment seen from the other end, its ack the last one
+        seen from ``towards``. Returns the forged segment."""
+        check_ipv4("towards", towards)
+        flow = self._latest_flow(towards)
+        if flow is None:
+            raise ValueError(f"towards: no segment to or from {towards} seen on link "
+                             f"{self.name}")
+        local_ip, local_port, peer_ip, peer_port = flow
+        from_peer = self._last_seen.get((peer_ip, peer_port, local_ip, local_port))
+        from_local = self._last_seen.get(flow)
+        if from_peer is not None:
+            seq = (from_peer.seq + from_peer.seq_space()) & 0xFFFFFFFF
+        else:
+            assert from_local is not None
+            seq = from_local.ack
+        ack = 0
+        flags = Flags.RST
+        if from_local is not None:
+            ack = (from_local.seq + from_local.seq_space()) & 0xFFFFFFFF
+            flags |= Flags.ACK
+        rst = Segment(peer_ip, peer_port, local_ip, local_port, seq, ack, flags, 0,
+                      ip_id=self._next_ip_id(peer_ip))
+        self._fault("inject_rst", towards=towards, src=f"{peer_ip}:{peer_port}",
+                    dst=f"{local_ip}:{local_port}", seq=seq, ack=ack)
+        self.kernel.emit(self.source, "tx", **rst.trace_fields())
+        self.stats.frames_sent += 1
+        self._schedule(rst)
+        return rst
+
+    def hold(self, *, src: str | None = None) -> None:
+        """Queue frames sent by ``src`` (every host when None) until :meth:`release`."""
+        if src is not None:
+            check_ipv4("src", src)
+        self._held_sources.add(src)
+        self._fault("hold", src=src)
+
+    def release(self) -> None:
+        """Stop holding; deliver the held frames in the order they were sent."""
+        held, self._held = self._held, []
+        self._held_sources.clear()
+        self._fault("release", frames=len(held))
+        for segment in held:
+            self._schedule(segment)
+
+    def partition(self) -> None:
+        """Lose every frame, both ways, until :meth:`repair`."""
+        self._partitioned = True
+        self._fault("partition")
+
+    def repair(self) -> None:
+        self._partitioned = False
+        self._fault("repair")
+
+    def set_loss(self, probability: float, *, src: str | None = None) -> None:
+        """Lose each frame from ``src`` (every host when None) with ``probability``."""
+        if (not isinstance(probability, int | float) or isinstance(probability, bool)
+                or not 0.0 <= probability <= 1.0):
+            raise ValueError(f"probability: expected a number 0..1, got {probability!r}")
+        if src is not None:
+            check_ipv4("src", src)
+        self._loss[src] = float(probability)
+        self._fault("set_loss", probability=str(float(probability)), src=src)
+
+    # ---- the wire ---------------------------------------------------------------
+
+    def _transmit(self, segment: Segment) -> None:
+        segment = dataclasses.replace(segment, ip_id=self._next_ip_id(segment.src_ip))
+        st = self.stats
+        st.frames_sent += 1
+        st.bytes_sent += segment.wire_length + ETHERNET_HEADER
+        fields = segment.trace_fields()
+        self.kernel.emit(self.source, "tx", **fields)
+        flow = (segment.src_ip, segment.src_port, segment.dst_ip, segment.dst_port)
+        self._last_seen.pop(flow, None)  # re-insert: dict order is recency order
+        self._last_seen[flow] = segment
+        reason = self._loss_reason(segment)
+        if reason is not None:
+            st.frames_dropped += 1
+            self.kernel.emit(self.source, "drop", reason=reason, **fields)
+            return
+        if None in self._held_sources or segment.src_ip in self._held_sources:
+            st.frames_held += 1
+            self._held.append(segment)
+            return
+        self._schedule(segment)
+
+    def _loss_reason(self, segment: Segment) -> str | None:
+        """Why this frame is lost, or None. Every armed counter sees every frame."""
+        src = segment.src_ip
+        reason: str | None = None
+        for fault in list(self._drop_nth):
+            if fault.src is not None and fault.src != src:
+                continue
+            if fault.payload_only and not segment.payload:
+                continue
+            fault.seen += 1
+            if fault.seen == fault.n:
+                self._drop_nth.remove(fault)
+                reason = reason or f"drop_nth {fault.n}"
+        for after in self._drop_after:
+            if after.src != src:
+                continue
+            if not after.silent:
+                if after.deadline_us is not None and self.kernel.now_us >= after.deadline_us:
+                    after.silent = True
+                elif after.payload_budget is not None:
+                    if len(segment.payload) > after.payload_budget:
+                        after.silent = True
+                    else:
+                        after.payload_budget -= len(segment.payload)
+            if after.silent:
+                reason = reason or "drop_after"
+        if reason is not None:
+            return reason
+        if self._partitioned:
+            return "partition"
+        if segment.dst_ip not in self._ports:
+            return "no route"
+        if segment.wire_length > self.mtu:
+            return f"exceeds mtu {self.mtu}"
+        probability = self._loss.get(src, self._loss.get(None, 0.0))
+        if probability > 0.0 and self.kernel.rng.random() < probability:
+            return "loss"
+        return None
+
+    def _schedule(self, segment: Segment) -> None:
+        direction = (segment.src_ip, segment.dst_ip)
+        now = self.kernel.now_us
+        start = max(now, self._busy_until.get(direction, 0))
+        done = start + self.serialisation_us(segment.wire_length + ETHERNET_HEADER)
+        self._busy_until[direction] = done
+        self.kernel.call_at(done + self.latency_us, self._deliver, segment)
+
+    def _deliver(self, segment: Segment) -> None:
+        port = self._ports.get(segment.dst_ip)
+        if port is None:  # unreachable: routes are checked at transmit time
+            return
+        self.stats.frames_delivered += 1
+        port.receive(segment)
+
+    def _next_ip_id(self, ip: str) -> int:
+        n = (self._ip_ids.get(ip, 0) % 0xFFFF) + 1
+        self._ip_ids[ip] = n
+        return n
+
+    def _latest_flow(self, ip: str) -> _Flow | None:
+        """The flow (ip, port, peer ip, peer port) of ``ip``'s most recent segment."""
+        latest: _Flow | None = None
+        for flow in self._last_seen:  # oldest first: the last match is the latest
+            if flow[0] == ip:
+                latest = flow
+            elif flow[2] == ip:
+                latest = (flow[2], flow[3], flow[0], flow[1])
+        return latest
+
+    def _fault(self, verb: str, **fields: str | int | bool | None) -> None:
+        self.kernel.emit(self.source, "fault", verb=verb, **fields)

@@ -1,0 +1,629 @@
+"""Real TLS (OpenSSL through ``ssl.MemoryBIO``/``SSLObject``) over a non-blocking stream.
+
+:class:`TlsSocket` wraps a connected :class:`~stack.api.StreamSocket` (the raw TCP
+socket) and offers the same API, so an application uses it transparently after STARTTLS
+or for implicit TLS. It pumps ciphertext between the raw socket and OpenSSL's memory BIOs
+and reports everything as socket events: never an ``ssl`` exception. Failures are typed
+(:class:`TlsFailure`): OpenSSL's own verdict for handshakes ("no shared cipher"), the
+verifier's reason for certificates, a clean ``close_notify``, or the transport dying.
+
+Rules this module keeps:
+
+- OpenSSL never checks the server certificate (it would use the HOST clock). The client
+  passes a ``verify`` callable (see :func:`client_verifier`) that checks the chain
+  against the DEVICE's RTC with :mod:`stack.tlsverify` once the handshake is done;
+  CONNECTED is reported only after that check passed.
+- TLS work costs no virtual time and reads no clock; OpenSSL's own randomness changes
+  only ciphertext content. Record LENGTHS stay the same run to run: no session tickets,
+  no compression, no renegotiation, and (with RSA certificates from :mod:`stack.certs`)
+  fixed-length signatures.
+- Plaintext the raw socket buffered before :meth:`TlsSocket.start` is the caller's
+  business (RFC 3207 says to discard it); ``start()`` refuses to run over it.
+
+It knows nothing about SMTP, kernels or boards. TLS 1.3 cipher suites are not settable
+from Python's ``ssl`` module, so :class:`TlsConfig` has no field for them: ``ciphers``
+applies to TLS 1.2 and below only (cap ``max_version`` at TLSv1.2 to make it decisive).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import re
+import ssl
+import tempfile
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal, TypeAlias
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from emulator.trace import FieldValue
+from stack.api import CloseReason, EventHandler, SocketEvent, SocketState, StreamSocket
+from stack.tlsverify import CertificateError, verify_server_certificate
+
+FailureKind: TypeAlias = Literal["handshake", "certificate", "close_notify", "protocol",
+                                 "transport"]
+TraceHook: TypeAlias = Callable[[str, dict[str, FieldValue]], None]
+Verifier: TypeAlias = Callable[[list[bytes]], None]
+
+SEND_BACKLOG_LIMIT = 16 * 1024  # ciphertext bytes we hold before send() accepts nothing
+_MAX_PLAINTEXT_PER_SEND = 16 * 1024  # one full TLS record
+_READ_CHUNK = 16 * 1024
+
+_VERSIONS: dict[str, ssl.TLSVersion] = {
+    "TLSv1": ssl.TLSVersion.TLSv1,
+    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
+    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
+    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
+}
+
+_TRANSPORT_REASONS: dict[CloseReason, str] = {
+    CloseReason.RST: "connection reset by peer",
+    CloseReason.TIMEOUT: "connection timed out",
+    CloseReason.REFUSED: "connection refused",
+    CloseReason.LOCAL: "connection closed locally",
+    CloseReason.RESET: "board reset",
+}
+
+
+# ---- configuration -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """TLS settings of one side; validated on construction (ValueError names the field).
+
+    ``ciphers`` is an OpenSSL cipher string for TLS 1.2 and below (TLS 1.3 suites cannot
+    be chosen from Python). ``ca_pem`` holds the client's trust anchors; ``server_name``
+    is what the client sends as SNI and checks the certificate against; ``cert_chain``
+    is the server's ``(cert_pem, key_pem)``.
+    """
+
+    ciphers: str | None = None
+    min_version: str | None = None
+    max_version: str | None = None
+    ca_pem: bytes | None = None
+    verify: bool = True
+    server_name: str | None = None
+    cert_chain: tuple[bytes, bytes] | None = None
+
+    def __post_init__(self) -> None:
+        if self.ciphers is not None:
+            _check_ciphers(self.ciphers)
+        low = _version("min_version", self.min_version)
+        high = _version("max_version", self.max_version)
+        if low is not None and high is not None and low > high:
+            raise ValueError(
+                f"tls.min_version: {self.min_version} is above tls.max_version "
+                f"{self.max_version}"
+            )
+        if not isinstance(self.verify, bool):
+            raise ValueError(f"tls.verify: expected true or false, got {self.verify!r}")
+        if self.ca_pem is not None:
+            _check_ca_pem(self.ca_pem)
+        if self.server_name is not None and (
+            not isinstance(self.server_name, str) or not self.server_name.strip()
+        ):
+            raise ValueError(f"tls.server_name: expected a host name, got {self.server_name!r}")
+        if self.cert_chain is not None:
+            _check_cert_chain(self.cert_chain)
+
+
+def _check_ciphers(ciphers: str) -> None:
+    if not isinstance(ciphers, str) or not ciphers.strip():
+        raise ValueError(f"tls.ciphers: expected an OpenSSL cipher string, got {ciphers!r}")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).set_ciphers(ciphers)
+    except ssl.SSLError:
+        raise ValueError(f"tls.ciphers: OpenSSL accepts no cipher in {ciphers!r}") from None
+
+
+def _version(field_name: str, name: str | None) -> ssl.TLSVersion | None:
+    if name is None:
+        return None
+    if name not in _VERSIONS:
+        expected = ", ".join(repr(v) for v in _VERSIONS)
+        raise ValueError(f"tls.{field_name}: expected one of {expected}, got {name!r}")
+    return _VERSIONS[name]
+
+
+def _check_ca_pem(ca_pem: bytes) -> None:
+    try:
+        if not isinstance(ca_pem, bytes):
+            raise ValueError
+        x509.load_pem_x509_certificates(ca_pem)
+    except ValueError:
+        raise ValueError("tls.ca_pem: expected PEM certificates (trust anchors)") from None
+
+
+def _check_cert_chain(chain: tuple[bytes, bytes]) -> None:
+    if not isinstance(chain, tuple) or len(chain) != 2:
+        raise ValueError("tls.cert_chain: expected a (cert_pem, key_pem) pair")
+    cert_pem, key_pem = chain
+    try:
+        if not isinstance(cert_pem, bytes):
+            raise ValueError
+        x509.load_pem_x509_certificates(cert_pem)
+    except ValueError:
+        raise ValueError("tls.cert_chain: the certificate is not PEM") from None
+    try:
+        if not isinstance(key_pem, bytes):
+            raise ValueError
+        load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError):
+        raise ValueError("tls.cert_chain: the key is not an unencrypted PEM key") from None
+
+
+# ---- contexts ----------------------------------------------------------------------
+
+
+_chain_files: dict[tuple[bytes, bytes], tuple[tempfile.TemporaryDirectory[str], Path, Path]] = {}
+
+
+def _files_for(chain: tuple[bytes, bytes]) -> tuple[Path, Path]:
+    """PEM files for ``load_cert_chain`` (which needs paths), written once per process."""
+    entry = _chain_files.get(chain)
+    if entry is None:
+        tmp = tempfile.TemporaryDirectory(prefix="smtp-hil-tls-")
+        cert, key = Path(tmp.name) / "cert.pem", Path(tmp.name) / "key.pem"
+        cert.write_bytes(chain[0])
+        key.write_bytes(chain[1])
+        key.chmod(0o600)
+        entry = (tmp, cert, key)
+        _chain_files[chain] = entry
+    return entry[1], entry[2]
+
+
+def make_context(config: TlsConfig, *, server_side: bool) -> ssl.SSLContext:
+    """An OpenSSL context for one side, shaped for deterministic record lengths.
+
+    The client context verifies nothing inside OpenSSL (``CERT_NONE``, no hostname
+    check): the device checks the certificate against its RTC after the handshake.
+    """
+    if server_side:
+        if config.cert_chain is None:
+            raise ValueError("tls.cert_chain: a server needs (cert_pem, key_pem)")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        cert_path, key_path = _files_for(config.cert_chain)
+        context.load_cert_chain(cert_path, key_path)
+        context.num_tickets = 0
+    else:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_TICKET | ssl.OP_NO_RENEGOTIATION
+    if config.ciphers is not None:
+        context.set_ciphers(config.ciphers)
+    low = _version("min_version", config.min_version)
+    high = _version("max_version", config.max_version)
+    if low is not None:
+        context.minimum_version = low
+    if high is not None:
+        context.maximum_version = high
+    return context
+
+
+def client_verifier(config: TlsConfig, clock: Callable[[], datetime]) -> Verifier | None:
+    """The ``verify`` callable for a client: the chain against ``config`` at ``clock()``.
+
+    ``clock`` is the device's RTC. None when ``config.verify`` is false.
+    """
+    if not config.verify:
+        return None
+    if config.ca_pem is None:
+        raise ValueError("tls.ca_pem: trust anchors are required when tls.verify is true")
+    if config.server_name is None:
+        raise ValueError("tls.server_name: required when tls.verify is true")
+    anchors, name = config.ca_pem, config.server_name
+
+    def verify(der_chain: list[bytes]) -> None:
+        verify_server_certificate(der_chain, trust_anchors_pem=anchors, server_name=name,
+                                  at=clock())
+
+    return verify
+
+
+# ---- the socket --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TlsFailure:
+    """Why a TLS session ended other than by our own orderly close.
+
+    ``kind``: "handshake" (OpenSSL's reason, e.g. "no shared cipher"), "certificate"
+    (the verifier's reason), "close_notify" (the peer closed TLS cleanly), "protocol"
+    (a TLS error after the handshake, e.g. a fatal alert), "transport" (TCP ended
+    under TLS).
+    """
+
+    kind: FailureKind
+    reason: str
+
+
+class _Phase(enum.Enum):
+    IDLE = "idle"  # constructed, start() not called yet
+    HANDSHAKING = "handshaking"
+    OPEN = "open"
+    CLOSING = "closing"  # we sent close_notify (or gave up) and closed TCP
+    CLOSED = "closed"
+
+
+_STATES = {
+    _Phase.IDLE: SocketState.CONNECTING,
+    _Phase.HANDSHAKING: SocketState.CONNECTING,
+    _Phase.OPEN: SocketState.ESTABLISHED,
+    _Phase.CLOSING: SocketState.CLOSING,
+    _Phase.CLOSED: SocketState.CLOSED,
+}
+
+
+def openssl_reason(exc: ssl.SSLError) -> str:
+    """OpenSSL's own words from an ``SSLError`` ("no shared cipher")."""
+    text = str(exc)
+    match = re.match(r"^(?:\[[^\]]*\]\s*)?(.*?)\s*\(_ssl\.c:\d+\)$", text)
+    if match and match.group(1):
+        return match.group(1)
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, str) and reason:
+        return reason.lower().replace("_", " ")
+    return text or type(exc).__name__
+
+
+class TlsSocket:
+    """A TLS stream over a connected raw stream; the same non-blocking API.
+
+    Events to the owner: CONNECTED once the handshake is done and the certificate check
+    passed; READABLE when plaintext arrived; WRITABLE when a short ``send()`` may be
+    retried (our ciphertext backlog is drained); CLOSED with :attr:`close_reason` and
+    :attr:`failure`.
+    """
+
+    def __init__(
+        self,
+        raw: StreamSocket,
+        context: ssl.SSLContext,
+        *,
+        server_side: bool,
+        server_hostname: str | None = None,
+        verify: Verifier | None = None,
+        on_trace: TraceHook | None = None,
+    ) -> None:
+        self._raw = raw
+        self._server_side = server_side
+        self._verify = verify
+        self._on_trace = on_trace
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._ssl = context.wrap_bio(
+            self._incoming, self._outgoing, server_side=server_side,
+            server_hostname=None if server_side else server_hostname,
+        )
+        self._phase = _Phase.IDLE
+        self._backlog = bytearray()  # ciphertext the raw socket has not accepted yet
+        self._plaintext = bytearray()  # decrypted, not yet read by the owner
+        self._handler: EventHandler | None = None
+        self._events: deque[SocketEvent] = deque()
+        self._dispatching = False
+        self._pumping = False
+        self._pump_again = False
+        self._want_writable = False
+        self._close_raw_when_flushed = False
+        self._sent_close_notify = False
+        self._handshake_done = False
+        self._peer_closed = False
+        self._close_reason: CloseReason | None = None
+        self.failure: TlsFailure | None = None
+
+    # -- StreamSocket API ----------------------------------------------------------
+
+    @property
+    def state(self) -> SocketState:
+        return _STATES[self._phase]
+
+    @property
+    def close_reason(self) -> CloseReason | None:
+        return self._close_reason
+
+    @property
+    def peer_closed(self) -> bool:
+        return self._peer_closed
+
+    @property
+    def raw(self) -> StreamSocket:
+        return self._raw
+
+    def set_event_handler(self, handler: EventHandler | None) -> None:
+        self._handler = handler
+
+    def connect(self, host: str, port: int) -> None:
+        raise RuntimeError("TlsSocket wraps a connected socket: connect the raw socket first")
+
+    def send(self, data: bytes) -> int:
+        """Encrypt and queue up to one record of ``data``; 0 while the backlog is full."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise ValueError(f"data: expected bytes, got {type(data).__name__}")
+        if self._phase is not _Phase.OPEN or self._sent_close_notify or not data:
+            return 0
+        room = SEND_BACKLOG_LIMIT - len(self._backlog) - self._outgoing.pending
+        if room <= 0:
+            self._want_writable = True
+            return 0
+        count = min(len(data), room, _MAX_PLAINTEXT_PER_SEND)
+        try:
+            self._ssl.write(bytes(data[:count]))
+        except ssl.SSLError as exc:
+            self._fail("protocol", openssl_reason(exc))
+            self._flush()
+            self._dispatch()
+            return 0
+        if count < len(data):
+            self._want_writable = True
+        self._flush()
+        return count
+
+    def recv(self, max_bytes: int = 65536) -> bytes:
+        if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1:
+            raise ValueError(f"max_bytes: expected a positive integer, got {max_bytes!r}")
+        chunk = bytes(self._plaintext[:max_bytes])
+        del self._plaintext[:max_bytes]
+        return chunk
+
+    def close(self) -> None:
+        """Orderly close: close_notify, then close TCP (same as :meth:`shutdown`)."""
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Send close_notify (once the handshake is done), then close TCP."""
+        if self._phase in (_Phase.CLOSING, _Phase.CLOSED):
+            return
+        if self._phase is _Phase.IDLE:
+            self._phase = _Phase.CLOSING
+            self._raw.close()
+            return
+        if self._phase is _Phase.OPEN:
+            self._send_close_notify()
+        self._phase = _Phase.CLOSING
+        self._close_raw_when_flushed = True
+        self._flush()
+
+    def abort(self) -> None:
+        """Reset the connection at once: no close_notify, RST on TCP."""
+        if self._phase is _Phase.CLOSED:
+            return
+        self._phase = _Phase.CLOSED
+        self._close_reason = CloseReason.LOCAL
+        self._backlog.clear()
+        self._raw.abort()
+
+    # -- TLS extras ----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Take over the raw socket and begin the handshake (a client sends ClientHello).
+
+        The raw socket must be established with an empty receive queue: plaintext that
+        arrived before TLS (RFC 3207 says discard it) is the caller's to handle, and
+        ``start()`` raises ValueError rather than feed it to OpenSSL.
+        """
+        if self._phase is not _Phase.IDLE:
+            raise ValueError(f"start: TLS already started (state {self._phase.value})")
+        if self._raw.state is not SocketState.ESTABLISHED:
+            raise ValueError(
+                f"raw: expected an established connection, state is {self._raw.state.value}"
+            )
+        unread = _unread_bytes(self._raw)
+        if unread:
+            raise ValueError(
+                f"raw: {unread} plaintext bytes are unread; discard them before starting TLS"
+            )
+        self._raw.set_event_handler(self._on_raw_event)
+        self._phase = _Phase.HANDSHAKING
+        set_ciphertext = getattr(self._raw, "set_ciphertext", None)
+        if callable(set_ciphertext):
+            set_ciphertext(True)
+        self._trace("tls_start", role="server" if self._server_side else "client")
+        self._pump()
+
+    def cipher(self) -> tuple[str, str] | None:
+        """``(cipher name, protocol version)`` once negotiated, else None."""
+        negotiated = self._ssl.cipher()
+        version = self._ssl.version()
+        if negotiated is None or version is None:
+            return None
+        return negotiated[0], version  # cipher()[1] is the version that defined the suite
+
+    def close_notify_only(self) -> None:
+        """Send close_notify but keep TCP open (a server fault): we send no more data."""
+        if self._phase is _Phase.OPEN and not self._sent_close_notify:
+            self._send_close_notify()
+            self._flush()
+
+    # -- pumping -------------------------------------------------------------------
+
+    def _on_raw_event(self, event: SocketEvent) -> None:
+        self._pump()
+
+    def _pump(self) -> None:
+        if self._pumping:
+            self._pump_again = True
+            return
+        self._pumping = True
+        try:
+            self._pump_again = True
+            while self._pump_again:
+                self._pump_again = False
+                self._step()
+        finally:
+            self._pumping = False
+        self._dispatch()
+
+    def _step(self) -> None:
+        self._take_ciphertext()
+        if self._phase is _Phase.HANDSHAKING:
+            self._handshake()
+        if self._phase in (_Phase.OPEN, _Phase.CLOSING):
+            self._read_plaintext()
+        self._flush()
+        self._check_transport()
+
+    def _take_ciphertext(self) -> None:
+        """Move what the raw socket received into OpenSSL (or drop it once closed)."""
+        while True:
+            chunk = self._raw.recv(65536)
+            if not chunk:
+                return
+            if self._phase in (_Phase.HANDSHAKING, _Phase.OPEN, _Phase.CLOSING) and not (
+                self._peer_closed
+            ):
+                self._incoming.write(chunk)
+
+    def _handshake(self) -> None:
+        try:
+            self._ssl.do_handshake()
+        except ssl.SSLWantReadError:
+            return
+        except ssl.SSLError as exc:
+            self._fail("handshake", openssl_reason(exc))
+            return
+        if self._verify is not None:
+            leaf = self._ssl.getpeercert(binary_form=True)
+            try:
+                self._verify([leaf] if leaf else [])
+            except CertificateError as exc:
+                self._outgoing.read()  # our last handshake flight: the peer never gets it
+                self._fail("certificate", exc.reason)
+                return
+        self._handshake_done = True
+        self._phase = _Phase.OPEN
+        name, version = self.cipher() or ("", "")
+        self._trace("tls_established", version=version, cipher=name)
+        self._events.append(SocketEvent.CONNECTED)
+
+    def _read_plaintext(self) -> None:
+        received = 0
+        error: str | None = None
+        close_notify = False
+        while self._handshake_done and not self._peer_closed:
+            try:
+                chunk = self._ssl.read(_READ_CHUNK)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:
+                chunk = b""
+            except ssl.SSLError as exc:
+                error = openssl_reason(exc)
+                break
+            if not chunk:
+                close_notify = True
+                break
+            self._plaintext += chunk
+            received += len(chunk)
+        if received:
+            self._events.append(SocketEvent.READABLE)
+        if error is not None:
+            self._fail("protocol", error)
+        elif close_notify:
+            self._on_close_notify()
+
+    def _on_close_notify(self) -> None:
+        self._peer_closed = True
+        self._trace("tls_close_notify_received")
+        if self._phase is _Phase.CLOSING:
+            return  # our own close is under way; its CLOSED comes from the raw socket
+        if not self._sent_close_notify:
+            self._send_close_notify()
+        self._end("close_notify", "peer sent close_notify", CloseReason.FIN)
+
+    def _send_close_notify(self) -> None:
+        # SSLWantReadError: our close_notify is written, the peer's is not read yet.
+        with contextlib.suppress(ssl.SSLError):
+            self._ssl.unwrap()
+        self._sent_close_notify = True
+        self._trace("tls_close_notify_sent")
+
+    def _fail(self, kind: FailureKind, reason: str) -> None:
+        self._end(kind, reason, CloseReason.LOCAL)
+
+    def _end(self, kind: FailureKind, reason: str, close_reason: CloseReason) -> None:
+        """Report CLOSED with a failure and close TCP once our ciphertext is out."""
+        if self._phase is _Phase.CLOSED:
+            return
+        self.failure = TlsFailure(kind, reason)
+        self._trace("tls_failure", failure=kind, reason=reason)
+        self._phase = _Phase.CLOSED
+        self._close_reason = close_reason
+        self._close_raw_when_flushed = True
+        self._events.append(SocketEvent.CLOSED)
+
+    def _flush(self) -> None:
+        if self._outgoing.pending:
+            self._backlog += self._outgoing.read()
+        if self._raw.state is SocketState.CLOSED:
+            self._backlog.clear()  # nowhere to send it
+            if self._close_raw_when_flushed:
+                self._close_raw_when_flushed = False
+                self._raw.close()  # releases a socket the peer closed
+            return
+        while self._backlog:
+            accepted = self._raw.send(bytes(self._backlog))
+            if accepted <= 0:
+                return
+            del self._backlog[:accepted]
+        if self._close_raw_when_flushed:
+            self._close_raw_when_flushed = False
+            self._raw.close()
+        if self._want_writable and self._phase is _Phase.OPEN:
+            self._want_writable = False
+            self._events.append(SocketEvent.WRITABLE)
+
+    def _check_transport(self) -> None:
+        """The raw socket ended (or the peer sent FIN) with TLS still up."""
+        raw = self._raw
+        if raw.state is SocketState.CLOSED and self._phase is _Phase.CLOSING:
+            self._phase = _Phase.CLOSED
+            self._close_reason = CloseReason.LOCAL
+            self._events.append(SocketEvent.CLOSED)
+            return
+        ended = raw.state is SocketState.CLOSED or raw.peer_closed
+        if not ended or self._phase not in (_Phase.HANDSHAKING, _Phase.OPEN):
+            return
+        reason = raw.close_reason or CloseReason.FIN
+        if reason is CloseReason.FIN:
+            text = (
+                "connection closed without close_notify"
+                if self._phase is _Phase.OPEN
+                else "connection closed by peer during the TLS handshake"
+            )
+        else:
+            text = _TRANSPORT_REASONS[reason]
+        self._peer_closed = True
+        self._end("transport", text, reason)
+
+    def _dispatch(self) -> None:
+        if self._dispatching:
+            return
+        self._dispatching = True
+        try:
+            while self._events:
+                event = self._events.popleft()
+                if self._handler is not None:
+                    self._handler(event)
+        finally:
+            self._dispatching = False
+
+    def _trace(self, trace_kind: str, **fields: FieldValue) -> None:
+        if self._on_trace is not None:
+            self._on_trace(trace_kind, dict(fields))
+
+
+def _unread_bytes(raw: StreamSocket) -> int:
+    """How many received bytes the raw socket holds unread (0 when it cannot tell)."""
+    for name in ("buffered", "rx_pending"):
+        value = getattr(raw, name, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return 0

@@ -1,0 +1,83 @@
+"""The kernel: ordering, ties, cancellation, idle jumps, bad input."""
+
+import pytest
+
+from emulator.kernel import Kernel
+from emulator.units import MINUTE, SECOND
+
+
+def test_events_run_in_time_order_and_ties_in_scheduling_order() -> None:
+    k = Kernel()
+    seen: list[str] = []
+    k.call_at(20, seen.append, "late")
+    k.call_at(10, seen.append, "first-at-10")
+    k.call_at(10, seen.append, "second-at-10")
+    k.call_later(0, seen.append, "now")
+    k.run()
+    assert seen == ["now", "first-at-10", "second-at-10", "late"]
+    assert k.now_us == 20
+
+
+def test_cancelled_event_does_not_run_and_does_not_move_time() -> None:
+    k = Kernel()
+    seen: list[int] = []
+    h = k.call_at(5 * MINUTE, seen.append, 1)
+    k.call_at(SECOND, seen.append, 2)
+    h.cancel()
+    k.run()
+    assert seen == [2]
+    assert k.now_us == SECOND
+    assert k.peek() is None
+
+
+def test_run_until_stops_at_the_limit_and_sets_the_clock() -> None:
+    k = Kernel()
+    seen: list[int] = []
+    k.call_at(100, seen.append, 1)
+    k.call_at(300, seen.append, 2)
+    k.run(until_us=200)
+    assert seen == [1]
+    assert k.now_us == 200
+    k.run(until_us=300)
+    assert seen == [1, 2]
+
+
+def test_stop_predicate_ends_the_run_at_that_event() -> None:
+    k = Kernel()
+    seen: list[int] = []
+    for i in range(5):
+        k.call_at(i * 10, seen.append, i)
+    k.run(stop=lambda: len(seen) >= 3)
+    assert seen == [0, 1, 2]
+    assert k.now_us == 20
+
+
+def test_idle_ten_minutes_costs_one_event() -> None:
+    k = Kernel()
+    fired: list[int] = []
+    k.call_later(10 * MINUTE, lambda: fired.append(k.now_us))
+    k.run()
+    assert fired == [10 * MINUTE]
+    assert k.events_run == 1
+
+
+def test_same_seed_same_random_sequence() -> None:
+    a, b, c = Kernel(seed=7), Kernel(seed=7), Kernel(seed=8)
+    sa = [a.rng.random() for _ in range(5)]
+    assert sa == [b.rng.random() for _ in range(5)]
+    assert sa != [c.rng.random() for _ in range(5)]
+
+
+def test_scheduling_in_the_past_or_negative_delay_is_refused() -> None:
+    k = Kernel()
+    k.run(until_us=100)
+    with pytest.raises(ValueError, match="in the past"):
+        k.call_at(50, lambda: None)
+    with pytest.raises(ValueError, match="negative delay"):
+        k.call_later(-1, lambda: None)
+
+
+@pytest.mark.parametrize("seed", ["7", 1.5, None, True])
+def test_seed_must_be_an_integer(seed: object) -> None:
+    with pytest.raises(ValueError, match="seed"):
+        Kernel(seed=seed)  # type: ignore[arg-type]

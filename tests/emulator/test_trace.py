@@ -1,0 +1,59 @@
+"""The trace: canonical encoding, running hash, opaque ciphertext."""
+
+import json
+
+import pytest
+
+from emulator.trace import Opaque, Trace, encode_record
+
+
+def _fill(trace: Trace, payload: object) -> None:
+    trace.record(0, "board", "boot", boot=1)
+    trace.record(5, "link", "tx", payload=payload, flags="PA")  # type: ignore[arg-type]
+
+
+def test_same_records_same_hash_regardless_of_field_order() -> None:
+    a, b = Trace(), Trace()
+    a.record(1, "s", "k", x=1, y="two")
+    b.record(1, "s", "k", y="two", x=1)
+    assert a.sha256() == b.sha256()
+
+
+def test_plain_bytes_are_hashed_by_content() -> None:
+    a, b = Trace(), Trace()
+    _fill(a, b"EHLO a\r\n")
+    _fill(b, b"EHLO b\r\n")
+    assert a.sha256() != b.sha256()
+
+
+def test_opaque_bytes_are_hashed_by_length_only() -> None:
+    a, b, c = Trace(), Trace(), Trace()
+    _fill(a, Opaque(b"\x17\x03\x03abc"))
+    _fill(b, Opaque(b"\x17\x03\x03xyz"))
+    _fill(c, Opaque(b"\x17\x03\x03xyzw"))
+    assert a.sha256() == b.sha256()
+    assert a.sha256() != c.sha256()
+
+
+def test_jsonl_view_keeps_opaque_bytes_for_artifacts() -> None:
+    t = Trace()
+    _fill(t, Opaque(b"\x01\x02"))
+    lines = [json.loads(line) for line in t.to_jsonl()]
+    assert lines[1]["fields"]["payload"] == {"opaque_hex": "0102"}
+    assert b'"opaque_len":2' in encode_record(t.records[1])
+
+
+def test_select_and_subscribe() -> None:
+    t = Trace()
+    seen: list[str] = []
+    t.subscribe(lambda r: seen.append(r.kind))
+    t.record(0, "board.pool", "alloc", in_use=1)
+    t.record(1, "board", "boot")
+    t.record(2, "boardx", "other")
+    assert [r.kind for r in t.select(source="board")] == ["alloc", "boot"]
+    assert seen == ["alloc", "boot", "other"]
+
+
+def test_unsupported_field_type_is_refused() -> None:
+    with pytest.raises(TypeError, match="unsupported type float"):
+        Trace().record(0, "s", "k", x=1.5)  # type: ignore[arg-type]
