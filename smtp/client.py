@@ -589,9 +589,10 @@ class ClientCore:
             return self._finish_job(ClientError(
                 ErrorKind.UNSUPPORTED, "an address needs SMTPUTF8, which the server does not offer")
             ) + self._next_job()
+        chunking = self._ext("CHUNKING") and self.settings.chunking
         size: int | None = None
         if self._ext("SIZE") and self.settings.size:
-            size = message_size(builder.chunks())
+            size = message_size(builder.chunks(), for_data=not chunking)
             limit = _size_limit(self.extensions["SIZE"])
             if limit and size > limit:
                 return self._finish_job(ClientError(
@@ -599,7 +600,6 @@ class ClientCore:
                     f"message is {size} octets, the server accepts at most {limit}")) \
                     + self._next_job()
         dsn = self._ext("DSN") and self.settings.dsn
-        chunking = self._ext("CHUNKING") and self.settings.chunking
         txn = _Transaction(job=job, builder=builder, recipients=job.envelope_recipients(),
                            chunking=chunking)
         self._txn = txn

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from smtp.auth import Credentials
+from smtp.config import DeviceConfig
 from smtp.rtcdate import RtcFields
 
 Security = Literal["none", "starttls", "tls", "required"]
@@ -100,3 +101,33 @@ class Porting(Protocol):
     def template_hostname(self) -> str:
         """``psp_template_hostname``: the device's host name (for the Message-ID)."""
         ...
+
+
+def settings_from_config(config: DeviceConfig, *, ca_pem: bytes | None = None) -> ClientSettings:
+    """The client's settings from a validated device config (``ca_pem``: tls.ca_file read)."""
+    timeouts = default_timeouts_us()
+    timeouts.update(config.timeouts_us())
+    features = config.features
+    return ClientSettings(
+        server_host=config.server.host,
+        server_port=config.server.port,
+        security=config.server.security,
+        device_domain=config.device.domain,
+        device_ip=config.device.ip,
+        hostname=config.device.hostname,
+        credentials=Credentials(username=config.auth.username, password=config.auth.password,
+                                oauth_token=config.auth.oauth_token),
+        mechanism=config.auth.mechanism,
+        timeouts_us=timeouts,
+        pipelining=features.pipelining,
+        chunking=features.chunking,
+        chunk_size=features.chunk_size,
+        dsn=features.dsn,
+        size=features.size,
+        eight_bit_mime=features.eight_bit_mime,
+        smtputf8=features.smtputf8,
+        tls=TlsSettings(ciphers=config.tls.ciphers, min_version=config.tls.min_version,
+                        max_version=config.tls.max_version, ca_pem=ca_pem,
+                        verify=config.tls.verify,
+                        server_name=config.server.tls_server_name),
+    )

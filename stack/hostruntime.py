@@ -5,14 +5,18 @@ The host counterpart of the emulated board's super-loop: the same generator task
 :class:`~stack.api.BusyWait`) run against :class:`stack.hoststack.HostStack`, with
 ``time.monotonic_ns() // 1000`` as ``now_us``.
 
-One turn of :meth:`HostRuntime.run`: stop if ``until()`` holds; resume every runnable
-task once, in spawn order; otherwise poll the sockets for as long as the nearest
-Sleep/Wait deadline allows (socket event handlers typically call ``ctx.wake()``); then
-resume the tasks whose deadline has passed. Resume values: True when a Wait was woken,
-False when it timed out, None after a Sleep or a BusyWait.
+One turn of :meth:`HostRuntime.run`: stop if ``until()`` holds (TimeoutError once
+``timeout_s`` has passed); make runnable the tasks whose Sleep/Wait deadline has passed
+or whose BusyWait condition holds; resume every runnable task once, in spawn order; poll
+the sockets (0 s when tasks ran or one busy-waits, else up to the nearest deadline, at
+most ``max_poll_s``), which delivers socket events (handlers typically call
+``ctx.wake()``). Resume values: True when a Wait was woken, False when it timed out,
+None after a Sleep or a BusyWait.
 
-A ``wake()`` that arrives while the task is not waiting is remembered: its next Wait
-returns True at once (no lost wake-ups; tasks re-check their condition anyway).
+As on the board (:mod:`emulator.board`), a ``wake()`` that arrives while the task is not
+inside a Wait is dropped, and a negative Sleep or Wait timeout counts as 0. Handlers run
+only inside the socket poll, never while a task runs, so a task that checks its
+condition before it waits loses no wake-up.
 
 BusyWait on the host: the condition is checked between socket polls made with a zero
 timeout, so the loop spins on the CPU. Unlike on the board, the host keeps serving
@@ -31,7 +35,7 @@ import inspect
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from stack.api import BusyWait, Sleep, Task, TaskContext, Wait
 from stack.hoststack import HostStack
@@ -62,8 +66,7 @@ class _HostTask:
     resume_value: bool | None = None
     deadline_us: int | None = None
     condition: Callable[[], bool] | None = None
-    wake_pending: bool = False
-    steps: int = field(default=0)
+    steps: int = 0
 
 
 class HostTaskContext:
@@ -151,19 +154,19 @@ class HostRuntime:
         end_us = monotonic_us() + int(timeout_s * 1_000_000)
         while not until():
             now = monotonic_us()
+            if now >= end_us:
+                raise TimeoutError(
+                    f"HostRuntime.run: stop condition still false after {timeout_s}s "
+                    f"(tasks: {self._describe()})"
+                )
             self._expire(now)
             ready = [t for t in self._tasks if t.status is TaskStatus.READY]
             if ready:
                 for task in ready:
                     self._step(task)
                 self.stack.poll(0.0)
-                continue
-            if now >= end_us:
-                raise TimeoutError(
-                    f"HostRuntime.run: stop condition still false after {timeout_s}s "
-                    f"(tasks: {self._describe()})"
-                )
-            self.stack.poll(self._poll_timeout_s(now, end_us))
+            else:
+                self.stack.poll(self._poll_timeout_s(now, end_us))
 
     # ---- internals ------------------------------------------------------------------
 
@@ -203,8 +206,6 @@ class HostRuntime:
     def _wake(self, task: _HostTask) -> None:
         if task.status is TaskStatus.WAITING:
             self._make_ready(task, True)
-        elif task.status is not TaskStatus.DONE:
-            task.wake_pending = True
 
     def _step(self, task: _HostTask) -> None:
         assert task.generator is not None
@@ -224,22 +225,18 @@ class HostRuntime:
     def _accept(self, task: _HostTask, request: object) -> None:
         now = monotonic_us()
         if isinstance(request, Sleep):
-            if not isinstance(request.us, int) or request.us < 0:
-                raise ValueError(f"task {task.name!r}: Sleep.us: expected >= 0, got {request.us!r}")
+            if not isinstance(request.us, int):
+                raise ValueError(f"task {task.name!r}: Sleep.us: expected int, got {request.us!r}")
             task.status = TaskStatus.SLEEPING
-            task.deadline_us = now + request.us
+            task.deadline_us = now + max(0, request.us)
         elif isinstance(request, Wait):
             timeout = request.timeout_us
-            if timeout is not None and (not isinstance(timeout, int) or timeout < 0):
+            if timeout is not None and not isinstance(timeout, int):
                 raise ValueError(
-                    f"task {task.name!r}: Wait.timeout_us: expected >= 0 or None, got {timeout!r}"
+                    f"task {task.name!r}: Wait.timeout_us: expected int or None, got {timeout!r}"
                 )
-            if task.wake_pending:
-                task.wake_pending = False
-                self._make_ready(task, True)
-                return
             task.status = TaskStatus.WAITING
-            task.deadline_us = None if timeout is None else now + timeout
+            task.deadline_us = None if timeout is None else now + max(0, timeout)
         elif isinstance(request, BusyWait):
             task.status = TaskStatus.BUSY
             task.condition = request.condition

@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from emulator.trace import FieldValue
 from stack.api import CloseReason, EventHandler, SocketEvent, SocketState, StreamSocket
-from stack.tlsverify import CertificateError, verify_server_certificate
+from stack.tlsverify import CertificateError, check_arguments, verify_server_certificate
 
 FailureKind: TypeAlias = Literal["handshake", "certificate", "close_notify", "protocol",
                                  "transport"]
@@ -52,8 +52,8 @@ TraceHook: TypeAlias = Callable[[str, dict[str, FieldValue]], None]
 Verifier: TypeAlias = Callable[[list[bytes]], None]
 
 SEND_BACKLOG_LIMIT = 16 * 1024  # ciphertext bytes we hold before send() accepts nothing
-_MAX_PLAINTEXT_PER_SEND = 16 * 1024  # one full TLS record
-_READ_CHUNK = 16 * 1024
+_RECORD_PLAINTEXT = 16 * 1024  # the most plaintext one TLS record carries
+_RECORD_HEADER = 5  # content type (1), legacy version (2), length (2)
 
 _VERSIONS: dict[str, ssl.TLSVersion] = {
     "TLSv1": ssl.TLSVersion.TLSv1,
@@ -220,6 +220,10 @@ def client_verifier(config: TlsConfig, clock: Callable[[], datetime]) -> Verifie
     if config.server_name is None:
         raise ValueError("tls.server_name: required when tls.verify is true")
     anchors, name = config.ca_pem, config.server_name
+    try:
+        check_arguments(trust_anchors_pem=anchors, server_name=name)
+    except ValueError as exc:
+        raise ValueError(f"tls.{exc}") from None
 
     def verify(der_chain: list[bytes]) -> None:
         verify_server_certificate(der_chain, trust_anchors_pem=anchors, server_name=name,
@@ -306,6 +310,7 @@ class TlsSocket:
         self._phase = _Phase.IDLE
         self._backlog = bytearray()  # ciphertext the raw socket has not accepted yet
         self._plaintext = bytearray()  # decrypted, not yet read by the owner
+        self._records = _RecordBoundaries()
         self._handler: EventHandler | None = None
         self._events: deque[SocketEvent] = deque()
         self._dispatching = False
@@ -344,31 +349,46 @@ class TlsSocket:
         raise RuntimeError("TlsSocket wraps a connected socket: connect the raw socket first")
 
     def send(self, data: bytes) -> int:
-        """Encrypt and queue up to one record of ``data``; 0 while the backlog is full."""
+        """Encrypt and queue ``data``; how many bytes were taken (0: wait for WRITABLE).
+
+        Plaintext is taken while the ciphertext the raw socket refused stays below
+        :data:`SEND_BACKLOG_LIMIT`. A short count therefore means the raw socket pushed
+        back, and WRITABLE follows once that backlog is drained.
+        """
         if not isinstance(data, bytes | bytearray | memoryview):
             raise ValueError(f"data: expected bytes, got {type(data).__name__}")
         if self._phase is not _Phase.OPEN or self._sent_close_notify or not data:
             return 0
-        room = SEND_BACKLOG_LIMIT - len(self._backlog) - self._outgoing.pending
-        if room <= 0:
-            self._want_writable = True
-            return 0
-        count = min(len(data), room, _MAX_PLAINTEXT_PER_SEND)
-        try:
-            self._ssl.write(bytes(data[:count]))
-        except ssl.SSLError as exc:
-            self._fail("protocol", openssl_reason(exc))
+        view = memoryview(data)
+        taken = 0
+        while taken < len(view) and self._phase is _Phase.OPEN:
+            room = SEND_BACKLOG_LIMIT - len(self._backlog)
+            if room <= 0:
+                break
+            count = min(len(view) - taken, room, _RECORD_PLAINTEXT)
+            try:
+                self._ssl.write(view[taken : taken + count])
+            except ssl.SSLError as exc:
+                self._fail("protocol", openssl_reason(exc))
+                self._flush()
+                return taken
+            taken += count
             self._flush()
-            self._dispatch()
-            return 0
-        if count < len(data):
+        if taken < len(view):
             self._want_writable = True
-        self._flush()
-        return count
+        return taken
 
     def recv(self, max_bytes: int = 65536) -> bytes:
+        """Up to ``max_bytes`` of plaintext (``b""`` when none has arrived).
+
+        Records are taken from the raw socket only as they are needed here, so what the
+        owner has not read keeps holding the raw socket's (pool) buffers.
+        """
         if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1:
             raise ValueError(f"max_bytes: expected a positive integer, got {max_bytes!r}")
+        if self._phase is _Phase.OPEN and not self._pumping:
+            self._pull(want=max_bytes, notify=False)
+            self._flush()
         chunk = bytes(self._plaintext[:max_bytes])
         del self._plaintext[:max_bytes]
         return chunk
@@ -381,8 +401,9 @@ class TlsSocket:
         """Send close_notify (once the handshake is done), then close TCP."""
         if self._phase in (_Phase.CLOSING, _Phase.CLOSED):
             return
-        if self._phase is _Phase.IDLE:
-            self._phase = _Phase.CLOSING
+        if self._phase is _Phase.IDLE:  # never took the raw socket over
+            self._phase = _Phase.CLOSED
+            self._close_reason = CloseReason.LOCAL
             self._raw.close()
             return
         if self._phase is _Phase.OPEN:
@@ -398,6 +419,7 @@ class TlsSocket:
         self._phase = _Phase.CLOSED
         self._close_reason = CloseReason.LOCAL
         self._backlog.clear()
+        self._events.clear()
         self._raw.abort()
 
     # -- TLS extras ----------------------------------------------------------------
@@ -462,24 +484,50 @@ class TlsSocket:
         self._dispatch()
 
     def _step(self) -> None:
-        self._take_ciphertext()
+        if self._phase is _Phase.CLOSED:
+            self._discard_raw_input()
+            self._flush()
+            return
         if self._phase is _Phase.HANDSHAKING:
-            self._handshake()
+            self._handshake()  # the client's first call writes the ClientHello
         if self._phase in (_Phase.OPEN, _Phase.CLOSING):
-            self._read_plaintext()
+            self._read_plaintext(notify=True)
+        if self._phase is not _Phase.CLOSED:
+            self._pull(want=1, notify=True)
         self._flush()
         self._check_transport()
+        if self._want_writable and not self._backlog and self._phase is _Phase.OPEN:
+            self._want_writable = False
+            self._events.append(SocketEvent.WRITABLE)
 
-    def _take_ciphertext(self) -> None:
-        """Move what the raw socket received into OpenSSL (or drop it once closed)."""
-        while True:
-            chunk = self._raw.recv(65536)
+    def _pull(self, *, want: int, notify: bool) -> None:
+        """Feed OpenSSL from the raw socket, decrypting as records complete.
+
+        During the handshake, and once TCP has ended, everything is taken. Otherwise one
+        TLS record at a time and only until ``want`` plaintext bytes are waiting: like a
+        device's TLS library, we decrypt when the application reads.
+        """
+        while not self._peer_closed and self._phase is not _Phase.CLOSED:
+            eager = self._phase is not _Phase.OPEN or self._raw_ended()
+            if not eager and len(self._plaintext) >= want:
+                break
+            chunk = self._raw.recv(65536 if eager else self._records.bytes_to_boundary())
             if not chunk:
-                return
-            if self._phase in (_Phase.HANDSHAKING, _Phase.OPEN, _Phase.CLOSING) and not (
-                self._peer_closed
-            ):
-                self._incoming.write(chunk)
+                break
+            self._records.feed(chunk)
+            self._incoming.write(chunk)
+            if self._phase is _Phase.HANDSHAKING:
+                self._handshake()
+            if self._phase in (_Phase.OPEN, _Phase.CLOSING):
+                self._read_plaintext(notify=notify)
+
+    def _discard_raw_input(self) -> None:
+        """TLS is over: what still arrives is never read, but its buffers are freed."""
+        while self._raw.recv(65536):
+            pass
+
+    def _raw_ended(self) -> bool:
+        return self._raw.state is SocketState.CLOSED or self._raw.peer_closed
 
     def _handshake(self) -> None:
         try:
@@ -503,13 +551,14 @@ class TlsSocket:
         self._trace("tls_established", version=version, cipher=name)
         self._events.append(SocketEvent.CONNECTED)
 
-    def _read_plaintext(self) -> None:
+    def _read_plaintext(self, *, notify: bool) -> None:
+        """Decrypt what OpenSSL holds; READABLE (if ``notify``) comes before any CLOSED."""
         received = 0
         error: str | None = None
         close_notify = False
         while self._handshake_done and not self._peer_closed:
             try:
-                chunk = self._ssl.read(_READ_CHUNK)
+                chunk = self._ssl.read(_RECORD_PLAINTEXT)
             except ssl.SSLWantReadError:
                 break
             except ssl.SSLZeroReturnError:
@@ -522,7 +571,7 @@ class TlsSocket:
                 break
             self._plaintext += chunk
             received += len(chunk)
-        if received:
+        if received and notify and SocketEvent.READABLE not in self._events:
             self._events.append(SocketEvent.READABLE)
         if error is not None:
             self._fail("protocol", error)
@@ -576,9 +625,6 @@ class TlsSocket:
         if self._close_raw_when_flushed:
             self._close_raw_when_flushed = False
             self._raw.close()
-        if self._want_writable and self._phase is _Phase.OPEN:
-            self._want_writable = False
-            self._events.append(SocketEvent.WRITABLE)
 
     def _check_transport(self) -> None:
         """The raw socket ended (or the peer sent FIN) with TLS still up."""
@@ -620,9 +666,35 @@ class TlsSocket:
             self._on_trace(trace_kind, dict(fields))
 
 
+class _RecordBoundaries:
+    """Tracks where TLS records end in the ciphertext taken so far (headers only)."""
+
+    def __init__(self) -> None:
+        self._header = bytearray()
+        self._body_left = 0
+
+    def bytes_to_boundary(self) -> int:
+        """How many bytes complete the current header or record body."""
+        return self._body_left or _RECORD_HEADER - len(self._header)
+
+    def feed(self, chunk: bytes) -> None:
+        i = 0
+        while i < len(chunk):
+            if self._body_left:
+                take = min(self._body_left, len(chunk) - i)
+                self._body_left -= take
+            else:
+                take = min(_RECORD_HEADER - len(self._header), len(chunk) - i)
+                self._header += chunk[i : i + take]
+                if len(self._header) == _RECORD_HEADER:
+                    self._body_left = int.from_bytes(self._header[3:5], "big")
+                    self._header.clear()
+            i += take
+
+
 def _unread_bytes(raw: StreamSocket) -> int:
     """How many received bytes the raw socket holds unread (0 when it cannot tell)."""
-    for name in ("buffered", "rx_pending"):
+    for name in ("rx_buffered", "buffered"):  # TcpSocket, HostSocket
         value = getattr(raw, name, None)
         if isinstance(value, int) and not isinstance(value, bool):
             return value

@@ -19,7 +19,12 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.x509 import DNSName, IPAddress
-from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+from cryptography.x509.verification import (
+    PolicyBuilder,
+    ServerVerifier,
+    Store,
+    VerificationError,
+)
 
 
 class CertificateError(Exception):
@@ -49,13 +54,8 @@ def verify_server_certificate(
     RTC time. Bad arguments (not a trust anchor in ``trust_anchors_pem``, an empty or
     malformed ``server_name``) raise ValueError naming the argument.
     """
-    anchors = _load_anchors(trust_anchors_pem)
-    subject = _subject_for(server_name)
     now = _as_utc(at)
-    try:
-        verifier = PolicyBuilder().store(Store(anchors)).time(now).build_server_verifier(subject)
-    except ValueError as exc:
-        raise ValueError(f"server_name: {server_name!r} is not usable: {exc}") from None
+    anchors, verifier = _build(trust_anchors_pem, server_name, now)
     if not der_chain:
         raise CertificateError("server sent no certificate")
     try:
@@ -70,7 +70,25 @@ def verify_server_certificate(
         raise CertificateError(_explain(str(exc), leaf, anchors, server_name, now)) from None
 
 
+def check_arguments(*, trust_anchors_pem: bytes, server_name: str) -> None:
+    """Raise ValueError now for arguments :func:`verify_server_certificate` would refuse."""
+    _build(trust_anchors_pem, server_name, datetime(2000, 1, 1, tzinfo=UTC))
+
+
 # ---- helpers -----------------------------------------------------------------------
+
+
+def _build(
+    trust_anchors_pem: bytes, server_name: str, now: datetime
+) -> tuple[list[x509.Certificate], ServerVerifier]:
+    anchors = _load_anchors(trust_anchors_pem)
+    subject = _subject_for(server_name)
+    try:
+        verifier = PolicyBuilder().store(Store(anchors)).time(now).build_server_verifier(subject)
+    except ValueError as exc:
+        raise ValueError(f"server_name: {server_name!r} is not usable: {exc}") from None
+    return anchors, verifier
+
 
 
 def _as_utc(moment: datetime) -> datetime:

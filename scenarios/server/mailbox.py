@@ -80,7 +80,8 @@ class ReceivedMail:
         """The bytes after the first empty line (CRLF CRLF, or LF LF for sloppy content)."""
         if self.content.startswith((b"\r\n", b"\n")):
             return self.content[2:] if self.content.startswith(b"\r\n") else self.content[1:]
-        ends = [(i, len(sep)) for sep in (b"\r\n\r\n", b"\n\n") if (i := self.content.find(sep)) >= 0]
+        separators = (b"\r\n\r\n", b"\n\n")
+        ends = [(i, len(s)) for s in separators if (i := self.content.find(s)) >= 0]
         if not ends:
             return b""
         start, length = min(ends)

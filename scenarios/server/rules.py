@@ -99,7 +99,8 @@ class Rule:
             try:
                 pattern = re.compile(self.argument)
             except (re.error, TypeError) as exc:
-                raise ValueError(f"Rule.argument: not a valid regex ({exc}): {self.argument!r}")
+                msg = f"Rule.argument: not a valid regex ({exc}): {self.argument!r}"
+                raise ValueError(msg) from exc
         object.__setattr__(self, "_pattern", pattern)
         _check_count("Rule.nth", self.nth, 1)
         _check_count("Rule.times", self.times, 1)
@@ -194,7 +195,8 @@ def apply_rule(rule: Rule | None, reply: bytes | None, after: Sequence[Action]) 
         return []
     out: list[Action] = [Delay(rule.delay_us)] if rule.delay_us else []
     if rule.action in ("silent", "close", "reset"):
-        out.append({"silent": Silence(), "close": Close(), "reset": Reset()}[rule.action])
+        stop: dict[str, Action] = {"silent": Silence(), "close": Close(), "reset": Reset()}
+        out.append(stop[rule.action])
         return out
     payload = (reply or b"") + (b"" if rule.action == "drop_tls" else rule.inject_bytes())
     if rule.action == "trickle":

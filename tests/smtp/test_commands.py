@@ -247,8 +247,7 @@ def test_address_length_limits() -> None:
 
 
 def test_command_line_limit_of_512_octets() -> None:
-    # RFC 5321 4.5.3.1.4. A 256-octet path with every parameter stays below the limit,
-    # so test the check itself with a VRFY argument.
+    # RFC 5321 4.5.3.1.4, checked on the whole line (verb and CRLF included).
     assert len(commands.vrfy("v" * 505)) == 512
     with pytest.raises(SmtpInputError, match="VRFY command line is 513 octets"):
         commands.vrfy("v" * 506)

@@ -123,6 +123,11 @@ def watch(ctx: TaskContext, sock: StreamSocket, seen: Observed) -> None:
     seen.sock = sock
 
 
+def state_of(sock: StreamSocket) -> SocketState:
+    """The state, read through a call (so mypy does not keep an earlier narrowing)."""
+    return sock.state
+
+
 def connect_and_wait(
     ctx: TaskContext, port: int, seen: Observed
 ) -> Iterator[Wait]:
@@ -159,7 +164,7 @@ def test_echo_one_mebibyte(runtime: HostRuntime, echo_port: int) -> None:
                 assert woken, "no socket event within 2 s"
         sock.close()
         assert sock.state is SocketState.CLOSING
-        while sock.state is not SocketState.CLOSED:
+        while state_of(sock) is not SocketState.CLOSED:
             yield Wait(timeout_us=2_000_000)
         ctx.log("done", sent=sent)
 
@@ -300,8 +305,9 @@ def test_listener_accepts_and_abort_resets_the_peer(
         yield from connect_and_wait(ctx, listener.port, seen)
         assert seen.sock is not None
         while not seen.received.endswith(b"\r\n"):
-            assert (yield Wait(timeout_us=2_000_000))
             seen.received += seen.sock.recv()
+            if not seen.received.endswith(b"\r\n"):
+                assert (yield Wait(timeout_us=2_000_000))
         assert isinstance(seen.sock, HostSocket)
         client_address.append(seen.sock.local_address)
         seen.sock.abort()
@@ -377,7 +383,7 @@ def test_wake_sleep_and_busywait_resume_values(runtime: HostRuntime) -> None:
     def b(ctx: TaskContext) -> Task:
         results["b"].append((yield Sleep(1_000)))
         contexts["a"].wake()
-        contexts["a"].wake()  # a second wake while a is not waiting is remembered...
+        contexts["a"].wake()  # a is not waiting any more: dropped, as on the board
 
     def c(ctx: TaskContext) -> Task:
         results["c"].append((yield Sleep(5_000)))
@@ -390,17 +396,17 @@ def test_wake_sleep_and_busywait_resume_values(runtime: HostRuntime) -> None:
     assert results == {"a": [True, None], "b": [None], "c": [None]}
 
 
-def test_pending_wake_makes_the_next_wait_return_true(runtime: HostRuntime) -> None:
+def test_wake_outside_a_wait_is_dropped_as_on_the_board(runtime: HostRuntime) -> None:
     results: list[bool | None] = []
 
     def task(ctx: TaskContext) -> Task:
         ctx.wake()
-        results.append((yield Wait(timeout_us=1_000_000)))
         results.append((yield Wait(timeout_us=1_000)))
+        results.append((yield Wait(timeout_us=-5)))  # negative counts as 0
 
     runtime.spawn("t", task)
     runtime.run(until=runtime.all_done, timeout_s=RUN_TIMEOUT_S)
-    assert results == [True, False]
+    assert results == [False, False]
     assert runtime.status("t") is TaskStatus.DONE
 
 

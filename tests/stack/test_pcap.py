@@ -289,3 +289,55 @@ def test_trace_records_from_a_trace_object() -> None:
     for rec in smtp_exchange():
         trace.record(rec.t_us, rec.source, rec.kind, **rec.fields)
     assert pcap_bytes(trace) == pcap_bytes(smtp_exchange())
+
+
+# ---- records from the real simulated link -------------------------------------------
+
+
+def test_capture_of_a_link_run(tmp_path: Path) -> None:
+    """Segments sent through stack.link (with its ip_id counter and a forged RST)."""
+    link_module = pytest.importorskip("stack.link")
+    from emulator.kernel import Kernel
+
+    kernel = Kernel(seed=1)
+    link = link_module.Link(kernel, name="wan")
+    received: list[Segment] = []
+    ports = {
+        CLIENT[0]: link.attach(CLIENT[0], received.append),
+        SERVER[0]: link.attach(SERVER[0], received.append),
+    }
+    sent = []
+    for rec in tx_records(smtp_exchange())[:5]:
+        src_ip, src_port = str(rec.get("src")).split(":")
+        dst_ip, dst_port = str(rec.get("dst")).split(":")
+        payload = rec.get("payload")
+        assert isinstance(payload, bytes)
+        mss = rec.get("mss")
+        segment = Segment(
+            src_ip, int(src_port), dst_ip, int(dst_port), int(str(rec.get("seq"))),
+            int(str(rec.get("ack"))), Flags(_flag_bits(str(rec.get("flags")))), 8192,
+            payload, mss if isinstance(mss, int) else None,
+        )
+        sent.append(segment)
+        kernel.call_at(rec.t_us, ports[src_ip].transmit, segment)
+    kernel.run()
+    link.inject_rst(towards=CLIENT[0])
+    kernel.run()
+
+    path = tmp_path / "link.pcap"
+    assert write_pcap(kernel.trace, path) == len(sent) + 1
+    packets = rdpcap(str(path))
+    for pkt, segment in zip(packets, sent, strict=False):
+        assert (pkt[TCP].seq, pkt[TCP].ack) == (segment.seq, segment.ack)
+        assert bytes(pkt[TCP].payload) == segment.payload
+    assert [p[IP].id for p in packets[:5]] == [1, 1, 2, 2, 3]  # per-sender counters
+    assert str(packets[-1][TCP].flags) in ("R", "RA")
+    assert pcap_bytes(kernel.trace) == path.read_bytes()
+
+
+def _flag_bits(letters: str) -> int:
+    bits = {"F": Flags.FIN, "S": Flags.SYN, "R": Flags.RST, "P": Flags.PSH, "A": Flags.ACK}
+    value = 0
+    for letter in letters:
+        value |= bits[letter]
+    return value

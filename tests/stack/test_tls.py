@@ -351,6 +351,34 @@ def test_send_accepts_nothing_while_the_ciphertext_backlog_is_full() -> None:
     assert s.server.tls.recv(1 << 20) == b"x" * accepted
 
 
+def test_unread_records_stay_in_the_raw_socket() -> None:
+    s = session()
+    data = bytes(range(256)) * 256  # 64 KiB: four full records
+    offset = 0
+    while offset < len(data):
+        offset += s.server.tls.send(data[offset:])
+        s.kernel.run()
+    # The owner has not read: one record was decrypted, the rest still holds raw buffers.
+    assert s.client.count(SocketEvent.READABLE) == 1
+    assert s.client.raw.buffered > 2 * 16 * 1024
+    assert s.client.tls.recv(100) == data[:100]
+    assert s.client.raw.buffered > 2 * 16 * 1024  # the first record is not used up yet
+    rest = s.client.tls.recv(1 << 20)  # reading pulls the remaining records
+    assert rest == data[100:]
+    assert s.client.raw.buffered == 0
+
+
+def test_fin_after_unread_data_still_delivers_it_before_closed() -> None:
+    s = session()
+    s.server.tls.send(b"x" * 40000)
+    s.server.tls.shutdown()
+    s.kernel.run()
+    kinds = [e for _, e in s.client.events]
+    assert kinds[-1] is SocketEvent.CLOSED and SocketEvent.READABLE in kinds
+    assert s.client.tls.failure is not None and s.client.tls.failure.kind == "close_notify"
+    assert s.client.tls.recv(1 << 20) == b"x" * 40000
+
+
 # ---- typed failures ------------------------------------------------------------------
 
 
@@ -606,6 +634,8 @@ def test_client_verifier_needs_trust_anchors() -> None:
     with pytest.raises(ValueError, match=r"tls\.ca_pem"):
         client_verifier(TlsConfig(server_name="smtp.example.test"), lambda: RTC_2025)
     assert client_verifier(TlsConfig(verify=False), lambda: RTC_2025) is None
+    with pytest.raises(ValueError, match=r"^tls\.server_name: 'bad name!' is not usable"):
+        client_verifier(client_config(server_name="bad name!"), lambda: RTC_2025)
 
 
 def test_contexts_leave_the_certificate_to_the_device() -> None:
