@@ -29,8 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stack.tcp import TcpStack
-
 from emulator.kernel import Handle, Kernel
 from emulator.rtc import Rtc
 from emulator.units import SECOND, format_us
@@ -38,8 +36,12 @@ from stack.api import BusyWait, NetworkStack, Sleep, Task, TaskContext, Wait
 from stack.link import Link, LinkPort
 from stack.pool import Buffer, BufferPool
 from stack.segment import Segment
+from stack.tcp import TcpStack
 
 TaskFactory = Callable[[TaskContext], Task]
+
+#: Spins of a busy-wait whose condition holds before the board calls it a livelock.
+MAX_SPINS = 10_000
 
 
 @dataclass(slots=True)
@@ -300,9 +302,26 @@ class Board:
 
     # ---- busy-wait and watchdog -------------------------------------------------
     def _enter_busy_wait(self, slot: _TaskSlot, request: BusyWait) -> None:
-        if request.condition():
-            slot.runnable = True
-            return
+        spins = 0
+        while request.condition():
+            # A spin loop whose condition already holds goes straight on, without
+            # returning to the super-loop (so without kicking the watchdog).
+            spins += 1
+            if spins > MAX_SPINS:
+                # The condition holds but the task makes no progress: a livelock.
+                request = BusyWait(lambda: False, f"{request.reason} (spinning without progress)")
+                break
+            assert slot.generator is not None
+            try:
+                nxt = slot.generator.send(None)
+            except StopIteration:
+                slot.finished = True
+                self.kernel.emit(self.name, "task_exit", task=slot.name)
+                return
+            if not isinstance(nxt, BusyWait):
+                self._handle_request(slot, nxt)
+                return
+            request = nxt
         self._busy = (slot, request, self.kernel.now_us)
         self.kernel.emit(self.name, "busy_wait", task=slot.name, reason=request.reason)
         self._watchdog = self.kernel.call_later(self.watchdog_timeout_us, self._watchdog_expired,

@@ -305,6 +305,10 @@ class TcpStack:
         free = self.pool.free_count
         return free is None or free > self.config.tx_reserve
 
+    def tx_buffer_available(self) -> bool:
+        """True when ``send()`` could take a buffer now (the pool minus the reserve)."""
+        return self._can_alloc_tx()
+
     def _alloc_tx(self) -> Buffer | None:
         """A buffer to hold until acknowledged, leaving ``tx_reserve`` for input."""
         if not self._can_alloc_tx():

@@ -37,6 +37,9 @@ from stack.timers import OneShot
 if TYPE_CHECKING:
     from stack.tcp import TcpStack
 
+# Flag bits as plain ints: IntFlag arithmetic is slow on the per-segment path.
+_FIN, _SYN, _RST, _PSH, _ACK = (int(f) for f in (Flags.FIN, Flags.SYN, Flags.RST, Flags.PSH,
+                                                  Flags.ACK))
 AcceptHandler: TypeAlias = Callable[["TcpSocket"], None]
 MASK = 0xFFFF_FFFF
 _HALF = 1 << 31
@@ -92,7 +95,7 @@ class _TxEntry:
 
     __slots__ = ("buffer", "ciphertext", "flags", "payload", "sent", "seq")
 
-    def __init__(self, seq: int, payload: bytes, flags: Flags, buffer: Buffer | None,
+    def __init__(self, seq: int, payload: bytes, flags: int, buffer: Buffer | None,
                  ciphertext: bool) -> None:
         self.seq = seq
         self.payload = payload
@@ -104,10 +107,8 @@ class _TxEntry:
     @property
     def end(self) -> int:
         n = len(self.payload)
-        if self.flags & Flags.SYN:
-            n += 1
-        if self.flags & Flags.FIN:
-            n += 1
+        if self.flags & (_SYN | _FIN):
+            n += 2 if self.flags & _SYN and self.flags & _FIN else 1
         return (self.seq + n) & MASK
 
     def release(self) -> None:
@@ -211,8 +212,6 @@ class TcpSocket:
 
     @property
     def state(self) -> SocketState:
-        if self._state is TcpState.ESTABLISHED and self._close_called:
-            return SocketState.CLOSING
         return _APP_STATE[self._state]
 
     @property
@@ -238,7 +237,7 @@ class TcpSocket:
             self._iss = stack.kernel.rng.getrandbits(32)
             self._snd_una = self._snd_max = self._iss
             self._snd_end = seq_add(self._iss, 1)
-            self._txq.append(_TxEntry(self._iss, b"", Flags.SYN, None, False))
+            self._txq.append(_TxEntry(self._iss, b"", _SYN, None, False))
             stack._register(self)
             stack.stats.connections_opened += 1
             stack._emit("connect", conn=self._label, iss=self._iss)
@@ -260,13 +259,13 @@ class TcpSocket:
                 if buf is None:
                     break
                 chunk = bytes(view[accepted:accepted + self._mss])
-                last = _TxEntry(self._snd_end, chunk, Flags(0), buf, self._ciphertext)
+                last = _TxEntry(self._snd_end, chunk, 0, buf, self._ciphertext)
                 self._txq.append(last)
                 self._snd_end = seq_add(self._snd_end, len(chunk))
                 self._tx_bytes += len(chunk)
                 accepted += len(chunk)
             if last is not None:
-                last.flags |= Flags.PSH
+                last.flags |= _PSH
             if accepted < total:
                 self._want_writable = True
                 stack._wait_buffers(self)
@@ -320,7 +319,7 @@ class TcpSocket:
             if st in (TcpState.SYN_SENT, TcpState.SYN_RECEIVED):
                 self._teardown("closed while connecting", CloseReason.LOCAL, send_rst=False)
                 return
-            self._txq.append(_TxEntry(self._snd_end, b"", Flags.FIN, None, self._ciphertext))
+            self._txq.append(_TxEntry(self._snd_end, b"", _FIN, None, self._ciphertext))
             self._snd_end = seq_add(self._snd_end, 1)
             self._set_state(TcpState.FIN_WAIT_1 if st is TcpState.ESTABLISHED
                             else TcpState.LAST_ACK)
@@ -399,7 +398,7 @@ class TcpSocket:
         self._irs = seg.seq
         self._rcv_nxt = seq_add(seg.seq, 1)
         self._peer_syn(seg)
-        self._txq.append(_TxEntry(self._iss, b"", Flags.SYN, buf, False))
+        self._txq.append(_TxEntry(self._iss, b"", _SYN, buf, False))
         stack._register(self)
         stack._emit("accept", conn=self._label, iss=self._iss)
         self._set_state(TcpState.SYN_RECEIVED)
@@ -419,42 +418,47 @@ class TcpSocket:
         if st is TcpState.SYN_SENT:
             self._arrives_syn_sent(seg)
             return False
-        flags = seg.flags
-        if flags & Flags.RST:
+        flags = int(seg.flags)
+        if flags & _RST:
             self._rst_arrives(seg)
             return False
-        if flags & Flags.SYN:
-            if st is TcpState.SYN_RECEIVED and seg.seq == self._irs and not flags & Flags.ACK:
+        if flags & _SYN:
+            if st is TcpState.SYN_RECEIVED and seg.seq == self._irs and not flags & _ACK:
                 self._retransmit_head("duplicate syn")
             else:
                 self._want_ack()  # old SYN-ACK or a stray SYN: (challenge) ACK
             return False
+        # Like lwIP, the ACK field counts whatever the sequence number: after a
+        # go-back-N the peer may resend old data whose ACK is the news we need.
+        if not flags & _ACK or not self._process_ack(seg):
+            return False
+        if self._state is TcpState.FIN_WAIT_2:  # an idle timeout, not a deadline
+            self._linger.start(self._stack.config.fin_wait_2_us)
         n_data = len(seg.payload)
-        seg_len = n_data + (1 if flags & Flags.FIN else 0)
+        seg_len = n_data + (1 if flags & _FIN else 0)
         wnd = self._rcv_wnd()
         off = seq_diff(seg.seq, self._rcv_nxt)  # > 0: a gap before it; < 0: starts old
         if seg_len == 0:
             if not (off == 0 if wnd == 0 else 0 <= off < wnd):
-                self._want_ack()
+                if off < 0:  # a window probe or keep-alive: answer it
+                    self._want_ack()
+                self._output()
                 return False
         elif off + seg_len <= 0:  # all of it was received before
             self._stack.stats.duplicates_dropped += 1
             self._want_ack()
             if st is TcpState.TIME_WAIT:
                 self._linger.start(self._stack.config.time_wait_us)
+            self._output()
             return False
         elif off > 0:  # out of order: no reassembly queue
-            if off < wnd and flags & Flags.ACK:
-                self._process_ack(seg)
             self._stack.stats.out_of_order_dropped += 1
             self._stack._emit("ooo_drop", conn=self._label, seq=seg.seq, expected=self._rcv_nxt)
-            if self._state is not TcpState.CLOSED:
-                self._want_ack()
-            return False
-        if not flags & Flags.ACK or not self._process_ack(seg):
+            self._want_ack()
+            self._output()
             return False
         kept = False
-        fin_ok = bool(flags & Flags.FIN)
+        fin_ok = bool(flags & _FIN)
         skip = -off
         new = n_data - skip
         if new > 0:
@@ -473,18 +477,18 @@ class TcpSocket:
         return kept
 
     def _arrives_syn_sent(self, seg: Segment) -> None:
-        flags = seg.flags
-        if flags & Flags.ACK and (self._snd_max == self._iss or seg.ack != self._snd_max):
-            if not flags & Flags.RST:
+        flags = int(seg.flags)
+        if flags & _ACK and (self._snd_max == self._iss or seg.ack != self._snd_max):
+            if not flags & _RST:
                 self._stack._reply_rst(seg)
             return
-        if flags & Flags.RST:
-            if flags & Flags.ACK:
+        if flags & _RST:
+            if flags & _ACK:
                 self._stack.stats.rsts_accepted += 1
                 self._stack._emit("rst", conn=self._label, direction="in")
                 self._teardown("refused", CloseReason.REFUSED, send_rst=False)
             return
-        if not flags & Flags.SYN or not flags & Flags.ACK:
+        if not flags & _SYN or not flags & _ACK:
             return  # simultaneous open is not supported: the peer's SYN is ignored
         self._irs = seg.seq
         self._rcv_nxt = seq_add(seg.seq, 1)
@@ -524,7 +528,7 @@ class TcpSocket:
         d = seq_diff(ack, self._snd_una)
         if d > 0:
             self._ack_new(ack)
-        elif (d == 0 and not seg.payload and not seg.flags & (Flags.SYN | Flags.FIN)
+        elif (d == 0 and not seg.payload and not int(seg.flags) & (_SYN | _FIN)
               and seg.window == self._snd_wnd and self._snd_una != self._snd_max):
             self._dupack()
         if d >= 0 and (seq_diff(seg.seq, self._wl1) > 0
@@ -549,17 +553,19 @@ class TcpSocket:
                 q.popleft()
                 popped += 1
                 self._tx_bytes -= len(e.payload)
-                fin_acked = fin_acked or bool(e.flags & Flags.FIN)
+                fin_acked = fin_acked or bool(e.flags & _FIN)
                 e.release()
             else:
                 k = seq_diff(ack, e.seq)
-                if k > 0 and not e.flags & Flags.SYN:  # part of its payload arrived
+                if k > 0 and not e.flags & _SYN:  # part of its payload arrived
                     e.payload = e.payload[k:]
                     e.seq = ack
                     self._tx_bytes -= k
                 break
         self._next_idx = max(0, self._next_idx - popped)
         self._snd_una = ack
+        if self._retries and self._srtt is not None:
+            self._rto = self._rto_estimate()  # as lwIP: new data acked ends the backoff
         self._retries = 0
         self._dupacks = 0
         if self._snd_una == self._snd_max:
@@ -577,15 +583,18 @@ class TcpSocket:
                 self._finish("closed")
 
     def _rtt_sample(self, r: int) -> None:
-        cfg = self._stack.config
         if self._srtt is None:
             self._srtt = r
             self._rttvar = r // 2
         else:
             self._rttvar = (3 * self._rttvar + abs(self._srtt - r)) // 4
             self._srtt = (7 * self._srtt + r) // 8
-        rto = self._srtt + max(1, 4 * self._rttvar)
-        self._rto = min(max(rto, cfg.min_rto_us), cfg.max_rto_us)
+        self._rto = self._rto_estimate()
+
+    def _rto_estimate(self) -> int:
+        cfg = self._stack.config
+        rto = (self._srtt or 0) + max(1, 4 * self._rttvar)
+        return min(max(rto, cfg.min_rto_us), cfg.max_rto_us)
 
     def _dupack(self) -> None:
         self._dupacks += 1
@@ -624,9 +633,6 @@ class TcpSocket:
     def _rcv_wnd(self) -> int:
         return max(0, self._stack.config.rx_window - self._rx_bytes)
 
-    def _snd_nxt(self) -> int:
-        return self._txq[self._next_idx].seq if self._next_idx < len(self._txq) else self._snd_end
-
     def _output(self) -> None:
         """Send queued segments the peer's window allows, in order."""
         st = self._state
@@ -640,16 +646,17 @@ class TcpSocket:
                     return
                 if seq_diff(e.end, self._snd_una) > self._snd_wnd:
                     if self._snd_una == self._snd_max:  # nothing in flight: probe
-                        self._persist.start_if_idle(self._rto << self._persist_shift)
+                        self._persist.start_if_idle(self._persist_delay())
                     return
             if e.buffer is None:
                 e.buffer = self._stack._alloc_tx()
                 if e.buffer is None:
-                    self._blocked_on_alloc = True
                     self._stack._wait_buffers(self)
-                    self._stack.stats.segments_deferred += 1
-                    what = "SYN" if e.flags & Flags.SYN else "FIN"
-                    self._stack._emit("deferred", conn=self._label, what=what)
+                    if not self._blocked_on_alloc:
+                        self._blocked_on_alloc = True
+                        self._stack.stats.segments_deferred += 1
+                        what = "SYN" if e.flags & _SYN else "FIN"
+                        self._stack._emit("deferred", conn=self._label, what=what)
                     self._rtx.start_if_idle(self._rto)  # retries count towards a timeout
                     return
             self._blocked_on_alloc = False
@@ -660,14 +667,15 @@ class TcpSocket:
 
     def _transmit_entry(self, e: _TxEntry) -> None:
         stack = self._stack
-        flags = e.flags if self._state is TcpState.SYN_SENT else e.flags | Flags.ACK
+        flags = e.flags if self._state is TcpState.SYN_SENT else e.flags | _ACK
         seg = self._segment(e.seq, flags, e.payload, e.ciphertext,
-                            stack.config.mss if e.flags & Flags.SYN else None)
+                            stack.config.mss if e.flags & _SYN else None)
         if e.sent:
             stack.stats.retransmissions += 1
             stack._emit("retransmit", conn=self._label, seq=e.seq, len=len(e.payload),
                         flags=seg.flag_names(), attempt=e.sent)
-            self._rtt_seq = None  # Karn: no sample across a retransmission
+            if e.end == self._rtt_seq:
+                self._rtt_seq = None  # Karn: no sample from a retransmitted segment
         else:
             stack.stats.bytes_sent += len(e.payload)
             if self._rtt_seq is None:
@@ -696,16 +704,16 @@ class TcpSocket:
         self._transmit_entry(e)
         self._next_idx = 1
 
-    def _segment(self, seq: int, flags: Flags, payload: bytes = b"",
+    def _segment(self, seq: int, flags: int, payload: bytes = b"",
                  ciphertext: bool | None = None, mss: int | None = None) -> Segment:
         return Segment(
             self.local_ip, self.local_port, self.remote_ip, self.remote_port,
-            seq, self._rcv_nxt if flags & Flags.ACK else 0, flags, min(self._rcv_wnd(), 65535),
+            seq, self._rcv_nxt if flags & _ACK else 0, Flags(flags), self._rcv_wnd(),
             payload, mss, self._ciphertext if ciphertext is None else ciphertext,
         )
 
     def _sent(self, seg: Segment) -> None:
-        if seg.flags & Flags.ACK:
+        if int(seg.flags) & _ACK:
             self._ack_pending = False
             self._adv_wnd = seg.window
             self._adv_right = seq_add(self._rcv_nxt, seg.window)
@@ -720,7 +728,7 @@ class TcpSocket:
         if not self._ack_pending or self._state not in _SYNCHRONIZED:
             return
         stack = self._stack
-        seg = self._segment(self._snd_nxt(), Flags.ACK)
+        seg = self._segment(self._snd_max, _ACK)  # never "old" at the peer
         if not stack._send_control(seg):
             stack.stats.acks_deferred += 1
             stack._wait_buffers(self)
@@ -744,7 +752,10 @@ class TcpSocket:
         if self._ack_pending:
             self._flush_ack()
         if self._blocked_on_alloc:
-            self._output()
+            if stack._can_alloc_tx():
+                self._output()
+            else:
+                stack._wait_buffers(self)
         if self._want_writable:
             if stack._can_alloc_tx():
                 self._want_writable = False
@@ -793,11 +804,14 @@ class TcpSocket:
             return
         stack.stats.window_probes += 1
         stack._emit("probe", conn=self._label, window=self._snd_wnd, probes=self._probes)
-        probe = self._segment(seq_add(self._snd_una, -1), Flags.ACK)
+        probe = self._segment(seq_add(self._snd_una, -1), _ACK)
         if stack._send_control(probe):
             self._sent(probe)
         self._persist_shift = min(self._persist_shift + 1, 16)
-        self._persist.start(min(self._rto << self._persist_shift, cfg.max_rto_us))
+        self._persist.start(self._persist_delay())
+
+    def _persist_delay(self) -> int:
+        return min(self._rto << self._persist_shift, self._stack.config.max_rto_us)
 
     def _on_linger(self) -> None:
         if self._state is TcpState.TIME_WAIT:
@@ -873,7 +887,7 @@ class TcpSocket:
         """The connection ends before its orderly close: free the send queue, tell the
         owner (no event for this side's own abort or close)."""
         if send_rst:
-            rst = self._segment(self._snd_max, Flags.RST | Flags.ACK)
+            rst = self._segment(self._snd_max, _RST | _ACK)
             self._stack._queue_rst(rst, self._label)
         if reason is CloseReason.LOCAL:
             self._closed_notified = True

@@ -3,20 +3,40 @@
 :class:`TlsSocket` wraps a connected :class:`~stack.api.StreamSocket` (the raw TCP
 socket) and offers the same API, so an application uses it transparently after STARTTLS
 or for implicit TLS. It pumps ciphertext between the raw socket and OpenSSL's memory BIOs
-and reports everything as socket events: never an ``ssl`` exception. Failures are typed
-(:class:`TlsFailure`): OpenSSL's own verdict for handshakes ("no shared cipher"), the
-verifier's reason for certificates, a clean ``close_notify``, or the transport dying.
+and reports everything as socket events, never as an ``ssl`` exception.
+
+Event rules. Events are delivered from the raw socket's callbacks, not from inside the
+owner's calls, with one exception: ``start()`` may report CLOSED at once when data
+already buffered (an implicit-TLS ClientHello) fails the handshake. An ending found
+while the owner reads (``recv()`` decrypting a close_notify) sets ``state`` at once and
+is reported with the raw socket's next event (our FIN's answer).
+
+* CONNECTED once the handshake is done AND the certificate check passed.
+* READABLE when plaintext was decrypted. Records are decrypted as the owner reads (one
+  record ahead), so unread data keeps holding the raw socket's pool buffers and closes
+  its TCP window, as on the device. During the handshake, while closing and once TCP
+  has ended, everything is taken at once.
+* WRITABLE after a short ``send()``, once the ciphertext the raw socket refused is out.
+* CLOSED with :attr:`TlsSocket.close_reason` and :attr:`TlsSocket.failure`
+  (:class:`TlsFailure`): "handshake" (OpenSSL's own words: "no shared cipher",
+  "sslv3 alert handshake failure"), "certificate" (the verifier's reason; the client's
+  last handshake flight is not sent), "protocol" (a TLS error after the handshake),
+  all with reason LOCAL; "close_notify" (the peer closed TLS; we answer with our
+  close_notify and close TCP) with FIN; "transport" (TCP ended under TLS) with the raw
+  socket's reason. Plaintext that arrived before stays readable.
+* ``close()``/``shutdown()``: close_notify, then FIN; CLOSED (LOCAL, no failure) when
+  the peer's FIN is in. ``abort()``: RST at once, no event.
 
 Rules this module keeps:
 
 - OpenSSL never checks the server certificate (it would use the HOST clock). The client
   passes a ``verify`` callable (see :func:`client_verifier`) that checks the chain
-  against the DEVICE's RTC with :mod:`stack.tlsverify` once the handshake is done;
-  CONNECTED is reported only after that check passed.
+  against the DEVICE's RTC with :mod:`stack.tlsverify` once the handshake is done.
 - TLS work costs no virtual time and reads no clock; OpenSSL's own randomness changes
   only ciphertext content. Record LENGTHS stay the same run to run: no session tickets,
   no compression, no renegotiation, and (with RSA certificates from :mod:`stack.certs`)
-  fixed-length signatures.
+  fixed-length signatures. ``start()`` marks the raw socket's output as ciphertext
+  (``set_ciphertext(True)``) so the trace hashes it by length.
 - Plaintext the raw socket buffered before :meth:`TlsSocket.start` is the caller's
   business (RFC 3207 says to discard it); ``start()`` refuses to run over it.
 
@@ -48,7 +68,7 @@ from stack.tlsverify import CertificateError, check_arguments, verify_server_cer
 
 FailureKind: TypeAlias = Literal["handshake", "certificate", "close_notify", "protocol",
                                  "transport"]
-TraceHook: TypeAlias = Callable[[str, dict[str, FieldValue]], None]
+TraceHook: TypeAlias = Callable[[str, dict[str, FieldValue]], object]
 Verifier: TypeAlias = Callable[[list[bytes]], None]
 
 SEND_BACKLOG_LIMIT = 16 * 1024  # ciphertext bytes we hold before send() accepts nothing
@@ -342,6 +362,11 @@ class TlsSocket:
     def raw(self) -> StreamSocket:
         return self._raw
 
+    @property
+    def buffered(self) -> int:
+        """Decrypted bytes waiting for :meth:`recv` (records not yet decrypted excluded)."""
+        return len(self._plaintext)
+
     def set_event_handler(self, handler: EventHandler | None) -> None:
         self._handler = handler
 
@@ -424,12 +449,14 @@ class TlsSocket:
 
     # -- TLS extras ----------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *, buffered_is_tls: bool = False) -> None:
         """Take over the raw socket and begin the handshake (a client sends ClientHello).
 
         The raw socket must be established with an empty receive queue: plaintext that
-        arrived before TLS (RFC 3207 says discard it) is the caller's to handle, and
-        ``start()`` raises ValueError rather than feed it to OpenSSL.
+        arrived before TLS (after STARTTLS; RFC 3207 says discard it) is the caller's to
+        handle, and ``start()`` raises ValueError rather than feed it to OpenSSL. An
+        implicit-TLS server, whose peer speaks TLS from the first byte (the ClientHello
+        may come with the connection), passes ``buffered_is_tls=True``.
         """
         if self._phase is not _Phase.IDLE:
             raise ValueError(f"start: TLS already started (state {self._phase.value})")
@@ -438,7 +465,7 @@ class TlsSocket:
                 f"raw: expected an established connection, state is {self._raw.state.value}"
             )
         unread = _unread_bytes(self._raw)
-        if unread:
+        if unread and not buffered_is_tls:
             raise ValueError(
                 f"raw: {unread} plaintext bytes are unread; discard them before starting TLS"
             )
@@ -492,8 +519,7 @@ class TlsSocket:
             self._handshake()  # the client's first call writes the ClientHello
         if self._phase in (_Phase.OPEN, _Phase.CLOSING):
             self._read_plaintext(notify=True)
-        if self._phase is not _Phase.CLOSED:
-            self._pull(want=1, notify=True)
+        self._pull(want=1, notify=True)
         self._flush()
         self._check_transport()
         if self._want_writable and not self._backlog and self._phase is _Phase.OPEN:
@@ -503,7 +529,8 @@ class TlsSocket:
     def _pull(self, *, want: int, notify: bool) -> None:
         """Feed OpenSSL from the raw socket, decrypting as records complete.
 
-        During the handshake, and once TCP has ended, everything is taken. Otherwise one
+        During the handshake, while closing and once TCP has ended, everything is taken
+        (nobody reads then, and the raw socket's buffers go back). Otherwise one
         TLS record at a time and only until ``want`` plaintext bytes are waiting: like a
         device's TLS library, we decrypt when the application reads.
         """
@@ -629,12 +656,13 @@ class TlsSocket:
     def _check_transport(self) -> None:
         """The raw socket ended (or the peer sent FIN) with TLS still up."""
         raw = self._raw
-        if raw.state is SocketState.CLOSED and self._phase is _Phase.CLOSING:
+        ended = self._raw_ended()
+        if ended and self._phase is _Phase.CLOSING and not self._backlog:
+            # Our close is done once the peer's FIN (or RST) is in: CLOSED, as TCP says.
             self._phase = _Phase.CLOSED
             self._close_reason = CloseReason.LOCAL
             self._events.append(SocketEvent.CLOSED)
             return
-        ended = raw.state is SocketState.CLOSED or raw.peer_closed
         if not ended or self._phase not in (_Phase.HANDSHAKING, _Phase.OPEN):
             return
         reason = raw.close_reason or CloseReason.FIN

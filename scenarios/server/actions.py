@@ -10,7 +10,7 @@ actions are:
 - ``Delay(us)``: the actions after it in this list happen ``us`` microseconds later.
 - ``StartTls()``: start server-side TLS now. Bytes of earlier Sends go out in plaintext
   first; everything after it is inside TLS once the handshake is done. The driver then
-  calls ``on_tls_established`` or ``on_tls_failed``.
+  calls ``on_tls_established`` (before it feeds any decrypted byte) or ``on_tls_failed``.
 - ``Close()``: orderly close (FIN). ``Reset()``: abort (RST).
 - ``DropTls(mode)``: end the TLS session abruptly: ``"tcp_close"`` (FIN with no
   close_notify), ``"rst"`` (RST) or ``"close_notify"`` (send the alert, keep TCP open;

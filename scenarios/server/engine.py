@@ -44,7 +44,7 @@ from scenarios.server.actions import (
     segment,
 )
 from scenarios.server.mailbox import Observations, ReceivedMail, Recipient, SizeRecord
-from scenarios.server.rules import Rule, RuleBook, ServerConfig, apply_rule
+from scenarios.server.rules import PSEUDO_VERBS, Rule, RuleBook, ServerConfig, apply_rule
 from scenarios.server.session import AuthExchange, Session
 
 LAST_IN_GROUP: Final = frozenset(
@@ -118,12 +118,15 @@ def parse_params(text: str) -> dict[str, str | None] | None:
 class ServerEngine:
     """One connection of a scripted SMTP server (see the module docstring)."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, rulebook: RuleBook | None = None) -> None:
+        """``rulebook``: pass one shared ``RuleBook(config.rules)`` to every connection of a
+        server so that rule counts run across connections (``GREETING`` with ``nth=2`` is
+        then the second connection); by default each engine counts on its own."""
         if not isinstance(config, ServerConfig):
             raise ValueError(f"config: expected a ServerConfig, got {config!r}")
         self.config = config
         self.session = Session()
-        self._rules = RuleBook(config.rules)
+        self._rules = rulebook if rulebook is not None else RuleBook(config.rules)
         self._mailbox: list[ReceivedMail] = []
         self._observations = Observations()
         self._transcript: list[tuple[str, bytes]] = []
@@ -170,13 +173,14 @@ class ServerEngine:
         return self._closed
 
     def on_connect(self) -> list[Action]:
-        """A client connected: the greeting (or nothing yet under implicit TLS)."""
+        """A client connected: the greeting, or ``StartTls()`` under implicit TLS (the
+        greeting then comes from ``on_tls_established``)."""
         if self._connected:
             raise ValueError("on_connect: called twice on one engine")
         self._connected = True
         if self.config.implicit_tls:
-            self._tls_pending = self._greet_after_tls = True
-            return []
+            self._greet_after_tls = True
+            return self._event(lambda: self._emit([StartTls()]))
         return self._event(lambda: self._answer("GREETING", ""))
 
     def on_data(self, data: bytes, now: datetime | None = None) -> list[Action]:
@@ -365,7 +369,8 @@ class ServerEngine:
         self._observations.commands.append(verb)
         if self.session.starttls_refused:
             self._observations.commands_after_failed_starttls.append(verb)
-        if self._handler(verb) == self._unknown:
+        key = "" if verb in PSEUDO_VERBS else verb  # a client cannot speak a pseudo verb
+        if self._handler(key) == self._unknown:
             self._observations.unknown_commands.append(verb)
         if verb == "BDAT" and (match := _BDAT_RE.fullmatch(argument)):
             self._mode, self._bdat_argument = _Mode.BDAT, argument
@@ -373,7 +378,7 @@ class ServerEngine:
             self._bdat_chunk = bytearray()
             return
         self._pipelining_check(verb)
-        self._answer(verb, argument)
+        self._answer(key, argument)
         if self._tls_pending and self._buffer:
             self._observations.plaintext_after_starttls += bytes(self._buffer)
             self._buffer.clear()

@@ -29,7 +29,9 @@ S252_CANNOT_VRFY: Final = "252 2.0.0 Cannot VRFY user, but will accept message"
 S334_EMPTY: Final = "334 "
 S334_USERNAME: Final = "334 VXNlcm5hbWU6"  # base64("Username:")
 S334_PASSWORD: Final = "334 UGFzc3dvcmQ6"  # base64("Password:")
-XOAUTH2_ERROR_JSON: Final = b'{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}'
+XOAUTH2_ERROR_JSON: Final = (
+    b'{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}'
+)
 S334_XOAUTH2_ERROR: Final = "334 " + base64.b64encode(XOAUTH2_ERROR_JSON).decode("ascii")
 S354_START_DATA: Final = "354 End data with <CR><LF>.<CR><LF>"
 

@@ -12,16 +12,22 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
 
 import pytest
 
 from emulator.kernel import Kernel
-from emulator.trace import FieldValue
+from emulator.trace import FieldValue, Opaque
+from emulator.units import SECOND
 from stack.api import CloseReason, EventHandler, SocketEvent, SocketState
 from stack.certs import DEFAULT_SERVER_NAMES, Pki, default_test_pki, generate_ca, make_ca
+from stack.link import Link
+from stack.simhost import SimHost
+from stack.tcp import TcpSocket
 from stack.tls import (
     SEND_BACKLOG_LIMIT,
     TlsConfig,
+    TlsFailure,
     TlsSocket,
     client_verifier,
     make_context,
@@ -161,12 +167,15 @@ def pipe(kernel: Kernel, *, in_flight_limit: int = 1 << 20,
 # ---- a client and a server over the pipe ---------------------------------------------
 
 
+RawT = TypeVar("RawT")
+
+
 @dataclass
-class End:
-    """One TLS end, its raw pipe end and what its owner observed."""
+class End(Generic[RawT]):
+    """One TLS end, its raw socket and what its owner observed."""
 
     tls: TlsSocket
-    raw: PipeEnd
+    raw: RawT
     events: list[tuple[int, SocketEvent]] = field(default_factory=list)
     traces: list[tuple[str, dict[str, FieldValue]]] = field(default_factory=list)
 
@@ -180,8 +189,8 @@ class End:
 @dataclass
 class Session:
     kernel: Kernel
-    client: End
-    server: End
+    client: End[PipeEnd]
+    server: End[PipeEnd]
 
 
 def client_config(pki: Pki | None = None, **overrides: object) -> TlsConfig:
@@ -199,7 +208,7 @@ def server_config(pki: Pki | None = None, **overrides: object) -> TlsConfig:
 
 
 def make_end(kernel: Kernel, raw: PipeEnd, config: TlsConfig, *, server_side: bool,
-             rtc: datetime = RTC_2025) -> End:
+             rtc: datetime = RTC_2025) -> End[PipeEnd]:
     traces: list[tuple[str, dict[str, FieldValue]]] = []
     tls = TlsSocket(
         raw,
@@ -289,7 +298,8 @@ def test_handshake_survives_one_byte_at_a_time() -> None:
 # ---- bulk transfer with backpressure -------------------------------------------------
 
 
-def pump_all(kernel: Kernel, sender: End, receiver: End, data: bytes) -> tuple[bytes, int]:
+def pump_all(kernel: Kernel, sender: End[Any], receiver: End[Any], data: bytes
+             ) -> tuple[bytes, int]:
     """Send ``data`` as the app would (again on WRITABLE); return (received, zero sends)."""
     offset = 0
     zero_sends = 0
@@ -648,3 +658,204 @@ def test_contexts_leave_the_certificate_to_the_device() -> None:
 def test_openssl_reason_strips_the_library_tag() -> None:
     exc = ssl.SSLError(1, "[SSL: NO_SHARED_CIPHER] no shared cipher (_ssl.c:1006)")
     assert openssl_reason(exc) == "no shared cipher"
+
+
+# ---- over the simulated TCP stack ------------------------------------------------------
+
+DEVICE_IP, SERVER_IP, SMTPS_PORT = "10.0.0.2", "10.0.0.1", 465
+
+
+@dataclass
+class SimWorld:
+    kernel: Kernel
+    link: Link
+    device: SimHost
+    server_host: SimHost
+    ends: dict[str, End[TcpSocket]]
+
+    @property
+    def client(self) -> End[TcpSocket]:
+        return self.ends["client"]
+
+    @property
+    def server(self) -> End[TcpSocket]:
+        return self.ends["server"]
+
+
+def tls_end(kernel: Kernel, raw: TcpSocket, config: TlsConfig, *, server_side: bool,
+            rtc: datetime = RTC_2025) -> End[TcpSocket]:
+    source = "tls.server" if server_side else "tls.device"
+    tls = TlsSocket(
+        raw,
+        make_context(config, server_side=server_side),
+        server_side=server_side,
+        server_hostname=config.server_name,
+        verify=None if server_side else client_verifier(config, lambda: rtc),
+        on_trace=lambda kind, fields: kernel.emit(source, kind, **fields),
+    )
+    end = End(tls=tls, raw=raw)
+    tls.set_event_handler(lambda event: end.events.append((kernel.now_us, event)))
+    return end
+
+
+def implicit_tls_world(client_cfg: TlsConfig | None = None,
+                       server_cfg: TlsConfig | None = None, *, seed: int = 3,
+                       rtc: datetime = RTC_2025, **device_tcp: Any) -> SimWorld:
+    """A device connecting to port 465 of a server host; TLS from the first byte."""
+    kernel = Kernel(seed=seed)
+    link = Link(kernel)
+    device = SimHost(kernel, name="device", ip=DEVICE_IP, link=link, **device_tcp)
+    server_host = SimHost(kernel, name="server", ip=SERVER_IP, link=link)
+    world = SimWorld(kernel, link, device, server_host, {})
+
+    def on_accept(sock: TcpSocket) -> None:
+        end = tls_end(kernel, sock, server_cfg or server_config(), server_side=True)
+        world.ends["server"] = end
+        end.tls.start(buffered_is_tls=True)  # the ClientHello may come with the ACK
+
+    server_host.stack.listen(SMTPS_PORT, on_accept)
+    raw = device.stack.socket()
+
+    def on_raw(event: SocketEvent) -> None:
+        if event is SocketEvent.CONNECTED:
+            end = tls_end(kernel, raw, client_cfg or client_config(), server_side=False,
+                          rtc=rtc)
+            world.ends["client"] = end
+            end.tls.start()
+
+    raw.set_event_handler(on_raw)
+    raw.connect(SERVER_IP, SMTPS_PORT)
+    kernel.run(until_us=5 * SECOND)
+    return world
+
+
+@pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
+def test_over_tcp_handshake_and_256_kib_both_ways(version: str) -> None:
+    w = implicit_tls_world(*(tls12() if version == "TLSv1.2" else ()))
+    assert w.client.saw(SocketEvent.CONNECTED) and w.server.saw(SocketEvent.CONNECTED)
+    negotiated = w.client.tls.cipher()
+    assert negotiated is not None and negotiated[1] == version
+    if version == "TLSv1.2":
+        assert negotiated == (TLS12_CIPHER, "TLSv1.2")
+    up = bytes((i * 13) & 0xFF for i in range(256 * 1024))
+    down = bytes((i * 31 + 7) & 0xFF for i in range(256 * 1024))
+    assert pump_all(w.kernel, w.client, w.server, up)[0] == up
+    assert pump_all(w.kernel, w.server, w.client, down)[0] == down
+    # Every payload byte on the wire after the handshake began is marked ciphertext.
+    payloads = [r.get("payload") for r in w.kernel.trace.select("link", "tx")]
+    assert all(isinstance(p, Opaque) for p in payloads if p)
+
+
+def test_over_tcp_no_shared_cipher() -> None:
+    w = implicit_tls_world(
+        client_config(ciphers="AES128-SHA", max_version="TLSv1.2"),
+        server_config(ciphers=TLS12_CIPHER),
+    )
+    assert w.server.tls.failure == TlsFailure("handshake", "no shared cipher")
+    assert w.client.tls.failure is not None and w.client.tls.failure.kind == "handshake"
+    assert "handshake failure" in w.client.tls.failure.reason
+    assert w.client.count(SocketEvent.CLOSED) == 1 and w.server.count(SocketEvent.CLOSED) == 1
+    failures = w.kernel.trace.select("tls", "tls_failure")
+    assert [r.source for r in failures] == ["tls.server", "tls.device"]
+    assert w.device.stack.connections == [] and w.server_host.stack.connections == []
+
+
+def test_over_tcp_rtc_in_1970() -> None:
+    w = implicit_tls_world(rtc=datetime(1970, 1, 1, tzinfo=UTC))
+    failure = w.client.tls.failure
+    assert failure is not None and failure.kind == "certificate"
+    assert "valid from 2024-01-01 00:00:00 UTC" in failure.reason
+    assert "device clock reads 1970-01-01 00:00:00 UTC" in failure.reason
+    assert not w.client.saw(SocketEvent.CONNECTED)
+
+
+def test_over_tcp_trace_hash_is_the_same_with_fresh_keys() -> None:
+    def run(pki: Pki) -> tuple[str, list[bytes]]:
+        w = implicit_tls_world(client_config(pki), server_config(pki), seed=11)
+        w.client.tls.send(b"EHLO device.example\r\n")
+        w.kernel.run(until_us=w.kernel.now_us + SECOND)
+        assert w.server.tls.recv() == b"EHLO device.example\r\n"
+        w.server.tls.send(b"250 smtp.example.test\r\n")
+        w.kernel.run(until_us=w.kernel.now_us + SECOND)
+        assert w.client.tls.recv() == b"250 smtp.example.test\r\n"
+        w.client.tls.shutdown()
+        w.kernel.run(until_us=w.kernel.now_us + 10 * SECOND)
+        assert w.client.tls.state is SocketState.CLOSED
+        cipher = [p.data for r in w.kernel.trace.select("link", "tx")
+                  if isinstance(p := r.get("payload"), Opaque) and p.data]
+        return w.kernel.trace.sha256(), cipher
+
+    first_hash, first_bytes = run(fresh_pki())
+    second_hash, second_bytes = run(fresh_pki())
+    assert first_bytes != second_bytes
+    assert first_hash == second_hash
+
+
+def test_over_tcp_starttls_switches_to_ciphertext_after_the_220() -> None:
+    kernel = Kernel(seed=5)
+    link = Link(kernel)
+    device = SimHost(kernel, name="device", ip=DEVICE_IP, link=link)
+    server_host = SimHost(kernel, name="server", ip=SERVER_IP, link=link)
+    ends: dict[str, End[TcpSocket]] = {}
+
+    def on_accept(sock: TcpSocket) -> None:
+        def on_server_raw(event: SocketEvent) -> None:
+            if event is SocketEvent.READABLE and sock.recv() == b"STARTTLS\r\n":
+                sock.send(b"220 2.0.0 Ready to start TLS\r\n")
+                ends["server"] = tls_end(kernel, sock, server_config(), server_side=True)
+                ends["server"].tls.start()
+
+        sock.set_event_handler(on_server_raw)
+        sock.send(b"220 smtp.example.test ESMTP\r\n")
+
+    server_host.stack.listen(25, on_accept)
+    raw = device.stack.socket()
+
+    def on_device_raw(event: SocketEvent) -> None:
+        if event is not SocketEvent.READABLE:
+            return
+        line = raw.recv()
+        if line.startswith(b"220 smtp"):
+            raw.send(b"STARTTLS\r\n")
+        elif line.startswith(b"220 2.0.0"):
+            ends["client"] = tls_end(kernel, raw, client_config(), server_side=False)
+            ends["client"].tls.start()
+
+    raw.set_event_handler(on_device_raw)
+    raw.connect(SERVER_IP, 25)
+    kernel.run(until_us=SECOND)
+    assert ends["client"].saw(SocketEvent.CONNECTED) and ends["server"].saw(SocketEvent.CONNECTED)
+    payloads = [p for r in kernel.trace.select("link", "tx") if (p := r.get("payload"))]
+    clear = [p for p in payloads if isinstance(p, bytes)]
+    assert clear == [b"220 smtp.example.test ESMTP\r\n", b"STARTTLS\r\n",
+                     b"220 2.0.0 Ready to start TLS\r\n"]
+    assert all(isinstance(p, Opaque) for p in payloads[3:])
+
+
+def test_over_tcp_unread_records_keep_the_device_buffers() -> None:
+    w = implicit_tls_world()
+    data = bytes(range(256)) * 256  # 64 KiB
+    sent = 0
+    while (n := w.server.tls.send(data[sent:])) > 0:
+        sent += n
+    w.kernel.run(until_us=w.kernel.now_us + SECOND)
+    # The device app has not read: one record is decrypted, TCP holds the next segments
+    # in pool buffers and has closed its window; the sender's backlog is full.
+    assert w.client.raw.rx_buffered == w.device.stack.config.rx_window
+    assert w.device.pool.stats.in_use >= 4
+    assert w.client.tls.buffered == 16 * 1024
+    received = bytearray()
+
+    def on_client(event: SocketEvent) -> None:
+        received.extend(w.client.tls.recv(1 << 20))
+
+    def on_server(event: SocketEvent) -> None:
+        nonlocal sent
+        while sent < len(data) and (n := w.server.tls.send(data[sent:])) > 0:
+            sent += n
+
+    w.client.tls.set_event_handler(on_client)
+    w.server.tls.set_event_handler(on_server)
+    received.extend(w.client.tls.recv(1 << 20))
+    w.kernel.run(until_us=w.kernel.now_us + 10 * SECOND)
+    assert bytes(received) == data

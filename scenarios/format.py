@@ -1,0 +1,1263 @@
+"""The scenario file format: one TOML file describes one run, validated by pydantic.
+
+A scenario names a device (the emulated board and its partial device configuration), the
+link between it and the server (with faults), the scripted SMTP server (which maps 1:1
+onto :class:`scenarios.server.rules.ServerConfig` and its rules), one job, and the
+expectations that say what a CORRECT client does. ``reproduces`` lists the releases known
+to get it wrong and the changelog line that says so. ``scenarios/README.md`` documents
+every key.
+
+Files hold seconds (numbers) and TOML date-times; the models expose integer microseconds
+(``*_us`` properties) and aware UTC datetimes. Every model refuses unknown keys and takes
+strict types. Problems come back as one ``ScenarioError`` listing every line, each naming
+the file and the dotted key: ``x.toml: device.pool_buffers: expected an integer >= 2,
+got 1``.
+
+This module knows the file format and how it maps onto the server config, the device
+config, jobs and expectations. It knows nothing about running a scenario: no kernel, no
+sockets, no clock, no verdicts (the runner reads the expectations and judges).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import ssl
+import tomllib
+import types
+import typing
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import MISSING, fields
+from datetime import UTC, date, datetime, time
+from os import PathLike, fspath
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal, TypeAlias, get_args, get_origin
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
+
+from emulator.units import MS, SECOND
+from scenarios.server.actions import DropTlsMode, Segmentation
+from scenarios.server.rules import Rule, RuleAction, ServerConfig
+from smtp.config import (
+    _DOMAIN_PATTERN,
+    _HOSTNAME_PATTERN,
+    CONFIG_VERSION,
+    DeviceConfig,
+    IPv4String,
+    _syntax_problem,
+    _toml_repr,
+)
+from smtp.jobs import EtrnJob, Job, VrfyJob
+from smtp.message import Attachment, MailJob
+from smtp.profiles import PROFILE_NAMES
+
+# ----------------------------------------------------------------------------------------
+# Names and shared types
+
+EventName: TypeAlias = Literal[
+    "sent", "command_abort", "error", "timeout", "vrfy_result", "etrn_result"
+]
+EVENT_NAMES: Final[tuple[str, ...]] = get_args(EventName)
+"""The terminal client events (``smtp.events.TERMINAL_EVENTS`` by name)."""
+ErrorKindName: TypeAlias = Literal[
+    "tls_failed", "tls_required", "auth_failed", "protocol", "size_exceeded",
+    "connection_lost", "connection_refused", "service_unavailable", "unsupported",
+    "invalid_input", "no_recipients",
+]
+ERROR_KIND_NAMES: Final[tuple[str, ...]] = get_args(ErrorKindName)
+"""The values of ``smtp.events.ErrorKind``."""
+Side: TypeAlias = Literal["device", "server"]
+TlsVersionName: TypeAlias = Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+FaultName: TypeAlias = Literal[
+    "drop_nth", "drop_after", "inject_rst", "hold", "partition", "set_loss"
+]
+FAULT_NAMES: Final[tuple[str, ...]] = get_args(FaultName)
+JobKind: TypeAlias = Literal["mail", "vrfy", "etrn"]
+JOB_KINDS: Final[tuple[str, ...]] = get_args(JobKind)
+HISTORICAL_PROFILES: Final = tuple(p for p in PROFILE_NAMES if p != "current")
+
+DEFAULT_RTC: Final = datetime(2024, 6, 3, 10, 0, 0, tzinfo=UTC)
+"""The device RTC (and the server clock) when the scenario does not say."""
+DEFAULT_PORT: Final = 25
+DEFAULT_IMPLICIT_TLS_PORT: Final = 465
+ATTACHMENT_BLOCK: Final = 64 * 1024
+"""Size of the chunks a generated (``size =``) attachment streams in."""
+
+_STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
+_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_NAME_WORDS: Final = "a name of letters, digits, '_', '-' and '.'"
+_DATETIME_EXAMPLE: Final = "a TOML date-time such as 2024-06-03T10:00:00Z"
+_LINE_BREAKS: Final = frozenset("\r\n\x00")
+
+
+def _expected(what: str) -> PydanticCustomError:
+    """An error rendered as ``key: expected <what>, got <input>``."""
+    return PydanticCustomError("scenario_expected", "expected {expected}", {"expected": what})
+
+
+def _says(message: str) -> PydanticCustomError:
+    """An error rendered as ``key: <message>`` (no ``got``)."""
+    return PydanticCustomError("scenario_says", "{message}", {"message": message})
+
+
+Problem: TypeAlias = tuple[tuple[str | int, ...], str]
+"""A problem found after the types were checked: a key path below the model, and what."""
+
+
+def _problems_error(problems: list[Problem]) -> PydanticCustomError:
+    return PydanticCustomError("scenario_problems", "{count} problem(s)",
+                               {"count": len(problems), "problems": problems})
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _datetime_value(value: object) -> datetime:
+    if isinstance(value, datetime):
+        return _to_utc(value)
+    raise _expected(_DATETIME_EXAMPLE)
+
+
+def _rtc_value(value: object) -> datetime | None:
+    if value == "unset":
+        return None
+    if isinstance(value, datetime):
+        return _to_utc(value)
+    raise _expected(f"{_DATETIME_EXAMPLE} or 'unset'")
+
+
+def _domain_value(value: object) -> object:
+    return None if value == "" else value
+
+
+def _max_size_value(value: object) -> object:
+    if value == "unlimited":
+        return None
+    if isinstance(value, str):
+        raise _expected("an integer >= 0 or 'unlimited'")
+    return value
+
+
+def _profile_name(value: object) -> str:
+    if not isinstance(value, str):
+        raise _expected('a release name in quotes, such as "2.0"')
+    if value == "current":
+        raise _says("'current' has every bug fixed: it reproduces none")
+    if value not in PROFILE_NAMES:
+        known = ", ".join(HISTORICAL_PROFILES)
+        raise _says(f"unknown profile {value!r} (known: {known})")
+    return value
+
+
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+Name = Annotated[str, Field(pattern=_NAME_PATTERN, description=_NAME_WORDS)]
+ProfileName = Annotated[str, BeforeValidator(_profile_name)]
+UtcDateTime = Annotated[datetime, BeforeValidator(_datetime_value)]
+RtcSetting = Annotated[datetime | None, BeforeValidator(_rtc_value)]
+
+
+def _us(seconds: float) -> int:
+    return round(seconds * SECOND)
+
+
+def _us_or_none(seconds: float | None) -> int | None:
+    return None if seconds is None else _us(seconds)
+
+
+# ----------------------------------------------------------------------------------------
+# [scenario]
+
+
+class Reproduction(BaseModel):
+    """One ``[[scenario.reproduces]]`` entry: a changelog line and the releases it hits."""
+
+    model_config = _STRICT
+    changelog: NonEmpty
+    """The changelog line (free text) of the bug, the fix, or the known issue."""
+    profiles: Annotated[list[ProfileName], Field(min_length=1)]
+    why: NonEmpty | None = None
+
+
+class ScenarioMeta(BaseModel):
+    """``[scenario]``: what the scenario is called and which releases fail it."""
+
+    model_config = _STRICT
+    name: Name
+    title: NonEmpty
+    description: str | None = None
+    tags: list[Name] = Field(default_factory=list)
+    time_limit_s: PositiveSeconds = 3600.0
+    """A run with no terminal event by then is a hang."""
+    reproduces: list[Reproduction] = Field(default_factory=list)
+
+    @property
+    def time_limit_us(self) -> int:
+        return _us(self.time_limit_s)
+
+
+# ----------------------------------------------------------------------------------------
+# [device]
+
+_DEVICE_CONFIG_MOVED: Final = {
+    "device": "set device.ip, device.domain and device.hostname instead",
+    "stack": "set device.pool_buffers and device.buffer_size instead",
+}
+_RUNNER_HOST: Final = "server.invalid"
+"""Stands in for ``[server] host`` while validating; the runner sets the real one."""
+
+
+class DeviceSection(BaseModel):
+    """``[device]``: the emulated board, its RTC, and its partial device configuration.
+
+    ``rtc`` None means ``"unset"`` (a flat backup battery); ``domain`` None means none
+    (EHLO then uses the address literal of ``ip``). ``config`` is the partial device
+    configuration ([device.config]), checked against ``smtp.config.DeviceConfig``.
+    """
+
+    model_config = _STRICT
+    pool_buffers: Annotated[int, Field(ge=2)] = 16
+    buffer_size: Annotated[int, Field(ge=256)] = 1536
+    rtc: RtcSetting = DEFAULT_RTC
+    rtc_drift_ppm: Annotated[int, Field(ge=-500_000, le=500_000)] = 0
+    ip: IPv4String = "192.0.2.10"
+    domain: Annotated[
+        Annotated[str, Field(pattern=_DOMAIN_PATTERN)] | None,
+        BeforeValidator(_domain_value),
+        Field(description="a domain name or address literal such as device.example.com "
+                          "or [192.0.2.10], or \"\" for none"),
+    ] = "device.example.com"
+    hostname: Annotated[str, Field(pattern=_HOSTNAME_PATTERN,
+                                   description="a host name such as device")] = "device"
+    watchdog_timeout_s: PositiveSeconds = 2.0
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def watchdog_timeout_us(self) -> int:
+        return _us(self.watchdog_timeout_s)
+
+    @property
+    def rtc_unset(self) -> bool:
+        return self.rtc is None
+
+    @model_validator(mode="after")
+    def _check_config(self) -> DeviceSection:
+        # The moved keys are overwritten by the scenario's own ones: check the rest too.
+        problems = self._moved_keys()
+        try:
+            DeviceConfig.model_validate(self.full_config_dict(_RUNNER_HOST),
+                                        context={"check_version": False})
+        except ValidationError as exc:
+            problems += [_device_config_problem(err) for err in exc.errors()]
+        if problems:
+            raise _problems_error(problems)
+        return self
+
+    def _moved_keys(self) -> list[Problem]:
+        problems: list[Problem] = []
+        for key, advice in _DEVICE_CONFIG_MOVED.items():
+            if key in self.config:
+                problems.append((("config", key), advice))
+        server = self.config.get("server")
+        if isinstance(server, Mapping) and "host" in server:
+            problems.append((("config", "server", "host"),
+                             "set by the runner (the scripted server's address)"))
+        return problems
+
+    def config_overrides(self) -> dict[str, Any]:
+        """The device configuration this scenario sets, as a partial config dict: every
+        table but ``server.host`` (and ``server.port`` unless [device.config.server] sets
+        it: the runner fills both in from the scripted server)."""
+        out: dict[str, Any] = {k: _deep_copy(v) for k, v in self.config.items()}
+        device: dict[str, Any] = {"ip": self.ip, "hostname": self.hostname}
+        if self.domain is not None:
+            device["domain"] = self.domain
+        out["device"] = device
+        out["stack"] = {"pool_buffers": self.pool_buffers, "buffer_size": self.buffer_size}
+        return out
+
+    def full_config_dict(self, host: str, port: int | None = None) -> dict[str, Any]:
+        """A whole device configuration dict: the overrides, ``config_version`` (this
+        client's unless the scenario sets one), ``server.host`` and the default port."""
+        data = self.config_overrides()
+        data.setdefault("config_version", CONFIG_VERSION)
+        server = data.get("server", {})
+        if isinstance(server, Mapping):  # anything else: DeviceConfig says what is wrong
+            server = {**server, "host": host}
+            if port is not None:
+                server.setdefault("port", port)
+        data["server"] = server
+        return data
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def _device_config_problem(err: Any) -> Problem:
+    """A ``DeviceConfig`` finding, keyed where the scenario file sets it."""
+    loc = tuple(err["loc"])
+    head = loc[0] if loc else None
+    # The config's [device] and [stack] keys are [device] keys of the scenario.
+    where = loc[1:] if head in _DEVICE_CONFIG_MOVED else ("config", *loc)
+    _, message = _describe_error(err, DeviceConfig)
+    return where, message
+
+
+# ----------------------------------------------------------------------------------------
+# [link]
+
+
+class _Fault(BaseModel):
+    """A fault the runner arms (or fires) ``at_s`` seconds into the run."""
+
+    model_config = _STRICT
+    at_s: Seconds = 0.0
+
+    @property
+    def at_us(self) -> int:
+        return _us(self.at_s)
+
+
+class DropNthFault(_Fault):
+    """Lose the ``n``-th segment sent by ``src`` (either side when omitted), counted from
+    ``at_s``; with ``payload_only`` only segments carrying payload count."""
+
+    fault: Literal["drop_nth"]
+    n: Annotated[int, Field(ge=1)]
+    src: Side | None = None
+    payload_only: bool = False
+
+
+class DropAfterFault(BaseModel):
+    """Make ``src`` a silent peer from ``at_s`` or once it has sent
+    ``after_payload_bytes`` payload bytes, whichever comes first (from the start when
+    neither is given). Armed when the run starts (``Link.drop_after(time_us=...)``)."""
+
+    model_config = _STRICT
+    fault: Literal["drop_after"]
+    src: Side
+    at_s: Seconds | None = None
+    after_payload_bytes: Annotated[int, Field(ge=0)] | None = None
+
+    @property
+    def time_us(self) -> int | None:
+        """When the silence starts by time (None: only by payload bytes, or at once)."""
+        return _us_or_none(self.at_s)
+
+
+class InjectRstFault(_Fault):
+    """At ``at_s``, forge an RST to ``towards`` as if from its peer."""
+
+    fault: Literal["inject_rst"]
+    towards: Side
+    at_s: Seconds  # required: there is no connection to reset at the start
+
+
+class HoldFault(_Fault):
+    """From ``at_s``, hold what ``src`` sends (both sides when omitted); release it
+    ``duration_s`` later (never when omitted)."""
+
+    fault: Literal["hold"]
+    src: Side | None = None
+    duration_s: PositiveSeconds | None = None
+
+    @property
+    def duration_us(self) -> int | None:
+        return _us_or_none(self.duration_s)
+
+
+class PartitionFault(_Fault):
+    """From ``at_s``, lose every frame both ways; repair ``duration_s`` later (never when
+    omitted)."""
+
+    fault: Literal["partition"]
+    duration_s: PositiveSeconds | None = None
+
+    @property
+    def duration_us(self) -> int | None:
+        return _us_or_none(self.duration_s)
+
+
+class SetLossFault(_Fault):
+    """From ``at_s``, lose each frame from ``src`` (both sides when omitted) with
+    ``probability`` (drawn from the kernel's seeded generator)."""
+
+    fault: Literal["set_loss"]
+    probability: Probability
+    src: Side | None = None
+
+
+Fault: TypeAlias = Annotated[
+    DropNthFault | DropAfterFault | InjectRstFault | HoldFault | PartitionFault | SetLossFault,
+    Field(discriminator="fault"),
+]
+
+
+class LinkSection(BaseModel):
+    """``[link]``: the wire between the board and the server, and its faults."""
+
+    model_config = _STRICT
+    latency_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
+    bandwidth_bps: Annotated[int, Field(ge=1)] = 10_000_000
+    mtu: Annotated[int, Field(ge=576, le=65535)] = 1500
+    loss: Probability = 0.0
+    faults: list[Fault] = Field(default_factory=list)
+
+    @property
+    def latency_us(self) -> int:
+        return round(self.latency_ms * MS)
+
+
+# ----------------------------------------------------------------------------------------
+# [server]
+
+
+def _server_default(name: str) -> Any:
+    for f in fields(ServerConfig):
+        if f.name == name:
+            if f.default is not MISSING:
+                return f.default
+            if f.default_factory is not MISSING:
+                return f.default_factory()
+    raise KeyError(name)  # pragma: no cover - a renamed field breaks the tests first
+
+
+_RULE_FIELD_NAMES: Final = {"delay_us": "delay_s", "trickle_delay_us": "trickle_delay_s"}
+
+
+class RuleSection(BaseModel):
+    """One ``[[server.rules]]`` entry: a ``scenarios.server.rules.Rule`` with seconds."""
+
+    model_config = _STRICT
+    verb: NonEmpty
+    argument: str | None = None
+    nth: Annotated[int, Field(ge=1)] | None = None
+    times: Annotated[int, Field(ge=1)] | None = None
+    in_tls: bool | None = None
+    reply: NonEmpty | None = None
+    raw: bool = False
+    inject: NonEmpty | None = None
+    transition: bool | None = None
+    action: RuleAction = "reply"
+    delay_s: Seconds = 0.0
+    trickle_delay_s: Seconds = 0.0
+    drop_tls_mode: DropTlsMode | None = None
+
+    @model_validator(mode="after")
+    def _check_rule(self) -> RuleSection:
+        if self.action == "drop_tls" and self.drop_tls_mode is None:
+            modes = ", ".join(get_args(DropTlsMode))
+            raise _problems_error([(("drop_tls_mode",),
+                                    f"missing, expected one of {modes} with action drop_tls")])
+        try:
+            self.to_rule()
+        except ValueError as exc:
+            problem = _dataclass_problem(str(exc), "Rule.", _RULE_FIELD_NAMES)
+            raise _problems_error([problem]) from None
+        return self
+
+    def to_rule(self) -> Rule:
+        return Rule(
+            verb=self.verb, argument=self.argument, nth=self.nth, times=self.times,
+            in_tls=self.in_tls, reply=self.reply, raw=self.raw, inject=self.inject,
+            transition=self.transition, action=self.action, delay_us=_us(self.delay_s),
+            trickle_delay_us=_us(self.trickle_delay_s), drop_tls_mode=self.drop_tls_mode,
+        )
+
+
+def _dataclass_problem(message: str, prefix: str, renames: Mapping[str, str]) -> Problem:
+    """``"Rule.reply: required ..."`` -> ``(("reply",), "required ...")``."""
+    for line in message.splitlines():
+        match = re.match(rf"{re.escape(prefix)}(\w+): (.*)", line)
+        if match:
+            return (renames.get(match[1], match[1]),), match[2]
+    return (), message
+
+
+_SERVER_ONLY: Final = frozenset(
+    {"listen", "port", "clock", "tls_cert", "tls_ciphers", "tls_min_version",
+     "tls_max_version"})
+"""[server] keys that are the runner's business, not ``ServerConfig``'s."""
+
+
+class ServerSection(BaseModel):
+    """``[server]``: where and how the scripted server listens, and every
+    ``ServerConfig`` field (same names; rules with seconds instead of microseconds)."""
+
+    model_config = _STRICT
+    listen: bool = True
+    """False: nobody listens, the connection is refused."""
+    port: Annotated[int, Field(ge=1, le=65535)] = DEFAULT_PORT
+    """25, or 465 when ``implicit_tls`` is set and the file gives no port."""
+    clock: UtcDateTime = DEFAULT_RTC
+    """The server's own clock (Date checks); defaults to the device RTC when set."""
+    tls_cert: Literal["rsa", "ecdsa"] = "rsa"
+    tls_ciphers: NonEmpty | None = None
+    tls_min_version: TlsVersionName | None = None
+    tls_max_version: TlsVersionName | None = None
+    # --- ServerConfig, 1:1 ----------------------------------------------------------
+    hostname: str = _server_default("hostname")
+    capabilities: list[str] | None = None
+    capabilities_tls: list[str] | None = None
+    starttls: bool = _server_default("starttls")
+    implicit_tls: bool = _server_default("implicit_tls")
+    max_size: Annotated[Annotated[int, Field(ge=0)] | None,
+                        BeforeValidator(_max_size_value)] = _server_default("max_size")
+    credentials: dict[str, str] = Field(default_factory=dict)
+    allow_anonymous: bool = _server_default("allow_anonymous")
+    cram_md5_challenge: NonEmpty = _server_default("cram_md5_challenge")
+    require_auth: bool = _server_default("require_auth")
+    rcpt_reject: dict[str, str] = Field(default_factory=dict)
+    vrfy: dict[str, str] = Field(default_factory=dict)
+    vrfy_default: NonEmpty = _server_default("vrfy_default")
+    etrn_reply: NonEmpty = _server_default("etrn_reply")
+    date_tolerance_hours: Annotated[int, Field(ge=0)] | None = _server_default(
+        "date_tolerance_hours")
+    send_during_data: NonEmpty | None = None
+    send_during_data_times: Annotated[int, Field(ge=0)] = _server_default(
+        "send_during_data_times")
+    ehlo_reject_bare_ip: bool = _server_default("ehlo_reject_bare_ip")
+    max_line_length: Annotated[int, Field(ge=3)] = _server_default("max_line_length")
+    coalesce_replies: bool = _server_default("coalesce_replies")
+    segmentation: Segmentation = _server_default("segmentation")
+    rules: list[RuleSection] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_port(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "port" not in data and data.get("implicit_tls") is True:
+            return {**data, "port": DEFAULT_IMPLICIT_TLS_PORT}
+        return data
+
+    @model_validator(mode="after")
+    def _check_server(self) -> ServerSection:
+        problems: list[Problem] = []
+        if self.tls_ciphers is not None:
+            try:
+                ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(self.tls_ciphers)
+            except ssl.SSLError:
+                problems.append((("tls_ciphers",),
+                                 f"OpenSSL accepts no cipher in {self.tls_ciphers!r}"))
+        low, high = self.tls_min_version, self.tls_max_version
+        order = get_args(TlsVersionName)
+        if low is not None and high is not None and order.index(low) > order.index(high):
+            problems.append((("tls_min_version",), f"{low} is above tls_max_version {high}"))
+        try:
+            self.to_server_config()
+        except ValueError as exc:
+            problems.append(_dataclass_problem(str(exc), "ServerConfig.", {}))
+        if problems:
+            raise _problems_error(problems)
+        return self
+
+    def to_server_config(self) -> ServerConfig:
+        """The ``ServerConfig`` of the scripted server (every field but the runner's)."""
+        values = {name: getattr(self, name) for name in type(self).model_fields
+                  if name not in _SERVER_ONLY and name != "rules"}
+        values["rules"] = tuple(rule.to_rule() for rule in self.rules)
+        for name in ("capabilities", "capabilities_tls"):
+            if values[name] is not None:
+                values[name] = tuple(values[name])
+        for name in ("credentials", "rcpt_reject", "vrfy"):
+            values[name] = dict(values[name])
+        return ServerConfig(**values)
+
+
+# ----------------------------------------------------------------------------------------
+# [job]
+
+
+def _pattern_block(filename: str) -> bytes:
+    seed = hashlib.sha256(b"smtp-hil attachment\0" + filename.encode("utf-8")).digest()
+    return (seed * (ATTACHMENT_BLOCK // len(seed)))[:ATTACHMENT_BLOCK]
+
+
+def generated_content(filename: str, size: int) -> Iterator[bytes]:
+    """The bytes of a ``size =`` attachment: a 32-byte pattern derived from its file name
+    (SHA-256), repeated and cut at ``size``; in chunks of at most ``ATTACHMENT_BLOCK``."""
+    block = _pattern_block(filename)
+    remaining = size
+    while remaining > 0:
+        piece = block[: min(remaining, ATTACHMENT_BLOCK)]
+        remaining -= len(piece)
+        yield piece
+
+
+class AttachmentSection(BaseModel):
+    """One attachment: ``text`` (sent as UTF-8) or ``size`` generated bytes."""
+
+    model_config = _STRICT
+    filename: NonEmpty
+    content_type: NonEmpty | None = None
+    """Default: ``text/plain`` for ``text``, ``application/octet-stream`` for ``size``."""
+    text: str | None = None
+    size: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AttachmentSection:
+        if (self.text is None) == (self.size is None):
+            raise _problems_error([((), "expected exactly one of text or size")])
+        return self
+
+    def to_attachment(self) -> Attachment:
+        if self.text is not None:
+            return Attachment(self.filename, self.content_type or "text/plain",
+                              self.text.encode("utf-8"))
+        assert self.size is not None  # _one_source
+        source = functools.partial(generated_content, self.filename, self.size)
+        return Attachment(self.filename, self.content_type or "application/octet-stream",
+                          source)
+
+
+_MAIL_JOB_KEYS: Final = {"sender": "from", "sender_name": "from_name"}
+
+
+class MailJobSection(BaseModel):
+    """``[job]`` with ``kind = "mail"`` (the default): one ``smtp.message.MailJob``.
+
+    ``allow_invalid`` skips the job's own checks (CR/LF in headers, address syntax), for
+    scenarios where the client must refuse a malformed job itself (``invalid_input``).
+    """
+
+    model_config = _STRICT
+    kind: Literal["mail"] = "mail"
+    sender: str = Field(alias="from")
+    from_name: str = ""
+    to: list[str] = Field(default_factory=list)
+    cc: list[str] = Field(default_factory=list)
+    bcc: list[str] = Field(default_factory=list)
+    reply_to: list[str] = Field(default_factory=list)
+    subject: str = ""
+    body: str = ""
+    attachments: list[AttachmentSection] = Field(default_factory=list)
+    dsn_notify: list[str] | None = None
+    dsn_ret: str | None = None
+    dsn_envid: str | None = None
+    dsn_orcpt: bool = False
+    allow_invalid: bool = False
+
+    @model_validator(mode="after")
+    def _check_job(self) -> MailJobSection:
+        if self.allow_invalid:
+            return self
+        problems: list[Problem] = []
+        for line in self.to_job().problems():
+            key, _, message = line.partition(": ")
+            parts = _split_key(key)
+            head = parts[0] if parts else None
+            if isinstance(head, str) and head in _MAIL_JOB_KEYS:
+                parts = (_MAIL_JOB_KEYS[head], *parts[1:])
+            problems.append((parts, message))
+        if problems:
+            raise _problems_error(problems)
+        return self
+
+    def to_job(self) -> MailJob:
+        return MailJob(
+            sender=self.sender, to=tuple(self.to), cc=tuple(self.cc), bcc=tuple(self.bcc),
+            reply_to=tuple(self.reply_to), subject=self.subject, body=self.body,
+            attachments=tuple(a.to_attachment() for a in self.attachments),
+            dsn_notify=None if self.dsn_notify is None else tuple(self.dsn_notify),
+            dsn_ret=self.dsn_ret, dsn_envid=self.dsn_envid, dsn_orcpt=self.dsn_orcpt,
+            sender_name=self.from_name,
+        )
+
+
+def _split_key(key: str) -> tuple[str | int, ...]:
+    """``"attachments[0].filename"`` -> ``("attachments", 0, "filename")``."""
+    parts: list[str | int] = []
+    for token in re.findall(r"[^.\[\]]+|\[\d+\]", key):
+        parts.append(int(token[1:-1]) if token.startswith("[") else token)
+    return tuple(parts)
+
+
+class VrfyJobSection(BaseModel):
+    """``[job]`` with ``kind = "vrfy"``: ask the server about ``address``."""
+
+    model_config = _STRICT
+    kind: Literal["vrfy"]
+    address: NonEmpty
+    allow_invalid: bool = False
+
+    @model_validator(mode="after")
+    def _check_job(self) -> VrfyJobSection:
+        if not self.allow_invalid and not _LINE_BREAKS.isdisjoint(self.address):
+            raise _problems_error([(("address",), "contains CR, LF or NUL")])
+        return self
+
+    def to_job(self) -> VrfyJob:
+        return VrfyJob(self.address)
+
+
+class EtrnJobSection(BaseModel):
+    """``[job]`` with ``kind = "etrn"``: ask the server to run its queue for ``node``."""
+
+    model_config = _STRICT
+    kind: Literal["etrn"]
+    node: NonEmpty
+    allow_invalid: bool = False
+
+    @model_validator(mode="after")
+    def _check_job(self) -> EtrnJobSection:
+        if not self.allow_invalid and not _LINE_BREAKS.isdisjoint(self.node):
+            raise _problems_error([(("node",), "contains CR, LF or NUL")])
+        return self
+
+    def to_job(self) -> EtrnJob:
+        return EtrnJob(self.node)
+
+
+JobSection: TypeAlias = Annotated[
+    MailJobSection | VrfyJobSection | EtrnJobSection, Field(discriminator="kind")
+]
+
+
+# ----------------------------------------------------------------------------------------
+# [expect]
+
+
+class ServerExpect(BaseModel):
+    """``[expect.server]``: what the scripted server must have observed. None (omitted)
+    means not checked; ``true``/``false`` is what the observation must be."""
+
+    model_config = _STRICT
+    ehlo_name_valid: bool | None = None
+    no_auth_in_plaintext: bool | None = None
+    no_commands_after_failed_starttls: bool | None = None
+    tls_used: bool | None = None
+    pipelined: bool | None = None
+    ehlo_after_starttls: bool | None = None
+    no_bare_line_endings: bool | None = None
+    dot_stuffing_correct: bool | None = None
+    no_unadvertised_extensions: bool | None = None
+    mail_count: Annotated[int, Field(ge=0)] | None = None
+
+
+_COMMAND_EVENTS: Final = ("command_abort", "timeout")
+_LIST_CHECKS: Final = frozenset({"headers_present", "headers_absent"})
+_EVENT_FOR_JOB: Final = {"sent": "mail", "vrfy_result": "vrfy", "etrn_result": "etrn"}
+
+
+class Expect(BaseModel):
+    """``[expect]``: what a correct client does. Only ``event`` is required; an omitted
+    check (None, or an empty list) is not made."""
+
+    model_config = _STRICT
+    event: EventName
+    command: NonEmpty | None = None
+    """For ``command_abort`` and ``timeout``: the command, compared without case."""
+    reply_code: Annotated[int, Field(ge=200, le=599)] | None = None
+    error_kind: ErrorKindName | None = None
+    recipients_rejected: list[str] | None = None
+    mailbox_count: Annotated[int, Field(ge=0)] | None = None
+    body_exact: bool | None = None
+    headers_present: list[NonEmpty] = Field(default_factory=list)
+    headers_absent: list[NonEmpty] = Field(default_factory=list)
+    date_matches_rtc: bool | None = None
+    max_virtual_s: PositiveSeconds | None = None
+    pool_never_exhausted: bool | None = None
+    pool_returns_to_full: bool | None = None
+    no_watchdog_reset: bool = True
+    server: ServerExpect = Field(default_factory=ServerExpect)
+
+    @property
+    def max_virtual_us(self) -> int | None:
+        return _us_or_none(self.max_virtual_s)
+
+    @model_validator(mode="after")
+    def _check_expect(self) -> Expect:
+        problems: list[Problem] = []
+        if self.command is not None and self.event not in _COMMAND_EVENTS:
+            problems.append((("command",), f"only used with event command_abort or timeout, "
+                                           f"not {self.event}"))
+        if self.error_kind is not None and self.event != "error":
+            problems.append((("error_kind",), f"only used with event error, not {self.event}"))
+        if self.reply_code is not None and self.event == "timeout":
+            problems.append((("reply_code",), "a timeout has no reply"))
+        if problems:
+            raise _problems_error(problems)
+        return self
+
+    def checks(self) -> dict[str, object]:
+        """Every expectation this scenario makes, by dotted name (``server.tls_used``)."""
+        out: dict[str, object] = {}
+        for name in type(self).model_fields:
+            if name == "server":
+                continue
+            value = getattr(self, name)
+            if value is None or (name in _LIST_CHECKS and not value):
+                continue  # recipients_rejected = [] is a check: nobody was rejected
+            out[name] = value
+        for name in ServerExpect.model_fields:
+            value = getattr(self.server, name)
+            if value is not None:
+                out[f"server.{name}"] = value
+        return out
+
+    def server_side_checks(self) -> dict[str, object]:
+        """The expectations a scripted server can check on its own (real clients)."""
+        return {k: v for k, v in self.checks().items() if SERVER_OBSERVABLE[k]}
+
+
+SERVER_OBSERVABLE: Final[Mapping[str, bool]] = {
+    "event": False,  # the client's own terminal event
+    "command": False,
+    "reply_code": False,  # the reply the client's event carries
+    "error_kind": False,
+    "recipients_rejected": False,  # what the client reports as rejected
+    "mailbox_count": True,
+    "body_exact": True,
+    "headers_present": True,
+    "headers_absent": True,
+    "date_matches_rtc": False,  # needs the device's RTC
+    "max_virtual_s": False,  # virtual time exists in the simulation only
+    "pool_never_exhausted": False,
+    "pool_returns_to_full": False,
+    "no_watchdog_reset": False,
+    **{f"server.{name}": True for name in ServerExpect.model_fields},
+}
+"""For each expectation (dotted name): can the server side alone check it? A later
+feature runs scenarios against real clients, where only those checks apply."""
+
+
+# ----------------------------------------------------------------------------------------
+# The scenario
+
+
+class Scenario(BaseModel):
+    """One scenario file: ``[scenario]``, ``[device]``, ``[link]``, ``[server]``,
+    ``[job]`` and ``[expect]``."""
+
+    model_config = _STRICT
+    meta: ScenarioMeta = Field(alias="scenario")
+    device: DeviceSection = Field(default_factory=DeviceSection)
+    link: LinkSection = Field(default_factory=LinkSection)
+    server: ServerSection = Field(default_factory=ServerSection)
+    job: JobSection
+    expect: Expect
+    _source: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_from_other_sections(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        job = data.get("job")
+        if isinstance(job, Mapping) and "kind" not in job:
+            data["job"] = {"kind": "mail", **job}
+        server = data.get("server", {})
+        if isinstance(server, Mapping) and "clock" not in server:
+            device = data.get("device")
+            rtc = device.get("rtc") if isinstance(device, Mapping) else None
+            clock = rtc if isinstance(rtc, datetime) else DEFAULT_RTC
+            data["server"] = {**server, "clock": clock}
+        return data
+
+    @model_validator(mode="after")
+    def _check_event_for_job(self) -> Scenario:
+        needed = _EVENT_FOR_JOB.get(self.expect.event)
+        if needed is not None and needed != self.job.kind:
+            raise _problems_error([(("expect", "event"),
+                                    f"{self.expect.event} needs a {needed} job, "
+                                    f"the job is {self.job.kind}")])
+        return self
+
+    # --- what the runner and the catalog read -------------------------------------
+
+    @property
+    def source(self) -> str | None:
+        """The file (or source name) this scenario was read from, if any."""
+        return self._source
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def title(self) -> str:
+        return self.meta.title
+
+    @property
+    def description(self) -> str | None:
+        return self.meta.description
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self.meta.tags)
+
+    @property
+    def reproduces(self) -> list[Reproduction]:
+        return list(self.meta.reproduces)
+
+    @property
+    def time_limit_us(self) -> int:
+        return self.meta.time_limit_us
+
+    def reproduced_by(self, profile: str) -> bool:
+        """Whether release ``profile`` is known to fail this scenario."""
+        if profile not in PROFILE_NAMES:
+            raise ValueError(f"profile: unknown release {profile!r} "
+                             f"(known: {', '.join(PROFILE_NAMES)})")
+        return any(profile in entry.profiles for entry in self.meta.reproduces)
+
+    def server_config(self) -> ServerConfig:
+        return self.server.to_server_config()
+
+    def device_config_overrides(self) -> dict[str, Any]:
+        """The partial device configuration (see ``DeviceSection.config_overrides``)."""
+        return self.device.config_overrides()
+
+    def device_config(self, host: str) -> DeviceConfig:
+        """The whole device configuration for a server at ``host``; the port is the
+        scripted server's unless [device.config.server] sets one. The version is not
+        checked here: whether it must match is the profile's business."""
+        data = self.device.full_config_dict(host, self.server.port)
+        return DeviceConfig.model_validate(data, context={"check_version": False})
+
+    def to_job(self) -> Job:
+        return self.job.to_job()
+
+
+# ----------------------------------------------------------------------------------------
+# Loading
+
+
+class ScenarioError(ValueError):
+    """A scenario file is unusable. One line per problem, each naming the file and the
+    dotted key: ``x.toml: expect.event: expected one of sent, ..., got 'snet'``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
+def load_scenario(path: str | PathLike[str]) -> Scenario:
+    """Read and validate the scenario file at ``path``."""
+    source = fspath(path)
+    return parse_scenario(_read_text(source), source=source)
+
+
+def load_catalog_file(path: str | PathLike[str]) -> Scenario:
+    """``load_scenario``, and the scenario's name must be the file's stem."""
+    scenario = load_scenario(path)
+    stem = Path(fspath(path)).stem
+    if scenario.name != stem:
+        raise ScenarioError([f"{fspath(path)}: scenario.name: expected {stem!r} "
+                             f"(the file name), got {scenario.name!r}"])
+    return scenario
+
+
+def parse_scenario(text: str, *, source: str) -> Scenario:
+    """Validate TOML ``text``; ``source`` is the file name used in error messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError([_syntax_problem(source, text, exc)]) from None
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        lines: list[str] = []
+        for err in exc.errors():
+            lines.extend(f"{source}: {line}" for line in _describe(err, Scenario))
+        raise ScenarioError(lines) from None
+    scenario._source = source
+    return scenario
+
+
+def _read_text(source: str) -> str:
+    try:
+        data = Path(source).read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError([f"no such scenario file: {source}"]) from None
+    except OSError as exc:
+        raise ScenarioError([f"{source}: cannot read the file: {exc.strerror or exc}"]) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError([f"{source}: not UTF-8 text (byte {exc.start})"]) from None
+
+
+# ----------------------------------------------------------------------------------------
+# Error wording: pydantic's findings as ``key: what was expected, got what``
+
+
+def _describe(err: Any, root: type[BaseModel]) -> list[str]:
+    """One pydantic error as problem lines (``key: message``) against model ``root``."""
+    loc: tuple[str | int, ...] = tuple(err["loc"])
+    if err["type"] == "scenario_problems":
+        parts = _walk(root, loc)[0]
+        return [_line((*parts, *sub), message) for sub, message in err["ctx"]["problems"]]
+    parts, message = _describe_error(err, root)
+    return [_line(parts, message)]
+
+
+def _line(parts: Sequence[str | int], message: str) -> str:
+    return f"{_render_key(parts)}: {message}"
+
+
+def _render_key(parts: Sequence[str | int]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(file)"
+
+
+_SECTION: Final = "section"
+
+
+def _describe_error(err: Any, root: type[BaseModel]) -> tuple[tuple[str | int, ...], str]:
+    """The key path (tags dropped) and message of one error; a message of ``_SECTION``
+    kind is rendered by the caller as ``[key]: ...``."""
+    loc: tuple[str | int, ...] = tuple(err["loc"])
+    parts, info, annotation = _walk(root, loc)
+    kind: str = err["type"]
+    ctx: dict[str, Any] = err.get("ctx") or {}
+    got = f", got {_got(err['input'])}"
+    expected = _expected_text(annotation)
+    if kind == "extra_forbidden":
+        if isinstance(err["input"], dict):
+            return _section_parts(parts), "unknown section"
+        return parts, "unknown key"
+    if kind == "missing":
+        if _is_section(annotation):
+            return _section_parts(parts), "missing section"
+        return parts, f"missing, expected {expected or 'a value'}"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        tag_field = ctx.get("discriminator", "").strip("'")
+        tags = _tags_text(annotation) or str(ctx.get("expected_tags", ""))
+        if kind == "union_tag_not_found":
+            return (*parts, tag_field), f"missing, expected one of {tags}"
+        return (*parts, tag_field), f"expected one of {tags}, got {_got(ctx.get('tag'))}"
+    if kind in ("scenario_expected", "config_expected"):
+        return parts, f"{err['msg']}" + ("" if isinstance(err["input"], dict) else got)
+    if kind in ("scenario_says", "config_version"):
+        return parts, str(err["msg"])
+    if kind == "literal_error":
+        return parts, f"expected one of {_literal_text(annotation, ctx)}{got}"
+    if kind in _BOUNDS:
+        symbol, ctx_key = _BOUNDS[kind]
+        number = "an integer" if _base(annotation) is int else "a number"
+        return parts, f"expected {number} {symbol} {_toml_repr(ctx[ctx_key])}{got}"
+    if kind == "string_pattern_mismatch":
+        return parts, f"expected {_description(info, annotation) or 'a valid value'}{got}"
+    if kind == "string_too_short":
+        return parts, f"expected a non-empty string{got}"
+    if kind == "too_short":
+        return parts, f"expected at least {ctx.get('min_length', 1)} item(s)"
+    if kind == "finite_number":
+        return parts, f"expected a finite number{got}"
+    if kind in _EXPECTED_BY_TYPE:
+        return parts, f"expected {expected or _EXPECTED_BY_TYPE[kind]}{got}"
+    return parts, f"{err['msg']}{got}"
+
+
+def _section_parts(parts: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    return (f"[{_render_key(parts)}]",) if parts else parts
+
+
+_EXPECTED_BY_TYPE: Final = {
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+    "dict_type": "a table",
+    "list_type": "an array",
+    "datetime_type": _DATETIME_EXAMPLE,
+}
+_BOUNDS: Final = {
+    "greater_than": (">", "gt"),
+    "greater_than_equal": (">=", "ge"),
+    "less_than": ("<", "lt"),
+    "less_than_equal": ("<=", "le"),
+}
+_EXPECTED_BY_ANNOTATION: Final[dict[object, str]] = {
+    str: "a string", int: "an integer", float: "a number", bool: "true or false",
+    datetime: _DATETIME_EXAMPLE, date: "a TOML date", time: "a TOML time",
+}
+
+
+def _got(value: object) -> str:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(value)  # 2.0 stays 2.0: a release name written without quotes
+    return _toml_repr(value)
+
+
+def _strip(annotation: Any) -> Any:
+    """``annotation`` without ``Annotated`` wrappers."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The members of a union (None left out), or ``[annotation]``."""
+    annotation = _strip(annotation)
+    if get_origin(annotation) in (typing.Union, types.UnionType):
+        return [_strip(a) for a in get_args(annotation) if a is not type(None)]
+    return [annotation]
+
+
+def _base(annotation: Any) -> Any:
+    """The single non-None type of an optional annotation, or the annotation."""
+    members = _members(annotation)
+    return members[0] if len(members) == 1 else _strip(annotation)
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _is_section(annotation: Any) -> bool:
+    return bool(_members(annotation)) and all(_is_model(m) for m in _members(annotation))
+
+
+def _model_tags(model: type[BaseModel]) -> set[object]:
+    """The values of ``model``'s single-value Literal fields (its discriminator tags)."""
+    tags: set[object] = set()
+    for info in model.model_fields.values():
+        ann = _strip(info.annotation)
+        if get_origin(ann) is Literal and len(get_args(ann)) == 1:
+            tags.update(get_args(ann))
+    return tags
+
+
+def _tags_text(annotation: Any) -> str:
+    members = [m for m in _members(annotation) if _is_model(m)]
+    tags = [str(t) for m in members for t in sorted(_model_tags(m), key=str)]
+    return ", ".join(tags) if len(members) > 1 else ""
+
+
+def _literal_text(annotation: Any, ctx: Mapping[str, Any]) -> str:
+    base = _base(annotation)
+    if get_origin(base) is Literal:
+        return ", ".join(str(v) for v in get_args(base))
+    found = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+    return ", ".join(found) if found else str(ctx.get("expected", "a listed value"))
+
+
+def _expected_text(annotation: Any) -> str | None:
+    base = _base(annotation)
+    if base is None:
+        return None
+    if _is_section(annotation):
+        return "a table"
+    origin = get_origin(base)
+    if origin is list:
+        return "an array"
+    if origin is dict:
+        return "a table"
+    if origin is Literal:
+        return "one of " + ", ".join(str(v) for v in get_args(base))
+    return _EXPECTED_BY_ANNOTATION.get(base)
+
+
+def _description(info: FieldInfo | None, annotation: Any) -> str | None:
+    """The ``description`` of the field, or of an ``Annotated`` list item."""
+    if info is not None and info.description:
+        return info.description
+    while get_origin(annotation) is Annotated:
+        for meta in get_args(annotation)[1:]:
+            if isinstance(meta, FieldInfo) and meta.description:
+                return meta.description
+        annotation = get_args(annotation)[0]
+    return None
+
+
+def _field_named(model: type[BaseModel], key: str) -> FieldInfo | None:
+    for name, info in model.model_fields.items():
+        if key in (name, info.alias):
+            return info
+    return None
+
+
+def _walk(root: type[BaseModel], loc: tuple[str | int, ...]
+          ) -> tuple[tuple[str | int, ...], FieldInfo | None, Any]:
+    """Follow ``loc`` through the models from ``root``: the key path to show (union tags
+    dropped), the FieldInfo of the last field, and the annotation found there."""
+    parts: list[str | int] = []
+    info: FieldInfo | None = None
+    annotation: Any = root
+    for part in loc:
+        members = _members(annotation)
+        if isinstance(part, int):
+            parts.append(part)
+            container = members[0] if len(members) == 1 else None
+            args = get_args(container) if get_origin(container) in (list, tuple) else ()
+            annotation, info = (args[0] if args else None), None
+            continue
+        parts.append(part)
+        tagged = [m for m in members if _is_model(m) and part in _model_tags(m)]
+        if len(members) > 1 and tagged:
+            parts.pop()  # a union tag, not a key
+            annotation = tagged[0]
+            continue
+        step: Any = None
+        for member in members:
+            if _is_model(member) and (found := _field_named(member, part)) is not None:
+                info, step = found, found.annotation
+                break
+            if get_origin(member) is dict:
+                info, step = None, get_args(member)[1]
+                break
+        else:
+            info = None
+        annotation = step
+    return tuple(parts), info, annotation
+
+
+__all__ = [
+    "ERROR_KIND_NAMES",
+    "EVENT_NAMES",
+    "FAULT_NAMES",
+    "JOB_KINDS",
+    "SERVER_OBSERVABLE",
+    "AttachmentSection",
+    "DeviceSection",
+    "DropAfterFault",
+    "DropNthFault",
+    "EtrnJobSection",
+    "Expect",
+    "HoldFault",
+    "InjectRstFault",
+    "LinkSection",
+    "MailJobSection",
+    "PartitionFault",
+    "Reproduction",
+    "RuleSection",
+    "Scenario",
+    "ScenarioError",
+    "ScenarioMeta",
+    "ServerExpect",
+    "ServerSection",
+    "SetLossFault",
+    "VrfyJobSection",
+    "generated_content",
+    "load_catalog_file",
+    "load_scenario",
+    "parse_scenario",
+]

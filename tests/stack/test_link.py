@@ -1,0 +1,256 @@
+"""Tests for stack.link: timing, ordering, trace records and every fault verb."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from emulator.kernel import Kernel
+from emulator.units import MS
+from stack.link import Link
+from stack.segment import Flags, Segment
+
+A = "10.0.0.1"
+B = "10.0.0.2"
+C = "10.0.0.3"
+
+
+class Host:
+    def __init__(self, link: Link, ip: str) -> None:
+        self.ip = ip
+        self.got: list[tuple[int, Segment]] = []
+        self.kernel = link.kernel
+        self.port = link.attach(ip, lambda seg: self.got.append((self.kernel.now_us, seg)))
+
+    def send(self, dst: str, seq: int = 0, payload: bytes = b"", *, ack: int = 0,
+             flags: Flags = Flags.ACK, sport: int = 1000, dport: int = 25) -> Segment:
+        seg = Segment(self.ip, sport, dst, dport, seq, ack, flags, 4096, payload)
+        self.port.transmit(seg)
+        return seg
+
+    def post(self, dst: str, seq: int) -> None:
+        self.send(dst, seq)
+
+    @property
+    def seqs(self) -> list[int]:
+        return [seg.seq for _, seg in self.got]
+
+
+def setup(**options: Any) -> tuple[Kernel, Link, Host, Host]:
+    kernel = Kernel(seed=options.pop("seed", 0))
+    link = Link(kernel, name="wan", **options)
+    return kernel, link, Host(link, A), Host(link, B)
+
+
+def records(kernel: Kernel, kind: str) -> list[dict[str, object]]:
+    return [dict(r.fields) for r in kernel.trace.select("link.wan", kind)]
+
+
+def test_delivery_time_is_serialisation_plus_latency() -> None:
+    kernel, link, a, b = setup(latency_us=1000, bandwidth_bps=10_000_000)
+    a.send(B, 1, b"x" * 1460)  # 1514-byte frame: 1211.2 us at 10 Mbit/s, rounded up
+    a.send(B, 2, b"")  # 54 bytes queue behind it: 43.2 -> 44 us
+    kernel.run()
+    assert [t for t, _ in b.got] == [1212 + 1000, 1212 + 44 + 1000]
+    assert link.serialisation_us(1514) == 1212
+
+
+def test_directions_are_independent_fifo_wires() -> None:
+    kernel, link, a, b = setup(latency_us=100, bandwidth_bps=1_000_000)
+    a.send(B, 1, b"x" * 1000)
+    b.send(A, 7, b"")
+    a.send(B, 2, b"")
+    kernel.run()
+    assert b.seqs == [1, 2]
+    # B's small frame did not wait for A's big one
+    assert a.got[0][0] == link.serialisation_us(54) + 100
+    assert b.got[1][0] > b.got[0][0]
+
+
+def test_every_segment_is_traced_with_a_per_sender_ip_id() -> None:
+    kernel, link, a, b = setup()
+    a.send(B, 1, b"hello")
+    a.send(B, 2)
+    b.send(A, 9)
+    kernel.run()
+    tx = records(kernel, "tx")
+    assert [(r["src"], r["ip_id"]) for r in tx] == [
+        (f"{A}:1000", 1), (f"{A}:1000", 2), (f"{B}:1000", 1)]
+    assert tx[0]["payload"] == b"hello" and tx[0]["flags"] == "A"
+    assert [seg.ip_id for _, seg in b.got] == [1, 2]
+    assert link.stats.frames_sent == link.stats.frames_delivered == 3
+
+
+def test_drop_nth_loses_only_that_segment_and_says_why() -> None:
+    kernel, link, a, b = setup()
+    link.drop_nth(2, src=A, payload_only=True)
+    a.send(B, 1, b"data")
+    a.send(B, 2)  # no payload: not counted
+    b.send(A, 3, b"data")  # other sender: not counted
+    a.send(B, 4, b"data")
+    a.send(B, 5, b"data")
+    kernel.run()
+    assert b.seqs == [1, 2, 5]
+    (drop,) = records(kernel, "drop")
+    assert (drop["reason"], drop["seq"], drop["ip_id"]) == ("drop_nth 2", 4, 3)
+    (fault,) = records(kernel, "fault")
+    assert fault == {"verb": "drop_nth", "n": 2, "src": A, "payload_only": True}
+
+
+def test_drop_nth_without_src_counts_every_sender() -> None:
+    kernel, link, a, b = setup()
+    link.drop_nth(2)
+    a.send(B, 1)
+    b.send(A, 2)
+    a.send(B, 3)
+    kernel.run()
+    assert (b.seqs, a.seqs) == ([1, 3], [])
+
+
+def test_drop_after_time_silences_a_sender() -> None:
+    kernel, link, a, b = setup()
+    kernel.run(until_us=1000)
+    link.drop_after(src=A, time_us=5 * MS)
+    a.send(B, 1)
+    kernel.call_at(6 * MS - 1, a.post, B, 2)
+    kernel.call_at(6 * MS, a.post, B, 3)
+    kernel.call_at(7 * MS, b.post, A, 4)
+    kernel.run()
+    assert b.seqs == [1, 2]
+    assert a.seqs == [4]
+    assert [r["reason"] for r in records(kernel, "drop")] == ["drop_after"]
+
+
+def test_drop_after_payload_bytes_cuts_at_the_segment_crossing_the_limit() -> None:
+    kernel, link, a, b = setup()
+    link.drop_after(src=A, payload_bytes=10)
+    a.send(B, 1, b"x" * 6)
+    a.send(B, 2, b"x" * 4)
+    a.send(B, 3)
+    a.send(B, 4, b"x")
+    a.send(B, 5)  # silent from now on, pure ACKs included
+    kernel.run()
+    assert b.seqs == [1, 2, 3]
+
+
+def test_drop_after_without_a_limit_is_silence_now() -> None:
+    kernel, link, a, b = setup()
+    link.drop_after(src=B)
+    a.send(B, 1)
+    b.send(A, 2)
+    kernel.run()
+    assert (b.seqs, a.seqs) == ([1], [])
+
+
+def test_hold_then_release_delivers_in_order() -> None:
+    kernel, link, a, b = setup(latency_us=100)
+    link.hold(src=A)
+    a.send(B, 1)
+    a.send(B, 2)
+    b.send(A, 3)  # not held
+    kernel.run(until_us=10 * MS)
+    assert (b.seqs, a.seqs) == ([], [3])
+    link.release()
+    a.send(B, 4)
+    kernel.run()
+    assert b.seqs == [1, 2, 4]
+    assert all(t > 10 * MS for t, _ in b.got)
+    assert [r["verb"] for r in records(kernel, "fault")] == ["hold", "release"]
+
+
+def test_partition_drops_both_ways_until_repair() -> None:
+    kernel, link, a, b = setup()
+    link.partition()
+    a.send(B, 1)
+    b.send(A, 2)
+    link.repair()
+    a.send(B, 3)
+    kernel.run()
+    assert (b.seqs, a.seqs) == ([3], [])
+    assert [r["reason"] for r in records(kernel, "drop")] == ["partition", "partition"]
+
+
+def test_unknown_destination_and_oversize_frames_are_dropped() -> None:
+    kernel, _, a, b = setup(mtu=576)
+    a.send(C, 1)
+    a.send(B, 2, b"x" * 537)
+    a.send(B, 3, b"x" * 536)
+    kernel.run()
+    assert b.seqs == [3]
+    assert [r["reason"] for r in records(kernel, "drop")] == ["no route", "exceeds mtu 576"]
+
+
+def lossy_run(seed: int, probability: float = 0.3) -> tuple[list[int], str]:
+    kernel, link, a, b = setup(seed=seed)
+    link.set_loss(probability, src=A)
+    for i in range(200):
+        a.send(B, i)
+        b.send(A, i)
+    kernel.run()
+    assert len(a.got) == 200  # B's frames are not affected
+    return b.seqs, kernel.trace.sha256()
+
+
+def test_set_loss_is_seeded() -> None:
+    got1, sha1 = lossy_run(1)
+    got2, sha2 = lossy_run(2)
+    assert 100 < len(got1) < 180
+    assert got1 != got2 and sha1 != sha2
+    assert lossy_run(1) == (got1, sha1)
+    assert len(lossy_run(1, 0.0)[0]) == 200
+    assert lossy_run(1, 1.0)[0] == []
+
+
+def test_inject_rst_follows_the_latest_segments_of_the_flow() -> None:
+    kernel, link, a, b = setup()
+    a.send(B, 1000, b"hello", ack=5000, sport=49152)
+    b.send(A, 5000, b"250 ok\r\n", ack=1005, sport=25, dport=49152)
+    kernel.run()
+    rst = link.inject_rst(towards=A)
+    kernel.run()
+    assert (rst.src_ip, rst.src_port, rst.dst_ip, rst.dst_port) == (B, 25, A, 49152)
+    assert (rst.seq, rst.ack, rst.flags) == (5008, 1005, Flags.RST | Flags.ACK)
+    assert a.got[-1][1] == rst
+    rst_b = link.inject_rst(towards=B)
+    kernel.run()
+    assert (rst_b.src_port, rst_b.seq, rst_b.ack) == (49152, 1005, 5008)
+    assert b.got[-1][1] == rst_b
+    assert [r["flags"] for r in records(kernel, "tx")][-2:] == ["RA", "RA"]
+    with pytest.raises(ValueError, match=r"towards: no segment to or from 10\.0\.0\.3"):
+        link.inject_rst(towards=C)
+
+
+def test_port_refuses_a_foreign_source_address() -> None:
+    _, _, a, _ = setup()
+    with pytest.raises(ValueError, match="src_ip"):
+        a.port.transmit(Segment(B, 1, A, 2, 0, 0, Flags.ACK, 0))
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"latency_us": -1}, "latency_us: expected an integer >= 0, got -1"),
+    ({"mtu": 575}, "mtu: expected an integer 576..65535, got 575"),
+    ({"bandwidth_bps": 0}, "bandwidth_bps: expected an integer >= 1"),
+    ({"name": ""}, "name: expected a non-empty string"),
+])
+def test_bad_link_settings_name_the_field(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Link(Kernel(), **options)
+
+
+def test_bad_fault_arguments_name_the_field() -> None:
+    _, link, _, _ = setup()
+    with pytest.raises(ValueError, match=r"probability: expected a number 0..1, got 1.5"):
+        link.set_loss(1.5)
+    with pytest.raises(ValueError, match="probability"):
+        link.set_loss(-0.1)
+    with pytest.raises(ValueError, match="n: expected an integer >= 1, got 0"):
+        link.drop_nth(0)
+    with pytest.raises(ValueError, match="src: expected a dotted IPv4 address"):
+        link.drop_after(src="server")
+    with pytest.raises(ValueError, match="time_us: expected an integer >= 0"):
+        link.drop_after(src=A, time_us=-5)
+    with pytest.raises(ValueError, match=r"ip: 10\.0\.0\.1 is already attached"):
+        link.attach(A, lambda seg: None)
+    with pytest.raises(ValueError, match="ip: expected a dotted IPv4 address"):
+        link.attach("10.0.0.256", lambda seg: None)
