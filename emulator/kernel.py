@@ -24,7 +24,7 @@ class Handle:
 
     __slots__ = ("args", "callback", "cancelled", "when_us")
 
-    def __init__(self, when_us: int, callback: Callable[..., None], args: tuple[Any, ...]):
+    def __init__(self, when_us: int, callback: Callable[..., object], args: tuple[Any, ...]):
         self.when_us = when_us
         self.callback = callback
         self.args = args
@@ -56,7 +56,7 @@ class Kernel:
     def now_us(self) -> int:
         return self._now_us
 
-    def call_at(self, when_us: int, callback: Callable[..., None], *args: Any) -> Handle:
+    def call_at(self, when_us: int, callback: Callable[..., object], *args: Any) -> Handle:
         """Run ``callback(*args)`` at virtual time ``when_us`` (never in the past)."""
         if when_us < self._now_us:
             raise ValueError(f"call_at: {when_us}us is in the past (now {self._now_us}us)")
@@ -65,13 +65,13 @@ class Kernel:
         self._sequence += 1
         return handle
 
-    def call_later(self, delay_us: int, callback: Callable[..., None], *args: Any) -> Handle:
+    def call_later(self, delay_us: int, callback: Callable[..., object], *args: Any) -> Handle:
         """Run ``callback(*args)`` after ``delay_us`` microseconds of virtual time."""
         if delay_us < 0:
             raise ValueError(f"call_later: negative delay {delay_us}us")
         return self.call_at(self._now_us + int(delay_us), callback, *args)
 
-    def call_soon(self, callback: Callable[..., None], *args: Any) -> Handle:
+    def call_soon(self, callback: Callable[..., object], *args: Any) -> Handle:
         """Run ``callback(*args)`` at the current instant, after what is already due."""
         return self.call_at(self._now_us, callback, *args)
 

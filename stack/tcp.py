@@ -16,9 +16,11 @@ principle 4, "the embedded model is faithful where the bugs live"):
 * Timers come from the :class:`~stack.timers.TimerService` it is given; events reach
   socket handlers synchronously, after the stack has finished the work at hand.
 
-Trace records have source ``tcp.<name>``: connect, accept, listen, state (from/to),
-retransmit, go_back, rto, probe, timeout, rst, ooo_drop, deferred, tx_blocked, closed,
-reset. Segments themselves are traced by the link.
+Trace records have source ``tcp.<name>``: connect, accept, listen, unlisten, state
+(from/to), retransmit, go_back (fast retransmit), rto, probe (persist), timeout, rst
+(direction in/out), ooo_drop, deferred (SYN/FIN waiting for a buffer), tx_blocked
+(short send), syn_dropped, closed (why, reason), reset. Segments themselves are traced
+by the link.
 
 This module knows TCP, the pool and the timer service. It knows nothing about links,
 boards, super-loops or applications. The per-connection state machine is in
@@ -103,7 +105,15 @@ FRAME_OVERHEAD = ETHERNET_HEADER + IPV4_HEADER + TCP_HEADER
 
 
 class TcpStack:
-    """One host's TCP: sockets, listeners and the buffers they hold."""
+    """One host's TCP: sockets, listeners and the buffers they hold.
+
+    ``mss`` is advertised and caps our segments (``mss + 54`` must fit a pool buffer);
+    ``rx_window`` is the receive buffer per connection (the advertised window is what
+    is left of it); RTO bounds and ``max_retries`` (retransmissions, or unanswered
+    window probes, before TIMEOUT) follow RFC 6298; ``time_wait_us`` is 2*MSL;
+    ``fin_wait_2_us`` is how long FIN_WAIT_2 may stay idle before giving up;
+    ``tx_reserve`` is how many free buffers sending leaves for incoming frames.
+    """
 
     def __init__(self, kernel: Kernel, *, name: str, ip: str, pool: BufferPool,
                  timers: TimerService, mss: int = 1460, rx_window: int = 4 * 1460,

@@ -564,8 +564,9 @@ class TcpSocket:
                 break
         self._next_idx = max(0, self._next_idx - popped)
         self._snd_una = ack
-        if self._retries and self._srtt is not None:
-            self._rto = self._rto_estimate()  # as lwIP: new data acked ends the backoff
+        if self._retries:  # as lwIP: new data acknowledged ends the backoff
+            self._rto = self._rto_estimate() if self._srtt is not None else (
+                self._stack.config.initial_rto_us)
         self._retries = 0
         self._dupacks = 0
         if self._snd_una == self._snd_max:

@@ -12,7 +12,7 @@ import pytest
 from emulator.kernel import Kernel
 from emulator.trace import Opaque, TraceRecord
 from emulator.units import MS, SECOND
-from stack.api import CloseReason, SocketEvent, SocketState
+from stack.api import CloseReason, NetworkStack, SocketEvent, SocketState, StreamSocket
 from stack.link import Link
 from stack.pool import Buffer, BufferPool
 from stack.segment import Flags, Segment
@@ -270,8 +270,13 @@ def test_window_update_resumes_a_stalled_sender() -> None:
     data = payload(50_000)
     client.write(data)
     world.run(SECOND)
+    assert world.tx(SERVER_IP)[-1].get("window") == 0
+    before = len(world.tx(SERVER_IP))
     server.read = True
     server.drain()
+    update = world.tx(SERVER_IP)[before]  # sent by recv() itself, not by a probe reply
+    assert (update.t_us, update.get("flags"), update.get("window")) == (
+        world.kernel.now_us, "A", 4 * 1460)
     world.run(SECOND, stop=lambda: len(server.data) == len(data))
     assert server.data == data
 
@@ -677,6 +682,14 @@ def test_listen_and_unlisten() -> None:
     stack.unlisten(25)
     with pytest.raises(ValueError, match="port: nothing listens on 25"):
         stack.unlisten(25)
+
+
+def test_stack_and_socket_satisfy_the_socket_api() -> None:
+    stack, _, _ = lone_stack()
+    network: NetworkStack = stack
+    sock: StreamSocket = network.socket()
+    assert sock.state is SocketState.CLOSED and sock.close_reason is None
+    assert not sock.peer_closed and sock.recv() == b""
 
 
 def test_stack_not_attached_says_so() -> None:

@@ -1,0 +1,104 @@
+"""Runs one scenario against one release profile with one seed, and keeps the result.
+
+The run submits the scenario's job at virtual time 0 and lets the kernel run until the
+client reports the job's terminal event, then a little longer so the session can end
+(QUIT, FIN) and the pool can be seen to return to full. A job with no terminal event by
+the scenario's time limit is a hang; detecting it costs no wall time, because idle time
+is free. The verdict is :mod:`scenarios.verdict`'s judgement of the result.
+
+This module knows the world and the verdict; it formats nothing (see
+:mod:`scenarios.artifacts`) and parses no command line.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emulator.firmware import TimedEvent
+from emulator.units import MINUTE
+from scenarios.format import Scenario, load_scenario
+from scenarios.server.mailbox import ReceivedMail
+from scenarios.server.simdriver import ServerConnection
+from scenarios.verdict import Verdict, judge
+from scenarios.world import World, build_world
+from smtp.events import ClientError, ErrorKind
+from stack.pool import PoolStats
+
+#: How long after the terminal event the run goes on, for QUIT, FIN and buffer returns.
+WIND_DOWN_US = 15 * MINUTE
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced; the verdict is one view of it."""
+
+    scenario: Scenario
+    profile: str
+    seed: int
+    verdict: Verdict
+    events: list[TimedEvent]
+    terminal: TimedEvent | None
+    mailbox: list[ReceivedMail]
+    virtual_us: int
+    wall_s: float
+    pool: PoolStats
+    pool_in_use_at_end: int
+    watchdog_resets: int
+    trace_sha256: str
+    world: World = field(repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict.passed
+
+    @property
+    def connections(self) -> list[ServerConnection]:
+        return self.world.server.connections if self.world.server is not None else []
+
+
+def resolve_scenario(name_or_path: str, catalog: Path | None = None) -> Scenario:
+    """A catalog scenario by name, or a scenario file by path."""
+    from scenarios.catalog import catalog_path, load_named
+
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists() or "/" in name_or_path:
+        return load_scenario(path)
+    return load_named(name_or_path, catalog or catalog_path())
+
+
+def run(scenario: Scenario, profile: str = "current", seed: int = 0) -> RunResult:
+    """Run ``scenario`` on release ``profile`` with ``seed``; never raises on a bad client."""
+    started = time.perf_counter()
+    world = build_world(scenario, profile, seed)
+    kernel, firmware = world.kernel, world.firmware
+    limit = scenario.time_limit_us
+    if world.config_refused is not None:
+        # The client refuses its configuration header: it reports an error and stops.
+        firmware.events.append(TimedEvent(0, ClientError(ErrorKind.INVALID_INPUT,
+                                                         world.config_refused)))
+    else:
+        firmware.submit(scenario.to_job())
+        kernel.run(until_us=limit, stop=lambda: bool(firmware.terminal_events))
+        if firmware.terminal_events:
+            end = min(kernel.now_us + WIND_DOWN_US, max(limit, kernel.now_us))
+
+            def settled() -> bool:
+                return firmware.idle and world.board.pool.in_use == 0 and all(
+                    c.closed for c in (world.server.connections if world.server else []))
+
+            kernel.run(until_us=end, stop=settled)
+    terminal = firmware.terminal_events[0] if firmware.terminal_events else None
+    mailbox = [m for c in (world.server.connections if world.server else [])
+               for m in c.engine.mailbox]
+    result = RunResult(
+        scenario=scenario, profile=profile, seed=seed, verdict=Verdict.pending(),
+        events=list(firmware.events), terminal=terminal, mailbox=mailbox,
+        virtual_us=kernel.now_us, wall_s=0.0, pool=world.board.pool.stats,
+        pool_in_use_at_end=world.board.pool.in_use,
+        watchdog_resets=world.board.stats.watchdog_resets,
+        trace_sha256=kernel.trace.sha256(), world=world)
+    result.verdict = judge(result)
+    result.wall_s = time.perf_counter() - started
+    return result

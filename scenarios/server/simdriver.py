@@ -1,0 +1,248 @@
+"""Runs the scripted server engine on a simulated host, in virtual time.
+
+One :class:`SimServer` listens on a :class:`~stack.simhost.SimHost` port and gives each
+accepted connection its own :class:`~scenarios.server.engine.ServerEngine`. The
+connection driver feeds the engine what the client sends (decrypted under TLS) and
+carries out the engine's actions in order: a list starts only after the previous list's
+delays have passed, as a single-threaded server would. ``Send`` is one ``send()`` call,
+so one segment (one TLS record under TLS); ``Delay`` waits in virtual time.
+
+Every byte the engine sees or sends is a trace record (``server``/``rx``, ``tx``) in
+plaintext, so the transcript is a view of the trace. The server's clock (for Date
+checks) is its configured start time plus kernel time.
+
+This module knows the kernel, the simulated TCP socket, TLS and the engine; it knows
+nothing about the device or its client.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from emulator.kernel import Kernel
+from scenarios.server.actions import (
+    Action,
+    Close,
+    Delay,
+    DropTls,
+    Reset,
+    Send,
+    Silence,
+    StartTls,
+)
+from scenarios.server.engine import ServerEngine
+from scenarios.server.rules import RuleBook, ServerConfig
+from stack.api import SocketEvent, SocketState, StreamSocket
+from stack.simhost import SimHost
+from stack.tcp_socket import TcpSocket
+from stack.tls import TlsConfig, TlsSocket, make_context
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """The server's TLS parameters: certificate chain, accepted ciphers and versions."""
+
+    cert_pem: bytes
+    key_pem: bytes
+    ciphers: str | None = None
+    min_version: str | None = None
+    max_version: str | None = None
+
+    def config(self) -> TlsConfig:
+        return TlsConfig(ciphers=self.ciphers, min_version=self.min_version,
+                         max_version=self.max_version, cert_chain=(self.cert_pem, self.key_pem))
+
+
+@dataclass
+class ServerConnection:
+    """One accepted connection: its engine, its socket(s) and its pending actions."""
+
+    server: SimServer
+    engine: ServerEngine
+    raw: TcpSocket
+    index: int
+    tls: TlsSocket | None = None
+    pending: deque[list[Action]] = field(default_factory=deque)
+    running: bool = False
+    silent: bool = False
+    closed: bool = False
+    outbox: bytearray = field(default_factory=bytearray)
+    engine_tls_pending: bool = False
+
+    @property
+    def sock(self) -> StreamSocket:
+        return self.tls if self.tls is not None else self.raw
+
+    @property
+    def source(self) -> str:
+        return f"{self.server.name}.c{self.index}"
+
+    # -- events from the sockets
+    def on_event(self, _event: SocketEvent) -> None:
+        if self.closed:
+            return
+        kernel = self.server.kernel
+        if self.tls is not None and self.tls.state is SocketState.CLOSED and not self.closed:
+            failure = self.tls.failure
+            if self.engine_tls_pending:
+                self.engine_tls_pending = False
+                reason = f"{failure.kind}: {failure.reason}" if failure else "TLS failed"
+                kernel.emit(self.source, "tls_failed", reason=reason)
+                self._finish(f"TLS failed: {reason}")
+                return
+        if self.tls is not None and self.engine_tls_pending \
+                and self.tls.state is SocketState.ESTABLISHED:
+            self.engine_tls_pending = False
+            cipher = self.tls.cipher() or ("?", "?")
+            kernel.emit(self.source, "tls_established", cipher=cipher[0], version=cipher[1])
+            self._enqueue(self.engine.on_tls_established(cipher[0], cipher[1]))
+        self._flush()
+        if not self.silent and not self.engine_tls_pending:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    break
+                kernel.emit(self.source, "rx", data=data)
+                self._enqueue(self.engine.on_data(data, now=self.server.now()))
+                if self.engine_tls_pending or self.silent:
+                    break
+        sock = self.sock
+        if sock.state is SocketState.CLOSED or (sock.peer_closed and not self.running):
+            reason = sock.close_reason.value if sock.close_reason else "peer closed"
+            self._finish(reason)
+
+    def _finish(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.engine.on_close(reason)
+        self.server.kernel.emit(self.source, "closed", reason=reason)
+        if self.sock.state is not SocketState.CLOSED:
+            self.sock.close()
+
+    # -- carrying out actions in order
+    def _enqueue(self, actions: list[Action]) -> None:
+        if actions:
+            self.pending.append(list(actions))
+        self._run()
+
+    def _run(self) -> None:
+        if self.running:
+            return
+        self.running = True
+        while self.pending and not self.closed:
+            actions = self.pending[0]
+            while actions:
+                action = actions.pop(0)
+                if isinstance(action, Delay):
+                    if action.us > 0:
+                        self.server.kernel.call_later(action.us, self._resume)
+                        return  # still running: _resume continues this list
+                    continue
+                self._do(action)
+                if self.closed:
+                    break
+            self.pending.popleft()
+        self.running = False
+
+    def _resume(self) -> None:
+        self.running = False
+        self._run()
+        if not self.running and not self.closed:
+            self.on_event(SocketEvent.READABLE)
+
+    def _do(self, action: Action) -> None:
+        kernel = self.server.kernel
+        if isinstance(action, Send):
+            kernel.emit(self.source, "tx", data=action.data)
+            self.outbox += action.data
+            self._flush(one_write=True)
+        elif isinstance(action, StartTls):
+            self._start_tls()
+        elif isinstance(action, Close):
+            kernel.emit(self.source, "close")
+            self._flush()
+            self.sock.close()
+        elif isinstance(action, Reset):
+            kernel.emit(self.source, "reset")
+            self.sock.abort()
+            self._finish("server reset")
+        elif isinstance(action, DropTls):
+            kernel.emit(self.source, "drop_tls", mode=action.mode)
+            if action.mode == "close_notify" and self.tls is not None:
+                self.tls.close_notify_only()
+            elif action.mode == "rst":
+                self.raw.abort()
+                self._finish("server dropped TLS (rst)")
+            else:
+                self.raw.close()
+        elif isinstance(action, Silence):
+            kernel.emit(self.source, "silence")
+            self.silent = True
+
+    def _flush(self, *, one_write: bool = False) -> None:
+        if not self.outbox or self.sock.state is SocketState.CLOSED:
+            return
+        accepted = self.sock.send(bytes(self.outbox))
+        if accepted > 0:
+            del self.outbox[:accepted]
+
+    def _start_tls(self) -> None:
+        tls_params = self.server.tls
+        kernel = self.server.kernel
+        if tls_params is None:
+            kernel.emit(self.source, "tls_failed", reason="the server has no certificate")
+            self._enqueue(self.engine.on_tls_failed("no certificate configured"))
+            return
+        leftover = self.raw.recv(1 << 20) if not self.server.implicit_tls else b""
+        if leftover:
+            kernel.emit(self.source, "discarded_plaintext", length=len(leftover))
+        context = make_context(tls_params.config(), server_side=True)
+        tls = TlsSocket(self.raw, context, server_side=True)
+        self.tls = tls
+        self.engine_tls_pending = True
+        tls.set_event_handler(self.on_event)
+        tls.start(buffered_is_tls=self.server.implicit_tls)
+        self.on_event(SocketEvent.CONNECTED)
+
+
+class SimServer:
+    """The scripted server listening on a simulated host."""
+
+    def __init__(self, kernel: Kernel, host: SimHost, config: ServerConfig, *, port: int = 25,
+                 tls: ServerTls | None = None, clock_start: datetime,
+                 name: str = "server", shared_rules: bool = True) -> None:
+        self.kernel = kernel
+        self.host = host
+        self.config = config
+        self.port = port
+        self.tls = tls
+        self.name = name
+        self.clock_start = clock_start
+        self.implicit_tls = config.implicit_tls
+        self.connections: list[ServerConnection] = []
+        self._rulebook = RuleBook(config.rules) if shared_rules else None
+        self.on_connection: Callable[[ServerConnection], None] | None = None
+        host.stack.listen(port, self._accept)
+
+    def now(self) -> datetime:
+        return self.clock_start + timedelta(microseconds=self.kernel.now_us)
+
+    def _accept(self, sock: TcpSocket) -> None:
+        engine = ServerEngine(self.config, self._rulebook)
+        conn = ServerConnection(self, engine, sock, index=len(self.connections) + 1)
+        self.connections.append(conn)
+        address = sock.remote_address
+        peer = f"{address[0]}:{address[1]}" if address else "?"
+        self.kernel.emit(conn.source, "accept", peer=peer)
+        sock.set_event_handler(conn.on_event)
+        if self.on_connection is not None:
+            self.on_connection(conn)
+        conn._enqueue(engine.on_connect())
+
+    @property
+    def mailbox(self) -> list[object]:
+        return [m for c in self.connections for m in c.engine.mailbox]

@@ -1,0 +1,144 @@
+"""Builds the simulated world of one scenario run: kernel, link, board, server.
+
+From a :class:`~scenarios.format.Scenario`, a release profile and a seed it makes the
+kernel (seeded), the link with its faults scheduled, the board with its RTC, buffer
+pool and SMTP firmware, and the server host with the scripted server listening (or not).
+Certificates come from the shared test PKI; the device trusts its CA and checks the
+server's name ``smtp.example.test`` against its own RTC.
+
+This module wires things together; it runs nothing and judges nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import partial
+
+from emulator.board import Board
+from emulator.firmware import SmtpFirmware
+from emulator.kernel import Kernel
+from emulator.porting import BoardPorting
+from emulator.rtc import Rtc
+from scenarios.format import (
+    DropAfterFault,
+    DropNthFault,
+    HoldFault,
+    InjectRstFault,
+    PartitionFault,
+    Scenario,
+    SetLossFault,
+)
+from scenarios.server.simdriver import ServerTls, SimServer
+from smtp.config import CONFIG_VERSION
+from smtp.profiles import Profile, get_profile
+from smtp.settings import ClientSettings, settings_from_config
+from stack.certs import default_test_pki
+from stack.link import Link
+from stack.simhost import SimHost
+
+SERVER_IP = "198.51.100.25"
+SERVER_NAME = "smtp.example.test"
+
+
+@dataclass
+class World:
+    """Everything one run is made of."""
+
+    scenario: Scenario
+    profile: Profile
+    seed: int
+    kernel: Kernel
+    link: Link
+    board: Board
+    firmware: SmtpFirmware
+    server_host: SimHost
+    server: SimServer | None
+    settings: ClientSettings
+    config_refused: str | None = None
+
+    def side_ip(self, side: str | None) -> str | None:
+        if side is None:
+            return None
+        return self.board.ip if side == "device" else SERVER_IP
+
+
+def _settings(scenario: Scenario, profile: Profile) -> tuple[ClientSettings, str | None]:
+    config = scenario.device_config(SERVER_IP)
+    refused = None
+    version = scenario.device.config.get("config_version", CONFIG_VERSION)
+    if version != CONFIG_VERSION and not profile.skips_config_version_check:
+        refused = (f"config_version: file has version {version}, this client expects "
+                   f"version {CONFIG_VERSION}")
+    pki = default_test_pki()
+    settings = settings_from_config(config, ca_pem=pki.ca.cert_pem)
+    if settings.tls.server_name is None:
+        settings = dataclasses.replace(
+            settings, tls=dataclasses.replace(settings.tls, server_name=SERVER_NAME))
+    return settings, refused
+
+
+def _server_tls(scenario: Scenario) -> ServerTls:
+    pki = default_test_pki()
+    server = scenario.server
+    leaf = pki.leaf if server.tls_cert == "rsa" else pki.ca.issue(
+        [SERVER_NAME, "localhost"], key_type="ecdsa")
+    return ServerTls(cert_pem=leaf.cert_pem, key_pem=leaf.key_pem, ciphers=server.tls_ciphers,
+                     min_version=server.tls_min_version, max_version=server.tls_max_version)
+
+
+def build_world(scenario: Scenario, profile_name: str = "current", seed: int = 0) -> World:
+    """The world for one run; nothing has happened yet (virtual time 0)."""
+    profile = get_profile(profile_name)
+    kernel = Kernel(seed=seed)
+    link_spec = scenario.link
+    link = Link(kernel, latency_us=link_spec.latency_us, bandwidth_bps=link_spec.bandwidth_bps,
+                mtu=link_spec.mtu)
+    device = scenario.device
+    rtc = Rtc(kernel, start=device.rtc, drift_ppm=device.rtc_drift_ppm, name="board.rtc")
+    board = Board(kernel, ip=device.ip, pool_buffers=device.pool_buffers,
+                  buffer_size=device.buffer_size, rtc=rtc,
+                  watchdog_timeout_us=device.watchdog_timeout_us)
+    board.attach(link)
+    settings, refused = _settings(scenario, profile)
+    porting = BoardPorting(board, domain=device.domain, hostname=device.hostname)
+    firmware = SmtpFirmware(board, settings=settings, profile=profile, porting=porting)
+    server_host = SimHost(kernel, name="server", ip=SERVER_IP, link=link)
+    server = None
+    if scenario.server.listen:
+        server = SimServer(kernel, server_host, scenario.server_config(),
+                           port=scenario.server.port, tls=_server_tls(scenario),
+                           clock_start=scenario.server.clock)
+    world = World(scenario=scenario, profile=profile, seed=seed, kernel=kernel, link=link,
+                  board=board, firmware=firmware, server_host=server_host, server=server,
+                  settings=settings, config_refused=refused)
+    _schedule_faults(world)
+    return world
+
+
+def _schedule_faults(world: World) -> None:
+    link, kernel = world.link, world.kernel
+    if world.scenario.link.loss:
+        link.set_loss(world.scenario.link.loss)
+    for fault in world.scenario.link.faults:
+        if isinstance(fault, DropAfterFault):
+            link.drop_after(src=world.side_ip(fault.src) or SERVER_IP, time_us=fault.time_us,
+                            payload_bytes=fault.after_payload_bytes)
+        elif isinstance(fault, DropNthFault):
+            drop = partial(link.drop_nth, fault.n, src=world.side_ip(fault.src),
+                           payload_only=fault.payload_only)
+            kernel.call_at(fault.at_us, drop)
+        elif isinstance(fault, InjectRstFault):
+            towards = world.side_ip(fault.towards) or world.board.ip
+            kernel.call_at(fault.at_us, partial(link.inject_rst, towards=towards))
+        elif isinstance(fault, HoldFault):
+            kernel.call_at(fault.at_us, partial(link.hold, src=world.side_ip(fault.src)))
+            if fault.duration_us is not None:
+                kernel.call_at(fault.at_us + fault.duration_us, link.release)
+        elif isinstance(fault, PartitionFault):
+            kernel.call_at(fault.at_us, link.partition)
+            if fault.duration_us is not None:
+                kernel.call_at(fault.at_us + fault.duration_us, link.repair)
+        elif isinstance(fault, SetLossFault):
+            kernel.call_at(fault.at_us, partial(link.set_loss, fault.probability,
+                                               src=world.side_ip(fault.src)))
