@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m emulator.demo
+	$(BIN)/smtp-hil matrix
 
 test: lint typecheck pytest
 

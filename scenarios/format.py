@@ -233,6 +233,9 @@ class DeviceSection(BaseModel):
     pool_buffers: Annotated[int, Field(ge=2)] = 16
     buffer_size: Annotated[int, Field(ge=256)] = 1536
     rtc: RtcSetting = DEFAULT_RTC
+    rtc_variants: list[UtcDateTime] = Field(default_factory=list)
+    """Run the scenario once per RTC setting listed here (and the server clock with it);
+    it passes only when every variant passes."""
     rtc_drift_ppm: Annotated[int, Field(ge=-500_000, le=500_000)] = 0
     ip: IPv4String = "192.0.2.10"
     domain: Annotated[

@@ -1,0 +1,126 @@
+"""Views of a run for people and tools: transcript, trace lines, pcap, JSON, JUnit XML.
+
+Every view is computed from the run's trace and result; nothing here changes a run.
+The transcript shows the SMTP dialogue as the server saw it (decrypted under TLS), one
+``C:``/``S:`` line per line sent, stamped with virtual time.
+
+This module knows the result, the trace and the file formats; it runs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from emulator.trace import TraceRecord
+from emulator.units import format_us
+from scenarios.runner import RunResult
+from smtp.events import describe
+
+
+def transcript_lines(records: Iterable[TraceRecord]) -> list[str]:
+    """``C:``/``S:`` lines with virtual timestamps, from the server's rx/tx records."""
+    lines: list[str] = []
+    for rec in records:
+        if not rec.source.startswith("server.") or rec.kind not in ("rx", "tx", "accept",
+                                                                    "tls_established",
+                                                                    "tls_failed", "closed"):
+            continue
+        stamp = format_us(rec.t_us)
+        if rec.kind in ("rx", "tx"):
+            data = rec.fields.get("data")
+            if not isinstance(data, bytes):
+                continue
+            who = "C:" if rec.kind == "rx" else "S:"
+            text = data.decode("latin-1")
+            parts = text.split("\r\n")
+            if parts and parts[-1] == "":
+                parts.pop()
+            for part in parts:
+                shown = part.encode("unicode_escape").decode("ascii")
+                lines.append(f"{stamp} {who} {shown}")
+        else:
+            details = " ".join(f"{k}={v!s}" if not isinstance(v, bytes) else f"{k}={v!r}"
+                               for k, v in sorted(rec.fields.items()))
+            lines.append(f"{stamp} -- {rec.kind} {details}".rstrip())
+    return lines
+
+
+def result_dict(result: RunResult) -> dict[str, Any]:
+    """The result as JSON-ready data."""
+    terminal = result.terminal
+    return {
+        "scenario": result.scenario.name,
+        "profile": result.profile,
+        "seed": result.seed,
+        "verdict": "pass" if result.passed else "fail",
+        "reasons": result.verdict.reasons,
+        "expected_to_fail": result.profile != "current"
+        and result.scenario.reproduced_by(result.profile),
+        "terminal_event": describe(terminal.event) if terminal else None,
+        "terminal_t_us": terminal.t_us if terminal else None,
+        "events": [{"t_us": e.t_us, "event": describe(e.event)} for e in result.events],
+        "mailbox": [{"sender": m.sender, "recipients": [r.address for r in m.recipients],
+                     "size": len(m.content), "via": m.via} for m in result.mailbox],
+        "virtual_us": result.virtual_us,
+        "wall_s": round(result.wall_s, 6),
+        "pool": {"count": result.pool.count, "peak_in_use": result.pool.peak_in_use,
+                 "lowest_free": result.pool.lowest_free,
+                 "failed_allocations": result.pool.failed_allocations,
+                 "frames_dropped": result.pool.frames_dropped,
+                 "in_use_at_end": result.pool_in_use_at_end},
+        "watchdog_resets": result.watchdog_resets,
+        "trace_sha256": result.trace_sha256,
+    }
+
+
+def run_dirname(result: RunResult) -> str:
+    return f"{result.scenario.name}--{result.profile}--seed{result.seed}"
+
+
+def write_artifacts(result: RunResult, folder: Path) -> Path:
+    """Transcript, trace (JSON lines), pcap and result JSON in ``folder/<run>/``."""
+    from stack.pcap import write_pcap
+
+    out = folder / run_dirname(result)
+    out.mkdir(parents=True, exist_ok=True)
+    trace = result.world.kernel.trace
+    (out / "transcript.txt").write_text("\n".join(transcript_lines(trace.records)) + "\n")
+    with (out / "trace.jsonl").open("w") as fh:
+        for line in trace.to_jsonl():
+            fh.write(line + "\n")
+    write_pcap(trace.records, out / "capture.pcap")
+    (out / "result.json").write_text(json.dumps(result_dict(result), indent=2) + "\n")
+    return out
+
+
+def junit_xml(results: Sequence[RunResult], *, suite: str = "smtp-hil",
+              expected_failures_pass: bool = False) -> str:
+    """JUnit XML: one testcase per run. With ``expected_failures_pass`` (the matrix), a
+    historical release failing a scenario that reproduces its bug counts as a pass."""
+    failures = 0
+    cases = []
+    for r in results:
+        case = ElementTree.Element("testcase", {
+            "classname": f"{suite}.{r.profile}", "name": r.scenario.name,
+            "time": f"{r.wall_s:.6f}"})
+        expected = r.profile != "current" and r.scenario.reproduced_by(r.profile)
+        ok = r.passed if not expected_failures_pass else (r.passed != expected)
+        if not ok:
+            failures += 1
+            what = "unexpected pass" if (expected_failures_pass and r.passed) else "fail"
+            failure = ElementTree.SubElement(case, "failure", {
+                "message": f"{what}: {r.verdict.reason}"[:1000]})
+            failure.text = "\n".join(transcript_lines(r.world.kernel.trace.records)[-20:])
+        props = ElementTree.SubElement(case, "properties")
+        ElementTree.SubElement(props, "property", {"name": "trace_sha256",
+                                                   "value": r.trace_sha256})
+        cases.append(case)
+    root = ElementTree.Element("testsuite", {
+        "name": suite, "tests": str(len(results)), "failures": str(failures),
+        "errors": "0", "time": f"{sum(r.wall_s for r in results):.6f}"})
+    root.extend(cases)
+    return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)

@@ -1,0 +1,238 @@
+"""The ``smtp-hil`` command line: list, run and matrix.
+
+Exit status: 0 when everything asked for passed, 1 when a run failed (or the matrix does
+not match the catalog), 2 on bad input (a bad scenario file, an unknown profile or
+scenario, bad arguments) with one line per problem and never a traceback.
+
+This module parses arguments and prints; the work is done by the runner, the verdicts
+and the artifact views.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from scenarios.catalog import load_catalog
+from scenarios.format import Scenario, ScenarioError
+from scenarios.runner import RunResult, resolve_scenario, run
+from smtp.profiles import PROFILE_NAMES
+
+EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class BadInput(Exception):
+    """Input the user must fix; the message is printed as is, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        raise BadInput(f"{self.prog}: {message}")
+
+
+def _profile(value: str) -> str:
+    if value not in PROFILE_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"unknown profile {value!r} (known: {', '.join(PROFILE_NAMES)})")
+    return value
+
+
+def _seed(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be an integer, got {value!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="smtp-hil", description=(
+        "Deterministic hardware-in-the-loop harness for an embedded SMTP client."))
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p_list = sub.add_parser("list", help="the catalog: name, title, tags, what it reproduces")
+    p_list.add_argument("--json", action="store_true", help="print JSON")
+
+    p_run = sub.add_parser("run", help="run scenarios (catalog names or .toml paths)")
+    p_run.add_argument("scenarios", nargs="+", metavar="NAME|PATH")
+    p_run.add_argument("--profile", type=_profile, default="current",
+                       help=f"release profile ({', '.join(PROFILE_NAMES)}); default current")
+    p_run.add_argument("--seed", type=_seed, default=0, help="kernel seed (default 0)")
+    p_run.add_argument("--json", action="store_true", help="print one JSON object per run")
+    p_run.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
+    p_run.add_argument("--artifacts", type=Path, metavar="DIR",
+                       help="write transcript, trace, pcap and result JSON per run")
+    p_run.add_argument("--check-determinism", action="store_true",
+                       help="run each scenario twice; fail if the trace hashes differ")
+
+    p_matrix = sub.add_parser("matrix", help="every catalog scenario against every profile")
+    p_matrix.add_argument("--json", action="store_true", help="print JSON")
+    p_matrix.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
+    p_matrix.add_argument("--seed", type=_seed, default=0, help="kernel seed (default 0)")
+    return parser
+
+
+def _progress(stream: TextIO, text: str) -> None:
+    if stream.isatty():
+        stream.write(f"\r\033[K{text}")
+        stream.flush()
+
+
+def _done_progress(stream: TextIO) -> None:
+    if stream.isatty():
+        stream.write("\r\033[K")
+        stream.flush()
+
+
+def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
+    scenarios = load_catalog()
+    if args.json:
+        out.write(json.dumps([{
+            "name": s.name, "title": s.title, "tags": s.tags,
+            "reproduces": [{"changelog": r.changelog, "profiles": r.profiles, "why": r.why}
+                           for r in s.reproduces]} for s in scenarios], indent=2) + "\n")
+        return EXIT_OK
+    width = max((len(s.name) for s in scenarios), default=10)
+    for s in scenarios:
+        profiles = sorted({p for r in s.reproduces for p in r.profiles})
+        repro = f"  [fails on {', '.join(profiles)}]" if profiles else ""
+        out.write(f"{s.name:<{width}}  {s.title}{repro}\n")
+        if s.tags:
+            out.write(f"{'':<{width}}  tags: {', '.join(s.tags)}\n")
+    return EXIT_OK
+
+
+def _line(result: RunResult) -> str:
+    verdict = "PASS" if result.passed else "FAIL"
+    return (f"{verdict} {result.scenario.name} [{result.profile} seed {result.seed}] "
+            f"{result.verdict.reason} (virtual {result.virtual_us / 1e6:.3f} s, "
+            f"wall {result.wall_s:.3f} s)")
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from scenarios.artifacts import junit_xml, result_dict, write_artifacts
+
+    scenarios: list[Scenario] = [resolve_scenario(name) for name in args.scenarios]
+    results: list[RunResult] = []
+    status = EXIT_OK
+    for index, scenario in enumerate(scenarios, 1):
+        _progress(err, f"[{index}/{len(scenarios)}] {scenario.name}")
+        result = run(scenario, args.profile, args.seed)
+        results.append(result)
+        if not result.passed:
+            status = EXIT_FAIL
+        determinism = None
+        if args.check_determinism:
+            again = run(scenario, args.profile, args.seed)
+            determinism = again.trace_sha256 == result.trace_sha256
+            if not determinism:
+                status = EXIT_FAIL
+        _done_progress(err)
+        if args.json:
+            data = result_dict(result)
+            if determinism is not None:
+                data["deterministic"] = determinism
+            out.write(json.dumps(data) + "\n")
+        else:
+            out.write(_line(result) + "\n")
+            if determinism is False:
+                out.write(f"FAIL {scenario.name}: two runs gave different trace hashes\n")
+            elif determinism:
+                out.write(f"     deterministic: trace_sha256 {result.trace_sha256}\n")
+        if args.artifacts is not None:
+            where = write_artifacts(result, args.artifacts)
+            if not args.json:
+                out.write(f"     artifacts: {where}\n")
+    if args.junit is not None:
+        args.junit.write_text(junit_xml(results))
+    return status
+
+
+CELL = {("pass", False): ".", ("fail", True): "x", ("fail", False): "F", ("pass", True): "P"}
+LEGEND = (". passes   x fails as the catalog says (the bug reproduces)   "
+          "F fails unexpectedly   P passes although the catalog says it fails")
+
+
+def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from scenarios.artifacts import junit_xml
+
+    scenarios = load_catalog()
+    results: list[RunResult] = []
+    rows: list[tuple[Scenario, list[str]]] = []
+    surprises: list[str] = []
+    total = len(scenarios) * len(PROFILE_NAMES)
+    for scenario in scenarios:
+        cells = []
+        for profile in PROFILE_NAMES:
+            _progress(err, f"[{len(results) + 1}/{total}] {scenario.name} on {profile}")
+            result = run(scenario, profile, args.seed)
+            results.append(result)
+            expected_fail = profile != "current" and scenario.reproduced_by(profile)
+            cell = CELL[("pass" if result.passed else "fail", expected_fail)]
+            cells.append(cell)
+            if cell in ("F", "P"):
+                what = "fails unexpectedly" if cell == "F" else "passes unexpectedly"
+                surprises.append(f"{scenario.name} on {profile} {what}: {result.verdict.reason}")
+        rows.append((scenario, cells))
+    _done_progress(err)
+    if args.junit is not None:
+        args.junit.write_text(junit_xml(results, suite="smtp-hil-matrix",
+                                        expected_failures_pass=True))
+    if args.json:
+        out.write(json.dumps({
+            "profiles": list(PROFILE_NAMES),
+            "rows": [{"scenario": s.name, "cells": dict(zip(PROFILE_NAMES, c, strict=True))}
+                     for s, c in rows],
+            "surprises": surprises, "runs": len(results),
+            "wall_s": round(sum(r.wall_s for r in results), 3)}, indent=2) + "\n")
+    else:
+        width = max(len(s.name) for s, _ in rows) if rows else 10
+        out.write(f"{'scenario':<{width}}  " + " ".join(f"{p:>7}" for p in PROFILE_NAMES) + "\n")
+        for scenario, cells in rows:
+            out.write(f"{scenario.name:<{width}}  " + " ".join(f"{c:>7}" for c in cells) + "\n")
+        out.write(f"\n{LEGEND}\n")
+        wall = sum(r.wall_s for r in results)
+        out.write(f"{len(results)} runs, {wall:.2f} s of simulation wall time\n")
+        for line in surprises:
+            out.write(f"UNEXPECTED: {line}\n")
+        if not surprises:
+            out.write("matrix matches the catalog: current passes everything and each release "
+                      "fails exactly the scenarios of its bugs\n")
+    return EXIT_FAIL if surprises else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
+         err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "list":
+            return cmd_list(args, out)
+        if args.command == "run":
+            return cmd_run(args, out, err)
+        if args.command == "matrix":
+            return cmd_matrix(args, out, err)
+    except BadInput as exc:
+        err.write(f"{exc}\n")
+        return EXIT_BAD_INPUT
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            err.write(f"smtp-hil: {problem}\n")
+        return EXIT_BAD_INPUT
+    except (ValueError, OSError) as exc:
+        err.write(f"smtp-hil: {exc}\n")
+        return EXIT_BAD_INPUT
+    return EXIT_BAD_INPUT
+
+
+def _entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    _entry()
