@@ -1,0 +1,44 @@
+"""The catalog's power to detect each bug: current passes all, each release fails exactly
+the scenarios that name it. This is the matrix, as a test, so CI guards it."""
+
+import pytest
+
+from scenarios.catalog import catalog_names, load_catalog
+from scenarios.runner import run
+from smtp.profiles import PROFILE_NAMES
+
+REQUIRED = """
+blank-line-truncation date-month-day ehlo-domain-name buffer-exhaustion-during-content
+pipeline-mail-rejected tls-drop-mid-transaction outlook-ecdhe-only silent-server-under-tls
+outlook-antispam-reject outlook-pop-disabled-auth active24-date-required
+starttls implicit-tls auth-plain auth-login auth-cram-md5 auth-anonymous vrfy etrn
+cc-bcc-reply-to attachments dsn chunking pipelining size-limit date-header
+pipeline-coalesced-replies replies-byte-by-byte rcpt-partial-reject server-421-shutdown
+connection-refused rst-during-data greeting-timeout textless-reply lossy-link
+starttls-stripped starttls-response-injection smuggling-end-of-data
+""".split()
+
+SCENARIOS = {s.name: s for s in load_catalog()}
+
+
+def test_every_required_scenario_is_in_the_catalog() -> None:
+    missing = sorted(set(REQUIRED) - set(catalog_names()))
+    assert not missing, f"catalog lacks: {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_current_passes_and_each_release_fails_exactly_its_bugs(name: str) -> None:
+    scenario = SCENARIOS[name]
+    surprises = []
+    for profile in PROFILE_NAMES:
+        result = run(scenario, profile, seed=0)
+        expected_fail = profile != "current" and scenario.reproduced_by(profile)
+        if result.passed == expected_fail:
+            what = "passes although listed in reproduces" if result.passed else "fails"
+            surprises.append(f"{profile} {what}: {result.verdict.reason}")
+    assert not surprises, "\n".join(surprises)
+
+
+def test_every_historical_release_reproduces_at_least_one_bug() -> None:
+    for profile in PROFILE_NAMES[:-1]:
+        assert any(s.reproduced_by(profile) for s in SCENARIOS.values()), profile
