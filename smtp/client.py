@@ -237,6 +237,9 @@ class ClientCore:
             return []
         self.parser.feed(data)
         out: list[Output] = []
+        # Every reply completed by these bytes was on the wire before any command sent
+        # while handling them: it can only answer a command already waiting for one.
+        answerable = len(self._expect)
         while self.phase not in (Phase.DONE, Phase.STUCK):
             try:
                 reply = self.parser.next_reply()
@@ -246,6 +249,12 @@ class ClientCore:
                     close="abort")
             if reply is None:
                 break
+            if answerable == 0 and self._expect:
+                return out + self._fail_all(ClientError(
+                    ErrorKind.PROTOCOL,
+                    f"unsolicited reply: {reply} arrived before {self._expect[0].command} "
+                    "was sent", reply), close="abort")
+            answerable = max(0, answerable - 1)
             out += self._dispatch(reply)
             if self._stop_reading:
                 self._stop_reading = False
@@ -253,6 +262,8 @@ class ClientCore:
         return out
 
     def tls_established(self, cipher: str, version: str) -> list[Output]:
+        if self.phase is not Phase.TLS_HANDSHAKE:
+            return []  # too late: the job already ended (timer, connection lost)
         self.tls_active = True
         # RFC 3207 4.2: forget everything learnt before TLS.
         self.extensions = {}
@@ -261,9 +272,12 @@ class ClientCore:
         if self.settings.security == "tls":
             self._expect.append(_Expect("GREETING", "greeting", self._on_greeting))
             return [*out, *self._arm_head()]
-        return out + self._send_ehlo()
+        # RFC 3207 4.2: EHLO again, under its own timer like every command.
+        return out + self._send_ehlo() + self._arm_head()
 
     def tls_failed(self, detail: str) -> list[Output]:
+        if self.phase is not Phase.TLS_HANDSHAKE:
+            return []
         return self._fail_all(ClientError(ErrorKind.TLS_FAILED, detail), close="abort")
 
     def connection_lost(self, detail: str) -> list[Output]:
@@ -454,7 +468,8 @@ class ClientCore:
 
     def _wants_auth(self) -> bool:
         creds = self.settings.credentials
-        return bool(creds.username or creds.oauth_token or self.settings.mechanism)
+        return bool(creds.username or creds.oauth_token or creds.anonymous_trace
+                    or self.settings.mechanism)
 
     def _start_auth(self) -> list[Output]:
         if not self._wants_auth():
@@ -645,6 +660,9 @@ class ClientCore:
                 self._txn.accepted.append(address)
                 return []
             self._txn.rejected.append((address, reply))
+            mail = self._txn.mail_reply
+            if mail is not None and not mail.is_positive_completion:
+                return []  # refused because the pipelined MAIL failed: not the recipient
             return self._notify(RecipientRejected(address, reply))
         return handler
 
