@@ -191,6 +191,7 @@ class TcpSocket:
         self._adv_wnd = 0
         self._adv_right = 0
         self._rxq: deque[_RxChunk] = deque()
+        self._discard_rx = False
         self._rx_bytes = 0
         # round trip and timers
         cfg = stack.config
@@ -305,25 +306,36 @@ class TcpSocket:
             return b"".join(parts)
 
     def close(self) -> None:
-        stack = self._stack
-        with stack._entry():
-            if self.state is SocketState.CLOSED:
-                self._release_rx()
-                if self._close_reason is None:
-                    self._close_reason = CloseReason.LOCAL
-                return
-            if self._close_called:
-                return
-            self._close_called = True
-            st = self._state
-            if st in (TcpState.SYN_SENT, TcpState.SYN_RECEIVED):
-                self._teardown("closed while connecting", CloseReason.LOCAL, send_rst=False)
-                return
-            self._txq.append(_TxEntry(self._snd_end, b"", _FIN, None, self._ciphertext))
-            self._snd_end = seq_add(self._snd_end, 1)
-            self._set_state(TcpState.FIN_WAIT_1 if st is TcpState.ESTABLISHED
-                            else TcpState.LAST_ACK)
-            self._output()
+        """Close both ways: send FIN after queued data; unread data is released and data
+        still arriving is acknowledged and discarded (the app will not read again)."""
+        with self._stack._entry():
+            self._discard_rx = True
+            self._release_rx()
+            self._shutdown_send()
+
+    def shutdown_send(self) -> None:
+        """Half-close: send FIN after queued data and keep receiving."""
+        with self._stack._entry():
+            self._shutdown_send()
+
+    def _shutdown_send(self) -> None:
+        if self.state is SocketState.CLOSED:
+            self._release_rx()
+            if self._close_reason is None:
+                self._close_reason = CloseReason.LOCAL
+            return
+        if self._close_called:
+            return
+        self._close_called = True
+        st = self._state
+        if st in (TcpState.SYN_SENT, TcpState.SYN_RECEIVED):
+            self._teardown("closed while connecting", CloseReason.LOCAL, send_rst=False)
+            return
+        self._txq.append(_TxEntry(self._snd_end, b"", _FIN, None, self._ciphertext))
+        self._snd_end = seq_add(self._snd_end, 1)
+        self._set_state(TcpState.FIN_WAIT_1 if st is TcpState.ESTABLISHED
+                        else TcpState.LAST_ACK)
+        self._output()
 
     def abort(self) -> None:
         with self._stack._entry():
@@ -621,10 +633,17 @@ class TcpSocket:
 
     def _append_rx(self, buf: Buffer | None, view: memoryview) -> None:
         n = len(view)
+        stack = self._stack
+        if self._discard_rx:
+            # Closed by the application: acknowledge and discard.
+            self._rcv_nxt = seq_add(self._rcv_nxt, n)
+            stack.stats.bytes_received += n
+            if buf is not None:
+                buf.free()
+            return
         self._rxq.append(_RxChunk(buf, view))
         self._rx_bytes += n
         self._rcv_nxt = seq_add(self._rcv_nxt, n)
-        stack = self._stack
         stack.stats.bytes_received += n
         stack._rx_holders[self] = None
         stack._post(self, SocketEvent.READABLE)

@@ -321,3 +321,780 @@ TLS_SERVER = ServerConfig(
     hostname=SERVER_HOST, credentials=USERS,
     capabilities=("PIPELINING", "STARTTLS", "AUTH PLAIN", "ENHANCEDSTATUSCODES"),
     capabilities_tls=("PIPELINING", "AUTH LOGIN", "ENHANCEDSTATUSCODES"))
+
+
+def event_types(pair: Pair) -> list[type]:
+    return [type(e) for e in pair.events]
+
+
+def only_terminal(pair: Pair) -> ClientEvent:
+    (event,) = pair.terminal
+    return event
+
+
+def bdat_sizes(pair: Pair) -> list[tuple[int, bool]]:
+    """``(size, last)`` of every BDAT command the client wrote, in order."""
+    out: list[tuple[int, bool]] = []
+    for sent in pair.sent:
+        data = sent.data
+        while (at := data.find(b"BDAT ")) >= 0:
+            line_end = data.index(b"\r\n", at)
+            words = data[at:line_end].split()
+            size = int(words[1])
+            out.append((size, words[-1] == b"LAST"))
+            data = data[line_end + 2 + size:]
+    return out
+
+
+# ---- the plain dialogue ------------------------------------------------------------------
+
+TRICKY_BODY = ("Hello\r\n.hidden line starts with a dot\r\n..two dots\r\n.\r\n\r\n"
+               "after a blank line\nbare LF line\rbare CR line\r\nno final line break")
+
+
+def test_plain_delivery_is_byte_exact_and_ends_with_quit() -> None:
+    job = mail(body=TRICKY_BODY)
+    pair = Pair([job], server=NO_EXTENSIONS).run()
+
+    assert pair.commands == ["EHLO", "MAIL", "RCPT", "DATA", "QUIT"]
+    assert event_types(pair) == [Connected, Sent]
+    sent = only_terminal(pair)
+    assert isinstance(sent, Sent) and sent.reply.code == 250
+    assert sent.accepted == ("ops@example.net",) and sent.rejected == ()
+    (received,) = pair.mailbox
+    assert received.sender == "dev@example.org"
+    assert received.recipient_addresses == ["ops@example.net"]
+    assert received.via == "DATA"
+    assert received.content == expected_message(job, eight_bit_ok=False)
+    assert received.body.endswith(b"no final line break\r\n")
+    obs = pair.obs
+    assert obs.dot_stuffing_violations == [] and obs.eod_lookalikes == []
+    assert not obs.bare_lf_in_data and not obs.bare_cr_in_data
+    assert obs.command_line_endings.bare_lf == 0 and obs.command_line_endings.bare_cr == 0
+    assert not obs.pipelined and obs.used_without_advertisement == []
+    assert pair.engine.closed and pair.core.finished
+    assert pair.outputs[-1] == ClientClose(abort=False)
+    assert pair.fired == []
+
+
+@pytest.mark.parametrize("delivery", ["as_sent", "bytewise", "coalesced"])
+@pytest.mark.parametrize("segmentation", ["normal", "byte_by_byte", "coalesced"])
+def test_reply_segmentation_does_not_change_the_outcome(delivery: Delivery,
+                                                        segmentation: Any) -> None:
+    job = mail(to=("ops@example.net", "boss@example.net"), body=TRICKY_BODY)
+    server = replace(TLS_SERVER, segmentation=segmentation,
+                     capabilities=(*(TLS_SERVER.capabilities or ()), "CHUNKING"))
+    pair = Pair([job], server=server, delivery=delivery, security="starttls",
+                credentials=Credentials("dev", "s3cret"), chunk_size=50).run()
+
+    assert event_types(pair) == [Connected, TlsEstablished, Authenticated, Sent]
+    assert pair.commands[:4] == ["EHLO", "STARTTLS", "EHLO", "AUTH"]
+    assert pair.commands[-1] == "QUIT"
+    (received,) = pair.mailbox
+    assert received.content == expected_message(job, eight_bit_ok=False)
+    assert received.tls and received.authenticated_user == "dev"
+    assert pair.fired == []
+
+
+def test_replies_to_a_pipelined_group_coalesced_in_one_write() -> None:
+    job = mail(to=("a@example.net", "b@example.net", "c@example.net"))
+    server = ServerConfig(hostname=SERVER_HOST, coalesce_replies=True,
+                          capabilities=("PIPELINING", "ENHANCEDSTATUSCODES"))
+    pair = Pair([job], server=server, delivery="coalesced").run()
+
+    group_replies = [data for side, data in pair.engine.transcript
+                     if side == "S" and data.startswith(b"250 2.1.0")]
+    assert group_replies == [R.encode("\n".join([R.S250_SENDER_OK, *[R.S250_RECIPIENT_OK] * 3,
+                                                 R.S354_START_DATA]))]
+    sent = only_terminal(pair)
+    assert isinstance(sent, Sent)
+    assert sent.accepted == ("a@example.net", "b@example.net", "c@example.net")
+    assert len(pair.mailbox) == 1
+
+
+def test_multi_line_ehlo_reply_gives_every_extension() -> None:
+    server = ServerConfig(hostname=SERVER_HOST, capabilities=(
+        "PIPELINING", "SIZE 1000000", "AUTH PLAIN LOGIN", "8BITMIME", "DSN"))
+    pair = Pair([mail()], server=server).run()
+
+    assert pair.core.extensions == {"PIPELINING": "", "SIZE": "1000000",
+                                    "AUTH": "PLAIN LOGIN", "8BITMIME": "", "DSN": ""}
+    assert isinstance(only_terminal(pair), Sent)
+
+
+@pytest.mark.parametrize("code", ["500 5.5.2 Error: command not recognized",
+                                  "502 5.5.1 Error: command not implemented"])
+def test_ehlo_refused_falls_back_to_helo(code: str) -> None:
+    server = replace(PLAIN_ESMTP, rules=(Rule("EHLO", reply=code),))
+    pair = Pair([mail()], server=server).run()
+
+    assert pair.commands == ["EHLO", "HELO", "MAIL", "RCPT", "DATA", "QUIT"]
+    assert pair.obs.ehlo_names == [DEVICE_DOMAIN, DEVICE_DOMAIN]
+    assert pair.obs.helo_used
+    assert pair.core.extensions == {}
+    assert "SIZE" not in pair.mailbox[0].mail_params  # nothing learnt from a refused EHLO
+    assert isinstance(only_terminal(pair), Sent)
+
+
+def test_ehlo_refused_with_tls_required_does_not_fall_back() -> None:
+    server = replace(TLS_SERVER, rules=(Rule("EHLO", reply=R.S502_NOT_IMPLEMENTED),))
+    pair = Pair([mail()], server=server, security="required").run()
+
+    assert pair.commands == ["EHLO", "QUIT"]
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.TLS_REQUIRED
+
+
+@pytest.mark.parametrize(("porting_domain", "settings_domain", "expected"), [
+    (DEVICE_DOMAIN, None, DEVICE_DOMAIN),
+    (None, "configured.example.com", "configured.example.com"),
+    (None, None, f"[{DEVICE_IP}]"),
+])
+def test_ehlo_name_is_the_domain_else_an_address_literal(
+        porting_domain: str | None, settings_domain: str | None, expected: str) -> None:
+    server = replace(PLAIN_ESMTP, ehlo_reject_bare_ip=True)
+    pair = Pair([mail()], server=server, porting=FixedPorting(domain=porting_domain),
+                device_domain=settings_domain).run()
+
+    assert pair.obs.ehlo_names == [expected]
+    assert isinstance(only_terminal(pair), Sent)
+    assert pair.mailbox[0].helo_name == expected
+
+
+# ---- TLS -----------------------------------------------------------------------------------
+
+def test_starttls_then_ehlo_again_and_only_post_tls_capabilities_count() -> None:
+    pair = Pair([mail()], server=TLS_SERVER, security="starttls",
+                credentials=Credentials("dev", "s3cret")).run()
+
+    assert pair.commands == ["EHLO", "STARTTLS", "EHLO", "AUTH", "MAIL", "RCPT", "DATA", "QUIT"]
+    assert pair.obs.auth_mechanisms == ["LOGIN"]  # pre-TLS PLAIN was forgotten
+    assert not pair.obs.auth_in_plaintext
+    assert pair.obs.plaintext_after_starttls == b""
+    assert pair.core.extensions == {"PIPELINING": "", "AUTH": "LOGIN", "ENHANCEDSTATUSCODES": ""}
+    assert event_types(pair) == [Connected, TlsEstablished, Authenticated, Sent]
+    assert pair.events[1] == TlsEstablished(TLS_CIPHER, TLS_VERSION)
+    assert pair.events[2] == Authenticated("LOGIN")
+    (received,) = pair.mailbox
+    assert received.tls and received.authenticated_user == "dev"
+    # The EHLO sent after the handshake runs under its own timer (RFC 5321 4.5.3.2).
+    after_tls = pair.outputs_after(TlsEstablished)
+    assert after_tls[:2] == [SendBytes(f"EHLO {DEVICE_DOMAIN}\r\n".encode(), "EHLO"),
+                             ArmTimer("ehlo", 300 * SECOND_US)]
+
+
+@pytest.mark.parametrize("refusal", [R.S454_TLS_UNAVAILABLE, R.S502_NOT_IMPLEMENTED,
+                                     "354 do something else", "221 2.0.0 Bye"])
+def test_starttls_refused_fails_closed(refusal: str) -> None:
+    server = replace(TLS_SERVER, rules=(Rule("STARTTLS", reply=refusal),))
+    pair = Pair([mail()], server=server, security="starttls",
+                credentials=Credentials("dev", "s3cret")).run()
+
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.TLS_FAILED
+    assert pair.obs.commands_after_failed_starttls == ["QUIT"]
+    assert pair.commands == ["EHLO", "STARTTLS", "QUIT"]
+    assert pair.obs.auth_mechanisms == [] and pair.mailbox == []
+
+
+def test_server_that_answers_220_but_never_starts_tls_fails_closed() -> None:
+    server = replace(TLS_SERVER, rules=(Rule("STARTTLS", reply="220 go ahead",
+                                             transition=False),))
+    pair = Pair([mail()], server=server, security="starttls",
+                credentials=Credentials("dev", "s3cret")).run()
+
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.TLS_FAILED
+    assert pair.commands == ["EHLO", "STARTTLS"]
+    assert pair.outputs[-1] == ClientClose(abort=True)
+    assert pair.mailbox == []
+
+
+def test_tls_required_but_starttls_not_offered_sends_nothing_sensitive() -> None:
+    server = ServerConfig(hostname=SERVER_HOST, starttls=False, credentials=USERS)
+    pair = Pair([mail()], server=server, security="required",
+                credentials=Credentials("dev", "s3cret")).run()
+
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.TLS_REQUIRED
+    assert pair.commands == ["EHLO", "QUIT"]
+    assert pair.obs.auth_mechanisms == [] and pair.mailbox == []
+
+
+def test_opportunistic_starttls_without_offer_goes_on_in_plaintext() -> None:
+    server = ServerConfig(hostname=SERVER_HOST, starttls=False)
+    pair = Pair([mail()], server=server, security="starttls").run()
+
+    assert "STARTTLS" not in pair.commands
+    assert isinstance(only_terminal(pair), Sent)
+    assert not pair.mailbox[0].tls
+
+
+def test_implicit_tls_greets_inside_tls() -> None:
+    server = ServerConfig(hostname=SERVER_HOST, implicit_tls=True, credentials=USERS)
+    pair = Pair([mail()], server=server, security="tls", server_port=465,
+                credentials=Credentials("dev", "s3cret")).run()
+
+    assert event_types(pair) == [Connected, TlsEstablished, Authenticated, Sent]
+    assert pair.commands[:2] == ["EHLO", "AUTH"] and "STARTTLS" not in pair.commands
+    assert pair.mailbox[0].tls
+    assert pair.armed[:3] == [ArmTimer("connect", 30 * SECOND_US),
+                              ArmTimer("tls_handshake", 60 * SECOND_US),
+                              ArmTimer("greeting", 300 * SECOND_US)]
+
+
+INJECTED = b"250-evil.example.com\r\n250 AUTH PLAIN\r\n"
+
+
+@pytest.mark.parametrize("delivery", ["as_sent", "bytewise"])
+def test_plaintext_injected_after_220_ready_is_discarded(delivery: Delivery) -> None:
+    server = replace(TLS_SERVER, rules=(Rule("STARTTLS", inject=INJECTED),))
+    pair = Pair([mail()], server=server, delivery=delivery, security="starttls",
+                credentials=Credentials("dev", "s3cret")).run()
+
+    # The injected "EHLO reply" never answers the EHLO sent inside TLS: the real one does,
+    # so LOGIN (post-TLS) is used, not the injected PLAIN.
+    assert pair.obs.auth_mechanisms == ["LOGIN"]
+    assert event_types(pair) == [Connected, TlsEstablished, Authenticated, Sent]
+    if delivery == "as_sent":  # the core got it with the 220 and dropped it
+        assert [log.kind for log in pair.logs] == ["discarded_plaintext"]
+        assert str(len(INJECTED)) in pair.logs[0].detail
+    else:  # it was still in the socket: the driver drops it before the handshake
+        assert pair.discarded == INJECTED
+
+
+# ---- AUTH ----------------------------------------------------------------------------------
+
+ALL_MECHANISMS = "AUTH PLAIN LOGIN CRAM-MD5 ANONYMOUS XOAUTH2"
+USER_PASS = Credentials("dev", "s3cret")
+WITH_TOKEN = Credentials("dev", "s3cret", oauth_token="s3cret")  # the engine checks the token
+
+
+@pytest.mark.parametrize(("offered", "credentials", "configured", "expected"), [
+    (ALL_MECHANISMS, WITH_TOKEN, None, "XOAUTH2"),
+    (ALL_MECHANISMS, USER_PASS, None, "CRAM-MD5"),
+    ("AUTH LOGIN PLAIN ANONYMOUS", USER_PASS, None, "PLAIN"),
+    ("AUTH ANONYMOUS LOGIN", USER_PASS, None, "LOGIN"),
+    (ALL_MECHANISMS, WITH_TOKEN, "LOGIN", "LOGIN"),
+    (ALL_MECHANISMS, USER_PASS, "PLAIN", "PLAIN"),
+    (ALL_MECHANISMS, Credentials(anonymous_trace="dev@example.org"), None, "ANONYMOUS"),
+    (ALL_MECHANISMS, Credentials(), "ANONYMOUS", "ANONYMOUS"),
+])
+def test_auth_mechanism_strongest_first_unless_configured(
+        offered: str, credentials: Credentials, configured: str | None, expected: str) -> None:
+    server = ServerConfig(hostname=SERVER_HOST, capabilities=(offered,), credentials=USERS,
+                          require_auth=True)
+    pair = Pair([mail()], server=server, credentials=credentials, mechanism=configured).run()
+
+    assert pair.obs.auth_mechanisms == [expected]
+    assert pair.events[1] == Authenticated(expected)
+    user = "anonymous" if expected == "ANONYMOUS" else "dev"
+    assert pair.mailbox[0].authenticated_user == user
+    assert isinstance(only_terminal(pair), Sent)
+
+
+def test_cram_md5_answer_is_the_rfc_2195_digest() -> None:
+    server = ServerConfig(hostname=SERVER_HOST, capabilities=("AUTH CRAM-MD5",),
+                          credentials=USERS)
+    pair = Pair([mail()], server=server, credentials=USER_PASS).run()
+
+    digest = hmac.new(b"s3cret", server.cram_md5_challenge.encode(), hashlib.md5).hexdigest()
+    assert SendBytes(base64.b64encode(f"dev {digest}".encode()) + b"\r\n",
+                     "AUTH response") in pair.sent
+    assert pair.obs.authenticated_user == "dev"
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"])
+def test_wrong_credentials_535_is_auth_failed_and_no_mail(mechanism: str) -> None:
+    server = ServerConfig(hostname=SERVER_HOST, capabilities=(ALL_MECHANISMS,),
+                          credentials=USERS)
+    pair = Pair([mail()], server=server, mechanism=mechanism,
+                credentials=Credentials("dev", "wrong", oauth_token="wrong")).run()
+
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.AUTH_FAILED
+    assert error.reply is not None and error.reply.code == 535
+    assert pair.commands == ["EHLO", "AUTH", "QUIT"]
+    assert pair.obs.auth_failures == 1 and pair.mailbox == []
+
+
+# ---- SIZE, PIPELINING, CHUNKING -------------------------------------------------------------
+
+@pytest.mark.parametrize("chunking", [False, True])
+def test_size_is_declared_exactly(chunking: bool) -> None:
+    job = mail(body="no final line break\n.dot")
+    caps = ("SIZE 100000", *(("CHUNKING",) if chunking else ()))
+    pair = Pair([job], server=ServerConfig(hostname=SERVER_HOST, capabilities=caps)).run()
+
+    (received,) = pair.mailbox
+    assert received.via == ("BDAT" if chunking else "DATA")
+    assert received.mail_params["SIZE"] == str(len(received.content))
+    assert pair.obs.sizes[0].declared == pair.obs.sizes[0].actual
+
+
+def test_too_large_mail_is_refused_locally_before_mail_from() -> None:
+    server = ServerConfig(hostname=SERVER_HOST, capabilities=("SIZE 1000",), max_size=1000)
+    small = mail(subject="small")
+    pair = Pair([mail(body="x" * 2000 + "\r\n"), small], server=server).run()
+
+    first, second = pair.terminal
+    assert isinstance(first, ClientError) and first.kind is ErrorKind.SIZE_EXCEEDED
+    assert "1000" in first.detail
+    assert isinstance(second, Sent)
+    assert pair.commands == ["EHLO", "MAIL", "RCPT", "DATA", "QUIT"]  # the small one only
+    assert [m.header("Subject") for m in pair.mailbox] == ["small"]
+
+
+PIPELINING_ONLY = ServerConfig(hostname=SERVER_HOST,
+                               capabilities=("PIPELINING", "ENHANCEDSTATUSCODES"),
+                               rcpt_reject={"bad@example.net": R.S550_NO_SUCH_USER})
+
+
+def test_pipelining_sends_mail_rcpts_and_data_in_one_write() -> None:
+    job = mail(to=("a@example.net", "b@example.net"))
+    pair = Pair([job], server=PIPELINING_ONLY).run()
+
+    group = [s for s in pair.sent if s.label == "MAIL group"]
+    assert [s.data for s in group] == [b"MAIL FROM:<dev@example.org>\r\n"
+                                       b"RCPT TO:<a@example.net>\r\nRCPT TO:<b@example.net>\r\n"
+                                       b"DATA\r\n"]
+    assert ("C", group[0].data) in pair.engine.transcript  # one read on the server
+    assert pair.obs.pipelined and pair.obs.pipelining_violations == []
+    assert not pair.obs.pipelined_without_advertisement
+    assert isinstance(only_terminal(pair), Sent)
+
+
+def test_pipelined_mail_failure_is_command_abort_mail() -> None:
+    server = replace(PIPELINING_ONLY, rules=(
+        Rule("MAIL", reply="550 5.7.1 Sender refused"),))
+    pair = Pair([mail(to=("a@example.net", "b@example.net"))], server=server).run()
+
+    abort = only_terminal(pair)
+    assert isinstance(abort, CommandAbort) and abort.command == "MAIL"
+    assert abort.reply.code == 550
+    # The RCPTs were refused (503) only because MAIL failed: no recipient_rejected.
+    assert not any(isinstance(e, RecipientRejected) for e in pair.events)
+    assert pair.obs.mail_count == 0 and pair.mailbox == []
+    assert pair.commands == ["EHLO", "MAIL", "RCPT", "RCPT", "DATA", "QUIT"]
+    assert pair.core.finished
+
+
+def test_every_rcpt_rejected_but_354_sends_a_lone_dot() -> None:
+    server = replace(PIPELINING_ONLY, rcpt_reject={"a@example.net": R.S550_NO_SUCH_USER,
+                                                   "b@example.net": R.S550_NO_SUCH_USER},
+                     rules=(Rule("DATA", reply="354 go ahead anyway"),))
+    pair = Pair([mail(to=("a@example.net", "b@example.net"))], server=server).run()
+
+    assert SendBytes(b".\r\n", "DATA end (empty)") in pair.sent
+    assert not any(b"Subject" in s.data for s in pair.sent)  # no content at all
+    abort = only_terminal(pair)
+    assert isinstance(abort, CommandAbort) and abort.command == "RCPT"
+    assert abort.reply.code == 550
+    rejected = [e.address for e in pair.events if isinstance(e, RecipientRejected)]
+    assert rejected == ["a@example.net", "b@example.net"]
+    assert pair.mailbox == [] and pair.commands[-1] == "QUIT"
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_partial_rcpt_reject_is_recipient_rejected_then_sent(pipelining: bool) -> None:
+    job = mail(to=("a@example.net", "bad@example.net"), cc=("c@example.net",))
+    pair = Pair([job], server=PIPELINING_ONLY, pipelining=pipelining).run()
+
+    assert pair.obs.pipelined is pipelining
+    rejected = [e for e in pair.events if isinstance(e, RecipientRejected)]
+    assert [(e.address, e.reply.code) for e in rejected] == [("bad@example.net", 550)]
+    sent = only_terminal(pair)
+    assert isinstance(sent, Sent)
+    assert sent.accepted == ("a@example.net", "c@example.net")
+    assert sent.rejected == ("bad@example.net",)
+    assert pair.mailbox[0].recipient_addresses == ["a@example.net", "c@example.net"]
+
+
+def _chunking_job() -> MailJob:
+    return mail(body=TRICKY_BODY * 5)
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+@pytest.mark.parametrize("chunk_size", [1, 37, 100, "exact"])
+def test_chunking_bdat_counts_are_exact_and_content_byte_exact(
+        pipelining: bool, chunk_size: int | str) -> None:
+    job = _chunking_job()
+    expected = expected_message(job, eight_bit_ok=False)
+    size = len(expected) if chunk_size == "exact" else int(chunk_size)
+    caps = ("CHUNKING", *(("PIPELINING",) if pipelining else ()))
+    pair = Pair([job], server=ServerConfig(hostname=SERVER_HOST, capabilities=caps),
+                chunk_size=size).run()
+
+    (received,) = pair.mailbox
+    assert received.via == "BDAT" and received.content == expected
+    chunks = bdat_sizes(pair)
+    assert sum(n for n, _ in chunks) == len(expected)
+    assert all(n == size and not last for n, last in chunks[:-1])
+    assert chunks[-1][1] and chunks[-1][0] < size
+    assert len(chunks) == len(expected) // size + 1
+    assert "DATA" not in pair.commands
+    assert pair.obs.pipelined is pipelining
+    assert isinstance(only_terminal(pair), Sent)
+
+
+# ---- DSN, 8BITMIME, SMTPUTF8 ------------------------------------------------------------------
+
+DSN_JOB = mail(to=("ops@example.net", "boss@example.net"), dsn_notify=("SUCCESS", "FAILURE"),
+               dsn_ret="HDRS", dsn_envid="QQ314159 x+y", dsn_orcpt=True)
+
+
+def test_dsn_parameters_reach_the_server() -> None:
+    server = ServerConfig(hostname=SERVER_HOST, capabilities=("DSN", "PIPELINING"))
+    pair = Pair([DSN_JOB], server=server).run()
+
+    (received,) = pair.mailbox
+    assert received.mail_params["RET"] == "HDRS"
+    assert received.mail_params["ENVID"] == "QQ314159+20x+2By"  # xtext
+    assert [r.notify for r in received.recipients] == [("SUCCESS", "FAILURE")] * 2
+    assert [r.orcpt for r in received.recipients] == ["rfc822;ops@example.net",
+                                                      "rfc822;boss@example.net"]
+    assert pair.obs.used_without_advertisement == []
+
+
+def test_dsn_parameters_are_left_out_when_not_offered() -> None:
+    pair = Pair([DSN_JOB], server=PIPELINING_ONLY).run()
+
+    (received,) = pair.mailbox
+    assert "RET" not in received.mail_params and "ENVID" not in received.mail_params
+    assert all(r.params == {} for r in received.recipients)
+    assert pair.obs.used_without_advertisement == []
+
+
+UTF8_BODY = "Grüße aus Köln — 東京\r\n"
+
+
+def test_8bitmime_sends_a_utf8_body_as_is() -> None:
+    pair = Pair([mail(body=UTF8_BODY)], server=PLAIN_ESMTP).run()
+
+    (received,) = pair.mailbox
+    assert received.mail_params["BODY"] == "8BITMIME"
+    assert received.body == UTF8_BODY.encode("utf-8")
+    assert received.header("Content-Transfer-Encoding") == "8bit"
+    assert pair.obs.used_without_advertisement == []
+
+
+def test_without_8bitmime_a_utf8_body_is_quoted_printable() -> None:
+    pair = Pair([mail(body=UTF8_BODY)], server=NO_EXTENSIONS).run()
+
+    (received,) = pair.mailbox
+    assert "BODY" not in received.mail_params
+    assert received.content.isascii()
+    assert received.header("Content-Transfer-Encoding") == "quoted-printable"
+    assert received.message.get_content() == UTF8_BODY.replace("\r\n", "\n")
+
+
+UTF8_ADDRESS = "jürgen@bücher.example"
+
+
+def test_smtputf8_with_a_non_ascii_address() -> None:
+    server = ServerConfig(hostname=SERVER_HOST, capabilities=("SMTPUTF8", "8BITMIME"))
+    pair = Pair([mail(to=(UTF8_ADDRESS,))], server=server).run()
+
+    (received,) = pair.mailbox
+    assert "SMTPUTF8" in received.mail_params
+    assert received.recipient_addresses == [UTF8_ADDRESS]
+    assert UTF8_ADDRESS.encode() in received.content  # raw UTF-8 in the To header
+    assert pair.obs.used_without_advertisement == []
+
+
+def test_non_ascii_address_refused_locally_when_smtputf8_not_offered() -> None:
+    pair = Pair([mail(to=(UTF8_ADDRESS,))], server=PLAIN_ESMTP).run()
+
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.UNSUPPORTED
+    assert "SMTPUTF8" in error.detail
+    assert pair.commands == ["EHLO", "QUIT"] and pair.mailbox == []
+
+
+# ---- VRFY, ETRN, several jobs ------------------------------------------------------------------
+
+def test_vrfy_and_etrn_jobs() -> None:
+    server = ServerConfig(hostname=SERVER_HOST, vrfy={"ops": "250 2.1.5 Ops <ops@example.net>"},
+                          rcpt_reject={})
+    pair = Pair([VrfyJob("ops"), VrfyJob("nobody"), EtrnJob("example.net")],
+                server=server).run()
+
+    assert pair.commands == ["EHLO", "VRFY", "VRFY", "ETRN", "QUIT"]
+    first, second, third = pair.terminal
+    assert isinstance(first, VrfyResult) and str(first.reply) == "250 2.1.5 Ops <ops@example.net>"
+    assert isinstance(second, VrfyResult) and second.reply.code == 252
+    assert isinstance(third, EtrnResult) and str(third.reply) == R.S250_ETRN_STARTED
+
+
+def test_vrfy_and_etrn_refusals_are_command_aborts() -> None:
+    server = ServerConfig(hostname=SERVER_HOST, vrfy={"ghost": R.S550_NO_SUCH_USER},
+                          etrn_reply=R.S458_ETRN_UNABLE)
+    pair = Pair([VrfyJob("ghost"), EtrnJob("example.net"), mail()], server=server).run()
+
+    vrfy, etrn, sent = pair.terminal
+    assert isinstance(vrfy, CommandAbort) and vrfy.command == "VRFY" and vrfy.reply.code == 550
+    assert isinstance(etrn, CommandAbort) and etrn.command == "ETRN" and etrn.reply.code == 458
+    assert isinstance(sent, Sent)
+    assert "RSET" not in pair.commands  # no transaction was open
+
+
+def test_two_mails_on_one_connection() -> None:
+    jobs = [mail(subject="one"), mail(subject="two", to=("boss@example.net",))]
+    pair = Pair(jobs, server=PIPELINING_ONLY).run()
+
+    assert [type(e) for e in pair.terminal] == [Sent, Sent]
+    assert [m.header("Subject") for m in pair.mailbox] == ["one", "two"]
+    ids = [m.header("Message-ID") for m in pair.mailbox]
+    assert ids[0] != ids[1] and ids[0] is not None and ids[0].startswith("<1.")
+    assert pair.commands.count("EHLO") == 1 and "RSET" not in pair.commands
+    assert pair.core.next_message_seq == 3
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_second_mail_after_a_failed_first_gets_rset_between(pipelining: bool) -> None:
+    jobs = [mail(subject="one", to=("bad@example.net",)), mail(subject="two")]
+    pair = Pair(jobs, server=PIPELINING_ONLY, pipelining=pipelining).run()
+
+    abort, sent = pair.terminal
+    assert isinstance(abort, CommandAbort) and abort.command == "RCPT"
+    assert isinstance(sent, Sent)
+    first_rset = pair.commands.index("RSET")
+    assert pair.commands[first_rset + 1] == "MAIL"
+    assert pair.commands.count("MAIL") == 2 and pair.commands[-1] == "QUIT"
+    assert [m.header("Subject") for m in pair.mailbox] == ["two"]
+
+
+# ---- timeouts ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("verb", "command", "timer", "seconds"), [
+    ("GREETING", "GREETING", "greeting", 300),
+    ("EHLO", "EHLO", "ehlo", 300),
+    ("MAIL", "MAIL", "mail", 300),
+    ("RCPT", "RCPT", "rcpt", 300),
+    ("DATA", "DATA", "data_init", 120),
+    ("DATA_END", "DATA", "data_term", 600),
+])
+@pytest.mark.parametrize("action", ["silent", "ignore"])
+def test_silent_server_times_out_with_the_rfc_default(
+        verb: str, command: str, timer: str, seconds: int, action: Any) -> None:
+    server = replace(NO_EXTENSIONS, rules=(Rule(verb, action=action),))
+    pair = Pair([mail(), mail(subject="queued")], server=server).run()
+
+    assert pair.fired == [timer]
+    assert pair.armed[-1] == ArmTimer(timer, seconds * SECOND_US)
+    assert pair.terminal == [Timeout(command, seconds * SECOND_US)] * 2
+    assert pair.outputs[-1] == ClientClose(abort=True)
+    assert pair.obs.close_reason == "client reset"
+    assert pair.mailbox == [] and pair.core.finished
+
+
+def test_timeout_values_come_from_the_settings() -> None:
+    server = replace(NO_EXTENSIONS, rules=(Rule("MAIL", action="silent"),))
+    timeouts = {"greeting": 5 * SECOND_US, "ehlo": 5 * SECOND_US, "mail": 7 * SECOND_US}
+    pair = Pair([mail()], server=server, timeouts_us=timeouts).run()
+
+    assert pair.terminal == [Timeout("MAIL", 7 * SECOND_US)]
+
+
+def test_silent_quit_closes_without_an_event() -> None:
+    server = replace(NO_EXTENSIONS, rules=(Rule("QUIT", action="silent"),))
+    pair = Pair([mail()], server=server).run()
+
+    assert pair.fired == ["quit"]
+    assert event_types(pair) == [Connected, Sent]
+    assert pair.outputs[-1] == ClientClose(abort=True)
+
+
+def test_stalled_tls_handshake_times_out() -> None:
+    server = replace(TLS_SERVER, rules=(Rule("STARTTLS", reply="220 go ahead",
+                                             transition=False),))
+    pair = Pair([mail()], server=server, security="starttls")
+    # Without the handshake ever finishing or failing, the timer must end the job.
+    pair._client(pair.core.start())
+    pair._client(pair.core.connected(SERVER_HOST, 25))
+    pair._server(pair.engine.on_connect())
+    while pair._to_server or pair._to_client:
+        pair._step()
+    assert pair.core.phase is Phase.TLS_HANDSHAKE
+    assert pair._timer == ArmTimer("tls_handshake", 60 * SECOND_US)
+    pair._client(pair.core.timer_expired())
+    assert pair.terminal == [Timeout("tls_handshake", 60 * SECOND_US)]
+    assert pair.core.tls_established(TLS_CIPHER, TLS_VERSION) == []  # too late: ignored
+
+
+# ---- connection trouble ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("action", ["close", "reset"])
+def test_connection_lost_mid_transaction_fails_every_job(action: Any) -> None:
+    server = replace(NO_EXTENSIONS, rules=(Rule("RCPT", action=action),))
+    pair = Pair([mail(), VrfyJob("ops")], server=server).run()
+
+    assert [e.kind for e in pair.terminal if isinstance(e, ClientError)] == \
+        [ErrorKind.CONNECTION_LOST] * 2
+    assert len(pair.terminal) == 2 and pair.mailbox == []
+
+
+def test_drop_after_the_final_dot_is_never_reported_as_sent() -> None:
+    server = replace(NO_EXTENSIONS, rules=(Rule("DATA_END", action="close"),))
+    pair = Pair([mail()], server=server).run()
+
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.CONNECTION_LOST
+
+
+@pytest.mark.parametrize(("greeting", "commands"), [
+    ("421 4.3.2 Service not available", []),
+    ("554 5.3.2 No SMTP service here", ["QUIT"]),
+])
+def test_refusing_greeting_is_service_unavailable(greeting: str, commands: list[str]) -> None:
+    server = replace(NO_EXTENSIONS, rules=(Rule("GREETING", reply=greeting),))
+    pair = Pair([mail(), mail()], server=server).run()
+
+    assert [e.kind for e in pair.terminal if isinstance(e, ClientError)] == \
+        [ErrorKind.SERVICE_UNAVAILABLE] * 2
+    assert pair.commands == commands
+
+
+# ---- hostile replies -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [b"2x0 what\r\n", b"250-a\r\n550 b\r\n", b"25\r\n",
+                                 b"250 a\rb\r\n", b"250 " + b"A" * 600 + b"\r\n"])
+def test_malformed_reply_is_a_protocol_error(bad: bytes) -> None:
+    server = replace(NO_EXTENSIONS, rules=(Rule("MAIL", reply=bad, raw=True),))
+    pair = Pair([mail()], server=server).run()
+
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.PROTOCOL
+    assert error.detail.startswith("malformed reply")
+    assert pair.outputs[-1] == ClientClose(abort=True)
+    assert pair.commands == ["EHLO", "MAIL"] and pair.mailbox == []
+
+
+@pytest.mark.parametrize("verb", ["GREETING", "MAIL", "RCPT"])
+def test_surplus_reply_is_a_protocol_error_not_the_next_answer(verb: str) -> None:
+    server = replace(NO_EXTENSIONS, rules=(Rule(verb, inject="250 2.0.0 surplus\r\n"),))
+    pair = Pair([mail()], server=server).run()
+
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.PROTOCOL
+    assert "unsolicited reply" in error.detail
+    assert pair.outputs[-1] == ClientClose(abort=True)
+    assert pair.mailbox == [] and "DATA" not in pair.commands
+
+
+def test_reply_with_nothing_outstanding_is_a_protocol_error() -> None:
+    pair = Pair([mail()], server=NO_EXTENSIONS)
+    pair._client(pair.core.start())
+    pair._client(pair.core.connected(SERVER_HOST, 25))
+    out = pair.core.receive(b"220 hi\r\n")
+    assert pair.core.receive(b"250 2.0.0 nobody asked\r\n250 again\r\n") != []
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.PROTOCOL
+    assert any(isinstance(o, SendBytes) and o.label == "EHLO" for o in out)
+
+
+# ---- input checks and the message ----------------------------------------------------------------
+
+@pytest.mark.parametrize("job", [
+    mail(to=("ops@example.net\r\nRCPT TO:<victim@example.net>",)),
+    mail(sender="dev@example.org\nDATA"),
+    mail(cc=("c@example.net\r",)),
+    mail(subject="hi\r\nBcc: victim@example.net"),
+    VrfyJob("ops\r\nDATA"),
+    EtrnJob("example.net\r\nQUIT"),
+], ids=["rcpt", "sender", "cc", "subject", "vrfy", "etrn"])
+def test_cr_lf_in_input_is_refused_before_anything_is_sent(job: Job) -> None:
+    pair = Pair([job], server=NO_EXTENSIONS).run()
+
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.INVALID_INPUT
+    assert pair.sent == [] and pair.engine.transcript == []
+    assert pair.events == [error] and pair.core.finished
+
+
+def test_invalid_job_is_refused_and_the_valid_one_still_sent() -> None:
+    bad = mail(to=("ops@example.net\r\nRCPT TO:<victim@example.net>",))
+    pair = Pair([bad, mail()], server=NO_EXTENSIONS).run()
+
+    error, sent = pair.terminal
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.INVALID_INPUT
+    assert "to[0]" in error.detail
+    assert isinstance(sent, Sent)
+    assert not any(b"victim" in s.data for s in pair.sent)
+    assert pair.events[0] == error  # refused before connecting
+
+
+def test_date_header_comes_from_the_porting_rtc() -> None:
+    rtc = RtcTime(2024, 2, 29, 23, 59, 58, 3, True)
+    server = replace(NO_EXTENSIONS, date_tolerance_hours=48)
+    pair = Pair([mail()], server=server).run()
+    other = Pair([mail()], server=NO_EXTENSIONS, porting=FixedPorting(rtc=rtc)).run()
+
+    assert pair.mailbox[0].date_header == "Thu, 22 Jun 2017 12:22:07 +0000"
+    assert other.mailbox[0].date_header == "Thu, 29 Feb 2024 23:59:58 +0000"
+
+
+def test_cc_header_and_bcc_only_in_the_envelope() -> None:
+    job = mail(cc=("c@example.net",), bcc=("hidden@example.net",), reply_to=("r@example.org",))
+    pair = Pair([job], server=NO_EXTENSIONS).run()
+
+    (received,) = pair.mailbox
+    assert received.recipient_addresses == ["ops@example.net", "c@example.net",
+                                            "hidden@example.net"]
+    assert received.header("Cc") == "c@example.net"
+    assert received.header("Reply-To") == "r@example.org"
+    assert b"hidden@example.net" not in received.content
+
+
+# ---- every job ends exactly once -------------------------------------------------------------------
+
+_REPLIES = ["250 2.0.0 OK", "354 go", "421 4.3.0 bye", "450 4.2.0 busy", "550 5.1.1 no",
+            "334 VXNlcm5hbWU6", "220 ready", "502 5.5.1 no", "235 2.7.0 ok", "252 maybe"]
+_VERBS = ["GREETING", "EHLO", "HELO", "STARTTLS", "AUTH", "AUTH_RESPONSE", "MAIL", "RCPT",
+          "DATA", "DATA_END", "BDAT", "RSET", "VRFY", "ETRN", "QUIT"]
+
+
+@st.composite
+def _rules(draw: st.DrawFn) -> Rule:
+    verb = draw(st.sampled_from(_VERBS))
+    action = draw(st.sampled_from(["reply", "reply", "reply", "ignore", "silent", "close",
+                                   "reset", "reply_then_close", "malformed", "surplus"]))
+    nth = draw(st.one_of(st.none(), st.integers(1, 3)))
+    if action == "malformed":
+        return Rule(verb, nth=nth, reply=b"2x0 bad\r\n", raw=True)
+    if action == "surplus":
+        return Rule(verb, nth=nth, inject=b"250 surplus\r\n")
+    if action in ("reply", "reply_then_close"):
+        return Rule(verb, nth=nth, action=action, reply=draw(st.sampled_from(_REPLIES)))
+    return Rule(verb, nth=nth, action=action)
+
+
+_JOBS = st.sampled_from([
+    mail(),
+    mail(to=("a@example.net", "bad@example.net"), body=TRICKY_BODY),
+    mail(to=("bad@example.net",)),
+    mail(body="x" * 3000),
+    VrfyJob("ops"),
+    EtrnJob("example.net"),
+])
+_CAPS = ["PIPELINING", "CHUNKING", "SIZE 2000", "STARTTLS", "AUTH PLAIN LOGIN CRAM-MD5",
+         "8BITMIME", "DSN"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(rules=st.lists(_rules(), max_size=4), jobs=st.lists(_JOBS, min_size=1, max_size=3),
+       caps=st.sets(st.sampled_from(_CAPS)), security=st.sampled_from(["none", "starttls"]),
+       auth=st.booleans(), delivery=st.sampled_from(["as_sent", "bytewise", "coalesced"]))
+def test_every_job_gets_exactly_one_terminal_event(
+        rules: list[Rule], jobs: list[Job], caps: set[str], security: str, auth: bool,
+        delivery: Delivery) -> None:
+    server = ServerConfig(hostname=SERVER_HOST, capabilities=sorted(caps), credentials=USERS,
+                          rcpt_reject={"bad@example.net": R.S550_NO_SUCH_USER}, rules=rules)
+    credentials = USER_PASS if auth else Credentials()
+    pair = Pair(jobs, server=server, security=security, credentials=credentials,
+                delivery=delivery, chunk_size=700).run()
+
+    assert len(pair.terminal) == len(jobs)
+    assert pair.core.finished and pair.core.jobs_open == 0
+    assert pair.core.phase is Phase.DONE
+    assert len(pair.mailbox) == sum(isinstance(e, Sent) for e in pair.terminal)

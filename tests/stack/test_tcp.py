@@ -62,7 +62,7 @@ class Peer:
             self.outgoing = self.outgoing[n:]
         if self.close_when_sent:
             self.close_when_sent = False
-            self.sock.close()
+            self.sock.shutdown_send()
 
 
 @dataclass
@@ -395,7 +395,7 @@ def test_half_close_peer_keeps_sending_after_our_fin() -> None:
     client = world.connect()
     server = world.accepted[0]
     client.sock.send(b"QUIT\r\n")
-    client.sock.close()
+    client.sock.shutdown_send()
     world.run(SECOND)
     assert server.sock.peer_closed
     reply = payload(30_000)
@@ -740,3 +740,15 @@ def test_bad_socket_calls_name_the_field() -> None:
         sock.recv(0)
     with pytest.raises(ValueError, match=r"port: expected 1\.\.65535"):
         stack.listen(0, lambda s: None)
+
+
+def test_data_arriving_after_a_full_close_is_discarded_and_its_buffers_returned() -> None:
+    world = make_world()
+    client = world.connect()
+    server = world.accepted[0]
+    client.sock.close()
+    world.run(SECOND)
+    server.write(payload(20_000), close=True)
+    world.run(30 * SECOND, stop=lambda: not world.client.stack.connections)
+    assert client.data == b""
+    assert world.client.pool.in_use == 0
