@@ -231,10 +231,12 @@ def check_server(result: RunResult) -> str | None:
     problems: list[str] = []
     observations = [c.engine.observations for c in connections]
 
-    def want(name: str, actual: bool, sentence: str) -> None:
+    def want(name: str, actual: bool, violation: str, unexpected: str | None = None) -> None:
+        """``violation``: what went wrong when the expectation is true and fails;
+        ``unexpected``: when it is false and fails (defaults to "not expected: ...")."""
         value = getattr(wanted, name)
         if value is not None and value != actual:
-            problems.append(sentence if value else f"not expected: {sentence}")
+            problems.append(violation if value else (unexpected or f"not expected: {violation}"))
 
     from scenarios.server.engine import ehlo_name_acceptable
 
@@ -248,10 +250,14 @@ def check_server(result: RunResult) -> str | None:
              if c.upper() != "QUIT"]
     want("no_commands_after_failed_starttls", not after,
          f"commands after a failed STARTTLS: {after}")
-    want("tls_used", any(o.tls_established for o in observations), "TLS was used")
-    want("pipelined", any(o.pipelined for o in observations), "the client pipelined")
-    ehlo_again = any(o.tls_established and o.commands.count("EHLO") >= 2 for o in observations)
-    want("ehlo_after_starttls", ehlo_again, "the client sent EHLO again after STARTTLS")
+    want("tls_used", any(o.tls_established for o in observations), "TLS was not used",
+         "TLS was used")
+    want("pipelined", any(o.pipelined for o in observations), "the client did not pipeline",
+         "the client pipelined")
+    ehlo_again = any(o.first_command_after_tls == "EHLO" for o in observations)
+    want("ehlo_after_starttls", ehlo_again,
+         "the client's first command after the TLS handshake was not EHLO",
+         "the client sent EHLO again after STARTTLS")
     bare = any(o.command_line_endings.bare_lf or o.command_line_endings.bare_cr
                or o.bare_lf_in_data or o.bare_cr_in_data for o in observations)
     want("no_bare_line_endings", not bare, "the client sent a bare CR or LF")

@@ -325,6 +325,10 @@ class ClientCore:
                 ClientError(ErrorKind.PROTOCOL, f"unsolicited reply: {reply}", reply),
                 close="abort")
         expect = self._expect.popleft()
+        if reply.code == 421 and expect.command not in ("GREETING", "QUIT"):
+            # RFC 5321 3.8: the server is shutting down the channel; whatever the command,
+            # the transaction is over. Report it on the command it answered.
+            return self._fail_all(CommandAbort(expect.command, reply), close="abort")
         out = expect.handler(reply)
         if self.phase is Phase.SESSION:
             out += self._arm_head()

@@ -81,10 +81,18 @@ class ClientStatus:
     sessions: int = 0
 
 
+#: What ``current`` offers for TLS 1.2 when the config names no ciphers: forward-secret
+#: suites, including TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA (0xc014), which Outlook's servers
+#: require (Python's own default string drops every CBC-SHA suite). TLS 1.3 suites are
+#: OpenSSL's defaults and are not affected by this string.
+CURRENT_CIPHERS = ("ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE-RSA-AES256-SHA:ECDHE-ECDSA-AES256-SHA:"
+                   "ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES128-SHA")
+
+
 def tls_config_for(settings: ClientSettings, profile: Profile) -> TlsConfig:
     """The client's TLS parameters; historical releases offer only weak suites."""
     tls = settings.tls
-    ciphers, max_version = tls.ciphers, tls.max_version
+    ciphers, max_version = tls.ciphers or CURRENT_CIPHERS, tls.max_version
     if profile.weak_tls_ciphers_only:
         # Known issue: "Outlook SMTP server does not work because it drops TLS connection
         # (probably we use too weak a ciphersuite)".
@@ -246,15 +254,14 @@ class _Session:
                 # that drops is not noticed; the client keeps waiting for a reply.
                 return
             self.read()  # whatever arrived before the close still counts
-            if self.core.finished:
-                self.closed = True
-                return
-            reason = sock.close_reason.value if sock.close_reason else "peer closed"
-            detail = f"connection closed by the server ({reason})"
-            if tls is not None and tls.failure is not None:
-                detail += f"; TLS: {tls.failure.kind}: {tls.failure.reason}"
-            self.closed = True
-            self.apply(self.core.connection_lost(detail))
+            if not self.core.finished and not self.closed:
+                reason = sock.close_reason.value if sock.close_reason else "peer closed"
+                detail = f"connection closed by the server ({reason})"
+                if tls is not None and tls.failure is not None:
+                    detail += f"; TLS: {tls.failure.kind}: {tls.failure.reason}"
+                self.apply(self.core.connection_lost(detail))
+            # Close our side too (CLOSE_WAIT -> LAST_ACK); a no-op when already closed.
+            self._close(abort=False)
 
     def run(self) -> Task:
         self.apply(self.core.start())

@@ -367,6 +367,8 @@ class ServerEngine:
         verb, _, argument = text.partition(" ")
         verb = verb.upper()
         self._observations.commands.append(verb)
+        if self.session.tls_active and self._observations.first_command_after_tls is None:
+            self._observations.first_command_after_tls = verb
         if self.session.starttls_refused:
             self._observations.commands_after_failed_starttls.append(verb)
         key = "" if verb in PSEUDO_VERBS else verb  # a client cannot speak a pseudo verb

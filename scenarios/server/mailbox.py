@@ -158,6 +158,8 @@ class Observations:
     tls_version: str | None = None
     tls_failure: str | None = None
     plaintext_after_starttls: bytes = b""
+    first_command_after_tls: str | None = None
+    """The verb the client sent first inside TLS (RFC 3207 4.2: it should be EHLO)."""
     """Bytes that arrived after STARTTLS and before TLS: discarded (CVE-2011-0411 rule)."""
     commands_after_failed_starttls: list[str] = field(default_factory=list)
     """Verbs the client sent after STARTTLS was refused (a fail-closed client sends none

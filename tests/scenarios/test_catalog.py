@@ -7,16 +7,18 @@ from scenarios.catalog import catalog_names, load_catalog
 from scenarios.runner import run
 from smtp.profiles import PROFILE_NAMES
 
-REQUIRED = """
-blank-line-truncation date-month-day ehlo-domain-name buffer-exhaustion-during-content
-pipeline-mail-rejected tls-drop-mid-transaction outlook-ecdhe-only silent-server-under-tls
-outlook-antispam-reject outlook-pop-disabled-auth active24-date-required
-starttls implicit-tls auth-plain auth-login auth-cram-md5 auth-anonymous vrfy etrn
-cc-bcc-reply-to attachments dsn chunking pipelining size-limit date-header
-pipeline-coalesced-replies replies-byte-by-byte rcpt-partial-reject server-421-shutdown
-connection-refused rst-during-data greeting-timeout textless-reply lossy-link
-starttls-stripped starttls-response-injection smuggling-end-of-data
-""".split()
+REQUIRED = [
+    "blank-line-truncation", "date-month-day", "ehlo-domain-name",
+    "buffer-exhaustion-during-content", "pipeline-mail-rejected", "tls-drop-mid-transaction",
+    "outlook-ecdhe-only", "silent-server-under-tls", "outlook-antispam-reject",
+    "outlook-pop-disabled-auth", "active24-date-required", "starttls", "implicit-tls",
+    "auth-plain", "auth-login", "auth-cram-md5", "auth-anonymous", "vrfy", "etrn",
+    "cc-bcc-reply-to", "attachments", "dsn", "chunking", "pipelining", "size-limit",
+    "date-header", "pipeline-coalesced-replies", "replies-byte-by-byte", "rcpt-partial-reject",
+    "server-421-shutdown", "connection-refused", "rst-during-data", "greeting-timeout",
+    "textless-reply", "lossy-link", "starttls-stripped", "starttls-response-injection",
+    "smuggling-end-of-data",
+]
 
 SCENARIOS = {s.name: s for s in load_catalog()}
 
