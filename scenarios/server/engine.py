@@ -450,11 +450,20 @@ class ServerEngine:
         if rule is None and self._bdat_last and self._bdat_refusal() is None:
             self.session.envelope.via = "BDAT"
             self.session.envelope.content += self._take_chunk()
+            self._observe_bdat_line_endings(self.session.envelope.content)
             self._finish_content(inline=False)
         else:
             self._dispatch("BDAT", self._bdat_argument, rule)
         self._bdat_chunk = bytearray()
         return True
+
+    def _observe_bdat_line_endings(self, content: bytes) -> None:
+        """BDAT content is not line-based, but the same rule holds: no bare CR or LF."""
+        obs = self._observations
+        bare_lf = content.count(b"\n") - content.count(b"\r\n")
+        bare_cr = content.count(b"\r") - content.count(b"\r\n")
+        obs.bare_lf_in_data = obs.bare_lf_in_data or bare_lf > 0
+        obs.bare_cr_in_data = obs.bare_cr_in_data or bare_cr > 0
 
     def _take_chunk(self) -> bytes:
         chunk, self._bdat_chunk = bytes(self._bdat_chunk), bytearray()
@@ -576,7 +585,9 @@ class ServerEngine:
         session, obs = self.session, self._observations
         parts = argument.split()
         obs.auth_mechanisms.append(parts[0].upper() if parts else "")
-        if not session.tls_active and session.advertises("STARTTLS"):
+        if not session.tls_active:
+            # Credentials outside TLS, whether or not STARTTLS was offered: a stripped
+            # STARTTLS (a MitM hiding it) is exactly when this matters.
             obs.auth_in_plaintext = True
         if not session.extended:
             return self._push(R.S503_EHLO_FIRST)
