@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ast
 import base64
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -253,29 +251,3 @@ def test_command_line_limit_of_512_octets() -> None:
         commands.vrfy("v" * 506)
     with pytest.raises(SmtpInputError, match="EHLO command line is 513 octets"):
         commands.ehlo("h" * 506)
-
-
-def test_module_imports_no_io_clock_or_randomness() -> None:
-    forbidden = {
-        "socket",
-        "ssl",
-        "select",
-        "time",
-        "datetime",
-        "random",
-        "secrets",
-        "uuid",
-        "os",
-        "asyncio",
-        "emulator",
-        "stack",
-    }
-    tree = ast.parse(Path(commands.__file__).read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            names = [node.module or ""]
-        else:
-            continue
-        assert not {n.split(".")[0] for n in names} & forbidden, names

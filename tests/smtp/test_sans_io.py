@@ -1,0 +1,33 @@
+"""The protocol core and its helpers import no sockets, clocks or random numbers.
+
+DESIGN principle 3: the client core consumes bytes and events and returns actions; only
+its drivers (smtp/task.py over the socket API, smtp/hostclient.py over OS sockets) touch
+the world.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SMTP = Path(__file__).parents[2] / "smtp"
+SANS_IO = ["auth", "client", "commands", "datastream", "errors", "events", "jobs", "message",
+           "profiles", "replies", "rtcdate"]
+FORBIDDEN = {"socket", "ssl", "select", "selectors", "time", "random", "secrets", "uuid",
+             "asyncio", "emulator", "stack"}
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("module", SANS_IO)
+def test_module_imports_no_io_clock_or_randomness(module: str) -> None:
+    used = _imports(SMTP / f"{module}.py") & FORBIDDEN
+    assert not used, f"smtp/{module}.py imports {sorted(used)}"
