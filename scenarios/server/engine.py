@@ -457,7 +457,7 @@ class ServerEngine:
         self._bdat_chunk = bytearray()
         return True
 
-    def _observe_bdat_line_endings(self, content: bytes) -> None:
+    def _observe_bdat_line_endings(self, content: bytes | bytearray) -> None:
         """BDAT content is not line-based, but the same rule holds: no bare CR or LF."""
         obs = self._observations
         bare_lf = content.count(b"\n") - content.count(b"\r\n")
