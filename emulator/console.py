@@ -1,0 +1,410 @@
+"""The console shell the board runs on its UART.
+
+A board task reads command lines from the UART receive FIFO (woken by the UART receive
+interrupt), runs them and writes the answers back; SMTP client events are printed as
+they happen, one line each, prefixed ``SMTP: `` (``SMTP: sent 250 2.0.0 OK``,
+``SMTP: command_abort MAIL 550 5.7.1 Refused``: :func:`smtp.events.describe`).
+
+The output is meant for programs as much as for people:
+
+- every output line ends with CRLF and starts with an upper-case tag and a colon:
+  ``BOOT:``, ``VERSION:``, ``HELP:``, ``RTC:``, ``OK:``, ``STATUS:``, ``STACK:``,
+  ``SMTP:``, ``ERR:``; most carry ``key=value`` fields, quoted as a POSIX shell would
+  (:func:`parse_fields` reads them back);
+- the prompt is ``"> "``. The prompt line always ends (CRLF) before anything else is
+  printed: when a command line ends, and before an event printed while the prompt
+  waits. A reader that skips lines starting with ``"> "`` sees only tagged lines;
+- a line ends at CR or LF (CRLF counts once); echo is off by default (``echo on`` turns
+  it on, for people at a terminal); backspace/DEL edit the line, Ctrl-C drops it;
+- arguments are split like a POSIX shell (``shlex``): ``smtp send --from a@b --to c@d
+  --subject "x y" --body "line one\\nline two"``; in ``--body`` the escapes ``\\n``,
+  ``\\t`` and ``\\\\`` stand for a line break, a tab and a backslash;
+- errors: ``ERR: unknown command 'x' (try help)`` and ``ERR: <command>: <what was
+  expected>``.
+
+``reset`` reboots the board (:meth:`Board.reset`); the console task starts again and
+prints its boot banner. Bytes still unread when the board resets are lost with the RAM.
+
+This module knows the board, its UART and RTC, the SMTP firmware's job API and the
+client's events. It knows nothing about scenarios, servers, pyserial or ptys.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from emulator.board import Board
+from emulator.firmware import SmtpFirmware
+from emulator.trace import TraceRecord
+from emulator.uart import Uart
+from smtp.events import describe
+from smtp.jobs import EtrnJob, Job, MailJob, VrfyJob
+from stack.api import Task, TaskContext, Wait
+
+PROMPT = "> "
+MAX_LINE = 1024
+_BACKSPACE = (0x08, 0x7F)
+_CTRL_C = 0x03
+
+HELP_LINES = (
+    "help                          this list",
+    "version                       the client's release profile",
+    "rtc get                       read the RTC (UTC)",
+    "rtc set <time>                set the RTC, e.g. rtc set 2024-05-01T12:00:00 (UTC)",
+    "smtp send --from A --to B [--to C] [--cc D] [--bcc E] [--subject S] [--body T]",
+    "smtp vrfy <address>           ask the server to verify a mailbox",
+    "smtp etrn <node>              ask the server to start its queue for node",
+    "smtp status                   the client's state and last event",
+    "stack stats                   IP buffer pool use and dropped frames",
+    "echo on|off                   echo typed characters (off by default)",
+    "reset                         reboot the board",
+)
+
+_MAIL_OPTIONS = {"--from": "sender", "--to": "to", "--cc": "cc", "--bcc": "bcc",
+                 "--subject": "subject", "--body": "body"}
+_REPEATABLE = frozenset({"to", "cc", "bcc"})
+_BODY_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
+
+
+def parse_fields(line: str) -> dict[str, str]:
+    """``"STACK: in_use=3 free=13"`` -> ``{"in_use": "3", "free": "13"}`` (tag dropped)."""
+    _tag, _, rest = line.strip().partition(": ")
+    fields: dict[str, str] = {}
+    for token in shlex.split(rest):
+        key, sep, value = token.partition("=")
+        if sep:
+            fields[key] = value
+    return fields
+
+
+def _fields(**values: object) -> str:
+    return " ".join(f"{k}={shlex.quote(str(v))}" for k, v in values.items())
+
+
+def _printable(text: str) -> str:
+    """One line of output: control characters are shown escaped, never sent raw."""
+    out = []
+    for ch in text:
+        if ch == "\r":
+            out.append("\\r")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _unescape_body(text: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text) and text[i + 1] in _BODY_ESCAPES:
+            out.append(_BODY_ESCAPES[text[i + 1]])
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+class CommandError(ValueError):
+    """A command line the console refuses; the message is printed after ``ERR: ``."""
+
+
+def parse_mail_options(args: list[str]) -> MailJob:
+    """The ``smtp send`` options as a mail job; CommandError names what is wrong."""
+    values: dict[str, list[str]] = {}
+    i = 0
+    while i < len(args):
+        token = args[i]
+        option, eq, inline = token.partition("=")
+        field = _MAIL_OPTIONS.get(option)
+        if field is None:
+            known = ", ".join(_MAIL_OPTIONS)
+            raise CommandError(f"smtp send: unknown option {token!r} (known: {known})")
+        if eq:
+            value = inline
+            i += 1
+        elif i + 1 < len(args):
+            value = args[i + 1]
+            i += 2
+        else:
+            raise CommandError(f"smtp send: {option}: expected a value")
+        if field not in _REPEATABLE and field in values:
+            raise CommandError(f"smtp send: {option}: given twice")
+        values.setdefault(field, []).append(value)
+    if "sender" not in values:
+        raise CommandError("smtp send: --from: expected the sender's address")
+    if not any(values.get(f) for f in ("to", "cc", "bcc")):
+        raise CommandError("smtp send: --to: expected at least one recipient")
+    job = MailJob(sender=values["sender"][0], to=tuple(values.get("to", ())),
+                  cc=tuple(values.get("cc", ())), bcc=tuple(values.get("bcc", ())),
+                  subject=values.get("subject", [""])[0],
+                  body=_unescape_body(values.get("body", [""])[0]))
+    problems = job.problems()
+    if problems:
+        raise CommandError("smtp send: " + "; ".join(problems))
+    return job
+
+
+def parse_rtc_time(args: list[str]) -> datetime:
+    """``rtc set`` arguments as an aware UTC datetime (naive means UTC)."""
+    text = " ".join(args)
+    example = "expected a time like 2024-05-01T12:00:00 (UTC, or with an offset)"
+    if not text:
+        raise CommandError(f"rtc set: {example}")
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"rtc set: {example}, got {text!r}") from None
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    if when.year < 1970:
+        raise CommandError(f"rtc set: expected a time from 1970 on, got {text!r}")
+    return when
+
+
+class Console:
+    """The console shell task on ``board``, talking over ``uart``."""
+
+    def __init__(self, board: Board, uart: Uart, firmware: SmtpFirmware, *, echo: bool = False,
+                 name: str = "console", config_refused: str | None = None) -> None:
+        self.board = board
+        self.uart = uart
+        self.firmware = firmware
+        self.echo = echo
+        self.name = name
+        self.config_refused = config_refused
+        self.commands_run = 0
+        self._events_printed = len(firmware.events)
+        self._ctx: TaskContext | None = None
+        self._line = bytearray()
+        self._prompt_open = False
+        self._skip_lf = False
+        self._overlong = False
+        self._reset_pending = False
+        self._commands: dict[str, Callable[[list[str]], None]] = {
+            "help": self._cmd_help, "version": self._cmd_version, "rtc": self._cmd_rtc,
+            "smtp": self._cmd_smtp, "stack": self._cmd_stack, "echo": self._cmd_echo,
+            "reset": self._cmd_reset,
+        }
+        board.kernel.trace.subscribe(self._on_trace)
+        board.spawn(name, self._task)
+
+    # ---- the task -----------------------------------------------------------------------
+    def _task(self, ctx: TaskContext) -> Task:
+        # A fresh boot: the line buffer lives in RAM and starts empty. (Whether a prompt
+        # is open is the terminal's state: the banner then starts on a line of its own.)
+        self._ctx = ctx
+        self._line.clear()
+        self._skip_lf = self._overlong = self._reset_pending = False
+        self.uart.on_rx = ctx.wake
+        self._banner()
+        self._prompt()
+        while True:
+            self._print_new_events()
+            if not self._reset_pending:
+                self._consume(self.uart.read())
+            yield Wait()
+
+    def _on_trace(self, record: TraceRecord) -> None:
+        # The client logs each event as it notifies it; wake up to print it.
+        if (record.kind == "event" and record.source.startswith(self.board.name + ".")
+                and self._ctx is not None):
+            self._ctx.wake()
+
+    # ---- output -----------------------------------------------------------------------
+    def _write(self, text: str) -> None:
+        self.uart.write(text.encode("utf-8"))
+
+    def _say(self, lines: Iterable[str]) -> None:
+        self._end_prompt_line()
+        self._write("".join(_printable(line) + "\r\n" for line in lines))
+
+    def _end_prompt_line(self) -> None:
+        if self._prompt_open:
+            self._write("\r\n")
+            self._prompt_open = False
+
+    def _prompt(self) -> None:
+        partial = self._line.decode("utf-8", errors="replace") if self.echo else ""
+        self._write(PROMPT + partial)
+        self._prompt_open = True
+
+    def _banner(self) -> None:
+        stats = self.board.stats
+        reason = stats.reset_reasons[-1] if stats.reset_reasons else "power-on"
+        lines = [f"BOOT: {_fields(boot=stats.boots, reason=reason)}", self._version_line()]
+        if self.config_refused is not None:
+            lines.append(f"ERR: configuration refused: {self.config_refused}")
+        self._say(lines)
+
+    def _version_line(self) -> str:
+        profile = self.firmware.profile
+        return f"VERSION: {_fields(release=profile.name, ip_stack=profile.ip_stack)}"
+
+    def _print_new_events(self) -> None:
+        events = self.firmware.events
+        if self._events_printed >= len(events):
+            return
+        new = events[self._events_printed:]
+        self._events_printed = len(events)
+        was_open = self._prompt_open
+        self._say(f"SMTP: {describe(e.event)}" for e in new)
+        if was_open:
+            self._prompt()
+
+    # ---- input ------------------------------------------------------------------------
+    def _consume(self, data: bytes) -> None:
+        for byte in data:
+            if self._reset_pending:
+                return  # the board is going down: the rest of the input is lost
+            if self._skip_lf and byte == 0x0A:
+                self._skip_lf = False
+                continue
+            self._skip_lf = False
+            if byte in (0x0D, 0x0A):
+                self._skip_lf = byte == 0x0D
+                self._end_of_line()
+            elif byte in _BACKSPACE:
+                if self._line:
+                    del self._line[-1]
+                    if self.echo:
+                        self._write("\b \b")
+            elif byte == _CTRL_C:
+                self._line.clear()
+                self._overlong = False
+                if self.echo:
+                    self._write("^C")
+                self._end_prompt_line()
+                self._prompt()
+            elif len(self._line) >= MAX_LINE:
+                self._overlong = True
+            else:
+                self._line.append(byte)
+                if self.echo:
+                    self.uart.write(bytes([byte]))
+
+    def _end_of_line(self) -> None:
+        text = self._line.decode("utf-8", errors="replace")
+        self._line.clear()
+        self._end_prompt_line()
+        if self._overlong:
+            self._overlong = False
+            self._say([f"ERR: line too long (at most {MAX_LINE} characters)"])
+        elif text.strip():
+            self.run_line(text)
+        if not self._reset_pending:
+            self._prompt()
+
+    def run_line(self, text: str) -> None:
+        """Run one command line (as if typed), printing its answer."""
+        self.commands_run += 1
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:
+            self._say([f"ERR: cannot split the line: {exc}"])
+            return
+        if not words:
+            return
+        handler = self._commands.get(words[0])
+        try:
+            if handler is None:
+                raise CommandError(f"unknown command {words[0]!r} (try help)")
+            handler(words[1:])
+        except CommandError as exc:
+            self._say([f"ERR: {exc}"])
+
+    # ---- commands -----------------------------------------------------------------------
+    @staticmethod
+    def _unknown(words: list[str]) -> CommandError:
+        return CommandError(f"unknown command {' '.join(words)!r} (try help)")
+
+    def _no_args(self, command: str, args: list[str]) -> None:
+        if args:
+            raise CommandError(f"{command}: expected no arguments, got {' '.join(args)!r}")
+
+    def _cmd_help(self, args: list[str]) -> None:
+        self._no_args("help", args)
+        self._say(f"HELP: {line}" for line in HELP_LINES)
+
+    def _cmd_version(self, args: list[str]) -> None:
+        self._no_args("version", args)
+        self._say([self._version_line()])
+
+    def _rtc_line(self) -> str:
+        rtc = self.board.rtc
+        when = rtc.now().replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"RTC: {_fields(time=when, valid=str(rtc.valid).lower())}"
+
+    def _cmd_rtc(self, args: list[str]) -> None:
+        if args[:1] == ["get"]:
+            self._no_args("rtc get", args[1:])
+        elif args[:1] == ["set"]:
+            self.board.rtc.set(parse_rtc_time(args[1:]))
+        else:
+            raise self._unknown(["rtc", *args[:1]])
+        self._say([self._rtc_line()])
+
+    def _cmd_smtp(self, args: list[str]) -> None:
+        sub, rest = (args[0], args[1:]) if args else ("", [])
+        if sub == "status":
+            self._no_args("smtp status", rest)
+            self._say([self._status_line()])
+            return
+        job: Job
+        if sub == "send":
+            job = parse_mail_options(rest)
+        elif sub == "vrfy":
+            if len(rest) != 1:
+                raise CommandError("smtp vrfy: expected one address, e.g. smtp vrfy ops@x.net")
+            job = VrfyJob(rest[0])
+        elif sub == "etrn":
+            if len(rest) != 1:
+                raise CommandError("smtp etrn: expected one node, e.g. smtp etrn example.com")
+            job = EtrnJob(rest[0])
+        else:
+            raise self._unknown(["smtp", *args[:1]])
+        if self.config_refused is not None:
+            raise CommandError(f"smtp {sub}: configuration refused: {self.config_refused}")
+        self.firmware.submit(job)
+        kind = "mail" if sub == "send" else sub
+        self._say([f"OK: {_fields(queued=kind, job=self.firmware.jobs_submitted)}"])
+
+    def _status_line(self) -> str:
+        status = self.firmware.status
+        last = describe(status.events[-1]) if status.events else "none"
+        return "STATUS: " + _fields(state=status.state, queued=len(self.firmware.jobs),
+                                    sessions=status.sessions, events=len(status.events),
+                                    submitted=self.firmware.jobs_submitted, last=last)
+
+    def _cmd_stack(self, args: list[str]) -> None:
+        if args != ["stats"]:
+            raise self._unknown(["stack", *args[:1]])
+        pool, board = self.board.pool.stats, self.board.stats
+        self._say(["STACK: " + _fields(
+            pool_buffers=pool.count, in_use=pool.in_use, free=pool.free,
+            peak_in_use=pool.peak_in_use, lowest_free=pool.lowest_free,
+            allocations=pool.allocations, failed_allocations=pool.failed_allocations,
+            frames_received=board.frames_received,
+            dropped_no_buffer=board.frames_dropped_no_buffer,
+            dropped_ring_full=board.frames_dropped_ring_full,
+            rx_ring=self.board.rx_ring_depth, watchdog_resets=board.watchdog_resets,
+            boots=board.boots)])
+
+    def _cmd_echo(self, args: list[str]) -> None:
+        if args not in (["on"], ["off"]):
+            raise CommandError("echo: expected on or off")
+        self.echo = args[0] == "on"
+        self._say([f"OK: {_fields(echo=args[0])}"])
+
+    def _cmd_reset(self, args: list[str]) -> None:
+        self._no_args("reset", args)
+        self._say(["OK: resetting"])
+        self._reset_pending = True
+        # Not from inside the task itself: the reset closes every task's generator.
+        self.board.kernel.call_soon(self.board.reset, "console reset")

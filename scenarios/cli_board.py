@@ -1,0 +1,157 @@
+"""``smtp-hil board``: an emulated board with its serial console, for people and programs.
+
+    smtp-hil board [--profile P] [--scenario NAME|PATH] [--seed N] [--echo]
+                   [--pty [--duration S] [--speed X | --fast]] [--url [--name NAME]]
+
+The board runs the SMTP firmware of release ``P`` in the world of a scenario (its link
+and scripted server; the scenario's own job is not sent: jobs come from the console).
+
+- Without ``--pty`` the console reads standard input: each line is typed into the UART,
+  virtual time runs until the SMTP client is idle again (as fast as the machine goes),
+  and the console's output is printed. At end of input the command exits 0. Handy in
+  scripts: ``printf 'smtp send --from a@example.com --to b@example.net\\n' | smtp-hil
+  board --scenario blank-line-truncation``.
+- With ``--pty`` it opens an OS pseudo-terminal, prints ``PTY: /dev/pts/N`` and bridges
+  it to the UART until SIGINT/SIGTERM or ``--duration`` real seconds. Virtual time is
+  paced to real time (``--speed X``: X virtual seconds per real second; ``--fast``: as
+  fast as events allow). See :mod:`emulator.pty_bridge`.
+- ``--url`` also publishes the console as ``hil://NAME`` (``--name``, default ``board``)
+  and prints ``URL: hil://NAME``. That URL reaches the board only from this Python
+  process (e.g. a keyword library that calls :func:`cmd_board` in a thread).
+
+This module parses the board subcommand's arguments and prints; the device is built by
+:mod:`emulator.session`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import IO, TYPE_CHECKING, Any, TextIO
+
+from smtp.profiles import PROFILE_NAMES
+
+if TYPE_CHECKING:
+    from emulator.session import DeviceSession
+
+EXIT_OK = 0
+
+
+def _profile(value: str) -> str:
+    if value not in PROFILE_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"unknown profile {value!r} (known: {', '.join(PROFILE_NAMES)})")
+    return value
+
+
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
+
+
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
+    return number
+
+
+def add_board_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``board`` subcommand to ``subparsers`` (from ``add_subparsers()``)."""
+    from emulator.session import DEFAULT_SCENARIO
+
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "board", help="an emulated board with its serial console (stdin, a pty, or hil://)")
+    parser.add_argument("--profile", type=_profile, default="current",
+                        help=f"release profile ({', '.join(PROFILE_NAMES)}); default current")
+    parser.add_argument("--scenario", default=DEFAULT_SCENARIO, metavar="NAME|PATH",
+                        help=f"the world: link and scripted server (default {DEFAULT_SCENARIO})")
+    parser.add_argument("--seed", type=_int, default=0, help="kernel seed (default 0)")
+    parser.add_argument("--echo", action="store_true", help="console echo on at boot")
+    parser.add_argument("--pty", action="store_true",
+                        help="bridge the console to a new OS pty and print its path")
+    parser.add_argument("--duration", type=_positive, metavar="S",
+                        help="with --pty: stop after S real seconds")
+    pace = parser.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=_positive, default=1.0, metavar="X",
+                      help="with --pty: X virtual seconds per real second (default 1)")
+    pace.add_argument("--fast", action="store_true",
+                      help="with --pty: run virtual time as fast as events allow")
+    parser.add_argument("--url", action="store_true",
+                        help="publish the console as hil://NAME in this process")
+    parser.add_argument("--name", default="board", help="the hil:// name (default board)")
+    return parser
+
+
+def cmd_board(args: argparse.Namespace, out: TextIO, err: TextIO, *,
+              stdin: IO[bytes] | None = None) -> int:
+    """Run the board subcommand; ``stdin`` defaults to the process's standard input."""
+    from emulator.session import open_session
+
+    session = open_session(args.scenario, args.profile, args.seed, echo=args.echo)
+    try:
+        if args.url:
+            out.write(f"URL: {session.publish(args.name)}\n")
+            out.flush()
+        if args.pty:
+            return _serve_pty(session, args, out)
+        return _serve_stdin(session, out, stdin if stdin is not None else sys.stdin.buffer)
+    finally:
+        session.withdraw()
+
+
+def _serve_stdin(session: DeviceSession, out: TextIO, stdin: IO[bytes]) -> int:
+    def show() -> None:
+        text = session.output()
+        if text:
+            out.write(text.replace("\r\n", "\n"))
+            out.flush()
+
+    show()
+    for line in iter(stdin.readline, b""):
+        session.uart.feed(line)
+        session.settle()
+        show()
+    session.settle()
+    show()
+    out.write("\n")
+    return EXIT_OK
+
+
+def _serve_pty(session: DeviceSession, args: argparse.Namespace, out: TextIO) -> int:
+    from emulator.pty_bridge import PtyBridge
+
+    with PtyBridge(session, speed=None if args.fast else args.speed) as bridge:
+        out.write(f"PTY: {bridge.slave_path}\n")
+        out.flush()
+        restore = _on_signals(lambda: bridge.stop())
+        try:
+            bridge.serve(args.duration)
+        finally:
+            restore()
+    return EXIT_OK
+
+
+def _on_signals(action: Callable[[], None]) -> Callable[[], None]:
+    """Call ``action`` on SIGINT/SIGTERM (main thread only); returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        action()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    return restore
