@@ -25,14 +25,12 @@ import hashlib
 import re
 import ssl
 import tomllib
-import types
-import typing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, fields
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from os import PathLike, fspath
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, TypeAlias, get_args, get_origin
+from typing import Annotated, Any, Final, Literal, TypeAlias, get_args
 
 from pydantic import (
     BaseModel,
@@ -43,10 +41,10 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from emulator.units import MS, SECOND
+from scenarios.errorwording import DATETIME_EXAMPLE, describe, describe_error
 from scenarios.server.actions import DropTlsMode, Segmentation
 from scenarios.server.rules import Rule, RuleAction, ServerConfig
 from smtp.config import (
@@ -56,7 +54,6 @@ from smtp.config import (
     DeviceConfig,
     IPv4String,
     _syntax_problem,
-    _toml_repr,
 )
 from smtp.jobs import EtrnJob, Job, VrfyJob
 from smtp.message import Attachment, MailJob
@@ -97,7 +94,6 @@ ATTACHMENT_BLOCK: Final = 64 * 1024
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
 _NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 _NAME_WORDS: Final = "a name of letters, digits, '_', '-' and '.'"
-_DATETIME_EXAMPLE: Final = "a TOML date-time such as 2024-06-03T10:00:00Z"
 _LINE_BREAKS: Final = frozenset("\r\n\x00")
 
 
@@ -127,7 +123,7 @@ def _to_utc(value: datetime) -> datetime:
 def _datetime_value(value: object) -> datetime:
     if isinstance(value, datetime):
         return _to_utc(value)
-    raise _expected(_DATETIME_EXAMPLE)
+    raise _expected(DATETIME_EXAMPLE)
 
 
 def _rtc_value(value: object) -> datetime | None:
@@ -135,7 +131,7 @@ def _rtc_value(value: object) -> datetime | None:
         return None
     if isinstance(value, datetime):
         return _to_utc(value)
-    raise _expected(f"{_DATETIME_EXAMPLE} or 'unset'")
+    raise _expected(f"{DATETIME_EXAMPLE} or 'unset'")
 
 
 def _domain_value(value: object) -> object:
@@ -321,7 +317,7 @@ def _device_config_problem(err: Any) -> Problem:
     head = loc[0] if loc else None
     # The config's [device] and [stack] keys are [device] keys of the scenario.
     where = loc[1:] if head in _DEVICE_CONFIG_MOVED else ("config", *loc)
-    _, message = _describe_error(err, DeviceConfig)
+    _, message = describe_error(err, DeviceConfig)
     return where, message
 
 
@@ -981,7 +977,7 @@ def parse_scenario(text: str, *, source: str) -> Scenario:
     except ValidationError as exc:
         lines: list[str] = []
         for err in exc.errors():
-            lines.extend(f"{source}: {line}" for line in _describe(err, Scenario))
+            lines.extend(f"{source}: {line}" for line in describe(err, Scenario))
         raise ScenarioError(lines) from None
     scenario._source = source
     return scenario
@@ -998,239 +994,6 @@ def _read_text(source: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ScenarioError([f"{source}: not UTF-8 text (byte {exc.start})"]) from None
-
-
-# ----------------------------------------------------------------------------------------
-# Error wording: pydantic's findings as ``key: what was expected, got what``
-
-
-def _describe(err: Any, root: type[BaseModel]) -> list[str]:
-    """One pydantic error as problem lines (``key: message``) against model ``root``."""
-    loc: tuple[str | int, ...] = tuple(err["loc"])
-    if err["type"] == "scenario_problems":
-        parts = _walk(root, loc)[0]
-        return [_line((*parts, *sub), message) for sub, message in err["ctx"]["problems"]]
-    parts, message = _describe_error(err, root)
-    return [_line(parts, message)]
-
-
-def _line(parts: Sequence[str | int], message: str) -> str:
-    return f"{_render_key(parts)}: {message}"
-
-
-def _render_key(parts: Sequence[str | int]) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(file)"
-
-
-_SECTION: Final = "section"
-
-
-def _describe_error(err: Any, root: type[BaseModel]) -> tuple[tuple[str | int, ...], str]:
-    """The key path (tags dropped) and message of one error; a message of ``_SECTION``
-    kind is rendered by the caller as ``[key]: ...``."""
-    loc: tuple[str | int, ...] = tuple(err["loc"])
-    parts, info, annotation = _walk(root, loc)
-    kind: str = err["type"]
-    ctx: dict[str, Any] = err.get("ctx") or {}
-    got = f", got {_got(err['input'])}"
-    expected = _expected_text(annotation)
-    if kind == "extra_forbidden":
-        if isinstance(err["input"], dict):
-            return _section_parts(parts), "unknown section"
-        return parts, "unknown key"
-    if kind == "missing":
-        if _is_section(annotation):
-            return _section_parts(parts), "missing section"
-        return parts, f"missing, expected {expected or 'a value'}"
-    if kind in ("union_tag_invalid", "union_tag_not_found"):
-        tag_field = ctx.get("discriminator", "").strip("'")
-        tags = _tags_text(annotation) or str(ctx.get("expected_tags", ""))
-        if kind == "union_tag_not_found":
-            return (*parts, tag_field), f"missing, expected one of {tags}"
-        return (*parts, tag_field), f"expected one of {tags}, got {_got(ctx.get('tag'))}"
-    if kind in ("scenario_expected", "config_expected"):
-        return parts, f"{err['msg']}" + ("" if isinstance(err["input"], dict) else got)
-    if kind in ("scenario_says", "config_version"):
-        return parts, str(err["msg"])
-    if kind == "literal_error":
-        return parts, f"expected one of {_literal_text(annotation, ctx)}{got}"
-    if kind in _BOUNDS:
-        symbol, ctx_key = _BOUNDS[kind]
-        number = "an integer" if _base(annotation) is int else "a number"
-        return parts, f"expected {number} {symbol} {_toml_repr(ctx[ctx_key])}{got}"
-    if kind == "string_pattern_mismatch":
-        return parts, f"expected {_description(info, annotation) or 'a valid value'}{got}"
-    if kind == "string_too_short":
-        return parts, f"expected a non-empty string{got}"
-    if kind == "too_short":
-        return parts, f"expected at least {ctx.get('min_length', 1)} item(s)"
-    if kind == "finite_number":
-        return parts, f"expected a finite number{got}"
-    if kind in _EXPECTED_BY_TYPE:
-        return parts, f"expected {expected or _EXPECTED_BY_TYPE[kind]}{got}"
-    return parts, f"{err['msg']}{got}"
-
-
-def _section_parts(parts: tuple[str | int, ...]) -> tuple[str | int, ...]:
-    return (f"[{_render_key(parts)}]",) if parts else parts
-
-
-_EXPECTED_BY_TYPE: Final = {
-    "int_type": "an integer",
-    "int_from_float": "an integer",
-    "float_type": "a number",
-    "bool_type": "true or false",
-    "string_type": "a string",
-    "model_type": "a table",
-    "model_attributes_type": "a table",
-    "dict_type": "a table",
-    "list_type": "an array",
-    "datetime_type": _DATETIME_EXAMPLE,
-}
-_BOUNDS: Final = {
-    "greater_than": (">", "gt"),
-    "greater_than_equal": (">=", "ge"),
-    "less_than": ("<", "lt"),
-    "less_than_equal": ("<=", "le"),
-}
-_EXPECTED_BY_ANNOTATION: Final[dict[object, str]] = {
-    str: "a string", int: "an integer", float: "a number", bool: "true or false",
-    datetime: _DATETIME_EXAMPLE, date: "a TOML date", time: "a TOML time",
-}
-
-
-def _got(value: object) -> str:
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, float):
-        return repr(value)  # 2.0 stays 2.0: a release name written without quotes
-    return _toml_repr(value)
-
-
-def _strip(annotation: Any) -> Any:
-    """``annotation`` without ``Annotated`` wrappers."""
-    while get_origin(annotation) is Annotated:
-        annotation = get_args(annotation)[0]
-    return annotation
-
-
-def _members(annotation: Any) -> list[Any]:
-    """The members of a union (None left out), or ``[annotation]``."""
-    annotation = _strip(annotation)
-    if get_origin(annotation) in (typing.Union, types.UnionType):
-        return [_strip(a) for a in get_args(annotation) if a is not type(None)]
-    return [annotation]
-
-
-def _base(annotation: Any) -> Any:
-    """The single non-None type of an optional annotation, or the annotation."""
-    members = _members(annotation)
-    return members[0] if len(members) == 1 else _strip(annotation)
-
-
-def _is_model(annotation: Any) -> bool:
-    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
-
-
-def _is_section(annotation: Any) -> bool:
-    return bool(_members(annotation)) and all(_is_model(m) for m in _members(annotation))
-
-
-def _model_tags(model: type[BaseModel]) -> set[object]:
-    """The values of ``model``'s single-value Literal fields (its discriminator tags)."""
-    tags: set[object] = set()
-    for info in model.model_fields.values():
-        ann = _strip(info.annotation)
-        if get_origin(ann) is Literal and len(get_args(ann)) == 1:
-            tags.update(get_args(ann))
-    return tags
-
-
-def _tags_text(annotation: Any) -> str:
-    members = [m for m in _members(annotation) if _is_model(m)]
-    tags = [str(t) for m in members for t in sorted(_model_tags(m), key=str)]
-    return ", ".join(tags) if len(members) > 1 else ""
-
-
-def _literal_text(annotation: Any, ctx: Mapping[str, Any]) -> str:
-    base = _base(annotation)
-    if get_origin(base) is Literal:
-        return ", ".join(str(v) for v in get_args(base))
-    found = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-    return ", ".join(found) if found else str(ctx.get("expected", "a listed value"))
-
-
-def _expected_text(annotation: Any) -> str | None:
-    base = _base(annotation)
-    if base is None:
-        return None
-    if _is_section(annotation):
-        return "a table"
-    origin = get_origin(base)
-    if origin is list:
-        return "an array"
-    if origin is dict:
-        return "a table"
-    if origin is Literal:
-        return "one of " + ", ".join(str(v) for v in get_args(base))
-    return _EXPECTED_BY_ANNOTATION.get(base)
-
-
-def _description(info: FieldInfo | None, annotation: Any) -> str | None:
-    """The ``description`` of the field, or of an ``Annotated`` list item."""
-    if info is not None and info.description:
-        return info.description
-    while get_origin(annotation) is Annotated:
-        for meta in get_args(annotation)[1:]:
-            if isinstance(meta, FieldInfo) and meta.description:
-                return meta.description
-        annotation = get_args(annotation)[0]
-    return None
-
-
-def _field_named(model: type[BaseModel], key: str) -> FieldInfo | None:
-    for name, info in model.model_fields.items():
-        if key in (name, info.alias):
-            return info
-    return None
-
-
-def _walk(root: type[BaseModel], loc: tuple[str | int, ...]
-          ) -> tuple[tuple[str | int, ...], FieldInfo | None, Any]:
-    """Follow ``loc`` through the models from ``root``: the key path to show (union tags
-    dropped), the FieldInfo of the last field, and the annotation found there."""
-    parts: list[str | int] = []
-    info: FieldInfo | None = None
-    annotation: Any = root
-    for part in loc:
-        members = _members(annotation)
-        if isinstance(part, int):
-            parts.append(part)
-            container = members[0] if len(members) == 1 else None
-            args = get_args(container) if get_origin(container) in (list, tuple) else ()
-            annotation, info = (args[0] if args else None), None
-            continue
-        parts.append(part)
-        tagged = [m for m in members if _is_model(m) and part in _model_tags(m)]
-        if len(members) > 1 and tagged:
-            parts.pop()  # a union tag, not a key
-            annotation = tagged[0]
-            continue
-        step: Any = None
-        for member in members:
-            if _is_model(member) and (found := _field_named(member, part)) is not None:
-                info, step = found, found.annotation
-                break
-            if get_origin(member) is dict:
-                info, step = None, get_args(member)[1]
-                break
-        else:
-            info = None
-        annotation = step
-    return tuple(parts), info, annotation
 
 
 __all__ = [
