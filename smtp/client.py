@@ -43,6 +43,7 @@ from smtp.events import (
     Timeout,
     TlsEstablished,
     VrfyResult,
+    describe,
 )
 from smtp.jobs import EtrnJob, Job, MailJob, VrfyJob
 from smtp.message import MessageBuilder, MessageInputError, truncate_at_first_blank_line
@@ -282,8 +283,7 @@ class ClientCore:
 
     def connection_lost(self, detail: str) -> list[Output]:
         if self.phase in (Phase.DONE, Phase.STUCK):
-            self.phase = Phase.DONE if self.phase is Phase.DONE else self.phase
-            return []
+            return []  # over already, or a historical release that lost track of its job
         if self._current is None and not self._queue:
             self.phase = Phase.DONE
             return [CancelTimer()]
@@ -373,13 +373,23 @@ class ClientCore:
         return self._notify(event)
 
     def _fail_all(self, event: ClientEvent, *, close: str | None) -> list[Output]:
-        """End the current job and every queued one with ``event``; then close."""
+        """End the current job with ``event`` and every queued one; then close.
+
+        A failure before any job started (greeting, EHLO, TLS, AUTH) or a session-wide
+        one (a ClientError) is every queued job's failure too. A failure of the current
+        job's own command (CommandAbort, Timeout) is not: queued jobs that were never
+        attempted get a connection_lost error that says so.
+        """
         out: list[Output] = []
+        queued: ClientEvent = event
         if self._current is not None:
             out += self._finish_job(event)
+            if not isinstance(event, ClientError):
+                queued = ClientError(ErrorKind.CONNECTION_LOST,
+                                     f"not attempted: the session ended ({describe(event)})")
         while self._queue:
             self._queue.popleft()
-            out += self._notify(event)
+            out += self._notify(queued)
         self._expect.clear()
         if close == "quit":
             self.phase = Phase.SESSION
