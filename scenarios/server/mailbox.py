@@ -17,6 +17,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import email.utils
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -67,13 +68,16 @@ class ReceivedMail:
         return parser.parsebytes(self.content)
 
     def header(self, name: str) -> str | None:
-        """The first header called ``name`` (any case), or None."""
-        value = self.message.get(name)
-        return None if value is None else str(value)
+        """The first header called ``name`` (any case) as the client wrote it (unfolded,
+        not re-rendered: a wrong weekday stays wrong), or None."""
+        values = self.headers(name)
+        return values[0] if values else None
 
     def headers(self, name: str) -> list[str]:
-        """Every header called ``name``, in order."""
-        return [str(v) for v in self.message.get_all(name, [])]
+        """Every header called ``name``, in order, as written (unfolded)."""
+        wanted = name.lower()
+        return [re.sub(r"\r?\n[ \t]", " ", str(value)).strip()
+                for key, value in self.message.raw_items() if key.lower() == wanted]
 
     @property
     def body(self) -> bytes:

@@ -1,0 +1,225 @@
+"""``smtp-hil send``: one mail from the modelled client to a real server, in real time.
+
+The client task is the one the emulated board runs, unchanged, driven over OS sockets by
+:func:`smtp.hostclient.send_jobs`. The device configuration (TOML, :mod:`smtp.config`)
+says where the server is and how to secure the connection; ``tls.ca_file`` is read here,
+a relative path being relative to the configuration file. Each client event is printed
+as it happens, one :func:`smtp.events.describe` line, flushed.
+
+The envelope sender: ``--from`` when given, else ``<device.hostname>@<device.domain>``
+of the configuration (``device@plant.example.com`` with the default host name). A
+configuration without a ``[device] domain`` (or with an address literal) has no sender
+to offer, and ``--from`` is then required.
+
+Exit status: 0 when the mail was sent (the terminal event is ``sent``), 1 on any other
+terminal event or when no terminal event came within ``--timeout`` seconds, 2 on bad
+input (the configuration's :class:`smtp.config.ConfigError` lines, an unreadable body,
+attachment or CA file, an address with CR/LF or not ``local@domain``), one line per
+problem and never a traceback.
+
+This module parses arguments, reads files and prints. It is outside the simulated world
+(the host client reads the wall clock and uses OS sockets); nothing deterministic may
+import it. It knows the host client, the config and the mail job, not the scenarios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from cryptography import x509
+
+from smtp.config import ConfigError, DeviceConfig, load_config
+from smtp.events import ClientEvent, Sent, describe, is_terminal
+from smtp.hostclient import send_jobs
+from smtp.message import Attachment, MailJob
+from smtp.profiles import PROFILE_NAMES, PROFILES
+from smtp.settings import settings_from_config
+
+EXIT_SENT, EXIT_NOT_SENT, EXIT_BAD_INPUT = 0, 1, 2
+DEFAULT_TIMEOUT_S: Final = 60.0
+PROG: Final = "smtp-hil send"
+
+_OPTION_OF_FIELD: Final = {"sender": "--from", "to": "--to", "cc": "--cc", "bcc": "--bcc",
+                           "subject": "--subject"}
+_FIELD_PROBLEM_RE: Final = re.compile(r"^(?P<field>[a-z_]+)(?:\[(?P<index>\d+)\])?: ")
+
+
+class SendInputError(ValueError):
+    """Input the user must fix: one problem per line, printed as is (exit status 2)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = tuple(problems)
+
+
+def _timeout(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected seconds > 0, got {value!r}") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {value!r}")
+    return seconds
+
+
+def _profile(value: str) -> str:
+    if value not in PROFILE_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"unknown profile {value!r} (known: {', '.join(PROFILE_NAMES)})")
+    return value
+
+
+def add_send_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``send`` subcommand to ``subparsers`` (from ``add_subparsers``)."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "send", help="send one mail with the modelled client to a real SMTP server",
+        description=("Send one mail with the modelled client (the board's client task, "
+                     "unchanged) over OS sockets, in real time. Prints each client event "
+                     "as it happens. Exit 0 when sent, 1 otherwise, 2 on bad input."))
+    parser.add_argument("--config", required=True, type=Path, metavar="DEVICE.toml",
+                        help="the device configuration (server, security, auth, tls)")
+    parser.add_argument("--to", action="append", default=[], metavar="ADDR",
+                        help="a To recipient (repeatable; at least one of --to/--cc/--bcc)")
+    parser.add_argument("--cc", action="append", default=[], metavar="ADDR",
+                        help="a Cc recipient (repeatable)")
+    parser.add_argument("--bcc", action="append", default=[], metavar="ADDR",
+                        help="a Bcc recipient (repeatable; never in the headers)")
+    parser.add_argument("--from", dest="sender", metavar="ADDR",
+                        help="the sender (default: <device.hostname>@<device.domain> of "
+                             "the config; required when the config has no domain)")
+    parser.add_argument("--subject", default="", help="the Subject (default: empty)")
+    parser.add_argument("--body-file", type=Path, metavar="FILE",
+                        help="the body, read as bytes (default: an empty body)")
+    parser.add_argument("--attach", action="append", default=[], type=Path, metavar="FILE",
+                        help="attach a file (repeatable)")
+    parser.add_argument("--profile", type=_profile, default="current",
+                        help=f"release profile ({', '.join(PROFILE_NAMES)}); default current")
+    parser.add_argument("--timeout", type=_timeout, default=DEFAULT_TIMEOUT_S, metavar="S",
+                        help=f"give up after S seconds of real time (default "
+                             f"{DEFAULT_TIMEOUT_S:g})")
+    return parser
+
+
+# ---- inputs ------------------------------------------------------------------------------
+
+
+def _read_ca(config: DeviceConfig, config_path: Path) -> bytes | None:
+    """The bytes of ``tls.ca_file`` (relative to the config file's folder), checked as PEM."""
+    if config.tls.ca_file is None:
+        return None
+    path = config_path.parent / config.tls.ca_file
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise SendInputError([f"{config_path}: tls.ca_file: cannot read {str(path)!r}: "
+                              f"{exc.strerror or exc}"]) from None
+    try:
+        x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        raise SendInputError([f"{config_path}: tls.ca_file: expected PEM certificates in "
+                              f"{str(path)!r}"]) from None
+    return pem
+
+
+def _default_sender(config: DeviceConfig) -> str | None:
+    domain = config.device.domain
+    if domain is None or domain.startswith("["):
+        return None
+    return f"{config.device.hostname}@{domain}"
+
+
+def _read_body(path: Path | None, problems: list[str]) -> bytes:
+    if path is None:
+        return b""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        problems.append(f"{PROG}: --body-file: cannot read {str(path)!r}: "
+                        f"{exc.strerror or exc}")
+        return b""
+
+
+def _attachments(paths: list[Path], problems: list[str]) -> tuple[Attachment, ...]:
+    """Attachments read lazily when the mail is built: each file is opened once here, so
+    a missing or unreadable one is bad input rather than a failure halfway through."""
+    for path in paths:
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            problems.append(f"{PROG}: --attach: cannot read {str(path)!r}: "
+                            f"{exc.strerror or exc}")
+    return tuple(Attachment.from_path(path) for path in paths)
+
+
+def _job_problem(problem: str, args: argparse.Namespace) -> str:
+    """``to[1]: contains a line break`` as ``--to 'a\\nb': contains a line break``."""
+    match = _FIELD_PROBLEM_RE.match(problem)
+    if match is None or match["field"] not in _OPTION_OF_FIELD:
+        return f"{PROG}: {problem}"
+    field, rest = match["field"], problem[match.end():]
+    option = _OPTION_OF_FIELD[field]
+    if match["index"] is not None:
+        values: list[str] = getattr(args, field)
+        index = int(match["index"])
+        if index < len(values):
+            return f"{PROG}: {option} {values[index]!r}: {rest}"
+    if field == "sender" and args.sender is None:
+        return f"{PROG}: the default sender (from the config): {rest}"
+    return f"{PROG}: {option}: {rest}"
+
+
+def build_job(args: argparse.Namespace, config: DeviceConfig) -> MailJob:
+    """The mail job the arguments describe; SendInputError lists every problem."""
+    problems: list[str] = []
+    body = _read_body(args.body_file, problems)
+    attachments = _attachments(args.attach, problems)
+    sender = args.sender if args.sender is not None else _default_sender(config)
+    if sender is None:
+        problems.append(f"{PROG}: --from is required: {args.config} has no [device] "
+                        "domain to make a sender from")
+    job = MailJob(sender=sender or "sender@invalid", to=tuple(args.to), cc=tuple(args.cc),
+                  bcc=tuple(args.bcc), subject=args.subject, body=body,
+                  attachments=attachments)
+    problems += [_job_problem(p, args) for p in job.problems()]
+    if problems:
+        raise SendInputError(problems)
+    return job
+
+
+# ---- the command -------------------------------------------------------------------------
+
+
+def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Send the mail; print the events as they come; 0 sent, 1 not sent, 2 bad input."""
+    profile = PROFILES[args.profile]
+    try:
+        config = load_config(args.config,
+                             check_version=not profile.skips_config_version_check)
+        ca_pem = _read_ca(config, args.config)
+        job = build_job(args, config)
+        settings = settings_from_config(config, ca_pem=ca_pem)
+    except (ConfigError, SendInputError) as exc:
+        for problem in exc.problems:
+            err.write(f"{problem}\n")
+        return EXIT_BAD_INPUT
+
+    def show(event: ClientEvent) -> None:
+        out.write(describe(event) + "\n")
+        out.flush()
+
+    try:
+        events = send_jobs(settings, [job], profile=profile, timeout_s=args.timeout,
+                           on_event=show)
+    except TimeoutError:
+        err.write(f"{PROG}: no terminal event within {args.timeout:g} s\n")
+        return EXIT_NOT_SENT
+    except ValueError as exc:  # e.g. the server's host name does not resolve
+        err.write(f"{PROG}: {args.config}: {exc}\n")
+        return EXIT_BAD_INPUT
+    terminal = [event for event in events if is_terminal(event)]
+    return EXIT_SENT if terminal and isinstance(terminal[-1], Sent) else EXIT_NOT_SENT
