@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest robot bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/smtp-hil matrix
 
-test: lint typecheck pytest
+test: lint typecheck pytest robot
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -27,9 +27,14 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
+robot: $(STAMP)
+	$(BIN)/python -m robot --outputdir build/robot robot/
+
 bench: $(STAMP)
 	$(BIN)/python bench/bench_world.py
 	$(BIN)/python bench/bench_matrix.py
+	$(BIN)/python bench/bench_client.py --quick
+	$(BIN)/python bench/bench_send.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
