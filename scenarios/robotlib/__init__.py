@@ -1,0 +1,197 @@
+"""The Robot Framework keyword library of smtp-hil: :class:`SmtpHilLibrary`.
+
+The library is composed of components by area, as robotframework-browser composes its
+``keywords/*.py``: board (:mod:`.keywords_board`), scripted server and whole scenarios
+(:mod:`.keywords_server`), link faults (:mod:`.keywords_network`), serial consoles
+(:mod:`.keywords_console`), the server's mailbox (:mod:`.keywords_mailbox`) and artifacts
+(:mod:`.keywords_artifacts`). Each keyword is a thin, documented method of one component;
+the library offers them all through Robot's hybrid API, and Python code can call them as
+plain methods (``SmtpHilLibrary().boot_emulated_board(profile="2.4")``), Robot or not.
+
+This module knows the components and Robot's library conventions; the keywords are the
+components' business.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from scenarios.robotlib.context import LibraryComponent, LibraryContext
+from scenarios.robotlib.keywords_artifacts import ArtifactKeywords
+from scenarios.robotlib.keywords_board import BoardKeywords
+from scenarios.robotlib.keywords_console import ConsoleKeywords
+from scenarios.robotlib.keywords_mailbox import MailboxKeywords
+from scenarios.robotlib.keywords_network import NetworkKeywords
+from scenarios.robotlib.keywords_server import ServerKeywords
+
+__all__ = ["SmtpHilLibrary"]
+__version__ = "0.1.0"
+
+
+class SmtpHilLibrary:
+    """Keywords for testing an embedded SMTP client on an emulated board, in virtual time,
+    against scripted SMTP servers; and for driving a real board through its console.
+
+    The board runs a model of a commercial embedded SMTP client in one of its releases
+    (``1.0``, ``2.0`` ... ``2.5``, or ``current`` with every bug fixed), on a simulated IP
+    stack with a finite buffer pool, an RTC and a watchdog. Its scripted server comes from
+    a scenario of the catalog (``smtp-hil list``) or a scenario file of your own. Every
+    field bug of the client's changelog reproduces on its release.
+
+    = Table of contents =
+
+    %TOC%
+
+    = Importing =
+
+    | *** Settings ***
+    | Library    scenarios.robotlib.SmtpHilLibrary
+
+    The project must be importable (``pip install -e .`` does it). One library instance
+    serves one suite.
+
+    = Time =
+
+    Time moves *only* inside keywords that say so, and on the emulated board it is
+    *virtual time*: `Wait For Device Event` with ``timeout=10 min`` runs the board, the
+    network and the server until the event comes or ten virtual minutes have passed,
+    in milliseconds of wall time. The other keywords that move time are `Let Virtual Time
+    Pass`, `No Outcome Should Be Reported Within`, `Pool Should Return To Full`, `Wait
+    Until Mailbox Has` and, on a ``hil://`` console, `Wait For Console Line`. Nothing
+    sleeps on the wall clock in a simulated run, and the same test gives the same trace
+    on every run.
+
+    Time arguments are Robot times: ``10 min``, ``1 hour 30 s``, ``1.5`` (seconds).
+
+    = Areas =
+
+    == Board ==
+
+    `Boot Emulated Board` with a release profile, a pool size and an RTC setting; `Send
+    Mail`, `Send VRFY`, `Send ETRN`, `Send Scenario Job`; `Wait For Device Event`; the RTC
+    (`Set Board RTC`, `Unset Board RTC`, `Get Board RTC`); the IP buffer pool and the
+    watchdog (`Get Pool Statistics`, `Pool Should Never Have Run Dry`, `Pool Should
+    Return To Full`, `Watchdog Should Not Have Reset The Board`).
+
+    == Server and scenarios ==
+
+    `Start Scenario Server` starts a scenario's scripted server: *simulated*, in the
+    board's world (start it before booting the board), or on a real *socket* of this
+    machine for a real board or client program. `Run Scenario` runs a scenario whole, as
+    ``smtp-hil run`` does, and `Scenario Should Pass` / `Scenario Should Fail` check its
+    verdict. `Server Should Have Observed` and friends check what the server noticed of
+    the client (pipelining, TLS, AUTH in plaintext, EHLO names ...).
+
+    == Network ==
+
+    The link's fault verbs, named as in scenario files: `Drop Nth`, `Drop After`, `Inject
+    Rst`, `Hold` and `Release`, `Partition` and `Repair`, `Set Loss`.
+
+    == Console ==
+
+    `Open Console` by pyserial URL: ``hil://NAME`` for the emulated board (published with
+    `Boot Emulated Board` ``console=NAME``), ``socket://host:port`` for Renode or a serial
+    bridge, or a real port. `Write Console Line`, `Wait For Console Line` (a regular
+    expression, within a timeout on the port's clock), `Run Console Command`, `Get Console
+    Fields`. A suite using only these runs unchanged against a real board.
+
+    == Mailbox ==
+
+    What the scripted server received: `Mail Count Should Be`, `Mail Body Should Be`,
+    `Mail Should Have Header`, `Mail Header Should Be`, `Mail Recipients Should Be`,
+    `Mail Attachments Should Be` ... Mails are numbered from 1.
+
+    == Artifacts ==
+
+    `Save Artifacts` writes the transcript, the trace and a pcap of the run under
+    ``${OUTPUT DIR}/artifacts/<test name>/`` and links them in the log; `Transcript Should
+    Contain` checks the SMTP dialogue.
+
+    = Assertions =
+
+    Keywords named ``... Should ...`` fail with a sentence a tester can act on, e.g.
+    _The body of mail 1 is not the one sent: the server received 20 of 51 characters: the
+    body was cut at the first blank line_. A release's known bug is shown by expecting
+    that failure:
+
+    | `Run Keyword And Expect Error` | *cut at the first blank line* |
+    | ... | `Mail Body Should Be` | ${BODY} |
+
+    Flags are real Robot booleans: ``payload_only=${TRUE}``.
+
+    = Examples =
+
+    A changelog fix (2.5: "Truncated messages that contained blank line"):
+
+    | `Start Scenario Server` | blank-line-truncation | | |
+    | `Boot Emulated Board` | profile=current | | |
+    | `Send Mail` | pump7@example.com | ops@example.net | body=Report.\\n\\nAll nominal. |
+    | `Wait For Device Event` | sent | timeout=10 min | |
+    | `Mail Body Should Be` | Report.\\n\\nAll nominal. | | |
+    | `Save Artifacts` | | | |
+
+    A hang in virtual time (the known TLS timeout issue of 2.0 to 2.5):
+
+    | `Start Scenario Server` | silent-server-under-tls | |
+    | `Boot Emulated Board` | profile=2.5 | |
+    | `Send Scenario Job` | | |
+    | `No Outcome Should Be Reported Within` | 1 hour | |
+
+    The console, emulated or real:
+
+    | `Open Console` | ${CONSOLE_URL} | |
+    | `Write Console Line` | smtp send --from a@example.com --to b@example.net --body hi | |
+    | `Wait For Console Line` | ^SMTP: sent 250 | timeout=10 min |
+    """
+
+    ROBOT_LIBRARY_SCOPE = "SUITE"
+    ROBOT_LIBRARY_VERSION = __version__
+    ROBOT_LIBRARY_DOC_FORMAT = "ROBOT"
+
+    def __init__(self, output_dir: str | None = None) -> None:
+        """``output_dir`` is where artifacts go when Robot is not running (Python use);
+        under Robot they go to ``${OUTPUT DIR}``.
+
+        | Library | scenarios.robotlib.SmtpHilLibrary |
+        """
+        self.ctx = LibraryContext(Path(output_dir) if output_dir is not None else None)
+        self.board = BoardKeywords(self.ctx)
+        self.server = ServerKeywords(self.ctx)
+        self.network = NetworkKeywords(self.ctx)
+        self.console = ConsoleKeywords(self.ctx)
+        self.mailbox = MailboxKeywords(self.ctx)
+        self.artifacts = ArtifactKeywords(self.ctx)
+        components: list[LibraryComponent] = [self.board, self.server, self.network,
+                                              self.console, self.mailbox, self.artifacts]
+        self._keywords: dict[str, Any] = {}
+        for component in components:
+            for name in dir(type(component)):
+                method = getattr(component, name)
+                if callable(method) and hasattr(method, "robot_name"):
+                    if name in self._keywords:
+                        raise TypeError(f"keyword method {name} defined twice")
+                    self._keywords[name] = method
+        self.ROBOT_LIBRARY_LISTENER = self
+        self.ROBOT_LISTENER_API_VERSION = 3
+
+    # ---- Robot's hybrid library API -------------------------------------------------------
+    def get_keyword_names(self) -> list[str]:
+        return sorted(self._keywords)
+
+    def __getattr__(self, name: str) -> Any:
+        keywords = self.__dict__.get("_keywords", {})
+        if name in keywords:
+            return keywords[name]
+        raise AttributeError(f"{type(self).__name__} has no keyword or attribute {name!r}")
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self.__dict__.get("_keywords", {})))
+
+    # ---- listener: clean up when the suite ends ---------------------------------------------
+    def close(self) -> None:
+        """Closes consoles, stops a socket server and withdraws the board's console URL
+        (Robot calls it when the library goes out of scope)."""
+        self.console.close_all_consoles()
+        self.server.stop_scenario_server()
+        self.ctx.forget_world()

@@ -1,0 +1,136 @@
+"""Artifact keywords: the transcript, trace and pcap of a run, saved and linked in the log.
+
+Files go under ``${OUTPUT DIR}/artifacts/<test name>/`` when Robot runs (the library's
+``output_dir`` otherwise), and each one is linked in Robot's log with a relative link,
+so the log, the report and the artifacts can be moved together. The transcript is also
+available as lines, for assertions.
+
+This module knows the artifact views (:mod:`scenarios.artifacts`, :mod:`stack.pcap`) and
+Robot's logger; it runs nothing.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+from pathlib import Path
+
+from robot.api import logger
+
+from scenarios.artifacts import result_dict, transcript_lines
+from scenarios.robotlib.context import LibraryComponent, NotReady, keyword, robot_variable
+
+ARTIFACTS_FOLDER = "artifacts"
+
+
+def slug(text: str) -> str:
+    """A file-system-friendly name: ``"Body Cut On 2.4"`` -> ``"body-cut-on-2.4"``."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", text.strip().lower()).strip("-.")
+    return cleaned or "run"
+
+
+class ArtifactKeywords(LibraryComponent):
+    """Transcript, trace and pcap files, linked in Robot's log."""
+
+    def _folder(self, folder: str | None) -> Path:
+        if folder is None:
+            name = robot_variable("${TEST NAME}") or robot_variable("${SUITE NAME}") or "run"
+            folder = slug(str(name))
+        path = self.ctx.artifacts_root() / ARTIFACTS_FOLDER / folder
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _link(self, path: Path, what: str) -> None:
+        href = os.path.relpath(path, self.ctx.log_dir()).replace(os.sep, "/")
+        logger.info(f'{html.escape(what)}: <a href="{html.escape(href)}">'
+                    f'{html.escape(path.name)}</a>', html=True)
+
+    def _transcript(self) -> list[str]:
+        if self.ctx.socket_server is not None:
+            return self.ctx.socket_server.transcript_lines()
+        if not self.ctx.has_world:
+            raise NotReady("Nothing to take a transcript of: boot a board, run a scenario or "
+                           "start a server on a socket first.")
+        return transcript_lines(self.ctx.world.kernel.trace.records)
+
+    @keyword()
+    def get_transcript(self) -> list[str]:
+        """The SMTP dialogue as the server saw it, one ``C:``/``S:`` line per line sent,
+        stamped with (virtual) time; decrypted under TLS.
+
+        | @{lines} = | `Get Transcript` |
+        """
+        return self._transcript()
+
+    @keyword()
+    def transcript_should_contain(self, pattern: str) -> str:
+        """Fails unless a transcript line contains a match of the regular expression
+        ``pattern``; returns the first such line.
+
+        | `Transcript Should Contain` | C: EHLO device\\\\.example\\\\.com |
+        | `Transcript Should Contain` | S: 250 .*PIPELINING |
+        """
+        lines = self._transcript()
+        regex = re.compile(pattern)
+        for line in lines:
+            if regex.search(line):
+                return line
+        tail = "\n".join(lines[-15:]) or "(empty)"
+        raise AssertionError(f"No line of the transcript matches {pattern!r}. Its last "
+                             f"lines:\n{tail}")
+
+    @keyword()
+    def save_transcript(self, folder: str | None = None) -> str:
+        """Writes ``transcript.txt`` under ``${OUTPUT DIR}/artifacts/<folder>/`` (the test's
+        name by default), links it in the log and returns its path.
+
+        | `Save Transcript` |
+        """
+        path = self._folder(folder) / "transcript.txt"
+        path.write_text("\n".join(self._transcript()) + "\n", encoding="utf-8")
+        self._link(path, "Transcript")
+        return str(path)
+
+    @keyword()
+    def save_pcap(self, folder: str | None = None) -> str:
+        """Writes ``capture.pcap`` (Ethernet/IPv4/TCP with virtual timestamps, for
+        Wireshark or tshark) of the simulated link, links it in the log and returns its
+        path. Only simulated runs have one.
+
+        | `Save Pcap` |
+        """
+        from stack.pcap import write_pcap
+
+        path = self._folder(folder) / "capture.pcap"
+        frames = write_pcap(self.ctx.world.kernel.trace.records, path)
+        self._link(path, f"Packet capture ({frames} frames)")
+        return str(path)
+
+    @keyword()
+    def save_artifacts(self, folder: str | None = None) -> str:
+        """Writes everything there is: ``transcript.txt``, plus for a simulated run
+        ``trace.jsonl`` (every trace record) and ``capture.pcap``, plus ``result.json``
+        after `Run Scenario`. Links each file in the log; returns the folder.
+
+        | `Save Artifacts` | |
+        | [Teardown] | `Run Keyword If Test Failed` | `Save Artifacts` |
+        """
+        target = self._folder(folder)
+        self.save_transcript(folder=target.name)
+        if self.ctx.socket_server is not None or not self.ctx.has_world:
+            return str(target)
+        trace = self.ctx.world.kernel.trace
+        trace_path = target / "trace.jsonl"
+        with trace_path.open("w", encoding="utf-8") as fh:
+            for line in trace.to_jsonl():
+                fh.write(line + "\n")
+        self._link(trace_path, f"Trace ({len(trace)} records)")
+        self.save_pcap(folder=target.name)
+        if self.ctx.result is not None:
+            result_path = target / "result.json"
+            result_path.write_text(json.dumps(result_dict(self.ctx.result), indent=2) + "\n",
+                                   encoding="utf-8")
+            self._link(result_path, "Result")
+        return str(target)

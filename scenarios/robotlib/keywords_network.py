@@ -1,0 +1,122 @@
+"""Network keywords: the link's fault verbs, named as in scenario files and ``stack/link.py``.
+
+``Drop Nth``, ``Drop After``, ``Inject Rst``, ``Hold``/``Release``,
+``Partition``/``Repair`` and ``Set Loss`` act on the simulated link between the booted
+board and its scripted server, from the current instant of virtual time (a scenario
+file's ``at_s`` is the keyword's place in the test). Sides are named as in scenario files:
+``device`` or ``server``. No time moves here.
+
+This module knows the world's link and the two sides' addresses; nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from robot.api import logger
+
+from scenarios.robotlib.context import Duration, LibraryComponent, duration_us, keyword
+from stack.link import Link
+
+Side = Literal["device", "server"]
+
+
+def _check_side(field: str, side: str | None) -> None:
+    if side is not None and side not in ("device", "server"):
+        raise ValueError(f"{field}: expected device or server, got {side!r}")
+
+
+class NetworkKeywords(LibraryComponent):
+    """Faults on the simulated link."""
+
+    def _link(self) -> Link:
+        return self.ctx.world.link
+
+    def _ip(self, field: str, side: str | None) -> str | None:
+        _check_side(field, side)
+        return self.ctx.world.side_ip(side)
+
+    @keyword()
+    def drop_nth(self, n: int, src: Side | None = None, payload_only: bool = False) -> None:
+        """Loses the ``n``-th segment sent by ``src`` (either side when not given), counted
+        from now; with ``payload_only=${TRUE}`` only segments carrying data count.
+
+        | `Drop Nth` | 3 | src=server | |
+        | `Drop Nth` | 1 | src=device | payload_only=${TRUE} |
+        """
+        self._link().drop_nth(n, src=self._ip("src", src), payload_only=payload_only)
+
+    @keyword()
+    def drop_after(self, src: Side, time: Duration | None = None,
+                   payload_bytes: int | None = None) -> None:
+        """Makes ``src`` a silent peer: everything it sends is lost after ``time`` (from
+        now) or once it has sent ``payload_bytes`` more bytes of payload, whichever comes
+        first; with neither, from now on.
+
+        | `Drop After` | server | | |
+        | `Drop After` | server | payload_bytes=1000 | |
+        | `Drop After` | device | time=30 s | |
+        """
+        ip = self._ip("src", src)
+        assert ip is not None
+        time_us = None if time is None else duration_us(time, "time")
+        self._link().drop_after(src=ip, time_us=time_us, payload_bytes=payload_bytes)
+
+    @keyword()
+    def inject_rst(self, towards: Side) -> None:
+        """Forges a TCP RST from the peer of ``towards``'s latest connection and delivers
+        it to ``towards`` behind the frames already in flight.
+
+        | `Inject Rst` | towards=device |
+        """
+        ip = self._ip("towards", towards)
+        assert ip is not None
+        rst = self._link().inject_rst(towards=ip)
+        logger.info(f"Forged RST {rst.src_ip}:{rst.src_port} -> {rst.dst_ip}:{rst.dst_port} "
+                    f"seq={rst.seq}")
+
+    @keyword()
+    def hold(self, src: Side | None = None) -> None:
+        """Holds the frames sent by ``src`` (both sides when not given) until `Release`.
+
+        | `Hold` | src=server |
+        | `Let Virtual Time Pass` | 30 s |
+        | `Release` | |
+        """
+        self._link().hold(src=self._ip("src", src))
+
+    @keyword()
+    def release(self) -> None:
+        """Stops holding and delivers the held frames in the order they were sent.
+
+        | `Release` |
+        """
+        self._link().release()
+
+    @keyword()
+    def partition(self) -> None:
+        """Loses every frame, both ways, until `Repair`.
+
+        | `Partition` |
+        | `Let Virtual Time Pass` | 2 min |
+        | `Repair` | |
+        """
+        self._link().partition()
+
+    @keyword()
+    def repair(self) -> None:
+        """Ends a `Partition`: frames get through again.
+
+        | `Repair` |
+        """
+        self._link().repair()
+
+    @keyword()
+    def set_loss(self, probability: float, src: Side | None = None) -> None:
+        """Loses each frame from ``src`` (both sides when not given) with ``probability``
+        (0 to 1), drawn from the run's seeded random generator.
+
+        | `Set Loss` | 0.1 | |
+        | `Set Loss` | 0 | src=server |
+        """
+        self._link().set_loss(probability, src=self._ip("src", src))
