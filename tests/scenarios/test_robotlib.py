@@ -16,8 +16,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
 import robot
+
 from emulator import serialurl
 from scenarios.robotlib import SmtpHilLibrary
 
