@@ -78,7 +78,8 @@ def _settings(scenario: Scenario, profile: Profile) -> tuple[ClientSettings, str
     return settings, refused
 
 
-def _server_tls(scenario: Scenario) -> ServerTls:
+def server_tls(scenario: Scenario) -> ServerTls:
+    """The scripted server's certificate, ciphers and versions for ``scenario``."""
     pki = default_test_pki()
     server = scenario.server
     leaf = pki.leaf if server.tls_cert == "rsa" else pki.ca.issue(
@@ -107,7 +108,7 @@ def build_world(scenario: Scenario, profile_name: str = "current", seed: int = 0
     server = None
     if scenario.server.listen:
         server = SimServer(kernel, server_host, scenario.server_config(),
-                           port=scenario.server.port, tls=_server_tls(scenario),
+                           port=scenario.server.port, tls=server_tls(scenario),
                            clock_start=scenario.server.clock)
     world = World(scenario=scenario, profile=profile, seed=seed, kernel=kernel, link=link,
                   board=board, firmware=firmware, server_host=server_host, server=server,

@@ -27,6 +27,10 @@ Known traps, handled here:
   missing, :class:`RenodeNotFound` says exactly that, what to install and which
   variable to set (:data:`RENODE_MISSING`).
 
+The emulation starts as soon as the terminal is connected, before any console client
+is: what the firmware prints at boot is gone by the time :meth:`console_url` is opened.
+Drive the console with commands and wait for their answers.
+
 Finding Renode: the ``renode`` argument, else the ``RENODE`` variable, else ``renode`` on
 ``PATH``, else ``renode-run`` on ``PATH`` (``renode-run exec -- ...``).
 
@@ -218,7 +222,7 @@ class RenodeBackend:
             else:
                 break
         process.wait()
-        with contextlib.suppress(ProcessLookupError):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)  # helpers renode-run left behind
 
     def __enter__(self) -> RenodeBackend:

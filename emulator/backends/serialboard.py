@@ -4,8 +4,11 @@
 (``/dev/ttyUSB0``), ``socket://127.0.0.1:PORT`` (Renode's server socket terminal, a
 ser2net, any TCP console), ``loop://`` (pyserial's loopback), ``rfc2217://`` or the
 emulated board's own ``hil://NAME``. It writes command lines and reads answer lines with
-wall-clock timeouts (on ``hil://`` a read advances virtual time instead, so long
-timeouts cost nothing there).
+timeouts by the port's clock: the wall clock, except on ``hil://``, where a read
+advances virtual time, so long timeouts cost nothing there. Opening a port discards
+whatever arrived before (pyserial's ``open()`` flushes its input), so a boot banner
+printed before the console connects is gone: send a command (or an empty line), then
+wait for the answer.
 
 Telnet: a TCP terminal that speaks telnet (Renode's server socket terminal unless it is
 created with telnet mode off) starts with IAC negotiation bytes (``IAC WILL ECHO`` ...).
@@ -122,9 +125,8 @@ class SerialConsole:
             if line is not None:
                 return line
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or not self._fill(remaining):
                 raise ConsoleTimeout(self._timeout_text(f"no complete line within {timeout} s"))
-            self._fill(remaining)
 
     def wait_for_line(self, pattern: str | re.Pattern[str], timeout: float = 5.0) -> re.Match[str]:
         """Read lines until one matches ``pattern`` (``re.search``); lines before it are
@@ -153,13 +155,16 @@ class SerialConsole:
         self.close()
 
     # ---- internals ----------------------------------------------------------------
-    def _fill(self, timeout: float) -> None:
+    def _fill(self, timeout: float) -> bool:
+        """Read what arrives within ``timeout`` by the port's clock; False if nothing did
+        (on ``hil://`` that clock is virtual: the wait cost no wall time)."""
         try:
             self.port.timeout = timeout
-            data = self.port.read(max(1, self.port.in_waiting))
+            data = bytes(self.port.read(max(1, self.port.in_waiting)))
         except serial.SerialException as exc:
             raise ConnectionError(self._timeout_text(f"the port failed: {exc}")) from None
-        self._pending += self._telnet.feed(bytes(data))
+        self._pending += self._telnet.feed(data)
+        return bool(data)
 
     def _take_line(self) -> str | None:
         if self._skip_lf and self._pending:

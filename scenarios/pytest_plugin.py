@@ -1,0 +1,349 @@
+"""The pytest plugin: a team's own scenario tests, run against a chosen release.
+
+Registered through the ``pytest11`` entry point (``smtp_hil``), so installing the project
+is enough. It adds two options and four fixtures:
+
+- ``--hil-profile NAME`` (default ``current``) and ``--hil-seed N`` (default 0): the
+  release and seed every run of the session uses unless a test says otherwise; the
+  fixtures ``hil_profile`` and ``hil_seed`` hold them.
+- ``hil_run``: runs a scenario by catalog name, by path, or from TOML text
+  (``hil_run(scenario_text=...)``) and returns the :class:`~scenarios.runner.RunResult`.
+- ``hil_board``: a fresh emulated board with its SMTP firmware, a link and a server host
+  in virtual time (:class:`HilBoard`); nobody listens yet.
+- ``hil_server``: puts a scripted server on ``hil_board``'s server host, built from a
+  ``ServerConfig``, a scenario name or path, or the default correct server.
+
+:func:`assert_passed` fails a test with the verdict's reasons and the last lines of the
+transcript. When a test that ran scenarios fails, the artifacts of its runs (transcript,
+trace, pcap, result JSON) are written under pytest's temporary directory; their paths
+go into the assertion message, into a report section and into the terminal summary.
+
+This module knows pytest, the runner, the world builder and the artifacts; it judges
+nothing itself (the verdict is :mod:`scenarios.verdict`'s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from emulator.units import MINUTE
+
+if TYPE_CHECKING:
+    from emulator.board import Board
+    from emulator.firmware import SmtpFirmware, TimedEvent
+    from emulator.kernel import Kernel
+    from scenarios.format import Scenario
+    from scenarios.runner import RunResult
+    from scenarios.server.rules import ServerConfig
+    from scenarios.server.simdriver import SimServer
+    from scenarios.world import World
+    from smtp.jobs import Job
+    from stack.link import Link
+    from stack.simhost import SimHost
+
+#: How many transcript lines an assertion failure shows.
+TRANSCRIPT_TAIL = 15
+
+_BENCH_SCENARIO = '''
+[scenario]
+name = "hil-bench"
+title = "A board, a link and a server host; nobody listens until a test adds a server"
+
+[server]
+listen = false
+
+[job]
+from = "device@example.com"
+to = ["ops@example.net"]
+
+[expect]
+event = "sent"
+'''
+
+
+# ----------------------------------------------------------------------------------------
+# Failures
+
+
+class ScenarioFailed(AssertionError):
+    """A run's verdict was fail; the message has the reasons and the transcript's end."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__(failure_text(result))
+        self.result = result
+
+    def add_artifacts(self, path: Path) -> None:
+        self.args = (f"{self.args[0]}\nartifacts: {path}",)
+
+
+def failure_text(result: RunResult) -> str:
+    """The verdict's reasons and the last :data:`TRANSCRIPT_TAIL` transcript lines."""
+    from scenarios.artifacts import transcript_lines
+
+    head = (f"scenario {result.scenario.name} "
+            f"{'passed' if result.passed else 'failed'} on {result.profile} "
+            f"(seed {result.seed})")
+    reasons = "\n".join(f"  {reason}" for reason in result.verdict.reasons) or "  as expected"
+    tail = transcript_lines(result.world.kernel.trace.records)[-TRANSCRIPT_TAIL:]
+    shown = "\n".join(f"  {line}" for line in tail) or "  (nothing was said)"
+    return f"{head}:\n{reasons}\nlast {len(tail)} transcript lines:\n{shown}"
+
+
+def assert_passed(result: RunResult) -> None:
+    """Fail the test unless the run's verdict is pass (raises :class:`ScenarioFailed`)."""
+    __tracebackhide__ = True
+    if not result.passed:
+        raise ScenarioFailed(result)
+
+
+# ----------------------------------------------------------------------------------------
+# Running scenarios
+
+
+class HilRunner:
+    """The ``hil_run`` fixture: ``hil_run("name")``, ``hil_run(path)`` or
+    ``hil_run(scenario_text=...)``; ``profile=`` and ``seed=`` override the options."""
+
+    def __init__(self, profile: str, seed: int, artifacts_root: Path) -> None:
+        self.profile = profile
+        self.seed = seed
+        self.artifacts_root = artifacts_root
+        self.results: list[RunResult] = []
+        self.written: dict[int, Path] = {}
+
+    def __call__(self, scenario: str | Path | Scenario | None = None, *,
+                 scenario_text: str | None = None, profile: str | None = None,
+                 seed: int | None = None) -> RunResult:
+        from scenarios.runner import run
+
+        result = run(self.load(scenario, scenario_text),
+                     self.profile if profile is None else profile,
+                     self.seed if seed is None else seed)
+        self.results.append(result)
+        return result
+
+    @staticmethod
+    def load(scenario: str | Path | Scenario | None, scenario_text: str | None) -> Scenario:
+        from scenarios.format import Scenario, parse_scenario
+        from scenarios.runner import resolve_scenario
+
+        if (scenario is None) == (scenario_text is None):
+            raise ValueError("hil_run: expected a scenario name or path, or scenario_text=, "
+                             "not both and not neither")
+        if scenario_text is not None:
+            return parse_scenario(scenario_text, source="<scenario_text>")
+        if isinstance(scenario, Scenario):
+            return scenario
+        if isinstance(scenario, str | Path):
+            return resolve_scenario(str(scenario))
+        raise ValueError(f"hil_run: expected a scenario name, a path or a Scenario, "
+                         f"got {type(scenario).__name__}")
+
+    def write_artifacts(self, result: RunResult) -> Path:
+        """The run's artifacts under this test's temporary directory (once per run)."""
+        from scenarios.artifacts import run_dirname, write_artifacts
+
+        key = id(result)
+        if key not in self.written:
+            taken = {path.name for path in self.written.values()}
+            folder = self.artifacts_root
+            if run_dirname(result) in taken:  # the same run twice: keep both
+                folder = folder / f"run{len(self.written) + 1}"
+            self.written[key] = write_artifacts(result, folder)
+        return self.written[key]
+
+
+# ----------------------------------------------------------------------------------------
+# A bare board and a scripted server
+
+
+@dataclass
+class HilBoard:
+    """A fresh emulated board (SMTP firmware on the given release), a link and a server
+    host at virtual time 0. ``world`` is the same wiring the runner uses."""
+
+    world: World
+    servers: list[SimServer] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, profile: str = "current", seed: int = 0, *, sections: str = "") -> HilBoard:
+        """``sections`` is extra scenario TOML, e.g. ``[device]`` or ``[link]`` tables."""
+        from scenarios.format import parse_scenario
+        from scenarios.world import build_world
+
+        scenario = parse_scenario(_BENCH_SCENARIO + sections, source="<hil_board>")
+        return cls(build_world(scenario, profile, seed))
+
+    @property
+    def kernel(self) -> Kernel:
+        return self.world.kernel
+
+    @property
+    def board(self) -> Board:
+        return self.world.board
+
+    @property
+    def link(self) -> Link:
+        return self.world.link
+
+    @property
+    def firmware(self) -> SmtpFirmware:
+        return self.world.firmware
+
+    @property
+    def server_host(self) -> SimHost:
+        return self.world.server_host
+
+    def submit(self, job: Job) -> None:
+        self.firmware.submit(job)
+
+    def run_until_done(self, limit_us: int = 30 * MINUTE) -> TimedEvent | None:
+        """Run virtual time until the client reports a terminal event (or ``limit_us``)."""
+        firmware = self.firmware
+        self.kernel.run(until_us=limit_us, stop=lambda: bool(firmware.terminal_events))
+        return firmware.terminal_events[0] if firmware.terminal_events else None
+
+    def transcript(self) -> list[str]:
+        from scenarios.artifacts import transcript_lines
+
+        return transcript_lines(self.kernel.trace.records)
+
+    def add_server(self, source: ServerConfig | str | Path | None = None, *,
+                   port: int | None = None) -> SimServer:
+        """A scripted server listening on the server host (see the ``hil_server`` fixture).
+        Several servers (on different ports) share one transcript."""
+        from scenarios.server.rules import ServerConfig
+        from scenarios.server.simdriver import SimServer
+        from scenarios.world import server_tls
+
+        scenario = self.world.scenario
+        if source is None:
+            config = ServerConfig()
+        elif isinstance(source, ServerConfig):
+            config = source
+        else:
+            scenario = HilRunner.load(source, None)
+            config = scenario.server_config()
+        server = SimServer(self.kernel, self.server_host, config,
+                           port=scenario.server.port if port is None else port,
+                           tls=server_tls(scenario), clock_start=scenario.server.clock)
+        self.servers.append(server)
+        if self.world.server is None:
+            self.world.server = server
+        return server
+
+
+# ----------------------------------------------------------------------------------------
+# Options, fixtures and reporting
+
+_RUNNER = pytest.StashKey[HilRunner]()
+_ARTIFACTS = pytest.StashKey[list[tuple[str, Path]]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("smtp-hil", "smtp-hil scenarios")
+    group.addoption("--hil-profile", default="current", metavar="RELEASE",
+                    help="release profile the scenarios run on (default: current)")
+    group.addoption("--hil-seed", default=0, type=int, metavar="N",
+                    help="seed of every run's kernel (default: 0)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from smtp.profiles import PROFILE_NAMES
+
+    profile = config.getoption("hil_profile")
+    if profile not in PROFILE_NAMES:
+        raise pytest.UsageError(f"--hil-profile: expected one of {', '.join(PROFILE_NAMES)}, "
+                                f"got {profile!r}")
+    config.stash[_ARTIFACTS] = []
+
+
+@pytest.fixture
+def hil_profile(request: pytest.FixtureRequest) -> str:
+    """The release given with ``--hil-profile`` (default ``current``)."""
+    return str(request.config.getoption("hil_profile"))
+
+
+@pytest.fixture
+def hil_seed(request: pytest.FixtureRequest) -> int:
+    """The seed given with ``--hil-seed`` (default 0)."""
+    return int(request.config.getoption("hil_seed"))
+
+
+@pytest.fixture
+def hil_run(request: pytest.FixtureRequest, hil_profile: str, hil_seed: int,
+            tmp_path: Path) -> Iterator[HilRunner]:
+    """Run a scenario by name, path or ``scenario_text=``; returns the RunResult."""
+    runner = HilRunner(hil_profile, hil_seed, tmp_path / "smtp-hil")
+    request.node.stash[_RUNNER] = runner
+    yield runner
+    del request.node.stash[_RUNNER]
+
+
+@pytest.fixture
+def hil_board(hil_profile: str, hil_seed: int) -> HilBoard:
+    """A fresh emulated board, link and server host in virtual time (see HilBoard)."""
+    return HilBoard.build(hil_profile, hil_seed)
+
+
+class ServerFactory:
+    """The ``hil_server`` fixture: ``hil_server()`` (a correct server),
+    ``hil_server("starttls")`` (a scenario's server), ``hil_server(ServerConfig(...))``."""
+
+    def __init__(self, bench: HilBoard) -> None:
+        self.bench = bench
+
+    def __call__(self, source: ServerConfig | str | Path | None = None, *,
+                 port: int | None = None) -> SimServer:
+        return self.bench.add_server(source, port=port)
+
+
+@pytest.fixture
+def hil_server(hil_board: HilBoard) -> ServerFactory:
+    """Puts a scripted server on ``hil_board``'s server host."""
+    return ServerFactory(hil_board)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    runner = item.stash.get(_RUNNER, None)
+    failed = (call.when == "call" and call.excinfo is not None
+              and not call.excinfo.errisinstance(pytest.skip.Exception))
+    if runner is None or not failed or not runner.results:
+        return (yield)
+    error = call.excinfo.value if call.excinfo is not None else None
+    lines = []
+    for result in runner.results:
+        what = (f"{'pass' if result.passed else 'FAIL'} {result.scenario.name} "
+                f"[{result.profile} seed {result.seed}]")
+        try:
+            path = runner.write_artifacts(result)
+        except Exception as exc:  # a broken view must not hide the test's own failure
+            lines.append(f"{what}: artifacts not written: {type(exc).__name__}: {exc}")
+            continue
+        lines.append(f"{what}: {path}")
+        item.config.stash[_ARTIFACTS].append((item.nodeid, path))
+        if isinstance(error, ScenarioFailed) and error.result is result:
+            error.add_artifacts(path)
+    described = {id(error.result)} if isinstance(error, ScenarioFailed) else set()
+    details = [failure_text(r) for r in runner.results
+               if not r.passed and id(r) not in described]
+    report = yield
+    report.sections.append(("smtp-hil artifacts", "\n".join(lines + details)))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    written = terminalreporter.config.stash.get(_ARTIFACTS, [])
+    if not written:
+        return
+    terminalreporter.section("smtp-hil artifacts of failing tests")
+    for nodeid, path in written:
+        terminalreporter.line(f"{nodeid}: {path}")

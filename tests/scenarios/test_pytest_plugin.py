@@ -1,0 +1,149 @@
+"""The pytest plugin, seen from a team's test module run by an inner pytest (pytester)."""
+
+from __future__ import annotations
+
+import re
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+# The inner runs are in-process and pytester drops the modules they import afterwards;
+# imported here first, cryptography, scapy and the world are loaded once and kept.
+import scenarios.artifacts
+import scenarios.runner  # noqa: F401
+import stack.pcap  # noqa: F401
+
+pytest_plugins = ["pytester"]
+
+#: Load our plugin by its entry-point name; leave out hypothesis's, which the inner runs
+#: do not use and which would import (and assert-rewrite) all of hypothesis each time.
+PLUGINS = ("-p", "smtp_hil", "-p", "no:hypothesispytest")
+
+TEAM_TESTS = r'''
+from scenarios.pytest_plugin import assert_passed
+from scenarios.server.rules import ServerConfig
+from smtp.message import MailJob
+
+
+def test_blank_lines_survive(hil_run):
+    assert_passed(hil_run("blank-line-truncation"))
+
+
+def test_profile_and_seed_reach_the_runs(hil_run, hil_profile, hil_seed):
+    result = hil_run("date-header")
+    assert (result.profile, result.seed) == (hil_profile, hil_seed)
+
+
+def test_own_scenario_text(hil_run):
+    result = hil_run(scenario_text=SCENARIO)
+    assert_passed(result)
+    assert result.mailbox[0].sender == "meter3@example.com"
+
+
+def test_board_and_server(hil_board, hil_server):
+    server = hil_server(ServerConfig(hostname="mx.example.net"))
+    hil_board.submit(MailJob(sender="meter3@example.com", to=("ops@example.net",),
+                             subject="hello", body="one line\n"))
+    done = hil_board.run_until_done()
+    assert done is not None and type(done.event).__name__ == "Sent"
+    assert len(server.mailbox) == 1
+    assert any("S: 220 mx.example.net" in line for line in hil_board.transcript())
+
+
+SCENARIO = """
+[scenario]
+name = "meter-report"
+title = "A meter's report goes out"
+
+[device.config.server]
+security = "none"
+
+[server]
+starttls = false
+
+[job]
+from = "meter3@example.com"
+to = ["ops@example.net"]
+subject = "Reading"
+body = "Reading: 1234 kWh\\n"
+
+[expect]
+event = "sent"
+mailbox_count = 1
+"""
+'''
+
+
+def test_registered_through_the_pytest11_entry_point() -> None:
+    found = {ep.name: ep.value for ep in entry_points(group="pytest11")}
+    assert found.get("smtp_hil") == "scenarios.pytest_plugin"
+
+
+def test_a_team_module_passes_on_current(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_team=TEAM_TESTS)
+    result = pytester.runpytest(*PLUGINS)
+    result.assert_outcomes(passed=4)
+    assert "smtp-hil artifacts" not in result.stdout.str()
+
+
+def test_a_failing_run_shows_reason_transcript_and_artifacts(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_team=TEAM_TESTS)
+    result = pytester.runpytest(*PLUGINS, "--hil-profile", "2.4", "--hil-seed", "3",
+                                "-k", "blank_lines or profile_and_seed")
+    result.assert_outcomes(passed=1, failed=1)
+    out = result.stdout.str()
+    assert "scenario blank-line-truncation failed on 2.4 (seed 3)" in out
+    assert "the body was cut at the first blank line" in out
+    assert "last 15 transcript lines:" in out
+    result.stdout.fnmatch_lines(["*S: 250 2.0.0 OK*", "*C: QUIT*"])
+    paths = re.findall(r"^E?\s*artifacts: (\S+)$", out, re.MULTILINE)
+    assert paths, out
+    folder = Path(paths[0])
+    assert folder.name == "blank-line-truncation--2.4--seed3"
+    assert folder.is_relative_to(pytester.path.parent.parent)
+    for name in ("transcript.txt", "trace.jsonl", "capture.pcap", "result.json"):
+        assert (folder / name).is_file()
+    assert "C: QUIT" in (folder / "transcript.txt").read_text()
+    result.stdout.fnmatch_lines(["*smtp-hil artifacts of failing tests*",
+                                 f"test_team.py::test_blank_lines_survive: {folder}"])
+
+
+def test_plain_asserts_get_the_verdict_in_a_report_section(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="""
+        def test_plain(hil_run):
+            first = hil_run("blank-line-truncation", profile="2.0")
+            again = hil_run("blank-line-truncation", profile="2.0")
+            assert first.trace_sha256 != again.trace_sha256
+    """)
+    result = pytester.runpytest(*PLUGINS)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*- smtp-hil artifacts -*",
+        "FAIL blank-line-truncation [[]2.0 seed 0]: *blank-line-truncation--2.0--seed0",
+        "FAIL blank-line-truncation [[]2.0 seed 0]: *run2/blank-line-truncation--2.0--seed0",
+        "scenario blank-line-truncation failed on 2.0 (seed 0):",
+        "*the body was cut at the first blank line*",
+    ])
+    paths = re.findall(r"^FAIL .*: (\S+)$", result.stdout.str(), re.MULTILINE)
+    assert len(paths) == 2 and all((Path(p) / "result.json").is_file() for p in paths)
+
+
+def test_an_unknown_profile_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_x="def test_x(): pass")
+    result = pytester.runpytest(*PLUGINS, "--hil-profile", "9.9")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--hil-profile: expected one of 1.0, *, current, got '9.9'"])
+
+
+def test_hil_run_refuses_both_a_name_and_text(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_both="""
+        import pytest
+
+        def test_both(hil_run):
+            with pytest.raises(ValueError, match="not both and not neither"):
+                hil_run("blank-line-truncation", scenario_text="x")
+            with pytest.raises(ValueError, match="not both and not neither"):
+                hil_run()
+    """)
+    pytester.runpytest(*PLUGINS).assert_outcomes(passed=1)
