@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import TextIO
 
 from scenarios.catalog import load_catalog
+from scenarios.cli_board import add_board_parser, cmd_board
+from scenarios.cli_outside import add_dut_arguments, add_serve_parser, cmd_run_dut, cmd_serve
+from scenarios.cli_send import add_send_parser, cmd_send
 from scenarios.format import Scenario, ScenarioError
 from scenarios.runner import RunResult, resolve_scenario, run
 from smtp.profiles import PROFILE_NAMES
@@ -68,11 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="write transcript, trace, pcap and result JSON per run")
     p_run.add_argument("--check-determinism", action="store_true",
                        help="run each scenario twice; fail if the trace hashes differ")
+    add_dut_arguments(p_run)
 
     p_matrix = sub.add_parser("matrix", help="every catalog scenario against every profile")
     p_matrix.add_argument("--json", action="store_true", help="print JSON")
     p_matrix.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
     p_matrix.add_argument("--seed", type=_seed, default=0, help="kernel seed (default 0)")
+
+    add_send_parser(sub)
+    add_board_parser(sub)
+    add_serve_parser(sub)
     return parser
 
 
@@ -116,6 +124,8 @@ def _line(result: RunResult) -> str:
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from scenarios.artifacts import junit_xml, result_dict, write_artifacts
 
+    if args.dut is not None:
+        return cmd_run_dut(args, out, err)
     scenarios: list[Scenario] = [resolve_scenario(name) for name in args.scenarios]
     results: list[RunResult] = []
     status = EXIT_OK
@@ -217,6 +227,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
             return cmd_run(args, out, err)
         if args.command == "matrix":
             return cmd_matrix(args, out, err)
+        if args.command == "board":
+            return cmd_board(args, out, err)
+        if args.command == "send":
+            return cmd_send(args, out, err)
+        if args.command == "serve":
+            return cmd_serve(args, out, err)
     except BadInput as exc:
         err.write(f"{exc}\n")
         return EXIT_BAD_INPUT

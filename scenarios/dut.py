@@ -1,0 +1,497 @@
+"""Device-under-test files, and running an SMTP client program against a scripted server.
+
+A DUT file (TOML) describes an external SMTP client: the argument list to start it, with
+placeholders, and how to read its result. ``scenarios/dut/*.toml`` ship curl, msmtp,
+swaks and a standard-library ``smtplib`` script::
+
+    [client]
+    name = "curl"
+    description = "curl's SMTP support"
+    program = "curl"                  # looked up on PATH; default: command[0]
+    command = ["curl", "-sS", "--mail-from", "{sender}",
+               ["--mail-rcpt", "{recipient}"],          # repeated per recipient
+               "--upload-file", "{message_file}"]
+    after = []                        # appended last (positional arguments)
+    stdin = "none"                    # or "message": the message on standard input
+    success_exit_codes = [0]          # exit statuses meaning "delivered"
+
+    [client.security]                 # by the scenario's [device.config.server] security
+    none = ["--url", "smtp://{host}:{port}/{helo_name}"]
+    starttls = [...]                  # STARTTLS when offered
+    required = [...]                  # STARTTLS or give up
+    tls = [...]                       # implicit TLS
+
+    [client.auth]                     # when the scenario's device has credentials
+    args = ["--user", "{username}:{password}"]
+
+The argument list is ``command``, then the security fragment, then ``auth.args``, then
+``after``. An element that is itself a list is repeated once per envelope recipient
+(``{recipient}`` is only known there). Placeholders (``{{``/``}}`` for literal braces) are
+the names of :data:`PLACEHOLDERS`; any other name is refused when the file is loaded.
+
+:func:`run_dut` builds the scenario job's message (:class:`smtp.message.MessageBuilder`,
+Date from the host clock), starts the scripted server on a free loopback port
+(:mod:`scenarios.server.asyncdriver`, TLS from a throwaway CA whose certificate is the
+``{ca_file}``), runs the program with a time limit of ``min(time_limit_s, time_cap_s)``
+real seconds (killing its whole process group when it runs over), and judges the run:
+the server-side verdict (:mod:`scenarios.serververdict`) with the scenario's ``event``
+judged from the exit status (``sent``: the program must exit with a success status;
+``command_abort``/``error``: with any other status; ``timeout``: any other status, or
+killed at the time limit).
+
+This module reads the host clock and runs processes; it knows nothing about the
+simulated world or the command line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import os
+import shutil
+import signal
+import string
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final, Literal, TypeAlias
+
+from scenarios.format import Scenario
+from scenarios.server.asyncdriver import (
+    AsyncConnection,
+    AsyncServer,
+    Pacing,
+    TranscriptSink,
+    throwaway_tls,
+)
+from scenarios.serververdict import CheckResult, ServerVerdict, judge_server
+from smtp.message import MailJob, MessageBuilder
+
+DUT_DIR: Final = Path(__file__).resolve().parent / "dut"
+"""Where the shipped DUT files live."""
+DEFAULT_TIME_CAP_S: Final = 60.0
+"""A run never lasts longer than this in real time, whatever the scenario's limit."""
+LOOPBACK: Final = "127.0.0.1"
+OUTPUT_GRACE_S: Final = 2.0
+"""After the program ended (or was killed), how long its output may take to drain."""
+SECURITY_MODES: Final = ("none", "starttls", "required", "tls")
+
+PLACEHOLDERS: Final[Mapping[str, str]] = {
+    "host": "the scripted server's address (127.0.0.1)",
+    "port": "the scripted server's port",
+    "sender": "the job's envelope sender",
+    "recipient": "one envelope recipient (only inside a per-recipient list)",
+    "recipients": "every envelope recipient, comma-separated",
+    "message_file": "a file holding the message (CRLF line ends)",
+    "username": "the scenario device's user name",
+    "password": "the scenario device's password",
+    "password_file": "a file holding the password (no newline)",
+    "ca_file": "the PEM certificate of the CA that signed the server's certificate",
+    "helo_name": "the name the device greets with (device.domain, else [127.0.0.1])",
+    "python": "the Python interpreter running smtp-hil",
+    "dut_dir": "the folder of the DUT file",
+    "time_limit_s": "the run's time limit, whole seconds",
+}
+
+_PROGRAM_PLACEHOLDERS: Final = ("python", "dut_dir")
+
+Arg: TypeAlias = str | tuple[str, ...]
+StdinMode: TypeAlias = Literal["none", "message"]
+
+
+class DutError(ValueError):
+    """A DUT file or a DUT run that cannot go ahead; the message says what to fix."""
+
+
+# ----------------------------------------------------------------------------------------
+# The file
+
+
+def _placeholders(text: str, where: str) -> list[str]:
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise DutError(f"{where}: {exc} in {text!r} (write {{{{ and }}}} for braces)") from None
+    names = []
+    for _literal, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name not in PLACEHOLDERS or spec or conversion:
+            known = ", ".join(PLACEHOLDERS)
+            raise DutError(f"{where}: unknown placeholder {{{name}}} in {text!r} "
+                           f"(known: {known})")
+        names.append(name)
+    return names
+
+
+def _args(value: object, where: str) -> tuple[Arg, ...]:
+    """An argument list: strings, and lists of strings repeated per recipient."""
+    if not isinstance(value, list):
+        raise DutError(f"{where}: expected an array of strings, got {value!r}")
+    out: list[Arg] = []
+    for i, item in enumerate(value):
+        spot = f"{where}[{i}]"
+        if isinstance(item, str):
+            if "recipient" in _placeholders(item, spot):
+                raise DutError(f"{spot}: {{recipient}} is only known inside a per-recipient "
+                               f"list such as [\"--to\", \"{{recipient}}\"]")
+            out.append(item)
+        elif isinstance(item, list) and item and all(isinstance(s, str) for s in item):
+            for j, text in enumerate(item):
+                _placeholders(text, f"{spot}[{j}]")
+            out.append(tuple(item))
+        else:
+            raise DutError(f"{spot}: expected a string or a non-empty array of strings, "
+                           f"got {item!r}")
+    return tuple(out)
+
+
+def _check_keys(table: Mapping[str, object], allowed: Sequence[str], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise DutError(f"{where}.{key}: unknown key (known: {', '.join(allowed)})")
+
+
+@dataclass(frozen=True)
+class DutFile:
+    """One external SMTP client, as its DUT file describes it."""
+
+    path: Path
+    name: str
+    description: str
+    program: str
+    command: tuple[Arg, ...]
+    after: tuple[Arg, ...] = ()
+    security: Mapping[str, tuple[Arg, ...]] = field(default_factory=dict)
+    auth: tuple[Arg, ...] | None = None
+    stdin: StdinMode = "none"
+    success_exit_codes: frozenset[int] = frozenset({0})
+
+    @classmethod
+    def load(cls, path: str | Path) -> DutFile:
+        """Read and check the DUT file at ``path``; DutError names the file and the key."""
+        source = Path(path)
+        try:
+            text = source.read_text("utf-8")
+        except FileNotFoundError:
+            raise DutError(f"no such DUT file: {source}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DutError(f"{source}: cannot read the DUT file: {exc}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise DutError(f"{source}: TOML syntax error: {exc}") from None
+        try:
+            return cls._from_dict(source, data)
+        except DutError as exc:
+            raise DutError(f"{source}: {exc}") from None
+
+    @classmethod
+    def _from_dict(cls, path: Path, data: Mapping[str, object]) -> DutFile:
+        _check_keys(data, ("client",), "(file)")
+        client = data.get("client")
+        if not isinstance(client, dict):
+            raise DutError("[client]: missing section")
+        _check_keys(client, ("name", "description", "program", "command", "after", "stdin",
+                             "success_exit_codes", "security", "auth"), "client")
+        name = client.get("name")
+        if not isinstance(name, str) or not name:
+            raise DutError(f"client.name: expected a non-empty string, got {name!r}")
+        description = client.get("description", "")
+        if not isinstance(description, str):
+            raise DutError(f"client.description: expected a string, got {description!r}")
+        if "command" not in client:
+            raise DutError("client.command: missing, expected an array of strings")
+        command = _args(client["command"], "client.command")
+        if not command or not isinstance(command[0], str) or not command[0]:
+            raise DutError("client.command: expected the program as its first element")
+        program = client.get("program", command[0])
+        if not isinstance(program, str) or not program:
+            raise DutError(f"client.program: expected a program name, got {program!r}")
+        if not set(_placeholders(program, "client.program")) <= set(_PROGRAM_PLACEHOLDERS):
+            raise DutError(f"client.program: only {{python}} and {{dut_dir}} are known "
+                           f"here, got {program!r}")
+        after = _args(client.get("after", []), "client.after")
+        stdin = client.get("stdin", "none")
+        if stdin not in ("none", "message"):
+            raise DutError(f"client.stdin: expected one of none, message, got {stdin!r}")
+        codes = client.get("success_exit_codes", [0])
+        if not isinstance(codes, list) or not codes or not all(
+                isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in codes):
+            raise DutError(f"client.success_exit_codes: expected an array of exit statuses "
+                           f"(0-255), got {codes!r}")
+        security_table = client.get("security", {})
+        if not isinstance(security_table, dict):
+            raise DutError(f"client.security: expected a table, got {security_table!r}")
+        _check_keys(security_table, SECURITY_MODES, "client.security")
+        security = {mode: _args(v, f"client.security.{mode}")
+                    for mode, v in security_table.items()}
+        auth_table = client.get("auth")
+        auth = None
+        if auth_table is not None:
+            if not isinstance(auth_table, dict):
+                raise DutError(f"client.auth: expected a table, got {auth_table!r}")
+            _check_keys(auth_table, ("args",), "client.auth")
+            auth = _args(auth_table.get("args", []), "client.auth.args")
+        return cls(path=path, name=name, description=description, program=program,
+                   command=command, after=after, security=security, auth=auth,
+                   stdin="message" if stdin == "message" else "none",
+                   success_exit_codes=frozenset(codes))
+
+    @property
+    def program_path(self) -> str:
+        """``program`` with ``{python}`` and ``{dut_dir}`` filled in."""
+        values = {"python": sys.executable, "dut_dir": str(self.path.resolve().parent)}
+        return _render(self.program, values, self.path)
+
+    def installed(self) -> str | None:
+        """The program's full path, or None when it is not installed."""
+        return shutil.which(self.program_path)
+
+    def argv(self, scenario: Scenario, values: Mapping[str, str],
+             recipients: Sequence[str]) -> list[str]:
+        """The argument list for ``scenario`` with ``values`` for the placeholders."""
+        security = scenario.device_config(LOOPBACK).server.security
+        if security not in self.security and security != "none":
+            raise DutError(f"{self.path}: client.security.{security}: missing; scenario "
+                           f"{scenario.name} asks for security {security!r}")
+        parts = [*self.command, *self.security.get(security, ())]
+        if has_credentials(scenario):
+            if self.auth is None:
+                raise DutError(f"{self.path}: [client.auth]: missing; scenario "
+                               f"{scenario.name} logs in")
+            parts += self.auth
+        parts += self.after
+        out: list[str] = []
+        for part in parts:
+            if isinstance(part, tuple):
+                for rcpt in recipients:
+                    out.extend(_render(t, {**values, "recipient": rcpt}, self.path)
+                               for t in part)
+            else:
+                out.append(_render(part, values, self.path))
+        return out
+
+
+def _render(text: str, values: Mapping[str, str], path: Path) -> str:
+    out = []
+    for literal, name, _spec, _conversion in string.Formatter().parse(text):
+        out.append(literal)
+        if name is not None:
+            if name not in values:
+                raise DutError(f"{path}: {{{name}}} has no value for this scenario "
+                               f"({PLACEHOLDERS.get(name, 'unknown')})")
+            out.append(values[name])
+    return "".join(out)
+
+
+def shipped_dut_files() -> dict[str, Path]:
+    """The shipped DUT files by name (file stem)."""
+    return {p.stem: p for p in sorted(DUT_DIR.glob("*.toml"))}
+
+
+def has_credentials(scenario: Scenario) -> bool:
+    auth = scenario.device_config(LOOPBACK).auth
+    return bool(auth.username) and auth.password is not None
+
+
+# ----------------------------------------------------------------------------------------
+# The message
+
+
+def message_for(scenario: Scenario, now: datetime) -> bytes:
+    """The scenario job's message as the device would build it, dated ``now``."""
+    job = scenario.to_job()
+    if not isinstance(job, MailJob):
+        raise DutError(f"scenario {scenario.name}: a client program sends mail; this job is "
+                       f"{scenario.job.kind}")
+    domain = scenario.device.domain
+    if domain is None or domain.startswith("["):
+        domain = "device.invalid"
+    date = email.utils.format_datetime(now.astimezone(UTC).replace(microsecond=0))
+    try:
+        builder = MessageBuilder(job, date_header=date, message_id_domain=domain,
+                                 message_id_seq=1, boundary_seed=0)
+    except ValueError as exc:
+        raise DutError(f"scenario {scenario.name}: the job cannot be written as a "
+                       f"message: {exc}") from None
+    return builder.to_bytes()
+
+
+# ----------------------------------------------------------------------------------------
+# Running
+
+
+@dataclass
+class DutRun:
+    """One scenario against one client program: what happened and the verdict."""
+
+    scenario: Scenario
+    dut: DutFile
+    argv: list[str]
+    exit_status: int | None
+    killed: bool
+    time_limit_s: float
+    wall_s: float
+    stdout: bytes
+    stderr: bytes
+    message: bytes
+    verdict: ServerVerdict
+    connections: list[AsyncConnection]
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict.passed
+
+    def stderr_tail(self, lines: int = 3) -> str:
+        text = self.stderr.decode("utf-8", "replace").strip().splitlines()
+        return " | ".join(line.strip() for line in text[-lines:])
+
+
+def exit_check(event: str, exit_status: int | None, killed: bool, limit_s: float,
+               success: frozenset[int], stderr_tail: str = "") -> CheckResult:
+    """The scenario's ``event`` judged from how the program ended."""
+    said = f" ({stderr_tail})" if stderr_tail else ""
+    if killed:
+        ended = f"the client was still running after {limit_s:g} s and was killed"
+        if event == "timeout":
+            return CheckResult("event", "pass", f"expected timeout: {ended}")
+        return CheckResult("event", "fail", f"expected {event}: {ended} (it hangs)")
+    assert exit_status is not None
+    delivered = exit_status in success
+    if event == "sent":
+        if delivered:
+            return CheckResult("event", "pass", f"expected sent: the client exited "
+                                                f"{exit_status} (it says it delivered)")
+        return CheckResult("event", "fail", f"expected sent: the client exited {exit_status} "
+                                            f"(it says it failed){said}")
+    if event in ("command_abort", "error", "timeout"):
+        if delivered:
+            return CheckResult("event", "fail", f"expected {event}: the client exited "
+                                                f"{exit_status}, it claims it delivered")
+        return CheckResult("event", "pass", f"expected {event}: the client exited "
+                                            f"{exit_status} (it reports a failure){said}")
+    return CheckResult("event", "not observable", f"{event} is not a mail outcome")
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A port nobody listens on right now (for scenarios whose server does not listen)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _kill_group(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
+
+
+async def _run_program(argv: list[str], stdin: bytes | None, limit_s: float
+                       ) -> tuple[int | None, bool, bytes, bytes]:
+    """Exit status (None when killed), killed, stdout, stderr. The program runs in a
+    session of its own; whatever is left of its process group at the end is killed."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.PIPE if stdin is not None else
+            asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, start_new_session=True)
+    except FileNotFoundError:
+        raise DutError(f"{argv[0]}: not installed (not found)") from None
+    except PermissionError:
+        raise DutError(f"{argv[0]}: cannot be run (permission denied)") from None
+    talk = asyncio.ensure_future(process.communicate(stdin))
+    ended = asyncio.ensure_future(process.wait())
+    try:
+        done, _ = await asyncio.wait({ended}, timeout=limit_s)
+        killed = not done
+    finally:
+        _kill_group(process)  # the program if it still runs, and anything it left behind
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(ended), OUTPUT_GRACE_S)
+    stdout = stderr = b""
+    try:
+        stdout, stderr = await asyncio.wait_for(talk, OUTPUT_GRACE_S)
+    except TimeoutError:  # a descendant outside the group still holds the pipes
+        talk.cancel()
+    return (None if killed else process.returncode), killed, stdout, stderr
+
+
+async def run_dut_async(dut: DutFile, scenario: Scenario, *,
+                        time_cap_s: float = DEFAULT_TIME_CAP_S,
+                        pacing: Pacing | None = None,
+                        on_line: TranscriptSink | None = None) -> DutRun:
+    """Run ``scenario`` with ``dut`` as the client (see the module docstring)."""
+    if dut.installed() is None:
+        raise DutError(f"{dut.name}: the program {dut.program_path!r} is not installed "
+                       f"(not found on PATH)")
+    now = datetime.now(UTC)
+    message = message_for(scenario, now)
+    job = scenario.to_job()
+    assert isinstance(job, MailJob)
+    limit_s = min(scenario.meta.time_limit_s, time_cap_s)
+    server_section = scenario.server
+    tls, ca_pem = throwaway_tls(key_type=server_section.tls_cert,
+                                ciphers=server_section.tls_ciphers,
+                                min_version=server_section.tls_min_version,
+                                max_version=server_section.tls_max_version)
+    server = AsyncServer(scenario.server_config(), tls=tls, pacing=pacing or Pacing(),
+                         on_line=on_line)
+    auth = scenario.device_config(LOOPBACK).auth
+    with tempfile.TemporaryDirectory(prefix="smtp-hil-dut-") as tmp:
+        folder = Path(tmp)
+        (folder / "message.eml").write_bytes(message)
+        (folder / "ca.pem").write_bytes(ca_pem)
+        password_file = folder / "password"
+        password_file.write_text(auth.password or "")
+        password_file.chmod(0o600)
+        if server_section.listen:
+            _, port = await server.start(LOOPBACK, 0)
+        else:
+            port = free_port()
+        values = {
+            "host": LOOPBACK, "port": str(port), "sender": job.sender,
+            "recipients": ",".join(job.envelope_recipients()),
+            "message_file": str(folder / "message.eml"), "ca_file": str(folder / "ca.pem"),
+            "password_file": str(password_file),
+            "helo_name": scenario.device.domain or f"[{LOOPBACK}]",
+            "python": sys.executable, "dut_dir": str(dut.path.resolve().parent),
+            "time_limit_s": str(max(1, int(limit_s))),
+        }
+        if auth.username:
+            values["username"] = auth.username
+        if auth.password is not None:
+            values["password"] = auth.password
+        try:
+            argv = dut.argv(scenario, values, job.envelope_recipients())
+            started = time.monotonic()
+            status, killed, stdout, stderr = await _run_program(
+                argv, message if dut.stdin == "message" else None, limit_s)
+            wall = time.monotonic() - started
+            await server.wait_all_closed(2.0)
+        finally:
+            await server.close()
+    engines = [c.engine for c in server.connections]
+    verdict = judge_server(scenario, engines, message=message, now=datetime.now(UTC))
+    run = DutRun(scenario=scenario, dut=dut, argv=argv, exit_status=status, killed=killed,
+                 time_limit_s=limit_s, wall_s=wall, stdout=stdout, stderr=stderr,
+                 message=message, verdict=verdict, connections=list(server.connections))
+    verdict.replace("event", exit_check(scenario.expect.event, status, killed, limit_s,
+                                        dut.success_exit_codes, run.stderr_tail(1)))
+    return run
+
+
+def run_dut(dut: DutFile, scenario: Scenario, *, time_cap_s: float = DEFAULT_TIME_CAP_S,
+            pacing: Pacing | None = None) -> DutRun:
+    """:func:`run_dut_async` in its own event loop."""
+    return asyncio.run(run_dut_async(dut, scenario, time_cap_s=time_cap_s, pacing=pacing))

@@ -1,0 +1,591 @@
+"""Runs the scripted server engine on real sockets with asyncio, in real time.
+
+The real-socket twin of :mod:`scenarios.server.simdriver`, for real clients: an SMTP
+client program, a real board, an emulator. :class:`AsyncServer` listens on an OS socket
+and gives each accepted connection its own :class:`~scenarios.server.engine.ServerEngine`
+(one shared rule book, so rule counts run across connections, as in the simulation).
+Each :class:`AsyncConnection` feeds the engine what the client sends (decrypted under
+TLS) and carries out the engine's actions in order: a list starts only after the
+previous list's delays have passed. ``Send`` is one ``transport.write`` (one TLS record
+under TLS; ``TCP_NODELAY`` is set, so normally one segment); ``Delay`` waits in real
+time, scaled and capped by :class:`Pacing` so that a scenario's ten-minute silence does
+not cost ten minutes in a test.
+
+Pipelining on real sockets. The engine sees pipelining when the next command arrives in
+the same read as the end of a command. A real client that writes MAIL, RCPT and DATA
+with three ``write()`` calls has its group split by Nagle's algorithm: MAIL leaves
+alone, the rest waits for our ACK. So the driver acknowledges at once (Linux
+``TCP_QUICKACK``) and gathers client bytes for ``gather_s`` (20 ms by default) before the
+engine sees them. This is sound, not a guess: bytes that arrive while no reply has been
+sent were sent without waiting for one. It adds ``gather_s`` to each reply's latency.
+
+TLS is OpenSSL through ``ssl.MemoryBIO`` (the server-side context from
+:func:`stack.tls.make_context`, with the scenario's ciphers and versions), so STARTTLS,
+implicit TLS and the three ways of dropping TLS behave as in the simulation:
+``tcp_close`` (FIN, no close_notify), ``rst`` (RST) and ``close_notify`` (the alert, TCP
+stays open, later Sends are plaintext). A failed handshake is reported to the engine
+(``on_tls_failed``), which closes.
+
+Everything the server sees or sends is reported to an optional sink as
+:class:`TranscriptLine` (plaintext, with seconds since the server started), so a caller
+can print the dialogue live. The engine's clock (Date checks) is the host's clock.
+
+This module reads the wall clock and touches OS sockets: nothing in the simulated world
+may import it. It knows the engine, TLS and asyncio; it knows nothing about scenario
+files, verdicts or client programs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import socket
+import ssl
+import struct
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final
+
+from scenarios.server.actions import (
+    Action,
+    Close,
+    Delay,
+    DropTls,
+    Reset,
+    Send,
+    Silence,
+    StartTls,
+)
+from scenarios.server.engine import ServerEngine
+from scenarios.server.mailbox import ReceivedMail
+from scenarios.server.rules import RuleBook, ServerConfig
+from scenarios.server.simdriver import ServerTls
+from stack.certs import make_ca
+from stack.tls import make_context, openssl_reason
+
+THROWAWAY_CA_NAME: Final = "smtp-hil throwaway CA"
+DEFAULT_TLS_NAMES: Final = ("localhost", "127.0.0.1", "smtp.example.test")
+CLOSE_LINGER_S: Final = 2.0
+"""After our FIN, how long we wait for the client's before closing the socket anyway."""
+DEFAULT_GATHER_S: Final = 0.02
+"""How long client bytes are gathered before the engine sees them (see the module
+docstring: pipelining on real sockets)."""
+
+
+def host_clock() -> datetime:
+    """The host's clock, as an aware UTC datetime (the server's clock on real sockets)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How a scenario's delays map onto real time: ``us * time_scale``, then capped at
+    ``max_delay_s`` (None: no cap). ``time_scale`` 0 makes every delay immediate."""
+
+    time_scale: float = 1.0
+    max_delay_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.time_scale, int | float) or not 0 <= self.time_scale < 1e6:
+            raise ValueError(f"time_scale: expected a number >= 0, got {self.time_scale!r}")
+        if self.max_delay_s is not None and (
+                not isinstance(self.max_delay_s, int | float) or self.max_delay_s < 0):
+            raise ValueError(f"max_delay_s: expected a number >= 0, got {self.max_delay_s!r}")
+
+    def seconds(self, us: int) -> float:
+        wait = us / 1e6 * self.time_scale
+        return wait if self.max_delay_s is None else min(wait, self.max_delay_s)
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    """One thing the server saw or did on connection ``connection`` (1-based).
+
+    ``kind`` is ``"C"`` (client bytes, plaintext), ``"S"`` (server bytes, plaintext) or
+    an event: ``accept``, ``tls_established``, ``tls_failed``, ``close``, ``reset``,
+    ``drop_tls``, ``silence``, ``closed``; ``detail`` says more about an event.
+    """
+
+    connection: int
+    t_s: float
+    kind: str
+    data: bytes = b""
+    detail: str = ""
+
+    def text_lines(self) -> list[str]:
+        """``0.012 C: EHLO x`` per CRLF line (escaped), or ``0.013 -- closed ...``."""
+        stamp = f"{self.t_s:.3f}"
+        if self.kind in ("C", "S"):
+            parts = self.data.decode("latin-1").split("\r\n")
+            if parts and parts[-1] == "":
+                parts.pop()
+            return [f"{stamp} {self.kind}: {p.encode('unicode_escape').decode('ascii')}"
+                    for p in parts]
+        return [f"{stamp} -- {self.kind} {self.detail}".rstrip()]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"connection": self.connection, "t_s": round(self.t_s, 6), "kind": self.kind,
+                "data": self.data.decode("latin-1"), "detail": self.detail}
+
+
+TranscriptSink = Callable[[TranscriptLine], None]
+
+
+def throwaway_tls(*, key_type: str = "rsa", names: Sequence[str] = DEFAULT_TLS_NAMES,
+                  ciphers: str | None = None, min_version: str | None = None,
+                  max_version: str | None = None) -> tuple[ServerTls, bytes]:
+    """Server TLS parameters with a leaf for ``names`` from a throwaway CA (made once per
+    process), and that CA's certificate in PEM for the client to trust."""
+    if key_type not in ("rsa", "ecdsa"):
+        raise ValueError(f"key_type: expected 'rsa' or 'ecdsa', got {key_type!r}")
+    ca = make_ca(common_name=THROWAWAY_CA_NAME)
+    leaf = ca.issue(list(dict.fromkeys(names)), key_type="rsa" if key_type == "rsa" else "ecdsa")
+    tls = ServerTls(cert_pem=leaf.cert_pem, key_pem=leaf.key_pem, ciphers=ciphers,
+                    min_version=min_version, max_version=max_version)
+    return tls, ca.cert_pem
+
+
+class _TlsPipe:
+    """Server-side TLS over memory BIOs: ciphertext in and out, plaintext for the engine."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self.obj = context.wrap_bio(self._in, self._out, server_side=True)
+        self.open = False
+        self.unwrapping = False
+
+    def outgoing(self) -> bytes:
+        return self._out.read()
+
+    def handshake(self, data: bytes) -> bool:
+        """Feed handshake bytes; True once done. Raises ``ssl.SSLError`` on failure."""
+        self._in.write(data)
+        try:
+            self.obj.do_handshake()
+        except ssl.SSLWantReadError:
+            return False
+        self.open = True
+        return True
+
+    def decrypt(self, data: bytes) -> tuple[bytes, bool]:
+        """Plaintext from ``data`` and whether the client sent close_notify. Raises
+        ``ssl.SSLError`` on a TLS error."""
+        self._in.write(data)
+        plain = bytearray()
+        while True:
+            try:
+                chunk = self.obj.read(65536)
+            except ssl.SSLWantReadError:
+                return bytes(plain), False
+            except ssl.SSLZeroReturnError:
+                return bytes(plain), True
+            if not chunk:
+                return bytes(plain), True
+            plain += chunk
+
+    def encrypt(self, data: bytes) -> bytes:
+        self.obj.write(data)
+        return self.outgoing()
+
+    def close_notify(self) -> bytes:
+        """Our close_notify alert (the peer's is not awaited here)."""
+        self.open = False
+        self.unwrapping = True
+        with contextlib.suppress(ssl.SSLError):
+            self.obj.unwrap()
+        return self.outgoing()
+
+    def after_unwrap(self, data: bytes) -> bytes | None:
+        """While waiting for the peer's close_notify: None until it came, then the bytes
+        that followed it (plaintext)."""
+        self._in.write(data)
+        try:
+            self.obj.unwrap()
+        except ssl.SSLWantReadError:
+            return None
+        except ssl.SSLError:
+            pass
+        self.unwrapping = False
+        return self._in.read()
+
+
+class AsyncConnection(asyncio.Protocol):
+    """One accepted connection: its engine, its TLS state and its pending actions."""
+
+    def __init__(self, server: AsyncServer) -> None:
+        self.server = server
+        self.index = len(server.connections) + 1
+        self.engine = ServerEngine(server.config, server.rulebook)
+        self.lines: list[TranscriptLine] = []
+        self.peer = "?"
+        self.close_reason: str | None = None
+        self.closed = False
+        self.finished = asyncio.Event()
+        self._transport: asyncio.Transport | None = None
+        self._tls: _TlsPipe | None = None
+        self._handshaking = False
+        self._pending: deque[list[Action]] = deque()
+        self._running = False
+        self._peer_eof = False
+        self._fin_sent = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._inbox = bytearray()
+        self._gather: asyncio.TimerHandle | None = None
+        server.connections.append(self)
+
+    @property
+    def mailbox(self) -> list[ReceivedMail]:
+        return self.engine.mailbox
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self.peer = f"{peer[0]}:{peer[1]}"
+        self._note("accept", detail=f"peer={self.peer}")
+        self._enqueue(self.engine.on_connect())
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self._ack_now()
+        tls = self._tls
+        if tls is None:
+            self._gather_plaintext(data)
+        elif self._handshaking:
+            self._handshake(data)
+        elif tls.open:
+            self._decrypt(data)
+        elif tls.unwrapping:
+            rest = tls.after_unwrap(data)
+            if rest:
+                self._gather_plaintext(rest)
+        else:
+            self._gather_plaintext(data)
+
+    def eof_received(self) -> bool:
+        self._flush_inbox()
+        self._peer_eof = True
+        if self._fin_sent or not self._running:
+            self._finish("peer closed")
+        return True  # keep the transport: pending replies may still go out
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._flush_inbox()
+        if exc is None or (isinstance(exc, OSError) and exc.errno == errno.ENOTCONN):
+            self._finish("peer closed")
+        elif isinstance(exc, ConnectionResetError | BrokenPipeError):
+            self._finish("peer reset")
+        else:
+            self._finish(f"connection lost: {exc}")
+
+    # -- feeding the engine ---------------------------------------------------------------
+    def _gather_plaintext(self, data: bytes) -> None:
+        """Hold client plaintext for ``gather_s`` before the engine sees it, so that a
+        pipelined group split over several segments is one read for the engine."""
+        if not data:
+            return
+        wait = self.server.gather_s
+        if wait <= 0:
+            self._feed(data)
+            return
+        self._inbox += data
+        if self._gather is None:
+            self._gather = asyncio.get_running_loop().call_later(wait, self._flush_inbox)
+
+    def _flush_inbox(self) -> None:
+        if self._gather is not None:
+            self._gather.cancel()
+            self._gather = None
+        if self._inbox and not self.closed:
+            data = bytes(self._inbox)
+            self._inbox.clear()
+            self._feed(data)
+
+    def _ack_now(self) -> None:
+        """Acknowledge at once (Linux ``TCP_QUICKACK``), so that a client's Nagle
+        algorithm does not hold back the rest of a pipelined group for a delayed ACK."""
+        quickack = getattr(socket, "TCP_QUICKACK", None)
+        transport = self._transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if quickack is not None and sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
+
+    def _feed(self, data: bytes) -> None:
+        if not data:
+            return
+        self._note("C", data)
+        self._enqueue(self.engine.on_data(data, now=self.server.clock()))
+
+    def _handshake(self, data: bytes) -> None:
+        tls = self._tls
+        assert tls is not None
+        try:
+            done = tls.handshake(data)
+        except ssl.SSLError as exc:
+            self._write_raw(tls.outgoing())
+            self._handshaking = False
+            reason = openssl_reason(exc)
+            self._note("tls_failed", detail=f"reason={reason}")
+            self._enqueue(self.engine.on_tls_failed(reason))
+            return
+        self._write_raw(tls.outgoing())
+        if not done:
+            return
+        self._handshaking = False
+        cipher = tls.obj.cipher()
+        name = cipher[0] if cipher else "?"
+        version = tls.obj.version() or "?"
+        self._note("tls_established", detail=f"cipher={name} version={version}")
+        self._enqueue(self.engine.on_tls_established(name, version))
+        self._decrypt(b"")
+
+    def _decrypt(self, data: bytes) -> None:
+        tls = self._tls
+        assert tls is not None
+        try:
+            plain, peer_closed = tls.decrypt(data)
+        except ssl.SSLError as exc:
+            self._feed_nothing_more(f"TLS error: {openssl_reason(exc)}")
+            return
+        self._gather_plaintext(plain)
+        if peer_closed and not self.closed:
+            self._flush_inbox()
+            self._note("tls_close_notify", detail="the client closed TLS")
+            self._write_raw(tls.close_notify())
+            tls.unwrapping = False
+            self._send_fin()
+
+    def _feed_nothing_more(self, reason: str) -> None:
+        self._abort()
+        self._finish(reason)
+
+    # -- carrying out actions in order ----------------------------------------------------
+    def _enqueue(self, actions: list[Action]) -> None:
+        if actions:
+            self._pending.append(list(actions))
+        self._run()
+
+    def _run(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        while self._pending and not self.closed:
+            actions = self._pending[0]
+            while actions:
+                action = actions.pop(0)
+                if isinstance(action, Delay):
+                    wait = self.server.pacing.seconds(action.us)
+                    if wait > 0:
+                        loop = asyncio.get_running_loop()
+                        self._timer = loop.call_later(wait, self._resume)
+                        return  # still running: _resume continues this list
+                    continue
+                self._do(action)
+                if self.closed:
+                    break
+            self._pending.popleft()
+        self._running = False
+        if self._peer_eof and not self.closed:
+            self._finish("peer closed")
+
+    def _resume(self) -> None:
+        self._timer = None
+        self._running = False
+        self._run()
+
+    def _do(self, action: Action) -> None:
+        if isinstance(action, Send):
+            self._note("S", action.data)
+            tls = self._tls
+            self._write_raw(tls.encrypt(action.data) if tls is not None and tls.open
+                            else action.data)
+        elif isinstance(action, StartTls):
+            self._start_tls()
+        elif isinstance(action, Close):
+            self._note("close")
+            if self._tls is not None and self._tls.open:
+                self._write_raw(self._tls.close_notify())
+            self._send_fin()
+        elif isinstance(action, Reset):
+            self._note("reset")
+            self._abort()
+            self._finish("server reset")
+        elif isinstance(action, DropTls):
+            self._note("drop_tls", detail=f"mode={action.mode}")
+            if action.mode == "close_notify":
+                if self._tls is not None and self._tls.open:
+                    self._write_raw(self._tls.close_notify())
+            elif action.mode == "rst":
+                self._abort()
+                self._finish("server dropped TLS (rst)")
+            else:
+                if self._tls is not None:
+                    self._tls.open = False
+                self._send_fin()
+        elif isinstance(action, Silence):
+            self._note("silence")
+
+    def _start_tls(self) -> None:
+        params = self.server.tls
+        if params is None:
+            self._note("tls_failed", detail="reason=the server has no certificate")
+            self._enqueue(self.engine.on_tls_failed("no certificate configured"))
+            return
+        context = make_context(params.config(), server_side=True)
+        self._tls = _TlsPipe(context)
+        self._handshaking = True
+
+    # -- the socket ---------------------------------------------------------------------
+    def _write_raw(self, data: bytes) -> None:
+        transport = self._transport
+        if data and transport is not None and not transport.is_closing() and not self._fin_sent:
+            transport.write(data)
+
+    def _send_fin(self) -> None:
+        """Orderly close: FIN now, the socket closed when the client's FIN arrives (or
+        after :data:`CLOSE_LINGER_S`)."""
+        transport = self._transport
+        if self._fin_sent or transport is None:
+            return
+        self._fin_sent = True
+        if self._peer_eof or not transport.can_write_eof():
+            self._finish("server closed")
+            return
+        transport.write_eof()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(CLOSE_LINGER_S, self._finish, "server closed")
+
+    def _abort(self) -> None:
+        """RST: SO_LINGER 0, then close without flushing."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+
+    def _finish(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._gather is not None:
+            self._gather.cancel()
+            self._gather = None
+        self.engine.on_close(reason)
+        self._note("closed", detail=f"reason={reason}")
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+        self.finished.set()
+        self.server._connection_finished(self)
+
+    def abort(self, reason: str) -> None:
+        """End the connection now (the server is stopping)."""
+        self._abort()
+        self._finish(reason)
+
+    def _note(self, kind: str, data: bytes = b"", detail: str = "") -> None:
+        line = TranscriptLine(self.index, self.server.elapsed(), kind, data, detail)
+        self.lines.append(line)
+        if self.server.on_line is not None:
+            self.server.on_line(line)
+
+
+@dataclass
+class AsyncServer:
+    """The scripted server listening on an OS socket (see the module docstring).
+
+    ``clock`` is the server's clock for the engine's Date check; ``on_line`` receives
+    every :class:`TranscriptLine` as it happens.
+    """
+
+    config: ServerConfig
+    tls: ServerTls | None = None
+    pacing: Pacing = field(default_factory=Pacing)
+    clock: Callable[[], datetime] = host_clock
+    on_line: TranscriptSink | None = None
+    gather_s: float = DEFAULT_GATHER_S
+    connections: list[AsyncConnection] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.config, ServerConfig):
+            raise ValueError(f"config: expected a ServerConfig, got {self.config!r}")
+        if not isinstance(self.gather_s, int | float) or not 0 <= self.gather_s <= 10:
+            raise ValueError(f"gather_s: expected seconds in 0..10, got {self.gather_s!r}")
+        self.rulebook = RuleBook(self.config.rules)
+        self._server: asyncio.Server | None = None
+        self._started = time.monotonic()
+        self._finished: asyncio.Queue[AsyncConnection] = asyncio.Queue()
+        self.address: tuple[str, int] | None = None
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
+        """Listen on ``host:port`` (0: a free port); the address actually bound. Raises
+        OSError (address in use, no such address) and ValueError (bad TLS parameters)."""
+        if self.tls is not None:
+            make_context(self.tls.config(), server_side=True)  # bad cert/key: ValueError now
+        loop = asyncio.get_running_loop()
+        self._started = time.monotonic()
+        self._server = await loop.create_server(lambda: AsyncConnection(self), host, port)
+        sockname = self._server.sockets[0].getsockname()
+        self.address = (str(sockname[0]), int(sockname[1]))
+        return self.address
+
+    def _connection_finished(self, connection: AsyncConnection) -> None:
+        self._finished.put_nowait(connection)
+
+    async def next_finished(self) -> AsyncConnection:
+        """The next connection to end, in the order they ended."""
+        return await self._finished.get()
+
+    @property
+    def open_connections(self) -> list[AsyncConnection]:
+        return [c for c in self.connections if not c.closed]
+
+    async def wait_all_closed(self, timeout_s: float) -> bool:
+        """Wait until every accepted connection has ended; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while self.open_connections:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            waiters = [asyncio.ensure_future(c.finished.wait()) for c in self.open_connections]
+            _, pending = await asyncio.wait(waiters, timeout=left)
+            for waiter in pending:
+                waiter.cancel()
+        return True
+
+    async def close(self) -> None:
+        """Stop listening and abort every connection still open."""
+        if self._server is not None:
+            self._server.close()
+        for connection in self.open_connections:
+            connection.abort("server stopped")
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    @property
+    def mailbox(self) -> list[ReceivedMail]:
+        return [m for c in self.connections for m in c.engine.mailbox]

@@ -1,0 +1,284 @@
+"""The server-side verdict: what a scripted server can judge alone, facing a real client.
+
+Against a real client (a program, a board, an emulator) there is no simulated device to
+ask for its events, RTC, buffer pool or watchdog: only what the scripted server saw. So
+each expectation of the scenario is either judged from the server's engines (its mailbox
+and observations) or reported as "not observable", never as passed. Which is which comes
+from :data:`scenarios.format.SERVER_OBSERVABLE`. The judging itself is
+:mod:`scenarios.verdict`'s (``check_mailbox_count``, ``check_body``, ``check_headers``,
+``check_server``), run on a view holding only the server side, one expectation at a time
+so that each gets its own line.
+
+Besides the scenario's expectations the verdict lists notes: everything the server
+noticed that a careful client would not do (bare line endings, unstuffed dots, RFC 2920
+group rules broken, an EHLO name that is not a domain, a Date header that does not parse
+or is far from the server's clock, AUTH outside TLS,
+commands after a refused STARTTLS, plaintext sent after STARTTLS, SMTP-smuggling
+shapes). Notes inform; they do not fail a verdict unless the scenario expects the same
+thing.
+
+This module knows the scenario's expectations and the engine's records; it reads no
+clock (``now`` comes from the caller) and runs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Final, Literal, TypeAlias, cast
+
+from scenarios.format import SERVER_OBSERVABLE, Expect, Scenario, ServerExpect
+from scenarios.server.engine import ServerEngine, ehlo_name_acceptable
+from scenarios.server.mailbox import Observations, ReceivedMail
+from scenarios.verdict import check_body, check_headers, check_mailbox_count, check_server
+from smtp.rtcdate import parse_date_header
+
+if TYPE_CHECKING:
+    from scenarios.runner import RunResult
+
+Status: TypeAlias = Literal["pass", "fail", "not observable"]
+DATE_TOLERANCE: Final = timedelta(hours=24)
+"""A Date header further than this from the server's clock gets a note."""
+
+WHY_NOT_OBSERVABLE: Final[dict[str, str]] = {
+    "event": "the client's own outcome",
+    "command": "the command the client's event names",
+    "reply_code": "the reply the client's event carries",
+    "error_kind": "the kind of error the client reports",
+    "recipients_rejected": "what the client reports as rejected",
+    "date_matches_rtc": "needs the device's RTC",
+    "max_virtual_s": "virtual time exists in the simulation only",
+    "pool_never_exhausted": "the device's buffer pool",
+    "pool_returns_to_full": "the device's buffer pool",
+    "no_watchdog_reset": "the device's watchdog",
+}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One expectation (dotted name as in ``Expect.checks()``) and what became of it."""
+
+    name: str
+    status: Status
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.name, "status": self.status, "detail": self.detail}
+
+
+@dataclass
+class ServerVerdict:
+    """The checks, in the scenario's order, and the notes; passed when none failed."""
+
+    checks: list[CheckResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not any(c.status == "fail" for c in self.checks)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [c.detail for c in self.checks if c.status == "fail"]
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons) if self.reasons else "as expected"
+
+    def not_observable(self) -> list[str]:
+        return [c.name for c in self.checks if c.status == "not observable"]
+
+    def replace(self, name: str, check: CheckResult) -> None:
+        """Put ``check`` in place of the check called ``name`` (appended if absent)."""
+        for i, existing in enumerate(self.checks):
+            if existing.name == name:
+                self.checks[i] = check
+                return
+        self.checks.append(check)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"verdict": "pass" if self.passed else "fail", "reasons": self.reasons,
+                "checks": [c.as_dict() for c in self.checks], "notes": list(self.notes)}
+
+
+@dataclass(frozen=True)
+class _Connection:
+    engine: ServerEngine
+
+
+@dataclass(frozen=True)
+class _ServerSide:
+    """The part of a ``RunResult`` that the server-side checks of
+    :mod:`scenarios.verdict` read: the scenario, the mailbox and the connections."""
+
+    scenario: Scenario
+    mailbox: list[ReceivedMail]
+    connections: list[_Connection]
+
+
+def _only(scenario: Scenario, name: str, value: object) -> Scenario:
+    """``scenario`` with ``name`` as its only expectation (besides the event)."""
+    if name.startswith("server."):
+        expect = Expect(event=scenario.expect.event,
+                        server=ServerExpect.model_validate({name[len("server."):]: value}))
+    else:
+        expect = Expect.model_validate({"event": scenario.expect.event, name: value})
+    return scenario.model_copy(update={"expect": expect})
+
+
+def _judge_one(scenario: Scenario, engines: Sequence[ServerEngine], name: str,
+               value: object) -> str | None:
+    view = _ServerSide(scenario=_only(scenario, name, value),
+                       mailbox=[m for e in engines for m in e.mailbox],
+                       connections=[_Connection(e) for e in engines])
+    # The checks read only .scenario, .mailbox and .connections[].engine of the result.
+    result = cast("RunResult", view)
+    if name == "mailbox_count":
+        return check_mailbox_count(result)
+    if name == "body_exact":
+        return check_body(result)
+    if name in ("headers_present", "headers_absent"):
+        return check_headers(result)
+    return check_server(result)
+
+
+def _passed_detail(name: str, value: object, engines: Sequence[ServerEngine]) -> str:
+    if name == "mailbox_count":
+        return f"{len([m for e in engines for m in e.mailbox])} mail(s) in the mailbox"
+    return f"{name} = {value!r} holds"
+
+
+def content_check(engines: Sequence[ServerEngine], message: bytes) -> CheckResult:
+    """The first mail's content is byte for byte the ``message`` the client was given."""
+    mails = [m for e in engines for m in e.mailbox]
+    if not mails:
+        return CheckResult("content_exact", "fail", "content_exact: the server received no mail")
+    got = mails[0].content
+    if got == message:
+        return CheckResult("content_exact", "pass",
+                           f"the content is the {len(message)}-byte message, byte for byte")
+    at = next((i for i, (a, b) in enumerate(zip(got, message, strict=False)) if a != b),
+              min(len(got), len(message)))
+    return CheckResult("content_exact", "fail",
+                       f"the content differs from the message given to the client at byte {at} "
+                       f"({len(got)} bytes received, {len(message)} given): "
+                       f"received {got[at:at + 24]!r}, given {message[at:at + 24]!r}")
+
+
+def judge_server(scenario: Scenario, engines: Sequence[ServerEngine], *,
+                 message: bytes | None = None, now: datetime | None = None) -> ServerVerdict:
+    """Judge ``scenario``'s expectations from the server's ``engines`` (its connections).
+
+    ``message``: the exact message the client was asked to send; with ``body_exact``
+    the content must then equal it byte for byte (``content_exact``). ``now``: the
+    server's clock, for the note on Date headers far from it.
+    """
+    verdict = ServerVerdict()
+    for name, value in scenario.expect.checks().items():
+        if not SERVER_OBSERVABLE.get(name, False):
+            why = WHY_NOT_OBSERVABLE.get(name, "client side")
+            verdict.checks.append(CheckResult(name, "not observable", why))
+            continue
+        problem = _judge_one(scenario, engines, name, value)
+        if problem is None:
+            verdict.checks.append(CheckResult(name, "pass", _passed_detail(name, value, engines)))
+        else:
+            verdict.checks.append(CheckResult(name, "fail", problem))
+        if name == "body_exact" and value and message is not None:
+            verdict.checks.append(content_check(engines, message))
+    verdict.notes = observation_notes([e.observations for e in engines],
+                                      [m for e in engines for m in e.mailbox], now=now)
+    return verdict
+
+
+def observation_notes(observations: Sequence[Observations], mails: Sequence[ReceivedMail],
+                      *, now: datetime | None = None) -> list[str]:
+    """What the server noticed that a careful client would not do, one sentence each."""
+    notes: list[str] = []
+    names = [n for o in observations for n in o.ehlo_names]
+    bad = sorted({n for n in names if not ehlo_name_acceptable(n)})
+    if bad:
+        notes.append(f"EHLO/HELO name(s) not a domain or address literal: {bad}")
+    if any(o.helo_used for o in observations):
+        notes.append("the client used HELO, not EHLO")
+    for label, attr in (("commands", "command_line_endings"), ("content", "data_line_endings")):
+        bare_lf = sum(getattr(o, attr).bare_lf for o in observations)
+        bare_cr = sum(getattr(o, attr).bare_cr for o in observations)
+        if bare_lf or bare_cr:
+            notes.append(f"bare line endings in {label}: {bare_lf} bare LF, {bare_cr} bare CR")
+    unstuffed = [v for o in observations for v in o.dot_stuffing_violations]
+    if unstuffed:
+        notes.append(f"lines starting with '.' not dot-stuffed: {unstuffed[:3]}")
+    lookalikes = [v for o in observations for v in o.eod_lookalikes]
+    if lookalikes:
+        notes.append(f"end-of-data look-alikes in the content (SMTP smuggling shapes): "
+                     f"{lookalikes[:3]}")
+    violations = [v for o in observations for v in o.pipelining_violations]
+    if violations:
+        notes.append(f"RFC 2920 pipelining rules broken: {violations}")
+    unadvertised = sorted({u for o in observations for u in o.used_without_advertisement})
+    if unadvertised:
+        notes.append(f"extensions used without being advertised: {unadvertised}")
+    if any(o.auth_in_plaintext for o in observations):
+        notes.append("AUTH sent outside TLS: the credentials crossed the wire in plaintext")
+    after = [c for o in observations for c in o.commands_after_failed_starttls if c != "QUIT"]
+    if after:
+        notes.append(f"commands after a refused or failed STARTTLS: {after}")
+    injected = b"".join(o.plaintext_after_starttls for o in observations)
+    if injected:
+        notes.append(f"{len(injected)} plaintext byte(s) sent after STARTTLS, before TLS "
+                     f"(discarded): {injected[:40]!r}")
+    failures = [o.tls_failure for o in observations if o.tls_failure]
+    if failures:
+        notes.append(f"TLS handshake failed: {failures[0]}")
+    unknown = [c for o in observations for c in o.unknown_commands]
+    if unknown:
+        notes.append(f"unknown commands: {unknown}")
+    too_long = sum(o.lines_too_long for o in observations)
+    if too_long:
+        notes.append(f"{too_long} command line(s) over the server's limit")
+    data_too_long = sum(o.data_lines_too_long for o in observations)
+    if data_too_long:
+        notes.append(f"{data_too_long} content line(s) over 1000 octets (RFC 5321 4.5.3.1.6)")
+    notes.extend(_date_notes(mails, now))
+    return notes
+
+
+def _date_notes(mails: Sequence[ReceivedMail], now: datetime | None) -> list[str]:
+    notes: list[str] = []
+    for index, mail in enumerate(mails, 1):
+        value = mail.date_header
+        if value is None:
+            notes.append(f"mail {index} has no Date header")
+            continue
+        parsed = parse_date_header(value)
+        if parsed is None:
+            notes.append(f"mail {index}: Date header {value!r} does not parse")
+            continue
+        if now is not None:
+            aware = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+            ref = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+            if abs(aware - ref) > DATE_TOLERANCE:
+                notes.append(f"mail {index}: Date header {value!r} is "
+                             f"{abs(aware - ref).total_seconds() / 3600:.1f} h from the "
+                             f"server's clock")
+    return notes
+
+
+def summary(engines: Sequence[ServerEngine]) -> dict[str, object]:
+    """What the server saw, in short: commands, EHLO names, TLS, mails."""
+    obs = [e.observations for e in engines]
+    return {
+        "connections": len(engines),
+        "commands": [c for o in obs for c in o.commands],
+        "ehlo_names": [n for o in obs for n in o.ehlo_names],
+        "pipelined": any(o.pipelined for o in obs),
+        "tls": [f"{o.tls_version} {o.tls_cipher}" for o in obs if o.tls_established],
+        "authenticated_user": next((o.authenticated_user for o in obs
+                                    if o.authenticated_user), None),
+        "mails": [{"sender": m.sender, "recipients": m.recipient_addresses,
+                   "size": len(m.content), "via": m.via, "tls": m.tls}
+                  for e in engines for m in e.mailbox],
+        "close_reasons": [o.close_reason for o in obs],
+    }

@@ -1,0 +1,240 @@
+"""DUT files (loading, placeholders, argument lists) and running a client program."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from scenarios.dut import (
+    PLACEHOLDERS,
+    DutError,
+    DutFile,
+    exit_check,
+    message_for,
+    run_dut,
+    shipped_dut_files,
+)
+from scenarios.format import Scenario, parse_scenario
+from scenarios.runner import resolve_scenario
+from scenarios.server.asyncdriver import Pacing
+
+NOW = datetime(2024, 6, 3, 10, 0, 0, tzinfo=UTC)
+VALUES = {"host": "127.0.0.1", "port": "2525", "sender": "a@example.com",
+          "recipients": "b@example.net,c@example.net", "message_file": "/tmp/m.eml",
+          "ca_file": "/tmp/ca.pem", "password_file": "/tmp/pw", "helo_name": "dev.example.com",
+          "python": sys.executable, "dut_dir": "/x", "time_limit_s": "60",
+          "username": "pump7", "password": "s3cret"}
+
+
+def _dut(tmp_path: Path, body: str, name: str = "probe.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(body)
+    return path
+
+
+def _scenario(security: str = "none", auth: bool = False, extra: str = "") -> Scenario:
+    creds = '\n[device.config.auth]\nusername = "pump7"\npassword = "s3cret"\n' if auth else ""
+    return parse_scenario(f"""
+[scenario]
+name = "probe"
+title = "probe"
+time_limit_s = 30
+{extra}
+[device.config.server]
+security = "{security}"
+{creds}
+[job]
+from = "a@example.com"
+to = ["b@example.net", "c@example.net"]
+subject = "hi"
+body = "Hello.\\n"
+
+[expect]
+event = "sent"
+mailbox_count = 1
+body_exact = true
+""", source="probe.toml")
+
+
+PROBE = """
+[client]
+name = "probe"
+command = ["probe", "--from", "{sender}", ["--to", "{recipient}"], "--all", "{recipients}"]
+after = ["--", ["{recipient}"]]
+
+[client.security]
+none = ["--plain"]
+starttls = ["--starttls", "--ca={ca_file}"]
+
+[client.auth]
+args = ["--user", "{username}"]
+"""
+
+
+def test_every_shipped_dut_file_loads() -> None:
+    shipped = shipped_dut_files()
+    assert set(shipped) >= {"curl", "msmtp", "swaks", "smtplib"}
+    for path in shipped.values():
+        dut = DutFile.load(path)
+        assert set(dut.security) == {"none", "starttls", "required", "tls"}
+        assert dut.auth is not None
+
+
+def test_the_argument_list_repeats_groups_per_recipient_and_adds_security_and_auth(
+        tmp_path: Path) -> None:
+    dut = DutFile.load(_dut(tmp_path, PROBE))
+    recipients = ["b@example.net", "c@example.net"]
+    assert dut.argv(_scenario(), VALUES, recipients) == [
+        "probe", "--from", "a@example.com", "--to", "b@example.net", "--to", "c@example.net",
+        "--all", "b@example.net,c@example.net", "--plain", "--", "b@example.net",
+        "c@example.net"]
+    with_tls = dut.argv(_scenario("starttls", auth=True), VALUES, recipients)
+    assert with_tls[9:13] == ["--starttls", "--ca=/tmp/ca.pem", "--user", "pump7"]
+
+
+def test_a_security_mode_the_file_lacks_is_a_clear_error(tmp_path: Path) -> None:
+    dut = DutFile.load(_dut(tmp_path, PROBE))
+    with pytest.raises(DutError, match=r"client.security.tls: missing; scenario probe asks"):
+        dut.argv(_scenario("tls"), VALUES, ["b@example.net"])
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ('[client]\nname = "x"\ncommand = ["x", "{hots}"]\n',
+     r"client.command\[1\]: unknown placeholder \{hots\}"),
+    ('[client]\nname = "x"\ncommand = ["x", "{recipient}"]\n',
+     r"client.command\[1\]: \{recipient\} is only known inside a per-recipient list"),
+    ('[client]\nname = "x"\ncommand = ["x"]\n[client.security]\nnone = ["{port!r}"]\n',
+     r"client.security.none\[0\]: unknown placeholder"),
+    ('[client]\nname = "x"\ncommand = ["x", "{"]\n', r"client.command\[1\]: .*braces"),
+    ('[client]\nname = "x"\n', r"client.command: missing"),
+    ('[client]\nname = "x"\ncommand = ["x"]\nstdin = "file"\n', r"client.stdin: expected"),
+    ('[client]\nname = "x"\ncommand = ["x"]\ncolour = 1\n', r"client.colour: unknown key"),
+    ('[client]\nname = "x"\ncommand = ["x"]\n[client.security]\nsmtps = []\n',
+     r"client.security.smtps: unknown key"),
+    ('[client]\nname = "x"\ncommand = ["x"]\nsuccess_exit_codes = [true]\n',
+     r"client.success_exit_codes"),
+    ('[client\n', r"TOML syntax error"),
+    ('[other]\n', r"\(file\).other: unknown key"),
+])
+def test_bad_dut_files_are_refused_naming_the_file_and_the_key(
+        tmp_path: Path, body: str, message: str) -> None:
+    path = _dut(tmp_path, body)
+    with pytest.raises(DutError, match=message) as info:
+        DutFile.load(path)
+    assert str(info.value).startswith(str(path))
+
+
+def test_a_missing_dut_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(DutError, match="no such DUT file"):
+        DutFile.load(tmp_path / "nope.toml")
+
+
+def test_every_placeholder_is_documented() -> None:
+    assert all(PLACEHOLDERS.values())
+    assert {"host", "port", "sender", "recipient", "recipients", "message_file", "username",
+            "password", "ca_file"} <= set(PLACEHOLDERS)
+
+
+def test_the_message_is_the_jobs_message_with_the_given_date() -> None:
+    message = message_for(_scenario(), NOW)
+    assert b"\r\nDate: Mon, 03 Jun 2024 10:00:00 +0000\r\n" in message
+    assert message.endswith(b"\r\n\r\nHello.\r\n")
+    vrfy = resolve_scenario("vrfy")
+    with pytest.raises(DutError, match="a client program sends mail"):
+        message_for(vrfy, NOW)
+
+
+@pytest.mark.parametrize(("event", "status", "killed", "outcome"), [
+    ("sent", 0, False, "pass"),
+    ("sent", 1, False, "fail"),
+    ("sent", None, True, "fail"),
+    ("command_abort", 1, False, "pass"),
+    ("command_abort", 0, False, "fail"),
+    ("error", 75, False, "pass"),
+    ("timeout", None, True, "pass"),
+    ("timeout", 1, False, "pass"),
+    ("timeout", 0, False, "fail"),
+])
+def test_the_exit_status_judges_the_expected_event(
+        event: str, status: int | None, killed: bool, outcome: str) -> None:
+    check = exit_check(event, status, killed, 5.0, frozenset({0}))
+    assert check.name == "event" and check.status == outcome
+    if killed:
+        assert "killed" in check.detail
+
+
+def test_the_smtplib_client_delivers_a_blank_line_body_whole() -> None:
+    dut = DutFile.load(shipped_dut_files()["smtplib"])
+    run = run_dut(dut, resolve_scenario("blank-line-truncation"), time_cap_s=20)
+    assert run.passed, run.verdict.reasons
+    assert run.exit_status == 0 and not run.killed
+    checks = {c.name: c.status for c in run.verdict.checks}
+    assert checks["event"] == "pass" and checks["content_exact"] == "pass"
+    assert checks["pool_returns_to_full"] == "not observable"
+    assert run.connections[0].engine.mailbox[0].content == run.message
+
+
+def test_a_program_that_is_not_installed_is_a_clear_error(tmp_path: Path) -> None:
+    path = _dut(tmp_path, '[client]\nname = "ghost"\ncommand = ["smtp-hil-no-such-client"]\n')
+    with pytest.raises(DutError, match="'smtp-hil-no-such-client' is not installed"):
+        run_dut(DutFile.load(path), _scenario())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie has ended; only its exit status is left
+
+
+def test_a_client_that_hangs_fails_and_leaves_no_process(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    path = _dut(tmp_path, f"""
+[client]
+name = "hang"
+command = ["sh", "-c", "sleep 30 & echo $! > {pids}; echo $$ >> {pids}; wait"]
+""")
+    run = run_dut(DutFile.load(path), _scenario(), time_cap_s=0.5,
+                  pacing=Pacing(max_delay_s=0.1))
+    assert run.killed and run.exit_status is None
+    assert not run.passed
+    event = next(c for c in run.verdict.checks if c.name == "event")
+    assert event.status == "fail" and "killed (it hangs)" in event.detail
+    started = [int(p) for p in pids.read_text().split()]
+    assert len(started) == 2
+    assert not any(_alive(pid) for pid in started)
+
+
+def test_a_client_that_hangs_on_a_silent_server_meets_a_timeout_expectation(
+        tmp_path: Path) -> None:
+    path = _dut(tmp_path, '[client]\nname = "nc"\ncommand = ["sleep", "30"]\n')
+    scenario = parse_scenario("""
+[scenario]
+name = "silent"
+title = "silent"
+time_limit_s = 0.5
+
+[device.config.server]
+security = "none"
+
+[server]
+starttls = false
+
+[[server.rules]]
+verb = "GREETING"
+action = "silent"
+
+[job]
+from = "a@example.com"
+to = ["b@example.net"]
+
+[expect]
+event = "timeout"
+mailbox_count = 0
+""", source="silent.toml")
+    run = run_dut(DutFile.load(path), scenario)
+    assert run.killed and run.passed, run.verdict.reasons

@@ -1,0 +1,119 @@
+"""The server-side verdict: observable checks judged, client-side ones not observable."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from scenarios.format import Scenario, parse_scenario
+from scenarios.server.engine import ServerEngine
+from scenarios.server.rules import ServerConfig
+from scenarios.serververdict import content_check, judge_server, observation_notes
+
+NOW = datetime(2024, 6, 3, 10, 0, 0, tzinfo=UTC)
+SCENARIO = """
+[scenario]
+name = "probe"
+title = "probe"
+
+[server]
+starttls = false
+
+[job]
+from = "a@example.com"
+to = ["b@example.net"]
+subject = "hi"
+body = "Hello.\\n"
+
+[expect]
+event = "sent"
+reply_code = 250
+mailbox_count = 1
+body_exact = true
+headers_present = ["Subject"]
+
+[expect.server]
+pipelined = true
+mail_count = 1
+"""
+HEADERS = (b"From: a@example.com\r\nTo: b@example.net\r\nSubject: hi\r\n"
+           b"Date: Mon, 03 Jun 2024 10:00:00 +0000\r\n\r\n")
+
+
+def _scenario(text: str = SCENARIO) -> Scenario:
+    return parse_scenario(text, source="probe.toml")
+
+
+def _session(*reads: bytes) -> ServerEngine:
+    engine = ServerEngine(ServerConfig(starttls=False))
+    engine.on_connect()
+    for data in reads:
+        engine.on_data(data, now=NOW)
+    engine.on_close("peer closed")
+    return engine
+
+
+def _one_at_a_time(content: bytes, ehlo: bytes = b"EHLO dev.example.com") -> ServerEngine:
+    return _session(ehlo + b"\r\n", b"MAIL FROM:<a@example.com>\r\n",
+                    b"RCPT TO:<b@example.net>\r\n", b"DATA\r\n", content + b".\r\n",
+                    b"QUIT\r\n")
+
+
+def test_each_expectation_gets_its_own_line_and_client_side_ones_are_not_observable() -> None:
+    engine = _one_at_a_time(HEADERS + b"Hello.\r\n")
+    verdict = judge_server(_scenario(), [engine])
+    status = {c.name: c.status for c in verdict.checks}
+    assert status == {
+        "event": "not observable", "reply_code": "not observable",
+        "mailbox_count": "pass", "body_exact": "pass", "headers_present": "pass",
+        "no_watchdog_reset": "not observable",
+        "server.pipelined": "fail", "server.mail_count": "pass",
+    }
+    assert not verdict.passed
+    assert verdict.reasons == ["the client did not pipeline"]
+    assert set(verdict.not_observable()) == {"event", "reply_code", "no_watchdog_reset"}
+
+
+def test_a_pipelining_client_with_the_whole_body_passes() -> None:
+    engine = _session(b"EHLO dev.example.com\r\n",
+                      b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n",
+                      HEADERS + b"Hello.\r\n.\r\nQUIT\r\n")
+    verdict = judge_server(_scenario(), [engine])
+    assert verdict.passed, verdict.reasons
+    assert verdict.reason == "as expected"
+
+
+def test_a_cut_body_fails_body_exact_in_the_verdicts_words() -> None:
+    text = SCENARIO.replace('body = "Hello.\\n"', 'body = "Hello.\\n\\nMore.\\n"')
+    engine = _one_at_a_time(HEADERS + b"Hello.\r\n")
+    verdict = judge_server(_scenario(text), [engine])
+    body = next(c for c in verdict.checks if c.name == "body_exact")
+    assert body.status == "fail" and "cut at the first blank line" in body.detail
+
+
+def test_with_the_message_given_the_content_must_match_byte_for_byte() -> None:
+    message = HEADERS + b"Hello.\r\n"
+    engine = _one_at_a_time(message + b"\r\n")  # one extra empty line at the end
+    verdict = judge_server(_scenario(), [engine], message=message)
+    content = next(c for c in verdict.checks if c.name == "content_exact")
+    assert content.status == "fail"
+    assert f"at byte {len(message)}" in content.detail
+    assert content_check([_one_at_a_time(message)], message).status == "pass"
+    assert content_check([], message).status == "fail"
+
+
+def test_notes_name_what_a_careful_client_would_not_do() -> None:
+    engine = _one_at_a_time(b"Subject: x\r\n\r\n.lonely dot\r\nbare\nLF\r\n",
+                            ehlo=b"EHLO 192.0.2.10")
+    notes = " | ".join(observation_notes([engine.observations], engine.mailbox, now=NOW))
+    assert "not a domain or address literal: ['192.0.2.10']" in notes
+    assert "not dot-stuffed" in notes
+    assert "bare line endings in content: 1 bare LF" in notes
+    assert "has no Date header" in notes
+
+
+def test_a_date_far_from_the_server_clock_gets_a_note() -> None:
+    engine = _one_at_a_time(HEADERS + b"Hello.\r\n")
+    later = datetime(2024, 6, 10, tzinfo=UTC)
+    notes = observation_notes([engine.observations], engine.mailbox, now=later)
+    assert any("h from the server's clock" in n for n in notes)
+    assert observation_notes([engine.observations], engine.mailbox, now=NOW) == []
