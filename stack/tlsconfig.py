@@ -13,6 +13,7 @@ This module knows ``ssl`` and certificates; the socket that uses a context is
 
 from __future__ import annotations
 
+import functools
 import ssl
 import tempfile
 from collections.abc import Callable
@@ -116,12 +117,18 @@ def _check_cert_chain(chain: tuple[bytes, bytes]) -> None:
         x509.load_pem_x509_certificates(cert_pem)
     except ValueError:
         raise ValueError("tls.cert_chain: the certificate is not PEM") from None
+    if not isinstance(key_pem, bytes) or not _key_loads(key_pem):
+        raise ValueError("tls.cert_chain: the key is not an unencrypted PEM key")
+
+
+@functools.lru_cache(maxsize=32)
+def _key_loads(key_pem: bytes) -> bool:
+    """Whether ``key_pem`` is an unencrypted PEM key (parsing an RSA key is slow: cached)."""
     try:
-        if not isinstance(key_pem, bytes):
-            raise ValueError
         load_pem_private_key(key_pem, password=None)
     except (ValueError, TypeError):
-        raise ValueError("tls.cert_chain: the key is not an unencrypted PEM key") from None
+        return False
+    return True
 
 
 # ---- contexts ----------------------------------------------------------------------

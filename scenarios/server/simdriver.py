@@ -35,7 +35,7 @@ from scenarios.server.actions import (
 )
 from scenarios.server.engine import ServerEngine
 from scenarios.server.rules import RuleBook, ServerConfig
-from stack.api import SocketEvent, SocketState, StreamSocket
+from stack.api import CloseReason, EventHandler, SocketEvent, SocketState, StreamSocket
 from stack.simhost import SimHost
 from stack.tcp_socket import TcpSocket
 from stack.tls import TlsConfig, TlsSocket, make_context
@@ -71,6 +71,7 @@ class ServerConnection:
     closed: bool = False
     outbox: bytearray = field(default_factory=bytearray)
     engine_tls_pending: bool = False
+    splitter: _HandshakeByteSplitter | None = None
 
     @property
     def sock(self) -> StreamSocket:
@@ -96,6 +97,8 @@ class ServerConnection:
         if self.tls is not None and self.engine_tls_pending \
                 and self.tls.state is SocketState.ESTABLISHED:
             self.engine_tls_pending = False
+            if self.splitter is not None:
+                self.splitter.splitting = False
             cipher = self.tls.cipher() or ("?", "?")
             kernel.emit(self.source, "tls_established", cipher=cipher[0], version=cipher[1])
             self._enqueue(self.engine.on_tls_established(cipher[0], cipher[1]))
@@ -201,12 +204,71 @@ class ServerConnection:
         if leftover:
             kernel.emit(self.source, "discarded_plaintext", length=len(leftover))
         context = make_context(tls_params.config(), server_side=True)
-        tls = TlsSocket(self.raw, context, server_side=True)
+        raw: StreamSocket = self.raw
+        if self.server.config.segmentation == "byte_by_byte":
+            # The handshake flight goes out one byte per segment too (hostile-servers.md
+            # row 19); application records are already one reply byte each.
+            raw = _HandshakeByteSplitter(self.raw)
+            self.splitter = raw
+        tls = TlsSocket(raw, context, server_side=True)
         self.tls = tls
         self.engine_tls_pending = True
         tls.set_event_handler(self.on_event)
         tls.start(buffered_is_tls=self.server.implicit_tls)
         self.on_event(SocketEvent.CONNECTED)
+
+
+class _HandshakeByteSplitter:
+    """The raw socket under server-side TLS, sending one byte per segment while
+    ``splitting`` (during the handshake); otherwise a plain pass-through."""
+
+    def __init__(self, raw: TcpSocket) -> None:
+        self._raw = raw
+        self.splitting = True
+
+    @property
+    def state(self) -> SocketState:
+        return self._raw.state
+
+    @property
+    def close_reason(self) -> CloseReason | None:
+        return self._raw.close_reason
+
+    @property
+    def peer_closed(self) -> bool:
+        return self._raw.peer_closed
+
+    @property
+    def rx_buffered(self) -> int:
+        return self._raw.rx_buffered
+
+    def set_event_handler(self, handler: EventHandler | None) -> None:
+        self._raw.set_event_handler(handler)
+
+    def set_ciphertext(self, on: bool) -> None:
+        self._raw.set_ciphertext(on)
+
+    def connect(self, host: str, port: int) -> None:
+        self._raw.connect(host, port)
+
+    def send(self, data: bytes) -> int:
+        if not self.splitting:
+            return self._raw.send(data)
+        sent = 0
+        for index in range(len(data)):
+            if self._raw.send(data[index:index + 1]) != 1:
+                break
+            sent += 1
+        return sent
+
+    def recv(self, max_bytes: int = 65536) -> bytes:
+        return self._raw.recv(max_bytes)
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def abort(self) -> None:
+        self._raw.abort()
 
 
 class SimServer:

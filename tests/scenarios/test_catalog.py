@@ -44,3 +44,17 @@ def test_current_passes_and_each_release_fails_exactly_its_bugs(name: str) -> No
 def test_every_historical_release_reproduces_at_least_one_bug() -> None:
     for profile in PROFILE_NAMES[:-1]:
         assert any(s.reproduced_by(profile) for s in SCENARIOS.values()), profile
+
+
+def test_byte_by_byte_server_splits_its_tls_handshake_too() -> None:
+    result = run(SCENARIOS["replies-byte-by-byte"], "current", seed=0)
+    trace = result.world.kernel.trace
+    (established,) = [r for r in trace.select(kind="tls_established")
+                      if r.source.startswith("server.")]
+    handshake = [r for r in trace.select(source="link", kind="tx")
+                 if str(r.fields["src"]).startswith("198.51.100.25")
+                 and r.t_us <= established.t_us]
+    sizes = {len(r.fields["payload"]) for r in handshake}  # type: ignore[arg-type]
+    assert sizes == {0, 1}  # pure ACKs, and every byte of greeting, EHLO, 220 and flight
+    assert len(handshake) > 1000
+    assert result.passed
