@@ -749,6 +749,12 @@ class ServerExpect(BaseModel):
     dot_stuffing_correct: bool | None = None
     no_unadvertised_extensions: bool | None = None
     mail_count: Annotated[int, Field(ge=0)] | None = None
+    auth_mechanism: Literal["PLAIN", "LOGIN", "CRAM-MD5", "ANONYMOUS", "XOAUTH2"] | None = None
+    """The SASL mechanism of the client's successful AUTH."""
+    envelope_recipients: list[str] | None = None
+    """The RCPT TO addresses of the first mail the server accepted, in order."""
+    via: Literal["DATA", "BDAT"] | None = None
+    """How the first accepted mail's content came: DATA or CHUNKING's BDAT."""
 
 
 _COMMAND_EVENTS: Final = ("command_abort", "timeout")

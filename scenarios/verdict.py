@@ -267,6 +267,26 @@ def check_server(result: RunResult) -> str | None:
     unadvertised += ["PIPELINING" for o in observations if o.pipelined_without_advertisement]
     want("no_unadvertised_extensions", not unadvertised,
          f"extensions used without being advertised: {unadvertised}")
+    if wanted.auth_mechanism is not None:
+        used = [o.auth_mechanisms[-1] for o in observations
+                if o.authenticated_user is not None and o.auth_mechanisms]
+        if wanted.auth_mechanism not in used:
+            seen = [m for o in observations for m in o.auth_mechanisms] or "no AUTH"
+            problems.append(f"expected a successful AUTH {wanted.auth_mechanism}, "
+                            f"the server saw {seen}")
+    if wanted.envelope_recipients is not None or wanted.via is not None:
+        mails = result.mailbox
+        if not mails:
+            problems.append("the server accepted no mail to look at its envelope")
+        else:
+            first = mails[0]
+            got = first.recipient_addresses
+            if wanted.envelope_recipients is not None and got != wanted.envelope_recipients:
+                problems.append(f"expected envelope recipients {wanted.envelope_recipients}, "
+                                f"the server got {got}")
+            if wanted.via is not None and first.via != wanted.via:
+                problems.append(f"expected the content via {wanted.via}, it came via "
+                                f"{first.via}")
     if wanted.mail_count is not None:
         count = sum(o.mail_count for o in observations)
         if count != wanted.mail_count:
