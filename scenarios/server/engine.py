@@ -13,18 +13,21 @@ a command. Bytes that arrive after an accepted STARTTLS and before TLS are disca
 behaved (``observations``), and keeps a transcript of ``("C", bytes)`` per read and
 ``("S", bytes)`` per write it asked for; the driver adds times.
 
+Two concerns live beside it: the SASL mechanisms of an AUTH exchange
+(:mod:`scenarios.server.sasl`: challenges and credential checks) and the arguments of
+MAIL FROM and RCPT TO (:mod:`scenarios.server.esmtp_params`: path and parameter syntax,
+which parameter needs which extension). The engine keeps what touches the session and
+the observations: when AUTH may start, what a SASL verdict means, which extensions were
+used without being advertised, and the server's size limit.
+
 This module never touches sockets, clocks, TLS objects or random numbers: the driver
 gives it ``now`` (a datetime) with the bytes when the Date check needs it.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import enum
-import hashlib
-import hmac
 import ipaddress
 import re
 from collections.abc import Callable
@@ -43,8 +46,18 @@ from scenarios.server.actions import (
     StartTls,
     segment,
 )
+from scenarios.server.esmtp_params import (
+    ParamCheck,
+    check_mail_params,
+    check_rcpt_params,
+    declared_size,
+    parse_mail_from,
+    parse_rcpt_to,
+)
+from scenarios.server.esmtp_params import parse_params as parse_params  # re-export: public
 from scenarios.server.mailbox import Observations, ReceivedMail, Recipient, SizeRecord
 from scenarios.server.rules import PSEUDO_VERBS, Rule, RuleBook, ServerConfig, apply_rule
+from scenarios.server.sasl import SaslReply, SaslServer, SaslStep
 from scenarios.server.session import AuthExchange, Session
 
 LAST_IN_GROUP: Final = frozenset(
@@ -54,15 +67,10 @@ LAST_IN_GROUP: Final = frozenset(
 DATA_LINE_LIMIT: Final = 1000
 """RFC 5321 4.5.3.1.6: a text line is at most 1000 octets including CRLF."""
 
-_MAIL_RE: Final = re.compile(r"FROM:( *)<([^<>]*)>(.*)", re.IGNORECASE)
-_RCPT_RE: Final = re.compile(r"TO:( *)<([^<>]*)>(.*)", re.IGNORECASE)
 _BDAT_RE: Final = re.compile(r"(\d{1,18})(?: +(LAST))? *", re.IGNORECASE)
-_PARAM_RE: Final = re.compile(r"([A-Za-z0-9][A-Za-z0-9-]*)(?:=(\S*))?")
 _LABEL: Final = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _FQDN_RE: Final = re.compile(rf"{_LABEL}(?:\.{_LABEL})+\.?")
 _EOD_LOOKALIKE_RE: Final = re.compile(rb"(?:^|[\r\n])\.(?:[\r\n]|$)")
-_DSN_NOTIFY: Final = frozenset({"SUCCESS", "FAILURE", "DELAY"})
-_BODY_TYPES: Final = {"7BIT": None, "8BITMIME": "8BITMIME", "BINARYMIME": "BINARYMIME"}
 
 
 class _Mode(enum.Enum):
@@ -102,17 +110,6 @@ def ehlo_name_acceptable(name: str) -> bool:
     if len(name) > 255 or not _FQDN_RE.fullmatch(name):
         return False
     return not name.rstrip(".").rsplit(".", 1)[-1].isdigit()
-
-
-def parse_params(text: str) -> dict[str, str | None] | None:
-    """ESMTP parameters ``KEY[=VALUE] ...`` (keys upper-case), or None on bad syntax."""
-    params: dict[str, str | None] = {}
-    for token in text.split():
-        match = _PARAM_RE.fullmatch(token)
-        if match is None or match[1].upper() in params:
-            return None
-        params[match[1].upper()] = match[2]
-    return params
 
 
 class ServerEngine:
@@ -603,7 +600,8 @@ class ServerEngine:
         if parts[0].upper() not in session.auth_mechanisms():
             return self._push(R.S504_AUTH_MECHANISM)
         session.auth = AuthExchange(parts[0].upper())
-        self._auth_step(parts[1] if len(parts) == 2 else None)
+        initial = parts[1] if len(parts) == 2 else None
+        self._sasl_outcome(self._sasl().start(session.auth, initial))
 
     def smtp_MAIL(self, argument: str) -> None:
         session = self.session
@@ -613,19 +611,20 @@ class ServerEngine:
             return self._push(R.S530_AUTH_REQUIRED)
         if session.envelope.started:
             return self._push(R.S503_NESTED_MAIL)
-        match = _MAIL_RE.fullmatch(argument)
-        params = parse_params(match[3]) if match else None
-        if match is None or params is None:
+        path = parse_mail_from(argument)
+        if path is None:
             return self._push(R.S501_MAIL_SYNTAX)
-        self._observations.space_after_colon |= bool(match[1])
-        problem = self._mail_param_problem(params)
+        self._observations.space_after_colon |= path.space_after_colon
+        problem = self._param_problem(check_mail_params(path.params))
         if problem is not None:
             return self._push(problem)
-        size = int(params["SIZE"] or 0) if "SIZE" in params else None
+        size = declared_size(path.params)
         if size is not None and self.config.max_size is not None and size > self.config.max_size:
             return self._push(R.S552_SIZE_EXCEEDED)
         envelope = session.envelope
-        envelope.sender, envelope.mail_params, envelope.size_declared = match[2], params, size
+        envelope.sender, envelope.mail_params, envelope.size_declared = (
+            path.address, path.params, size
+        )
         self._push(R.S250_SENDER_OK)
 
     def smtp_RCPT(self, argument: str) -> None:
@@ -634,18 +633,17 @@ class ServerEngine:
             return self._push(R.S503_HELO_FIRST)
         if not session.envelope.started:
             return self._push(R.S503_NEED_MAIL)
-        match = _RCPT_RE.fullmatch(argument)
-        params = parse_params(match[3]) if match else None
-        if match is None or params is None or not match[2]:
+        path = parse_rcpt_to(argument)
+        if path is None:
             return self._push(R.S501_RCPT_SYNTAX)
-        self._observations.space_after_colon |= bool(match[1])
-        problem = self._rcpt_param_problem(params)
+        self._observations.space_after_colon |= path.space_after_colon
+        problem = self._param_problem(check_rcpt_params(path.params))
         if problem is not None:
             return self._push(problem)
         reject = {k.casefold(): v for k, v in self.config.rcpt_reject.items()}
-        reply = reject.get(match[2].casefold(), R.S250_RECIPIENT_OK)
+        reply = reject.get(path.address.casefold(), R.S250_RECIPIENT_OK)
         if reply.startswith("2"):
-            session.envelope.recipients.append(Recipient(match[2], params))
+            session.envelope.recipients.append(Recipient(path.address, path.params))
         self._push(reply)
 
     def smtp_DATA(self, argument: str) -> None:
@@ -722,146 +720,33 @@ class ServerEngine:
         self._push(self.config.etrn_reply)
 
     # --- ESMTP parameters --------------------------------------------------------------
-    def _mail_param_problem(self, params: dict[str, str | None]) -> str | None:
-        """The reply for a bad MAIL FROM parameter, or None; notes unadvertised use."""
-        for key, value in params.items():
-            if key == "SIZE":
-                if value is None or not value.isdigit():
-                    return R.S501_BAD_PARAMETER
-                self._needs("SIZE")
-            elif key == "BODY":
-                if value is None or value.upper() not in _BODY_TYPES:
-                    return R.S501_BAD_PARAMETER
-                extension = _BODY_TYPES[value.upper()]
-                if extension is not None:
-                    self._needs(extension)
-            elif key == "SMTPUTF8":
-                if value is not None:
-                    return R.S501_BAD_PARAMETER
-                self._needs("SMTPUTF8")
-            elif key == "RET":
-                if value is None or value.upper() not in ("FULL", "HDRS"):
-                    return R.S501_BAD_PARAMETER
-                self._needs("DSN")
-            elif key in ("ENVID", "AUTH"):
-                if not value:
-                    return R.S501_BAD_PARAMETER
-                self._needs("DSN" if key == "ENVID" else "AUTH")
-            else:
-                return R.S555_UNSUPPORTED_PARAMETER
-        return None
-
-    def _rcpt_param_problem(self, params: dict[str, str | None]) -> str | None:
-        for key, value in params.items():
-            if key == "NOTIFY":
-                items = set((value or "").upper().split(","))
-                if not (items == {"NEVER"} or (items and items <= _DSN_NOTIFY)):
-                    return R.S501_BAD_PARAMETER
-            elif key == "ORCPT":
-                if not value or ";" not in value:
-                    return R.S501_BAD_PARAMETER
-            else:
-                return R.S555_UNSUPPORTED_PARAMETER
-            self._needs("DSN")
-        return None
-
-    def _needs(self, extension: str) -> None:
-        if not self.session.advertises(extension):
-            self._observations.note_unadvertised(extension)
+    def _param_problem(self, check: ParamCheck) -> str | None:
+        """The reply for a bad MAIL or RCPT parameter, or None; notes unadvertised use."""
+        for extension in check.extensions:
+            if not self.session.advertises(extension):
+                self._observations.note_unadvertised(extension)
+        return check.problem
 
     # --- SASL --------------------------------------------------------------------------
+    def _sasl(self) -> SaslServer:
+        config = self.config
+        return SaslServer(config.credentials, config.cram_md5_challenge, config.allow_anonymous)
+
     def _auth_response(self, line: str) -> None:
         if self.session.auth is None:
             return self._push(R.S503_BAD_SEQUENCE)
-        if line.strip() == "*":
-            self.session.auth = None
-            return self._push(R.S501_AUTH_CANCELLED)
-        self._auth_step(line.strip())
+        self._sasl_outcome(self._sasl().step(self.session.auth, line))
 
-    def _auth_step(self, response: str | None) -> None:
-        """One step of the running exchange; ``response`` is base64 (None: none yet)."""
-        exchange = self.session.auth
-        assert exchange is not None
-        decoded: bytes | None = None
-        if response is not None:
-            try:
-                decoded = b"" if response == "=" else base64.b64decode(response, validate=True)
-            except (binascii.Error, ValueError):
-                return self._push(R.S501_AUTH_BAD_BASE64)
-        step = {
-            "PLAIN": self._sasl_plain,
-            "LOGIN": self._sasl_login,
-            "CRAM-MD5": self._sasl_cram_md5,
-            "ANONYMOUS": self._sasl_anonymous,
-            "XOAUTH2": self._sasl_xoauth2,
-        }.get(exchange.mechanism)
-        if step is None:
-            return self._push(R.S504_AUTH_MECHANISM)
-        step(exchange, decoded)
-
-    def _auth_result(self, user: str, ok: bool) -> None:
+    def _sasl_outcome(self, step: SaslStep) -> None:
+        """Push a step's reply; a verdict ends the exchange and may authenticate the user."""
+        if isinstance(step, SaslReply):
+            if step.ends:
+                self.session.auth = None
+            return self._push(step.text)
         self.session.auth = None
-        if ok:
-            self.session.authenticated_user = user
-            self._observations.authenticated_user = user
+        if step.ok:
+            self.session.authenticated_user = step.user
+            self._observations.authenticated_user = step.user
             return self._push(R.S235_AUTH_OK)
         self._observations.auth_failures += 1
         self._push(R.S535_AUTH_FAILED)
-
-    def _password_ok(self, user: str, password: str) -> bool:
-        expected = self.config.credentials.get(user)
-        return expected is not None and hmac.compare_digest(expected, password)
-
-    def _sasl_plain(self, exchange: AuthExchange, decoded: bytes | None) -> None:
-        if decoded is None:
-            return self._push(R.S334_EMPTY)
-        parts = decoded.decode("utf-8", "replace").split("\0")
-        if len(parts) != 3:
-            return self._auth_result("", False)
-        self._auth_result(parts[1], self._password_ok(parts[1], parts[2]))
-
-    def _sasl_login(self, exchange: AuthExchange, decoded: bytes | None) -> None:
-        if decoded is None:
-            return self._push(R.S334_USERNAME)
-        text = decoded.decode("utf-8", "replace")
-        if exchange.username is None:
-            exchange.username = text
-            return self._push(R.S334_PASSWORD)
-        self._auth_result(exchange.username, self._password_ok(exchange.username, text))
-
-    def _sasl_cram_md5(self, exchange: AuthExchange, decoded: bytes | None) -> None:
-        challenge = self.config.cram_md5_challenge.encode("utf-8")
-        if exchange.step == 0:
-            if decoded is not None:
-                self.session.auth = None
-                return self._push(R.S501_AUTH_SYNTAX)
-            exchange.step = 1
-            return self._push("334 " + base64.b64encode(challenge).decode("ascii"))
-        user, _, digest = (decoded or b"").decode("utf-8", "replace").rpartition(" ")
-        secret = self.config.credentials.get(user)
-        expected = (
-            hmac.new(secret.encode("utf-8"), challenge, hashlib.md5).hexdigest() if secret else None
-        )
-        self._auth_result(user, expected is not None and hmac.compare_digest(expected, digest))
-
-    def _sasl_anonymous(self, exchange: AuthExchange, decoded: bytes | None) -> None:
-        if decoded is None:
-            return self._push(R.S334_EMPTY)
-        self._auth_result("anonymous", self.config.allow_anonymous)
-
-    def _sasl_xoauth2(self, exchange: AuthExchange, decoded: bytes | None) -> None:
-        if exchange.failed:
-            return self._auth_result("", False)
-        if decoded is None:
-            return self._push(R.S334_EMPTY)
-        fields = dict(
-            item.split("=", 1)
-            for item in decoded.decode("utf-8", "replace").split("\x01")
-            if "=" in item
-        )
-        user, auth = fields.get("user", ""), fields.get("auth", "")
-        token = auth[7:] if auth.lower().startswith("bearer ") else None
-        if token is not None and self._password_ok(user, token):
-            return self._auth_result(user, True)
-        exchange.failed = True
-        self._push(R.S334_XOAUTH2_ERROR)
