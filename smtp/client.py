@@ -152,6 +152,8 @@ class _Transaction:
 _MECHANISMS_2_0 = ("CRAM-MD5", "PLAIN", "LOGIN", "ANONYMOUS")
 _MECHANISMS_1_0 = ("LOGIN",)
 _HELO_FALLBACK_CODES = frozenset({500, 502, 504, 550})
+#: Mechanisms that put the password (or a bearer token) on the wire as it is.
+_SECRET_IN_CLEAR = frozenset({"PLAIN", "LOGIN", "XOAUTH2"})
 
 
 class ClientCore:
@@ -480,6 +482,11 @@ class ClientCore:
             return ("XOAUTH2", *_MECHANISMS_2_0)
         return _MECHANISMS_2_0
 
+    def _opportunistic_without_tls(self) -> bool:
+        """``starttls`` mode on a connection that stayed plaintext (no STARTTLS offered)."""
+        return (self.settings.security == "starttls" and not self.tls_active
+                and self.profile.has_2_0_features)
+
     def _wants_auth(self) -> bool:
         creds = self.settings.credentials
         return bool(creds.username or creds.oauth_token or creds.anonymous_trace
@@ -489,14 +496,23 @@ class ClientCore:
         if not self._wants_auth():
             return self._next_job()
         offered = self.extensions.get("AUTH", "").split()
+        allowed = self._allowed_mechanisms()
+        plaintext_only = self._opportunistic_without_tls()
+        if plaintext_only:
+            # STARTTLS was wanted but not offered (stripped?): no secret goes out in clear.
+            allowed = tuple(m for m in allowed if m not in _SECRET_IN_CLEAR)
         try:
             mechanism = choose_mechanism(offered, self.settings.credentials,
-                                         configured=self.settings.mechanism,
-                                         allowed=self._allowed_mechanisms())
+                                         configured=self.settings.mechanism, allowed=allowed)
         except SmtpInputError as exc:
             return self._fail_all(ClientError(ErrorKind.AUTH_FAILED, str(exc)), close="quit")
         if mechanism is None:
             what = " ".join(offered) if offered else "none"
+            if plaintext_only:
+                return self._fail_all(ClientError(
+                    ErrorKind.TLS_REQUIRED,
+                    f"the server offers no STARTTLS; refusing to send credentials in "
+                    f"plaintext (server offers: {what})"), close="quit")
             return self._fail_all(ClientError(
                 ErrorKind.AUTH_FAILED,
                 f"no usable AUTH mechanism (server offers: {what})"), close="quit")

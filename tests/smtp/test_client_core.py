@@ -1146,3 +1146,26 @@ def test_every_job_gets_exactly_one_terminal_event(
         # And a surplus reply read apart from the rest of a pipelined group's replies
         # cannot be told from a real one, so injecting rules are left out.)
         assert sum(isinstance(e, Sent) for e in pair.terminal) <= len(pair.mailbox)
+
+
+# ---- opportunistic STARTTLS that the server does not offer ---------------------------------
+
+def test_starttls_mode_without_starttls_never_sends_a_password_in_plaintext() -> None:
+    server = ServerConfig(hostname=SERVER_HOST, capabilities=("AUTH PLAIN LOGIN",),
+                          credentials=USERS, starttls=False)
+    pair = Pair([mail()], server=server, security="starttls", credentials=USER_PASS).run()
+
+    assert "AUTH" not in pair.commands and "MAIL" not in pair.commands
+    assert not pair.obs.auth_in_plaintext
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.TLS_REQUIRED
+    assert "refusing to send credentials in plaintext" in error.detail
+
+
+def test_starttls_mode_without_starttls_may_use_cram_md5() -> None:
+    server = ServerConfig(hostname=SERVER_HOST, capabilities=("AUTH PLAIN CRAM-MD5",),
+                          credentials=USERS, starttls=False)
+    pair = Pair([mail()], server=server, security="starttls", credentials=USER_PASS).run()
+
+    assert pair.obs.auth_mechanisms == ["CRAM-MD5"]  # the password itself never goes out
+    assert isinstance(only_terminal(pair), Sent)
