@@ -758,7 +758,7 @@ class ServerExpect(BaseModel):
 
 
 _COMMAND_EVENTS: Final = ("command_abort", "timeout")
-_LIST_CHECKS: Final = frozenset({"headers_present", "headers_absent"})
+_LIST_CHECKS: Final = frozenset({"headers_present", "headers_absent", "headers_match"})
 _EVENT_FOR_JOB: Final = {"sent": "mail", "vrfy_result": "vrfy", "etrn_result": "etrn"}
 
 
@@ -777,6 +777,8 @@ class Expect(BaseModel):
     body_exact: bool | None = None
     headers_present: list[NonEmpty] = Field(default_factory=list)
     headers_absent: list[NonEmpty] = Field(default_factory=list)
+    headers_match: dict[str, str] = Field(default_factory=dict)
+    """Header name -> regular expression searched in its value as the client wrote it."""
     date_matches_rtc: bool | None = None
     max_virtual_s: PositiveSeconds | None = None
     pool_never_exhausted: bool | None = None
@@ -798,6 +800,12 @@ class Expect(BaseModel):
             problems.append((("error_kind",), f"only used with event error, not {self.event}"))
         if self.reply_code is not None and self.event == "timeout":
             problems.append((("reply_code",), "a timeout has no reply"))
+        for header, pattern in self.headers_match.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                problems.append((("headers_match", header),
+                                 f"not a regular expression: {exc}"))
         if problems:
             raise _problems_error(problems)
         return self
@@ -833,6 +841,7 @@ SERVER_OBSERVABLE: Final[Mapping[str, bool]] = {
     "body_exact": True,
     "headers_present": True,
     "headers_absent": True,
+    "headers_match": True,
     "date_matches_rtc": False,  # needs the device's RTC
     "max_virtual_s": False,  # virtual time exists in the simulation only
     "pool_never_exhausted": False,

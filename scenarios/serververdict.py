@@ -138,7 +138,7 @@ def _judge_one(scenario: Scenario, engines: Sequence[ServerEngine], name: str,
         return check_mailbox_count(result)
     if name == "body_exact":
         return check_body(result)
-    if name in ("headers_present", "headers_absent"):
+    if name in ("headers_present", "headers_absent", "headers_match"):
         return check_headers(result)
     return check_server(result)
 

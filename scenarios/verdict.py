@@ -12,6 +12,7 @@ This module knows the result and the expectations; it runs nothing.
 from __future__ import annotations
 
 import email.message
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
@@ -164,7 +165,7 @@ def check_body(result: RunResult) -> str | None:
 
 def check_headers(result: RunResult) -> str | None:
     expect = result.scenario.expect
-    if not (expect.headers_present or expect.headers_absent):
+    if not (expect.headers_present or expect.headers_absent or expect.headers_match):
         return None
     if not result.mailbox:
         return "headers: the server received no mail"
@@ -176,6 +177,10 @@ def check_headers(result: RunResult) -> str | None:
         problems.append(f"header(s) missing: {', '.join(missing)}")
     if extra:
         problems.append(f"header(s) that must not be there: {', '.join(extra)}")
+    for header, pattern in expect.headers_match.items():
+        value = mail.header(header)
+        if value is None or not re.search(pattern, value):
+            problems.append(f"{header} is {value!r}, which does not match {pattern!r}")
     return "; ".join(problems) or None
 
 
