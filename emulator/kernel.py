@@ -109,9 +109,18 @@ class Kernel:
         if until_us is not None and until_us > self._now_us:
             self._now_us = until_us
 
-    def run_until_idle(self, limit_us: int | None = None) -> None:
-        """Run until no event is pending, or until virtual time ``limit_us``."""
-        self.run(until_us=limit_us) if limit_us is not None else self.run()
+    def run_until_idle(self, limit_us: int | None = None) -> bool:
+        """Run until no event is pending (True), or stop at virtual time ``limit_us`` with
+        events still pending (False). Unlike ``run(until_us=...)`` the clock stays at the
+        last event when the kernel went idle before the limit."""
+        while True:
+            nxt = self.peek()
+            if nxt is None:
+                return True
+            if limit_us is not None and nxt > limit_us:
+                self._now_us = max(self._now_us, limit_us)
+                return False
+            self.step()
 
     def emit(self, source: str, kind: str, **fields: FieldValue) -> TraceRecord:
         """Add a trace record stamped with the current virtual time."""

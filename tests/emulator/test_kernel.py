@@ -81,3 +81,14 @@ def test_scheduling_in_the_past_or_negative_delay_is_refused() -> None:
 def test_seed_must_be_an_integer(seed: object) -> None:
     with pytest.raises(ValueError, match="seed"):
         Kernel(seed=seed)  # type: ignore[arg-type]
+
+
+def test_run_until_idle_stops_at_the_last_event_or_at_the_limit() -> None:
+    k = Kernel()
+    k.call_at(100, lambda: None)
+    assert k.run_until_idle(limit_us=1_000) is True
+    assert k.now_us == 100  # idle before the limit: the clock stays at the last event
+    k.call_at(5_000, lambda: None)
+    assert k.run_until_idle(limit_us=2_000) is False
+    assert k.now_us == 2_000 and k.peek() == 5_000
+    assert k.run_until_idle() is True and k.now_us == 5_000
