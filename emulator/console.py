@@ -53,6 +53,7 @@ HELP_LINES = (
     "version                       the client's release profile",
     "rtc get                       read the RTC (UTC)",
     "rtc set <time>                set the RTC, e.g. rtc set 2024-05-01T12:00:00 (UTC)",
+    "rtc unset                     lose the time, as a flat backup battery does (1970)",
     "smtp send --from A --to B [--to C] [--cc D] [--bcc E] [--subject S] [--body T]",
     "smtp vrfy <address>           ask the server to verify a mailbox",
     "smtp etrn <node>              ask the server to start its queue for node",
@@ -346,6 +347,9 @@ class Console:
             self._no_args("rtc get", args[1:])
         elif args[:1] == ["set"]:
             self.board.rtc.set(parse_rtc_time(args[1:]))
+        elif args[:1] == ["unset"]:
+            self._no_args("rtc unset", args[1:])
+            self.board.rtc.unset()  # a flat backup battery: 1970, invalid
         else:
             raise self._unknown(["rtc", *args[:1]])
         self._say([self._rtc_line()])

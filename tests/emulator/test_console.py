@@ -56,6 +56,13 @@ def test_rtc_get_reads_the_board_clock_and_rtc_set_sets_it() -> None:
         "RTC: time=2025-03-01T10:00:00Z valid=true"]
 
 
+def test_rtc_unset_is_a_flat_battery() -> None:
+    session = _session()
+    assert session.command("rtc unset") == ["RTC: time=1970-01-01T00:00:00Z valid=false"]
+    assert not session.board.rtc.valid
+    assert session.command("rtc unset now")[0].startswith("ERR:")
+
+
 def test_rtc_set_refuses_a_bad_time() -> None:
     line, = _session().command("rtc set yesterday")
     assert line == ("ERR: rtc set: expected a time like 2024-05-01T12:00:00 (UTC, or with an "
