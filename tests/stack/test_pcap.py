@@ -296,8 +296,8 @@ def test_trace_records_from_a_trace_object() -> None:
 
 def test_capture_of_a_link_run(tmp_path: Path) -> None:
     """Segments sent through stack.link (with its ip_id counter and a forged RST)."""
-    link_module = pytest.importorskip("stack.link")
     from emulator.kernel import Kernel
+    from stack import link as link_module
 
     kernel = Kernel(seed=1)
     link = link_module.Link(kernel, name="wan")
