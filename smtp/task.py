@@ -159,6 +159,9 @@ class _Session:
         raw = self.sock
         if raw is None:
             return self.core.tls_failed("no connection to start TLS on")
+        if self.outbox:
+            # Nothing the client queued before the handshake may go out after it.
+            return self.core.tls_failed("commands were queued when TLS was to start")
         leftover = raw.recv(1 << 20)
         if leftover:
             # RFC 3207: nothing received before the handshake may be used.
@@ -215,7 +218,9 @@ class _Session:
 
     def read(self) -> None:
         sock = self.sock
-        while sock is not None and not self.closed:
+        while sock is not None and not self.closed and sock is self.sock:
+            # ``sock is self.sock``: once TLS has started on this connection the raw
+            # socket's bytes belong to TLS; never read them here.
             data = sock.recv(READ_SIZE)
             if not data:
                 return
