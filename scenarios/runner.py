@@ -64,7 +64,7 @@ def resolve_scenario(name_or_path: str, catalog: Path | None = None) -> Scenario
     from scenarios.catalog import catalog_path, load_named
 
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists() or "/" in name_or_path:
+    if path.suffix == ".toml" or path.is_file() or "/" in name_or_path:
         return load_scenario(path)
     return load_named(name_or_path, catalog or catalog_path())
 

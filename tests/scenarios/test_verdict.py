@@ -1,0 +1,292 @@
+"""The verdict's checks, each on real runs: a sentence when it fails, None when it holds.
+
+Every result here comes from running a small scenario (parsed from TOML text) through
+:func:`scenarios.runner.run`; nothing stands in for the client, the stack or the server.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from scenarios.format import Scenario, parse_scenario
+from scenarios.runner import RunResult, run
+from scenarios.verdict import (
+    CHECKS,
+    Verdict,
+    check_body,
+    check_date,
+    check_event,
+    check_headers,
+    check_pool,
+    check_server,
+    judge,
+)
+
+BODY_WITH_BLANK_LINE = "Para one.\\n\\nPara two.\\n"
+"""TOML-escaped: 9 + 2 + 2 + 9 + 2 = 24 bytes once the line ends are CRLF."""
+LONG_BODY = "\n".join(f"line {i:04d} " + "x" * 60 for i in range(120))
+MAIL_REFUSED = """
+[[server.rules]]
+verb = "MAIL"
+reply = "550 5.7.1 Sender address rejected"
+"""
+SILENT_GREETING = """
+[[server.rules]]
+verb = "GREETING"
+action = "silent"
+"""
+AUTH_PLAIN_SERVER = """
+capabilities = ["AUTH PLAIN", "SIZE 1000000"]
+require_auth = true
+credentials = { pump7 = "pw" }
+"""
+AUTH_DEVICE = """
+[device.config.auth]
+username = "pump7"
+password = "pw"
+"""
+
+
+def _scenario(expect: str, *, server: str = "starttls = false", device: str = "",
+              security: str = "none", body: str = BODY_WITH_BLANK_LINE,
+              time_limit_s: int = 600) -> Scenario:
+    body_toml = f'"""\n{body}\n"""' if "\n" in body else f'"{body}"'
+    text = f"""
+[scenario]
+name = "probe"
+title = "probe"
+time_limit_s = {time_limit_s}
+
+{device}
+
+[device.config.server]
+security = "{security}"
+
+[server]
+{server}
+
+[job]
+from = "pump7@example.com"
+to = ["ops@example.net"]
+subject = "Daily report"
+body = {body_toml}
+
+[expect]
+{expect}
+"""
+    return parse_scenario(text, source="probe.toml")
+
+
+def _run(expect: str, profile: str = "current", *, server: str = "starttls = false",
+         device: str = "", security: str = "none", body: str = BODY_WITH_BLANK_LINE,
+         time_limit_s: int = 600) -> RunResult:
+    scenario = _scenario(expect, server=server, device=device, security=security, body=body,
+                         time_limit_s=time_limit_s)
+    return run(scenario, profile)
+
+
+# ---- check_event -----------------------------------------------------------------------
+
+
+def test_check_event_passes_the_expected_event() -> None:
+    result = _run('event = "sent"\nreply_code = 250')
+    assert check_event(result) is None
+
+
+def test_check_event_names_the_event_it_got_instead() -> None:
+    result = _run('event = "sent"', server=f"starttls = false\n{MAIL_REFUSED}")
+    assert check_event(result) == (
+        "expected sent, got command_abort MAIL 550 5.7.1 Sender address rejected")
+
+
+def test_check_event_compares_the_reply_code_and_the_command() -> None:
+    assert check_event(_run('event = "sent"\nreply_code = 251')) == (
+        "expected reply 251, got sent 250 2.0.0 OK queued as HIL000001")
+    result = _run('event = "timeout"\ncommand = "MAIL"',
+                  server=f"starttls = false\n{SILENT_GREETING}")
+    assert check_event(result) == "expected timeout on MAIL, got timeout GREETING after 300 s"
+
+
+def test_check_event_a_silent_server_and_no_event_is_a_hang_within_the_time_limit() -> None:
+    result = _run('event = "timeout"', server=f"starttls = false\n{SILENT_GREETING}",
+                  device="[device.config.timeouts]\ngreeting = 3600", time_limit_s=600)
+    assert result.terminal is None
+    assert check_event(result) == "no terminal event within 600 s: the job hangs"
+
+
+def test_check_event_a_hang_after_a_reply_quotes_the_servers_last_reply() -> None:
+    # 2.0: "event command_abort was not sent when mail failed" (pipelined MAIL refused).
+    expect = 'event = "command_abort"\ncommand = "MAIL"\nreply_code = 550'
+    server = f"starttls = false\n{MAIL_REFUSED}"
+    assert check_event(_run(expect, server=server)) is None
+    hung = _run(expect, "2.0", server=server)
+    assert check_event(hung) == (
+        "no terminal event 599 s after the server's last reply "
+        "(503 5.5.1 Error: need MAIL command): the job hangs")
+
+
+def test_check_event_a_hang_mentions_watchdog_resets() -> None:
+    # 1.0 busy-waits for a TX buffer while streaming content: the watchdog fires.
+    result = _run('event = "sent"', "1.0", device="[device]\npool_buffers = 2")
+    reason = check_event(result)
+    assert reason is not None
+    assert reason.startswith("no terminal event ")
+    assert reason.endswith(": the job hangs (the board was reset 1 time(s) by the watchdog)")
+
+
+# ---- check_body ------------------------------------------------------------------------
+
+
+def test_check_body_passes_a_body_delivered_whole() -> None:
+    assert check_body(_run('event = "sent"\nbody_exact = true')) is None
+
+
+def test_check_body_says_where_release_2_4_cut_the_body() -> None:
+    result = _run('event = "sent"\nbody_exact = true', "2.4")
+    assert check_body(result) == (
+        "server received 11 of 24 body bytes: the body was cut at the first blank line")
+
+
+def test_check_body_with_no_mail_says_so() -> None:
+    result = _run('event = "sent"\nbody_exact = true', server=f"starttls = false\n{MAIL_REFUSED}")
+    assert check_body(result) == "body_exact: the server received no mail"
+
+
+def test_check_body_not_asked_is_not_checked() -> None:
+    assert check_body(_run('event = "sent"', "2.4")) is None
+
+
+# ---- check_headers ---------------------------------------------------------------------
+
+
+def test_check_headers_passes_present_and_absent_headers() -> None:
+    result = _run('event = "sent"\nheaders_present = ["Subject", "Date"]\n'
+                  'headers_absent = ["X-Mailer-Debug"]')
+    assert check_headers(result) is None
+
+
+def test_check_headers_names_missing_and_unwanted_headers() -> None:
+    result = _run('event = "sent"\nheaders_present = ["X-Missing", "Subject"]\n'
+                  'headers_absent = ["Subject"]')
+    assert check_headers(result) == (
+        "header(s) missing: X-Missing; header(s) that must not be there: Subject")
+
+
+def test_check_headers_with_no_mail_says_so() -> None:
+    result = _run('event = "sent"\nheaders_present = ["Subject"]',
+                  server=f"starttls = false\n{MAIL_REFUSED}")
+    assert check_headers(result) == "headers: the server received no mail"
+
+
+# ---- check_date ------------------------------------------------------------------------
+
+
+def test_check_date_passes_a_date_that_matches_the_rtc_on_a_leap_day() -> None:
+    result = _run('event = "sent"\ndate_matches_rtc = true',
+                  device="[device]\nrtc = 2024-02-29T12:00:00Z")
+    assert check_date(result) is None
+
+
+def test_check_date_shows_release_2_3s_month_and_day_on_a_leap_day() -> None:
+    result = _run('event = "sent"\ndate_matches_rtc = true', "2.3",
+                  device="[device]\nrtc = 2024-02-29T12:00:00Z")
+    assert check_date(result) == (
+        "Date header says 28 Mar 2024 12:00:00, the device RTC read 29 Feb 2024 12:00:00")
+
+
+def test_check_date_quotes_a_date_that_does_not_parse() -> None:
+    # 2.3 writes the 1st of a month as day "00" and December as "Jan".
+    result = _run('event = "sent"\ndate_matches_rtc = true', "2.3",
+                  device="[device]\nrtc = 2024-12-01T00:00:00Z")
+    assert check_date(result) == (
+        "Date header 'Sun, 00 Jan 2024 00:00:00 +0000' does not parse; "
+        "the device RTC read 01 Dec 2024 00:00:00")
+
+
+# ---- check_pool ------------------------------------------------------------------------
+
+
+def test_check_pool_passes_when_the_pool_is_big_enough() -> None:
+    result = _run('event = "sent"\npool_never_exhausted = true\npool_returns_to_full = true',
+                  device="[device]\npool_buffers = 4", body=LONG_BODY)
+    assert result.pool.failed_allocations == 0
+    assert check_pool(result) is None
+
+
+def test_check_pool_reports_a_tiny_pool_running_dry() -> None:
+    result = _run('event = "sent"\npool_never_exhausted = true',
+                  device="[device]\npool_buffers = 2", body=LONG_BODY)
+    failed, dropped = result.pool.failed_allocations, result.pool.frames_dropped
+    assert failed + dropped > 0
+    assert check_pool(result) == (f"the buffer pool ran dry: {failed} failed allocation(s), "
+                                  f"{dropped} frame(s) dropped")
+
+
+def test_check_pool_reports_the_watchdog_reset() -> None:
+    result = _run('event = "sent"', "1.0", device="[device]\npool_buffers = 2")
+    assert result.watchdog_resets == 1
+    assert check_pool(result) == (
+        "the watchdog reset the board: task smtp held the CPU for 2.000000 s busy-waiting "
+        "for a free TX buffer")
+
+
+# ---- check_server ----------------------------------------------------------------------
+
+
+def test_check_server_passes_what_the_server_saw() -> None:
+    result = _run('event = "sent"\n[expect.server]\nauth_mechanism = "PLAIN"\n'
+                  'envelope_recipients = ["ops@example.net"]\nvia = "DATA"\ntls_used = false',
+                  server=f"starttls = false\n{AUTH_PLAIN_SERVER}", device=AUTH_DEVICE)
+    assert check_server(result) is None
+
+
+def test_check_server_words_each_observation_that_differs() -> None:
+    result = _run('event = "sent"\n[expect.server]\nauth_mechanism = "CRAM-MD5"\n'
+                  'envelope_recipients = ["x@example.net"]\nvia = "BDAT"\ntls_used = true',
+                  server=f"starttls = false\n{AUTH_PLAIN_SERVER}", device=AUTH_DEVICE)
+    assert check_server(result) == (
+        "TLS was not used; "
+        "expected a successful AUTH CRAM-MD5, the server saw ['PLAIN']; "
+        "expected envelope recipients ['x@example.net'], the server got ['ops@example.net']; "
+        "expected the content via BDAT, it came via DATA")
+
+
+def test_check_server_tls_used_false_when_the_client_used_tls() -> None:
+    result = _run('event = "sent"\n[expect.server]\ntls_used = false',
+                  server="starttls = true", security="starttls")
+    assert [e.event.name for e in result.events][:2] == ["connected", "tls_established"]
+    assert check_server(result) == "TLS was used"
+    assert check_server(_run('event = "sent"\n[expect.server]\ntls_used = true',
+                             server="starttls = true", security="starttls")) is None
+
+
+def test_check_server_envelope_with_no_mail_says_so() -> None:
+    result = _run('event = "sent"\n[expect.server]\nvia = "DATA"',
+                  server=f"starttls = false\n{MAIL_REFUSED}")
+    assert check_server(result) == "the server accepted no mail to look at its envelope"
+
+
+# ---- judge -----------------------------------------------------------------------------
+
+
+def test_judge_collects_every_failing_check_in_order() -> None:
+    result = _run('event = "sent"\nbody_exact = true\nheaders_absent = ["Subject"]', "2.4")
+    reasons = [r for r in (check(result) for check in CHECKS) if r]
+    verdict = judge(result)
+    assert verdict == Verdict(passed=False, reasons=reasons)
+    assert verdict.reasons == [
+        "server received 11 of 24 body bytes: the body was cut at the first blank line",
+        "header(s) that must not be there: Subject"]
+    assert verdict.reason == "; ".join(verdict.reasons)
+
+
+def test_a_passing_verdict_reads_as_expected() -> None:
+    verdict = judge(_run('event = "sent"\nbody_exact = true'))
+    assert verdict.passed and verdict.reasons == []
+    assert verdict.reason == "as expected"
+    assert Verdict.pending().reason == "not judged yet"
+
+
+@pytest.mark.parametrize("profile", ["current", "2.5"])
+def test_releases_that_fixed_the_blank_line_bug_pass_body_exact(profile: str) -> None:
+    assert check_body(_run('event = "sent"\nbody_exact = true', profile)) is None
