@@ -1,8 +1,17 @@
 """The ``smtp-hil`` command line: list, run and matrix.
 
 Exit status: 0 when everything asked for passed, 1 when a run failed (or the matrix does
-not match the catalog), 2 on bad input (a bad scenario file, an unknown profile or
-scenario, bad arguments) with one line per problem and never a traceback.
+not match the catalog), 2 on bad input (a bad scenario, configuration or DUT file, an
+unknown profile or scenario, bad arguments, an output path that cannot be written) with
+one line per problem and never a traceback. Output paths (``--junit``, ``--artifacts``)
+are checked before anything runs. Only the error types known to mean bad input exit 2;
+anything else is a bug in smtp-hil and shows its traceback.
+
+When the reader of standard output goes away (``smtp-hil list | head -1``), the command
+stops quietly with status 1, as Python's documentation recommends (``signal`` module,
+"Note on SIGPIPE"): standard output is pointed at /dev/null so nothing more is printed,
+and the status is not 0 because not everything was reported (a C tool killed by SIGPIPE
+would give 141; either fails a ``set -o pipefail`` pipeline the same way).
 
 This module parses arguments and prints; the work is done by the runner, the verdicts
 and the artifact views.
@@ -12,17 +21,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import select
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Final, TextIO
 
 from scenarios.catalog import load_catalog
 from scenarios.cli_board import add_board_parser, cmd_board
 from scenarios.cli_outside import add_dut_arguments, add_serve_parser, cmd_run_dut, cmd_serve
 from scenarios.cli_send import add_send_parser, cmd_send
+from scenarios.dut import DutError
 from scenarios.format import Scenario, ScenarioError
 from scenarios.runner import RunResult, resolve_scenario, run
+from smtp.config import ConfigError
 from smtp.profiles import PROFILE_NAMES
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
@@ -47,9 +60,12 @@ def _profile(value: str) -> str:
 
 def _seed(value: str) -> int:
     try:
-        return int(value)
+        seed = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"seed must be an integer, got {value!r}") from None
+        seed = -1
+    if seed < 0:  # random.Random folds -1 onto 1: refuse it rather than repeat a run
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value!r}")
+    return seed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("scenarios", nargs="+", metavar="NAME|PATH")
     p_run.add_argument("--profile", type=_profile, default="current",
                        help=f"release profile ({', '.join(PROFILE_NAMES)}); default current")
-    p_run.add_argument("--seed", type=_seed, default=0, help="kernel seed (default 0)")
+    p_run.add_argument("--seed", type=_seed, default=None,  # None: not given (see --dut)
+                       help="kernel seed, an integer >= 0 (default 0)")
     p_run.add_argument("--json", action="store_true", help="print one JSON object per run")
     p_run.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
     p_run.add_argument("--artifacts", type=Path, metavar="DIR",
@@ -76,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_matrix = sub.add_parser("matrix", help="every catalog scenario against every profile")
     p_matrix.add_argument("--json", action="store_true", help="print JSON")
     p_matrix.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
-    p_matrix.add_argument("--seed", type=_seed, default=0, help="kernel seed (default 0)")
+    p_matrix.add_argument("--seed", type=_seed, default=0,
+                          help="kernel seed, an integer >= 0 (default 0)")
 
     add_send_parser(sub)
     add_board_parser(sub)
@@ -114,6 +132,41 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+# ----------------------------------------------------------------------------------------
+# Output paths, checked before anything runs
+
+
+def check_output_file(option: str, path: Path) -> None:
+    """BadInput unless ``path`` can be written: its folder exists and is writable."""
+    where = f"smtp-hil: {option} {path}"
+    if path.is_dir():
+        raise BadInput(f"{where}: is a directory")
+    folder = path.parent
+    if not folder.is_dir():
+        raise BadInput(f"{where}: no such directory {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists()
+                                                    and not os.access(path, os.W_OK)):
+        raise BadInput(f"{where}: permission denied")
+
+
+def make_output_folder(option: str, path: Path) -> None:
+    """Create ``path`` (and its parents) now, or BadInput saying why it cannot be."""
+    where = f"smtp-hil: {option} {path}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"{where}: cannot create the folder: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise BadInput(f"{where}: permission denied")
+
+
+def _write_junit(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        raise BadInput(f"smtp-hil: --junit {path}: {exc.strerror or exc}") from None
+
+
 def _line(result: RunResult) -> str:
     verdict = "PASS" if result.passed else "FAIL"
     return (f"{verdict} {result.scenario.name} [{result.profile} seed {result.seed}] "
@@ -126,18 +179,23 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     if args.dut is not None:
         return cmd_run_dut(args, out, err)
+    seed = 0 if args.seed is None else args.seed
     scenarios: list[Scenario] = [resolve_scenario(name) for name in args.scenarios]
+    if args.junit is not None:
+        check_output_file("--junit", args.junit)
+    if args.artifacts is not None:
+        make_output_folder("--artifacts", args.artifacts)
     results: list[RunResult] = []
     status = EXIT_OK
     for index, scenario in enumerate(scenarios, 1):
         _progress(err, f"[{index}/{len(scenarios)}] {scenario.name}")
-        result = run(scenario, args.profile, args.seed)
+        result = run(scenario, args.profile, seed)
         results.append(result)
         if not result.passed:
             status = EXIT_FAIL
         determinism = None
         if args.check_determinism:
-            again = run(scenario, args.profile, args.seed)
+            again = run(scenario, args.profile, seed)
             determinism = again.trace_sha256 == result.trace_sha256
             if not determinism:
                 status = EXIT_FAIL
@@ -154,11 +212,15 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             elif determinism:
                 out.write(f"     deterministic: trace_sha256 {result.trace_sha256}\n")
         if args.artifacts is not None:
-            where = write_artifacts(result, args.artifacts)
+            try:
+                where = write_artifacts(result, args.artifacts)
+            except OSError as exc:
+                raise BadInput(f"smtp-hil: --artifacts {args.artifacts}: "
+                               f"{exc.strerror or exc}") from None
             if not args.json:
                 out.write(f"     artifacts: {where}\n")
     if args.junit is not None:
-        args.junit.write_text(junit_xml(results))
+        _write_junit(args.junit, junit_xml(results))
     return status
 
 
@@ -171,6 +233,8 @@ def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from scenarios.artifacts import junit_xml
 
     scenarios = load_catalog()
+    if args.junit is not None:
+        check_output_file("--junit", args.junit)
     results: list[RunResult] = []
     rows: list[tuple[Scenario, list[str]]] = []
     surprises: list[str] = []
@@ -190,8 +254,8 @@ def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         rows.append((scenario, cells))
     _done_progress(err)
     if args.junit is not None:
-        args.junit.write_text(junit_xml(results, suite="smtp-hil-matrix",
-                                        expected_failures_pass=True))
+        _write_junit(args.junit, junit_xml(results, suite="smtp-hil-matrix",
+                                           expected_failures_pass=True))
     if args.json:
         out.write(json.dumps({
             "profiles": list(PROFILE_NAMES),
@@ -215,34 +279,72 @@ def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_FAIL if surprises else EXIT_OK
 
 
+_PATH_ERRORS: Final = (FileNotFoundError, IsADirectoryError, NotADirectoryError,
+                       PermissionError)
+"""OSErrors that, reaching :func:`main`, can only come from a path the user gave."""
+
+
+def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    seed = getattr(args, "seed", None)
+    if isinstance(seed, int) and seed < 0:  # a subcommand whose parser let it through
+        raise BadInput(f"smtp-hil {args.command}: argument --seed: expected an integer >= 0, "
+                       f"got '{seed}'")
+    if args.command == "list":
+        return cmd_list(args, out)
+    if args.command == "run":
+        return cmd_run(args, out, err)
+    if args.command == "matrix":
+        return cmd_matrix(args, out, err)
+    if args.command == "board":
+        return cmd_board(args, out, err)
+    if args.command == "send":
+        return cmd_send(args, out, err)
+    if args.command == "serve":
+        return cmd_serve(args, out, err)
+    raise AssertionError(f"unknown command {args.command!r}")  # argparse refused it
+
+
+def _output_gone(out: TextIO) -> bool:
+    """Whether the BrokenPipeError came from ``out``, whose reader went away: its file
+    descriptor polls as an error. It is then pointed at /dev/null, so that the
+    interpreter's last flush of what is still buffered prints nothing."""
+    try:
+        fd = out.fileno()
+    except (OSError, ValueError):  # a stream in memory: only a test stream raises EPIPE
+        return True
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        if not any(events & select.POLLERR for _, events in poller.poll(0)):
+            return False
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    return True
+
+
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
          err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        args = build_parser().parse_args(argv)
-        if args.command == "list":
-            return cmd_list(args, out)
-        if args.command == "run":
-            return cmd_run(args, out, err)
-        if args.command == "matrix":
-            return cmd_matrix(args, out, err)
-        if args.command == "board":
-            return cmd_board(args, out, err)
-        if args.command == "send":
-            return cmd_send(args, out, err)
-        if args.command == "serve":
-            return cmd_serve(args, out, err)
+        status = _dispatch(build_parser().parse_args(argv), out, err)
+        out.flush()  # here, so a reader that went away is noticed below
+        return status
+    except BrokenPipeError:
+        if not _output_gone(out):
+            raise  # a pipe other than standard output: not the reader leaving
+        return EXIT_FAIL
     except BadInput as exc:
         err.write(f"{exc}\n")
-        return EXIT_BAD_INPUT
-    except ScenarioError as exc:
+    except (ScenarioError, ConfigError) as exc:
         for problem in exc.problems:
             err.write(f"smtp-hil: {problem}\n")
-        return EXIT_BAD_INPUT
-    except (ValueError, OSError) as exc:
+    except DutError as exc:
         err.write(f"smtp-hil: {exc}\n")
-        return EXIT_BAD_INPUT
+    except _PATH_ERRORS as exc:
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        err.write(f"smtp-hil: {where}{exc.strerror or exc}\n")
     return EXIT_BAD_INPUT
 
 

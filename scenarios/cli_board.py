@@ -48,11 +48,14 @@ def _profile(value: str) -> str:
     return value
 
 
-def _int(value: str) -> int:
+def _seed(value: str) -> int:
     try:
-        return int(value)
+        seed = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value!r}")
+    return seed
 
 
 def _positive(value: str) -> float:
@@ -75,7 +78,7 @@ def add_board_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help=f"release profile ({', '.join(PROFILE_NAMES)}); default current")
     parser.add_argument("--scenario", default=DEFAULT_SCENARIO, metavar="NAME|PATH",
                         help=f"the world: link and scripted server (default {DEFAULT_SCENARIO})")
-    parser.add_argument("--seed", type=_int, default=0, help="kernel seed (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="kernel seed (default 0)")
     parser.add_argument("--echo", action="store_true", help="console echo on at boot")
     parser.add_argument("--pty", action="store_true",
                         help="bridge the console to a new OS pty and print its path")

@@ -5,7 +5,10 @@ runs the scenario's scripted server on a real socket, in real time, for any clie
 board, an emulator, a program): it prints the dialogue live and, each time a client
 disconnects, the server-side verdict of that connection. Without ``--tls-cert`` it makes
 a throwaway CA and prints where its certificate is, for the client to trust.
-``--time-scale`` and ``--max-delay`` shorten the scenario's delays.
+``--time-scale`` and ``--max-delay`` shorten the scenario's delays. SIGINT and SIGTERM
+stop it cleanly (its temporary CA folder removed, exit status as so far); the handlers
+are in place before anything is printed, so a script may signal it as soon as it has
+read the ``serving`` line.
 
 ``run NAME... --dut FILE`` runs each scenario with an external client program as the
 device under test (:mod:`scenarios.dut`); ``FILE`` may also name a shipped DUT file
@@ -27,8 +30,11 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
+import socket
 import ssl
+import stat
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -59,7 +65,8 @@ from stack.tls import make_context
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_LISTEN: Final = "127.0.0.1:2525"
 _DUT_CONFLICTS: Final = (("check_determinism", "--check-determinism"),
-                         ("artifacts", "--artifacts"), ("junit", "--junit"))
+                         ("artifacts", "--artifacts"), ("junit", "--junit"),
+                         ("seed", "--seed"))
 
 
 class _Problem(Exception):
@@ -71,14 +78,30 @@ class _Problem(Exception):
 
 
 def listen_address(value: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:25`` for IPv6) as ``(host, port)``; port 0 = any free."""
+    """``HOST:PORT`` (``[::1]:25`` for IPv6) as ``(host, port)``; port 0 = any free.
+    The message of the ArgumentTypeError is worded for argparse, which puts
+    ``argument --listen:`` before it."""
     host, sep, port_text = value.rpartition(":")
-    if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
-        raise argparse.ArgumentTypeError(
-            f"--listen: expected HOST:PORT such as 127.0.0.1:2525, got {value!r}")
-    if host.startswith("[") and host.endswith("]"):
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
         host = host[1:-1]
+    if (not sep or not host or not port_text.isdigit() or int(port_text) > 65535
+            or (":" in host and not bracketed)):
+        raise argparse.ArgumentTypeError(
+            f"expected HOST:PORT such as 127.0.0.1:2525 or [::1]:2525, got {value!r}")
     return host, int(port_text)
+
+
+def host_port(host: str, port: int) -> str:
+    """``host:port`` as a user writes it: ``[::1]:2525`` for an IPv6 address."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _socket_error(exc: OSError) -> str:
+    """``Address already in use`` rather than asyncio's wrapped wording."""
+    if isinstance(exc, socket.gaierror) or not exc.errno:
+        return exc.strerror or str(exc)
+    return os.strerror(exc.errno)
 
 
 def _non_negative(value: str) -> float:
@@ -179,12 +202,7 @@ def server_tls(scenario: Scenario, cert: Path | None, key: Path | None,
         return throwaway_tls(key_type=section.tls_cert, names=names,
                              ciphers=section.tls_ciphers, min_version=section.tls_min_version,
                              max_version=section.tls_max_version)
-    pems = []
-    for option, path in (("--tls-cert", cert), ("--tls-key", key)):
-        try:
-            pems.append(path.read_bytes())
-        except OSError as exc:
-            raise _Problem(f"{option}: cannot read {path}: {exc.strerror or exc}") from None
+    pems = [_read_pem_file("--tls-cert", cert), _read_pem_file("--tls-key", key)]
     tls = ServerTls(cert_pem=pems[0], key_pem=pems[1], ciphers=section.tls_ciphers,
                     min_version=section.tls_min_version, max_version=section.tls_max_version)
     try:
@@ -199,6 +217,16 @@ def server_tls(scenario: Scenario, cert: Path | None, key: Path | None,
     return tls, None
 
 
+def _read_pem_file(option: str, path: Path) -> bytes:
+    """The bytes of a regular file; a FIFO or a device would block or never end."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise _Problem(f"{option} {path}: not a regular file")
+        return path.read_bytes()
+    except OSError as exc:
+        raise _Problem(f"{option}: cannot read {path}: {exc.strerror or exc}") from None
+
+
 def _connection_verdict(scenario: Scenario, connection: AsyncConnection) -> ServerVerdict:
     return judge_server(scenario, [connection.engine], now=host_clock())
 
@@ -208,7 +236,22 @@ class _ServeState:
 
 
 async def _serve(args: argparse.Namespace, scenario: Scenario, tls: ServerTls,
-                 ca_file: Path | None, out: TextIO, state: _ServeState) -> None:
+                 ca_pem: bytes | None, out: TextIO, state: _ServeState) -> None:
+    # The signal handlers come first: from then on SIGTERM/SIGINT only set ``stop``, so
+    # the temporary folder is always removed, however early the signal comes.
+    stop = asyncio.get_running_loop().create_future()
+    _stop_on_signals(stop)
+    with tempfile.TemporaryDirectory(prefix="smtp-hil-serve-") as tmp:
+        ca_file = None
+        if ca_pem is not None:
+            ca_file = Path(tmp) / "ca.pem"
+            ca_file.write_bytes(ca_pem)
+        await _serve_until_stopped(args, scenario, tls, ca_file, out, state, stop)
+
+
+async def _serve_until_stopped(args: argparse.Namespace, scenario: Scenario, tls: ServerTls,
+                               ca_file: Path | None, out: TextIO, state: _ServeState,
+                               stop: asyncio.Future[None]) -> None:
     def show(line: TranscriptLine) -> None:
         if args.json:
             _write(out, json.dumps({"type": "transcript", **line.as_dict()}))
@@ -222,7 +265,8 @@ async def _serve(args: argparse.Namespace, scenario: Scenario, tls: ServerTls,
     try:
         bound = await server.start(host, port)
     except OSError as exc:
-        raise _Problem(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise _Problem(f"cannot listen on {host_port(host, port)}: {_socket_error(exc)}"
+                       ) from None
     mode = "implicit TLS" if scenario.server.implicit_tls else (
         "STARTTLS offered" if scenario.server.starttls else "no TLS")
     if args.json:
@@ -230,15 +274,14 @@ async def _serve(args: argparse.Namespace, scenario: Scenario, tls: ServerTls,
                                 "host": bound[0], "port": bound[1], "tls": mode,
                                 "ca_file": str(ca_file) if ca_file else None}))
     else:
-        _write(out, f"serving {scenario.name} on {bound[0]}:{bound[1]} ({mode})")
+        _write(out, f"serving {scenario.name} on {host_port(*bound)} ({mode})")
         if ca_file is not None and (scenario.server.starttls or scenario.server.implicit_tls):
             _write(out, f"CA certificate for the client to trust: {ca_file}")
-    stop = asyncio.get_running_loop().create_future()
-    _stop_on_signals(stop)
     try:
         while True:
             finished = asyncio.ensure_future(server.next_finished())
-            await asyncio.wait({finished, stop}, return_when=asyncio.FIRST_COMPLETED)
+            either: set[asyncio.Future[Any]] = {finished, stop}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             if not finished.done():
                 finished.cancel()
                 return
@@ -284,12 +327,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if not scenario.server.listen:
             raise _Problem(f"{scenario.name}: server.listen is false: there is nothing to serve")
         tls, ca_pem = server_tls(scenario, args.tls_cert, args.tls_key, args.listen[0])
-        with tempfile.TemporaryDirectory(prefix="smtp-hil-serve-") as tmp:
-            ca_file = None
-            if ca_pem is not None:
-                ca_file = Path(tmp) / "ca.pem"
-                ca_file.write_bytes(ca_pem)
-            asyncio.run(_serve(args, scenario, tls, ca_file, out, state))
+        asyncio.run(_serve(args, scenario, tls, ca_pem, out, state))
     except (ScenarioError, _Problem, ValueError) as exc:
         for line in _problem_lines(exc):
             err.write(line + "\n")
@@ -338,9 +376,7 @@ def run_with_dut(scenarios: Sequence[str | Scenario], dut_path: str | Path, out:
     """``smtp-hil run NAME... --dut FILE``: every scenario against the client program."""
     try:
         dut = resolve_dut(dut_path)
-        if dut.installed() is None:
-            raise DutError(f"{dut.name}: the program {dut.program_path!r} is not installed "
-                           f"(not found on PATH)")
+        dut.require_installed()
         resolved = [_scenario(s) for s in scenarios]
         pacing = Pacing(time_scale=time_scale, max_delay_s=max_delay_s)
     except (ScenarioError, DutError, ValueError) as exc:
@@ -373,7 +409,8 @@ def run_with_dut(scenarios: Sequence[str | Scenario], dut_path: str | Path, out:
 def cmd_run_dut(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``run`` with ``--dut``: refuse the options that belong to the simulation."""
     for attr, option in _DUT_CONFLICTS:
-        if getattr(args, attr, None):
+        value = getattr(args, attr, None)
+        if value is not None and value is not False:  # --seed 0 is given, too
             err.write(f"smtp-hil: {option} is not available with --dut (a client program "
                       f"is not simulated)\n")
             return EXIT_BAD_INPUT

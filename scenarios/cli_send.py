@@ -15,7 +15,7 @@ Exit status: 0 when the mail was sent (the terminal event is ``sent``), 1 on any
 terminal event or when no terminal event came within ``--timeout`` seconds, 2 on bad
 input (the configuration's :class:`smtp.config.ConfigError` lines, an unreadable body,
 attachment or CA file, an address with CR/LF or not ``local@domain``), one line per
-problem and never a traceback.
+problem, each starting ``smtp-hil send: ``, and never a traceback.
 
 This module parses arguments, reads files and prints. It is outside the simulated world
 (the host client reads the wall clock and uses OS sockets); nothing deterministic may
@@ -115,13 +115,13 @@ def _read_ca(config: DeviceConfig, config_path: Path) -> bytes | None:
     try:
         pem = path.read_bytes()
     except OSError as exc:
-        raise SendInputError([f"{config_path}: tls.ca_file: cannot read {str(path)!r}: "
-                              f"{exc.strerror or exc}"]) from None
+        raise SendInputError([f"{PROG}: {config_path}: tls.ca_file: cannot read "
+                              f"{str(path)!r}: {exc.strerror or exc}"]) from None
     try:
         x509.load_pem_x509_certificates(pem)
     except ValueError:
-        raise SendInputError([f"{config_path}: tls.ca_file: expected PEM certificates in "
-                              f"{str(path)!r}"]) from None
+        raise SendInputError([f"{PROG}: {config_path}: tls.ca_file: expected PEM "
+                              f"certificates in {str(path)!r}"]) from None
     return pem
 
 
@@ -203,7 +203,11 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         ca_pem = _read_ca(config, args.config)
         job = build_job(args, config)
         settings = settings_from_config(config, ca_pem=ca_pem)
-    except (ConfigError, SendInputError) as exc:
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.write(f"{PROG}: {problem}\n")
+        return EXIT_BAD_INPUT
+    except SendInputError as exc:  # its lines already start with PROG
         for problem in exc.problems:
             err.write(f"{problem}\n")
         return EXIT_BAD_INPUT

@@ -71,6 +71,7 @@ from scenarios.server.asyncdriver import (
     throwaway_tls,
 )
 from scenarios.serververdict import CheckResult, ServerVerdict, judge_server
+from smtp.config import toml_syntax_problem
 from smtp.message import MailJob, MessageBuilder
 
 DUT_DIR: Final = Path(__file__).resolve().parent / "dut"
@@ -186,7 +187,7 @@ class DutFile:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise DutError(f"{source}: TOML syntax error: {exc}") from None
+            raise DutError(toml_syntax_problem(str(source), text, exc)) from None
         try:
             return cls._from_dict(source, data)
         except DutError as exc:
@@ -253,6 +254,13 @@ class DutFile:
     def installed(self) -> str | None:
         """The program's full path, or None when it is not installed."""
         return shutil.which(self.program_path)
+
+    def require_installed(self) -> str:
+        """The program's full path; DutError naming this DUT file when it is missing."""
+        found = self.installed()
+        if found is None:
+            raise DutError(f"{self.path}: the program {self.program_path!r} is not installed")
+        return found
 
     def argv(self, scenario: Scenario, values: Mapping[str, str],
              recipients: Sequence[str]) -> list[str]:
@@ -432,9 +440,7 @@ async def run_dut_async(dut: DutFile, scenario: Scenario, *,
                         pacing: Pacing | None = None,
                         on_line: TranscriptSink | None = None) -> DutRun:
     """Run ``scenario`` with ``dut`` as the client (see the module docstring)."""
-    if dut.installed() is None:
-        raise DutError(f"{dut.name}: the program {dut.program_path!r} is not installed "
-                       f"(not found on PATH)")
+    dut.require_installed()
     now = datetime.now(UTC)
     message = message_for(scenario, now)
     job = scenario.to_job()

@@ -75,7 +75,7 @@ def describe_error(err: Any, root: type[BaseModel]) -> tuple[tuple[str | int, ..
         return (*parts, tag_field), f"expected one of {tags}, got {_got(ctx.get('tag'))}"
     if kind in ("scenario_expected", "config_expected"):
         return parts, f"{err['msg']}" + ("" if isinstance(err["input"], dict) else got)
-    if kind in ("scenario_says", "config_version"):
+    if kind in ("scenario_says", "config_version", "config_says"):
         return parts, str(err["msg"])
     if kind == "literal_error":
         return parts, f"expected one of {_literal_text(annotation, ctx)}{got}"

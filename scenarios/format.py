@@ -53,7 +53,7 @@ from smtp.config import (
     CONFIG_VERSION,
     DeviceConfig,
     IPv4String,
-    _syntax_problem,
+    toml_syntax_problem,
 )
 from smtp.jobs import EtrnJob, Job, VrfyJob
 from smtp.message import Attachment, MailJob
@@ -986,7 +986,7 @@ def parse_scenario(text: str, *, source: str) -> Scenario:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError([_syntax_problem(source, text, exc)]) from None
+        raise ScenarioError([toml_syntax_problem(source, text, exc)]) from None
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:

@@ -13,13 +13,16 @@ present). Which one applies is the caller's decision, from the release profile
 (``Profile.skips_config_version_check``); this module knows no profiles.
 
 It knows TOML and the configuration's schema, nothing else: no sockets, no clock, no
-protocol. Timeouts are seconds in the file and integer microseconds in the kernel
+protocol. It asks OpenSSL (an unused ``ssl.SSLContext``) whether ``tls.ciphers`` selects
+any cipher, so a bad cipher string is refused when the file is loaded, not when a
+connection is made. Timeouts are seconds in the file and integer microseconds in the kernel
 (``DeviceConfig.timeouts_us()``).
 """
 
 from __future__ import annotations
 
 import re
+import ssl
 import tomllib
 from collections.abc import Mapping
 from ipaddress import AddressValueError, IPv4Address
@@ -152,6 +155,19 @@ class TlsSection(BaseModel):
     ca_file: Annotated[str | None, Field(min_length=1)] = None
     verify: bool = True
 
+    @field_validator("ciphers", mode="after")
+    @classmethod
+    def _openssl_accepts(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).set_ciphers(value)
+        except ssl.SSLError:
+            raise PydanticCustomError(
+                "config_says", "OpenSSL accepts no cipher in {ciphers}",
+                {"ciphers": repr(value)}) from None
+        return value
+
     @model_validator(mode="after")
     def _versions_in_order(self) -> TlsSection:
         if self.min_version and self.max_version and self.min_version > self.max_version:
@@ -236,7 +252,7 @@ def parse_config(text: str, *, source: str, check_version: bool = True) -> Devic
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([_syntax_problem(source, text, exc)]) from None
+        raise ConfigError([toml_syntax_problem(source, text, exc)]) from None
     try:
         return DeviceConfig.model_validate(data, context={"check_version": check_version})
     except ValidationError as exc:
@@ -247,7 +263,9 @@ _POSITION_RE: Final = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _END_RE: Final = re.compile(r"\s*\(at end of document\)$")
 
 
-def _syntax_problem(source: str, text: str, exc: tomllib.TOMLDecodeError) -> str:
+def toml_syntax_problem(source: str, text: str, exc: tomllib.TOMLDecodeError) -> str:
+    """``FILE: line L, column C: TOML syntax error: WHAT`` for a ``tomllib`` error in
+    ``text`` (the wording every TOML file of smtp-hil uses)."""
     message = str(exc)
     if match := _POSITION_RE.search(message):
         line, column = int(match[1]), int(match[2])
@@ -257,6 +275,9 @@ def _syntax_problem(source: str, text: str, exc: tomllib.TOMLDecodeError) -> str
         line, column = len(lines), len(lines[-1]) + 1
         message = _END_RE.sub("", message)
     return f"{source}: line {line}, column {column}: TOML syntax error: {message}"
+
+
+_syntax_problem = toml_syntax_problem  # the former name, still imported by scenarios.format
 
 
 # ----------------------------------------------------------------------------------------
@@ -332,7 +353,7 @@ def _describe(err: Any) -> str:
         return f"{key}: {what}"
     if kind == "missing":
         return f"{key}: missing, expected {_expected_of_field(loc)}"
-    if kind == "config_version":
+    if kind in ("config_version", "config_says"):
         return f"{key}: {err['msg']}"
     if kind in _EXPECTED_BY_TYPE:
         return f"{key}: expected {_EXPECTED_BY_TYPE[kind]}{got}"

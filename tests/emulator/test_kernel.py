@@ -92,3 +92,9 @@ def test_run_until_idle_stops_at_the_last_event_or_at_the_limit() -> None:
     assert k.run_until_idle(limit_us=2_000) is False
     assert k.now_us == 2_000 and k.peek() == 5_000
     assert k.run_until_idle() is True and k.now_us == 5_000
+
+
+def test_a_negative_seed_is_refused_not_folded_onto_its_absolute_value() -> None:
+    with pytest.raises(ValueError, match=r"seed: expected an integer >= 0, got -1"):
+        Kernel(seed=-1)
+    assert Kernel(seed=0).seed == 0

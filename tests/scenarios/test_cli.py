@@ -2,12 +2,15 @@
 
 import io
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import scenarios.cli
 from scenarios.cli import main
 from stack.pcap import tshark_decode_as
 
@@ -61,6 +64,37 @@ def test_junit_file(tmp_path: Path) -> None:
     assert code == 1
     text = junit.read_text()
     assert "<failure" in text and "blank line" in text
+    # CI tools split the classname on dots: the release must not add levels.
+    assert 'classname="smtp-hil.release_2_0"' in text
+
+
+@pytest.mark.parametrize(("option", "path", "problem"), [
+    ("--junit", "/nonexistent-smtp-hil-dir/x.xml", "no such directory /nonexistent-smtp-hil-dir"),
+    ("--junit", "TMP", "is a directory"),
+    ("--artifacts", "TMP/file/x", "cannot create the folder: Not a directory"),
+])
+def test_unwritable_output_paths_exit_2_before_anything_runs(
+        tmp_path: Path, option: str, path: str, problem: str) -> None:
+    (tmp_path / "file").write_text("a file, not a folder\n")
+    path = path.replace("TMP", str(tmp_path))
+    code, out, err = _run("run", "blank-line-truncation", option, path)
+    assert (code, out) == (2, "")  # nothing ran
+    assert err == f"smtp-hil: {option} {path}: {problem}\n"
+
+
+def test_matrix_checks_its_junit_path_before_running() -> None:
+    code, out, err = _run("matrix", "--junit", "/nonexistent-smtp-hil-dir/m.xml")
+    assert (code, out) == (2, "")
+    assert err == ("smtp-hil: --junit /nonexistent-smtp-hil-dir/m.xml: no such directory "
+                   "/nonexistent-smtp-hil-dir\n")
+
+
+def test_a_negative_seed_is_refused_not_folded_onto_its_absolute_value() -> None:
+    code, _, err = _run("run", "lossy-link", "--seed", "-1")
+    assert code == 2
+    assert "argument --seed: expected an integer >= 0, got '-1'" in err
+    code, _, err = _run("board", "--seed", "-1")
+    assert code == 2 and "--seed: expected an integer >= 0" in err
 
 
 def _pcap_payloads(path: Path) -> bytes:
@@ -112,6 +146,9 @@ BAD_FILES = {
     "unknown profile": ("[scenario]\nname='x'\ntitle='t'\n[[scenario.reproduces]]\n"
                         "changelog='c'\nprofiles=['9.9']\n[job]\nfrom='a@b.c'\nto=['d@e.f']\n"
                         "[expect]\nevent='sent'\n", "unknown profile '9.9'"),
+    "device ciphers": ("[scenario]\nname='x'\ntitle='t'\n[device.config.tls]\nciphers='NOPE'\n"
+                       "[job]\nfrom='a@b.c'\nto=['d@e.f']\n[expect]\nevent='sent'\n",
+                       "device.config.tls.ciphers: OpenSSL accepts no cipher in 'NOPE'"),
 }
 
 
@@ -131,6 +168,36 @@ def test_nonexistent_file_and_unknown_name_exit_2(tmp_path: Path) -> None:
     assert code == 2 and "no such scenario file" in err
     code, _, err = _run("run", "no-such-scenario")
     assert code == 2 and "no scenario named" in err
+
+
+@pytest.mark.parametrize("bug", [ValueError("internal: a bug"), OSError(5, "I/O error")])
+def test_an_internal_error_is_not_reported_as_bad_input(
+        monkeypatch: pytest.MonkeyPatch, bug: Exception) -> None:
+    def broken_run(*args: object) -> None:
+        raise bug
+
+    monkeypatch.setattr(scenarios.cli, "run", broken_run)
+    with pytest.raises(type(bug)):
+        _run("run", "starttls")
+
+
+def _with_reader_gone(*argv: str) -> subprocess.CompletedProcess[bytes]:
+    """``smtp-hil ARGV`` with a standard output whose reader has already closed it."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([sys.executable, "-m", "scenarios.cli", *argv],
+                              cwd=Path(__file__).parents[2], stdout=write_end,
+                              stderr=subprocess.PIPE, timeout=120, check=False)
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize("argv", [["list"], ["run", "blank-line-truncation", "--json"]])
+def test_a_reader_that_goes_away_ends_the_command_quietly_with_status_1(
+        argv: list[str]) -> None:
+    proc = _with_reader_gone(*argv)
+    assert (proc.returncode, proc.stderr.decode()) == (1, "")
 
 
 def test_bad_arguments_exit_2() -> None:

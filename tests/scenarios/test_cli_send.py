@@ -196,19 +196,19 @@ def test_no_server_listening_exits_1(tmp_path: Path, serve: Serve) -> None:
 # ---- bad input: exit 2, a clear line, nothing sent -------------------------------------
 
 
-def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+def test_bad_config_exits_2_naming_the_key_with_the_send_prefix(tmp_path: Path) -> None:
     config = tmp_path / "device.toml"
     config.write_text(f'config_version = {CONFIG_VERSION}\n[server]\nhost = "{LOOPBACK}"\n'
                       'port = "abc"\n')
     code, out, err = send("--config", str(config), "--to", "alice@example.test")
     assert (code, out) == (2, "")
-    assert err == f"{config}: server.port: expected an integer, got 'abc'\n"
+    assert err == f"smtp-hil send: {config}: server.port: expected an integer, got 'abc'\n"
 
 
 def test_missing_config_exits_2(tmp_path: Path) -> None:
     missing = tmp_path / "nope.toml"
     code, _, err = send("--config", str(missing), "--to", "alice@example.test")
-    assert code == 2 and err.startswith(f"{missing}: cannot read the file")
+    assert code == 2 and err.startswith(f"smtp-hil send: {missing}: cannot read the file")
 
 
 def test_missing_body_and_attachment_files_exit_2_and_send_nothing(
@@ -253,10 +253,10 @@ def test_unreadable_or_bad_ca_file_exits_2(tmp_path: Path) -> None:
     config = write_config(tmp_path, 25, security="required",
                           extra='[tls]\nca_file = "missing.pem"\n')
     code, _, err = send("--config", str(config), "--to", "alice@example.test")
-    assert code == 2 and err.startswith(f"{config}: tls.ca_file: cannot read")
+    assert code == 2 and err.startswith(f"smtp-hil send: {config}: tls.ca_file: cannot read")
     (tmp_path / "missing.pem").write_text("not a certificate\n")
     code, _, err = send("--config", str(config), "--to", "alice@example.test")
-    assert code == 2 and "tls.ca_file: expected PEM certificates" in err
+    assert code == 2 and err.startswith(f"smtp-hil send: {config}: tls.ca_file: expected PEM")
 
 
 def test_bad_arguments_exit_2(tmp_path: Path) -> None:

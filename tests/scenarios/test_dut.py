@@ -177,10 +177,19 @@ def test_the_smtplib_client_delivers_a_blank_line_body_whole() -> None:
     assert run.connections[0].engine.mailbox[0].content == run.message
 
 
-def test_a_program_that_is_not_installed_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_program_that_is_not_installed_is_a_clear_error_naming_the_dut_file(
+        tmp_path: Path) -> None:
     path = _dut(tmp_path, '[client]\nname = "ghost"\ncommand = ["smtp-hil-no-such-client"]\n')
-    with pytest.raises(DutError, match="'smtp-hil-no-such-client' is not installed"):
+    with pytest.raises(DutError) as info:
         run_dut(DutFile.load(path), _scenario())
+    assert str(info.value) == f"{path}: the program 'smtp-hil-no-such-client' is not installed"
+
+
+def test_a_toml_syntax_error_says_where_like_a_scenario_file(tmp_path: Path) -> None:
+    path = _dut(tmp_path, '[client]\nname = = "x"\n')
+    with pytest.raises(DutError) as info:
+        DutFile.load(path)
+    assert str(info.value) == f"{path}: line 2, column 8: TOML syntax error: Invalid value"
 
 
 def _alive(pid: int) -> bool:
