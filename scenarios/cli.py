@@ -1,4 +1,5 @@
-"""The ``smtp-hil`` command line: list, run and matrix.
+"""The ``smtp-hil`` command line: list, run and matrix here; send, board and serve in their
+own modules (``cli_send``, ``cli_board``, ``cli_outside``), wired in below.
 
 Exit status: 0 when everything asked for passed, 1 when a run failed (or the matrix does
 not match the catalog), 2 on bad input (a bad scenario, configuration or DUT file, an
