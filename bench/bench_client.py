@@ -7,7 +7,7 @@ when a mail did not arrive whole or a run went wrong.
 (a) Memory of a mail with a 1 MiB and a 20 MiB attachment, whose bytes come from a
     generator (64 KiB pseudo-random blocks, never all in memory):
     - "stream": ``MessageBuilder.chunks()`` through the client's dot-stuffing path
-      (:func:`smtp.client._stuffed`, i.e. :class:`smtp.datastream.DotStuffer`), every
+      (:func:`smtp.datastream.stuffed_stream`, i.e. :class:`smtp.datastream.DotStuffer`), every
       output chunk dropped after counting;
     - "send": a full :func:`smtp.hostclient.send_jobs` to aiosmtpd on loopback. aiosmtpd
       (its ``Sink`` handler) runs in a subprocess, so it keeps the mail in ITS memory and
@@ -53,8 +53,8 @@ from smtp.client import (
     Output,
     SendBytes,
     SendContent,
-    _stuffed,
 )
+from smtp.datastream import stuffed_stream
 from smtp.events import ClientEvent, Sent, describe
 from smtp.hostclient import send_jobs
 from smtp.message import Attachment, MailJob, MessageBuilder
@@ -148,7 +148,7 @@ def rss_window() -> tuple[int, Callable[[], int], str]:
 def stream_only(size: int) -> int:
     """Build and dot-stuff the DATA content; the number of bytes that would go out."""
     total = 0
-    for chunk in _stuffed(builder_for(big_mail(size)).chunks()):
+    for chunk in stuffed_stream(builder_for(big_mail(size)).chunks()):
         total += len(chunk)
     return total
 

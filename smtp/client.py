@@ -24,11 +24,10 @@ import enum
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias
 
 from smtp import commands
 from smtp.auth import Mechanism, choose_mechanism, decode_challenge
-from smtp.datastream import BdatChunker, DotStuffer, message_size
+from smtp.datastream import bdat_stream, message_size, stuffed_stream
 from smtp.errors import RemoteProtocolError, SmtpInputError
 from smtp.events import (
     Authenticated,
@@ -45,78 +44,40 @@ from smtp.events import (
     VrfyResult,
     describe,
 )
+from smtp.extensions import parse_extensions, size_limit
 from smtp.jobs import EtrnJob, Job, MailJob, VrfyJob
 from smtp.message import MessageBuilder, MessageInputError, truncate_at_first_blank_line
+from smtp.outputs import (
+    ArmTimer as ArmTimer,
+)
+from smtp.outputs import (
+    CancelTimer as CancelTimer,
+)
+from smtp.outputs import (
+    Close as Close,
+)
+from smtp.outputs import (
+    Log as Log,
+)
+from smtp.outputs import (
+    Notify as Notify,
+)
+from smtp.outputs import (
+    Output as Output,
+)
+from smtp.outputs import (  # re-exported: the core's outputs
+    SendBytes as SendBytes,
+)
+from smtp.outputs import (
+    SendContent as SendContent,
+)
+from smtp.outputs import (
+    StartTls as StartTls,
+)
 from smtp.profiles import Profile
 from smtp.replies import Reply, ReplyParser
 from smtp.rtcdate import FIXED_1_0_DATE, format_date_header, format_date_header_2_3
 from smtp.settings import ClientSettings, Porting
-
-# ---- outputs: what the driver must do ---------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SendBytes:
-    """Write ``data`` (one or more command lines, or a BDAT chunk) to the connection."""
-
-    data: bytes
-    label: str
-
-
-@dataclass(frozen=True, slots=True)
-class SendContent:
-    """Stream the message content: write every chunk, then call ``content_sent()``.
-
-    ``block_timeout_us`` bounds each write (RFC 5321 "data block"), None for no timer.
-    """
-
-    chunks: Iterator[bytes]
-    block_timeout_us: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class StartTls:
-    """Start the TLS handshake now (nothing buffered before it may be used)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ArmTimer:
-    """(Re)arm the one per-command timer; expiry calls ``timer_expired()``."""
-
-    command: str
-    timeout_us: int
-
-
-@dataclass(frozen=True, slots=True)
-class CancelTimer:
-    """No timer runs now."""
-
-
-@dataclass(frozen=True, slots=True)
-class Notify:
-    """Tell the application ``event``."""
-
-    event: ClientEvent
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """End the connection: orderly (FIN) or ``abort`` (RST)."""
-
-    abort: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Log:
-    """Something worth a trace record that is not an application event."""
-
-    kind: str
-    detail: str
-
-
-Output: TypeAlias = (
-    SendBytes | SendContent | StartTls | ArmTimer | CancelTimer | Notify | Close | Log
-)
 
 
 class Phase(enum.Enum):
@@ -421,7 +382,7 @@ class ClientCore:
 
     def _on_ehlo(self, reply: Reply) -> list[Output]:
         if reply.is_positive_completion:
-            self.extensions = _parse_extensions(reply)
+            self.extensions = parse_extensions(reply)
             return self._after_hello()
         if reply.code == 421:
             return self._fail_all(ClientError(ErrorKind.SERVICE_UNAVAILABLE, str(reply), reply),
@@ -638,7 +599,7 @@ class ClientCore:
         size: int | None = None
         if self._ext("SIZE") and self.settings.size:
             size = message_size(builder.chunks(), for_data=not chunking)
-            limit = _size_limit(self.extensions["SIZE"])
+            limit = size_limit(self.extensions["SIZE"])
             if limit and size > limit:
                 return self._finish_job(ClientError(
                     ErrorKind.SIZE_EXCEEDED,
@@ -786,7 +747,7 @@ class ClientCore:
         assert txn is not None
         self.phase = Phase.CONTENT
         block = self.settings.timeout_us("data_block") if self._timers_enabled() else None
-        out: list[Output] = [SendContent(_stuffed(txn.builder.chunks()), block)]
+        out: list[Output] = [SendContent(stuffed_stream(txn.builder.chunks()), block)]
         return out + self._arm("data_block")
 
     def _on_data_end(self, reply: Reply) -> list[Output]:
@@ -799,7 +760,7 @@ class ClientCore:
 
     def _next_bdat(self, txn: _Transaction) -> tuple[bytes, bool]:
         if txn.bdat_chunks is None:
-            txn.bdat_chunks = _bdat_chunks(txn.builder.chunks(), self.settings.chunk_size)
+            txn.bdat_chunks = bdat_stream(txn.builder.chunks(), self.settings.chunk_size)
         return next(txn.bdat_chunks)
 
     def _send_bdat_chunk(self, txn: _Transaction) -> list[Output]:
@@ -841,40 +802,3 @@ class ClientCore:
         except SmtpInputError as exc:
             return str(exc)
         return None
-
-
-def _parse_extensions(reply: Reply) -> dict[str, str]:
-    """EHLO keywords (upper case) and their parameters, from the lines after the first."""
-    extensions: dict[str, str] = {}
-    for line in reply.lines[1:]:
-        keyword, _, params = line.strip().partition(" ")
-        if keyword:
-            extensions[keyword.upper()] = params.strip()
-        if len(extensions) >= 256:  # a capability bomb gets no further
-            break
-    return extensions
-
-
-def _size_limit(param: str) -> int | None:
-    """The SIZE parameter as an int (0 or garbage: no limit); overflow-safe."""
-    text = param.strip()
-    if not text.isdigit() or len(text) > 15:
-        return None
-    return int(text) or None
-
-
-def _stuffed(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    stuffer = DotStuffer()
-    for chunk in chunks:
-        out = stuffer.feed(chunk)
-        if out:
-            yield out
-    yield stuffer.finish()
-
-
-def _bdat_chunks(chunks: Iterator[bytes], size: int) -> Iterator[tuple[bytes, bool]]:
-    chunker = BdatChunker(size)
-    for chunk in chunks:
-        for full in chunker.feed(chunk):
-            yield full, False
-    yield chunker.finish(), True

@@ -30,7 +30,7 @@ This module knows nothing about commands, replies, sockets or time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from smtp.errors import SmtpInputError
 
@@ -230,3 +230,22 @@ def unstuff(stream: bytes) -> bytes:
     if content.startswith(b"."):
         content = content[1:]
     return content.replace(b"\r\n.", b"\r\n")
+
+
+def stuffed_stream(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The DATA stream of a message given as chunks: normalised, stuffed, terminated."""
+    stuffer = DotStuffer()
+    for chunk in chunks:
+        out = stuffer.feed(chunk)
+        if out:
+            yield out
+    yield stuffer.finish()
+
+
+def bdat_stream(chunks: Iterator[bytes], size: int) -> Iterator[tuple[bytes, bool]]:
+    """BDAT chunks of ``size`` octets with a LAST flag; the last one may be empty."""
+    chunker = BdatChunker(size)
+    for chunk in chunks:
+        for full in chunker.feed(chunk):
+            yield full, False
+    yield chunker.finish(), True

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 SMTP = Path(__file__).parents[2] / "smtp"
-SANS_IO = ["auth", "client", "commands", "datastream", "errors", "events", "jobs", "message",
+SANS_IO = ["auth", "client", "commands", "datastream", "errors", "events", "extensions", "jobs",
+           "message", "outputs",
            "profiles", "replies", "rtcdate"]
 FORBIDDEN = {"socket", "ssl", "select", "selectors", "time", "random", "secrets", "uuid",
              "asyncio", "emulator", "stack"}

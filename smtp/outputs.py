@@ -1,0 +1,80 @@
+"""What the client core asks its driver to do: outputs as frozen dataclasses.
+
+:class:`~smtp.client.ClientCore` returns a list of these from every input; the driver
+(:mod:`smtp.task`) carries them out in order: write bytes, stream the message content,
+start TLS, arm or cancel the one per-command timer, tell the application an event,
+close, or record something worth a trace line. This module is pure data: no sockets,
+no clocks, no protocol logic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from smtp.events import ClientEvent
+
+
+@dataclass(frozen=True, slots=True)
+class SendBytes:
+    """Write ``data`` (one or more command lines, or a BDAT chunk) to the connection."""
+
+    data: bytes
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendContent:
+    """Stream the message content: write every chunk, then call ``content_sent()``.
+
+    ``block_timeout_us`` bounds each write (RFC 5321 "data block"), None for no timer.
+    """
+
+    chunks: Iterator[bytes]
+    block_timeout_us: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StartTls:
+    """Start the TLS handshake now (nothing buffered before it may be used)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArmTimer:
+    """(Re)arm the one per-command timer; expiry calls ``timer_expired()``."""
+
+    command: str
+    timeout_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    """No timer runs now."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """Tell the application ``event``."""
+
+    event: ClientEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """End the connection: orderly (FIN) or ``abort`` (RST)."""
+
+    abort: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    """Something worth a trace record that is not an application event."""
+
+    kind: str
+    detail: str
+
+
+Output: TypeAlias = (
+    SendBytes | SendContent | StartTls | ArmTimer | CancelTimer | Notify | Close | Log
+)
