@@ -1,0 +1,18 @@
+"""The benchmark scripts stay importable (they are run by hand and by `make bench`, never
+timed in tests): a renamed API breaks this test instead of rotting a script."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).parents[1] / "bench"
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("bench_*.py")))
+def test_bench_script_imports_and_has_main(script: str) -> None:
+    spec = importlib.util.spec_from_file_location(script.removesuffix(".py"), BENCH / script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert callable(module.main)
