@@ -3,8 +3,10 @@
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from emulator.trace import Opaque, Trace, encode_record
+from emulator.trace import FieldValue, Opaque, Trace, TraceRecord, _canonical, encode_record
 
 
 def _fill(trace: Trace, payload: object) -> None:
@@ -57,3 +59,19 @@ def test_select_and_subscribe() -> None:
 def test_unsupported_field_type_is_refused() -> None:
     with pytest.raises(TypeError, match="unsupported type float"):
         Trace().record(0, "s", "k", x=1.5)  # type: ignore[arg-type]
+
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.text(), st.binary(),
+                     st.binary().map(Opaque))
+_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4), max_leaves=8)
+
+
+@given(st.integers(min_value=0), st.text(), st.text(),
+       st.dictionaries(st.text(), _values, max_size=6))
+def test_encoding_is_exactly_json_dumps_of_the_canonical_form(
+        t_us: int, source: str, kind: str, fields: dict[str, FieldValue]) -> None:
+    record = TraceRecord(t_us, source, kind, fields)
+    reference = json.dumps(
+        [t_us, source, kind, {k: _canonical(v) for k, v in sorted(fields.items())}],
+        separators=(",", ":"), ensure_ascii=True).encode("ascii") + b"\n"
+    assert encode_record(record) == reference
