@@ -17,12 +17,15 @@ actions are:
   later Sends are plaintext).
 - ``Silence()``: the engine will never answer again; the driver may stop reading.
 
-``segment`` applies the server's segmentation knob to a list. This module knows nothing
+``segment`` applies the server's segmentation knob to a list; :class:`ActionRunner` is
+the ordering rule above, shared by the simulated and the asyncio drivers. This module knows nothing
 about sockets, TLS objects, clocks or SMTP.
 """
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias, get_args
 
@@ -120,3 +123,50 @@ def segment(actions: list[Action], mode: Segmentation, coalesce: bool = False) -
 def sent_bytes(actions: list[Action]) -> bytes:
     """All bytes the Sends of ``actions`` write, joined (for tests and transcripts)."""
     return b"".join(a.data for a in actions if isinstance(a, Send))
+
+
+class ActionRunner:
+    """Carries out action lists in order; a list starts after the previous one's delays.
+
+    The driver supplies ``perform`` (one non-Delay action), ``delay`` (schedule its own
+    resume call after ``us`` microseconds and return True, or return False to go on at
+    once, e.g. for a zero delay), and ``stopped`` (the connection is gone: drop the rest).
+    The driver's resume callback calls :meth:`resume`.
+    """
+
+    def __init__(self, perform: Callable[[Action], None], delay: Callable[[int], bool],
+                 stopped: Callable[[], bool]) -> None:
+        self._perform = perform
+        self._delay = delay
+        self._stopped = stopped
+        self._pending: deque[list[Action]] = deque()
+        self.running = False
+        """True while a list is being carried out or waits inside a Delay."""
+
+    def enqueue(self, actions: list[Action]) -> None:
+        if actions:
+            self._pending.append(list(actions))
+        self._run()
+
+    def resume(self) -> None:
+        """Go on after a Delay the driver scheduled."""
+        self.running = False
+        self._run()
+
+    def _run(self) -> None:
+        if self.running:
+            return
+        self.running = True
+        while self._pending and not self._stopped():
+            actions = self._pending[0]
+            while actions:
+                action = actions.pop(0)
+                if isinstance(action, Delay):
+                    if self._delay(action.us):
+                        return  # still running: resume() continues this list
+                    continue
+                self._perform(action)
+                if self._stopped():
+                    break
+            self._pending.popleft()
+        self.running = False

@@ -44,7 +44,6 @@ import socket
 import ssl
 import struct
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,8 +51,8 @@ from typing import Final
 
 from scenarios.server.actions import (
     Action,
+    ActionRunner,
     Close,
-    Delay,
     DropTls,
     Reset,
     Send,
@@ -229,8 +228,7 @@ class AsyncConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._tls: _TlsPipe | None = None
         self._handshaking = False
-        self._pending: deque[list[Action]] = deque()
-        self._running = False
+        self._actions = ActionRunner(self._do, self._delay, lambda: self.closed)
         self._peer_eof = False
         self._fin_sent = False
         self._timer: asyncio.TimerHandle | None = None
@@ -277,7 +275,7 @@ class AsyncConnection(asyncio.Protocol):
     def eof_received(self) -> bool:
         self._flush_inbox()
         self._peer_eof = True
-        if self._fin_sent or not self._running:
+        if self._fin_sent or not self._actions.running:
             self._finish("peer closed")
         return True  # keep the transport: pending replies may still go out
 
@@ -374,37 +372,24 @@ class AsyncConnection(asyncio.Protocol):
 
     # -- carrying out actions in order ----------------------------------------------------
     def _enqueue(self, actions: list[Action]) -> None:
-        if actions:
-            self._pending.append(list(actions))
-        self._run()
+        self._actions.enqueue(actions)
+        self._after_actions()
 
-    def _run(self) -> None:
-        if self._running:
-            return
-        self._running = True
-        while self._pending and not self.closed:
-            actions = self._pending[0]
-            while actions:
-                action = actions.pop(0)
-                if isinstance(action, Delay):
-                    wait = self.server.pacing.seconds(action.us)
-                    if wait > 0:
-                        loop = asyncio.get_running_loop()
-                        self._timer = loop.call_later(wait, self._resume)
-                        return  # still running: _resume continues this list
-                    continue
-                self._do(action)
-                if self.closed:
-                    break
-            self._pending.popleft()
-        self._running = False
-        if self._peer_eof and not self.closed:
-            self._finish("peer closed")
+    def _delay(self, us: int) -> bool:
+        wait = self.server.pacing.seconds(us)
+        if wait <= 0:
+            return False
+        self._timer = asyncio.get_running_loop().call_later(wait, self._resume)
+        return True
 
     def _resume(self) -> None:
         self._timer = None
-        self._running = False
-        self._run()
+        self._actions.resume()
+        self._after_actions()
+
+    def _after_actions(self) -> None:
+        if not self._actions.running and self._peer_eof and not self.closed:
+            self._finish("peer closed")
 
     def _do(self, action: Action) -> None:
         if isinstance(action, Send):

@@ -17,7 +17,6 @@ nothing about the device or its client.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,8 +24,8 @@ from datetime import datetime, timedelta
 from emulator.kernel import Kernel
 from scenarios.server.actions import (
     Action,
+    ActionRunner,
     Close,
-    Delay,
     DropTls,
     Reset,
     Send,
@@ -65,13 +64,15 @@ class ServerConnection:
     raw: TcpSocket
     index: int
     tls: TlsSocket | None = None
-    pending: deque[list[Action]] = field(default_factory=deque)
-    running: bool = False
     silent: bool = False
     closed: bool = False
     outbox: bytearray = field(default_factory=bytearray)
     engine_tls_pending: bool = False
     splitter: _HandshakeByteSplitter | None = None
+    actions: ActionRunner = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.actions = ActionRunner(self._do, self._delay, lambda: self.closed)
 
     @property
     def sock(self) -> StreamSocket:
@@ -113,7 +114,7 @@ class ServerConnection:
                 if self.engine_tls_pending or self.silent:
                     break
         sock = self.sock
-        if sock.state is SocketState.CLOSED or (sock.peer_closed and not self.running):
+        if sock.state is SocketState.CLOSED or (sock.peer_closed and not self.actions.running):
             reason = sock.close_reason.value if sock.close_reason else "peer closed"
             self._finish(reason)
 
@@ -128,33 +129,17 @@ class ServerConnection:
 
     # -- carrying out actions in order
     def _enqueue(self, actions: list[Action]) -> None:
-        if actions:
-            self.pending.append(list(actions))
-        self._run()
+        self.actions.enqueue(actions)
 
-    def _run(self) -> None:
-        if self.running:
-            return
-        self.running = True
-        while self.pending and not self.closed:
-            actions = self.pending[0]
-            while actions:
-                action = actions.pop(0)
-                if isinstance(action, Delay):
-                    if action.us > 0:
-                        self.server.kernel.call_later(action.us, self._resume)
-                        return  # still running: _resume continues this list
-                    continue
-                self._do(action)
-                if self.closed:
-                    break
-            self.pending.popleft()
-        self.running = False
+    def _delay(self, us: int) -> bool:
+        if us <= 0:
+            return False
+        self.server.kernel.call_later(us, self._resume)
+        return True
 
     def _resume(self) -> None:
-        self.running = False
-        self._run()
-        if not self.running and not self.closed:
+        self.actions.resume()
+        if not self.actions.running and not self.closed:
             self.on_event(SocketEvent.READABLE)
 
     def _do(self, action: Action) -> None:
