@@ -35,7 +35,6 @@ import json
 import random
 import re
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -43,6 +42,8 @@ import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from aiosmtpd_server import LOOPBACK, free_port, start_aiosmtpd
 
 from scenarios.server.actions import Action, Send
 from scenarios.server.engine import ServerEngine
@@ -65,10 +66,8 @@ from smtp.settings import ClientSettings
 MIB = 1024 * 1024
 SIZES = (1 * MIB, 20 * MIB)
 BLOCK = 64 * 1024
-LOOPBACK = "127.0.0.1"
 SERVER_SIZE_LIMIT = 64 * MIB  # aiosmtpd's default (32 MiB) is under 20 MiB in base64 + more
 SEND_TIMEOUT_S = 600.0
-SERVER_START_TIMEOUT_S = 15.0
 PROC_STATUS = Path("/proc/self/status")
 PROC_CLEAR_REFS = Path("/proc/self/clear_refs")
 FIXED_RTC = RtcTime(2025, 6, 1, 12, 0, 0, 6, True)
@@ -194,31 +193,6 @@ def in_child(work: str, size: int, mode: str, port: int = 0) -> dict[str, float]
     return result
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def start_aiosmtpd(port: int) -> subprocess.Popen[bytes]:
-    """aiosmtpd with the Sink handler in a subprocess; returns once it greets."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink",
-         "-l", f"{LOOPBACK}:{port}", "-s", str(SERVER_SIZE_LIMIT)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((LOOPBACK, port), timeout=1.0) as probe:
-                if probe.recv(512).startswith(b"220"):
-                    return server
-        except OSError:
-            time.sleep(0.05)
-    server.kill()
-    raise RuntimeError(f"aiosmtpd did not start on port {port}")
-
-
 def mib(n: float) -> str:
     return f"{n / MIB:8.2f} MiB"
 
@@ -229,7 +203,7 @@ def bench_memory(sizes: tuple[int, ...], send_sizes: tuple[int, ...]) -> None:
     print(f"    {'work':6} {'attachment':>10} {'DATA bytes':>12} {'tracemalloc peak':>17} "
           f"{'RSS before':>13} {'RSS peak':>13} {'RSS growth':>13} {'seconds':>8}")
     port = free_port()
-    server = start_aiosmtpd(port) if send_sizes else None
+    server = start_aiosmtpd(port, size_limit=SERVER_SIZE_LIMIT) if send_sizes else None
     try:
         for work, work_sizes in (("stream", sizes), ("send", send_sizes)):
             for size in work_sizes:

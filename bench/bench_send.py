@@ -34,7 +34,6 @@ import asyncio
 import functools
 import os
 import smtplib
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import aiosmtplib
+from aiosmtpd_server import LOOPBACK, free_port, start_aiosmtpd
 
 from smtp.config import CONFIG_VERSION
 from smtp.events import Sent, describe, is_terminal
@@ -52,40 +52,13 @@ from smtp.hostclient import send_jobs
 from smtp.message import MailJob
 from smtp.settings import ClientSettings
 
-LOOPBACK = "127.0.0.1"
 SENDER = "device@example.test"
 RECIPIENT = "alice@example.test"
 BODY = "Sensor 7 reports 21.5 C.\nNothing else to say.\n"
-SERVER_START_TIMEOUT_S = 15.0
 RUN_TIMEOUT_S = 120.0
 
 
 # ---- the server --------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def start_aiosmtpd(port: int) -> subprocess.Popen[bytes]:
-    """aiosmtpd with the Sink handler in a subprocess; returns once it greets."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink",
-         "-l", f"{LOOPBACK}:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((LOOPBACK, port), timeout=1.0) as probe:
-                if probe.recv(512).startswith(b"220"):
-                    return server
-        except OSError:
-            time.sleep(0.05)
-    server.kill()
-    raise RuntimeError(f"aiosmtpd did not start on port {port}")
 
 
 # ---- the three clients -------------------------------------------------------------------

@@ -16,8 +16,10 @@ def test_bench_script_imports_and_has_main(script: str) -> None:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
+    sys.path.insert(0, str(BENCH))  # as when run as a script: its helpers are importable
     try:
         spec.loader.exec_module(module)
     finally:
         del sys.modules[spec.name]
+        sys.path.remove(str(BENCH))
     assert callable(module.main)
