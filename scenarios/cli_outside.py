@@ -315,6 +315,9 @@ def _stop_on_signals(stop: asyncio.Future[None]) -> None:
             stop.set_result(None)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
+        # Not every loop can: ValueError outside the main thread (serve embedded in a
+        # test or a Robot library), NotImplementedError on loops without signal support.
+        # There serve stops on --once or when its caller cancels it; nothing else differs.
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, request_stop)
 
