@@ -48,17 +48,17 @@ from aiosmtpd_server import LOOPBACK, free_port, start_aiosmtpd
 from scenarios.server.actions import Action, Send
 from scenarios.server.engine import ServerEngine
 from scenarios.server.rules import ServerConfig
-from smtp.client import (
-    ClientCore,
+from smtp.client import ClientCore
+from smtp.datastream import stuffed_stream
+from smtp.events import ClientEvent, Sent, describe
+from smtp.hostclient import send_jobs
+from smtp.message import Attachment, MailJob, MessageBuilder
+from smtp.outputs import (
     Notify,
     Output,
     SendBytes,
     SendContent,
 )
-from smtp.datastream import stuffed_stream
-from smtp.events import ClientEvent, Sent, describe
-from smtp.hostclient import send_jobs
-from smtp.message import Attachment, MailJob, MessageBuilder
 from smtp.profiles import PROFILES
 from smtp.rtcdate import RtcTime, format_date_header
 from smtp.settings import ClientSettings

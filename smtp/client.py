@@ -48,31 +48,15 @@ from smtp.extensions import parse_extensions, size_limit
 from smtp.jobs import EtrnJob, Job, MailJob, VrfyJob
 from smtp.message import MessageBuilder, MessageInputError, truncate_at_first_blank_line
 from smtp.outputs import (
-    ArmTimer as ArmTimer,
-)
-from smtp.outputs import (
-    CancelTimer as CancelTimer,
-)
-from smtp.outputs import (
-    Close as Close,
-)
-from smtp.outputs import (
-    Log as Log,
-)
-from smtp.outputs import (
-    Notify as Notify,
-)
-from smtp.outputs import (
-    Output as Output,
-)
-from smtp.outputs import (  # re-exported: the core's outputs
-    SendBytes as SendBytes,
-)
-from smtp.outputs import (
-    SendContent as SendContent,
-)
-from smtp.outputs import (
-    StartTls as StartTls,
+    ArmTimer,
+    CancelTimer,
+    Close,
+    Log,
+    Notify,
+    Output,
+    SendBytes,
+    SendContent,
+    StartTls,
 )
 from smtp.profiles import Profile
 from smtp.replies import Reply, ReplyParser

@@ -20,21 +20,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from smtp.client import (
+from smtp.client import ClientCore, Phase
+from smtp.events import ClientEvent, describe
+from smtp.jobs import Job
+from smtp.outputs import (
     ArmTimer,
     CancelTimer,
-    ClientCore,
     Close,
     Log,
     Notify,
     Output,
-    Phase,
     SendBytes,
     SendContent,
     StartTls,
 )
-from smtp.events import ClientEvent, describe
-from smtp.jobs import Job
 from smtp.profiles import Profile
 from smtp.settings import ClientSettings, Porting
 from stack.api import BusyWait, CloseReason, SocketState, StreamSocket, Task, TaskContext, Wait

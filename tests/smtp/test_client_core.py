@@ -32,19 +32,7 @@ from scenarios.server.engine import ServerEngine
 from scenarios.server.mailbox import Observations, ReceivedMail
 from scenarios.server.rules import Rule, RuleAction, ServerConfig
 from smtp.auth import Credentials
-from smtp.client import (
-    ArmTimer,
-    CancelTimer,
-    ClientCore,
-    Log,
-    Notify,
-    Output,
-    Phase,
-    SendBytes,
-    SendContent,
-    StartTls,
-)
-from smtp.client import Close as ClientClose
+from smtp.client import ClientCore, Phase
 from smtp.events import (
     Authenticated,
     ClientError,
@@ -62,6 +50,17 @@ from smtp.events import (
 )
 from smtp.jobs import EtrnJob, Job, VrfyJob
 from smtp.message import MailJob, MessageBuilder
+from smtp.outputs import (
+    ArmTimer,
+    CancelTimer,
+    Log,
+    Notify,
+    Output,
+    SendBytes,
+    SendContent,
+    StartTls,
+)
+from smtp.outputs import Close as ClientClose
 from smtp.profiles import get_profile
 from smtp.replies import Reply
 from smtp.rtcdate import RtcTime, format_date_header
