@@ -5,7 +5,9 @@ the machine and loads the firmware but does not ``start``), opens a server socke
 terminal, connects the board's UART to it and starts the emulation. The console is then
 ``socket://127.0.0.1:<port>`` (:meth:`RenodeBackend.console_url`), which
 :class:`emulator.backends.serialboard.SerialConsole` opens like any serial port.
-``renode_example.resc`` beside this module is a documented example script.
+``renode_example.resc`` beside this module is a documented example script. Renode runs in
+real time, outside the simulation: this module reads the wall clock (to wait for Renode's
+ports) and starts OS processes; nothing of it is part of a deterministic run.
 
 The monitor commands it runs, in order, after Renode has started::
 
