@@ -173,13 +173,12 @@ class Console:
     """The console shell task on ``board``, talking over ``uart``."""
 
     def __init__(self, board: Board, uart: Uart, firmware: SmtpFirmware, *, echo: bool = False,
-                 name: str = "console", config_refused: str | None = None) -> None:
+                 name: str = "console") -> None:
         self.board = board
         self.uart = uart
         self.firmware = firmware
         self.echo = echo
         self.name = name
-        self.config_refused = config_refused
         self.commands_run = 0
         self._events_printed = len(firmware.events)
         self._ctx: TaskContext | None = None
@@ -240,8 +239,8 @@ class Console:
         stats = self.board.stats
         reason = stats.reset_reasons[-1] if stats.reset_reasons else "power-on"
         lines = [f"BOOT: {_fields(boot=stats.boots, reason=reason)}", self._version_line()]
-        if self.config_refused is not None:
-            lines.append(f"ERR: configuration refused: {self.config_refused}")
+        if self.firmware.config_refused is not None:
+            lines.append(f"ERR: configuration refused: {self.firmware.config_refused}")
         self._say(lines)
 
     def _version_line(self) -> str:
@@ -373,8 +372,8 @@ class Console:
             job = EtrnJob(rest[0])
         else:
             raise self._unknown(["smtp", *args[:1]])
-        if self.config_refused is not None:
-            raise CommandError(f"smtp {sub}: configuration refused: {self.config_refused}")
+        if self.firmware.config_refused is not None:
+            raise CommandError(f"smtp {sub}: configuration refused: {self.firmware.config_refused}")
         self.firmware.submit(job)
         kind = "mail" if sub == "send" else sub
         self._say([f"OK: {_fields(queued=kind, job=self.firmware.jobs_submitted)}"])

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from emulator.board import Board
 from emulator.porting import BoardPorting
-from smtp.events import ClientEvent, describe, is_terminal
+from smtp.events import ClientError, ClientEvent, ErrorKind, describe, is_terminal
 from smtp.jobs import Job
 from smtp.profiles import Profile
 from smtp.settings import ClientSettings
@@ -35,8 +35,10 @@ class SmtpFirmware:
     """The SMTP client application running on ``board``."""
 
     def __init__(self, board: Board, *, settings: ClientSettings, profile: Profile,
-                 porting: BoardPorting) -> None:
+                 porting: BoardPorting, config_refused: str | None = None) -> None:
         self.board = board
+        self.config_refused = config_refused
+        """Why the client refused its configuration header (then every job fails)."""
         self.settings = settings
         self.profile = profile
         self.porting = porting
@@ -62,9 +64,16 @@ class SmtpFirmware:
         self.status = ClientStatus(state="idle")
 
     def submit(self, job: Job) -> None:
-        """Post a job, as the application does with the client's API."""
+        """Post a job, as the application does with the client's API.
+
+        A client that refused its configuration header answers every job at once with
+        an ``invalid_input`` error naming the reason, and sends nothing.
+        """
         self.jobs_submitted += 1
         self.board.kernel.emit(f"{self.board.name}.app", "submit", job=type(job).__name__)
+        if self.config_refused is not None:
+            self._record(ClientError(ErrorKind.INVALID_INPUT, self.config_refused))
+            return
         self.jobs.submit(job)
 
     @property

@@ -40,8 +40,7 @@ class DeviceSession:
     def __init__(self, world: World, *, echo: bool = False, baud: int | None = None) -> None:
         self.world = world
         self.uart = Uart(world.kernel, name=f"{world.board.name}.uart", baud=baud)
-        self.console = Console(world.board, self.uart, world.firmware, echo=echo,
-                               config_refused=world.config_refused)
+        self.console = Console(world.board, self.uart, world.firmware, echo=echo)
         self.published_as: str | None = None
 
     # ---- the parts ----------------------------------------------------------------------

@@ -24,7 +24,6 @@ from scenarios.server.mailbox import ReceivedMail
 from scenarios.server.simdriver import ServerConnection
 from scenarios.verdict import Verdict, judge
 from scenarios.world import World, build_world
-from smtp.events import ClientError, ErrorKind
 from stack.pool import PoolStats
 
 #: How long after the terminal event the run goes on, for QUIT, FIN and buffer returns.
@@ -110,21 +109,16 @@ def _run_one(scenario: Scenario, profile: str, seed: int) -> RunResult:
     world = build_world(scenario, profile, seed)
     kernel, firmware = world.kernel, world.firmware
     limit = scenario.time_limit_us
-    if world.config_refused is not None:
-        # The client refuses its configuration header: it reports an error and stops.
-        firmware.events.append(TimedEvent(0, ClientError(ErrorKind.INVALID_INPUT,
-                                                         world.config_refused)))
-    else:
-        firmware.submit(scenario.to_job())
-        kernel.run(until_us=limit, stop=lambda: bool(firmware.terminal_events))
-        if firmware.terminal_events:
-            end = min(kernel.now_us + WIND_DOWN_US, max(limit, kernel.now_us))
+    firmware.submit(scenario.to_job())
+    kernel.run(until_us=limit, stop=lambda: bool(firmware.terminal_events))
+    if firmware.terminal_events:
+        end = min(kernel.now_us + WIND_DOWN_US, max(limit, kernel.now_us))
 
-            def settled() -> bool:
-                return firmware.idle and world.board.pool.in_use == 0 and all(
-                    c.closed for c in (world.server.connections if world.server else []))
+        def settled() -> bool:
+            return firmware.idle and world.board.pool.in_use == 0 and all(
+                c.closed for c in (world.server.connections if world.server else []))
 
-            kernel.run(until_us=end, stop=settled)
+        kernel.run(until_us=end, stop=settled)
     terminal = firmware.terminal_events[0] if firmware.terminal_events else None
     mailbox = [m for c in (world.server.connections if world.server else [])
                for m in c.engine.mailbox]

@@ -55,7 +55,11 @@ class World:
     server_host: SimHost
     server: SimServer | None
     settings: ClientSettings
-    config_refused: str | None = None
+
+    @property
+    def config_refused(self) -> str | None:
+        """Why the device's client refused its configuration header, if it did."""
+        return self.firmware.config_refused
 
     def side_ip(self, side: str | None) -> str | None:
         if side is None:
@@ -103,7 +107,8 @@ def build_world(scenario: Scenario, profile_name: str = "current", seed: int = 0
     board.attach(link)
     settings, refused = _settings(scenario, profile)
     porting = BoardPorting(board, domain=device.domain, hostname=device.hostname)
-    firmware = SmtpFirmware(board, settings=settings, profile=profile, porting=porting)
+    firmware = SmtpFirmware(board, settings=settings, profile=profile, porting=porting,
+                            config_refused=refused)
     server_host = SimHost(kernel, name="server", ip=SERVER_IP, link=link)
     server = None
     if scenario.server.listen:
@@ -112,7 +117,7 @@ def build_world(scenario: Scenario, profile_name: str = "current", seed: int = 0
                            clock_start=scenario.server.clock)
     world = World(scenario=scenario, profile=profile, seed=seed, kernel=kernel, link=link,
                   board=board, firmware=firmware, server_host=server_host, server=server,
-                  settings=settings, config_refused=refused)
+                  settings=settings)
     _schedule_faults(world)
     return world
 

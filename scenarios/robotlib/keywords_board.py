@@ -31,7 +31,7 @@ from scenarios.robotlib.context import (
     seconds_text,
 )
 from scenarios.runner import resolve_scenario
-from smtp.events import ClientError, ErrorKind, describe, is_terminal
+from smtp.events import describe, is_terminal
 from smtp.jobs import EtrnJob, Job, VrfyJob
 from smtp.message import Attachment, MailJob
 from smtp.profiles import get_profile
@@ -168,13 +168,7 @@ class BoardKeywords(LibraryComponent):
 
     # ---- jobs -----------------------------------------------------------------------------
     def _submit(self, job: Job) -> None:
-        world = self.ctx.world
-        if world.config_refused is not None:
-            # The client refuses its configuration header: it reports an error and stops.
-            world.firmware.events.append(TimedEvent(world.kernel.now_us, ClientError(
-                ErrorKind.INVALID_INPUT, world.config_refused)))
-            return
-        world.firmware.submit(job)
+        self.ctx.world.firmware.submit(job)
 
     @keyword()
     def send_mail(self, sender: str, to: str | list[str], subject: str = "", body: str = "",
