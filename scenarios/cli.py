@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, TextIO
 
+from scenarios import cliargs
 from scenarios.catalog import load_catalog
 from scenarios.cli_board import add_board_parser, cmd_board
 from scenarios.cli_outside import add_dut_arguments, add_serve_parser, cmd_run_dut, cmd_serve
@@ -52,23 +53,6 @@ class _Parser(argparse.ArgumentParser):
         raise BadInput(f"{self.prog}: {message}")
 
 
-def _profile(value: str) -> str:
-    if value not in PROFILE_NAMES:
-        raise argparse.ArgumentTypeError(
-            f"unknown profile {value!r} (known: {', '.join(PROFILE_NAMES)})")
-    return value
-
-
-def _seed(value: str) -> int:
-    try:
-        seed = int(value)
-    except ValueError:
-        seed = -1
-    if seed < 0:  # random.Random folds -1 onto 1: refuse it rather than repeat a run
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value!r}")
-    return seed
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="smtp-hil", description=(
         "Deterministic hardware-in-the-loop harness for an embedded SMTP client."))
@@ -79,9 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_run = sub.add_parser("run", help="run scenarios (catalog names or .toml paths)")
     p_run.add_argument("scenarios", nargs="+", metavar="NAME|PATH")
-    p_run.add_argument("--profile", type=_profile, default="current",
+    p_run.add_argument("--profile", type=cliargs.profile_name, default="current",
                        help=f"release profile ({', '.join(PROFILE_NAMES)}); default current")
-    p_run.add_argument("--seed", type=_seed, default=None,  # None: not given (see --dut)
+    p_run.add_argument("--seed", type=cliargs.seed, default=None,  # None: not given (see --dut)
                        help="kernel seed, an integer >= 0 (default 0)")
     p_run.add_argument("--json", action="store_true", help="print one JSON object per run")
     p_run.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
@@ -94,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_matrix = sub.add_parser("matrix", help="every catalog scenario against every profile")
     p_matrix.add_argument("--json", action="store_true", help="print JSON")
     p_matrix.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
-    p_matrix.add_argument("--seed", type=_seed, default=0,
+    p_matrix.add_argument("--seed", type=cliargs.seed, default=0,
                           help="kernel seed, an integer >= 0 (default 0)")
 
     add_send_parser(sub)
@@ -286,10 +270,6 @@ _PATH_ERRORS: Final = (FileNotFoundError, IsADirectoryError, NotADirectoryError,
 
 
 def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    seed = getattr(args, "seed", None)
-    if isinstance(seed, int) and seed < 0:  # a subcommand whose parser let it through
-        raise BadInput(f"smtp-hil {args.command}: argument --seed: expected an integer >= 0, "
-                       f"got '{seed}'")
     if args.command == "list":
         return cmd_list(args, out)
     if args.command == "run":

@@ -33,29 +33,13 @@ from collections.abc import Callable
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
+from scenarios import cliargs
 from smtp.profiles import PROFILE_NAMES
 
 if TYPE_CHECKING:
     from emulator.session import DeviceSession
 
 EXIT_OK = 0
-
-
-def _profile(value: str) -> str:
-    if value not in PROFILE_NAMES:
-        raise argparse.ArgumentTypeError(
-            f"unknown profile {value!r} (known: {', '.join(PROFILE_NAMES)})")
-    return value
-
-
-def _seed(value: str) -> int:
-    try:
-        seed = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
-    if seed < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value!r}")
-    return seed
 
 
 def _positive(value: str) -> float:
@@ -74,11 +58,11 @@ def add_board_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "board", help="an emulated board with its serial console (stdin, a pty, or hil://)")
-    parser.add_argument("--profile", type=_profile, default="current",
+    parser.add_argument("--profile", type=cliargs.profile_name, default="current",
                         help=f"release profile ({', '.join(PROFILE_NAMES)}); default current")
     parser.add_argument("--scenario", default=DEFAULT_SCENARIO, metavar="NAME|PATH",
                         help=f"the world: link and scripted server (default {DEFAULT_SCENARIO})")
-    parser.add_argument("--seed", type=_seed, default=0, help="kernel seed (default 0)")
+    parser.add_argument("--seed", type=cliargs.seed, default=0, help="kernel seed (default 0)")
     parser.add_argument("--echo", action="store_true", help="console echo on at boot")
     parser.add_argument("--pty", action="store_true",
                         help="bridge the console to a new OS pty and print its path")

@@ -31,6 +31,7 @@ from typing import Any, Final, TextIO
 
 from cryptography import x509
 
+from scenarios import cliargs
 from smtp.config import ConfigError, DeviceConfig, load_config
 from smtp.events import ClientEvent, Sent, describe, is_terminal
 from smtp.hostclient import send_jobs
@@ -66,13 +67,6 @@ def _timeout(value: str) -> float:
     return seconds
 
 
-def _profile(value: str) -> str:
-    if value not in PROFILE_NAMES:
-        raise argparse.ArgumentTypeError(
-            f"unknown profile {value!r} (known: {', '.join(PROFILE_NAMES)})")
-    return value
-
-
 def add_send_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``send`` subcommand to ``subparsers`` (from ``add_subparsers``)."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -96,7 +90,7 @@ def add_send_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="the body, read as bytes (default: an empty body)")
     parser.add_argument("--attach", action="append", default=[], type=Path, metavar="FILE",
                         help="attach a file (repeatable)")
-    parser.add_argument("--profile", type=_profile, default="current",
+    parser.add_argument("--profile", type=cliargs.profile_name, default="current",
                         help=f"release profile ({', '.join(PROFILE_NAMES)}); default current")
     parser.add_argument("--timeout", type=_timeout, default=DEFAULT_TIMEOUT_S, metavar="S",
                         help=f"give up after S seconds of real time (default "
