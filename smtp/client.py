@@ -651,17 +651,23 @@ class ClientCore:
             return CommandAbort("RCPT", txn.rejected[-1][1])
         return None
 
+    def _loses_failed_mail(self, failure: ClientEvent) -> bool:
+        # Before 2.1: "event command_abort was not sent when mail failed".
+        return (isinstance(failure, CommandAbort) and failure.command == "MAIL"
+                and self.profile.pipelined_mail_failure_is_silent)
+
+    def _lose_job(self) -> list[Output]:
+        """The job is dropped without any event; the client waits for nothing, forever."""
+        self.phase = Phase.STUCK
+        self._current = None
+        self._timer_command = None
+        return [CancelTimer(), Log("job_lost", "pipelined MAIL failed; no event sent")]
+
     def _on_group_data(self, reply: Reply) -> list[Output]:
         failure = self._group_failure()
         if failure is not None:
-            if (isinstance(failure, CommandAbort) and failure.command == "MAIL"
-                    and self.profile.pipelined_mail_failure_is_silent):
-                # Before 2.1: "event command_abort was not sent when mail failed". The job
-                # is dropped without any event and the client waits for nothing, forever.
-                self.phase = Phase.STUCK
-                self._current = None
-                self._timer_command = None
-                return [CancelTimer(), Log("job_lost", "pipelined MAIL failed; no event sent")]
+            if self._loses_failed_mail(failure):
+                return self._lose_job()
             if reply.code == 354:
                 # RFC 2920: every RCPT failed but DATA got 354: send a lone dot.
                 return self._send(b".\r\n", "DATA end (empty)",
@@ -680,12 +686,8 @@ class ClientCore:
         def handler(reply: Reply) -> list[Output]:
             failure = self._group_failure()
             if failure is not None:
-                if (isinstance(failure, CommandAbort) and failure.command == "MAIL"
-                        and self.profile.pipelined_mail_failure_is_silent):
-                    self.phase = Phase.STUCK
-                    self._current = None
-                    self._timer_command = None
-                    return [CancelTimer(), Log("job_lost", "pipelined MAIL failed; no event sent")]
+                if self._loses_failed_mail(failure):
+                    return self._lose_job()
                 return self._abort_transaction(failure)
             return self._on_bdat(last)(reply)
         return handler
