@@ -20,7 +20,7 @@ from typing import Annotated, Any, Final, Literal, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from smtp.config import _toml_repr
+from smtp.config import toml_repr
 
 DATETIME_EXAMPLE: Final = "a TOML date-time such as 2024-06-03T10:00:00Z"
 
@@ -82,7 +82,7 @@ def describe_error(err: Any, root: type[BaseModel]) -> tuple[tuple[str | int, ..
     if kind in _BOUNDS:
         symbol, ctx_key = _BOUNDS[kind]
         number = "an integer" if _base(annotation) is int else "a number"
-        return parts, f"expected {number} {symbol} {_toml_repr(ctx[ctx_key])}{got}"
+        return parts, f"expected {number} {symbol} {toml_repr(ctx[ctx_key])}{got}"
     if kind == "string_pattern_mismatch":
         return parts, f"expected {_description(info, annotation) or 'a valid value'}{got}"
     if kind == "string_too_short":
@@ -129,7 +129,7 @@ def _got(value: object) -> str:
         return value.isoformat()
     if isinstance(value, float):
         return repr(value)  # 2.0 stays 2.0: a release name written without quotes
-    return _toml_repr(value)
+    return toml_repr(value)
 
 
 def _strip(annotation: Any) -> Any:

@@ -48,9 +48,9 @@ from scenarios.errorwording import DATETIME_EXAMPLE, describe, describe_error
 from scenarios.server.actions import DropTlsMode, Segmentation
 from scenarios.server.rules import Rule, RuleAction, ServerConfig
 from smtp.config import (
-    _DOMAIN_PATTERN,
-    _HOSTNAME_PATTERN,
     CONFIG_VERSION,
+    DOMAIN_PATTERN,
+    HOSTNAME_PATTERN,
     DeviceConfig,
     IPv4String,
     toml_syntax_problem,
@@ -235,12 +235,12 @@ class DeviceSection(BaseModel):
     rtc_drift_ppm: Annotated[int, Field(ge=-500_000, le=500_000)] = 0
     ip: IPv4String = "192.0.2.10"
     domain: Annotated[
-        Annotated[str, Field(pattern=_DOMAIN_PATTERN)] | None,
+        Annotated[str, Field(pattern=DOMAIN_PATTERN)] | None,
         BeforeValidator(_domain_value),
         Field(description="a domain name or address literal such as device.example.com "
                           "or [192.0.2.10], or \"\" for none"),
     ] = "device.example.com"
-    hostname: Annotated[str, Field(pattern=_HOSTNAME_PATTERN,
+    hostname: Annotated[str, Field(pattern=HOSTNAME_PATTERN,
                                    description="a host name such as device")] = "device"
     watchdog_timeout_s: PositiveSeconds = 2.0
     config: dict[str, Any] = Field(default_factory=dict)

@@ -49,8 +49,8 @@ CONFIG_VERSION: Final = 3
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 _HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOSTNAME_PATTERN: Final = rf"^{_HOST_LABEL}(?:\.{_HOST_LABEL})*$"
-_DOMAIN_PATTERN: Final = rf"^(?:{_HOST_LABEL}(?:\.{_HOST_LABEL})*|\[[!-Z^-~]+\])$"
+HOSTNAME_PATTERN: Final = rf"^{_HOST_LABEL}(?:\.{_HOST_LABEL})*$"
+DOMAIN_PATTERN: Final = rf"^(?:{_HOST_LABEL}(?:\.{_HOST_LABEL})*|\[[!-Z^-~]+\])$"
 
 
 def _ipv4(value: str) -> str:
@@ -72,13 +72,13 @@ class DeviceSection(BaseModel):
 
     model_config = _STRICT
     domain: Annotated[str | None, Field(
-        pattern=_DOMAIN_PATTERN,
+        pattern=DOMAIN_PATTERN,
         description="a domain name or address literal such as device.example.com "
                     "or [192.0.2.10]")] = None
     """The EHLO argument (``psp_get_host_domain``); None = the address literal of ``ip``."""
     ip: IPv4String = "192.0.2.10"
     hostname: Annotated[str, Field(
-        pattern=_HOSTNAME_PATTERN, description="a host name such as device")] = "device"
+        pattern=HOSTNAME_PATTERN, description="a host name such as device")] = "device"
     """``psp_template_hostname``: the host name in the Message-ID."""
 
 
@@ -277,7 +277,6 @@ def toml_syntax_problem(source: str, text: str, exc: tomllib.TOMLDecodeError) ->
     return f"{source}: line {line}, column {column}: TOML syntax error: {message}"
 
 
-_syntax_problem = toml_syntax_problem  # the former name, still imported by scenarios.format
 
 
 # ----------------------------------------------------------------------------------------
@@ -306,7 +305,7 @@ _BOUNDS: Final = {
 }
 
 
-def _toml_repr(value: object) -> str:
+def toml_repr(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
@@ -347,7 +346,7 @@ def _describe(err: Any) -> str:
     key = ".".join(str(part) for part in loc) or "(file)"
     kind: str = err["type"]
     ctx: dict[str, Any] = err.get("ctx") or {}
-    got = f", got {_toml_repr(err['input'])}"
+    got = f", got {toml_repr(err['input'])}"
     if kind == "extra_forbidden":
         what = "unknown section" if isinstance(err["input"], dict) else "unknown key"
         return f"{key}: {what}"
@@ -361,7 +360,7 @@ def _describe(err: Any) -> str:
         return f"{key}: expected one of {ctx['expected']}{got}"
     if kind in _BOUNDS:
         symbol, ctx_key = _BOUNDS[kind]
-        return f"{key}: expected a value {symbol} {_toml_repr(ctx[ctx_key])}{got}"
+        return f"{key}: expected a value {symbol} {toml_repr(ctx[ctx_key])}{got}"
     if kind == "string_pattern_mismatch":
         description = getattr(_field_info_at(loc), "description", None) or "a valid value"
         return f"{key}: expected {description}{got}"
