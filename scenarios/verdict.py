@@ -11,18 +11,16 @@ This module knows the result and the expectations; it runs nothing.
 
 from __future__ import annotations
 
-import email.message
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
-from email import policy
-from email.parser import BytesParser
 from typing import TYPE_CHECKING
 
 from emulator.units import format_us
+from scenarios.bodies import body_difference, expected_text_body, received_text_body
 from smtp.events import ClientError, ClientEvent, RecipientRejected
-from smtp.message import MailJob, normalise_line_ends
+from smtp.message import MailJob
 from smtp.rtcdate import parse_date_header
 
 if TYPE_CHECKING:
@@ -113,19 +111,6 @@ def check_mailbox_count(result: RunResult) -> str | None:
     return f"expected {wanted} mail(s) in the server's mailbox, found {len(result.mailbox)}"
 
 
-def _text_body(message: email.message.EmailMessage) -> bytes:
-    part = message.get_body(preferencelist=("plain",)) if message.is_multipart() else message
-    if part is None:
-        return b""
-    payload = part.get_payload(decode=True)
-    return payload if isinstance(payload, bytes) else b""
-
-
-def _expected_body(job: MailJob) -> bytes:
-    body = job.body.encode("utf-8") if isinstance(job.body, str) else bytes(job.body)
-    return normalise_line_ends(body)
-
-
 def check_body(result: RunResult) -> str | None:
     if not result.scenario.expect.body_exact:
         return None
@@ -135,19 +120,10 @@ def check_body(result: RunResult) -> str | None:
     if not result.mailbox:
         return "body_exact: the server received no mail"
     mail = result.mailbox[0]
-    message = BytesParser(policy=policy.default).parsebytes(mail.content)
-    assert isinstance(message, email.message.EmailMessage)
-    got = _text_body(message)
-    expected = _expected_body(job)
-    if got.rstrip(b"\r\n") != expected.rstrip(b"\r\n"):
-        if expected.startswith(got.rstrip(b"\r\n")):
-            why = f"server received {len(got)} of {len(expected)} body bytes: the body was cut"
-            rest = expected[len(got.rstrip(b'\r\n')):]
-            if rest.startswith(b"\r\n\r\n"):
-                why += " at the first blank line"
-            return why
-        return (f"the body the server received differs from the job's body "
-                f"({len(got)} bytes received, {len(expected)} expected)")
+    why = body_difference(expected_text_body(job.body, mail), received_text_body(mail))
+    if why is not None:
+        return why
+    message = mail.message
     attachments = list(message.iter_attachments()) if message.is_multipart() else []
     sent = [b"".join(a.iter_content()) for a in job.attachments]
     for want, part in zip(sent, attachments, strict=False):

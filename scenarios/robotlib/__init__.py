@@ -111,8 +111,8 @@ class SmtpHilLibrary:
     = Assertions =
 
     Keywords named ``... Should ...`` fail with a sentence a tester can act on, e.g.
-    _The body of mail 1 is not the one sent: the server received 20 of 51 characters: the
-    body was cut at the first blank line_. A release's known bug is shown by expecting
+    _The body of mail 1 is not the one sent: server received 9 of 23 body bytes: the body
+    was cut at the first blank line_. A release's known bug is shown by expecting
     that failure:
 
     | `Run Keyword And Expect Error` | *cut at the first blank line* |

@@ -2,8 +2,9 @@
 
 The mailbox is the simulated server's (the booted board's world, or the last `Run
 Scenario`) or, when one runs, the server on a real socket. Mails are numbered from 1 in
-the order their content arrived in full. Bodies are compared as text with line ends
-normalised (CRLF and LF are the same line end; trailing line ends are ignored).
+the order their content arrived in full. Bodies are compared byte for byte as
+:mod:`scenarios.bodies` says (CRLF and LF are the same line end; trailing empty lines
+count).
 
 ``Wait Until Mailbox Has`` is the only keyword here that lets time pass: virtual time for
 the simulated server, real time (polling) for a socket server.
@@ -19,6 +20,7 @@ from email.message import EmailMessage
 from typing import Literal
 
 from emulator.units import SECOND
+from scenarios.bodies import body_difference, expected_text_body, received_text_body
 from scenarios.robotlib.context import (
     Duration,
     LibraryComponent,
@@ -30,10 +32,6 @@ from scenarios.server.mailbox import ReceivedMail
 
 #: How often the mailbox of a server on a real socket is looked at while waiting.
 SOCKET_POLL_S = 0.05
-
-
-def _text(value: str) -> str:
-    return value.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")
 
 
 def _body_text(mail: ReceivedMail) -> str:
@@ -49,25 +47,6 @@ def _body_text(mail: ReceivedMail) -> str:
     if isinstance(content, bytes):
         return content.decode("utf-8", errors="replace")
     return content if isinstance(content, str) else ""
-
-
-def body_difference(expected: str, got: str) -> str | None:
-    """Why body ``got`` is not ``expected``, in plain words, or None when they match."""
-    want, have = _text(expected), _text(got)
-    if want == have:
-        return None
-    if want.startswith(have):
-        why = f"the server received {len(have)} of {len(want)} characters: the body was cut"
-        if want[len(have):].startswith("\n\n"):
-            why += " at the first blank line"
-        return f"{why} (it ends with {have[-40:]!r})"
-    common = 0
-    for a, b in zip(want, have, strict=False):
-        if a != b:
-            break
-        common += 1
-    return (f"it differs from character {common + 1} on: expected {want[common:common + 40]!r}, "
-            f"received {have[common:common + 40]!r}")
 
 
 class MailboxKeywords(LibraryComponent):
@@ -136,12 +115,16 @@ class MailboxKeywords(LibraryComponent):
 
     @keyword()
     def mail_body_should_be(self, expected: str, mail: int = 1) -> None:
-        """Fails unless the text body of mail ``mail`` is ``expected``, saying how it
-        differs (e.g. cut at the first blank line).
+        """Fails unless the text body of mail ``mail`` is ``expected`` byte for byte,
+        saying how it differs (e.g. cut at the first blank line). ``\n`` in ``expected``
+        is a line end (CRLF on the wire); a last line without one gets the CRLF that DATA
+        adds. Trailing empty lines count.
 
         | `Mail Body Should Be` | Pump 7 report.\\n\\nPressure: nominal. |
         """
-        why = body_difference(expected, _body_text(self._mail(mail)))
+        received = self._mail(mail)
+        why = body_difference(expected_text_body(expected, received),
+                              received_text_body(received))
         if why is not None:
             raise AssertionError(f"The body of mail {mail} is not the one sent: {why}.")
 

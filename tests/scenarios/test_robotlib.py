@@ -50,9 +50,28 @@ def test_blank_line_body_whole_on_current_and_cut_on_2_4(lib: SmtpHilLibrary) ->
     lib.boot_emulated_board(profile="2.4")
     _send_report(lib)
     lib.wait_for_device_event("sent")
-    with pytest.raises(AssertionError, match="20 of 59 characters: the body was cut at the "
+    with pytest.raises(AssertionError, match="22 of 62 body bytes: the body was cut at the "
                                              "first blank line"):
         lib.mail_body_should_be(REPORT)
+
+
+def test_mail_body_should_be_is_exact_about_trailing_blank_lines(lib: SmtpHilLibrary) -> None:
+    # 2.4 cuts "Report.\n\n\n" at its first blank line: the two trailing empty lines are
+    # lost, and a body of nothing but blank lines arrives empty.
+    lib.start_scenario_server("blank-line-truncation")
+    for body, received in (("Report.\n\n\n", "Report.\n"), ("\n\n", "")):
+        lib.boot_emulated_board(profile="2.4")
+        lib.send_mail("pump7@example.com", "ops@example.net", subject="Daily", body=body)
+        lib.wait_for_device_event("sent")
+        assert lib.get_mail_body() == received
+        with pytest.raises(AssertionError, match="the body was cut at the first blank line"):
+            lib.mail_body_should_be(body)
+        lib.shut_down_emulated_board()
+        lib.boot_emulated_board(profile="current")
+        lib.send_mail("pump7@example.com", "ops@example.net", subject="Daily", body=body)
+        lib.wait_for_device_event("sent")
+        lib.mail_body_should_be(body)
+        lib.shut_down_emulated_board()
 
 
 def test_waiting_runs_virtual_time_and_reports_what_came(lib: SmtpHilLibrary) -> None:

@@ -90,6 +90,21 @@ def test_a_cut_body_fails_body_exact_in_the_verdicts_words() -> None:
     assert body.status == "fail" and "cut at the first blank line" in body.detail
 
 
+def test_body_exact_counts_trailing_blank_lines_and_nothing_else() -> None:
+    text = SCENARIO.replace('body = "Hello.\\n"', 'body = "Hello.\\n\\n\\n"')
+    lost = judge_server(_scenario(text), [_one_at_a_time(HEADERS + b"Hello.\r\n")])
+    body = next(c for c in lost.checks if c.name == "body_exact")
+    assert (body.status, body.detail) == (
+        "fail", "server received 8 of 12 body bytes: the body was cut at the first blank line")
+    extra = judge_server(_scenario(), [_one_at_a_time(HEADERS + b"Hello.\r\n\r\n")])
+    body = next(c for c in extra.checks if c.name == "body_exact")
+    assert (body.status, body.detail) == (
+        "fail", "server received 10 body bytes, 2 more than the job's 8: it ends with "
+                "b'\\r\\n' the job does not have")
+    whole = judge_server(_scenario(text), [_one_at_a_time(HEADERS + b"Hello.\r\n\r\n\r\n")])
+    assert next(c for c in whole.checks if c.name == "body_exact").status == "pass"
+
+
 def test_with_the_message_given_the_content_must_match_byte_for_byte() -> None:
     message = HEADERS + b"Hello.\r\n"
     engine = _one_at_a_time(message + b"\r\n")  # one extra empty line at the end

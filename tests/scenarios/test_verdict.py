@@ -156,6 +156,38 @@ def test_check_body_not_asked_is_not_checked() -> None:
     assert check_body(_run('event = "sent"', "2.4")) is None
 
 
+def test_check_body_fails_a_body_that_lost_its_trailing_blank_lines() -> None:
+    # 2.4 cuts "Report.\n\n\n" at its first blank line: "Report.\r\n" arrives, and the
+    # two empty lines the job ends with are lost. Exact means byte for byte.
+    result = _run('event = "sent"\nbody_exact = true', "2.4", body="Report.\\n\\n\\n")
+    assert result.mailbox[0].body == b"Report.\r\n"
+    assert check_body(result) == (
+        "server received 9 of 13 body bytes: the body was cut at the first blank line")
+    assert check_body(_run('event = "sent"\nbody_exact = true', body="Report.\\n\\n\\n")) \
+        is None
+
+
+def test_check_body_fails_a_body_of_blank_lines_cut_to_nothing() -> None:
+    result = _run('event = "sent"\nbody_exact = true', "2.4", body="\\n\\n\\n")
+    assert result.mailbox[0].body == b""
+    assert check_body(result) == (
+        "server received 0 of 6 body bytes: the body was cut at the first blank line")
+    assert check_body(_run('event = "sent"\nbody_exact = true', body="\\n\\n\\n")) is None
+
+
+def test_check_body_a_last_line_without_line_end_gets_only_the_crlf_data_needs() -> None:
+    # RFC 5321 4.1.1.4: DATA ends with CRLF "." CRLF, whose first CRLF ends the last line;
+    # BDAT carries the content as it is.
+    data = _run('event = "sent"\nbody_exact = true', body="No line end",
+                server='starttls = false\ncapabilities = ["PIPELINING"]')
+    assert data.mailbox[0].via == "DATA" and data.mailbox[0].body == b"No line end\r\n"
+    assert check_body(data) is None
+    bdat = _run('event = "sent"\nbody_exact = true', body="No line end")
+    assert bdat.mailbox[0].via == "BDAT" and bdat.mailbox[0].body == b"No line end"
+    assert check_body(bdat) is None
+
+
+
 # ---- check_headers ---------------------------------------------------------------------
 
 

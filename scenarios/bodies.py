@@ -1,0 +1,77 @@
+"""What "the body arrived exactly" means, in one place.
+
+``body_exact`` (the run's verdict, and through it the server-side verdict of ``serve``
+and ``--dut``) and the Robot keyword ``Mail Body Should Be`` compare the body the server
+received with the body the job gave the client, byte for byte, after the two changes
+every correct client makes, and nothing else:
+
+- line ends: each CRLF, bare CR and bare LF of the job's body is one CRLF on the wire
+  (:func:`smtp.message.normalise_line_ends`);
+- DATA's last line end: DATA ends with CRLF "." CRLF, whose first CRLF ends the last line
+  (RFC 5321 4.1.1.4), so a body that is the whole content (no attachments), came via
+  DATA and does not end with a line end arrives with one CRLF added. BDAT carries the
+  content as it is, and in a multipart mail the CRLF before a boundary belongs to the
+  boundary (RFC 2046 5.1.1), so there the text part keeps its own ending.
+
+The received side is the server's content after dot-unstuffing, the text part decoded
+from its transfer encoding (quoted-printable), and nothing more: a lost trailing blank
+line, a body of blank lines cut to nothing, a bare LF or an extra line end all differ.
+
+This module knows received mails and the email package; nothing of runs, scenarios or
+Robot.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from scenarios.server.mailbox import ReceivedMail
+from smtp.message import normalise_line_ends
+
+_CRLF: Final = b"\r\n"
+_SHOWN: Final = 24
+"""How many bytes of a difference a sentence quotes."""
+
+
+def received_text_body(mail: ReceivedMail) -> bytes:
+    """The text body of ``mail`` as bytes: its plain-text part when it is multipart,
+    decoded from its transfer encoding; empty when there is none."""
+    message = mail.message
+    part = message.get_body(preferencelist=("plain",)) if message.is_multipart() else message
+    if part is None:
+        return b""
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
+def expected_text_body(body: str | bytes, mail: ReceivedMail) -> bytes:
+    """The bytes a correct client delivers for the job body ``body`` in ``mail``'s way
+    (DATA or BDAT, whole content or a multipart's text part): see the module docstring."""
+    raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    wire = normalise_line_ends(raw)
+    if (wire and not wire.endswith(_CRLF) and mail.via == "DATA"
+            and not mail.message.is_multipart()):
+        wire += _CRLF
+    return wire
+
+
+def body_difference(expected: bytes, got: bytes) -> str | None:
+    """Why the received body ``got`` is not ``expected``, in plain words; None when the
+    two are the same bytes."""
+    if got == expected:
+        return None
+    if expected.startswith(got):
+        why = f"server received {len(got)} of {len(expected)} body bytes: the body was cut"
+        at_line_start = not got or got.endswith(_CRLF)
+        if at_line_start and expected[len(got):].startswith(_CRLF):
+            blank_before = got.startswith(_CRLF) or _CRLF + _CRLF in got
+            why += " at a blank line" if blank_before else " at the first blank line"
+        return why
+    if got.startswith(expected):
+        extra = got[len(expected):]
+        return (f"server received {len(got)} body bytes, {len(extra)} more than the job's "
+                f"{len(expected)}: it ends with {extra[-_SHOWN:]!r} the job does not have")
+    at = next(i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b)
+    return (f"the body the server received differs from the job's at byte {at} "
+            f"({len(got)} bytes received, {len(expected)} expected): received "
+            f"{got[at:at + _SHOWN]!r}, expected {expected[at:at + _SHOWN]!r}")
