@@ -23,8 +23,8 @@ SCENARIOS = ("starttls", "auth-plain", "pipelining", "blank-line-truncation",
 TIME_CAP_S = 15.0  # each run takes well under a second; this only bounds a hang
 
 _NO_PIPELINING = "{client} sends one command at a time: it never pipelines"
-_SWAKS_TRAILER = ("content_exact: swaks appends CRLF '.' to the data whatever it ends "
-                  "with, so every message gains an empty last line")
+_SWAKS_TRAILER = ("body_exact,content_exact: swaks appends CRLF '.' to the data whatever "
+                  "it ends with, so every message gains an empty last line")
 _NOTHING_SENT = "event,mailbox_count,body_exact,content_exact,server.mail_count"
 
 EXPECTED: dict[tuple[str, str], str] = {
