@@ -14,14 +14,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, timedelta
 from typing import TYPE_CHECKING
 
 from emulator.units import format_us
 from scenarios.bodies import body_difference, expected_text_body, received_text_body
+from scenarios.datecheck import composition, date_difference, rtc_reading
 from smtp.events import ClientError, ClientEvent, RecipientRejected
 from smtp.message import MailJob
-from smtp.rtcdate import parse_date_header
 
 if TYPE_CHECKING:
     from scenarios.runner import RunResult
@@ -165,20 +164,14 @@ def check_date(result: RunResult) -> str | None:
         return None
     if not result.mailbox:
         return "date: the server received no mail"
-    value = result.mailbox[0].header("Date")
-    if value is None:
-        return "the mail has no Date header"
-    parsed = parse_date_header(value)
-    sent_at = result.terminal.t_us if result.terminal else result.virtual_us
-    rtc = result.world.board.rtc
-    start = rtc.now() - timedelta(microseconds=result.world.kernel.now_us - sent_at)
-    if parsed is None:
-        return (f"Date header {value!r} does not parse; the device RTC read "
-                f"{start:%d %b %Y %H:%M:%S}")
-    if abs(parsed.astimezone(UTC) - start.astimezone(UTC)) > timedelta(minutes=5):
-        return (f"Date header says {parsed:%d %b %Y %H:%M:%S}, the device RTC read "
-                f"{start:%d %b %Y %H:%M:%S}")
-    return None
+    mail = result.mailbox[0]
+    board = result.world.board.name
+    records = [r for r in result.world.kernel.trace.records
+               if r.source == board or r.source.startswith(board + ".")]
+    composed = composition(records, mail.header("Message-ID"))
+    if composed is None:
+        return "the client left no record of building the message: its Date cannot be judged"
+    return date_difference(mail.header("Date"), rtc_reading(composed))
 
 
 def check_time(result: RunResult) -> str | None:

@@ -52,6 +52,7 @@ from smtp.outputs import (
     CancelTimer,
     Close,
     Log,
+    MessageComposed,
     Notify,
     Output,
     SendBytes,
@@ -60,7 +61,7 @@ from smtp.outputs import (
 )
 from smtp.profiles import Profile
 from smtp.replies import Reply, ReplyParser
-from smtp.rtcdate import FIXED_1_0_DATE, format_date_header, format_date_header_2_3
+from smtp.rtcdate import FIXED_1_0_DATE, RtcFields, format_date_header, format_date_header_2_3
 from smtp.settings import ClientSettings, Porting
 
 
@@ -545,10 +546,9 @@ class ClientCore:
             job = dataclasses.replace(job, body=truncate_at_first_blank_line(body))
         return job
 
-    def _date_header(self) -> str:
+    def _date_header(self, now: RtcFields) -> str:
         if not self.profile.has_2_0_features:
             return FIXED_1_0_DATE
-        now = self.porting.rtc_get()
         if self.profile.misconverts_date_month_day:
             return format_date_header_2_3(now)
         return format_date_header(now)
@@ -565,8 +565,9 @@ class ClientCore:
     def _begin_mail(self, original: MailJob) -> list[Output]:
         job = self._historical_job(original)
         eight_bit_ok = self._ext("8BITMIME") and self.settings.eight_bit_mime
+        now = self.porting.rtc_get()
         try:
-            builder = MessageBuilder(job, date_header=self._date_header(),
+            builder = MessageBuilder(job, date_header=self._date_header(now),
                                      message_id_domain=self._message_id_domain(),
                                      message_id_seq=self._message_seq,
                                      boundary_seed=self._message_seq, eight_bit_ok=eight_bit_ok)
@@ -574,6 +575,7 @@ class ClientCore:
             return self._finish_job(ClientError(ErrorKind.INVALID_INPUT, str(exc))) \
                 + self._next_job()
         self._message_seq += 1
+        composed = MessageComposed(builder.message_id, builder.date_header, now)
         smtputf8 = builder.needs_smtputf8
         if smtputf8 and not (self._ext("SMTPUTF8") and self.settings.smtputf8):
             return self._finish_job(ClientError(
@@ -603,10 +605,9 @@ class ClientCore:
             addr,
             notify=job.dsn_notify if dsn else None,
             orcpt=addr if (dsn and job.dsn_orcpt) else None) for addr in txn.recipients]
-        pipelining = self._ext("PIPELINING") and self.settings.pipelining
-        if pipelining:
-            return self._send_pipelined_group(txn, mail, rcpts)
-        return self._send(mail, "MAIL", _Expect("MAIL", "mail", self._on_mail_single))
+        if self._ext("PIPELINING") and self.settings.pipelining:
+            return [composed, *self._send_pipelined_group(txn, mail, rcpts)]
+        return [composed, *self._send(mail, "MAIL", _Expect("MAIL", "mail", self._on_mail_single))]
 
     # -- pipelined (RFC 2920): MAIL, every RCPT and DATA/first BDAT in one group
     def _send_pipelined_group(self, txn: _Transaction, mail: bytes,

@@ -412,7 +412,7 @@ class MessageBuilder:
             (str(message_id_seq), date_header, message_id_domain, job.sender)).encode()
         ).hexdigest()[:16]
         self.message_id = f"<{message_id_seq}.{digest}@{message_id_domain}>"
-        self._date_header = date_header
+        self.date_header = date_header
         self._part_headers = [self._attachment_headers(a) for a in job.attachments]
         self.boundary: str | None = self._choose_boundary(boundary_seed) \
             if job.attachments else None
@@ -448,7 +448,7 @@ class MessageBuilder:
                 listed.append((name, mailboxes(addrs)))
         listed.append(("Subject", job.subject))
         head = _fold_headers(listed, utf8_names=utf8)
-        head += _raw_header("Date", self._date_header)
+        head += _raw_header("Date", self.date_header)
         head += _raw_header("Message-ID", self.message_id)
         head += _raw_header("MIME-Version", "1.0")
         if self.boundary is None:

@@ -3,8 +3,8 @@
 :class:`~smtp.client.ClientCore` returns a list of these from every input; the driver
 (:mod:`smtp.task`) carries them out in order: write bytes, stream the message content,
 start TLS, arm or cancel the one per-command timer, tell the application an event,
-close, or record something worth a trace line. This module is pure data: no sockets,
-no clocks, no protocol logic.
+close, or record something worth a trace line (``Log``, ``MessageComposed``). This
+module is pure data: no sockets, no clocks, no protocol logic.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from smtp.events import ClientEvent
+from smtp.rtcdate import RtcFields
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,18 @@ class Log:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class MessageComposed:
+    """The message of the job now starting was built: its Message-ID, its Date header,
+    and the RTC reading (``psp_rtc_get``) taken to write it, so that the Date can be
+    judged against the clock at that instant however long the delivery takes."""
+
+    message_id: str
+    date_header: str
+    rtc: RtcFields
+
+
 Output: TypeAlias = (
     SendBytes | SendContent | StartTls | ArmTimer | CancelTimer | Notify | Close | Log
+    | MessageComposed
 )

@@ -28,6 +28,7 @@ from smtp.outputs import (
     CancelTimer,
     Close,
     Log,
+    MessageComposed,
     Notify,
     Output,
     SendBytes,
@@ -153,6 +154,12 @@ class _Session:
                 self._close(abort=out.abort)
             elif isinstance(out, Log):
                 self.ctx.log(out.kind, detail=out.detail)
+            elif isinstance(out, MessageComposed):
+                rtc = out.rtc
+                self.ctx.log("message_composed", message_id=out.message_id,
+                             date=out.date_header, rtc_valid=rtc.valid,
+                             rtc=f"{rtc.year:04d}-{rtc.month:02d}-{rtc.day:02d}T{rtc.hour:02d}:"
+                                 f"{rtc.minute:02d}:{rtc.second:02d}", rtc_weekday=rtc.weekday)
 
     def _start_tls(self) -> list[Output]:
         raw = self.sock

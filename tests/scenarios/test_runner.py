@@ -157,9 +157,9 @@ def test_rtc_variants_combine_reasons_prefixed_with_the_rtc_setting() -> None:
     assert not result.passed
     assert result.verdict.reasons == [
         "RTC 2024-02-29 12:00:00: Date header says 28 Mar 2024 12:00:00, "
-        "the device RTC read 29 Feb 2024 12:00:00",
+        "the device RTC read 29 Feb 2024 12:00:00 when the message was built",
         "RTC 2024-12-01 00:00:00: Date header 'Sun, 00 Jan 2024 00:00:00 +0000' does not "
-        "parse; the device RTC read 01 Dec 2024 00:00:00",
+        "parse; the device RTC read 01 Dec 2024 00:00:00 when the message was built",
     ]
     # The result shown is the first failing variant's, under the original scenario.
     assert result.world.scenario.device.rtc is not None

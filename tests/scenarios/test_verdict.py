@@ -6,6 +6,8 @@ Every result here comes from running a small scenario (parsed from TOML text) th
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from scenarios.format import Scenario, parse_scenario
@@ -223,7 +225,8 @@ def test_check_date_shows_release_2_3s_month_and_day_on_a_leap_day() -> None:
     result = _run('event = "sent"\ndate_matches_rtc = true', "2.3",
                   device="[device]\nrtc = 2024-02-29T12:00:00Z")
     assert check_date(result) == (
-        "Date header says 28 Mar 2024 12:00:00, the device RTC read 29 Feb 2024 12:00:00")
+        "Date header says 28 Mar 2024 12:00:00, the device RTC read 29 Feb 2024 12:00:00 "
+        "when the message was built")
 
 
 def test_check_date_quotes_a_date_that_does_not_parse() -> None:
@@ -232,7 +235,75 @@ def test_check_date_quotes_a_date_that_does_not_parse() -> None:
                   device="[device]\nrtc = 2024-12-01T00:00:00Z")
     assert check_date(result) == (
         "Date header 'Sun, 00 Jan 2024 00:00:00 +0000' does not parse; "
-        "the device RTC read 01 Dec 2024 00:00:00")
+        "the device RTC read 01 Dec 2024 00:00:00 when the message was built")
+
+
+SLOW_FINAL_REPLY = """starttls = false
+capabilities = ["PIPELINING", "SIZE 1000000"]
+[[server.rules]]
+verb = "DATA_END"
+delay_s = 540
+"""
+
+
+def _with_date(result: RunResult, date: str) -> RunResult:
+    """``result`` with its first mail's Date header replaced by ``date``: the mail a
+    client that wrote that Date would have delivered (the run's own trace unchanged)."""
+    mail = result.mailbox[0]
+    old = f"Date: {mail.header('Date')}\r\n".encode()
+    assert old in mail.content
+    forged = dataclasses.replace(mail, content=mail.content.replace(old,
+                                                                  f"Date: {date}\r\n".encode()))
+    return dataclasses.replace(result, mailbox=[forged, *result.mailbox[1:]])
+
+
+def test_check_date_passes_a_correct_date_however_slow_the_server() -> None:
+    # The server waits 9 minutes before its reply to the content: the Date was written
+    # when the message was built, 9 minutes before the job ended.
+    result = _run('event = "sent"\ndate_matches_rtc = true', server=SLOW_FINAL_REPLY,
+                  device="[device]\nrtc = 2024-02-29T23:55:00Z")
+    assert result.terminal is not None and result.terminal.t_us > 540_000_000
+    assert result.mailbox[0].header("Date") == "Thu, 29 Feb 2024 23:55:00 +0000"
+    assert check_date(result) is None
+
+
+def test_check_date_compares_with_the_rtc_when_the_message_was_built() -> None:
+    # The client connects 70 s after boot: the Date is the RTC then, not at boot.
+    result = _run('event = "sent"\ndate_matches_rtc = true',
+                  server='starttls = false\n[[server.rules]]\nverb = "GREETING"\ndelay_s = 70',
+                  device="[device]\nrtc = 2024-02-29T12:00:00Z")
+    assert result.mailbox[0].header("Date") == "Thu, 29 Feb 2024 12:01:10 +0000"
+    assert check_date(result) is None
+    assert check_date(_with_date(result, "Thu, 29 Feb 2024 12:00:00 +0000")) == (
+        "Date header says 29 Feb 2024 12:00:00, the device RTC read 29 Feb 2024 12:01:10 "
+        "when the message was built")
+
+
+def test_check_date_fails_a_date_one_second_off() -> None:
+    result = _run('event = "sent"\ndate_matches_rtc = true',
+                  device="[device]\nrtc = 2024-02-29T12:00:00Z")
+    assert check_date(result) is None
+    assert check_date(_with_date(result, "Thu, 29 Feb 2024 12:00:01 +0000")) == (
+        "Date header says 29 Feb 2024 12:00:01, the device RTC read 29 Feb 2024 12:00:00 "
+        "when the message was built")
+    assert check_date(_with_date(result, "Thu, 29 Feb 2024 11:59:59 +0000")) is not None
+
+
+def test_check_date_fails_a_wrong_weekday() -> None:
+    result = _run('event = "sent"\ndate_matches_rtc = true',
+                  device="[device]\nrtc = 2024-02-29T12:00:00Z")
+    assert check_date(_with_date(result, "Fri, 29 Feb 2024 12:00:00 +0000")) == (
+        "Date header 'Fri, 29 Feb 2024 12:00:00 +0000' names the weekday Fri, but "
+        "29 Feb 2024 is a Thu")
+
+
+def test_check_date_accepts_the_same_instant_in_another_zone_and_no_weekday() -> None:
+    result = _run('event = "sent"\ndate_matches_rtc = true',
+                  device="[device]\nrtc = 2024-02-29T23:30:00Z")
+    # RFC 5322 3.3: the weekday is optional; the zone says where the time is local.
+    assert check_date(_with_date(result, "29 Feb 2024 23:30:00 +0000")) is None
+    assert check_date(_with_date(result, "Fri, 01 Mar 2024 01:30:00 +0200")) is None
+    assert check_date(_with_date(result, "Thu, 01 Mar 2024 01:30:00 +0200")) is not None
 
 
 # ---- check_pool ------------------------------------------------------------------------

@@ -54,6 +54,7 @@ from smtp.outputs import (
     ArmTimer,
     CancelTimer,
     Log,
+    MessageComposed,
     Notify,
     Output,
     SendBytes,
@@ -124,6 +125,7 @@ class Pair:
         self.sent: list[SendBytes] = []
         self.armed: list[ArmTimer] = []
         self.logs: list[Log] = []
+        self.composed: list[MessageComposed] = []
         self.fired: list[str] = []
         """The command of the armed timer each time it fired."""
         self.received: list[bytes] = []
@@ -257,6 +259,8 @@ class Pair:
                     self._to_server.clear()
             elif isinstance(out, Log):
                 self.logs.append(out)
+            elif isinstance(out, MessageComposed):
+                self.composed.append(out)
             else:
                 assert isinstance(out, Notify)
 
