@@ -19,6 +19,7 @@ from emulator.trace import TraceRecord
 from emulator.units import format_us
 from scenarios.runner import RunResult
 from smtp.events import describe
+from stack.tcp import TX_PURPOSE
 
 
 def transcript_lines(records: Iterable[TraceRecord]) -> list[str]:
@@ -71,6 +72,7 @@ def result_dict(result: RunResult) -> dict[str, Any]:
                  "lowest_free": result.pool.lowest_free,
                  "failed_allocations": result.pool.failed_allocations,
                  "frames_dropped": result.pool.frames_dropped,
+                 "failed_tx_allocations": result.pool.failed_by_purpose.get(TX_PURPOSE, 0),
                  "in_use_at_end": result.pool_in_use_at_end},
         "watchdog_resets": result.watchdog_resets,
         "trace_sha256": result.trace_sha256,

@@ -33,7 +33,8 @@ def composition(records: Iterable[TraceRecord], message_id: str | None) -> Trace
     of the last message it built)."""
     composed = [r for r in records if r.kind == COMPOSED_KIND]
     named = [r for r in composed if message_id is not None and r.get("message_id") == message_id]
-    return (named or composed or [None])[-1]
+    candidates = named or composed
+    return candidates[-1] if candidates else None
 
 
 def rtc_reading(record: TraceRecord) -> datetime:

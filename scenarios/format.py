@@ -782,6 +782,9 @@ class Expect(BaseModel):
     date_matches_rtc: bool | None = None
     max_virtual_s: PositiveSeconds | None = None
     pool_never_exhausted: bool | None = None
+    """No received frame was dropped for want of an IP buffer."""
+    tx_allocations_never_failed: bool | None = None
+    """The stack never found the pool empty when it needed a buffer to send a segment."""
     pool_returns_to_full: bool | None = None
     no_watchdog_reset: bool = True
     server: ServerExpect = Field(default_factory=ServerExpect)
@@ -845,6 +848,7 @@ SERVER_OBSERVABLE: Final[Mapping[str, bool]] = {
     "date_matches_rtc": False,  # needs the device's RTC
     "max_virtual_s": False,  # virtual time exists in the simulation only
     "pool_never_exhausted": False,
+    "tx_allocations_never_failed": False,
     "pool_returns_to_full": False,
     "no_watchdog_reset": False,
     **{f"server.{name}": True for name in ServerExpect.model_fields},

@@ -50,6 +50,7 @@ WHY_NOT_OBSERVABLE: Final[dict[str, str]] = {
     "date_matches_rtc": "needs the device's RTC",
     "max_virtual_s": "virtual time exists in the simulation only",
     "pool_never_exhausted": "the device's buffer pool",
+    "tx_allocations_never_failed": "the device's buffer pool",
     "pool_returns_to_full": "the device's buffer pool",
     "no_watchdog_reset": "the device's watchdog",
 }

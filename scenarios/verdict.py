@@ -21,6 +21,7 @@ from scenarios.bodies import body_difference, expected_text_body, received_text_
 from scenarios.datecheck import composition, date_difference, rtc_reading
 from smtp.events import ClientError, ClientEvent, RecipientRejected
 from smtp.message import MailJob
+from stack.tcp import TX_PURPOSE
 
 if TYPE_CHECKING:
     from scenarios.runner import RunResult
@@ -188,9 +189,13 @@ def check_pool(result: RunResult) -> str | None:
     expect = result.scenario.expect
     problems = []
     stats = result.pool
-    if expect.pool_never_exhausted and (stats.failed_allocations or stats.frames_dropped):
-        problems.append(f"the buffer pool ran dry: {stats.failed_allocations} failed "
-                        f"allocation(s), {stats.frames_dropped} frame(s) dropped")
+    if expect.pool_never_exhausted and stats.frames_dropped:
+        problems.append(f"the buffer pool ran dry: {stats.frames_dropped} received frame(s) "
+                        f"dropped for want of an IP buffer")
+    tx_failed = stats.failed_by_purpose.get(TX_PURPOSE, 0)
+    if expect.tx_allocations_never_failed and tx_failed:
+        problems.append(f"the stack found the IP buffer pool empty {tx_failed} time(s) when "
+                        f"it needed a buffer to send a segment")
     if expect.pool_returns_to_full and result.pool_in_use_at_end:
         problems.append(f"{result.pool_in_use_at_end} pool buffer(s) still in use at the end")
     if expect.no_watchdog_reset and result.watchdog_resets:

@@ -13,7 +13,7 @@ trace alone. This module knows nothing about TCP or frames beyond a purpose stri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from emulator.kernel import Kernel
 
@@ -30,6 +30,9 @@ class PoolStats:
     allocations: int = 0
     failed_allocations: int = 0
     frames_dropped: int = 0
+    failed_by_purpose: dict[str, int] = field(default_factory=dict)
+    """``failed_allocations`` split by the purpose the buffer was asked for (``rx``: a
+    received frame, then also counted in ``frames_dropped``; ``tx``: a segment to send)."""
 
     @property
     def free(self) -> int | None:
@@ -97,6 +100,7 @@ class BufferPool:
         st = self.stats
         if st.count is not None and st.in_use >= st.count:
             st.failed_allocations += 1
+            st.failed_by_purpose[purpose] = st.failed_by_purpose.get(purpose, 0) + 1
             if self.traced:
                 self.kernel.emit(self.name, "exhausted", purpose=purpose, in_use=st.in_use)
             return None

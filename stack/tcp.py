@@ -102,6 +102,8 @@ def _check_int(field: str, value: object, low: int, high: int | None = None) -> 
 
 
 FRAME_OVERHEAD = ETHERNET_HEADER + IPV4_HEADER + TCP_HEADER
+TX_PURPOSE = "tx"
+"""The purpose of every buffer the stack takes to send a segment (``PoolStats``)."""
 
 
 class TcpStack:
@@ -323,11 +325,11 @@ class TcpStack:
         """A buffer to hold until acknowledged, leaving ``tx_reserve`` for input."""
         if not self._can_alloc_tx():
             return None
-        return self.pool.alloc("tx")
+        return self.pool.alloc(TX_PURPOSE)
 
     def _send_control(self, seg: Segment) -> bool:
         """Send a segment that holds a buffer only while it is transmitted."""
-        buf = self.pool.alloc("tx")
+        buf = self.pool.alloc(TX_PURPOSE)
         if buf is None:
             return False
         self._send(seg)
