@@ -282,9 +282,10 @@ class ClientCore:
             out += self._arm_head()
         return out
 
-    def _send(self, data: bytes, label: str, *expects: _Expect) -> list[Output]:
+    def _send(self, data: bytes, label: str, *expects: _Expect,
+              content: bool = False) -> list[Output]:
         self._expect.extend(expects)
-        return [SendBytes(data, label)]
+        return [SendBytes(data, label, content)]
 
     def _timers_enabled(self) -> bool:
         # Known issue of every historical release with TLS: "Timeout test is executed
@@ -622,7 +623,7 @@ class ClientCore:
         else:
             data += commands.data()
             expects.append(_Expect("DATA", "data_init", self._on_group_data))
-        return self._send(data, "MAIL group", *expects)
+        return self._send(data, "MAIL group", *expects, content=txn.chunking)
 
     def _record_mail(self, reply: Reply) -> list[Output]:
         assert self._txn is not None
@@ -753,7 +754,7 @@ class ClientCore:
     def _send_bdat_chunk(self, txn: _Transaction) -> list[Output]:
         chunk, last = self._next_bdat(txn)
         return self._send(commands.bdat(len(chunk), last) + chunk, "BDAT",
-                          _Expect("BDAT", "bdat", self._on_bdat(last)))
+                          _Expect("BDAT", "bdat", self._on_bdat(last)), content=True)
 
     def _on_bdat(self, last: bool) -> Callable[[Reply], list[Output]]:
         def handler(reply: Reply) -> list[Output]:

@@ -19,10 +19,15 @@ from smtp.rtcdate import RtcFields
 
 @dataclass(frozen=True, slots=True)
 class SendBytes:
-    """Write ``data`` (one or more command lines, or a BDAT chunk) to the connection."""
+    """Write ``data`` (one or more command lines, or a BDAT chunk) to the connection.
+
+    ``content``: ``data`` carries message content (a BDAT chunk, RFC 3030), so the
+    driver sends it as it sends the content streamed after DATA.
+    """
 
     data: bytes
     label: str
+    content: bool = False
 
 
 @dataclass(frozen=True, slots=True)

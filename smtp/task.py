@@ -7,7 +7,7 @@ moves bytes between the socket and the core, starts TLS when the core asks, keep
 core's per-command timer, and streams the message content as fast as ``send()``
 accepts it. When ``send()`` accepts nothing it yields and keeps processing incoming data
 and events (never busy-waits) -- except where a historical release did otherwise, in
-the two places marked with the profile flag that says so.
+the one predicate that reads the profile flag that says so (``spins_for_tx_buffers``).
 
 This module knows the socket API, the TLS socket and the core's outputs. It knows
 nothing about boards, kernels or OS sockets.
@@ -126,6 +126,7 @@ class _Session:
         self.tls: TlsSocket | None = None
         self.connecting = False
         self.outbox = bytearray()
+        self.outbox_holds_content = False  # a BDAT chunk is in the outbox
         self.content: Iterator[bytes] | None = None
         self.content_pending = b""
         self.deadline: int | None = None
@@ -139,6 +140,7 @@ class _Session:
             if isinstance(out, SendBytes):
                 self.ctx.log("send", label=out.label, length=len(out.data))
                 self.outbox += out.data
+                self.outbox_holds_content = self.outbox_holds_content or out.content
             elif isinstance(out, SendContent):
                 self.content = out.chunks
             elif isinstance(out, StartTls):
@@ -203,6 +205,8 @@ class _Session:
             if accepted <= 0:
                 return
             del self.outbox[:accepted]
+        if not self.outbox:
+            self.outbox_holds_content = False
 
     def pump_content(self) -> bool:
         """Send content while the socket accepts it; True when ``send()`` stalled."""
@@ -274,6 +278,17 @@ class _Session:
             # Close our side too (CLOSE_WAIT -> LAST_ACK); a no-op when already closed.
             self._close(abort=False)
 
+    def spins_for_tx_buffers(self) -> bool:
+        """Whether the client now spins for a TX buffer instead of handling input.
+
+        Before 2.1 ("Added handling of incoming messages during sending of MAIL content.
+        (Stack was running out of IP buffers because messages were not handled)"): while
+        MAIL content went out, streamed after DATA or in BDAT chunks, the client read no
+        input and, when ``send()`` took nothing, spun for a TX buffer holding the CPU.
+        """
+        content_going_out = self.content is not None or self.outbox_holds_content
+        return self.profile.busy_waits_for_tx_buffers and content_going_out
+
     def run(self) -> Task:
         self.apply(self.core.start())
         if self.core.finished:
@@ -287,17 +302,14 @@ class _Session:
             if self.core.phase is Phase.STUCK:
                 yield Wait()
                 continue
-            streaming = self.content is not None
-            if not (streaming and self.profile.busy_waits_for_tx_buffers):
+            if not self.spins_for_tx_buffers():
                 self.read()
             self.check_connection()
             self.flush()
             stalled = self.pump_content() if self.content is not None else bool(self.outbox)
             if self.core.finished:
                 break
-            if stalled and self.content is not None and self.profile.busy_waits_for_tx_buffers:
-                # Before 2.1 ("Added handling of incoming messages during sending of MAIL
-                # content"): spin for a TX buffer, holding the CPU; incoming frames pile up.
+            if stalled and self.spins_for_tx_buffers():
                 yield BusyWait(self.tx_buffer_free, "a free TX buffer")
                 continue
             now = self.ctx.now_us()

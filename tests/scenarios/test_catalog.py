@@ -9,7 +9,8 @@ from smtp.profiles import PROFILE_NAMES
 
 REQUIRED = [
     "blank-line-truncation", "date-month-day", "ehlo-domain-name",
-    "buffer-exhaustion-during-content", "pipeline-mail-rejected", "tls-drop-mid-transaction",
+    "buffer-exhaustion-during-content", "buffer-exhaustion-during-bdat",
+    "pipeline-mail-rejected", "tls-drop-mid-transaction",
     "outlook-ecdhe-only", "silent-server-under-tls", "outlook-antispam-reject",
     "outlook-pop-disabled-auth", "active24-date-required", "starttls", "implicit-tls",
     "auth-plain", "auth-login", "auth-cram-md5", "auth-anonymous", "vrfy", "etrn",

@@ -67,6 +67,23 @@ def test_busy_wait_release_is_reset_by_the_watchdog() -> None:
     assert records[0].fields["waiting_for"] == "a free TX buffer"
 
 
+def test_release_2_0_busy_waits_while_bdat_chunks_go_out_too() -> None:
+    # 2.1: "Added handling of incoming messages during sending of MAIL content." With
+    # CHUNKING (2.0's default, and the default server's) the content goes out in BDAT
+    # chunks; 2.0 spins for a TX buffer there as it does after DATA.
+    scenario = load_named("buffer-exhaustion-during-bdat")
+    result = run(scenario, "2.0")
+    assert result.watchdog_resets >= 1 and not result.mailbox
+    records = result.world.kernel.trace.select(source="board", kind="watchdog_reset")
+    assert records[0].fields["waiting_for"] == "a free TX buffer"
+    sent = [r for r in result.world.kernel.trace.select(source="board", kind="send")
+            if r.fields["label"] in ("MAIL group", "BDAT")]
+    assert sent, "2.0 was sending a BDAT chunk when it spun"
+    fixed = run(scenario, "2.1")
+    assert fixed.passed, fixed.verdict.reason
+    assert fixed.mailbox[0].via == "BDAT"
+
+
 _MAIL = """
 [scenario]
 name = "x"
