@@ -751,6 +751,9 @@ class ServerExpect(BaseModel):
     mail_count: Annotated[int, Field(ge=0)] | None = None
     auth_mechanism: Literal["PLAIN", "LOGIN", "CRAM-MD5", "ANONYMOUS", "XOAUTH2"] | None = None
     """The SASL mechanism of the client's successful AUTH."""
+    authenticated_as: NonEmpty | None = None
+    """The user (a key of ``server.credentials``) the client logged in as with its
+    credentials: a successful AUTH with a mechanism other than ANONYMOUS."""
     envelope_recipients: list[str] | None = None
     """The RCPT TO addresses of the first mail the server accepted, in order."""
     via: Literal["DATA", "BDAT"] | None = None
@@ -898,6 +901,17 @@ class Scenario(BaseModel):
             raise _problems_error([(("expect", "event"),
                                     f"{self.expect.event} needs a {needed} job, "
                                     f"the job is {self.job.kind}")])
+        return self
+
+    @model_validator(mode="after")
+    def _check_login_expected_is_possible(self) -> Scenario:
+        user = self.expect.server.authenticated_as
+        users = self.server.credentials
+        if user is not None and user not in users:
+            known = ", ".join(users) or "none"
+            raise _problems_error([(("expect", "server", "authenticated_as"),
+                                    f"{user!r} is not a user of server.credentials "
+                                    f"({known}): no client could log in as it")])
         return self
 
     # --- what the runner and the catalog read -------------------------------------

@@ -246,13 +246,18 @@ def check_server(result: RunResult) -> str | None:
     unadvertised += ["PIPELINING" for o in observations if o.pipelined_without_advertisement]
     want("no_unadvertised_extensions", not unadvertised,
          f"extensions used without being advertised: {unadvertised}")
-    if wanted.auth_mechanism is not None:
-        used = [o.auth_mechanisms[-1] for o in observations
-                if o.authenticated_user is not None and o.auth_mechanisms]
-        if wanted.auth_mechanism not in used:
-            seen = [m for o in observations for m in o.auth_mechanisms] or "no AUTH"
-            problems.append(f"expected a successful AUTH {wanted.auth_mechanism}, "
-                            f"the server saw {seen}")
+    logins = [(o.authenticated_user, o.auth_mechanisms[-1]) for o in observations
+              if o.authenticated_user is not None and o.auth_mechanisms]
+    mechanism = wanted.auth_mechanism
+    if mechanism is not None and mechanism not in [m for _, m in logins]:
+        seen = [m for o in observations for m in o.auth_mechanisms] or "no AUTH"
+        problems.append(f"expected a successful AUTH {mechanism}, the server saw {seen}")
+    user = wanted.authenticated_as
+    if user is not None and not any(u == user and m != "ANONYMOUS" for u, m in logins):
+        seen = ", ".join(f"{u} ({m})" for u, m in logins)
+        problems.append(f"expected a login as {user} with the configured credentials, "
+                        + (f"the server saw a login as {seen}" if seen
+                           else "the client did not log in"))
     if wanted.envelope_recipients is not None or wanted.via is not None:
         mails = result.mailbox
         if not mails:

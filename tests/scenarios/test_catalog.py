@@ -1,9 +1,12 @@
 """The catalog's power to detect each bug: current passes all, each release fails exactly
 the scenarios that name it. This is the matrix, as a test, so CI guards it."""
 
+import copy
+
 import pytest
 
 from scenarios.catalog import catalog_names, load_catalog
+from scenarios.format import Scenario
 from scenarios.runner import run
 from smtp.profiles import PROFILE_NAMES
 
@@ -40,6 +43,46 @@ def test_current_passes_and_each_release_fails_exactly_its_bugs(name: str) -> No
             what = "passes although listed in reproduces" if result.passed else "fails"
             surprises.append(f"{profile} {what}: {result.verdict.reason}")
     assert not surprises, "\n".join(surprises)
+
+
+def _logging_in_anonymously(scenario: Scenario) -> Scenario:
+    """``scenario`` with a device that ignores its credentials and logs in ANONYMOUS."""
+    config = copy.deepcopy(scenario.device.config)
+    config["auth"]["mechanism"] = "ANONYMOUS"
+    device = scenario.device.model_copy(update={"config": config})
+    return scenario.model_copy(update={"device": device})
+
+
+WITH_CREDENTIALS = sorted(name for name, s in SCENARIOS.items()
+                          if s.device.config.get("auth", {}).get("username")
+                          and s.expect.event == "sent")
+
+
+def test_scenarios_with_credentials_are_found() -> None:
+    assert "starttls" in WITH_CREDENTIALS and "auth-plain" in WITH_CREDENTIALS
+
+
+@pytest.mark.parametrize("name", WITH_CREDENTIALS)
+def test_a_client_that_ignores_its_credentials_fails(name: str) -> None:
+    # A device given a user name and password must log in with them: AUTH ANONYMOUS,
+    # which the default server accepts, is not a login. (Where the server offers only
+    # one mechanism, the client falls back to it and does log in with its credentials.)
+    scenario = SCENARIOS[name]
+    assert run(scenario, "current").passed
+    anonymous = run(_logging_in_anonymously(scenario), "current")
+    users = [c.engine.observations.authenticated_user for c in anonymous.connections]
+    if "anonymous" in users:
+        assert not anonymous.passed, f"{name} passes a client that logs in ANONYMOUS"
+        assert "expected a login as pump7 with the configured credentials, the server " \
+               "saw a login as anonymous (ANONYMOUS)" in anonymous.verdict.reason
+    else:
+        assert users == ["pump7"], users
+
+
+def test_starttls_is_one_scenario_where_the_server_takes_anonymous() -> None:
+    anonymous = run(_logging_in_anonymously(SCENARIOS["starttls"]), "current")
+    assert [c.engine.observations.authenticated_user for c in anonymous.connections] == [
+        "anonymous"]
 
 
 def test_every_historical_release_reproduces_at_least_one_bug() -> None:

@@ -39,7 +39,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("curl", "outlook-ecdhe-only"): "pass",
     ("curl", "starttls-stripped"): "pass",
     ("msmtp", "starttls"): "pass",
-    ("msmtp", "auth-plain"): f"fail: {_NOTHING_SENT},server.auth_mechanism: msmtp will not "
+    ("msmtp", "auth-plain"): f"fail: {_NOTHING_SENT},server.auth_mechanism,"
+        "server.authenticated_as: msmtp will not "
         "send a password over a "
         "connection without TLS ('cannot use a secure authentication method'): no mail",
     ("msmtp", "pipelining"): "pass",

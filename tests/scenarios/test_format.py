@@ -650,6 +650,19 @@ def test_expectation_problems() -> None:
         .startswith("x.toml: expect.error_kind: expected one of tls_failed, tls_required")
 
 
+def test_authenticated_as_names_a_user_of_the_servers_credentials() -> None:
+    server = '[server]\ncredentials = { pump7 = "pw" }\n'
+    ok = parse_scenario(MINIMAL + server + '[expect.server]\nauthenticated_as = "pump7"\n',
+                        source="x.toml")
+    assert ok.expect.checks()["server.authenticated_as"] == "pump7"
+    assert problems(MINIMAL + server + '[expect.server]\nauthenticated_as = "pumpp7"\n') == [
+        "x.toml: expect.server.authenticated_as: 'pumpp7' is not a user of "
+        "server.credentials (pump7): no client could log in as it"]
+    assert problems(MINIMAL + '[expect.server]\nauthenticated_as = "pump7"\n') == [
+        "x.toml: expect.server.authenticated_as: 'pump7' is not a user of "
+        "server.credentials (none): no client could log in as it"]
+
+
 def test_strict_types() -> None:
     text = MINIMAL.replace('title = "t"', 'title = 5\ntime_limit_s = "1"\ntags = "a"')
     assert problems(text + "[device]\nrtc_drift_ppm = 1.5\n[server]\nlisten = 1\n") == [

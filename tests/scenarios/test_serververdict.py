@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 
 from scenarios.format import Scenario, parse_scenario
@@ -43,8 +44,8 @@ def _scenario(text: str = SCENARIO) -> Scenario:
     return parse_scenario(text, source="probe.toml")
 
 
-def _session(*reads: bytes) -> ServerEngine:
-    engine = ServerEngine(ServerConfig(starttls=False))
+def _session(*reads: bytes, config: ServerConfig | None = None) -> ServerEngine:
+    engine = ServerEngine(config or ServerConfig(starttls=False))
     engine.on_connect()
     for data in reads:
         engine.on_data(data, now=NOW)
@@ -103,6 +104,26 @@ def test_body_exact_counts_trailing_blank_lines_and_nothing_else() -> None:
                 "b'\\r\\n' the job does not have")
     whole = judge_server(_scenario(text), [_one_at_a_time(HEADERS + b"Hello.\r\n\r\n\r\n")])
     assert next(c for c in whole.checks if c.name == "body_exact").status == "pass"
+
+
+def test_serve_judges_a_login_with_the_configured_credentials() -> None:
+    text = SCENARIO.replace("[server]\nstarttls = false",
+                            '[server]\nstarttls = false\ncredentials = { pump7 = "pw" }')
+    text += 'authenticated_as = "pump7"\n'
+    config = ServerConfig(starttls=False, credentials={"pump7": "pw"})
+    plain = base64.b64encode(b"\x00pump7\x00pw")
+    logged_in = _session(b"EHLO dev.example.com\r\n", b"AUTH PLAIN " + plain + b"\r\n",
+                         b"QUIT\r\n", config=config)
+    check = next(c for c in judge_server(_scenario(text), [logged_in]).checks
+                 if c.name == "server.authenticated_as")
+    assert check.status == "pass"
+    anonymous = _session(b"EHLO dev.example.com\r\n", b"AUTH ANONYMOUS dGVzdA==\r\n",
+                         b"QUIT\r\n", config=config)
+    check = next(c for c in judge_server(_scenario(text), [anonymous]).checks
+                 if c.name == "server.authenticated_as")
+    assert (check.status, check.detail) == (
+        "fail", "expected a login as pump7 with the configured credentials, the server saw "
+                "a login as anonymous (ANONYMOUS)")
 
 
 def test_with_the_message_given_the_content_must_match_byte_for_byte() -> None:

@@ -380,6 +380,21 @@ def test_check_server_words_each_observation_that_differs() -> None:
         "expected the content via BDAT, it came via DATA")
 
 
+def test_check_server_authenticated_as_demands_a_login_with_the_credentials() -> None:
+    expect = 'event = "sent"\n[expect.server]\nauthenticated_as = "pump7"'
+    assert check_server(_run(expect, server=f"starttls = false\n{AUTH_PLAIN_SERVER}",
+                             device=AUTH_DEVICE)) is None
+    anonymous = ('starttls = false\ncapabilities = ["AUTH PLAIN ANONYMOUS"]\n'
+                 'credentials = { pump7 = "pw" }')
+    device = AUTH_DEVICE + 'mechanism = "ANONYMOUS"\n'
+    assert check_server(_run(expect, server=anonymous, device=device)) == (
+        "expected a login as pump7 with the configured credentials, the server saw a login "
+        "as anonymous (ANONYMOUS)")
+    assert check_server(_run(expect, server='starttls = false\ncredentials = { pump7 = "pw" }')
+                        ) == ("expected a login as pump7 with the configured credentials, "
+                              "the client did not log in")
+
+
 def test_check_server_tls_used_false_when_the_client_used_tls() -> None:
     result = _run('event = "sent"\n[expect.server]\ntls_used = false',
                   server="starttls = true", security="starttls")
