@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest robot bench clean
+.PHONY: run test lint typecheck pytest robot bench golden clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ pytest: $(STAMP)
 
 robot: $(STAMP)
 	$(BIN)/python -m robot --outputdir build/robot robot/
+
+# The golden trace hashes (tests/scenarios/test_golden_hashes.py compares against them):
+# rewrite them after a deliberate change of behaviour, then review the diff.
+golden: $(STAMP)
+	$(BIN)/smtp-hil matrix --write-golden tests/scenarios/golden_hashes.toml
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_world.py

@@ -36,6 +36,7 @@ from scenarios.cli_outside import add_dut_arguments, add_serve_parser, cmd_run_d
 from scenarios.cli_send import add_send_parser, cmd_send
 from scenarios.dut import DutError
 from scenarios.format import Scenario, ScenarioError
+from scenarios.golden import write_golden
 from scenarios.runner import RunResult, resolve_scenario, run
 from smtp.config import ConfigError
 from smtp.profiles import PROFILE_NAMES
@@ -80,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_matrix.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
     p_matrix.add_argument("--seed", type=cliargs.seed, default=0,
                           help="kernel seed, an integer >= 0 (default 0)")
+    p_matrix.add_argument("--write-golden", type=Path, metavar="FILE",
+                          help="write every run's trace hash to FILE (the golden hashes)")
 
     add_send_parser(sub)
     add_board_parser(sub)
@@ -220,6 +223,8 @@ def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     scenarios = load_catalog()
     if args.junit is not None:
         check_output_file("--junit", args.junit)
+    if args.write_golden is not None:
+        check_output_file("--write-golden", args.write_golden)
     results: list[RunResult] = []
     rows: list[tuple[Scenario, list[str]]] = []
     surprises: list[str] = []
@@ -241,6 +246,8 @@ def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.junit is not None:
         _write_junit(args.junit, junit_xml(results, suite="smtp-hil-matrix",
                                            expected_failures_pass=True))
+    if args.write_golden is not None:
+        _write_golden(args.write_golden, results, args.seed, err)
     if args.json:
         out.write(json.dumps({
             "profiles": list(PROFILE_NAMES),
@@ -262,6 +269,17 @@ def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.write("matrix matches the catalog: current passes everything and each release "
                       "fails exactly the scenarios of its bugs\n")
     return EXIT_FAIL if surprises else EXIT_OK
+
+
+def _write_golden(path: Path, results: list[RunResult], seed: int, err: TextIO) -> None:
+    try:
+        golden = write_golden(path, results, seed=seed)
+    except OSError as exc:
+        raise BadInput(f"smtp-hil: --write-golden {path}: {exc.strerror or exc}") from None
+    err.write(f"golden hashes of {len(golden.hashes)} runs written to {path} "
+              f"({golden.openssl}, Python {golden.python}, seed {seed}"
+              + (f"; not reproducible: {', '.join(sorted(golden.not_reproducible))}"
+                 if golden.not_reproducible else "") + ")\n")
 
 
 _PATH_ERRORS: Final = (FileNotFoundError, IsADirectoryError, NotADirectoryError,
