@@ -89,6 +89,15 @@ def test_matrix_checks_its_junit_path_before_running() -> None:
                    "/nonexistent-smtp-hil-dir\n")
 
 
+def test_matrix_checks_its_golden_path_before_running(tmp_path: Path) -> None:
+    code, out, err = _run("matrix", "--write-golden", "/nonexistent-smtp-hil-dir/g.toml")
+    assert (code, out) == (2, "")
+    assert err == ("smtp-hil: --write-golden /nonexistent-smtp-hil-dir/g.toml: no such "
+                   "directory /nonexistent-smtp-hil-dir\n")
+    code, out, err = _run("matrix", "--write-golden", str(tmp_path))
+    assert (code, out, err) == (2, "", f"smtp-hil: --write-golden {tmp_path}: is a directory\n")
+
+
 def test_a_negative_seed_is_refused_not_folded_onto_its_absolute_value() -> None:
     code, _, err = _run("run", "lossy-link", "--seed", "-1")
     assert code == 2
