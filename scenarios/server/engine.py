@@ -251,8 +251,10 @@ class ServerEngine:
             elif isinstance(action, Close | Reset):
                 self._closed = True
             elif isinstance(action, DropTls):
+                # Whatever the mode, the session is over: after its own close_notify the
+                # server takes nothing more (the driver discards what still arrives).
                 self.session.tls_active = False
-                self._closed = self._closed or action.mode != "close_notify"
+                self._closed = True
             elif isinstance(action, Silence):
                 self._silent = True
         self._out.extend(actions)

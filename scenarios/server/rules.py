@@ -21,8 +21,9 @@ What a rule does:
   sender, STARTTLS starts TLS, DATA_END stores the mail, QUIT closes). None means yes when
   the rule keeps the default reply or its reply is 2xx/3xx, no otherwise.
 - ``action``: ``reply``; ``trickle`` (the reply one byte per write, ``trickle_delay_us``
-  apart); ``reply_then_close``; ``drop_tls`` (the reply inside TLS, then ``DropTls``,
-  then ``inject`` in plaintext); ``ignore`` (no reply, keep serving); ``silent`` (no
+  apart); ``reply_then_close``; ``drop_tls`` (the reply inside TLS, then ``DropTls``;
+  with ``close_notify`` then ``inject`` in plaintext, the only thing the server still
+  sends: it reads nothing more); ``ignore`` (no reply, keep serving); ``silent`` (no
   reply, never answer again); ``close`` (FIN, no reply); ``reset`` (RST, no reply).
 - ``delay_us`` delays everything the rule sends.
 
@@ -123,6 +124,9 @@ class Rule:
             )
         if self.action != "drop_tls" and self.drop_tls_mode is not None:
             raise ValueError("Rule.drop_tls_mode: only used with action 'drop_tls'")
+        if self.inject is not None and self.drop_tls_mode in ("tcp_close", "rst"):
+            raise ValueError(f"Rule.inject: never sent with drop_tls_mode "
+                             f"{self.drop_tls_mode!r}: the connection ends first")
         if self.action != "trickle" and self.trickle_delay_us:
             raise ValueError("Rule.trickle_delay_us: only used with action 'trickle'")
 

@@ -557,6 +557,8 @@ def test_rule_and_server_problems() -> None:
         '[[server.rules]]\nverb = "DATA"\naction = "drop_tls"\n'
         '[[server.rules]]\nverb = "MAIL"\nargument = "("\n'
         '[[server.rules]]\nverb = "MAIL"\ntrickle_delay_s = 1\n'
+        '[[server.rules]]\nverb = "MAIL"\naction = "drop_tls"\ndrop_tls_mode = "rst"\n'
+        'inject = "250 OK"\n'
     )
     lines = problems(rules)
     assert lines[:4] == [
@@ -569,6 +571,8 @@ def test_rule_and_server_problems() -> None:
     ]
     assert lines[4].startswith("x.toml: server.rules[3].argument: not a valid regex")
     assert lines[5] == "x.toml: server.rules[4].trickle_delay_s: only used with action 'trickle'"
+    assert lines[6] == ("x.toml: server.rules[5].inject: never sent with drop_tls_mode 'rst': "
+                        "the connection ends first")
     server = MINIMAL + (
         '[server]\ntls_ciphers = "NOPE"\ntls_min_version = "TLSv1.3"\n'
         'tls_max_version = "TLSv1.2"\nhostname = "a b"\n'

@@ -58,6 +58,10 @@ def ehlo(server: ServerEngine) -> None:
         ({"verb": "MAIL", "action": "drop_tls"}, "Rule.drop_tls_mode"),
         ({"verb": "MAIL", "drop_tls_mode": "rst"}, "Rule.drop_tls_mode"),
         ({"verb": "MAIL", "trickle_delay_us": 5}, "Rule.trickle_delay_us"),
+        ({"verb": "MAIL", "action": "drop_tls", "drop_tls_mode": "tcp_close", "inject": "x"},
+         "Rule.inject: never sent with drop_tls_mode 'tcp_close'"),
+        ({"verb": "MAIL", "action": "drop_tls", "drop_tls_mode": "rst", "inject": "x"},
+         "Rule.inject: never sent with drop_tls_mode 'rst'"),
     ],
 )
 def test_bad_rules_name_the_field(fields: dict[str, Any], message: str) -> None:
@@ -367,19 +371,25 @@ def test_ignore_skips_one_command_and_serving_goes_on() -> None:
     assert not server.session.greeted
 
 
-def test_drop_tls_close_notify_then_plaintext() -> None:
+def test_drop_tls_close_notify_then_the_inject_and_nothing_more() -> None:
     rule = Rule(verb="MAIL", action="drop_tls", drop_tls_mode="close_notify", inject="250 OK\r\n")
     server = engine(rule)
     ehlo(server)
     server.on_data(b"STARTTLS\r\n")
     server.on_tls_established("c", "TLSv1.3")
     ehlo(server)
-    assert server.on_data(b"MAIL FROM:<d@e.org>\r\n") == [
+    # The pipelined rest of the group comes in the same read: after its close_notify the
+    # server takes none of it (no reply, no mail).
+    assert server.on_data(b"MAIL FROM:<d@e.org>\r\nRCPT TO:<a@b.org>\r\nBDAT 3 LAST\r\n"
+                          b"x\r\n") == [
         Send(R.encode(R.S250_SENDER_OK)),
         DropTls("close_notify"),
         Send(b"250 OK\r\n"),
     ]
-    assert not server.session.tls_active and not server.closed
+    assert not server.session.tls_active and server.closed
+    assert server.on_data(b"RCPT TO:<a@b.org>\r\n") == []
+    assert server.mailbox == [] and server.observations.commands == ["EHLO", "STARTTLS",
+                                                                     "EHLO", "MAIL"]
     tcp = engine(
         Rule(
             verb="DATA",
