@@ -21,14 +21,17 @@ from scenarios.runner import RunResult
 from smtp.events import describe
 from stack.tcp import TX_PURPOSE
 
+TRANSCRIPT_KINDS = frozenset({"rx", "tx", "accept", "tls_established", "tls_failed",
+                              "drop_tls", "discarded", "closed"})
+"""The server's trace records the transcript shows: bytes, and the events that say why
+bytes stop or are not shown (a dropped TLS session, input the server discarded)."""
+
 
 def transcript_lines(records: Iterable[TraceRecord]) -> list[str]:
     """``C:``/``S:`` lines with virtual timestamps, from the server's rx/tx records."""
     lines: list[str] = []
     for rec in records:
-        if not rec.source.startswith("server.") or rec.kind not in ("rx", "tx", "accept",
-                                                                    "tls_established",
-                                                                    "tls_failed", "closed"):
+        if not rec.source.startswith("server.") or rec.kind not in TRANSCRIPT_KINDS:
             continue
         stamp = format_us(rec.t_us)
         if rec.kind in ("rx", "tx"):

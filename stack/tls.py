@@ -314,8 +314,15 @@ class TlsSocket:
             return None
         return negotiated[0], version  # cipher()[1] is the version that defined the suite
 
+    @property
+    def unsent(self) -> int:
+        """Ciphertext bytes (our close_notify included) the raw socket has not taken."""
+        return len(self._backlog)
+
     def close_notify_only(self) -> None:
-        """Send close_notify but keep TCP open (a server fault): we send no more data."""
+        """Send close_notify but keep TCP open (a server fault): we send no more data
+        through TLS; whoever writes on the raw socket next waits for :attr:`unsent` to be
+        0, so nothing overtakes the alert."""
         if self._phase is _Phase.OPEN and not self._sent_close_notify:
             self._send_close_notify()
             self._flush()

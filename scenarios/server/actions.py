@@ -14,7 +14,9 @@ actions are:
 - ``Close()``: orderly close (FIN). ``Reset()``: abort (RST).
 - ``DropTls(mode)``: end the TLS session abruptly: ``"tcp_close"`` (FIN with no
   close_notify), ``"rst"`` (RST) or ``"close_notify"`` (send the alert, keep TCP open;
-  later Sends are plaintext).
+  later Sends are plaintext, and nothing the client sends from then on is processed:
+  the driver discards it, traced as such, so that what the transcript shows is what
+  was on the wire).
 - ``Silence()``: the engine will never answer again; the driver may stop reading.
 
 ``segment`` applies the server's segmentation knob to a list; :class:`ActionRunner` is

@@ -23,8 +23,9 @@ TLS is OpenSSL through ``ssl.MemoryBIO`` (the server-side context from
 :func:`stack.tls.make_context`, with the scenario's ciphers and versions), so STARTTLS,
 implicit TLS and the three ways of dropping TLS behave as in the simulation:
 ``tcp_close`` (FIN, no close_notify), ``rst`` (RST) and ``close_notify`` (the alert, TCP
-stays open, later Sends are plaintext). A failed handshake is reported to the engine
-(``on_tls_failed``), which closes.
+stays open, later Sends are plaintext; what the client sends after it is discarded, never
+processed, and the server closes once the client's own close_notify is in). A failed
+handshake is reported to the engine (``on_tls_failed``), which closes.
 
 Everything the server sees or sends is reported to an optional sink as
 :class:`TranscriptLine` (plaintext, with seconds since the server started), so a caller
@@ -106,7 +107,8 @@ class TranscriptLine:
 
     ``kind`` is ``"C"`` (client bytes, plaintext), ``"S"`` (server bytes, plaintext) or
     an event: ``accept``, ``tls_established``, ``tls_failed``, ``close``, ``reset``,
-    ``drop_tls``, ``silence``, ``closed``; ``detail`` says more about an event.
+    ``drop_tls``, ``discarded`` (client bytes after our close_notify, not processed),
+    ``silence``, ``closed``; ``detail`` says more about an event.
     """
 
     connection: int
@@ -228,6 +230,7 @@ class AsyncConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._tls: _TlsPipe | None = None
         self._handshaking = False
+        self._tls_dropped = False  # our close_notify is out: nothing more is processed
         self._actions = ActionRunner(self._do, self._delay, lambda: self.closed)
         self._peer_eof = False
         self._fin_sent = False
@@ -259,7 +262,9 @@ class AsyncConnection(asyncio.Protocol):
             return
         self._ack_now()
         tls = self._tls
-        if tls is None:
+        if self._tls_dropped:
+            self._discard_after_close_notify(data)
+        elif tls is None:
             self._gather_plaintext(data)
         elif self._handshaking:
             self._handshake(data)
@@ -366,6 +371,15 @@ class AsyncConnection(asyncio.Protocol):
             tls.unwrapping = False
             self._send_fin()
 
+    def _discard_after_close_notify(self, data: bytes) -> None:
+        """After our close_notify nothing the client sends is processed: say how much
+        came, and close once the client has answered with its own close_notify."""
+        self._note("discarded", detail=f"{len(data)} bytes after the server's close_notify")
+        tls = self._tls
+        if tls is not None and tls.unwrapping and tls.after_unwrap(data) is None:
+            return
+        self._send_fin()
+
     def _feed_nothing_more(self, reason: str) -> None:
         self._abort()
         self._finish(reason)
@@ -413,6 +427,7 @@ class AsyncConnection(asyncio.Protocol):
             if action.mode == "close_notify":
                 if self._tls is not None and self._tls.open:
                     self._write_raw(self._tls.close_notify())
+                    self._tls_dropped = True
             elif action.mode == "rst":
                 self._abort()
                 self._finish("server dropped TLS (rst)")

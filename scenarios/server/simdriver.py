@@ -8,8 +8,11 @@ delays have passed, as a single-threaded server would. ``Send`` is one ``send()`
 so one segment (one TLS record under TLS); ``Delay`` waits in virtual time.
 
 Every byte the engine sees or sends is a trace record (``server``/``rx``, ``tx``) in
-plaintext, so the transcript is a view of the trace. The server's clock (for Date
-checks) is its configured start time plus kernel time.
+plaintext, so the transcript is a view of the trace. After the server's own close_notify
+(``DropTls("close_notify")``) nothing the client sends is processed: it is read, so its
+buffers go back, and traced as ``discarded``; a Send after the alert goes out in
+plaintext on the raw socket, so trace, transcript and pcap show the same bytes. The
+server's clock (for Date checks) is its configured start time plus kernel time.
 
 This module knows the kernel, the simulated TCP socket, TLS and the engine; it knows
 nothing about the device or its client.
@@ -65,6 +68,9 @@ class ServerConnection:
     index: int
     tls: TlsSocket | None = None
     silent: bool = False
+    tls_dropped: bool = False
+    """The server sent its close_notify: what still arrives is discarded, not processed,
+    and what the rule writes after the alert goes out in plaintext."""
     closed: bool = False
     outbox: bytearray = field(default_factory=bytearray)
     engine_tls_pending: bool = False
@@ -109,6 +115,10 @@ class ServerConnection:
                 data = self.sock.recv(65536)
                 if not data:
                     break
+                if self.tls_dropped:
+                    kernel.emit(self.source, "discarded", length=len(data),
+                                why="after the server's close_notify")
+                    continue
                 kernel.emit(self.source, "rx", data=data)
                 self._enqueue(self.engine.on_data(data, now=self.server.now()))
                 if self.engine_tls_pending or self.silent:
@@ -162,6 +172,7 @@ class ServerConnection:
             kernel.emit(self.source, "drop_tls", mode=action.mode)
             if action.mode == "close_notify" and self.tls is not None:
                 self.tls.close_notify_only()
+                self.tls_dropped = True
             elif action.mode == "rst":
                 self.raw.abort()
                 self._finish("server dropped TLS (rst)")
@@ -174,7 +185,21 @@ class ServerConnection:
     def _flush(self, *, one_write: bool = False) -> None:
         if not self.outbox or self.sock.state is SocketState.CLOSED:
             return
+        if self.tls_dropped:
+            self._flush_plaintext_after_tls()
+            return
         accepted = self.sock.send(bytes(self.outbox))
+        if accepted > 0:
+            del self.outbox[:accepted]
+
+    def _flush_plaintext_after_tls(self) -> None:
+        """After our close_notify, Sends go on the raw socket in the clear (traced by
+        content, not as ciphertext), once the alert itself is out."""
+        if self.tls is not None and self.tls.unsent:
+            return
+        self.raw.set_ciphertext(False)
+        accepted = self.raw.send(bytes(self.outbox))
+        self.raw.set_ciphertext(True)
         if accepted > 0:
             del self.outbox[:accepted]
 

@@ -251,7 +251,8 @@ def _tls_client(port: int, ca_pem: bytes, script: Callable[[ssl.SSLSocket], T]) 
         tls.close()
 
 
-def test_drop_tls_close_notify_keeps_tcp_open_and_goes_on_in_plaintext() -> None:
+def test_drop_tls_close_notify_keeps_tcp_open_and_sends_only_the_inject_in_plaintext(
+        ) -> None:
     rule = Rule(verb="MAIL", in_tls=True, action="drop_tls", drop_tls_mode="close_notify",
                 inject="421 4.4.2 plaintext after TLS\r\n")
 
@@ -271,6 +272,60 @@ def test_drop_tls_close_notify_keeps_tcp_open_and_goes_on_in_plaintext() -> None
     assert inside.startswith(b"250")
     assert plaintext == b"421 4.4.2 plaintext after TLS\r\n"
     assert any(line.kind == "drop_tls" for line in server.connections[0].lines)
+
+
+CLOSE_NOTIFY_ON_MAIL = Rule(verb="MAIL", in_tls=True, action="drop_tls",
+                            drop_tls_mode="close_notify")
+REST_OF_THE_MAIL = b"RCPT TO:<b@example.net>\r\nBDAT 3 LAST\r\nx\r\n"
+
+
+def _read_to_end(sock: socket.socket | ssl.SSLSocket) -> bytes:
+    got = b""
+    while chunk := sock.recv(1000):
+        got += chunk
+    return got
+
+
+def _after_drop(server: AsyncServer) -> list[TranscriptLine]:
+    lines = server.connections[0].lines
+    drop = next(i for i, line in enumerate(lines) if line.kind == "drop_tls")
+    return lines[drop + 1:]
+
+
+@pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "one-by-one"])
+def test_after_its_close_notify_the_server_reads_and_stores_nothing(pipelined: bool) -> None:
+    """A real TLS client over loopback goes on after the server's close_notify: the rest
+    of the mail inside TLS (in the same write as MAIL, or after the 250), then, once it has
+    answered the close_notify, the same commands in the clear. The server takes none of
+    it, answers nothing and closes."""
+
+    def script(tls: ssl.SSLSocket) -> tuple[bytes, bytes]:
+        if pipelined:
+            tls.sendall(b"MAIL FROM:<a@example.com>\r\n" + REST_OF_THE_MAIL)
+            inside = _read_to_end(tls)  # the 250, then the close_notify ends the reads
+        else:
+            tls.sendall(b"MAIL FROM:<a@example.com>\r\n")
+            inside = tls.recv(1000)
+            tls.sendall(REST_OF_THE_MAIL)  # the close_notify is not read yet
+            inside += _read_to_end(tls)
+        plain = tls.unwrap()
+        plain.sendall(REST_OF_THE_MAIL)
+        return inside, _read_to_end(plain)
+
+    async def scenario() -> tuple[AsyncServer, tuple[bytes, bytes]]:
+        server, port, ca_pem = await _server(ServerConfig(rules=(CLOSE_NOTIFY_ON_MAIL,)))
+        got = await asyncio.to_thread(_tls_client, port, ca_pem, script)
+        await _finish(server)
+        return server, got
+
+    server, (inside, plaintext) = _run(scenario)
+    assert inside == b"250 2.1.0 Sender OK\r\n"
+    assert plaintext == b""  # the server closed without a word
+    assert server.mailbox == []
+    later = _after_drop(server)
+    assert [line.kind for line in later if line.kind in ("C", "S")] == []
+    assert any(line.kind == "discarded" for line in later)
+    assert server.connections[0].engine.observations.commands[-1] == "MAIL"
 
 
 def test_drop_tls_rst_resets_the_connection() -> None:
