@@ -12,7 +12,7 @@ This module knows the result and the expectations; it runs nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ from stack.tcp import TX_PURPOSE
 
 if TYPE_CHECKING:
     from scenarios.runner import RunResult
+    from scenarios.server.mailbox import Observations
 
 
 @dataclass
@@ -204,6 +205,18 @@ def check_pool(result: RunResult) -> str | None:
     return "; ".join(problems) or None
 
 
+def _no_ehlo_after_tls(observations: Sequence[Observations]) -> str:
+    """What the client did instead of EHLO after the TLS handshake, in plain words."""
+    after_tls = [o for o in observations if o.tls_established]
+    if not after_tls:
+        return "no TLS session was established, so there was no EHLO after STARTTLS"
+    first = next((o.first_command_after_tls for o in after_tls
+                  if o.first_command_after_tls is not None), None)
+    if first is None:
+        return "the client closed the connection after the TLS handshake without a command"
+    return f"the client's first command after the TLS handshake was {first}, not EHLO"
+
+
 def check_server(result: RunResult) -> str | None:
     wanted = result.scenario.expect.server
     connections = result.connections
@@ -234,8 +247,7 @@ def check_server(result: RunResult) -> str | None:
     want("pipelined", any(o.pipelined for o in observations), "the client did not pipeline",
          "the client pipelined")
     ehlo_again = any(o.first_command_after_tls == "EHLO" for o in observations)
-    want("ehlo_after_starttls", ehlo_again,
-         "the client's first command after the TLS handshake was not EHLO",
+    want("ehlo_after_starttls", ehlo_again, _no_ehlo_after_tls(observations),
          "the client sent EHLO again after STARTTLS")
     bare = any(o.command_line_endings.bare_lf or o.command_line_endings.bare_cr
                or o.bare_lf_in_data or o.bare_cr_in_data for o in observations)

@@ -114,6 +114,29 @@ def test_serve_starttls_prints_the_ca_the_client_must_trust() -> None:
     assert "not observable  reply_code" in out
 
 
+def test_serve_says_a_client_closed_after_the_tls_handshake_without_a_command() -> None:
+    with _serving("starttls", "--listen", "127.0.0.1:0", "--once") as process:
+        port = int(_readline(process).split()[3].rsplit(":", 1)[1])
+        ca_file = _readline(process).split(": ", 1)[1].strip()
+        with socket.create_connection(("127.0.0.1", port), timeout=GUARD_S) as raw:
+            reader = raw.makefile("rb")
+            assert reader.readline().startswith(b"220")
+            raw.sendall(b"EHLO dev.example.com\r\n")
+            while reader.readline()[3:4] == b"-":
+                pass
+            raw.sendall(b"STARTTLS\r\n")
+            assert reader.readline().startswith(b"220")
+            context = ssl.create_default_context(cafile=ca_file)
+            with context.wrap_socket(raw, server_hostname="localhost"):
+                pass  # the handshake, then close_notify and FIN: not one command
+        out = _rest(process)
+    assert process.returncode == 1, out
+    assert "-- tls_established" in out
+    assert ("the client closed the connection after the TLS handshake without a command"
+            in out), out
+    assert "was not EHLO" not in out
+
+
 def test_serve_exits_1_when_the_client_fails_an_expectation() -> None:
     with _serving("pipelining", "--listen", "127.0.0.1:0", "--once") as process:
         port = int(_readline(process).split()[3].rsplit(":", 1)[1])

@@ -153,3 +153,40 @@ def test_a_date_far_from_the_server_clock_gets_a_note() -> None:
     notes = observation_notes([engine.observations], engine.mailbox, now=later)
     assert any("h from the server's clock" in n for n in notes)
     assert observation_notes([engine.observations], engine.mailbox, now=NOW) == []
+
+
+EHLO_AFTER_STARTTLS = SCENARIO.replace("starttls = false", "starttls = true").replace(
+    "[expect.server]\npipelined = true\nmail_count = 1",
+    "[expect.server]\nehlo_after_starttls = true")
+
+
+def _after_handshake(*reads: bytes, handshake: bool = True) -> ServerEngine:
+    """A STARTTLS session: EHLO, STARTTLS, the handshake (or not), then ``reads``."""
+    engine = ServerEngine(ServerConfig())
+    engine.on_connect()
+    engine.on_data(b"EHLO dev.example.com\r\n", now=NOW)
+    engine.on_data(b"STARTTLS\r\n", now=NOW)
+    if handshake:
+        engine.on_tls_established("TLS_AES_256_GCM_SHA384", "TLSv1.3")
+    else:
+        engine.on_tls_failed("no shared cipher")
+    for data in reads:
+        engine.on_data(data, now=NOW)
+    engine.on_close("peer closed")
+    return engine
+
+
+def _ehlo_after_starttls(engine: ServerEngine) -> tuple[str, str]:
+    verdict = judge_server(_scenario(EHLO_AFTER_STARTTLS), [engine])
+    check = next(c for c in verdict.checks if c.name == "server.ehlo_after_starttls")
+    return check.status, check.detail
+
+
+def test_ehlo_after_starttls_says_what_the_client_did_after_the_handshake() -> None:
+    assert _ehlo_after_starttls(_after_handshake(b"EHLO dev.example.com\r\n"))[0] == "pass"
+    assert _ehlo_after_starttls(_after_handshake()) == (
+        "fail", "the client closed the connection after the TLS handshake without a command")
+    assert _ehlo_after_starttls(_after_handshake(b"MAIL FROM:<a@example.com>\r\n")) == (
+        "fail", "the client's first command after the TLS handshake was MAIL, not EHLO")
+    assert _ehlo_after_starttls(_after_handshake(handshake=False)) == (
+        "fail", "no TLS session was established, so there was no EHLO after STARTTLS")
