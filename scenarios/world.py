@@ -138,9 +138,8 @@ def _schedule_faults(world: World) -> None:
             towards = world.side_ip(fault.towards) or world.board.ip
             kernel.call_at(fault.at_us, partial(link.inject_rst, towards=towards))
         elif isinstance(fault, HoldFault):
-            kernel.call_at(fault.at_us, partial(link.hold, src=world.side_ip(fault.src)))
-            if fault.duration_us is not None:
-                kernel.call_at(fault.at_us + fault.duration_us, link.release)
+            kernel.call_at(fault.at_us, partial(_hold, link, world.side_ip(fault.src),
+                                                fault.duration_us))
         elif isinstance(fault, PartitionFault):
             kernel.call_at(fault.at_us, link.partition)
             if fault.duration_us is not None:
@@ -148,3 +147,10 @@ def _schedule_faults(world: World) -> None:
         elif isinstance(fault, SetLossFault):
             kernel.call_at(fault.at_us, partial(link.set_loss, fault.probability,
                                                src=world.side_ip(fault.src)))
+
+
+def _hold(link: Link, src: str | None, duration_us: int | None) -> None:
+    """Place a scenario's hold; a timed one is released alone, ``duration_us`` later."""
+    placed = link.hold(src=src)
+    if duration_us is not None:
+        link.kernel.call_later(duration_us, partial(link.release, placed))

@@ -15,6 +15,9 @@ these); a segment that is lost also gets a ``drop`` record with the same fields 
 Fault verbs (the same names in scenario files, Python and Robot keywords):
 ``drop_nth``, ``drop_after``, ``inject_rst``, ``hold``/``release``,
 ``partition``/``repair``, ``set_loss``. Random loss draws from ``kernel.rng`` only.
+Holds overlap without interfering: each :meth:`Link.hold` returns its own :class:`Hold`,
+:meth:`Link.release` ends that one only (a frame stays held while any other hold still
+covers its sender), and only :meth:`Link.release_all` ends them all.
 
 This module knows segments, addresses and time. It knows nothing about TCP state,
 buffers or what the hosts are.
@@ -63,6 +66,18 @@ class LinkStats:
     frames_dropped: int = 0
     frames_held: int = 0
     bytes_sent: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """One hold placed by :meth:`Link.hold`: its number on this link (1, 2, ... in the
+    order placed) and whose frames it holds (``src`` None: every host's)."""
+
+    number: int
+    src: str | None
+
+    def covers(self, ip: str) -> bool:
+        return self.src is None or self.src == ip
 
 
 @dataclass(slots=True)
@@ -121,7 +136,8 @@ class Link:
         self._drop_nth: list[_DropNth] = []
         self._drop_after: list[_DropAfter] = []
         self._loss: dict[str | None, float] = {}
-        self._held_sources: set[str | None] = set()
+        self._holds: list[Hold] = []
+        self._holds_placed = 0
         self._held: list[Segment] = []
         self._partitioned = False
 
@@ -199,20 +215,56 @@ class Link:
         self._schedule(rst)
         return rst
 
-    def hold(self, *, src: str | None = None) -> None:
-        """Queue frames sent by ``src`` (every host when None) until :meth:`release`."""
+    @property
+    def holds(self) -> list[Hold]:
+        """The holds in force, in the order they were placed."""
+        return list(self._holds)
+
+    def hold(self, *, src: str | None = None) -> Hold:
+        """Queue frames sent by ``src`` (every host when None) until this hold is
+        released (:meth:`release` with the returned :class:`Hold`, or :meth:`release_all`)."""
         if src is not None:
             check_ipv4("src", src)
-        self._held_sources.add(src)
-        self._fault("hold", src=src)
+        self._holds_placed += 1
+        placed = Hold(self._holds_placed, src)
+        self._holds.append(placed)
+        self._fault("hold", hold=placed.number, src=src)
+        return placed
 
-    def release(self) -> None:
-        """Stop holding; deliver the held frames in the order they were sent."""
-        held, self._held = self._held, []
-        self._held_sources.clear()
-        self._fault("release", frames=len(held))
-        for segment in held:
+    def release(self, hold: Hold) -> None:
+        """End ``hold`` only: the held frames no other hold covers go out, in the order
+        they were sent; frames another hold still covers stay held."""
+        if not isinstance(hold, Hold):
+            raise ValueError(f"hold: expected a Hold from Link.hold, got {hold!r}")
+        placed = self.active_hold(hold.number)
+        self._holds.remove(placed)
+        self._fault("release", hold=placed.number, frames=self._deliver_unheld())
+
+    def active_hold(self, number: int) -> Hold:
+        """The hold in force numbered ``number``; ValueError when there is none."""
+        for placed in self._holds:
+            if placed.number == number:
+                return placed
+        active = ", ".join(str(h.number) for h in self._holds) or "none"
+        raise ValueError(f"hold: hold {number} is not active on link {self.name} "
+                         f"(active: {active})")
+
+    def release_all(self) -> None:
+        """End every hold; deliver every held frame in the order they were sent."""
+        count = len(self._holds)
+        self._holds.clear()
+        self._fault("release_all", holds=count, frames=self._deliver_unheld())
+
+    def _is_held(self, ip: str) -> bool:
+        return any(h.covers(ip) for h in self._holds)
+
+    def _deliver_unheld(self) -> int:
+        """Send on the held frames no hold covers any more; how many went."""
+        going = [seg for seg in self._held if not self._is_held(seg.src_ip)]
+        self._held = [seg for seg in self._held if self._is_held(seg.src_ip)]
+        for segment in going:
             self._schedule(segment)
+        return len(going)
 
     def partition(self) -> None:
         """Lose every frame, both ways, until :meth:`repair`."""
@@ -250,7 +302,7 @@ class Link:
             st.frames_dropped += 1
             self.kernel.emit(self.source, "drop", reason=reason, **fields)
             return
-        if None in self._held_sources or segment.src_ip in self._held_sources:
+        if self._is_held(segment.src_ip):
             st.frames_held += 1
             self._held.append(segment)
             return

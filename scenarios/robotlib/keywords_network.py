@@ -1,7 +1,7 @@
 """Network keywords: the link's fault verbs, named as in scenario files and ``stack/link.py``.
 
-``Drop Nth``, ``Drop After``, ``Inject Rst``, ``Hold``/``Release``,
-``Partition``/``Repair`` and ``Set Loss`` act on the simulated link between the booted
+``Drop Nth``, ``Drop After``, ``Inject Rst``, ``Hold``/``Release`` (and ``Release All
+Holds``), ``Partition``/``Repair`` and ``Set Loss`` act on the simulated link between the booted
 board and its scripted server, from the current instant of virtual time (a scenario
 file's ``at_s`` is the keyword's place in the test). Sides are named as in scenario files:
 ``device`` or ``server``. No time moves here.
@@ -76,22 +76,37 @@ class NetworkKeywords(LibraryComponent):
                     f"seq={rst.seq}")
 
     @keyword()
-    def hold(self, src: Side | None = None) -> None:
-        """Holds the frames sent by ``src`` (both sides when not given) until `Release`.
+    def hold(self, src: Side | None = None) -> int:
+        """Holds the frames sent by ``src`` (both sides when not given) until this hold
+        is released, and returns its number for `Release`. Holds overlap without
+        interfering: a frame stays held while any hold in force covers its sender.
 
-        | `Hold` | src=server |
-        | `Let Virtual Time Pass` | 30 s |
-        | `Release` | |
+        | ${hold}= | `Hold` | src=server |
+        | `Let Virtual Time Pass` | 30 s | |
+        | `Release` | ${hold} | |
         """
-        self._link().hold(src=self._ip("src", src))
+        placed = self._link().hold(src=self._ip("src", src))
+        logger.info(f"Hold {placed.number} on frames from {src or 'both sides'}")
+        return placed.number
 
     @keyword()
-    def release(self) -> None:
-        """Stops holding and delivers the held frames in the order they were sent.
+    def release(self, hold: int) -> None:
+        """Ends the hold numbered ``hold`` (what `Hold` returned), and only that one: the
+        frames it held go out in the order they were sent, unless another hold still
+        covers their sender. To end every hold, use `Release All Holds`.
 
-        | `Release` |
+        | `Release` | ${hold} |
         """
-        self._link().release()
+        link = self._link()
+        link.release(link.active_hold(hold))
+
+    @keyword()
+    def release_all_holds(self) -> None:
+        """Ends every hold in force; every held frame goes out in the order it was sent.
+
+        | `Release All Holds` |
+        """
+        self._link().release_all()
 
     @keyword()
     def partition(self) -> None:

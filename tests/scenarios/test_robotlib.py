@@ -157,6 +157,27 @@ def test_link_faults(lib: SmtpHilLibrary) -> None:
     assert lib.wait_for_device_event("error").startswith("error connection_lost")
 
 
+def test_hold_keywords_release_only_the_hold_they_name(lib: SmtpHilLibrary) -> None:
+    lib.start_scenario_server("date-header")
+    lib.boot_emulated_board()
+    from_device = lib.hold("device")
+    from_server = lib.hold("server")
+    assert (from_device, from_server) == (1, 2)
+    lib.send_mail("pump7@example.com", "ops@example.net", body="x")
+    lib.release(from_server)  # the device's frames are still held
+    with pytest.raises(AssertionError, match="reported: nothing"):
+        lib.wait_for_device_event("connected", timeout=1)
+    with pytest.raises(ValueError, match="hold: hold 2 is not active on link link "
+                                         r"\(active: 1\)"):
+        lib.release(from_server)
+    lib.release(from_device)
+    lib.wait_for_device_event("sent", timeout=60)
+    lib.hold()
+    lib.hold("server")
+    lib.release_all_holds()
+    assert lib.ctx.world.link.holds == []
+
+
 def test_whole_scenario_verdicts(lib: SmtpHilLibrary) -> None:
     assert lib.run_scenario("dsn", profile="1.0") == "fail"
     lib.scenario_should_fail(containing="command_abort MAIL 555")

@@ -132,6 +132,30 @@ def test_a_shorter_time_limit_ends_the_same_hang_sooner() -> None:
     assert result.terminal is None
 
 
+# ---- link faults -------------------------------------------------------------------------
+
+OVERLAPPING_HOLDS = """
+[[link.faults]]
+fault = "hold"
+src = "device"
+
+[[link.faults]]
+fault = "hold"
+src = "server"
+duration_s = 1
+"""
+
+
+def test_a_timed_hold_ends_only_itself_not_an_untimed_hold_on_the_other_side() -> None:
+    result = run(_scenario(device=OVERLAPPING_HOLDS, expect='event = "error"'))
+    assert result.mailbox == []
+    link = result.world.link
+    assert [h.src for h in link.holds] == [result.world.board.ip]  # the device's, still on
+    faults = [dict(r.fields) for r in result.world.kernel.trace.select(link.source, "fault")]
+    assert [(f["verb"], f["hold"]) for f in faults] == [("hold", 1), ("hold", 2),
+                                                       ("release", 2)]
+
+
 # ---- RTC variants ----------------------------------------------------------------------
 
 RTC_VARIANTS = "[device]\nrtc_variants = [2024-02-29T12:00:00Z, 2024-12-01T00:00:00Z]"

@@ -145,18 +145,57 @@ def test_drop_after_without_a_limit_is_silence_now() -> None:
 
 def test_hold_then_release_delivers_in_order() -> None:
     kernel, link, a, b = setup(latency_us=100)
-    link.hold(src=A)
+    hold = link.hold(src=A)
     a.send(B, 1)
     a.send(B, 2)
     b.send(A, 3)  # not held
     kernel.run(until_us=10 * MS)
     assert (b.seqs, a.seqs) == ([], [3])
-    link.release()
+    link.release(hold)
     a.send(B, 4)
     kernel.run()
     assert b.seqs == [1, 2, 4]
     assert all(t > 10 * MS for t, _ in b.got)
-    assert [r["verb"] for r in records(kernel, "fault")] == ["hold", "release"]
+    assert records(kernel, "fault") == [
+        {"verb": "hold", "hold": 1, "src": A},
+        {"verb": "release", "hold": 1, "frames": 2},
+    ]
+
+
+def test_a_release_ends_only_its_own_hold() -> None:
+    kernel, link, a, b = setup(latency_us=100)
+    everyone = link.hold()
+    only_a = link.hold(src=A)
+    only_b = link.hold(src=B)
+    assert (everyone.number, only_a.number, only_b.number) == (1, 2, 3)
+    assert link.holds == [everyone, only_a, only_b]
+    a.send(B, 1)
+    b.send(A, 2)
+    link.release(only_a)  # A's frames are still held by `everyone`
+    kernel.run(until_us=10 * MS)
+    assert (b.seqs, a.seqs) == ([], [])
+    link.release(everyone)  # A is free now; B is still held by its own hold
+    kernel.run(until_us=20 * MS)
+    assert (b.seqs, a.seqs) == ([1], [])
+    b.send(A, 3)
+    link.release(only_b)
+    kernel.run()
+    assert a.seqs == [2, 3]
+    assert link.holds == []
+    with pytest.raises(ValueError, match="hold: hold 3 is not active"):
+        link.release(only_b)
+
+
+def test_release_all_ends_every_hold_and_says_so() -> None:
+    kernel, link, a, b = setup(latency_us=100)
+    link.hold(src=A)
+    link.hold(src=B)
+    a.send(B, 1)
+    b.send(A, 2)
+    link.release_all()
+    kernel.run()
+    assert (b.seqs, a.seqs, link.holds) == ([1], [2], [])
+    assert records(kernel, "fault")[-1] == {"verb": "release_all", "holds": 2, "frames": 2}
 
 
 def test_partition_drops_both_ways_until_repair() -> None:

@@ -433,7 +433,7 @@ def test_abort_sends_rst_and_frees_everything() -> None:
     client = world.connect()
     server = world.accepted[0]
     server.sock.send(b"unread reply")
-    world.link.hold(src=CLIENT_IP)  # keep the client's data unacknowledged
+    hold = world.link.hold(src=CLIENT_IP)  # keep the client's data unacknowledged
     client.sock.send(payload(3000))
     world.run(10 * MS)
     assert world.client.pool.in_use == 3  # two queued segments and one received
@@ -442,7 +442,7 @@ def test_abort_sends_rst_and_frees_everything() -> None:
     assert client.sock.state is SocketState.CLOSED
     assert client.sock.close_reason is CloseReason.LOCAL
     assert client.events == [SocketEvent.CONNECTED, SocketEvent.READABLE]  # no event
-    world.link.release()
+    world.link.release(hold)
     world.run(SECOND)
     assert server.sock.state is SocketState.CLOSED
     assert server.sock.close_reason is CloseReason.RST
@@ -530,12 +530,12 @@ def test_connect_waits_for_a_buffer() -> None:
 def test_close_defers_the_fin_until_a_buffer_frees() -> None:
     world = make_world(client_pool=3)
     client = world.connect()
-    world.link.hold(src=CLIENT_IP)
+    hold = world.link.hold(src=CLIENT_IP)
     assert client.sock.send(payload(5000)) == 2 * 1460  # one buffer stays for input
     client.sock.close()
     assert [r.get("what") for r in world.tcp("deferred", "client")] == ["FIN"]
     world.run(10 * MS)
-    world.link.release()
+    world.link.release(hold)
     world.run(5 * SECOND, stop=lambda: client.sock.tcp_state == "FIN_WAIT_2")
     assert world.accepted[0].sock.peer_closed
     assert world.accepted[0].data == payload(5000)[:2 * 1460]
