@@ -134,8 +134,10 @@ class ServerConnection:
         self.closed = True
         self.engine.on_close(reason)
         self.server.kernel.emit(self.source, "closed", reason=reason)
-        if self.sock.state is not SocketState.CLOSED:
-            self.sock.close()
+        # Close even a socket already CLOSED (reset by the client): the server will not
+        # read again, so what it left unread (a silent server reads nothing) goes back
+        # to the server host's pool.
+        self.sock.close()
 
     # -- carrying out actions in order
     def _enqueue(self, actions: list[Action]) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from emulator.trace import TraceRecord
+from emulator.units import MINUTE
 from scenarios.artifacts import transcript_lines, write_artifacts
 from scenarios.format import parse_scenario
 from scenarios.runner import RunResult, run
@@ -165,3 +166,48 @@ def test_a_rule_inject_after_close_notify_goes_out_in_plaintext_and_the_client_i
     assert result.terminal is not None
     event = result.terminal.event
     assert isinstance(event, ClientError) and event.kind is ErrorKind.CONNECTION_LOST
+
+
+# ---- the server host's pool, however a connection ends -----------------------------------
+
+BIG_MAIL = 'attachments = [{ filename = "log.bin", size = 20000 }]'
+
+SERVER_ENDINGS = {
+    "silent": ('verb = "MAIL"\naction = "silent"', ""),
+    "silent, forged client RST": (
+        'verb = "MAIL"\naction = "silent"',
+        '[[link.faults]]\nfault = "inject_rst"\ntowards = "server"\nat_s = 5'),
+    "close": ('verb = "MAIL"\naction = "close"', ""),
+    "reset": ('verb = "MAIL"\naction = "reset"', ""),
+    "reply_then_close": ('verb = "MAIL"\naction = "reply_then_close"', ""),
+    "drop_tls tcp_close": (
+        'verb = "MAIL"\nin_tls = true\naction = "drop_tls"\ndrop_tls_mode = "tcp_close"', ""),
+    "drop_tls rst": (
+        'verb = "MAIL"\nin_tls = true\naction = "drop_tls"\ndrop_tls_mode = "rst"', ""),
+    "drop_tls close_notify": (
+        'verb = "MAIL"\nin_tls = true\naction = "drop_tls"\ndrop_tls_mode = "close_notify"',
+        ""),
+}
+
+
+@pytest.mark.parametrize(("ending", "security"), [
+    (ending, security) for ending in SERVER_ENDINGS for security in ("none", "starttls")
+    if security == "starttls" or not ending.startswith("drop_tls")])
+def test_the_server_host_gets_every_buffer_back_however_the_connection_ends(
+        ending: str, security: str) -> None:
+    """The client is in the middle of a 20 kB mail (pipelined with MAIL, so part of it is
+    on its way or unread) when the server goes silent, closes, resets or drops TLS; the
+    client then gives up (RST) or closes. Every buffer of the server host comes back once
+    TCP has finished (the run itself may stop while a FIN is still being acknowledged)."""
+    rule, faults = SERVER_ENDINGS[ending]
+    result = _run(security=security, rule=rule, faults=faults, job=BIG_MAIL)
+    kernel = result.world.kernel
+    kernel.run(until_us=kernel.now_us + 10 * MINUTE)
+
+    assert result.mailbox == []
+    assert result.terminal is not None
+    assert [c.closed for c in result.connections] == [True]
+    assert result.world.server_host.stack.connections == []
+    pool = result.world.server_host.pool
+    assert pool.in_use == 0, f"{pool.in_use} server buffer(s) still in use"
+    assert result.pool_in_use_at_end == 0
