@@ -17,6 +17,7 @@ from xml.etree import ElementTree
 
 from emulator.trace import TraceRecord
 from emulator.units import format_us
+from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import RunResult
 from smtp.events import describe
 from stack.tcp import TX_PURPOSE
@@ -79,6 +80,7 @@ def result_dict(result: RunResult) -> dict[str, Any]:
                  "in_use_at_end": result.pool_in_use_at_end},
         "watchdog_resets": result.watchdog_resets,
         "trace_sha256": result.trace_sha256,
+        "trace_not_reproducible": why_not_reproducible(result.scenario),
     }
 
 

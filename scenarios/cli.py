@@ -34,9 +34,11 @@ from scenarios.catalog import load_catalog
 from scenarios.cli_board import add_board_parser, cmd_board
 from scenarios.cli_outside import add_dut_arguments, add_serve_parser, cmd_run_dut, cmd_serve
 from scenarios.cli_send import add_send_parser, cmd_send
+from scenarios.determinism import DeterminismCheck, DeterminismChecker
 from scenarios.dut import DutError
 from scenarios.format import Scenario, ScenarioError
 from scenarios.golden import write_golden
+from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import RunResult, resolve_scenario, run
 from smtp.config import ConfigError
 from smtp.profiles import PROFILE_NAMES
@@ -73,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--artifacts", type=Path, metavar="DIR",
                        help="write transcript, trace, pcap and result JSON per run")
     p_run.add_argument("--check-determinism", action="store_true",
-                       help="run each scenario twice; fail if the trace hashes differ")
+                       help="run each scenario again in a fresh process with another "
+                            "PYTHONHASHSEED; fail if the trace hashes differ")
     add_dut_arguments(p_run)
 
     p_matrix = sub.add_parser("matrix", help="every catalog scenario against every profile")
@@ -163,7 +166,7 @@ def _line(result: RunResult) -> str:
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from scenarios.artifacts import junit_xml, result_dict, write_artifacts
+    from scenarios.artifacts import junit_xml
 
     if args.dut is not None:
         return cmd_run_dut(args, out, err)
@@ -175,41 +178,48 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         make_output_folder("--artifacts", args.artifacts)
     results: list[RunResult] = []
     status = EXIT_OK
-    for index, scenario in enumerate(scenarios, 1):
-        _progress(err, f"[{index}/{len(scenarios)}] {scenario.name}")
-        result = run(scenario, args.profile, seed)
-        results.append(result)
-        if not result.passed:
-            status = EXIT_FAIL
-        determinism = None
-        if args.check_determinism:
-            again = run(scenario, args.profile, seed)
-            determinism = again.trace_sha256 == result.trace_sha256
-            if not determinism:
+    with DeterminismChecker() as checker:
+        for index, scenario in enumerate(scenarios, 1):
+            _progress(err, f"[{index}/{len(scenarios)}] {scenario.name}")
+            if args.check_determinism:
+                checker.before(scenario, args.profile, seed)
+            result = run(scenario, args.profile, seed)
+            results.append(result)
+            check = checker.after(scenario, result) if args.check_determinism else None
+            if not result.passed or (check is not None and check.deterministic is False):
                 status = EXIT_FAIL
-        _done_progress(err)
-        if args.json:
-            data = result_dict(result)
-            if determinism is not None:
-                data["deterministic"] = determinism
-            out.write(json.dumps(data) + "\n")
-        else:
-            out.write(_line(result) + "\n")
-            if determinism is False:
-                out.write(f"FAIL {scenario.name}: two runs gave different trace hashes\n")
-            elif determinism:
-                out.write(f"     deterministic: trace_sha256 {result.trace_sha256}\n")
-        if args.artifacts is not None:
-            try:
-                where = write_artifacts(result, args.artifacts)
-            except OSError as exc:
-                raise BadInput(f"smtp-hil: --artifacts {args.artifacts}: "
-                               f"{exc.strerror or exc}") from None
-            if not args.json:
-                out.write(f"     artifacts: {where}\n")
+            _done_progress(err)
+            _report_run(args, out, result, check)
     if args.junit is not None:
         _write_junit(args.junit, junit_xml(results))
     return status
+
+
+def _report_run(args: argparse.Namespace, out: TextIO, result: RunResult,
+                check: DeterminismCheck | None) -> None:
+    from scenarios.artifacts import result_dict, write_artifacts
+
+    if args.json:
+        data = result_dict(result)
+        if check is not None:
+            data["deterministic"] = check.deterministic
+            data["determinism"] = check.as_dict()
+        out.write(json.dumps(data) + "\n")
+    else:
+        out.write(_line(result) + "\n")
+        for line in check.lines() if check is not None else []:
+            out.write(line + "\n")
+        why = why_not_reproducible(result.scenario)
+        if check is None and why is not None:
+            out.write(f"     note: this trace hash is not reproducible: {why}\n")
+    if args.artifacts is not None:
+        try:
+            where = write_artifacts(result, args.artifacts)
+        except OSError as exc:
+            raise BadInput(f"smtp-hil: --artifacts {args.artifacts}: "
+                           f"{exc.strerror or exc}") from None
+        if not args.json:
+            out.write(f"     artifacts: {where}\n")
 
 
 CELL = {("pass", False): ".", ("fail", True): "x", ("fail", False): "F", ("pass", True): "P"}

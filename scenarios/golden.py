@@ -34,6 +34,7 @@ from typing import Final, Literal, TypeAlias
 
 from emulator.trace import Opaque, Trace
 from scenarios.format import Scenario
+from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import RunResult
 
 DEFAULT_PATH: Final = Path("tests/scenarios/golden_hashes.toml")
@@ -75,15 +76,6 @@ class Golden:
     hashes: dict[tuple[str, str], Entry] = field(default_factory=dict)
     not_reproducible: dict[str, str] = field(default_factory=dict)
     """Scenario name -> why its trace differs from run to run."""
-
-
-def why_not_reproducible(scenario: Scenario) -> str | None:
-    """Why ``scenario``'s trace hash differs between identical runs, or None."""
-    if scenario.server.tls_cert == "ecdsa":
-        return ("the server certificate is ECDSA (server.tls_cert = \"ecdsa\"): ECDSA "
-                "signatures vary in length from run to run, and so do the TLS records "
-                "and the trace hash")
-    return None
 
 
 def carries_tls(trace: Trace) -> bool:

@@ -251,6 +251,19 @@ def _tls_client(port: int, ca_pem: bytes, script: Callable[[ssl.SSLSocket], T]) 
         tls.close()
 
 
+def _serve_tls_client(rule: Rule, script: Callable[[ssl.SSLSocket], T]
+                      ) -> tuple[AsyncServer, T]:
+    """A server with ``rule`` facing :func:`_tls_client` running ``script``."""
+
+    async def scenario() -> tuple[AsyncServer, T]:
+        server, port, ca_pem = await _server(ServerConfig(rules=(rule,)))
+        got = await asyncio.to_thread(_tls_client, port, ca_pem, script)
+        await _finish(server)
+        return server, got
+
+    return _run(scenario)
+
+
 def test_drop_tls_close_notify_keeps_tcp_open_and_sends_only_the_inject_in_plaintext(
         ) -> None:
     rule = Rule(verb="MAIL", in_tls=True, action="drop_tls", drop_tls_mode="close_notify",
@@ -262,13 +275,7 @@ def test_drop_tls_close_notify_keeps_tcp_open_and_sends_only_the_inject_in_plain
         plain = tls.unwrap()  # the server's close_notify arrives: TLS is over, TCP is not
         return inside, plain.recv(1000)
 
-    async def scenario() -> tuple[AsyncServer, tuple[bytes, bytes]]:
-        server, port, ca_pem = await _server(ServerConfig(rules=(rule,)))
-        got = await asyncio.to_thread(_tls_client, port, ca_pem, script)
-        await _finish(server)
-        return server, got
-
-    server, (inside, plaintext) = _run(scenario)
+    server, (inside, plaintext) = _serve_tls_client(rule, script)
     assert inside.startswith(b"250")
     assert plaintext == b"421 4.4.2 plaintext after TLS\r\n"
     assert any(line.kind == "drop_tls" for line in server.connections[0].lines)
@@ -312,13 +319,7 @@ def test_after_its_close_notify_the_server_reads_and_stores_nothing(pipelined: b
         plain.sendall(REST_OF_THE_MAIL)
         return inside, _read_to_end(plain)
 
-    async def scenario() -> tuple[AsyncServer, tuple[bytes, bytes]]:
-        server, port, ca_pem = await _server(ServerConfig(rules=(CLOSE_NOTIFY_ON_MAIL,)))
-        got = await asyncio.to_thread(_tls_client, port, ca_pem, script)
-        await _finish(server)
-        return server, got
-
-    server, (inside, plaintext) = _run(scenario)
+    server, (inside, plaintext) = _serve_tls_client(CLOSE_NOTIFY_ON_MAIL, script)
     assert inside == b"250 2.1.0 Sender OK\r\n"
     assert plaintext == b""  # the server closed without a word
     assert server.mailbox == []

@@ -27,9 +27,9 @@ from scenarios.golden import (
     load_golden,
     parse_golden,
     stale_entries,
-    why_not_reproducible,
     write_golden,
 )
+from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import run
 from smtp.profiles import PROFILE_NAMES
 from tests.scenarios.conftest import MATRIX_SEED, MatrixRun
