@@ -251,10 +251,12 @@ class ServerEngine:
             elif isinstance(action, Close | Reset):
                 self._closed = True
             elif isinstance(action, DropTls):
-                # Whatever the mode, the session is over: after its own close_notify the
-                # server takes nothing more (the driver discards what still arrives).
+                # The session is over: after its own close_notify the server takes nothing
+                # more (the driver discards what still arrives). Outside TLS there is no
+                # close_notify to send, and nothing changes.
+                ends = action.mode != "close_notify" or self.session.tls_active
                 self.session.tls_active = False
-                self._closed = True
+                self._closed = self._closed or ends
             elif isinstance(action, Silence):
                 self._silent = True
         self._out.extend(actions)

@@ -401,6 +401,13 @@ def test_drop_tls_close_notify_then_the_inject_and_nothing_more() -> None:
     )
     assert tcp.on_data(b"DATA\r\n") == [Send(b"354 go\r\n"), DropTls("tcp_close")]
     assert tcp.closed
+    # Outside TLS there is no close_notify to send: the session goes on.
+    plain = engine(Rule(verb="MAIL", action="drop_tls", drop_tls_mode="close_notify"))
+    ehlo(plain)
+    assert plain.on_data(b"MAIL FROM:<d@e.org>\r\n") == [
+        Send(R.encode(R.S250_SENDER_OK)), DropTls("close_notify")]
+    assert not plain.closed
+    assert texts(plain.on_data(b"RCPT TO:<a@b.org>\r\n")) == [R.S250_RECIPIENT_OK]
 
 
 def test_ehlo_override_changes_what_counts_as_advertised() -> None:
