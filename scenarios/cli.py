@@ -30,8 +30,18 @@ from pathlib import Path
 from typing import Final, TextIO
 
 from scenarios import cliargs
+from scenarios.applicability import NotApplicable
 from scenarios.catalog import load_catalog
 from scenarios.cli_board import add_board_parser, cmd_board
+from scenarios.cli_firmware import (
+    FIRMWARE_LEGEND,
+    FirmwareUnavailable,
+    add_firmware_argument,
+    firmware_column,
+    not_applicable_dict,
+    not_applicable_line,
+    resolve_cli_firmware,
+)
 from scenarios.cli_outside import add_dut_arguments, add_serve_parser, cmd_run_dut, cmd_serve
 from scenarios.cli_send import add_send_parser, cmd_send
 from scenarios.determinism import DeterminismCheck, DeterminismChecker
@@ -39,7 +49,7 @@ from scenarios.dut import DutError
 from scenarios.format import Scenario, ScenarioError
 from scenarios.golden import write_golden
 from scenarios.reproducibility import why_not_reproducible
-from scenarios.runner import RunResult, resolve_scenario, run
+from scenarios.runner import RunResult, check_runnable, resolve_scenario, run
 from smtp.config import ConfigError
 from smtp.profiles import PROFILE_NAMES
 
@@ -77,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--check-determinism", action="store_true",
                        help="run each scenario again in a fresh process with another "
                             "PYTHONHASHSEED; fail if the trace hashes differ")
+    add_firmware_argument(p_run, "the board's firmware: model (default: the scenario's), "
+                                 "lwip, or a C firmware library")
     add_dut_arguments(p_run)
 
     p_matrix = sub.add_parser("matrix", help="every catalog scenario against every profile")
@@ -86,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="kernel seed, an integer >= 0 (default 0)")
     p_matrix.add_argument("--write-golden", type=Path, metavar="FILE",
                           help="write every run's trace hash to FILE (the golden hashes)")
+    add_firmware_argument(p_matrix, "add a column for this C firmware (lwip or a library)")
 
     add_send_parser(sub)
     add_board_parser(sub)
@@ -160,7 +173,8 @@ def _write_junit(path: Path, text: str) -> None:
 
 def _line(result: RunResult) -> str:
     verdict = "PASS" if result.passed else "FAIL"
-    return (f"{verdict} {result.scenario.name} [{result.profile} seed {result.seed}] "
+    label = result.profile if result.firmware == "model" else result.firmware
+    return (f"{verdict} {result.scenario.name} [{label} seed {result.seed}] "
             f"{result.verdict.reason} (virtual {result.virtual_us / 1e6:.3f} s, "
             f"wall {result.wall_s:.3f} s)")
 
@@ -172,18 +186,28 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return cmd_run_dut(args, out, err)
     seed = 0 if args.seed is None else args.seed
     scenarios: list[Scenario] = [resolve_scenario(name) for name in args.scenarios]
+    firmware = resolve_cli_firmware(args.firmware)
     if args.junit is not None:
         check_output_file("--junit", args.junit)
     if args.artifacts is not None:
         make_output_folder("--artifacts", args.artifacts)
     results: list[RunResult] = []
     status = EXIT_OK
+    firmware = resolve_cli_firmware(args.firmware)
     with DeterminismChecker() as checker:
         for index, scenario in enumerate(scenarios, 1):
             _progress(err, f"[{index}/{len(scenarios)}] {scenario.name}")
+            try:
+                check_runnable(scenario, firmware)
+            except NotApplicable as exc:  # neither a pass nor a run
+                status = EXIT_FAIL
+                _done_progress(err)
+                out.write((json.dumps(not_applicable_dict(exc)) if args.json
+                           else not_applicable_line(exc)) + "\n")
+                continue
             if args.check_determinism:
-                checker.before(scenario, args.profile, seed)
-            result = run(scenario, args.profile, seed)
+                checker.before(scenario, args.profile, seed, args.firmware)
+            result = run(scenario, args.profile, seed, firmware)
             results.append(result)
             check = checker.after(scenario, result) if args.check_determinism else None
             if not result.passed or (check is not None and check.deterministic is False):
@@ -235,6 +259,7 @@ def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         check_output_file("--junit", args.junit)
     if args.write_golden is not None:
         check_output_file("--write-golden", args.write_golden)
+    firmware = resolve_cli_firmware(args.firmware)
     results: list[RunResult] = []
     rows: list[tuple[Scenario, list[str]]] = []
     surprises: list[str] = []
@@ -252,6 +277,10 @@ def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 what = "fails unexpectedly" if cell == "F" else "passes unexpectedly"
                 surprises.append(f"{scenario.name} on {profile} {what}: {result.verdict.reason}")
         rows.append((scenario, cells))
+    column = None
+    if firmware is not None:
+        _progress(err, f"{firmware.label} column")
+        column = firmware_column(scenarios, firmware, args.seed)
     _done_progress(err)
     if args.junit is not None:
         _write_junit(args.junit, junit_xml(results, suite="smtp-hil-matrix",
@@ -264,13 +293,20 @@ def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "rows": [{"scenario": s.name, "cells": dict(zip(PROFILE_NAMES, c, strict=True))}
                      for s, c in rows],
             "surprises": surprises, "runs": len(results),
-            "wall_s": round(sum(r.wall_s for r in results), 3)}, indent=2) + "\n")
+            "wall_s": round(sum(r.wall_s for r in results), 3),
+            **({"firmware_column": column.as_dict(scenarios)} if column else {})},
+            indent=2) + "\n")
     else:
         width = max(len(s.name) for s, _ in rows) if rows else 10
-        out.write(f"{'scenario':<{width}}  " + " ".join(f"{p:>7}" for p in PROFILE_NAMES) + "\n")
-        for scenario, cells in rows:
+        extra = [column.label] if column else []
+        out.write(f"{'scenario':<{width}}  "
+                  + " ".join(f"{p:>7}" for p in [*PROFILE_NAMES, *extra]) + "\n")
+        for index, (scenario, cells) in enumerate(rows):
+            cells = [*cells, column.cells[index]] if column else cells
             out.write(f"{scenario.name:<{width}}  " + " ".join(f"{c:>7}" for c in cells) + "\n")
         out.write(f"\n{LEGEND}\n")
+        if column:
+            out.write(FIRMWARE_LEGEND.format(label=column.label) + f"\n{column.counts}\n")
         wall = sum(r.wall_s for r in results)
         out.write(f"{len(results)} runs, {wall:.2f} s of simulation wall time\n")
         for line in surprises:
@@ -349,7 +385,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
     except (ScenarioError, ConfigError) as exc:
         for problem in exc.problems:
             err.write(f"smtp-hil: {problem}\n")
-    except DutError as exc:
+    except (DutError, FirmwareUnavailable) as exc:
         err.write(f"smtp-hil: {exc}\n")
     except _PATH_ERRORS as exc:
         where = f"{exc.filename}: " if exc.filename is not None else ""

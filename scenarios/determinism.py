@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from emulator.trace import TraceRecord, encode_record
+from scenarios.firmware_choice import resolve_firmware
 from scenarios.format import Scenario
 from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import RunResult, resolve_scenario, run
@@ -113,9 +114,12 @@ class FreshProcess:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def submit(self, scenario_path: str, profile: str, seed: int) -> None:
-        """Start the worker on one run (answered by the next :meth:`compare`)."""
-        self._send({"op": "run", "path": scenario_path, "profile": profile, "seed": seed})
+    def submit(self, scenario_path: str, profile: str, seed: int,
+               firmware: str | None = None) -> None:
+        """Start the worker on one run (answered by the next :meth:`compare`); ``firmware``
+        is a ``--firmware`` setting (None: the scenario's own)."""
+        self._send({"op": "run", "path": scenario_path, "profile": profile, "seed": seed,
+                    "firmware": firmware})
         self._pending += 1
 
     def compare(self, result: RunResult) -> Replay:
@@ -262,7 +266,8 @@ class DeterminismChecker:
         if self._worker is not None:
             self._worker.close()
 
-    def before(self, scenario: Scenario, profile: str, seed: int) -> None:
+    def before(self, scenario: Scenario, profile: str, seed: int,
+               firmware: str | None = None) -> None:
         if why_not_reproducible(scenario) is not None:
             return
         if scenario.source is None:
@@ -270,7 +275,7 @@ class DeterminismChecker:
                              f"can be run again in another process")
         if self._worker is None:
             self._worker = FreshProcess()
-        self._worker.submit(scenario.source, profile, seed)
+        self._worker.submit(scenario.source, profile, seed, firmware)
 
     def after(self, scenario: Scenario, result: RunResult) -> DeterminismCheck:
         why = why_not_reproducible(scenario)
@@ -292,7 +297,9 @@ def serve(requests: IO[str], answers: IO[str]) -> None:
         answer: dict[str, object]
         if op == "run":
             scenario = resolve_scenario(str(Path(request["path"])))
-            result = run(scenario, str(request["profile"]), int(request["seed"]))
+            setting = request.get("firmware")
+            firmware = resolve_firmware(str(setting)) if setting is not None else None
+            result = run(scenario, str(request["profile"]), int(request["seed"]), firmware)
             last = list(result.world.kernel.trace.records)
             answer = {"trace_sha256": result.trace_sha256, "records": len(last)}
         elif op == "digests":

@@ -45,6 +45,7 @@ from pydantic_core import PydanticCustomError
 
 from emulator.units import MS, SECOND
 from scenarios.errorwording import DATETIME_EXAMPLE, describe, describe_error
+from scenarios.firmware_choice import MODEL, FirmwareSetting
 from scenarios.server.actions import DropTlsMode, Segmentation
 from scenarios.server.rules import Rule, RuleAction, ServerConfig
 from smtp.config import (
@@ -70,7 +71,7 @@ EVENT_NAMES: Final[tuple[str, ...]] = get_args(EventName)
 ErrorKindName: TypeAlias = Literal[
     "tls_failed", "tls_required", "auth_failed", "protocol", "size_exceeded",
     "connection_lost", "connection_refused", "service_unavailable", "unsupported",
-    "invalid_input", "no_recipients",
+    "invalid_input", "no_recipients", "out_of_memory",
 ]
 ERROR_KIND_NAMES: Final[tuple[str, ...]] = get_args(ErrorKindName)
 """The values of ``smtp.events.ErrorKind``."""
@@ -244,6 +245,10 @@ class DeviceSection(BaseModel):
                                    description="a host name such as device")] = "device"
     watchdog_timeout_s: PositiveSeconds = 2.0
     config: dict[str, Any] = Field(default_factory=dict)
+    firmware: FirmwareSetting = MODEL
+    """The board's firmware (``scenarios.firmware_choice``); ``--firmware`` overrides it."""
+    firmware_options: dict[str, str] = Field(default_factory=dict)
+    """``key = "value"`` handed to a C firmware's init (each firmware documents its own)."""
 
     @property
     def watchdog_timeout_us(self) -> int:

@@ -19,6 +19,9 @@ from pathlib import Path
 
 from emulator.firmware import TimedEvent
 from emulator.units import MINUTE
+from scenarios.applicability import check_applicable
+from scenarios.cworld import CFirmwareWorld, build_cfirmware_world, firmware_capabilities
+from scenarios.firmware_choice import FirmwareChoice, resolve_firmware
 from scenarios.format import Scenario, load_scenario
 from scenarios.server.mailbox import ReceivedMail
 from scenarios.server.simdriver import ServerConnection
@@ -47,7 +50,11 @@ class RunResult:
     pool_in_use_at_end: int
     watchdog_resets: int
     trace_sha256: str
-    world: World = field(repr=False)
+    world: World | CFirmwareWorld = field(repr=False)
+    firmware: str = "model"
+    """``model`` (the Python client), ``lwip``, or a C firmware library's file name."""
+    firmware_problems: list[str] = field(default_factory=list)
+    """A C firmware's fault (assertion, crash, hang) and malformed packets it sent."""
 
     @property
     def passed(self) -> bool:
@@ -84,13 +91,38 @@ def variants(scenario: Scenario) -> list[Scenario]:
     return out
 
 
-def run(scenario: Scenario, profile: str = "current", seed: int = 0) -> RunResult:
+def firmware_for(scenario: Scenario, firmware: FirmwareChoice | None = None) -> FirmwareChoice:
+    """``firmware`` if given, else the one the scenario's ``[device] firmware`` names
+    (a library path relative to the scenario file)."""
+    if firmware is not None:
+        return firmware
+    base = Path(scenario.source).parent if scenario.source else None
+    return resolve_firmware(scenario.device.firmware, base)
+
+
+def check_runnable(scenario: Scenario, firmware: FirmwareChoice | None = None) -> None:
+    """Raise :class:`~scenarios.applicability.NotApplicable` when the firmware that would
+    run ``scenario`` (see :func:`firmware_for`) cannot."""
+    choice = firmware_for(scenario, firmware)
+    if not choice.is_model:
+        check_applicable(scenario, choice.label, firmware_capabilities(choice))
+
+
+def run(scenario: Scenario, profile: str = "current", seed: int = 0,
+        firmware: FirmwareChoice | None = None) -> RunResult:
     """Run ``scenario`` on release ``profile`` with ``seed``; never raises on a bad client.
 
     With RTC variants every variant runs; the result is the first failing one (or the
     last), its reasons prefixed with the RTC setting, and the trace hash covers them all.
+    ``firmware`` (default: the scenario's) picks the board's firmware; a C firmware runs
+    the scenario as ``current`` expects it, and a scenario it cannot run raises
+    :class:`~scenarios.applicability.NotApplicable`.
     """
-    runs = [_run_one(v, profile, seed) for v in variants(scenario)]
+    choice = firmware_for(scenario, firmware)
+    check_runnable(scenario, choice)
+    if not choice.is_model:
+        profile = "current"
+    runs = [_run_one(v, profile, seed, choice) for v in variants(scenario)]
     if len(runs) == 1:
         return runs[0]
     combined = hashlib.sha256("".join(r.trace_sha256 for r in runs).encode()).hexdigest()
@@ -104,21 +136,25 @@ def run(scenario: Scenario, profile: str = "current", seed: int = 0) -> RunResul
     return chosen
 
 
-def _run_one(scenario: Scenario, profile: str, seed: int) -> RunResult:
+def _run_one(scenario: Scenario, profile: str, seed: int, choice: FirmwareChoice) -> RunResult:
     started = time.perf_counter()
-    world = build_world(scenario, profile, seed)
+    world: World | CFirmwareWorld = (
+        build_world(scenario, profile, seed) if choice.is_model
+        else build_cfirmware_world(scenario, seed, choice))
     kernel, firmware = world.kernel, world.firmware
     limit = scenario.time_limit_us
     firmware.submit(scenario.to_job())
-    kernel.run(until_us=limit, stop=lambda: bool(firmware.terminal_events))
-    if firmware.terminal_events:
+    kernel.run(until_us=limit,
+               stop=lambda: bool(firmware.terminal_events) or world.firmware_stopped)
+    if firmware.terminal_events and not world.firmware_stopped:
         end = min(kernel.now_us + WIND_DOWN_US, max(limit, kernel.now_us))
 
         def settled() -> bool:
-            return firmware.idle and world.board.pool.in_use == 0 and all(
-                c.closed for c in (world.server.connections if world.server else []))
+            return world.firmware_stopped or (firmware.idle and world.board.pool.in_use == 0 \
+                and all(c.closed for c in (world.server.connections if world.server else [])))
 
         kernel.run(until_us=end, stop=settled)
+    world.close()
     terminal = firmware.terminal_events[0] if firmware.terminal_events else None
     mailbox = [m for c in (world.server.connections if world.server else [])
                for m in c.engine.mailbox]
@@ -128,7 +164,8 @@ def _run_one(scenario: Scenario, profile: str, seed: int) -> RunResult:
         virtual_us=kernel.now_us, wall_s=0.0, pool=world.board.pool.stats,
         pool_in_use_at_end=world.board.pool.in_use,
         watchdog_resets=world.board.stats.watchdog_resets,
-        trace_sha256=kernel.trace.sha256(), world=world)
+        trace_sha256=kernel.trace.sha256(), world=world, firmware=choice.label,
+        firmware_problems=world.firmware_problems)
     result.verdict = judge(result)
     result.wall_s = time.perf_counter() - started
     return result

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from emulator.units import format_us
 from scenarios.bodies import body_difference, expected_text_body, received_text_body
 from scenarios.datecheck import composition, date_difference, rtc_reading
+from scenarios.verdict_firmware import check_firmware, firmware_stopped
 from smtp.events import ClientError, ClientEvent, RecipientRejected
 from smtp.message import MailJob
 from stack.tcp import TX_PURPOSE
@@ -66,6 +67,8 @@ def _last_server_reply(result: RunResult) -> tuple[int, str] | None:
 
 def check_event(result: RunResult) -> str | None:
     expect = result.scenario.expect
+    if result.terminal is None and firmware_stopped(result):
+        return None  # check_firmware says why there is no outcome
     if result.terminal is None:
         limit = format_us(result.scenario.time_limit_us).split(".")[0]
         why = f"no terminal event within {limit} s: the job hangs"
@@ -291,8 +294,9 @@ def check_server(result: RunResult) -> str | None:
     return "; ".join(problems) or None
 
 
-CHECKS: tuple[Check, ...] = (check_event, check_recipients, check_mailbox_count, check_body,
-                             check_headers, check_date, check_time, check_pool, check_server)
+CHECKS: tuple[Check, ...] = (check_firmware, check_event, check_recipients, check_mailbox_count,
+                             check_body, check_headers, check_date, check_time, check_pool,
+                             check_server)
 
 
 def judge(result: RunResult) -> Verdict:

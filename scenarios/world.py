@@ -61,13 +61,30 @@ class World:
         """Why the device's client refused its configuration header, if it did."""
         return self.firmware.config_refused
 
+    @property
+    def firmware_problems(self) -> list[str]:
+        """Faults of a C firmware (the Python model has none)."""
+        return []
+
+    @property
+    def firmware_stopped(self) -> bool:
+        return False
+
     def side_ip(self, side: str | None) -> str | None:
-        if side is None:
-            return None
-        return self.board.ip if side == "device" else SERVER_IP
+        return side_ip(side, self.board.ip)
+
+    def close(self) -> None:
+        """Nothing to release for the Python model."""
 
 
-def _settings(scenario: Scenario, profile: Profile) -> tuple[ClientSettings, str | None]:
+def side_ip(side: str | None, device_ip: str) -> str | None:
+    """The address of a fault's ``side`` (None: either side)."""
+    if side is None:
+        return None
+    return device_ip if side == "device" else SERVER_IP
+
+
+def client_settings(scenario: Scenario, profile: Profile) -> tuple[ClientSettings, str | None]:
     config = scenario.device_config(SERVER_IP)
     refused = None
     version = scenario.device.config.get("config_version", CONFIG_VERSION)
@@ -96,49 +113,61 @@ def build_world(scenario: Scenario, profile_name: str = "current", seed: int = 0
     """The world for one run; nothing has happened yet (virtual time 0)."""
     profile = get_profile(profile_name)
     kernel = Kernel(seed=seed)
-    link_spec = scenario.link
-    link = Link(kernel, latency_us=link_spec.latency_us, bandwidth_bps=link_spec.bandwidth_bps,
-                mtu=link_spec.mtu)
+    link = build_link(scenario, kernel)
     device = scenario.device
     rtc = Rtc(kernel, start=device.rtc, drift_ppm=device.rtc_drift_ppm, name="board.rtc")
     board = Board(kernel, ip=device.ip, pool_buffers=device.pool_buffers,
                   buffer_size=device.buffer_size, rtc=rtc,
                   watchdog_timeout_us=device.watchdog_timeout_us)
     board.attach(link)
-    settings, refused = _settings(scenario, profile)
+    settings, refused = client_settings(scenario, profile)
     porting = BoardPorting(board, domain=device.domain, hostname=device.hostname)
     firmware = SmtpFirmware(board, settings=settings, profile=profile, porting=porting,
                             config_refused=refused)
+    server_host, server = build_server(scenario, kernel, link)
+    world = World(scenario=scenario, profile=profile, seed=seed, kernel=kernel, link=link,
+                  board=board, firmware=firmware, server_host=server_host, server=server,
+                  settings=settings)
+    schedule_faults(scenario, kernel, link, board.ip)
+    return world
+
+
+def build_link(scenario: Scenario, kernel: Kernel) -> Link:
+    """The scenario's link (faults are armed by :func:`schedule_faults`)."""
+    spec = scenario.link
+    return Link(kernel, latency_us=spec.latency_us, bandwidth_bps=spec.bandwidth_bps,
+                mtu=spec.mtu)
+
+
+def build_server(scenario: Scenario, kernel: Kernel, link: Link) -> tuple[SimHost,
+                                                                          SimServer | None]:
+    """The server host on ``link`` and the scripted server (None when nobody listens)."""
     server_host = SimHost(kernel, name="server", ip=SERVER_IP, link=link)
     server = None
     if scenario.server.listen:
         server = SimServer(kernel, server_host, scenario.server_config(),
                            port=scenario.server.port, tls=server_tls(scenario),
                            clock_start=scenario.server.clock)
-    world = World(scenario=scenario, profile=profile, seed=seed, kernel=kernel, link=link,
-                  board=board, firmware=firmware, server_host=server_host, server=server,
-                  settings=settings)
-    _schedule_faults(world)
-    return world
+    return server_host, server
 
 
-def _schedule_faults(world: World) -> None:
-    link, kernel = world.link, world.kernel
-    if world.scenario.link.loss:
-        link.set_loss(world.scenario.link.loss)
-    for fault in world.scenario.link.faults:
+def schedule_faults(scenario: Scenario, kernel: Kernel, link: Link, device_ip: str) -> None:
+    """Arm the scenario's link faults (``side`` = device is ``device_ip``)."""
+    if scenario.link.loss:
+        link.set_loss(scenario.link.loss)
+    for fault in scenario.link.faults:
         if isinstance(fault, DropAfterFault):
-            link.drop_after(src=world.side_ip(fault.src) or SERVER_IP, time_us=fault.time_us,
-                            payload_bytes=fault.after_payload_bytes)
+            link.drop_after(src=side_ip(fault.src, device_ip) or SERVER_IP,
+                            time_us=fault.time_us, payload_bytes=fault.after_payload_bytes)
         elif isinstance(fault, DropNthFault):
-            drop = partial(link.drop_nth, fault.n, src=world.side_ip(fault.src),
+            drop = partial(link.drop_nth, fault.n, src=side_ip(fault.src, device_ip),
                            payload_only=fault.payload_only)
             kernel.call_at(fault.at_us, drop)
         elif isinstance(fault, InjectRstFault):
-            towards = world.side_ip(fault.towards) or world.board.ip
+            towards = side_ip(fault.towards, device_ip) or device_ip
             kernel.call_at(fault.at_us, partial(link.inject_rst, towards=towards))
         elif isinstance(fault, HoldFault):
-            kernel.call_at(fault.at_us, partial(_hold, link, world.side_ip(fault.src),
+            kernel.call_at(fault.at_us, partial(_hold, link, side_ip(fault.src, device_ip),
                                                 fault.duration_us))
         elif isinstance(fault, PartitionFault):
             kernel.call_at(fault.at_us, link.partition)
@@ -146,7 +175,7 @@ def _schedule_faults(world: World) -> None:
                 kernel.call_at(fault.at_us + fault.duration_us, link.repair)
         elif isinstance(fault, SetLossFault):
             kernel.call_at(fault.at_us, partial(link.set_loss, fault.probability,
-                                               src=world.side_ip(fault.src)))
+                                               src=side_ip(fault.src, device_ip)))
 
 
 def _hold(link: Link, src: str | None, duration_us: int | None) -> None:

@@ -29,6 +29,7 @@ class ErrorKind(enum.Enum):
     UNSUPPORTED = "unsupported"  # the server (or this release) lacks a needed extension
     INVALID_INPUT = "invalid_input"  # CR/LF in an address or header, refused before sending
     NO_RECIPIENTS = "no_recipients"  # every RCPT was rejected
+    OUT_OF_MEMORY = "out_of_memory"  # a C firmware's client ran out of its own memory
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,7 @@ def internet_checksum(data: bytes) -> int:
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    return int(~total & 0xFFFF)
 
 
 def _pseudo_header(src: bytes, dst: bytes, tcp_length: int) -> bytes:

@@ -113,8 +113,8 @@ class LibraryContext:
         """The simulated world of the booted board, or of the last scenario run."""
         if self.session is not None:
             return self.session.world
-        if self.result is not None:
-            return self.result.world
+        if self.result is not None and isinstance(self.result.world, World):
+            return self.result.world  # Robot runs scenarios on the Python model only
         raise NotReady("No emulated board: boot one with `Boot Emulated Board` "
                        "(or run a whole scenario with `Run Scenario`) first.")
 

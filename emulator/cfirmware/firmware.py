@@ -1,0 +1,137 @@
+"""The application API of a C firmware, the same as the Python model's firmware has.
+
+:class:`CFirmware` takes jobs (``submit``), keeps every client event with its virtual
+time (``events``, ``terminal_events``, ``idle``), and translates the firmware's events
+(``hil_fw_event``) into the harness's client events, so the same ``[expect]`` judges a C
+firmware and the model:
+
+=========================  ============================================================
+firmware event             client event
+=========================  ============================================================
+SENT, reply code R         ``sent`` with reply R (text as the firmware gives it)
+COMMAND_ABORT, reply R     ``command_abort`` on the command the firmware names, or
+                           ``(unknown)`` when it does not say, with reply R
+ERROR, kind K              ``error`` of kind K, detail = the firmware's own words
+TIMEOUT                    ``timeout`` on the named command (or ``(unknown)``), after the
+                           virtual time since the job was submitted
+CONNECTED / AUTHENTICATED  ``connected`` (server address) / ``authenticated`` (mechanism)
+RECIPIENT_REJECTED         ``recipient_rejected`` (address, reply)
+=========================  ============================================================
+
+Every event is also a trace record (source ``<board>.app``, kind ``event``) with the
+firmware's detail (for lwIP: its ``smtp_result``, ``srv_err`` and ``err``). Only mail
+jobs exist in the C contract; which scenarios a firmware can run at all is decided from
+its capabilities before it runs (``scenarios.applicability``).
+
+This module knows the board, the firmware's events and the SMTP client's event types.
+"""
+
+from __future__ import annotations
+
+from emulator.cfirmware.abi import EventKind
+from emulator.cfirmware.board import CFirmwareBoard
+from emulator.cfirmware.calls import FirmwareEvent, FirmwareFault, FirmwareJob
+from emulator.firmware import TimedEvent
+from smtp.events import (
+    Authenticated,
+    ClientError,
+    ClientEvent,
+    CommandAbort,
+    Connected,
+    ErrorKind,
+    RecipientRejected,
+    Sent,
+    Timeout,
+    describe,
+    is_terminal,
+)
+from smtp.jobs import Job
+from smtp.message import MailJob, normalise_line_ends
+from smtp.replies import Reply
+
+UNKNOWN_COMMAND = "(unknown)"
+
+
+def firmware_job(job_id: int, job: MailJob) -> FirmwareJob:
+    """A mail job as the C contract carries it: the To addresses, the subject, and the
+    body with CRLF line ends (what an application hands an embedded client)."""
+    body = job.body.encode("utf-8") if isinstance(job.body, str) else bytes(job.body)
+    return FirmwareJob(job_id=job_id, sender=job.sender, recipients=tuple(job.to),
+                       subject=job.subject, body=normalise_line_ends(body))
+
+
+class CFirmware:
+    """The application on a :class:`CFirmwareBoard`."""
+
+    config_refused: str | None = None
+    """Always None: a C firmware refuses a configuration at init (bad input), not later."""
+
+    def __init__(self, board: CFirmwareBoard, *, server_host: str, server_port: int) -> None:
+        self.board = board
+        self.server_host = server_host
+        self.server_port = server_port
+        self.events: list[TimedEvent] = []
+        self.jobs_submitted = 0
+        self._jobs: dict[int, tuple[MailJob, int]] = {}
+        board.on_event = self._on_event
+
+    @property
+    def fault(self) -> FirmwareFault | None:
+        return self.board.fault
+
+    def submit(self, job: Job) -> None:
+        """Hand the firmware a mail job (the C contract has no other kind)."""
+        if not isinstance(job, MailJob):
+            raise TypeError(f"a C firmware takes mail jobs only, not {type(job).__name__}")
+        self.jobs_submitted += 1
+        job_id = self.jobs_submitted
+        kernel = self.board.kernel
+        kernel.emit(f"{self.board.name}.app", "submit", job=type(job).__name__, job_id=job_id)
+        self._jobs[job_id] = (job, kernel.now_us)
+        self.board.submit(firmware_job(job_id, job))
+
+    def _on_event(self, event: FirmwareEvent) -> None:
+        kernel = self.board.kernel
+        client_event = self._translate(event)
+        if is_terminal(client_event):
+            self._jobs.pop(event.job_id, None)
+        self.events.append(TimedEvent(kernel.now_us, client_event))
+        kernel.emit(f"{self.board.name}.app", "event", job_id=event.job_id,
+                    line=describe(client_event), detail=event.detail)
+
+    def _reply(self, event: FirmwareEvent) -> Reply:
+        return Reply(event.reply_code, (event.reply_text.replace("\r", " ").replace("\n", " "),))
+
+    def _translate(self, event: FirmwareEvent) -> ClientEvent:
+        job, submitted = self._jobs.get(event.job_id, (None, self.board.kernel.now_us))
+        command = event.command or UNKNOWN_COMMAND
+        match event.kind:
+            case EventKind.SENT:
+                accepted = tuple(job.to) if job is not None else ()
+                return Sent(self._reply(event), accepted)
+            case EventKind.COMMAND_ABORT:
+                return CommandAbort(command, self._reply(event))
+            case EventKind.ERROR:
+                reply = self._reply(event) if event.reply_code else None
+                return ClientError(ErrorKind(event.error_kind or "protocol"), event.detail, reply)
+            case EventKind.TIMEOUT:
+                return Timeout(command, self.board.kernel.now_us - submitted)
+            case EventKind.CONNECTED:
+                return Connected(self.server_host, self.server_port)
+            case EventKind.AUTHENTICATED:
+                return Authenticated(event.command)
+            case EventKind.RECIPIENT_REJECTED:
+                return RecipientRejected(event.command, self._reply(event))
+        raise TypeError(f"unknown firmware event kind {event.kind!r}")
+
+    @property
+    def terminal_events(self) -> list[TimedEvent]:
+        return [e for e in self.events if is_terminal(e.event)]
+
+    @property
+    def idle(self) -> bool:
+        """No job waits for its outcome (or the firmware has stopped)."""
+        return not self._jobs or self.board.stopped
+
+    def event_lines(self) -> list[str]:
+        return [describe(e.event) for e in self.events]

@@ -1,0 +1,31 @@
+"""The verdict's firmware check: a C firmware that stopped or sent garbage fails the run.
+
+A firmware assertion ("firmware assertion failed at smtp.c:668: string is too long"), a
+crash of the firmware's process, a call that never returned, a packet that is not
+well-formed IPv4/TCP: each is a reason of its own, whatever the scenario expects, the way
+a watchdog reset is for the Python model. When the firmware stopped before the job's
+terminal event, the event check leaves the missing event to this check, which says why.
+
+This module knows the result's firmware record; it runs nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scenarios.runner import RunResult
+
+
+def firmware_stopped(result: RunResult) -> bool:
+    """The firmware stopped (assertion, crash, hang) during the run."""
+    return result.world.firmware_stopped
+
+
+def check_firmware(result: RunResult) -> str | None:
+    if not result.firmware_problems:
+        return None
+    text = "; ".join(result.firmware_problems)
+    if firmware_stopped(result) and result.terminal is None:
+        text += " (before the job's outcome)"
+    return text
