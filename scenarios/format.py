@@ -763,6 +763,10 @@ class ServerExpect(BaseModel):
     """The RCPT TO addresses of the first mail the server accepted, in order."""
     via: Literal["DATA", "BDAT"] | None = None
     """How the first accepted mail's content came: DATA or CHUNKING's BDAT."""
+    commands: list[str] | None = None
+    """The verb of every command line the server received, in order (upper-case)."""
+    connections_closed: bool | None = None
+    """Every connection was over by the end of the run (closed by either side)."""
 
 
 _COMMAND_EVENTS: Final = ("command_abort", "timeout")

@@ -286,6 +286,14 @@ def check_server(result: RunResult) -> str | None:
             if wanted.via is not None and first.via != wanted.via:
                 problems.append(f"expected the content via {wanted.via}, it came via "
                                 f"{first.via}")
+    if wanted.commands is not None:
+        seen = [verb for o in observations for verb in o.commands]
+        if seen != wanted.commands:
+            problems.append(f"expected the commands {', '.join(wanted.commands)}; the server "
+                            f"received {', '.join(v or '(empty line)' for v in seen)}")
+    open_connections = sum(not c.engine.closed for c in connections)
+    want("connections_closed", not open_connections,
+         f"{open_connections} connection(s) still open at the end of the run")
     if wanted.mail_count is not None:
         count = sum(o.mail_count for o in observations)
         if count != wanted.mail_count:

@@ -22,6 +22,7 @@ This module knows processes, pipes and the call protocol; nothing about kernels 
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import multiprocessing
 import signal
 import weakref
@@ -51,6 +52,7 @@ class FirmwareLoadError(RuntimeError):
 
 def _serve(conn: Connection, path: str) -> None:
     """The child: load the firmware, then answer calls until told to exit."""
+    faulthandler.disable()  # a crash of the firmware is reported by the parent, once
     try:
         instance = FirmwareInstance(Path(path), sink=lambda out: conn.send(("out", out)))
         conn.send(("ready", instance.description, int(instance.capabilities)))

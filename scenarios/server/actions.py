@@ -34,7 +34,7 @@ from typing import Final, Literal, TypeAlias, get_args
 DropTlsMode: TypeAlias = Literal["tcp_close", "rst", "close_notify"]
 DROP_TLS_MODES: Final[tuple[str, ...]] = get_args(DropTlsMode)
 
-Segmentation: TypeAlias = Literal["normal", "byte_by_byte", "coalesced"]
+Segmentation: TypeAlias = Literal["normal", "byte_by_byte", "line_by_line", "coalesced"]
 SEGMENTATIONS: Final[tuple[str, ...]] = get_args(Segmentation)
 
 
@@ -97,7 +97,8 @@ Action: TypeAlias = Send | Delay | StartTls | Close | Reset | DropTls | Silence
 def segment(actions: list[Action], mode: Segmentation, coalesce: bool = False) -> list[Action]:
     """Reshape the Sends of one list.
 
-    ``"byte_by_byte"`` splits every Send into one-byte Sends. ``"coalesced"`` (or
+    ``"byte_by_byte"`` splits every Send into one-byte Sends, ``"line_by_line"`` into one
+    Send per line (each ending with its LF). ``"coalesced"`` (or
     ``coalesce=True`` with ``"normal"``) merges Sends that follow each other with no other
     action in between, so the replies to a pipelined group leave in one write.
     """
@@ -111,6 +112,14 @@ def segment(actions: list[Action], mode: Segmentation, coalesce: bool = False) -
             else:
                 out.append(action)
         return out
+    if mode == "line_by_line":
+        lines: list[Action] = []
+        for action in actions:
+            if isinstance(action, Send):
+                lines.extend(Send(line) for line in action.data.splitlines(keepends=True))
+            else:
+                lines.append(action)
+        return lines
     if mode == "coalesced" or coalesce:
         merged: list[Action] = []
         for action in actions:
