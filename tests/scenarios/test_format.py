@@ -584,8 +584,8 @@ def test_rule_and_server_problems() -> None:
     ]
     assert problems(MINIMAL + '[server]\nmax_size = "big"\nsegmentation = "bytes"\n') == [
         "x.toml: server.max_size: expected an integer >= 0 or 'unlimited', got 'big'",
-        "x.toml: server.segmentation: expected one of normal, byte_by_byte, coalesced, "
-        "got 'bytes'",
+        "x.toml: server.segmentation: expected one of normal, byte_by_byte, line_by_line, "
+        "coalesced, got 'bytes'",
     ]
     assert problems(MINIMAL + "[server.credentials]\nuser = 5\n") == [
         "x.toml: server.credentials.user: expected a string, got 5"]

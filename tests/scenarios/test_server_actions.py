@@ -1,6 +1,6 @@
 """ActionRunner: lists run in order, a list waits at its Delays, later lists wait too."""
 
-from scenarios.server.actions import Action, ActionRunner, Close, Delay, Send
+from scenarios.server.actions import Action, ActionRunner, Close, Delay, Send, segment
 
 
 def test_a_later_list_waits_for_the_earlier_lists_delay() -> None:
@@ -20,3 +20,9 @@ def test_a_stopped_connection_drops_the_rest() -> None:
     runner = ActionRunner(done.append, lambda us: False, lambda: len(done) >= 1)
     runner.enqueue([Send(b"a"), Send(b"b")])
     assert done == [Send(b"a")]
+
+
+def test_line_by_line_gives_one_send_per_reply_line() -> None:
+    actions = [Send(b"250-a\r\n250-b\r\n250 c\r\n"), Close(), Send(b"221 bye\r\n")]
+    assert segment(actions, "line_by_line") == [
+        Send(b"250-a\r\n"), Send(b"250-b\r\n"), Send(b"250 c\r\n"), Close(), Send(b"221 bye\r\n")]

@@ -170,10 +170,35 @@ def test_the_scenario_can_name_its_firmware(lwip: FirmwareChoice) -> None:
     text = PLAIN.format(body='"x"', pool=16, options="", server="", event="sent").replace(
         "pool_buffers = 16", 'pool_buffers = 16\nfirmware = "lwip"')
     assert run(parse_scenario(text, source="x.toml")).firmware == "lwip"
-    with pytest.raises(ScenarioError, match="device.firmware: expected 'model', 'lwip'"):
+    with pytest.raises(ScenarioError, match=r"device\.firmware: expected 'model', 'lwip'"):
         parse_scenario(text.replace('"lwip"', '"lwIP"'), source="x.toml")
 
 
 def test_an_option_lwip_does_not_know_is_bad_input(lwip: FirmwareChoice) -> None:
     with pytest.raises(ScenarioError, match="options: unknown key 'smtp_apy'"):
         run(_scenario(options='smtp_apy = "copy"'), firmware=lwip)
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("dot-line-in-body", "expected the commands EHLO, MAIL, RCPT, DATA, QUIT; the server "
+                         "received EHLO, MAIL, RCPT, DATA, RSET, NOOP, READINGS, (empty line), "
+                         "., QUIT"),
+    ("textless-reply", "expected sent, got timeout (unknown) after 479 s"),
+    ("data-end-timeout", "the job took 2399.750000 s of virtual time, more than the "
+                         "610.000000 s allowed"),
+    ("quit-unanswered", "1 connection(s) still open at the end of the run"),
+    ("multiline-reply-exceeds-pool", "the buffer pool ran dry: 12 failed allocation(s), "
+                                     "12 frame(s) dropped"),
+    ("connection-refused", "expected error connection_refused, got error connection_lost "
+                           "smtp_result=4 (SMTP_RESULT_ERR_CLOSED) srv_err=0 err=-14 (ERR_RST)"),
+])
+def test_what_lwip_does_with_the_catalog(lwip: FirmwareChoice, name: str, reason: str) -> None:
+    """The README's table of lwIP 2.1.3's results, row by row where it names a fact."""
+    result = run(resolve_scenario(name), firmware=lwip)
+    assert reason in result.verdict.reasons
+
+
+def test_dot_line_in_body_lwip_still_reports_success(lwip: FirmwareChoice) -> None:
+    result = run(resolve_scenario("dot-line-in-body"), firmware=lwip)
+    assert result.terminal is not None and result.terminal.event.name == "sent"
+    assert result.mailbox[0].content.endswith(b"Pump 7 shift report.\r\n")
