@@ -409,8 +409,14 @@ static void start_job(const hil_fw_job *spec)
     if (spec->body_len > 0) {
         memcpy(job->body, spec->body, spec->body_len);
     }
-    job->body[spec->body_len] = '\0';
     job->body_len = spec->body_len;
+    /* smtp.c ends the body with "\r\n.\r\n" itself: a body that already ends with a
+     * line end is handed over without it, or the mail would gain an empty last line. */
+    if (job->body_len >= 2 && job->body[job->body_len - 2] == '\r'
+        && job->body[job->body_len - 1] == '\n') {
+        job->body_len -= 2;
+    }
+    job->body[job->body_len] = '\0';
     switch (g_smtp_api) {
     case HIL_API_COPY:
         api = "smtp_send_mail";
