@@ -1,6 +1,7 @@
 """lwIP 2.1.3 and its SMTP client on the simulated wire: real C in the loop.
 
-Each test skips (one line, from the ``lwip`` fixture) when lwIP is not built.
+When lwIP is not built (``make lwip``), the whole module skips with one line saying why
+and how to get it.
 """
 
 from __future__ import annotations
@@ -15,16 +16,27 @@ import pytest
 
 from emulator.cfirmware.calls import FirmwareConfig, FirmwareJob, Transmit
 from emulator.cfirmware.instance import FirmwareInstance
+from emulator.cfirmware.library import FirmwareUnavailable
 from emulator.units import SECOND
 from scenarios.applicability import NotApplicable
 from scenarios.cli import main
 from scenarios.cworld import build_cfirmware_world
-from scenarios.firmware_choice import FirmwareChoice
+from scenarios.firmware_choice import FirmwareChoice, resolve_firmware
 from scenarios.format import ScenarioError, parse_scenario
 from scenarios.runner import resolve_scenario, run
 from stack.wire import decode
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+
+try:
+    LWIP = resolve_firmware("lwip")
+except FirmwareUnavailable as exc:
+    pytest.skip(f"lwIP tests: {exc}", allow_module_level=True)
+
+
+@pytest.fixture
+def lwip() -> FirmwareChoice:
+    return LWIP
 
 PLAIN = """
 [scenario]
