@@ -213,3 +213,11 @@ def test_dot_line_in_body_lwip_still_reports_success(lwip: FirmwareChoice) -> No
     result = run(resolve_scenario("dot-line-in-body"), firmware=lwip)
     assert result.terminal is not None and result.terminal.event.name == "sent"
     assert result.mailbox[0].content.endswith(b"Pump 7 shift report.\r\n")
+
+
+def test_check_determinism_replays_the_lwip_run(lwip: FirmwareChoice,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "auth-plain", "--firmware", "lwip", "--check-determinism"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("PASS auth-plain [lwip seed 0]")
+    assert "deterministic: trace_sha256" in out and "again in a fresh process" in out
