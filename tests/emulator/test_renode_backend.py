@@ -4,15 +4,18 @@ process handling with a stand-in executable that does what the backend relies on
 Renode itself cannot be installed on these machines. The stand-in below is a Python
 script put on PATH under the name ``renode``: it reads the monitor commands from its
 ``-e`` arguments, opens the server socket terminal they ask for (a line console that
-answers ``smtp send`` with ``SMTP: sent ...``) and the monitor port, and quits when the
-monitor says ``quit``. It is not Renode and nothing here claims Renode's own behaviour;
-it exercises our side: starting, waiting for the UART port, the console URL, stopping
-with nothing left running.
+answers ``smtp send`` with ``SMTP: sent ...``, each connection in its own thread, so the
+backend's port probe, which closes at once, ends only its own connection) and the monitor
+port, and quits when the monitor says ``quit``. It is not Renode and nothing here claims
+Renode's own behaviour; it exercises our side: starting, waiting for the UART port, the
+console URL, stopping with nothing left running.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import struct
 import sys
 from pathlib import Path
 
@@ -42,14 +45,21 @@ uart_port = int(re.search(r"CreateServerSocketTerminal (\d+)", "\n".join(command
 monitor = socket.create_server(("127.0.0.1", int(args[args.index("--port") + 1])))
 uart = socket.create_server(("127.0.0.1", uart_port))
 
-def serve_uart():
-    while True:
-        conn, _ = uart.accept()
+def console(conn):
+    # One connection; a peer that went away (the backend's port probe) ends only it.
+    try:
         with conn, conn.makefile("rb") as lines:
             conn.sendall(b"BOOT: boot=1 reason=power-on\r\n")
             for raw in lines:
                 if raw.startswith(b"smtp send"):
                     conn.sendall(b"OK: queued=mail job=1\r\nSMTP: sent 250 2.0.0 OK\r\n")
+    except OSError:
+        pass
+
+def serve_uart():
+    while True:
+        conn, _ = uart.accept()
+        threading.Thread(target=console, args=(conn,), daemon=True).start()
 
 threading.Thread(target=serve_uart, daemon=True).start()
 while True:
@@ -177,6 +187,25 @@ def test_start_console_and_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         assert (tmp_path / "argv.txt").read_text().splitlines() == backend.command()[1:]
     assert backend.process is None
     assert not running(pid)
+
+
+def test_the_stand_in_serves_on_after_a_probe_that_reset_the_connection(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backend's port probe (``_accepts``) connects and closes at once; the console
+    connects next. A probe that resets its connection before the stand-in has greeted it
+    must not stop the stand-in from serving the console (it did: its single UART thread
+    died on the failed send, one run in five)."""
+    install_stand_in(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("RENODE", raising=False)
+    with RenodeBackend(EXAMPLE, uart="sysbus.usart3", startup_timeout=20) as backend:
+        for _ in range(3):  # each probe resets (SO_LINGER 0) before reading anything
+            with socket.create_connection(("127.0.0.1", backend.port), timeout=5) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with SerialConsole(backend.console_url()) as console:
+            console.write_line("smtp send --from a@example.com --to b@example.net")
+            assert console.wait_for_line("^SMTP: sent", timeout=5).string == (
+                "SMTP: sent 250 2.0.0 OK")
 
 
 def test_stop_kills_a_renode_that_will_not_quit(tmp_path: Path,
