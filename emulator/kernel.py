@@ -16,6 +16,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from emulator.checks import check_int
 from emulator.trace import FieldValue, Trace, TraceRecord
 
 
@@ -42,9 +43,8 @@ class Kernel:
     """Discrete-event scheduler over integer microseconds."""
 
     def __init__(self, seed: int = 0, trace: Trace | None = None) -> None:
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            # random.Random seeds with abs(seed): -1 would silently give the run of 1.
-            raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
+        # random.Random seeds with abs(seed): -1 would silently give the run of 1.
+        check_int("seed", seed, 0)
         self.seed = seed
         self.rng = random.Random(seed)
         self.trace = trace if trace is not None else Trace()

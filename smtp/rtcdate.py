@@ -21,6 +21,8 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Final, Protocol
 
+from emulator.checks import check_int
+
 MONTH_NAMES: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 WEEKDAY_NAMES: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -53,11 +55,6 @@ class RtcFields(Protocol):
     def valid(self) -> bool: ...
 
 
-def _check_int(name: str, value: object, low: int, high: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValueError(f"rtc {name}: expected an integer {low}..{high}, got {value!r}")
-
-
 @dataclass(frozen=True, slots=True)
 class RtcTime:
     """A broken-down RTC reading: month 1-12, day 1-31, weekday 0=Monday..6=Sunday.
@@ -77,13 +74,13 @@ class RtcTime:
     valid: bool
 
     def __post_init__(self) -> None:
-        _check_int("year", self.year, 1900, 9999)
-        _check_int("month", self.month, 1, 12)
-        _check_int("day", self.day, 1, calendar.monthrange(self.year, self.month)[1])
-        _check_int("hour", self.hour, 0, 23)
-        _check_int("minute", self.minute, 0, 59)
-        _check_int("second", self.second, 0, 59)
-        _check_int("weekday", self.weekday, 0, 6)
+        check_int("rtc year", self.year, 1900, 9999)
+        check_int("rtc month", self.month, 1, 12)
+        check_int("rtc day", self.day, 1, calendar.monthrange(self.year, self.month)[1])
+        check_int("rtc hour", self.hour, 0, 23)
+        check_int("rtc minute", self.minute, 0, 59)
+        check_int("rtc second", self.second, 0, 59)
+        check_int("rtc weekday", self.weekday, 0, 6)
         if not isinstance(self.valid, bool):
             raise ValueError(f"rtc valid: expected true or false, got {self.valid!r}")
 
@@ -108,7 +105,7 @@ class RtcTime:
 
 
 def _zone(utc_offset_minutes: int) -> str:
-    _check_int("utc_offset_minutes", utc_offset_minutes,
+    check_int("rtc utc_offset_minutes", utc_offset_minutes,
                -MAX_UTC_OFFSET_MINUTES, MAX_UTC_OFFSET_MINUTES)
     sign = "-" if utc_offset_minutes < 0 else "+"
     hours, minutes = divmod(abs(utc_offset_minutes), 60)

@@ -30,6 +30,7 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from emulator.checks import check_int
 from emulator.kernel import Kernel
 from stack.segment import ETHERNET_HEADER, Flags, Segment
 
@@ -46,14 +47,6 @@ def check_ipv4(field: str, value: object) -> str:
         ipaddress.IPv4Address(value)
     except ValueError:
         raise ValueError(f"{field}: expected a dotted IPv4 address, got {value!r}") from None
-    return value
-
-
-def _check_int(field: str, value: object, low: int, high: int | None = None) -> int:
-    if (not isinstance(value, int) or isinstance(value, bool) or value < low
-            or (high is not None and value > high)):
-        expected = f"an integer >= {low}" if high is None else f"an integer {low}..{high}"
-        raise ValueError(f"{field}: expected {expected}, got {value!r}")
     return value
 
 
@@ -124,9 +117,9 @@ class Link:
         self.kernel = kernel
         self.name = name
         self.source = f"link.{name}"
-        self.latency_us = _check_int("latency_us", latency_us, 0)
-        self.bandwidth_bps = _check_int("bandwidth_bps", bandwidth_bps, 1)
-        self.mtu = _check_int("mtu", mtu, 576, 65535)
+        self.latency_us = check_int("latency_us", latency_us, 0)
+        self.bandwidth_bps = check_int("bandwidth_bps", bandwidth_bps, 1)
+        self.mtu = check_int("mtu", mtu, 576, 65535)
         self.stats = LinkStats()
         self._ports: dict[str, LinkPort] = {}
         self._busy_until: dict[_Direction, int] = {}
@@ -161,7 +154,7 @@ class Link:
     def drop_nth(self, n: int, *, src: str | None = None, payload_only: bool = False) -> None:
         """Lose the ``n``-th segment (1-based, counted from now) sent by ``src`` (any host
         when None); with ``payload_only`` only segments carrying payload count."""
-        _check_int("n", n, 1)
+        check_int("n", n, 1)
         if src is not None:
             check_ipv4("src", src)
         self._drop_nth.append(_DropNth(n, src, bool(payload_only)))
@@ -175,9 +168,9 @@ class Link:
         comes first. With neither given, the silence starts now."""
         check_ipv4("src", src)
         if time_us is not None:
-            _check_int("time_us", time_us, 0)
+            check_int("time_us", time_us, 0)
         if payload_bytes is not None:
-            _check_int("payload_bytes", payload_bytes, 0)
+            check_int("payload_bytes", payload_bytes, 0)
         deadline = None if time_us is None else self.kernel.now_us + time_us
         silent = time_us is None and payload_bytes is None
         self._drop_after.append(_DropAfter(src, deadline, payload_bytes, silent))

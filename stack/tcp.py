@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from emulator.checks import check_int
 from emulator.kernel import Kernel
 from emulator.trace import FieldValue
 from stack.api import SocketEvent
@@ -93,14 +94,6 @@ class TcpStats:
     connections_accepted: int = 0
 
 
-def _check_int(field: str, value: object, low: int, high: int | None = None) -> int:
-    if (not isinstance(value, int) or isinstance(value, bool) or value < low
-            or (high is not None and value > high)):
-        expected = f"an integer >= {low}" if high is None else f"{low}..{high}"
-        raise ValueError(f"{field}: expected {expected}, got {value!r}")
-    return value
-
-
 FRAME_OVERHEAD = ETHERNET_HEADER + IPV4_HEADER + TCP_HEADER
 TX_PURPOSE = "tx"
 """The purpose of every buffer the stack takes to send a segment (``PoolStats``)."""
@@ -130,22 +123,22 @@ class TcpStack:
             raise ValueError(f"pool: expected a BufferPool, got {type(pool).__name__}")
         if not callable(getattr(timers, "start_timer", None)):
             raise ValueError(f"timers: expected a TimerService, got {type(timers).__name__}")
-        _check_int("mss", mss, 88, 65495)
+        check_int("mss", mss, 88, 65495)
         if mss + FRAME_OVERHEAD > pool.size:
             raise ValueError(
                 f"mss: {mss} makes {mss + FRAME_OVERHEAD}-byte frames, larger than the "
                 f"{pool.size}-byte pool buffers (expected at most {pool.size - FRAME_OVERHEAD})"
             )
-        _check_int("rx_window", rx_window, mss, 65535)
-        _check_int("min_rto_us", min_rto_us, 1)
-        _check_int("max_rto_us", max_rto_us, min_rto_us)
-        _check_int("initial_rto_us", initial_rto_us, min_rto_us, max_rto_us)
-        _check_int("max_retries", max_retries, 1, 64)
-        _check_int("time_wait_us", time_wait_us, 0)
-        _check_int("fin_wait_2_us", fin_wait_2_us, 0)
-        _check_int("first_ephemeral_port", first_ephemeral_port, 1, 65535)
+        check_int("rx_window", rx_window, mss, 65535)
+        check_int("min_rto_us", min_rto_us, 1)
+        check_int("max_rto_us", max_rto_us, min_rto_us)
+        check_int("initial_rto_us", initial_rto_us, min_rto_us, max_rto_us)
+        check_int("max_retries", max_retries, 1, 64)
+        check_int("time_wait_us", time_wait_us, 0)
+        check_int("fin_wait_2_us", fin_wait_2_us, 0)
+        check_int("first_ephemeral_port", first_ephemeral_port, 1, 65535)
         high_reserve = None if pool.count is None else pool.count - 1
-        _check_int("tx_reserve", tx_reserve, 0, high_reserve)
+        check_int("tx_reserve", tx_reserve, 0, high_reserve)
         self.kernel = kernel
         self.name = name
         self.ip = ip
@@ -196,7 +189,7 @@ class TcpStack:
     def listen(self, port: int, on_accept: AcceptHandler) -> None:
         """Accept connections on ``port``; ``on_accept(socket)`` runs once each is
         established (then the socket gets CONNECTED)."""
-        _check_int("port", port, 1, 65535)
+        check_int("port", port, 1, 65535)
         if not callable(on_accept):
             raise ValueError("on_accept: expected a callable taking the new socket")
         if port in self._listeners:
@@ -206,7 +199,7 @@ class TcpStack:
 
     def unlisten(self, port: int) -> None:
         """Stop accepting on ``port`` (established connections are not affected)."""
-        _check_int("port", port, 1, 65535)
+        check_int("port", port, 1, 65535)
         if self._listeners.pop(port, None) is None:
             raise ValueError(f"port: nothing listens on {port} on {self.name}")
         self._emit("unlisten", port=port)

@@ -37,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias, get_args
 
+from emulator.checks import check_optional_int
 from scenarios.server import replies
 from scenarios.server.actions import (
     DROP_TLS_MODES,
@@ -63,13 +64,6 @@ _VERB_RE: Final = re.compile(r"\*|[A-Z][A-Z0-9_]*")
 
 def _as_bytes(value: str | bytes) -> bytes:
     return value if isinstance(value, bytes) else replies.text_bytes(value)
-
-
-def _check_count(name: str, value: int | None, minimum: int) -> None:
-    if value is None:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -103,10 +97,10 @@ class Rule:
                 msg = f"Rule.argument: not a valid regex ({exc}): {self.argument!r}"
                 raise ValueError(msg) from exc
         object.__setattr__(self, "_pattern", pattern)
-        _check_count("Rule.nth", self.nth, 1)
-        _check_count("Rule.times", self.times, 1)
-        _check_count("Rule.delay_us", self.delay_us, 0)
-        _check_count("Rule.trickle_delay_us", self.trickle_delay_us, 0)
+        check_optional_int("Rule.nth", self.nth, 1)
+        check_optional_int("Rule.times", self.times, 1)
+        check_optional_int("Rule.delay_us", self.delay_us, 0)
+        check_optional_int("Rule.trickle_delay_us", self.trickle_delay_us, 0)
         if self.action not in RULE_ACTIONS:
             raise ValueError(f"Rule.action: expected one of {RULE_ACTIONS}, got {self.action!r}")
         for name in ("reply", "inject"):
@@ -292,10 +286,10 @@ class ServerConfig:
                     raise ValueError(f"ServerConfig.{name}: bad capability line {item!r}")
         if not all(isinstance(rule, Rule) for rule in self.rules):
             raise ValueError("ServerConfig.rules: expected a list of Rule")
-        _check_count("ServerConfig.max_size", self.max_size, 0)
-        _check_count("ServerConfig.date_tolerance_hours", self.date_tolerance_hours, 0)
-        _check_count("ServerConfig.send_during_data_times", self.send_during_data_times, 0)
-        _check_count("ServerConfig.max_line_length", self.max_line_length, 3)
+        check_optional_int("ServerConfig.max_size", self.max_size, 0)
+        check_optional_int("ServerConfig.date_tolerance_hours", self.date_tolerance_hours, 0)
+        check_optional_int("ServerConfig.send_during_data_times", self.send_during_data_times, 0)
+        check_optional_int("ServerConfig.max_line_length", self.max_line_length, 3)
         for name in ("credentials", "rcpt_reject", "vrfy"):
             value = getattr(self, name)
             if not isinstance(value, Mapping) or not all(

@@ -59,5 +59,5 @@ def test_bad_host_arguments_name_the_field() -> None:
         SimHost(kernel, name="s", ip="localhost", link=link)
     with pytest.raises(ValueError, match="link: expected a Link"):
         SimHost(kernel, name="s", ip="10.0.0.1", link=None)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"mss: expected 88\.\.65495"):
+    with pytest.raises(ValueError, match=r"mss: expected an integer 88\.\.65495"):
         SimHost(kernel, name="s", ip="10.0.0.1", link=link, mss=1)

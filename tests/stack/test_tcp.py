@@ -701,21 +701,21 @@ def test_stack_not_attached_says_so() -> None:
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"mss": 0}, "mss: expected 88..65495, got 0"),
+    ({"mss": 0}, "mss: expected an integer 88..65495, got 0"),
     ({"mss": 1500}, "mss: 1500 makes 1554-byte frames"),
     ({"ip": "10.0.0"}, "ip: expected a dotted IPv4 address"),
     ({"ip": 17}, "ip: expected a dotted IPv4 address"),
     ({"name": ""}, "name: expected a non-empty string"),
-    ({"rx_window": 1000}, "rx_window: expected 1460..65535, got 1000"),
-    ({"rx_window": 70000}, "rx_window: expected 1460..65535"),
-    ({"initial_rto_us": 100}, "initial_rto_us: expected 200000..60000000"),
+    ({"rx_window": 1000}, "rx_window: expected an integer 1460..65535, got 1000"),
+    ({"rx_window": 70000}, "rx_window: expected an integer 1460..65535"),
+    ({"initial_rto_us": 100}, "initial_rto_us: expected an integer 200000..60000000"),
     ({"min_rto_us": 0}, "min_rto_us: expected an integer >= 1"),
     ({"max_rto_us": 1000}, "max_rto_us: expected an integer >= 200000"),
-    ({"max_retries": 0}, "max_retries: expected 1..64"),
+    ({"max_retries": 0}, "max_retries: expected an integer 1..64"),
     ({"time_wait_us": -1}, "time_wait_us: expected an integer >= 0"),
-    ({"first_ephemeral_port": 0}, "first_ephemeral_port: expected 1..65535"),
-    ({"first_ephemeral_port": 70000}, "first_ephemeral_port: expected 1..65535"),
-    ({"tx_reserve": 4}, "tx_reserve: expected 0..3"),
+    ({"first_ephemeral_port": 0}, "first_ephemeral_port: expected an integer 1..65535"),
+    ({"first_ephemeral_port": 70000}, "first_ephemeral_port: expected an integer 1..65535"),
+    ({"tx_reserve": 4}, "tx_reserve: expected an integer 0..3"),
     ({"pool": None}, "pool: expected a BufferPool"),
     ({"timers": object()}, "timers: expected a TimerService"),
 ])
@@ -738,7 +738,7 @@ def test_bad_socket_calls_name_the_field() -> None:
         sock.connect(SERVER_IP, 0)
     with pytest.raises(ValueError, match="max_bytes: expected a positive integer"):
         sock.recv(0)
-    with pytest.raises(ValueError, match=r"port: expected 1\.\.65535"):
+    with pytest.raises(ValueError, match=r"port: expected an integer 1\.\.65535"):
         stack.listen(0, lambda s: None)
 
 
