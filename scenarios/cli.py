@@ -52,6 +52,7 @@ from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import RunResult, check_runnable, resolve_scenario, run
 from smtp.config import ConfigError
 from smtp.profiles import PROFILE_NAMES
+from smtp.userfiles import UserFileError
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -385,7 +386,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
     except (ScenarioError, ConfigError) as exc:
         for problem in exc.problems:
             err.write(f"smtp-hil: {problem}\n")
-    except (DutError, FirmwareUnavailable) as exc:
+    except (DutError, FirmwareUnavailable, UserFileError) as exc:
         err.write(f"smtp-hil: {exc}\n")
     except _PATH_ERRORS as exc:
         where = f"{exc.filename}: " if exc.filename is not None else ""

@@ -34,7 +34,6 @@ import os
 import signal
 import socket
 import ssl
-import stat
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,6 +59,7 @@ from scenarios.server.asyncdriver import (
 )
 from scenarios.server.simdriver import ServerTls
 from scenarios.serververdict import ServerVerdict, judge_server, summary
+from smtp.userfiles import CERT_FILE, KEY_FILE, FileKind, UserFileError, read_user_file
 from stack.tls import make_context
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
@@ -202,7 +202,8 @@ def server_tls(scenario: Scenario, cert: Path | None, key: Path | None,
         return throwaway_tls(key_type=section.tls_cert, names=names,
                              ciphers=section.tls_ciphers, min_version=section.tls_min_version,
                              max_version=section.tls_max_version)
-    pems = [_read_pem_file("--tls-cert", cert), _read_pem_file("--tls-key", key)]
+    pems = [_read_pem_file("--tls-cert", cert, CERT_FILE),
+            _read_pem_file("--tls-key", key, KEY_FILE)]
     tls = ServerTls(cert_pem=pems[0], key_pem=pems[1], ciphers=section.tls_ciphers,
                     min_version=section.tls_min_version, max_version=section.tls_max_version)
     try:
@@ -217,14 +218,13 @@ def server_tls(scenario: Scenario, cert: Path | None, key: Path | None,
     return tls, None
 
 
-def _read_pem_file(option: str, path: Path) -> bytes:
-    """The bytes of a regular file; a FIFO or a device would block or never end."""
+def _read_pem_file(option: str, path: Path, kind: FileKind) -> bytes:
+    """The bytes of a regular file (``smtp.userfiles``); a FIFO or a device would block
+    or never end."""
     try:
-        if not stat.S_ISREG(path.stat().st_mode):
-            raise _Problem(f"{option} {path}: not a regular file")
-        return path.read_bytes()
-    except OSError as exc:
-        raise _Problem(f"{option}: cannot read {path}: {exc.strerror or exc}") from None
+        return read_user_file(path, kind)
+    except UserFileError as exc:
+        raise _Problem(f"{option}: {exc}") from None
 
 
 def _connection_verdict(scenario: Scenario, connection: AsyncConnection) -> ServerVerdict:

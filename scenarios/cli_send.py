@@ -38,6 +38,14 @@ from smtp.hostclient import send_jobs
 from smtp.message import Attachment, MailJob
 from smtp.profiles import PROFILE_NAMES, PROFILES
 from smtp.settings import settings_from_config
+from smtp.userfiles import (
+    ATTACHMENT_FILE,
+    BODY_FILE,
+    CA_FILE,
+    UserFileError,
+    check_user_file,
+    read_user_file,
+)
 
 EXIT_SENT, EXIT_NOT_SENT, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_TIMEOUT_S: Final = 60.0
@@ -107,10 +115,9 @@ def _read_ca(config: DeviceConfig, config_path: Path) -> bytes | None:
         return None
     path = config_path.parent / config.tls.ca_file
     try:
-        pem = path.read_bytes()
-    except OSError as exc:
-        raise SendInputError([f"{PROG}: {config_path}: tls.ca_file: cannot read "
-                              f"{str(path)!r}: {exc.strerror or exc}"]) from None
+        pem = read_user_file(path, CA_FILE)
+    except UserFileError as exc:
+        raise SendInputError([f"{PROG}: {config_path}: tls.ca_file: {exc}"]) from None
     try:
         x509.load_pem_x509_certificates(pem)
     except ValueError:
@@ -130,23 +137,21 @@ def _read_body(path: Path | None, problems: list[str]) -> bytes:
     if path is None:
         return b""
     try:
-        return path.read_bytes()
-    except OSError as exc:
-        problems.append(f"{PROG}: --body-file: cannot read {str(path)!r}: "
-                        f"{exc.strerror or exc}")
+        return read_user_file(path, BODY_FILE)
+    except UserFileError as exc:
+        problems.append(f"{PROG}: --body-file: {exc}")
         return b""
 
 
 def _attachments(paths: list[Path], problems: list[str]) -> tuple[Attachment, ...]:
-    """Attachments read lazily when the mail is built: each file is opened once here, so
-    a missing or unreadable one is bad input rather than a failure halfway through."""
+    """Attachments read lazily when the mail is built: each file is checked and opened
+    once here, so a missing, unreadable, special or too large one is bad input rather
+    than a failure halfway through."""
     for path in paths:
         try:
-            with path.open("rb"):
-                pass
-        except OSError as exc:
-            problems.append(f"{PROG}: --attach: cannot read {str(path)!r}: "
-                            f"{exc.strerror or exc}")
+            check_user_file(path, ATTACHMENT_FILE)
+        except UserFileError as exc:
+            problems.append(f"{PROG}: --attach: {exc}")
     return tuple(Attachment.from_path(path) for path in paths)
 
 

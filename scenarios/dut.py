@@ -55,7 +55,6 @@ import string
 import sys
 import tempfile
 import time
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -71,8 +70,8 @@ from scenarios.server.asyncdriver import (
     throwaway_tls,
 )
 from scenarios.serververdict import CheckResult, ServerVerdict, judge_server
-from smtp.config import toml_syntax_problem
 from smtp.message import MailJob, MessageBuilder
+from smtp.userfiles import DUT_FILE, UserFileError, load_toml
 
 DUT_DIR: Final = Path(__file__).resolve().parent / "dut"
 """Where the shipped DUT files live."""
@@ -179,15 +178,9 @@ class DutFile:
         """Read and check the DUT file at ``path``; DutError names the file and the key."""
         source = Path(path)
         try:
-            text = source.read_text("utf-8")
-        except FileNotFoundError:
-            raise DutError(f"no such DUT file: {source}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DutError(f"{source}: cannot read the DUT file: {exc}") from None
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise DutError(toml_syntax_problem(str(source), text, exc)) from None
+            data = load_toml(source, DUT_FILE)
+        except UserFileError as exc:
+            raise DutError(str(exc)) from None
         try:
             return cls._from_dict(source, data)
         except DutError as exc:

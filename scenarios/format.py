@@ -24,7 +24,6 @@ import functools
 import hashlib
 import re
 import ssl
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, fields
 from datetime import UTC, datetime
@@ -54,11 +53,11 @@ from smtp.config import (
     HOSTNAME_PATTERN,
     DeviceConfig,
     IPv4String,
-    toml_syntax_problem,
 )
 from smtp.jobs import EtrnJob, Job, VrfyJob
 from smtp.message import Attachment, MailJob
 from smtp.profiles import PROFILE_NAMES
+from smtp.userfiles import SCENARIO_FILE, UserFileError, parse_toml, read_user_text
 
 # ----------------------------------------------------------------------------------------
 # Names and shared types
@@ -993,9 +992,14 @@ class ScenarioError(ValueError):
 
 
 def load_scenario(path: str | PathLike[str]) -> Scenario:
-    """Read and validate the scenario file at ``path``."""
+    """Read (``smtp.userfiles``: a regular file of at most 1 MiB) and validate the scenario
+    file at ``path``."""
     source = fspath(path)
-    return parse_scenario(_read_text(source), source=source)
+    try:
+        text = read_user_text(source, SCENARIO_FILE)
+    except UserFileError as exc:
+        raise ScenarioError([str(exc)]) from None
+    return parse_scenario(text, source=source)
 
 
 def load_catalog_file(path: str | PathLike[str]) -> Scenario:
@@ -1011,9 +1015,9 @@ def load_catalog_file(path: str | PathLike[str]) -> Scenario:
 def parse_scenario(text: str, *, source: str) -> Scenario:
     """Validate TOML ``text``; ``source`` is the file name used in error messages."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError([toml_syntax_problem(source, text, exc)]) from None
+        data = parse_toml(text, source=source)
+    except UserFileError as exc:
+        raise ScenarioError([str(exc)]) from None
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -1023,19 +1027,6 @@ def parse_scenario(text: str, *, source: str) -> Scenario:
         raise ScenarioError(lines) from None
     scenario._source = source
     return scenario
-
-
-def _read_text(source: str) -> str:
-    try:
-        data = Path(source).read_bytes()
-    except FileNotFoundError:
-        raise ScenarioError([f"no such scenario file: {source}"]) from None
-    except OSError as exc:
-        raise ScenarioError([f"{source}: cannot read the file: {exc.strerror or exc}"]) from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ScenarioError([f"{source}: not UTF-8 text (byte {exc.start})"]) from None
 
 
 __all__ = [

@@ -21,13 +21,10 @@ connection is made. Timeouts are seconds in the file and integer microseconds in
 
 from __future__ import annotations
 
-import re
 import ssl
-import tomllib
 from collections.abc import Mapping
 from ipaddress import AddressValueError, IPv4Address
 from os import PathLike, fspath
-from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -43,6 +40,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from emulator.units import SECOND
+from smtp.userfiles import CONFIG_FILE, UserFileError, parse_toml, read_user_text
 
 CONFIG_VERSION: Final = 3
 
@@ -236,45 +234,26 @@ class ConfigError(ValueError):
 
 
 def load_config(path: str | PathLike[str], *, check_version: bool = True) -> DeviceConfig:
-    """Read and validate the TOML file at ``path``; ``ConfigError`` names what is wrong."""
+    """Read (``smtp.userfiles``: a regular file of at most 1 MiB) and validate the TOML
+    file at ``path``; ``ConfigError`` names what is wrong."""
     source = fspath(path)
     try:
-        text = Path(source).read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{source}: cannot read the file: {exc.strerror or exc}"]) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{source}: not UTF-8 text (byte {exc.start})"]) from None
+        text = read_user_text(source, CONFIG_FILE)
+    except UserFileError as exc:
+        raise ConfigError([str(exc)]) from None
     return parse_config(text, source=source, check_version=check_version)
 
 
 def parse_config(text: str, *, source: str, check_version: bool = True) -> DeviceConfig:
     """Validate TOML ``text``; ``source`` is the file name used in error messages."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([toml_syntax_problem(source, text, exc)]) from None
+        data = parse_toml(text, source=source)
+    except UserFileError as exc:
+        raise ConfigError([str(exc)]) from None
     try:
         return DeviceConfig.model_validate(data, context={"check_version": check_version})
     except ValidationError as exc:
         raise ConfigError([f"{source}: {_describe(err)}" for err in exc.errors()]) from None
-
-
-_POSITION_RE: Final = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
-_END_RE: Final = re.compile(r"\s*\(at end of document\)$")
-
-
-def toml_syntax_problem(source: str, text: str, exc: tomllib.TOMLDecodeError) -> str:
-    """``FILE: line L, column C: TOML syntax error: WHAT`` for a ``tomllib`` error in
-    ``text`` (the wording every TOML file of smtp-hil uses)."""
-    message = str(exc)
-    if match := _POSITION_RE.search(message):
-        line, column = int(match[1]), int(match[2])
-        message = message[: match.start()]
-    else:
-        lines = text.split("\n")
-        line, column = len(lines), len(lines[-1]) + 1
-        message = _END_RE.sub("", message)
-    return f"{source}: line {line}, column {column}: TOML syntax error: {message}"
 
 
 

@@ -33,10 +33,10 @@ from pathlib import PurePath
 from typing import Final
 
 from smtp.errors import SmtpInputError
+from smtp.userfiles import ATTACHMENT_FILE, stream_user_file
 
 CHUNK_LIMIT: Final = 64 * 1024
 """Largest chunk ``MessageBuilder.chunks()`` yields."""
-FILE_READ_SIZE: Final = 64 * 1024
 MAX_LINE_OCTETS: Final = 998  # RFC 5322 2.1.1, without the CRLF
 BASE64_LINE_INPUT: Final = 57  # 57 bytes -> 76 base64 characters (RFC 2045 6.8)
 # Whole base64 lines per output block: 840 lines * 78 bytes = 65520 <= CHUNK_LIMIT.
@@ -75,12 +75,6 @@ class MessageInputError(SmtpInputError):
 # Attachments
 
 
-def _read_file_chunks(path: str) -> Iterator[bytes]:
-    with open(path, "rb") as f:
-        while chunk := f.read(FILE_READ_SIZE):
-            yield chunk
-
-
 @dataclass(frozen=True, slots=True)
 class Attachment:
     """One attached file: its name, its ``type/subtype`` and where its bytes come from.
@@ -97,7 +91,8 @@ class Attachment:
     @classmethod
     def from_path(cls, path: str | PathLike[str], *,
                   content_type: str | None = None) -> Attachment:
-        """An attachment read lazily from ``path`` in 64 KiB chunks when the mail is built.
+        """An attachment read lazily from ``path`` in 64 KiB chunks when the mail is built
+        (``smtp.userfiles``: a regular file of at most 64 MiB).
 
         The content type is guessed from the extension with a fixed table (unknown ones
         are ``application/octet-stream``) unless given.
@@ -105,7 +100,8 @@ class Attachment:
         name = fspath(path)
         pure = PurePath(name)
         guessed = _MIME_TYPES.get(pure.suffix.lower(), "application/octet-stream")
-        return cls(pure.name, content_type or guessed, functools.partial(_read_file_chunks, name))
+        return cls(pure.name, content_type or guessed,
+                   functools.partial(stream_user_file, name, ATTACHMENT_FILE))
 
     def iter_content(self) -> Iterator[bytes]:
         """The content as chunks of bytes (the whole content when ``source`` is bytes)."""

@@ -220,12 +220,12 @@ def test_serve_refuses_a_certificate_that_is_not_a_regular_file(tmp_path: Path) 
                            "--tls-cert", str(fifo), "--tls-key", str(fifo)], cwd=ROOT,
                           capture_output=True, text=True, timeout=GUARD_S, check=False)
     assert proc.returncode == 2
-    assert proc.stderr == f"smtp-hil: --tls-cert {fifo}: not a regular file\n"
+    assert proc.stderr == f"smtp-hil: --tls-cert: {fifo}: not a regular file (a FIFO)\n"
 
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"],
-     "--tls-cert: cannot read /nonexistent/cert.pem"),
+     "--tls-cert: no such certificate file: /nonexistent/cert.pem"),
     (["--tls-cert", "GARBAGE", "--tls-key", "GARBAGE"], "the certificate is not PEM"),
     (["--tls-cert", "/nonexistent/cert.pem"], "--tls-cert and --tls-key go together"),
     (["--listen", "nowhere"], "argument --listen: expected HOST:PORT"),

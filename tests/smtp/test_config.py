@@ -242,7 +242,7 @@ def test_syntax_errors_name_line_and_column(text: str, expected: str) -> None:
 
 
 def test_unreadable_files(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"missing\.toml: cannot read the file"):
+    with pytest.raises(ConfigError, match=r"^no such device configuration file: .*missing\.toml$"):
         load_config(tmp_path / "missing.toml")
     latin = tmp_path / "latin.toml"
     latin.write_bytes(b'config_version = 3\n# caf\xe9\n')
