@@ -64,17 +64,6 @@ class SendInputError(ValueError):
         self.problems = tuple(problems)
 
 
-def _timeout(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected seconds > 0, got {value!r}") from None
-    if not 0 < seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {value!r}")
-    return seconds
-
-
 def add_send_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``send`` subcommand to ``subparsers`` (from ``add_subparsers``)."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -100,7 +89,8 @@ def add_send_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="attach a file (repeatable)")
     parser.add_argument("--profile", type=cliargs.profile_name, default="current",
                         help=f"release profile ({', '.join(PROFILE_NAMES)}); default current")
-    parser.add_argument("--timeout", type=_timeout, default=DEFAULT_TIMEOUT_S, metavar="S",
+    parser.add_argument("--timeout", type=cliargs.positive_seconds, default=DEFAULT_TIMEOUT_S,
+                        metavar="S",
                         help=f"give up after S seconds of real time (default "
                              f"{DEFAULT_TIMEOUT_S:g})")
     return parser

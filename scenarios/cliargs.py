@@ -1,4 +1,4 @@
-"""Argument types the ``smtp-hil`` subcommands share: a release profile and a seed.
+"""Argument types the ``smtp-hil`` subcommands share: a release profile, a seed, seconds.
 
 Each raises ``argparse.ArgumentTypeError`` with the sentence argparse prints after the
 option's name. This module knows argparse and the profile names, nothing else.
@@ -7,7 +7,9 @@ option's name. This module knows argparse and the profile names, nothing else.
 from __future__ import annotations
 
 import argparse
+import math
 
+from smtp.bounds import MAX_DURATION_S
 from smtp.profiles import PROFILE_NAMES
 
 
@@ -29,3 +31,16 @@ def seed(value: str) -> int:
     if number < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value!r}")
     return number
+
+
+def positive_seconds(value: str) -> float:
+    """A duration in seconds: more than 0 and, like every duration of the files, at most
+    ``smtp.bounds.MAX_DURATION_S`` (a year); nan and inf are refused."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(
+            f"expected seconds > 0 and <= {MAX_DURATION_S}, got {value!r}")
+    return seconds

@@ -26,7 +26,7 @@ import re
 import ssl
 from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from os import PathLike, fspath
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, TypeAlias, get_args
@@ -43,10 +43,27 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from emulator.units import MS, SECOND
-from scenarios.errorwording import DATETIME_EXAMPLE, describe, describe_error
+from scenarios.datetimes import RtcSetting, UtcDateTime, in_calendar, passes_the_calendar
+from scenarios.errorwording import describe, describe_error
 from scenarios.firmware_choice import MODEL, FirmwareSetting
 from scenarios.server.actions import DropTlsMode, Segmentation
 from scenarios.server.rules import Rule, RuleAction, ServerConfig
+from smtp.bounds import (
+    MAX_GENERATED_BYTES,
+    AdvertisedSize,
+    BitsPerSecond,
+    BufferSize,
+    Count,
+    GeneratedBytes,
+    Hours,
+    LineLength,
+    Milliseconds,
+    PoolBuffers,
+    Port,
+    PositiveCount,
+    PositiveSeconds,
+    Seconds,
+)
 from smtp.config import (
     CONFIG_VERSION,
     DOMAIN_PATTERN,
@@ -57,7 +74,7 @@ from smtp.config import (
 from smtp.jobs import EtrnJob, Job, VrfyJob
 from smtp.message import Attachment, MailJob
 from smtp.profiles import PROFILE_NAMES
-from smtp.userfiles import SCENARIO_FILE, UserFileError, parse_toml, read_user_text
+from smtp.userfiles import MIB, SCENARIO_FILE, UserFileError, parse_toml, read_user_text
 
 # ----------------------------------------------------------------------------------------
 # Names and shared types
@@ -90,6 +107,8 @@ DEFAULT_PORT: Final = 25
 DEFAULT_IMPLICIT_TLS_PORT: Final = 465
 ATTACHMENT_BLOCK: Final = 64 * 1024
 """Size of the chunks a generated (``size =``) attachment streams in."""
+MAX_RTC_VARIANTS: Final = 100
+"""Each RTC variant is a whole run."""
 
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
 _NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -116,24 +135,6 @@ def _problems_error(problems: list[Problem]) -> PydanticCustomError:
                                {"count": len(problems), "problems": problems})
 
 
-def _to_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _datetime_value(value: object) -> datetime:
-    if isinstance(value, datetime):
-        return _to_utc(value)
-    raise _expected(DATETIME_EXAMPLE)
-
-
-def _rtc_value(value: object) -> datetime | None:
-    if value == "unset":
-        return None
-    if isinstance(value, datetime):
-        return _to_utc(value)
-    raise _expected(f"{DATETIME_EXAMPLE} or 'unset'")
-
-
 def _domain_value(value: object) -> object:
     return None if value == "" else value
 
@@ -157,14 +158,10 @@ def _profile_name(value: object) -> str:
     return value
 
 
-Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 Name = Annotated[str, Field(pattern=_NAME_PATTERN, description=_NAME_WORDS)]
 ProfileName = Annotated[str, BeforeValidator(_profile_name)]
-UtcDateTime = Annotated[datetime, BeforeValidator(_datetime_value)]
-RtcSetting = Annotated[datetime | None, BeforeValidator(_rtc_value)]
 
 
 def _us(seconds: float) -> int:
@@ -226,10 +223,11 @@ class DeviceSection(BaseModel):
     """
 
     model_config = _STRICT
-    pool_buffers: Annotated[int, Field(ge=2)] = 16
-    buffer_size: Annotated[int, Field(ge=256)] = 1536
+    pool_buffers: PoolBuffers = 16
+    buffer_size: BufferSize = 1536
     rtc: RtcSetting = DEFAULT_RTC
-    rtc_variants: list[UtcDateTime] = Field(default_factory=list)
+    rtc_variants: Annotated[list[UtcDateTime], Field(max_length=MAX_RTC_VARIANTS)] = Field(
+        default_factory=list)
     """Run the scenario once per RTC setting listed here (and the server clock with it);
     it passes only when every variant passes."""
     rtc_drift_ppm: Annotated[int, Field(ge=-500_000, le=500_000)] = 0
@@ -345,7 +343,7 @@ class DropNthFault(_Fault):
     ``at_s``; with ``payload_only`` only segments carrying payload count."""
 
     fault: Literal["drop_nth"]
-    n: Annotated[int, Field(ge=1)]
+    n: PositiveCount
     src: Side | None = None
     payload_only: bool = False
 
@@ -359,7 +357,7 @@ class DropAfterFault(BaseModel):
     fault: Literal["drop_after"]
     src: Side
     at_s: Seconds | None = None
-    after_payload_bytes: Annotated[int, Field(ge=0)] | None = None
+    after_payload_bytes: Count | None = None
 
     @property
     def time_us(self) -> int | None:
@@ -419,8 +417,8 @@ class LinkSection(BaseModel):
     """``[link]``: the wire between the board and the server, and its faults."""
 
     model_config = _STRICT
-    latency_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
-    bandwidth_bps: Annotated[int, Field(ge=1)] = 10_000_000
+    latency_ms: Milliseconds = 1.0
+    bandwidth_bps: BitsPerSecond = 10_000_000
     mtu: Annotated[int, Field(ge=576, le=65535)] = 1500
     loss: Probability = 0.0
     faults: list[Fault] = Field(default_factory=list)
@@ -453,8 +451,8 @@ class RuleSection(BaseModel):
     model_config = _STRICT
     verb: NonEmpty
     argument: str | None = None
-    nth: Annotated[int, Field(ge=1)] | None = None
-    times: Annotated[int, Field(ge=1)] | None = None
+    nth: PositiveCount | None = None
+    times: PositiveCount | None = None
     in_tls: bool | None = None
     reply: NonEmpty | None = None
     raw: bool = False
@@ -509,7 +507,7 @@ class ServerSection(BaseModel):
     model_config = _STRICT
     listen: bool = True
     """False: nobody listens, the connection is refused."""
-    port: Annotated[int, Field(ge=1, le=65535)] = DEFAULT_PORT
+    port: Port = DEFAULT_PORT
     """25, or 465 when ``implicit_tls`` is set and the file gives no port."""
     clock: UtcDateTime = DEFAULT_RTC
     """The server's own clock (Date checks); defaults to the device RTC when set."""
@@ -523,7 +521,7 @@ class ServerSection(BaseModel):
     capabilities_tls: list[str] | None = None
     starttls: bool = _server_default("starttls")
     implicit_tls: bool = _server_default("implicit_tls")
-    max_size: Annotated[Annotated[int, Field(ge=0)] | None,
+    max_size: Annotated[AdvertisedSize | None,
                         BeforeValidator(_max_size_value)] = _server_default("max_size")
     credentials: dict[str, str] = Field(default_factory=dict)
     allow_anonymous: bool = _server_default("allow_anonymous")
@@ -533,13 +531,11 @@ class ServerSection(BaseModel):
     vrfy: dict[str, str] = Field(default_factory=dict)
     vrfy_default: NonEmpty = _server_default("vrfy_default")
     etrn_reply: NonEmpty = _server_default("etrn_reply")
-    date_tolerance_hours: Annotated[int, Field(ge=0)] | None = _server_default(
-        "date_tolerance_hours")
+    date_tolerance_hours: Hours | None = _server_default("date_tolerance_hours")
     send_during_data: NonEmpty | None = None
-    send_during_data_times: Annotated[int, Field(ge=0)] = _server_default(
-        "send_during_data_times")
+    send_during_data_times: Count = _server_default("send_during_data_times")
     ehlo_reject_bare_ip: bool = _server_default("ehlo_reject_bare_ip")
-    max_line_length: Annotated[int, Field(ge=3)] = _server_default("max_line_length")
+    max_line_length: LineLength = _server_default("max_line_length")
     coalesce_replies: bool = _server_default("coalesce_replies")
     segmentation: Segmentation = _server_default("segmentation")
     rules: list[RuleSection] = Field(default_factory=list)
@@ -613,7 +609,7 @@ class AttachmentSection(BaseModel):
     content_type: NonEmpty | None = None
     """Default: ``text/plain`` for ``text``, ``application/octet-stream`` for ``size``."""
     text: str | None = None
-    size: Annotated[int, Field(ge=0)] | None = None
+    size: GeneratedBytes | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> AttachmentSection:
@@ -660,6 +656,11 @@ class MailJobSection(BaseModel):
 
     @model_validator(mode="after")
     def _check_job(self) -> MailJobSection:
+        generated = sum(a.size or 0 for a in self.attachments)
+        if generated > MAX_GENERATED_BYTES:
+            raise _problems_error([(("attachments",), (
+                f"the sizes add up to {generated} bytes; together at most "
+                f"{MAX_GENERATED_BYTES} ({MAX_GENERATED_BYTES // MIB} MiB)"))])
         if self.allow_invalid:
             return self
         problems: list[Problem] = []
@@ -752,7 +753,7 @@ class ServerExpect(BaseModel):
     no_bare_line_endings: bool | None = None
     dot_stuffing_correct: bool | None = None
     no_unadvertised_extensions: bool | None = None
-    mail_count: Annotated[int, Field(ge=0)] | None = None
+    mail_count: Count | None = None
     auth_mechanism: Literal["PLAIN", "LOGIN", "CRAM-MD5", "ANONYMOUS", "XOAUTH2"] | None = None
     """The SASL mechanism of the client's successful AUTH."""
     authenticated_as: NonEmpty | None = None
@@ -784,7 +785,7 @@ class Expect(BaseModel):
     reply_code: Annotated[int, Field(ge=200, le=599)] | None = None
     error_kind: ErrorKindName | None = None
     recipients_rejected: list[str] | None = None
-    mailbox_count: Annotated[int, Field(ge=0)] | None = None
+    mailbox_count: Count | None = None
     body_exact: bool | None = None
     headers_present: list[NonEmpty] = Field(default_factory=list)
     headers_absent: list[NonEmpty] = Field(default_factory=list)
@@ -898,7 +899,8 @@ class Scenario(BaseModel):
         if isinstance(server, Mapping) and "clock" not in server:
             device = data.get("device")
             rtc = device.get("rtc") if isinstance(device, Mapping) else None
-            clock = rtc if isinstance(rtc, datetime) else DEFAULT_RTC
+            # A date-time out of the calendar is device.rtc's problem, reported once.
+            clock = rtc if isinstance(rtc, datetime) and in_calendar(rtc) else DEFAULT_RTC
             data["server"] = {**server, "clock": clock}
         return data
 
@@ -920,6 +922,27 @@ class Scenario(BaseModel):
             raise _problems_error([(("expect", "server", "authenticated_as"),
                                     f"{user!r} is not a user of server.credentials "
                                     f"({known}): no client could log in as it")])
+        return self
+
+    @model_validator(mode="after")
+    def _check_clocks_stay_in_the_calendar(self) -> Scenario:
+        """The RTC (running fast by its drift) and the server clock advance with the run;
+        neither may pass the end of year 9999 within the time limit."""
+        limit = timedelta(microseconds=self.time_limit_us)
+        rtc_span = limit * (1 + max(self.device.rtc_drift_ppm, 0) / 1_000_000)
+        clocks: list[tuple[tuple[str | int, ...], datetime | None, timedelta]] = [
+            (("device", "rtc"), self.device.rtc, rtc_span),
+            *((("device", "rtc_variants", i), when, rtc_span)
+              for i, when in enumerate(self.device.rtc_variants))]
+        if self.server.clock != self.device.rtc:  # else device.rtc says it
+            clocks.append((("server", "clock"), self.server.clock, limit))
+        problems: list[Problem] = [
+            (where, f"{when:%Y-%m-%dT%H:%M:%SZ} runs past the end of year 9999 within "
+                    f"scenario.time_limit_s ({self.meta.time_limit_s:g} s): set an earlier "
+                    f"date-time or a shorter time limit")
+            for where, when, span in clocks if when is not None and passes_the_calendar(when, span)]
+        if problems:
+            raise _problems_error(problems)
         return self
 
     # --- what the runner and the catalog read -------------------------------------

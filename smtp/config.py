@@ -16,7 +16,9 @@ It knows TOML and the configuration's schema, nothing else: no sockets, no clock
 protocol. It asks OpenSSL (an unused ``ssl.SSLContext``) whether ``tls.ciphers`` selects
 any cipher, so a bad cipher string is refused when the file is loaded, not when a
 connection is made. Timeouts are seconds in the file and integer microseconds in the kernel
-(``DeviceConfig.timeouts_us()``).
+(``DeviceConfig.timeouts_us()``). Every number has a ceiling as well as a floor
+(:mod:`smtp.bounds`: a timeout of 1e308 s is refused, not overflowed), and the file is read
+by :mod:`smtp.userfiles` (a regular file of at most 1 MiB, TOML nested at most 32 deep).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from emulator.units import SECOND
+from smtp.bounds import BufferSize, ChunkSize, Count, PoolBuffers, Port, PositiveSeconds
 from smtp.userfiles import CONFIG_FILE, UserFileError, parse_toml, read_user_text
 
 CONFIG_VERSION: Final = 3
@@ -60,7 +63,6 @@ def _ipv4(value: str) -> str:
             {"expected": "an IPv4 address such as 192.0.2.10"}) from None
 
 
-Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 IPv4String = Annotated[str, AfterValidator(_ipv4)]
 TlsVersion = Literal["TLSv1.2", "TLSv1.3"]
 
@@ -85,7 +87,7 @@ class ServerSection(BaseModel):
 
     model_config = _STRICT
     host: Annotated[str, Field(min_length=1)]
-    port: Annotated[int, Field(ge=1, le=65535)] = 25
+    port: Port = 25
     security: Literal["none", "starttls", "tls", "required"] = "starttls"
     """``required`` = STARTTLS, and refuse to go on in plaintext without it."""
     tls_server_name: str | None = None
@@ -105,21 +107,21 @@ class TimeoutsSection(BaseModel):
     """[timeouts] in seconds; defaults from RFC 5321 4.5.3.2 (connect/TLS/quit: ours)."""
 
     model_config = _STRICT
-    connect: Seconds = 30.0
-    greeting: Seconds = 300.0
-    ehlo: Seconds = 300.0
-    starttls: Seconds = 120.0
-    tls_handshake: Seconds = 60.0
-    auth: Seconds = 300.0
-    mail: Seconds = 300.0
-    rcpt: Seconds = 300.0
-    data_init: Seconds = 120.0
-    data_block: Seconds = 180.0
-    data_term: Seconds = 600.0
-    rset: Seconds = 120.0
-    quit: Seconds = 60.0
-    vrfy: Seconds = 300.0
-    etrn: Seconds = 300.0
+    connect: PositiveSeconds = 30.0
+    greeting: PositiveSeconds = 300.0
+    ehlo: PositiveSeconds = 300.0
+    starttls: PositiveSeconds = 120.0
+    tls_handshake: PositiveSeconds = 60.0
+    auth: PositiveSeconds = 300.0
+    mail: PositiveSeconds = 300.0
+    rcpt: PositiveSeconds = 300.0
+    data_init: PositiveSeconds = 120.0
+    data_block: PositiveSeconds = 180.0
+    data_term: PositiveSeconds = 600.0
+    rset: PositiveSeconds = 120.0
+    quit: PositiveSeconds = 60.0
+    vrfy: PositiveSeconds = 300.0
+    etrn: PositiveSeconds = 300.0
 
     def us(self, name: str) -> int:
         """The timeout ``name`` in integer microseconds."""
@@ -135,7 +137,7 @@ class FeaturesSection(BaseModel):
     model_config = _STRICT
     pipelining: bool = True
     chunking: bool = True
-    chunk_size: Annotated[int, Field(ge=1)] = 4096
+    chunk_size: ChunkSize = 4096
     dsn: bool = True
     size: bool = True
     eight_bit_mime: bool = True
@@ -180,8 +182,8 @@ class StackSection(BaseModel):
     """[stack]: the IP stack's buffer pool."""
 
     model_config = _STRICT
-    pool_buffers: Annotated[int, Field(ge=2)] = 16
-    buffer_size: Annotated[int, Field(ge=256)] = 1536
+    pool_buffers: PoolBuffers = 16
+    buffer_size: BufferSize = 1536
 
 
 class DeviceConfig(BaseModel):
@@ -189,7 +191,7 @@ class DeviceConfig(BaseModel):
     checked, ``config_version``) has no default."""
 
     model_config = _STRICT
-    config_version: Annotated[int | None, Field(validate_default=True)] = None
+    config_version: Annotated[Count | None, Field(validate_default=True)] = None
     device: DeviceSection = Field(default_factory=DeviceSection)
     server: ServerSection
     auth: AuthSection = Field(default_factory=AuthSection)
@@ -284,7 +286,12 @@ _BOUNDS: Final = {
 }
 
 
+_SHOWN: Final = 60
+"""Longer values are shown cut, with their length: a message stays one readable line."""
+
+
 def toml_repr(value: object) -> str:
+    """A value as a problem line shows it (``got ...``): TOML words, long ones cut."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
@@ -292,10 +299,16 @@ def toml_repr(value: object) -> str:
     if isinstance(value, list):
         return "an array"
     if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, float) and value.is_integer():
+        text = repr(value)
+        if len(text) <= _SHOWN:
+            return text
+        return f"{repr(value[:_SHOWN // 2])[:-1]}...{text[-1]} ({len(value)} characters)"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
-    return str(value)
+    text = str(value)
+    if isinstance(value, int) and len(text) > _SHOWN:
+        return f"{text[:_SHOWN // 2]}... ({len(text.lstrip('-'))} digits)"
+    return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}..."
 
 
 def _field_info_at(loc: tuple[int | str, ...]) -> Any:
@@ -339,7 +352,8 @@ def _describe(err: Any) -> str:
         return f"{key}: expected one of {ctx['expected']}{got}"
     if kind in _BOUNDS:
         symbol, ctx_key = _BOUNDS[kind]
-        return f"{key}: expected a value {symbol} {toml_repr(ctx[ctx_key])}{got}"
+        number = _expected_of_field(loc)  # an integer, a number
+        return f"{key}: expected {number} {symbol} {toml_repr(ctx[ctx_key])}{got}"
     if kind == "string_pattern_mismatch":
         description = getattr(_field_info_at(loc), "description", None) or "a valid value"
         return f"{key}: expected {description}{got}"

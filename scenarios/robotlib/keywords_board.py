@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from emulator import serialurl
+from emulator.checks import check_int
 from emulator.firmware import TimedEvent
 from emulator.session import DEFAULT_SCENARIO, open_session
 from emulator.units import SECOND, format_us
@@ -31,6 +32,7 @@ from scenarios.robotlib.context import (
     seconds_text,
 )
 from scenarios.runner import resolve_scenario
+from smtp.bounds import MAX_POOL_BUFFERS
 from smtp.events import describe, is_terminal
 from smtp.jobs import EtrnJob, Job, VrfyJob
 from smtp.message import Attachment, MailJob
@@ -75,10 +77,7 @@ def customised(scenario: Scenario, *, pool_buffers: int | None,
     The server's clock follows a new RTC when it followed the scenario's (the default)."""
     updates: dict[str, Any] = {"rtc_variants": []}
     if pool_buffers is not None:
-        if not isinstance(pool_buffers, int) or isinstance(pool_buffers, bool) \
-                or pool_buffers < 2:
-            raise ValueError(f"pool_buffers: expected an integer >= 2, got {pool_buffers!r}")
-        updates["pool_buffers"] = pool_buffers
+        updates["pool_buffers"] = check_int("pool_buffers", pool_buffers, 2, MAX_POOL_BUFFERS)
     when = _rtc_setting(rtc)
     if when != "keep":
         updates["rtc"] = when

@@ -477,6 +477,22 @@ def test_minimal_file_loads() -> None:
      ["x.toml: [job]: missing section"]),
     (MINIMAL + "[device]\npool_buffers = 1\n",
      ["x.toml: device.pool_buffers: expected an integer >= 2, got 1"]),
+    # every number has a ceiling (smtp/bounds.py), every date-time a place in the calendar
+    (MINIMAL + "[device]\npool_buffers = 100000000000000000000000000\n",
+     ["x.toml: device.pool_buffers: expected an integer <= 65536, "
+      "got 100000000000000000000000000"]),
+    (MINIMAL.replace('title = "t"', 'title = "t"\ntime_limit_s = 1e308'),
+     ["x.toml: scenario.time_limit_s: expected a number <= 31536000, got 1e+308"]),
+    (MINIMAL + "[[job.attachments]]\nfilename = \"a\"\nsize = 40_000_000\n"
+               "[[job.attachments]]\nfilename = \"b\"\nsize = 40_000_000\n",
+     ["x.toml: job.attachments: the sizes add up to 80000000 bytes; together at most "
+      "67108864 (64 MiB)"]),
+    (MINIMAL + "[device]\nrtc = 0999-01-01T00:00:00Z\n",
+     ["x.toml: device.rtc: expected a date-time from 1900-01-01T00:00:00Z to "
+      "9999-12-31T23:59:59Z, got 0999-01-01T00:00:00+00:00"]),
+    (MINIMAL + "[device]\nrtc = 9999-12-31T23:00:00Z\n",
+     ["x.toml: device.rtc: 9999-12-31T23:00:00Z runs past the end of year 9999 within "
+      "scenario.time_limit_s (3600 s): set an earlier date-time or a shorter time limit"]),
     (MINIMAL.replace('title = "t"', 'title = "t"\n[[scenario.reproduces]]\n'
                                      'changelog = "c"\nprofiles = ["2.0", "9.9"]'),
      ["x.toml: scenario.reproduces[0].profiles[1]: unknown profile '9.9' "
