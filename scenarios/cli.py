@@ -8,6 +8,13 @@ one line per problem and never a traceback. Output paths (``--junit``, ``--artif
 are checked before anything runs. Only the error types known to mean bad input exit 2;
 anything else is a bug in smtp-hil and shows its traceback.
 
+Ctrl-C (SIGINT) exits 130 without a traceback. ``run`` and ``matrix`` then print what
+finished in their normal format (``matrix`` shows ``-`` for the cells not run; its JSON
+says ``"interrupted": true`` and ``not_done``), write the JUnit file of the finished runs,
+and say on standard error ``smtp-hil: interrupted: 45 of 376 runs done, 331 not done``.
+Each run is printed (and flushed) as it finishes; a Ctrl-C during its printing waits
+until it is printed and counted whole.
+
 When the reader of standard output goes away (``smtp-hil list | head -1``), the command
 stops quietly with status 1, as Python's documentation recommends (``signal`` module,
 "Note on SIGPIPE"): standard output is pointed at /dev/null so nothing more is printed,
@@ -21,11 +28,14 @@ and the artifact views.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import select
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final, TextIO
 
@@ -35,6 +45,7 @@ from scenarios.catalog import load_catalog
 from scenarios.cli_board import add_board_parser, cmd_board
 from scenarios.cli_firmware import (
     FIRMWARE_LEGEND,
+    FirmwareColumn,
     FirmwareUnavailable,
     add_firmware_argument,
     firmware_column,
@@ -55,6 +66,8 @@ from smtp.profiles import PROFILE_NAMES
 from smtp.userfiles import UserFileError
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_INTERRUPTED = 130
+"""128 + SIGINT: what a shell reports for a command stopped by Ctrl-C."""
 
 
 class BadInput(Exception):
@@ -180,6 +193,29 @@ def _line(result: RunResult) -> str:
             f"wall {result.wall_s:.3f} s)")
 
 
+@contextlib.contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """Ctrl-C waits until the block is done, so that a run is reported and counted whole
+    (SIGINT blocked, then delivered; only the main thread of a POSIX process can)."""
+    if not hasattr(signal, "pthread_sigmask") or (
+            threading.current_thread() is not threading.main_thread()):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _interrupted(out: TextIO, err: TextIO, done: int, total: int) -> int:
+    """After Ctrl-C: say how far it got (what finished is printed already)."""
+    _done_progress(err)
+    out.flush()
+    err.write(f"smtp-hil: interrupted: {done} of {total} runs done, {total - done} not done\n")
+    return EXIT_INTERRUPTED
+
+
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from scenarios.artifacts import junit_xml
 
@@ -194,27 +230,35 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         make_output_folder("--artifacts", args.artifacts)
     results: list[RunResult] = []
     status = EXIT_OK
-    firmware = resolve_cli_firmware(args.firmware)
-    with DeterminismChecker() as checker:
-        for index, scenario in enumerate(scenarios, 1):
-            _progress(err, f"[{index}/{len(scenarios)}] {scenario.name}")
-            try:
-                check_runnable(scenario, firmware)
-            except NotApplicable as exc:  # neither a pass nor a run
-                status = EXIT_FAIL
-                _done_progress(err)
-                out.write((json.dumps(not_applicable_dict(exc)) if args.json
-                           else not_applicable_line(exc)) + "\n")
-                continue
-            if args.check_determinism:
-                checker.before(scenario, args.profile, seed, args.firmware)
-            result = run(scenario, args.profile, seed, firmware)
-            results.append(result)
-            check = checker.after(scenario, result) if args.check_determinism else None
-            if not result.passed or (check is not None and check.deterministic is False):
-                status = EXIT_FAIL
-            _done_progress(err)
-            _report_run(args, out, result, check)
+    done = 0  # scenarios reported, as passed, failed or not applicable
+    try:
+        with DeterminismChecker() as checker:
+            for index, scenario in enumerate(scenarios, 1):
+                _progress(err, f"[{index}/{len(scenarios)}] {scenario.name}")
+                try:
+                    check_runnable(scenario, firmware)
+                except NotApplicable as exc:  # neither a pass nor a run
+                    status = EXIT_FAIL
+                    with _uninterrupted():
+                        _done_progress(err)
+                        out.write((json.dumps(not_applicable_dict(exc)) if args.json
+                                   else not_applicable_line(exc)) + "\n")
+                        out.flush()
+                        done += 1
+                    continue
+                if args.check_determinism:
+                    checker.before(scenario, args.profile, seed, args.firmware)
+                result = run(scenario, args.profile, seed, firmware)
+                check = checker.after(scenario, result) if args.check_determinism else None
+                if not result.passed or (check is not None and check.deterministic is False):
+                    status = EXIT_FAIL
+                with _uninterrupted():  # a run is printed and counted whole
+                    _done_progress(err)
+                    _report_run(args, out, result, check)
+                    results.append(result)
+                    done += 1
+    except KeyboardInterrupt:
+        status = _interrupted(out, err, done, len(scenarios))
     if args.junit is not None:
         _write_junit(args.junit, junit_xml(results))
     return status
@@ -245,9 +289,11 @@ def _report_run(args: argparse.Namespace, out: TextIO, result: RunResult,
                            f"{exc.strerror or exc}") from None
         if not args.json:
             out.write(f"     artifacts: {where}\n")
+    out.flush()  # a reader of a pipe sees each run as it finishes
 
 
 CELL = {("pass", False): ".", ("fail", True): "x", ("fail", False): "F", ("pass", True): "P"}
+NOT_RUN = "-"
 LEGEND = (". passes   x fails as the catalog says (the bug reproduces)   "
           "F fails unexpectedly   P passes although the catalog says it fails")
 
@@ -265,57 +311,93 @@ def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     rows: list[tuple[Scenario, list[str]]] = []
     surprises: list[str] = []
     total = len(scenarios) * len(PROFILE_NAMES)
-    for scenario in scenarios:
-        cells = []
-        for profile in PROFILE_NAMES:
-            _progress(err, f"[{len(results) + 1}/{total}] {scenario.name} on {profile}")
-            result = run(scenario, profile, args.seed)
-            results.append(result)
-            expected_fail = profile != "current" and scenario.reproduced_by(profile)
-            cell = CELL[("pass" if result.passed else "fail", expected_fail)]
-            cells.append(cell)
-            if cell in ("F", "P"):
-                what = "fails unexpectedly" if cell == "F" else "passes unexpectedly"
-                surprises.append(f"{scenario.name} on {profile} {what}: {result.verdict.reason}")
-        rows.append((scenario, cells))
     column = None
-    if firmware is not None:
-        _progress(err, f"{firmware.label} column")
-        column = firmware_column(scenarios, firmware, args.seed)
+    interrupted = False
+    try:
+        for scenario in scenarios:
+            cells: list[str] = []
+            rows.append((scenario, cells))
+            for profile in PROFILE_NAMES:
+                _progress(err, f"[{len(results) + 1}/{total}] {scenario.name} on {profile}")
+                _matrix_cell(scenario, profile, args.seed, results, cells, surprises)
+        if firmware is not None:
+            _progress(err, f"{firmware.label} column")
+            column = firmware_column(scenarios, firmware, args.seed)
+    except KeyboardInterrupt:
+        interrupted = True
+        rows = [(s, c) for s, c in rows if c]  # a row begun but with no run done: not shown
     _done_progress(err)
     if args.junit is not None:
         _write_junit(args.junit, junit_xml(results, suite="smtp-hil-matrix",
                                            expected_failures_pass=True))
     if args.write_golden is not None:
-        _write_golden(args.write_golden, results, args.seed, err)
-    if args.json:
-        out.write(json.dumps({
+        if interrupted:
+            err.write(f"smtp-hil: --write-golden {args.write_golden}: not written, the matrix "
+                      f"was interrupted\n")
+        else:
+            _write_golden(args.write_golden, results, args.seed, err)
+    if firmware is not None:
+        total += len(scenarios)  # the firmware column: counted done only when complete
+    done = len(results) + (len(scenarios) if column else 0)
+    not_done = total - done if interrupted else None
+    _print_matrix(args.json, out, scenarios, rows, results, surprises, column, not_done)
+    if interrupted:
+        return _interrupted(out, err, done, total)
+    return EXIT_FAIL if surprises else EXIT_OK
+
+
+def _matrix_cell(scenario: Scenario, profile: str, seed: int, results: list[RunResult],
+                 cells: list[str], surprises: list[str]) -> None:
+    """Run one cell of the matrix and record it (all at once, after the run)."""
+    result = run(scenario, profile, seed)
+    expected_fail = profile != "current" and scenario.reproduced_by(profile)
+    cell = CELL[("pass" if result.passed else "fail", expected_fail)]
+    with _uninterrupted():
+        results.append(result)
+        cells.append(cell)
+        if cell in ("F", "P"):
+            what = "fails unexpectedly" if cell == "F" else "passes unexpectedly"
+            surprises.append(f"{scenario.name} on {profile} {what}: {result.verdict.reason}")
+
+
+def _print_matrix(as_json: bool, out: TextIO, scenarios: list[Scenario],
+                  rows: list[tuple[Scenario, list[str]]], results: list[RunResult],
+                  surprises: list[str], column: FirmwareColumn | None,
+                  not_done: int | None) -> None:
+    """The matrix of the runs done; one interrupted (``not_done`` runs left) shows ``-``
+    for the cells not run (JSON: leaves them out, with ``interrupted`` and ``not_done``)."""
+    interrupted = not_done is not None
+    if as_json:
+        data: dict[str, object] = {
             "profiles": list(PROFILE_NAMES),
-            "rows": [{"scenario": s.name, "cells": dict(zip(PROFILE_NAMES, c, strict=True))}
+            "rows": [{"scenario": s.name, "cells": dict(zip(PROFILE_NAMES, c, strict=False))}
                      for s, c in rows],
             "surprises": surprises, "runs": len(results),
             "wall_s": round(sum(r.wall_s for r in results), 3),
-            **({"firmware_column": column.as_dict(scenarios)} if column else {})},
-            indent=2) + "\n")
-    else:
-        width = max(len(s.name) for s, _ in rows) if rows else 10
-        extra = [column.label] if column else []
-        out.write(f"{'scenario':<{width}}  "
-                  + " ".join(f"{p:>7}" for p in [*PROFILE_NAMES, *extra]) + "\n")
-        for index, (scenario, cells) in enumerate(rows):
-            cells = [*cells, column.cells[index]] if column else cells
-            out.write(f"{scenario.name:<{width}}  " + " ".join(f"{c:>7}" for c in cells) + "\n")
-        out.write(f"\n{LEGEND}\n")
-        if column:
-            out.write(FIRMWARE_LEGEND.format(label=column.label) + f"\n{column.counts}\n")
-        wall = sum(r.wall_s for r in results)
-        out.write(f"{len(results)} runs, {wall:.2f} s of simulation wall time\n")
-        for line in surprises:
-            out.write(f"UNEXPECTED: {line}\n")
-        if not surprises:
-            out.write("matrix matches the catalog: current passes everything and each release "
-                      "fails exactly the scenarios of its bugs\n")
-    return EXIT_FAIL if surprises else EXIT_OK
+            **({"firmware_column": column.as_dict(scenarios)} if column else {})}
+        if interrupted:
+            data.update(interrupted=True, not_done=not_done)
+        out.write(json.dumps(data, indent=2) + "\n")
+        return
+    width = max(len(s.name) for s, _ in rows) if rows else 10
+    extra = [column.label] if column else []
+    out.write(f"{'scenario':<{width}}  "
+              + " ".join(f"{p:>7}" for p in [*PROFILE_NAMES, *extra]) + "\n")
+    for index, (scenario, cells) in enumerate(rows):
+        shown = cells + [NOT_RUN] * (len(PROFILE_NAMES) - len(cells))
+        shown += [column.cells[index]] if column else []
+        out.write(f"{scenario.name:<{width}}  " + " ".join(f"{c:>7}" for c in shown) + "\n")
+    legend = LEGEND + (f"   {NOT_RUN} not run (interrupted)" if interrupted else "")
+    out.write(f"\n{legend}\n")
+    if column:
+        out.write(FIRMWARE_LEGEND.format(label=column.label) + f"\n{column.counts}\n")
+    wall = sum(r.wall_s for r in results)
+    out.write(f"{len(results)} runs, {wall:.2f} s of simulation wall time\n")
+    for line in surprises:
+        out.write(f"UNEXPECTED: {line}\n")
+    if not surprises and not interrupted:
+        out.write("matrix matches the catalog: current passes everything and each release "
+                  "fails exactly the scenarios of its bugs\n")
 
 
 def _write_golden(path: Path, results: list[RunResult], seed: int, err: TextIO) -> None:
@@ -381,6 +463,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
         if not _output_gone(out):
             raise  # a pipe other than standard output: not the reader leaving
         return EXIT_FAIL
+    except KeyboardInterrupt:  # run and matrix report what finished themselves
+        err.write("smtp-hil: interrupted\n")
+        return EXIT_INTERRUPTED
     except BadInput as exc:
         err.write(f"{exc}\n")
     except (ScenarioError, ConfigError) as exc:

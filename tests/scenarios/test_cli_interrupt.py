@@ -1,0 +1,142 @@
+"""Ctrl-C during ``smtp-hil run`` and ``smtp-hil matrix``: what finished is printed in the
+normal format, one line says the command was interrupted and how many runs were not
+done, the JUnit file holds the finished runs, the exit status is 130, no traceback.
+
+Each command runs in a subprocess with standard error on a pseudo-terminal, as at a
+prompt (so the progress line shows), and gets SIGINT as soon as it has shown that a
+run finished: the first result line of ``run``, the progress of the second run of
+``matrix``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from smtp.profiles import PROFILE_NAMES
+
+ROOT = Path(__file__).resolve().parents[2]
+GUARD_S = 60.0
+RUNS = 300  # far more than can finish before the signal
+ENV = {**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+       "PYTHONPATH": str(ROOT)}
+"""Standard output as a user's pipe is: block-buffered, so each line must be flushed."""
+pytestmark = pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs OS ptys")
+
+
+class Interrupted:
+    """The command's output once it exited after SIGINT."""
+
+    def __init__(self, argv: list[str], cwd: Path, ready: re.Pattern[str],
+                 watch: str) -> None:
+        primary, secondary = os.openpty()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "scenarios.cli", *argv], cwd=cwd, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=secondary, env=ENV)
+        os.close(secondary)
+        assert self.proc.stdout is not None
+        watched = self.proc.stdout.fileno() if watch == "stdout" else primary
+        seen, tty = b"", b""
+        deadline = time.monotonic() + GUARD_S
+        while not ready.search((seen if watch == "stdout" else tty).decode(errors="replace")):
+            assert time.monotonic() < deadline, f"never ready: {seen!r} {tty[-300:]!r}"
+            readable, _, _ = select.select([watched], [], [], 1.0)
+            if readable:
+                chunk = os.read(watched, 65536)
+                assert chunk, f"the command ended before it was interrupted: {tty[-2000:]!r}"
+                if watch == "stdout":
+                    seen += chunk
+                else:
+                    tty += chunk
+        self.proc.send_signal(signal.SIGINT)
+        rest, _ = self.proc.communicate(timeout=GUARD_S)
+        self.stdout = (seen + rest).decode()
+        self.stderr = (tty + _drain(primary)).decode(errors="replace")
+        os.close(primary)
+        self.returncode = self.proc.returncode
+
+    def stderr_lines(self) -> list[str]:
+        """The lines left on the terminal: the progress line is rewritten in place
+        (``\\r`` and erase-line) and must be gone at the end."""
+        lines, current = [], ""
+        for token in re.split(r"(\r\n|\r\x1b\[K|\n)", self.stderr):
+            if token in ("\r\n", "\n"):
+                lines.append(current)
+                current = ""
+            elif token == "\r\x1b[K":
+                current = ""
+            else:
+                current += token
+        return [line for line in [*lines, current] if line]
+
+
+def _drain(fd: int) -> bytes:
+    data = b""
+    while select.select([fd], [], [], 0.2)[0]:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the other side is closed
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_run_interrupted_prints_the_finished_runs_and_exits_130(tmp_path: Path) -> None:
+    junit = tmp_path / "runs.xml"
+    done = Interrupted(["run", *["blank-line-truncation"] * RUNS, "--junit", str(junit)],
+                       tmp_path, re.compile(r"^PASS ", re.M), watch="stdout")
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 130
+    lines = done.stdout.splitlines()
+    assert lines and all(line.startswith("PASS blank-line-truncation [current seed 0] ")
+                         for line in lines), done.stdout
+    finished = len(lines)
+    assert done.stderr_lines() == [
+        f"smtp-hil: interrupted: {finished} of {RUNS} runs done, {RUNS - finished} not done"]
+    cases = ElementTree.parse(junit).getroot().iter("testcase")
+    assert len(list(cases)) == finished
+
+
+def test_matrix_interrupted_prints_the_finished_rows_and_exits_130(tmp_path: Path) -> None:
+    junit = tmp_path / "matrix.xml"
+    done = Interrupted(["matrix", "--junit", str(junit)], tmp_path,
+                       re.compile(r"\[3/\d+\]"), watch="tty")
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 130
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["scenario", *PROFILE_NAMES]
+    rows = [line.split() for line in lines[1:lines.index("")]]
+    cells = [cell for row in rows for cell in row[1:]]
+    finished = sum(cell != "-" for cell in cells)
+    assert finished >= 2 and all(len(row) == len(PROFILE_NAMES) + 1 for row in rows)
+    assert "-" not in cells[:finished] and set(cells[finished:]) <= {"-"}, rows
+    assert f"{finished} runs, " in done.stdout
+    assert "matrix matches the catalog" not in done.stdout
+    [problem] = done.stderr_lines()
+    progress = re.search(r"\[\d+/(\d+)\]", done.stderr)
+    assert progress is not None
+    total = int(progress[1])
+    assert problem == (f"smtp-hil: interrupted: {finished} of {total} runs done, "
+                       f"{total - finished} not done")
+    assert len(list(ElementTree.parse(junit).getroot().iter("testcase"))) == finished
+
+
+def test_matrix_json_interrupted_says_so(tmp_path: Path) -> None:
+    done = Interrupted(["matrix", "--json"], tmp_path, re.compile(r"\[3/\d+\]"), watch="tty")
+    assert done.returncode == 130, done.stderr
+    data = json.loads(done.stdout)
+    assert data["interrupted"] is True
+    assert data["runs"] >= 2 and data["not_done"] > 0
+    assert sum(len(row["cells"]) for row in data["rows"]) == data["runs"]
