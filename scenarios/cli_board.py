@@ -42,16 +42,6 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 
 
-def _positive(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
-    return number
-
-
 def add_board_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``board`` subcommand to ``subparsers`` (from ``add_subparsers()``)."""
     from emulator.session import DEFAULT_SCENARIO
@@ -66,10 +56,10 @@ def add_board_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--echo", action="store_true", help="console echo on at boot")
     parser.add_argument("--pty", action="store_true",
                         help="bridge the console to a new OS pty and print its path")
-    parser.add_argument("--duration", type=_positive, metavar="S",
+    parser.add_argument("--duration", type=cliargs.positive_seconds, metavar="S",
                         help="with --pty: stop after S real seconds")
     pace = parser.add_mutually_exclusive_group()
-    pace.add_argument("--speed", type=_positive, default=1.0, metavar="X",
+    pace.add_argument("--speed", type=cliargs.speed, default=1.0, metavar="X",
                       help="with --pty: X virtual seconds per real second (default 1)")
     pace.add_argument("--fast", action="store_true",
                       help="with --pty: run virtual time as fast as events allow")

@@ -1,4 +1,5 @@
-"""Argument types the ``smtp-hil`` subcommands share: a release profile, a seed, seconds.
+"""Argument types the ``smtp-hil`` subcommands share: a release profile, a seed, seconds,
+a speed. Numbers are bounded above as well as below, and nan and inf are refused.
 
 Each raises ``argparse.ArgumentTypeError`` with the sentence argparse prints after the
 option's name. This module knows argparse and the profile names, nothing else.
@@ -8,9 +9,14 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Final
 
 from smtp.bounds import MAX_DURATION_S
 from smtp.profiles import PROFILE_NAMES
+
+MAX_SPEED: Final = 1_000_000
+"""The fastest paced speed: a million virtual seconds per real second (``--fast`` for
+as fast as events allow)."""
 
 
 def profile_name(value: str) -> str:
@@ -44,3 +50,15 @@ def positive_seconds(value: str) -> float:
         raise argparse.ArgumentTypeError(
             f"expected seconds > 0 and <= {MAX_DURATION_S}, got {value!r}")
     return seconds
+
+
+def speed(value: str) -> float:
+    """Virtual seconds per real second: more than 0, at most :data:`MAX_SPEED`."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0 < number <= MAX_SPEED:
+        raise argparse.ArgumentTypeError(
+            f"expected a number > 0 and <= {MAX_SPEED}, got {value!r}")
+    return number
