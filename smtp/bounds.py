@@ -13,7 +13,8 @@ The ceilings, and why:
 - durations (seconds, and the link latency in milliseconds): at most one year of
   virtual time, :data:`MAX_DURATION_S`. Idle virtual time costs nothing, so a year is as
   cheap as a minute, and every instant of a run stays far inside the pcap format's 32-bit
-  seconds and the calendar.
+  seconds and the calendar. A duration that must be more than 0 is at least one
+  microsecond, the clock's resolution (1e-9 s would round to 0).
 - the IP buffer pool: at most 65536 buffers of at most 64 KiB (one frame of the largest
   MTU); the device has a few dozen.
 - counts (the n-th segment, rule repetitions, mails, payload bytes before a fault): at
@@ -34,7 +35,7 @@ from __future__ import annotations
 import sys
 from typing import Annotated, Final
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticKnownError
 
 from smtp.userfiles import ATTACHMENT_FILE
@@ -50,6 +51,16 @@ MAX_CHUNK_SIZE: Final = 1024 * 1024
 MAX_GENERATED_BYTES: Final = ATTACHMENT_FILE.limit
 MAX_BANDWIDTH_BPS: Final = 10**12
 MAX_HOURS: Final = 10**6
+
+
+MIN_POSITIVE_S: Final = 1e-6
+"""One microsecond: the shortest duration that is not 0 on the kernel's clock."""
+
+
+def _at_least_a_microsecond(value: float) -> float:
+    if 0 < value < MIN_POSITIVE_S:
+        raise PydanticKnownError("greater_than_equal", {"ge": MIN_POSITIVE_S})
+    return value
 
 
 def _float_range(low: float, high: float) -> BeforeValidator:
@@ -70,8 +81,9 @@ Seconds = Annotated[float, Field(ge=0, le=MAX_DURATION_S, allow_inf_nan=False),
                     _float_range(0, MAX_DURATION_S)]
 """A duration in seconds, 0 included."""
 PositiveSeconds = Annotated[float, Field(gt=0, le=MAX_DURATION_S, allow_inf_nan=False),
-                            _float_range(0, MAX_DURATION_S)]
-"""A duration in seconds, more than 0."""
+                            _float_range(0, MAX_DURATION_S),
+                            AfterValidator(_at_least_a_microsecond)]
+"""A duration in seconds, more than 0: at least a microsecond."""
 Milliseconds = Annotated[float, Field(ge=0, le=MAX_DURATION_S * 1000, allow_inf_nan=False),
                          _float_range(0, MAX_DURATION_S * 1000)]
 """A duration in milliseconds, 0 included."""

@@ -122,6 +122,11 @@ NUMBER_CASES = {
                                 "> 0"),
     "watchdog": Edit("device", f"watchdog_timeout_s = {HUGE}", "device.watchdog_timeout_s",
                      "<="),
+    # a duration > 0 that rounds to 0 microseconds is 0
+    "watchdog_tiny": Edit("device", "watchdog_timeout_s = 1e-9", "device.watchdog_timeout_s",
+                          ">= 1e-06"),
+    "time_limit_tiny": Edit("scenario", "time_limit_s = 1e-9", "scenario.time_limit_s",
+                            ">= 1e-06"),
     "latency": Edit("link", f"latency_ms = {HUGE}", "link.latency_ms", "<="),
     "fault_at": Edit("link", f'[[link.faults]]\nfault = "hold"\nat_s = {HUGE}',
                      "link.faults[0].at_s", "<="),
@@ -330,6 +335,7 @@ def send(config: Path, *extra: str) -> subprocess.CompletedProcess[str]:
 CONFIG_CASES = {
     "timeout": ("[timeouts]\nconnect = 1e308\n", "timeouts.connect", "<="),
     "timeout_nan": ("[timeouts]\nconnect = nan\n", "timeouts.connect", "finite"),
+    "timeout_tiny": ("[timeouts]\nconnect = 1e-9\n", "timeouts.connect", ">= 1e-06"),
     "pool_buffers": (f"[stack]\npool_buffers = {10**26}\n", "stack.pool_buffers", "<="),
     "buffer_size": (f"[stack]\nbuffer_size = {2**40}\n", "stack.buffer_size", "<="),
     "chunk_size": (f"[features]\nchunk_size = {2**40}\n", "features.chunk_size", "<="),
