@@ -39,26 +39,22 @@ def seed(value: str) -> int:
     return number
 
 
-def positive_seconds(value: str) -> float:
-    """A duration in seconds: more than 0 and, like every duration of the files, at most
-    ``smtp.bounds.MAX_DURATION_S`` (a year); nan and inf are refused."""
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not 0 < seconds <= MAX_DURATION_S:
-        raise argparse.ArgumentTypeError(
-            f"expected seconds > 0 and <= {MAX_DURATION_S}, got {value!r}")
-    return seconds
-
-
-def speed(value: str) -> float:
-    """Virtual seconds per real second: more than 0, at most :data:`MAX_SPEED`."""
+def _positive_number(value: str, high: int, what: str) -> float:
     try:
         number = float(value)
     except ValueError:
         number = math.nan
-    if not 0 < number <= MAX_SPEED:
-        raise argparse.ArgumentTypeError(
-            f"expected a number > 0 and <= {MAX_SPEED}, got {value!r}")
+    if not 0 < number <= high:  # nan fails too
+        raise argparse.ArgumentTypeError(f"expected {what} > 0 and <= {high}, got {value!r}")
     return number
+
+
+def positive_seconds(value: str) -> float:
+    """A duration in seconds: more than 0 and, like every duration of the files, at most
+    ``smtp.bounds.MAX_DURATION_S`` (a year); nan and inf are refused."""
+    return _positive_number(value, MAX_DURATION_S, "seconds")
+
+
+def speed(value: str) -> float:
+    """Virtual seconds per real second: more than 0, at most :data:`MAX_SPEED`."""
+    return _positive_number(value, MAX_SPEED, "a number")
