@@ -45,6 +45,7 @@ from smtp.userfiles import (
     UserFileError,
     check_user_file,
     read_user_file,
+    shown_path,
 )
 
 EXIT_SENT, EXIT_NOT_SENT, EXIT_BAD_INPUT = 0, 1, 2
@@ -104,15 +105,15 @@ def _read_ca(config: DeviceConfig, config_path: Path) -> bytes | None:
     if config.tls.ca_file is None:
         return None
     path = config_path.parent / config.tls.ca_file
+    where = f"{PROG}: {shown_path(config_path)}: tls.ca_file"
     try:
         pem = read_user_file(path, CA_FILE)
     except UserFileError as exc:
-        raise SendInputError([f"{PROG}: {config_path}: tls.ca_file: {exc}"]) from None
+        raise SendInputError([f"{where}: {exc}"]) from None
     try:
         x509.load_pem_x509_certificates(pem)
     except ValueError:
-        raise SendInputError([f"{PROG}: {config_path}: tls.ca_file: expected PEM "
-                              f"certificates in {str(path)!r}"]) from None
+        raise SendInputError([f"{where}: expected PEM certificates in {str(path)!r}"]) from None
     return pem
 
 
@@ -169,7 +170,7 @@ def build_job(args: argparse.Namespace, config: DeviceConfig) -> MailJob:
     attachments = _attachments(args.attach, problems)
     sender = args.sender if args.sender is not None else _default_sender(config)
     if sender is None:
-        problems.append(f"{PROG}: --from is required: {args.config} has no [device] "
+        problems.append(f"{PROG}: --from is required: {shown_path(args.config)} has no [device] "
                         "domain to make a sender from")
     job = MailJob(sender=sender or "sender@invalid", to=tuple(args.to), cc=tuple(args.cc),
                   bcc=tuple(args.bcc), subject=args.subject, body=body,
@@ -212,7 +213,7 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write(f"{PROG}: no terminal event within {args.timeout:g} s\n")
         return EXIT_NOT_SENT
     except ValueError as exc:  # e.g. the server's host name does not resolve
-        err.write(f"{PROG}: {args.config}: {exc}\n")
+        err.write(f"{PROG}: {shown_path(args.config)}: {exc}\n")
         return EXIT_BAD_INPUT
     terminal = [event for event in events if is_terminal(event)]
     return EXIT_SENT if terminal and isinstance(terminal[-1], Sent) else EXIT_NOT_SENT

@@ -71,7 +71,7 @@ from scenarios.server.asyncdriver import (
 )
 from scenarios.serververdict import CheckResult, ServerVerdict, judge_server
 from smtp.message import MailJob, MessageBuilder
-from smtp.userfiles import DUT_FILE, UserFileError, load_toml
+from smtp.userfiles import DUT_FILE, UserFileError, load_toml, shown_path
 
 DUT_DIR: Final = Path(__file__).resolve().parent / "dut"
 """Where the shipped DUT files live."""
@@ -184,7 +184,7 @@ class DutFile:
         try:
             return cls._from_dict(source, data)
         except DutError as exc:
-            raise DutError(f"{source}: {exc}") from None
+            raise DutError(f"{shown_path(source)}: {exc}") from None
 
     @classmethod
     def _from_dict(cls, path: Path, data: Mapping[str, object]) -> DutFile:

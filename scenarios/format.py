@@ -74,7 +74,14 @@ from smtp.config import (
 from smtp.jobs import EtrnJob, Job, VrfyJob
 from smtp.message import Attachment, MailJob
 from smtp.profiles import PROFILE_NAMES
-from smtp.userfiles import MIB, SCENARIO_FILE, UserFileError, parse_toml, read_user_text
+from smtp.userfiles import (
+    MIB,
+    SCENARIO_FILE,
+    UserFileError,
+    parse_toml,
+    read_user_text,
+    shown_path,
+)
 
 # ----------------------------------------------------------------------------------------
 # Names and shared types
@@ -1017,12 +1024,11 @@ class ScenarioError(ValueError):
 def load_scenario(path: str | PathLike[str]) -> Scenario:
     """Read (``smtp.userfiles``: a regular file of at most 1 MiB) and validate the scenario
     file at ``path``."""
-    source = fspath(path)
     try:
-        text = read_user_text(source, SCENARIO_FILE)
+        text = read_user_text(path, SCENARIO_FILE)
     except UserFileError as exc:
         raise ScenarioError([str(exc)]) from None
-    return parse_scenario(text, source=source)
+    return parse_scenario(text, source=shown_path(path))
 
 
 def load_catalog_file(path: str | PathLike[str]) -> Scenario:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from ipaddress import AddressValueError, IPv4Address
-from os import PathLike, fspath
+from os import PathLike
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -43,7 +43,7 @@ from pydantic_core import PydanticCustomError
 
 from emulator.units import SECOND
 from smtp.bounds import BufferSize, ChunkSize, Count, PoolBuffers, Port, PositiveSeconds
-from smtp.userfiles import CONFIG_FILE, UserFileError, parse_toml, read_user_text
+from smtp.userfiles import CONFIG_FILE, UserFileError, parse_toml, read_user_text, shown_path
 
 CONFIG_VERSION: Final = 3
 
@@ -238,12 +238,11 @@ class ConfigError(ValueError):
 def load_config(path: str | PathLike[str], *, check_version: bool = True) -> DeviceConfig:
     """Read (``smtp.userfiles``: a regular file of at most 1 MiB) and validate the TOML
     file at ``path``; ``ConfigError`` names what is wrong."""
-    source = fspath(path)
     try:
-        text = read_user_text(source, CONFIG_FILE)
+        text = read_user_text(path, CONFIG_FILE)
     except UserFileError as exc:
         raise ConfigError([str(exc)]) from None
-    return parse_config(text, source=source, check_version=check_version)
+    return parse_config(text, source=shown_path(path), check_version=check_version)
 
 
 def parse_config(text: str, *, source: str, check_version: bool = True) -> DeviceConfig:

@@ -80,6 +80,13 @@ def _kind_of_file(mode: int) -> str:
     return next((name for test, name in _FILE_TYPES if test(mode)), "a special file")
 
 
+def shown_path(path: str | PathLike[str]) -> str:
+    """``path`` as messages show it: as it is, or quoted when it holds a control character
+    (a line break in it would split a one-line message)."""
+    text = fspath(path)
+    return text if text.isprintable() else repr(text)
+
+
 def _os_problem(source: str, kind: FileKind, exc: OSError) -> UserFileError:
     if exc.errno == errno.ENOENT:
         return UserFileError(f"no such {kind.noun}: {source}")
@@ -99,11 +106,18 @@ def _check_size(source: str, kind: FileKind, size: int) -> None:
                             f"most {kind.limit_text()}")
 
 
-def _open(source: str, kind: FileKind) -> int:
-    """A file descriptor of the regular file ``source``, checked before and after opening."""
+def _open(path: str, kind: FileKind) -> int:
+    """A file descriptor of the regular file ``path``, checked before and after opening."""
+    source = shown_path(path)
+    if "\0" in path:
+        raise UserFileError(f"{source}: not a file name (it holds a NUL character)")
     try:
-        _check_stat(source, kind, os.stat(source))
-        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        info = os.stat(path)
+    except OSError as exc:
+        raise _os_problem(source, kind, exc) from None
+    _check_stat(source, kind, info)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise _os_problem(source, kind, exc) from None
     try:
@@ -117,8 +131,7 @@ def _open(source: str, kind: FileKind) -> int:
 def check_user_file(path: str | PathLike[str], kind: FileKind) -> int:
     """The size of the regular, readable file at ``path`` (opened, nothing read), or
     :class:`UserFileError` saying why it cannot be used."""
-    source = fspath(path)
-    fd = _open(source, kind)
+    fd = _open(fspath(path), kind)
     try:
         return os.fstat(fd).st_size
     finally:
@@ -128,8 +141,8 @@ def check_user_file(path: str | PathLike[str], kind: FileKind) -> int:
 def stream_user_file(path: str | PathLike[str], kind: FileKind) -> Iterator[bytes]:
     """The bytes of the file at ``path`` in pieces of at most :data:`READ_CHUNK`;
     :class:`UserFileError` when it is no regular file or grows past the limit."""
-    source = fspath(path)
-    with os.fdopen(_open(source, kind), "rb") as fh:
+    source = shown_path(path)
+    with os.fdopen(_open(fspath(path), kind), "rb") as fh:
         total = 0
         while chunk := _read(source, kind, fh, READ_CHUNK):
             total += len(chunk)
@@ -147,8 +160,8 @@ def _read(source: str, kind: FileKind, fh: Any, size: int) -> bytes:
 
 def read_user_file(path: str | PathLike[str], kind: FileKind) -> bytes:
     """The whole content of the file at ``path``, checked as :func:`stream_user_file`."""
-    source = fspath(path)
-    with os.fdopen(_open(source, kind), "rb") as fh:
+    source = shown_path(path)
+    with os.fdopen(_open(fspath(path), kind), "rb") as fh:
         data = _read(source, kind, fh, kind.limit + 1)
     _check_size(source, kind, len(data))
     return data
@@ -165,7 +178,7 @@ def decode_text(source: str, data: bytes) -> str:
 
 def read_user_text(path: str | PathLike[str], kind: FileKind) -> str:
     """The file at ``path`` as UTF-8 text (see :func:`read_user_file`)."""
-    return decode_text(fspath(path), read_user_file(path, kind))
+    return decode_text(shown_path(path), read_user_file(path, kind))
 
 
 # ----------------------------------------------------------------------------------------
@@ -227,5 +240,4 @@ def _too_deep(data: dict[str, Any]) -> str | None:
 
 def load_toml(path: str | PathLike[str], kind: FileKind) -> dict[str, Any]:
     """The parsed document of the TOML file at ``path`` (read by :func:`read_user_text`)."""
-    source = fspath(path)
-    return parse_toml(read_user_text(source, kind), source=source)
+    return parse_toml(read_user_text(path, kind), source=shown_path(path))

@@ -121,3 +121,13 @@ def test_a_number_too_long_for_python_is_refused() -> None:
     with pytest.raises(UserFileError) as caught:
         parse_toml("a = 1" + "0" * 5000, source="x.toml")
     assert str(caught.value) == "x.toml: a number of 5001 digits (at most 4300)"
+
+
+def test_a_path_is_shown_on_one_line_and_a_nul_refused(tmp_path: Path) -> None:
+    odd = tmp_path / "a\nb.toml"
+    with pytest.raises(UserFileError) as caught:
+        read_user_file(odd, SCENARIO_FILE)
+    assert str(caught.value) == f"no such scenario file: {str(odd)!r}"
+    with pytest.raises(UserFileError) as caught:
+        read_user_file("ca\0.pem", SCENARIO_FILE)
+    assert str(caught.value) == "'ca\\x00.pem': not a file name (it holds a NUL character)"
