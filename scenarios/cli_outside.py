@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from scenarios import cliargs
 from scenarios.dut import (
     DEFAULT_TIME_CAP_S,
     DutError,
@@ -104,23 +105,6 @@ def _socket_error(exc: OSError) -> str:
     return os.strerror(exc.errno)
 
 
-def _non_negative(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if not 0 <= number < 1e9:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}")
-    return number
-
-
-def _positive(value: str) -> float:
-    number = _non_negative(value)
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value!r}")
-    return number
-
-
 def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``serve`` to the ``smtp-hil`` subcommands."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -140,9 +124,9 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def add_pacing_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--time-scale", type=_non_negative, default=1.0, metavar="X",
+    parser.add_argument("--time-scale", type=cliargs.time_scale, default=1.0, metavar="X",
                         help="multiply the scenario's delays by X (default 1: real time)")
-    parser.add_argument("--max-delay", type=_non_negative, default=None, metavar="S",
+    parser.add_argument("--max-delay", type=cliargs.seconds, default=None, metavar="S",
                         help="cap every scenario delay at S seconds")
 
 
@@ -152,7 +136,8 @@ def add_dut_arguments(run_parser: argparse.ArgumentParser) -> None:
     run_parser.add_argument("--dut", metavar="FILE|NAME",
                             help=f"run a client program as the device under test: a DUT file "
                                  f"or a shipped one ({names})")
-    run_parser.add_argument("--time-cap", type=_positive, default=DEFAULT_TIME_CAP_S,
+    run_parser.add_argument("--time-cap", type=cliargs.positive_seconds,
+                            default=DEFAULT_TIME_CAP_S,
                             metavar="S", help="with --dut: longest real time per run "
                                               f"(default {DEFAULT_TIME_CAP_S:g} s)")
     add_pacing_arguments(run_parser)

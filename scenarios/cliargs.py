@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from typing import Final
 
 from smtp.bounds import MAX_DURATION_S
 from smtp.profiles import PROFILE_NAMES
 
+TIME_SCALE_LIMIT: Final = 1_000_000
+"""``--time-scale`` stays below this (a scripted server's pacing refuses more)."""
 MAX_SPEED: Final = 1_000_000
 """The fastest paced speed: a million virtual seconds per real second (``--fast`` for
 as fast as events allow)."""
@@ -39,22 +42,36 @@ def seed(value: str) -> int:
     return number
 
 
-def _positive_number(value: str, high: int, what: str) -> float:
+def _number(value: str, what: str, fits: Callable[[float], bool], bounds: str) -> float:
     try:
         number = float(value)
     except ValueError:
         number = math.nan
-    if not 0 < number <= high:  # nan fails too
-        raise argparse.ArgumentTypeError(f"expected {what} > 0 and <= {high}, got {value!r}")
+    if not fits(number):  # nan fits nothing
+        raise argparse.ArgumentTypeError(f"expected {what} {bounds}, got {value!r}")
     return number
 
 
 def positive_seconds(value: str) -> float:
     """A duration in seconds: more than 0 and, like every duration of the files, at most
     ``smtp.bounds.MAX_DURATION_S`` (a year); nan and inf are refused."""
-    return _positive_number(value, MAX_DURATION_S, "seconds")
+    return _number(value, "seconds", lambda n: 0 < n <= MAX_DURATION_S,
+                   f"> 0 and <= {MAX_DURATION_S}")
+
+
+def seconds(value: str) -> float:
+    """A duration in seconds, 0 included, at most ``smtp.bounds.MAX_DURATION_S``."""
+    return _number(value, "seconds", lambda n: 0 <= n <= MAX_DURATION_S,
+                   f">= 0 and <= {MAX_DURATION_S}")
 
 
 def speed(value: str) -> float:
     """Virtual seconds per real second: more than 0, at most :data:`MAX_SPEED`."""
-    return _positive_number(value, MAX_SPEED, "a number")
+    return _number(value, "a number", lambda n: 0 < n <= MAX_SPEED, f"> 0 and <= {MAX_SPEED}")
+
+
+def time_scale(value: str) -> float:
+    """A factor for a scenario's delays in real time: 0 (no delays) up to, but not
+    including, :data:`TIME_SCALE_LIMIT` (``scenarios.server.asyncdriver.Pacing``'s)."""
+    return _number(value, "a number", lambda n: 0 <= n < TIME_SCALE_LIMIT,
+                   f">= 0 and < {TIME_SCALE_LIMIT}")
