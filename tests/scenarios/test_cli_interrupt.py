@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -140,3 +141,25 @@ def test_matrix_json_interrupted_says_so(tmp_path: Path) -> None:
     assert data["interrupted"] is True
     assert data["runs"] >= 2 and data["not_done"] > 0
     assert sum(len(row["cells"]) for row in data["rows"]) == data["runs"]
+
+
+def test_ctrl_c_while_the_command_line_is_imported_exits_130_without_a_traceback() -> None:
+    """The console script imports the command line inside its entry function; a Ctrl-C
+    during those imports (made to happen here by an import hook) is handled too."""
+    code = ("import builtins, sys\n"
+            "real = builtins.__import__\n"
+            "def hook(name, *args, **kwargs):\n"
+            "    if name == 'scenarios.cli':\n"
+            "        raise KeyboardInterrupt\n"
+            "    return real(name, *args, **kwargs)\n"
+            "builtins.__import__ = hook\n"
+            "from scenarios.entry import main\n"
+            "main()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=GUARD_S, check=False, env=ENV, cwd=ROOT)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (130, "", "smtp-hil: interrupted\n")
+
+
+def test_the_console_script_is_the_entry_module() -> None:
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["smtp-hil"] == "scenarios.entry:main"
