@@ -37,6 +37,7 @@ from smtp.events import describe, is_terminal
 from smtp.jobs import EtrnJob, Job, VrfyJob
 from smtp.message import Attachment, MailJob
 from smtp.profiles import get_profile
+from smtp.userfiles import ATTACHMENT_FILE, UserFileError, check_user_file
 
 EVENT_KINDS = ("connected", "tls_established", "authenticated", "recipient_rejected", "sent",
                "command_abort", "error", "timeout", "vrfy_result", "etrn_result")
@@ -177,7 +178,8 @@ class BoardKeywords(LibraryComponent):
         """Posts a mail job to the board's SMTP client, as the application does.
 
         Recipients are one address, comma-separated addresses or a list. ``attachments``
-        is a list of file paths (read when the mail is built). The job is only queued:
+        is a list of file paths: regular files of at most 64 MiB, checked now, read when
+        the mail is built. The job is only queued:
         time moves with `Wait For Device Event`. The client checks the job itself (a CR
         or LF in a header is reported as ``error invalid_input``).
 
@@ -188,6 +190,11 @@ class BoardKeywords(LibraryComponent):
         files = [] if attachments is None else attachments
         if isinstance(files, str):
             files = [files]
+        for file in files:  # now, not when the client builds the mail
+            try:
+                check_user_file(file, ATTACHMENT_FILE)
+            except UserFileError as exc:
+                raise ValueError(f"attachments: {exc}") from None
         job = MailJob(sender=sender, to=_addresses(to, "to"), cc=_addresses(cc, "cc"),
                       bcc=_addresses(bcc, "bcc"), reply_to=_addresses(reply_to, "reply_to"),
                       subject=subject, body=body,

@@ -8,6 +8,7 @@ AssertionErrors with sentences, bad arguments ValueErrors naming the argument.
 from __future__ import annotations
 
 import io
+import os
 import smtplib
 import subprocess
 import sys
@@ -198,6 +199,21 @@ def test_server_observations(lib: SmtpHilLibrary) -> None:
         lib.server_should_have_observed("tls_established")
     with pytest.raises(ValueError, match="name: expected an observation"):
         lib.get_server_observation("tls_establised")
+
+
+def test_an_attachment_that_is_no_proper_file_fails_the_keyword(
+        lib: SmtpHilLibrary, tmp_path: Path) -> None:
+    """Checked when the keyword runs, not when the client builds the mail (a missing file
+    raised FileNotFoundError inside the client task; a FIFO hung it)."""
+    fifo = tmp_path / "report.csv"
+    os.mkfifo(fifo)
+    lib.start_scenario_server("date-header")
+    lib.boot_emulated_board()
+    with pytest.raises(ValueError, match=rf"^attachments: {fifo}: not a regular file \(a FIFO\)$"):
+        lib.send_mail("pump7@example.com", "ops@example.net", attachments=[str(fifo)])
+    with pytest.raises(ValueError, match=r"^attachments: no such attachment: .*gone\.bin$"):
+        lib.send_mail("pump7@example.com", "ops@example.net",
+                      attachments=str(tmp_path / "gone.bin"))
 
 
 def test_bad_arguments_name_the_argument(lib: SmtpHilLibrary) -> None:
