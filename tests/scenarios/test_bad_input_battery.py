@@ -1,26 +1,36 @@
 """A battery of hostile files and arguments through the real command line.
 
-Every case runs ``python -m scenarios.cli`` in a subprocess with a time limit, so a case
-that hangs (a FIFO), eats memory (``/dev/zero``) or never finishes (a petabyte
-attachment) fails instead of stopping the suite. Each must exit 2 with exactly one line
-on standard error naming the file and the key, nothing on standard output, and no
-traceback. The files are the user's: scenario files (``run``), device configurations
-(``send --config``), DUT files (``run --dut``), mail bodies and attachments (``send``),
-CA files (``tls.ca_file``) and certificates (``serve``).
+Each must exit 2 with exactly one line on standard error naming the file and the key,
+nothing on standard output, and no traceback. The files are the user's: scenario files
+(``run``), device configurations (``send --config``), DUT files (``run --dut``), mail
+bodies and attachments (``send``), CA files (``tls.ca_file``) and certificates
+(``serve``).
+
+Most cases call the command line's ``main`` in this process, under a SIGALRM guard, so a
+case that hangs (a FIFO) or never finishes (a petabyte attachment) fails at the guard
+instead of stopping the suite. Cases that could eat the machine's memory if they
+regressed (``/dev/zero``), argument errors (argparse prints its usage to the process's
+own standard error) and the unreadable file (run without the capability to read it) run
+``python -m scenarios.cli`` in a subprocess with a time limit.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from scenarios.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 GUARD_S = 60.0
@@ -56,20 +66,48 @@ port = {port}
 security = "none"
 """
 
-DUT = """\
-[client]
-name = "true"
-command = ["true"]
-"""
+@dataclass(frozen=True)
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "scenarios.cli", *argv], cwd=cwd,
+class TooLong(Exception):
+    """A case ran into the guard: it hangs or never finishes."""
+
+
+@contextlib.contextmanager
+def guard(seconds: float = GUARD_S) -> Iterator[None]:
+    def expire(_signum: int, _frame: object) -> None:
+        raise TooLong(f"still running after {seconds:g} s")
+
+    before = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
+
+
+def cli(*argv: str, cwd: Path) -> Outcome:
+    """``smtp-hil ARGV`` in this process (``cwd`` is only the subprocess's concern)."""
+    out, err = io.StringIO(), io.StringIO()
+    with guard():
+        code = main(list(argv), out=out, err=err)
+    return Outcome(code, out.getvalue(), err.getvalue())
+
+
+def cli_process(*argv: str, cwd: Path) -> Outcome:
+    """``python -m scenarios.cli ARGV`` in a subprocess, with a time limit."""
+    proc = subprocess.run([sys.executable, "-m", "scenarios.cli", *argv], cwd=cwd,
                           capture_output=True, text=True, timeout=GUARD_S, check=False,
                           stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return Outcome(proc.returncode, proc.stdout, proc.stderr)
 
 
-def assert_one_problem(proc: subprocess.CompletedProcess[str], *fragments: str) -> str:
+def assert_one_problem(proc: Outcome, *fragments: str) -> str:
     """Exit 2, nothing printed, one line on stderr holding every fragment; no traceback."""
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     lines = proc.stderr.splitlines()
@@ -284,7 +322,7 @@ def test_a_scenario_path_that_is_no_proper_file_exits_2(
 
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/null"])
 def test_a_scenario_that_is_a_device_exits_2(tmp_path: Path, device: str) -> None:
-    assert_one_problem(cli("run", device, cwd=tmp_path), device,
+    assert_one_problem(cli_process("run", device, cwd=tmp_path), device,
                        "not a regular file (a character device)")
 
 
@@ -315,7 +353,8 @@ def test_an_unreadable_scenario_exits_2(tmp_path: Path) -> None:
         argv = [setpriv, "--bounding-set=-dac_override,-dac_read_search", *argv]
     proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=GUARD_S,
                           check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert_one_problem(proc, str(path), "Permission denied")
+    assert_one_problem(Outcome(proc.returncode, proc.stdout, proc.stderr), str(path),
+                       "Permission denied")
 
 
 # ----------------------------------------------------------------------------------------
@@ -327,8 +366,8 @@ def write_config(folder: Path, extra: str = "") -> Path:
     return path
 
 
-def send(config: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return cli("send", "--config", str(config), "--to", "b@example.net", "--from",
+def send(config: Path, *extra: str, run: Callable[..., Outcome] = cli) -> Outcome:
+    return run("send", "--config", str(config), "--to", "b@example.net", "--from",
                "a@example.com", *extra, cwd=config.parent)
 
 
@@ -362,7 +401,8 @@ def test_a_device_config_that_is_no_proper_file_exits_2(
 
 
 def test_a_device_config_that_is_a_device_exits_2(tmp_path: Path) -> None:
-    assert_one_problem(send(Path("/dev/zero")), "/dev/zero", "not a regular file")
+    proc = send(Path("/dev/zero"), run=cli_process)
+    assert_one_problem(proc, "/dev/zero", "not a regular file")
 
 
 @pytest.mark.parametrize("option", ["--body-file", "--attach"])
@@ -377,8 +417,8 @@ def test_a_body_or_attachment_that_is_no_proper_file_exits_2(
 
 @pytest.mark.parametrize("option", ["--body-file", "--attach"])
 def test_a_body_or_attachment_that_is_a_device_exits_2(tmp_path: Path, option: str) -> None:
-    assert_one_problem(send(write_config(tmp_path), option, "/dev/zero"), option, "/dev/zero",
-                       "not a regular file (a character device)")
+    proc = send(write_config(tmp_path), option, "/dev/zero", run=cli_process)
+    assert_one_problem(proc, option, "/dev/zero", "not a regular file (a character device)")
 
 
 @pytest.mark.parametrize("make", [fifo, lambda p: sparse(p, 100 * MIB)], ids=["fifo", "100_mb"])
@@ -437,7 +477,7 @@ def test_a_serve_certificate_of_100_mb_exits_2(tmp_path: Path) -> None:
 ])
 def test_bad_arguments_exit_2_with_one_line(tmp_path: Path, argv: list[str], says: str) -> None:
     write_config(tmp_path)
-    proc = cli(*argv, cwd=tmp_path)
+    proc = cli_process(*argv, cwd=tmp_path)
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert proc.returncode == 2 and proc.stdout == "", proc.stderr
     problems = [line for line in proc.stderr.splitlines() if not line.startswith(("usage:", " "))]
