@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import ssl
 import sys
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from emulator.trace import Opaque, Trace
 from scenarios.format import Scenario
 from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import RunResult
+from smtp.userfiles import GOLDEN_FILE, UserFileError, parse_toml, read_user_text, shown_path
 
 DEFAULT_PATH: Final = Path("tests/scenarios/golden_hashes.toml")
 """Where ``make golden`` writes the file, relative to the repository."""
@@ -158,9 +158,9 @@ def _string(data: Mapping[str, object], key: str, where: str) -> str:
 def parse_golden(text: str, *, source: str) -> Golden:
     """Read a golden file's text; a GoldenFileError names ``source`` and the key."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise GoldenFileError(f"{source}: TOML syntax error: {exc}") from None
+        data = parse_toml(text, source=source)
+    except UserFileError as exc:
+        raise GoldenFileError(str(exc)) from None
     if "made_with" not in data:
         raise GoldenFileError(f"{source}: [made_with]: missing table")
     made = _table(data, "made_with", source)
@@ -195,10 +195,10 @@ def parse_golden(text: str, *, source: str) -> Golden:
 
 def load_golden(path: Path) -> Golden:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise GoldenFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return parse_golden(text, source=str(path))
+        text = read_user_text(path, GOLDEN_FILE)
+    except UserFileError as exc:
+        raise GoldenFileError(str(exc)) from None
+    return parse_golden(text, source=shown_path(path))
 
 
 def write_golden(path: Path, results: Iterable[RunResult], *, seed: int) -> Golden:

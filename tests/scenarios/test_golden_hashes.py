@@ -160,7 +160,8 @@ def test_a_run_missing_from_the_file_and_stale_entries_are_named() -> None:
      "\"2.0\" = \"abc\"\n",
      "g.toml: hashes.x.2.0: expected { sha256 = \"<64 hex digits>\", tls = true|false }, "
      "got 'abc'"),
-    ("[made_with\n", "g.toml: TOML syntax error: "),
+    ("[made_with\n", "g.toml: line 1, column 11: TOML syntax error: "),
+    ("x = " + "[" * 100_000 + "]" * 100_000, "g.toml: nested too deeply"),
 ])
 def test_a_bad_golden_file_is_named_with_its_key(text: str, problem: str) -> None:
     with pytest.raises(GoldenFileError) as info:
