@@ -89,6 +89,9 @@ def describe_error(err: Any, root: type[BaseModel]) -> tuple[tuple[str | int, ..
         return parts, f"expected a non-empty string{got}"
     if kind == "too_short":
         return parts, f"expected at least {ctx.get('min_length', 1)} item(s)"
+    if kind == "too_long":
+        return parts, (f"expected at most {ctx.get('max_length')} item(s), "
+                       f"got {ctx.get('actual_length')}")
     if kind == "finite_number":
         return parts, f"expected a finite number{got}"
     if kind in _EXPECTED_BY_TYPE:

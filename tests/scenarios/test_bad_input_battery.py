@@ -212,7 +212,8 @@ NUMBER_CASES = {
     "config_version": Edit("device.config.server", f"[device.config]\nconfig_version = {10**26}",
                            "device.config.config_version", "<="),
     "rtc_variants": Edit("device", "rtc_variants = [" + ", ".join(
-        ["2024-01-01T00:00:00Z"] * 1000) + "]", "device.rtc_variants", "at most"),
+        ["2024-01-01T00:00:00Z"] * 1000) + "]", "device.rtc_variants",
+        "expected at most 100 item(s), got 1000"),
     "negative_pool": Edit("device", "pool_buffers = -5", "device.pool_buffers", ">= 2"),
     "long_integer": Edit("device", "pool_buffers = 1" + "0" * 5000, "", "digits"),
     # the calendar ends in 9999 and the device's RTC starts in 1900
