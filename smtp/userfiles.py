@@ -30,7 +30,7 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from os import PathLike, fspath
-from typing import Any, Final
+from typing import IO, Any, Final
 
 KIB: Final = 1024
 MIB: Final = 1024 * KIB
@@ -94,11 +94,10 @@ def _os_problem(source: str, kind: FileKind, exc: OSError) -> UserFileError:
     return UserFileError(f"{source}: cannot read the file: {exc.strerror or exc}")
 
 
-def _check_stat(source: str, kind: FileKind, info: os.stat_result) -> int:
+def _check_stat(source: str, kind: FileKind, info: os.stat_result) -> None:
     if not stat.S_ISREG(info.st_mode):
         raise UserFileError(f"{source}: not a regular file ({_kind_of_file(info.st_mode)})")
     _check_size(source, kind, info.st_size)
-    return info.st_size
 
 
 def _check_size(source: str, kind: FileKind, size: int) -> None:
@@ -151,9 +150,9 @@ def stream_user_file(path: str | PathLike[str], kind: FileKind) -> Iterator[byte
             yield chunk
 
 
-def _read(source: str, kind: FileKind, fh: Any, size: int) -> bytes:
+def _read(source: str, kind: FileKind, fh: IO[bytes], size: int) -> bytes:
     try:
-        data: bytes = fh.read(size)
+        data = fh.read(size)
     except OSError as exc:
         raise _os_problem(source, kind, exc) from None
     return data
