@@ -19,6 +19,7 @@ from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from emulator.cfirmware.library import FirmwareUnavailable, lwip_library
+from smtp.userfiles import FIRMWARE_FILE, UserFileError, check_user_file
 
 MODEL: Final = "model"
 LWIP: Final = "lwip"
@@ -74,6 +75,8 @@ def resolve_firmware(setting: str, base: Path | None = None) -> FirmwareChoice:
     path = Path(setting)
     if not path.is_absolute() and base is not None:
         path = base / path
-    if not path.is_file():
-        raise FirmwareUnavailable(f"firmware {setting}: no such file {path}")
+    try:
+        check_user_file(path, FIRMWARE_FILE)  # a FIFO or a device is no library
+    except UserFileError as exc:
+        raise FirmwareUnavailable(f"firmware {setting}: {exc}") from None
     return FirmwareChoice(path.name, path)

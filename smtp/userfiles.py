@@ -60,6 +60,8 @@ CA_FILE: Final = FileKind("CA file", 1 * MIB)
 CERT_FILE: Final = FileKind("certificate file", 1 * MIB)
 KEY_FILE: Final = FileKind("key file", 1 * MIB)
 GOLDEN_FILE: Final = FileKind("golden hashes file", 1 * MIB)
+FIRMWARE_FILE: Final = FileKind("C firmware library", 256 * MIB)
+"""Checked only (regular, readable, bounded): the dynamic loader reads it."""
 BODY_FILE: Final = FileKind("body file", 64 * MIB)
 """A mail body is read whole; 64 MiB is more than any mail an embedded client sends."""
 ATTACHMENT_FILE: Final = FileKind("attachment", 64 * MIB)

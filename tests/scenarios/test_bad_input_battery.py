@@ -438,6 +438,18 @@ def test_a_dut_file_that_is_no_proper_file_exits_2(tmp_path: Path,
     assert_one_problem(cli("run", "starttls", "--dut", str(dut), cwd=tmp_path), str(dut))
 
 
+@pytest.mark.parametrize(("make", "says"), [
+    (fifo, "not a regular file (a FIFO)"),
+    (lambda p: (p.symlink_to("/dev/zero"), p)[1], "not a regular file (a character device)"),
+    (lambda p: p, "no such C firmware library"),
+], ids=["fifo", "device", "missing"])
+def test_a_firmware_library_that_is_no_proper_file_exits_2(
+        tmp_path: Path, make: Callable[[Path], Path], says: str) -> None:
+    library = make(tmp_path / "libfw.so")
+    proc = cli("run", "blank-line-truncation", "--firmware", str(library), cwd=tmp_path)
+    assert_one_problem(proc, f"firmware {library}: ", says)
+
+
 def test_a_serve_certificate_of_100_mb_exits_2(tmp_path: Path) -> None:
     cert = sparse(tmp_path / "cert.pem", 100 * MIB)
     proc = cli("serve", "starttls", "--listen", "127.0.0.1:0", "--tls-cert", str(cert),
