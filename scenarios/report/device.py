@@ -1,0 +1,146 @@
+"""A board's IP buffer pool and NIC RX ring over virtual time, from its trace records.
+
+The pool writes a record at every allocation and release with the number in use
+(``<board>.pool`` ``alloc``/``free``), and one when an allocation fails
+(``exhausted``); the board writes one when its NIC drops a frame (``rx_drop``, ring full
+or no free buffer), when a task starts and stops busy-waiting (``busy_wait``,
+``busy_wait_end``) and when the watchdog resets it (``watchdog_reset``, then ``boot``).
+
+The RX ring is not written down frame by frame; its depth follows from how the board
+works (``emulator/board.py``): a frame that gets a buffer goes into the ring, and the
+super-loop empties the ring at the same virtual instant unless a task holds the CPU in a
+busy-wait. So between ``busy_wait`` and ``busy_wait_end`` (or the watchdog's reset, which
+clears the ring) every received frame that got a buffer (an ``rx`` allocation) waits
+in the ring, and outside those stretches the ring is empty whenever virtual time moves.
+The ``rx_ring`` count in a ``watchdog_reset`` record is the board's own count, and a
+test checks the two agree.
+
+This module knows the board's and the pool's trace records; it judges nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from emulator.trace import TraceRecord
+from scenarios.report.dialogue import board_names
+from scenarios.report.model import DeviceChart, Mark
+from scenarios.report.timeaxis import compress_axis
+
+MAX_POINTS = 1500
+"""More instants than this are merged in runs (keeping the peaks) before drawing."""
+
+Point = tuple[int, int, int, int, int]
+
+
+@dataclass
+class _State:
+    pool_size: int | None = None
+    in_use: int = 0
+    rx_in_use: int = 0
+    ring: int = 0
+    busy_since: int | None = None
+    busy_text: str = ""
+    points: list[Point] = field(default_factory=list)
+    marks: list[Mark] = field(default_factory=list)
+    failed: int = 0
+    dropped: int = 0
+    resets: int = 0
+
+    def record_point(self, t_us: int) -> None:
+        if self.points and self.points[-1][0] == t_us:
+            peak = self.points[-1][2]
+            self.points[-1] = (t_us, self.in_use, max(peak, self.in_use), self.rx_in_use,
+                               self.ring)
+        else:
+            self.points.append((t_us, self.in_use, self.in_use, self.rx_in_use, self.ring))
+
+    def end_busy(self, t_us: int, how: str) -> None:
+        if self.busy_since is not None:
+            self.marks.append(Mark(self.busy_since, "busy", f"{self.busy_text}; {how}",
+                                   end_us=t_us))
+        self.busy_since = None
+        self.ring = 0
+
+
+def _pool(state: _State, rec: TraceRecord) -> None:
+    f = rec.fields
+    in_use = f.get("in_use")
+    if rec.kind in ("alloc", "free") and isinstance(in_use, int):
+        state.in_use = in_use
+        if f.get("purpose") == "rx":
+            state.rx_in_use += 1 if rec.kind == "alloc" else -1
+            if rec.kind == "alloc" and state.busy_since is not None:
+                state.ring += 1
+        state.record_point(rec.t_us)
+    elif rec.kind == "exhausted":
+        state.failed += 1
+        state.marks.append(Mark(rec.t_us, "failed",
+                                f"allocation failed: no free buffer ({f.get('purpose')})"))
+
+
+def _board(state: _State, rec: TraceRecord) -> None:
+    f, t = rec.fields, rec.t_us
+    if rec.kind == "boot":
+        size = f.get("pool_buffers")
+        state.pool_size = size if isinstance(size, int) else state.pool_size
+        if f.get("after"):
+            state.marks.append(Mark(t, "boot", "the board boots again"))
+    elif rec.kind == "busy_wait":
+        state.busy_since = t
+        state.busy_text = (f"task {f.get('task')} busy-waits for {f.get('reason')}: "
+                           f"the super-loop does not run, received frames wait in the ring")
+    elif rec.kind == "busy_wait_end":
+        state.end_busy(t, "the wait ended")
+        state.record_point(t)
+    elif rec.kind == "watchdog_reset":
+        state.resets += 1
+        state.marks.append(Mark(t, "watchdog", f"watchdog reset: task {f.get('task')} held "
+                                f"the CPU waiting for {f.get('waiting_for')}"))
+        state.end_busy(t, "the watchdog reset the board")
+        state.record_point(t)
+    elif rec.kind == "rx_drop":
+        state.dropped += 1
+        state.marks.append(Mark(t, "drop", f"frame dropped: {f.get('why')}"))
+
+
+def _thin(points: list[Point]) -> list[Point]:
+    """At most :data:`MAX_POINTS` points: runs of neighbours merged, peaks kept."""
+    if len(points) <= MAX_POINTS:
+        return points
+    step = -(-len(points) // MAX_POINTS)
+    out: list[Point] = []
+    for start in range(0, len(points), step):
+        run = points[start:start + step]
+        last = run[-1]
+        out.append((run[0][0], last[1], max(p[2] for p in run), last[3],
+                    max(p[4] for p in run)))
+    return out
+
+
+def device_chart(records: Sequence[TraceRecord], board: str, end_us: int) -> DeviceChart:
+    """The chart of ``board`` (see the module docstring) over ``0..end_us``."""
+    state = _State()
+    pool = f"{board}.pool"
+    for rec in records:
+        if rec.source == pool:
+            _pool(state, rec)
+        elif rec.source == board:
+            _board(state, rec)
+    state.end_busy(end_us, "still waiting when the run ended")
+    points = _thin(state.points)
+    marks = tuple(sorted(state.marks, key=lambda m: m.t_us))
+    times = [p[0] for p in points] + [m.t_us for m in marks] + \
+        [m.end_us for m in marks if m.end_us is not None]
+    peak = max((p[2] for p in state.points), default=0)
+    summary = {"peak_in_use": peak, "failed_allocations": state.failed,
+               "frames_dropped": state.dropped, "watchdog_resets": state.resets,
+               "ring_peak": max((p[4] for p in state.points), default=0)}
+    return DeviceChart(board=board, pool_size=state.pool_size, points=tuple(points),
+                       marks=marks, axis=compress_axis(times, end_us), summary=summary)
+
+
+def device_charts(records: Sequence[TraceRecord], end_us: int) -> list[DeviceChart]:
+    """One chart per board of the run."""
+    return [device_chart(records, board, end_us) for board in board_names(records)]

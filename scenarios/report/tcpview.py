@@ -1,0 +1,177 @@
+"""The TCP view of a run: every segment the link carried, as Wireshark would list it.
+
+Each ``link`` ``tx`` record is a segment put on the wire and each ``drop`` one the link
+lost (a fault or the loss rate). Sequence and acknowledgement numbers are made relative
+to each direction's initial sequence number, as Wireshark shows them. What else
+happened to a segment comes from the stacks' own records: ``retransmit`` (the sender
+sent it again, with the attempt number), ``rx_drop`` (the board's NIC had no buffer or
+no ring slot for it) and ``ooo_drop`` (the receiver discarded it, out of order). A long
+list keeps its first :data:`HEAD_SEGMENTS` and last :data:`TAIL_SEGMENTS` segments; the
+pcap has them all.
+
+This module knows the link's, the stacks' and the board's trace records; it reads no
+payload bytes (lengths only), so it shows nothing of what the segments carried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from emulator.trace import Opaque, TraceRecord
+from scenarios.report.dialogue import board_names
+from scenarios.report.model import Segment, TcpView
+
+HEAD_SEGMENTS = 700
+TAIL_SEGMENTS = 300
+_SEQ_SPACE = 1 << 32
+
+
+@dataclass
+class _Direction:
+    isn: int
+
+    def relative(self, seq: int) -> int:
+        return (seq - self.isn) % _SEQ_SPACE
+
+
+def _is_link(rec: TraceRecord) -> bool:
+    return rec.source == "link" or rec.source.startswith("link.")
+
+
+def _board_ip(records: Sequence[TraceRecord]) -> str | None:
+    boards = board_names(records)
+    for rec in records:
+        if rec.kind == "boot" and rec.source in boards:
+            ip = rec.fields.get("ip")
+            if isinstance(ip, str):
+                return ip
+    return None
+
+
+class _Segments:
+    def __init__(self, device_ip: str) -> None:
+        self.device_ip = device_ip
+        self.directions: dict[tuple[str, str], _Direction] = {}
+        self.segments: list[Segment] = []
+        self.retransmits: dict[tuple[str, int], tuple[int, object]] = {}
+        """(sender address, absolute seq) -> (time, attempt) of a ``retransmit`` record."""
+        self.absolute: list[tuple[str, int, int]] = []
+        """Per segment: its sender, absolute seq and payload length (for later notes)."""
+        self.device = "?"
+        self.server = "?"
+
+    def _direction(self, src: str, dst: str, seq: int, flags: str) -> _Direction:
+        key = (src, dst)
+        known = self.directions.get(key)
+        if known is None or ("S" in flags and known.isn != seq):
+            known = _Direction(seq if "S" in flags else (seq - 1) % _SEQ_SPACE)
+            self.directions[key] = known
+        return known
+
+    def link(self, rec: TraceRecord) -> None:
+        f = rec.fields
+        src, dst, seq, ack = f.get("src"), f.get("dst"), f.get("seq"), f.get("ack")
+        flags, window, payload = f.get("flags"), f.get("window"), f.get("payload")
+        if not (isinstance(src, str) and isinstance(dst, str) and isinstance(seq, int)
+                and isinstance(flags, str)):
+            return
+        if rec.kind == "drop":  # the link wrote the segment's tx record just before
+            self._dropped(rec.t_us, src, seq, f"dropped by the link: {f.get('reason')}")
+            return
+        from_device = src.rsplit(":", 1)[0] == self.device_ip
+        if from_device:
+            self.device, self.server = src, dst
+        mine = self._direction(src, dst, seq, flags)
+        theirs = self.directions.get((dst, src))
+        length = len(payload) if isinstance(payload, bytes | Opaque) else 0
+        ack_rel = theirs.relative(ack) if theirs is not None and isinstance(ack, int) \
+            and "A" in flags else 0
+        note, style = "", ""
+        retransmit = self.retransmits.pop((src, seq), None)
+        if retransmit is not None and retransmit[0] == rec.t_us:
+            note, style = f"retransmission (attempt {retransmit[1]})", "retransmission"
+        self.segments.append(Segment(rec.t_us, from_device, flags, mine.relative(seq),
+                                     ack_rel, length,
+                                     window if isinstance(window, int) else 0, note, style))
+        self.absolute.append((src, seq, length))
+
+    def _dropped(self, t_us: int, src: str, seq: int, why: str) -> None:
+        for index in range(len(self.segments) - 1, -1, -1):
+            segment = self.segments[index]
+            if segment.t_us != t_us:
+                return
+            if self.absolute[index][:2] == (src, seq):
+                note = f"{segment.note}; {why}" if segment.note else why
+                self.segments[index] = replace(segment, note=note, style="dropped")
+                return
+
+    def annotate_lost(self, t_us: int, sender_is_device: bool, seq: object, length: object,
+                      why: str) -> None:
+        """Note on the latest matching segment sent by then that its receiver lost it."""
+        for index in range(len(self.segments) - 1, -1, -1):
+            segment = self.segments[index]
+            _, absolute, size = self.absolute[index]
+            if segment.t_us > t_us or segment.from_device != sender_is_device:
+                continue
+            if absolute == seq and (length is None or size == length):
+                if segment.style in ("", "retransmission"):
+                    note = f"{segment.note}; {why}" if segment.note else why
+                    self.segments[index] = replace(segment, note=note, style="lost")
+                return
+
+
+def _tcp_side(rec: TraceRecord, boards: list[str]) -> bool:
+    """Whether a ``tcp.<host>`` record is the device's (its host is a board)."""
+    return rec.source[len("tcp."):] in boards
+
+
+def tcp_view(records: Sequence[TraceRecord]) -> TcpView | None:
+    """The segments of the run (module docstring), or None when the link carried none."""
+    device_ip = _board_ip(records)
+    if device_ip is None:
+        return None
+    boards = board_names(records)
+    view = _Segments(device_ip)
+    counts = {"rto": 0, "retransmissions": 0, "link_drops": 0, "lost_at_receiver": 0,
+              "rst": 0}
+    for rec in records:
+        f = rec.fields
+        if _is_link(rec) and rec.kind in ("tx", "drop"):
+            view.link(rec)
+        elif rec.source.startswith("tcp.") and rec.kind == "retransmit":
+            conn, seq = f.get("conn"), f.get("seq")
+            if isinstance(conn, str) and isinstance(seq, int):
+                view.retransmits[(conn.split("-", 1)[0], seq)] = (rec.t_us, f.get("attempt"))
+        elif rec.source.startswith("tcp.") and rec.kind == "rto":
+            counts["rto"] += 1
+        elif rec.source.startswith("tcp.") and rec.kind == "ooo_drop":
+            view.annotate_lost(rec.t_us, not _tcp_side(rec, boards), f.get("seq"), None,
+                               "discarded by the receiver: out of order")
+        elif rec.source in boards and rec.kind == "rx_drop":
+            length = f.get("length")
+            view.annotate_lost(rec.t_us, False, f.get("seq"), length,
+                               f"lost at the device's NIC: {f.get('why')}")
+    if not view.segments:
+        return None
+    segments = view.segments
+    for segment in segments:
+        if segment.note.startswith("retransmission"):
+            counts["retransmissions"] += 1
+        if segment.style == "dropped":
+            counts["link_drops"] += 1
+        if segment.style == "lost":
+            counts["lost_at_receiver"] += 1
+        if "R" in segment.flags:
+            counts["rst"] += 1
+    summary = {
+        "segments_from_device": sum(1 for s in segments if s.from_device),
+        "segments_from_server": sum(1 for s in segments if not s.from_device),
+        "bytes_from_device": sum(s.length for s in segments if s.from_device),
+        "bytes_from_server": sum(s.length for s in segments if not s.from_device),
+        **counts}
+    omitted = max(0, len(segments) - HEAD_SEGMENTS - TAIL_SEGMENTS)
+    if omitted:
+        segments = segments[:HEAD_SEGMENTS] + segments[-TAIL_SEGMENTS:]
+    return TcpView(device=view.device, server=view.server, segments=tuple(segments),
+                   omitted=omitted, summary=summary)

@@ -1,0 +1,55 @@
+"""The buffer pool and RX ring chart (scenarios/report/device.py), against the board's
+own counts."""
+
+from __future__ import annotations
+
+from scenarios.report.device import device_charts
+from scenarios.runner import RunResult, resolve_scenario, run
+
+
+def test_the_chart_agrees_with_the_pool_statistics_on_every_catalog_run(
+        matrix_results: list[RunResult]) -> None:
+    for result in matrix_results:
+        records = result.world.kernel.trace.records
+        (chart,) = device_charts(records, result.virtual_us)
+        where = f"{result.scenario.name} on {result.profile}"
+        assert chart.pool_size == result.pool.count, where
+        assert chart.summary["peak_in_use"] == result.pool.peak_in_use, where
+        assert chart.summary["failed_allocations"] == result.pool.failed_allocations, where
+        assert chart.summary["watchdog_resets"] == result.watchdog_resets, where
+        at_end = chart.points[-1][1] if chart.points else 0  # no traffic: no point
+        assert at_end == result.pool_in_use_at_end, where
+        assert chart.axis[0].t0 == 0 and chart.axis[-1].t1 == max(result.virtual_us, 1), where
+        assert chart.axis[-1].x1 == 1.0, where
+
+
+def test_the_ring_depth_it_derives_is_the_boards_own_count_at_each_watchdog_reset(
+        matrix_results: list[RunResult]) -> None:
+    """The module derives the RX ring's depth from the busy-waits (its docstring says
+    why); a watchdog reset record carries the board's own count to compare with."""
+    resets = 0
+    for result in matrix_results:
+        records = result.world.kernel.trace.records
+        (chart,) = device_charts(records, result.virtual_us)
+        for rec in records:
+            if rec.kind != "watchdog_reset":
+                continue
+            resets += 1
+            before = [p for p in chart.points if p[0] < rec.t_us]
+            # the last point before the reset instant holds the ring's depth then
+            assert before[-1][4] == rec.fields["rx_ring"], result.scenario.name
+    assert resets >= 2  # 1.0 and 2.0 reset in buffer-exhaustion-during-content
+
+
+def test_busy_waits_drops_and_failed_allocations_are_marked_when_they_happened() -> None:
+    result = run(resolve_scenario("buffer-exhaustion-during-content"), "1.0", 0)
+    (chart,) = device_charts(result.world.kernel.trace.records, result.virtual_us)
+    kinds = [m.kind for m in chart.marks]
+    assert kinds.count("failed") == result.pool.failed_allocations == 3
+    assert kinds.count("drop") == result.pool.frames_dropped == 3
+    assert kinds.count("watchdog") == 1 and kinds.count("boot") == 1
+    (busy,) = [m for m in chart.marks if m.kind == "busy"]
+    (watchdog,) = [m for m in chart.marks if m.kind == "watchdog"]
+    assert busy.end_us == watchdog.t_us == busy.t_us + 2_000_000  # the watchdog's 2 s
+    assert any(p[4] == 1 for p in chart.points)  # a frame waited in the ring
+    assert any(gap.gap for gap in chart.axis)  # the quiet 2 s and 15 min are drawn short
