@@ -1,0 +1,148 @@
+"""One self-contained HTML file from a :class:`~scenarios.report.model.Report`.
+
+Everything is inline: the style sheet and the script come from ``static/`` beside this
+module, and every drawing (sequence diagram, pool chart, TCP graph) is SVG the script
+makes, so the file opens from disk or a CI artifact store with no network.
+
+The page is built to stay light for the whole matrix (hundreds of runs): the header,
+the matrix grid and the list of runs are plain HTML, readable without the script; each
+run's detail is JSON in its own ``<script type="application/json">`` element, parsed
+and drawn only when the run is opened (a click on its cell, or a ``#run-<id>`` link). A
+report of a single run opens it at once.
+
+The script reports on itself on the ``<html>`` element, for people and for tests:
+``data-report-state`` is ``ready`` once the page is drawn, ``data-report-errors`` lists
+any script error (caught by ``window.onerror``), and ``data-run-shown`` names the run
+whose detail is drawn.
+
+This module knows the report's records and HTML; it knows nothing about runs.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from importlib.resources import files
+
+from scenarios.report.model import JsonValue, MatrixGrid, Outcome, Report, RunView
+
+GENERATOR = "smtp-hil"
+ERROR_CATCHER = (
+    "window.onerror=function(message,source,line){var h=document.documentElement;"
+    "h.setAttribute('data-report-errors',(h.getAttribute('data-report-errors')||'')"
+    "+message+' (line '+line+')\\n');h.setAttribute('data-report-state','error');};")
+"""Installed first, so that an error anywhere in the page's script is on record."""
+
+
+def _static(name: str) -> str:
+    return files("scenarios.report").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def script_json(value: JsonValue) -> str:
+    """JSON safe inside a ``<script>`` element: no ``<`` can end it early."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029",
+                                                                              "\\u2029")
+
+
+def _chip(outcome: Outcome, count: int) -> str:
+    return (f'<span class="chip o-{outcome.value}" title="{escape(outcome.words)}">'
+            f'<b>{outcome.letter}</b> {count} {escape(outcome.words)}</span>')
+
+
+def _legend() -> str:
+    return "".join(
+        f'<span class="legend-item"><span class="cell o-{o.value}">{o.letter}</span>'
+        f"{escape(o.words)}</span>" for o in Outcome)
+
+
+def _matrix(grid: MatrixGrid) -> str:
+    head = "".join(f'<th scope="col">{escape(c)}</th>' for c in grid.columns)
+    body = []
+    for row in grid.rows:
+        cells = []
+        for column, cell in zip(grid.columns, row.cells, strict=True):
+            label = escape(cell.text or f"{row.scenario} on {column}: {cell.outcome.words}")
+            inner = (f'<a class="cell o-{cell.outcome.value}" href="#run-{escape(cell.run_id)}"'
+                     f' title="{label}" aria-label="{label}">{cell.outcome.letter}</a>'
+                     if cell.run_id else
+                     f'<span class="cell o-{cell.outcome.value}" title="{label}">'
+                     f"{cell.outcome.letter}</span>")
+            cells.append(f"<td>{inner}</td>")
+        surprise = any(c.outcome.surprise for c in row.cells)
+        body.append(f'<tr data-scenario="{escape(row.scenario)}"'
+                    f'{" data-surprise" if surprise else ""}>'
+                    f'<th scope="row" title="{escape(row.title)}">{escape(row.scenario)}</th>'
+                    f'{"".join(cells)}</tr>')
+    counts = grid.counts()
+    surprises = counts[Outcome.UNEXPECTED_FAIL] + counts[Outcome.UNEXPECTED_PASS]
+    verdict = ("the matrix matches the catalog: current passes everything and each release "
+               "fails exactly the scenarios of its bugs" if not surprises else
+               f"{surprises} surprise(s): runs that do not do what the catalog says")
+    return f"""<section id="matrix" aria-label="matrix">
+<h2>Matrix <small>{len(grid.rows)} scenarios &times; {len(grid.columns)} columns</small></h2>
+<p class="matrix-verdict {'bad' if surprises else 'good'}">{escape(verdict)}</p>
+<div class="matrix-tools"><label>Filter <input id="matrix-filter" type="search"
+ placeholder="scenario name" autocomplete="off"></label>
+<label><input id="matrix-surprises" type="checkbox"> only rows with surprises</label>
+<span class="legend">{_legend()}</span></div>
+<div class="matrix-scroll"><table class="matrix"><thead><tr><th scope="col">scenario</th>{head}</tr>
+</thead><tbody>{"".join(body)}</tbody></table></div>
+</section>"""
+
+
+def _run_list(runs: tuple[RunView, ...]) -> str:
+    items = "".join(
+        f'<li><a href="#run-{escape(r.run_id)}"><span class="cell o-{r.outcome.value}">'
+        f"{r.outcome.letter}</span> {escape(r.scenario)} <small>[{escape(r.column)}"
+        f"{'' if r.seed is None else f' seed {r.seed}'}]</small></a> "
+        f"<span class=\"muted\">{escape(r.reason)}</span></li>" for r in runs)
+    return (f'<section id="runs" aria-label="runs"><h2>Runs</h2>'
+            f'<ul class="run-list">{items}</ul></section>')
+
+
+def render_report(report: Report) -> str:
+    """The HTML text of ``report`` (module docstring)."""
+    counts = dict.fromkeys(Outcome, 0)
+    for run in report.runs:
+        counts[run.outcome] += 1
+    if report.matrix is not None:
+        counts = report.matrix.counts()
+    chips = "".join(_chip(o, n) for o, n in counts.items() if n)
+    index = [{"id": r.run_id, "scenario": r.scenario, "column": r.column,
+              "outcome": r.outcome.value} for r in report.runs]
+    data = "\n".join(
+        f'<script type="application/json" id="run-data-{escape(r.run_id)}">'
+        f"{script_json(r.as_json())}</script>" for r in report.runs)
+    listing = _matrix(report.matrix) if report.matrix is not None else (
+        _run_list(report.runs) if len(report.runs) > 1 else "")
+    return f"""<!DOCTYPE html>
+<html lang="en" data-report-state="loading">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="{GENERATOR}">
+<script>{ERROR_CATCHER}</script>
+<title>{escape(report.title)}</title>
+<style>
+{_static("report.css")}
+</style>
+</head>
+<body>
+<header class="page-header">
+<h1>{escape(report.title)}</h1>
+<p class="chips">{chips}</p>
+</header>
+<main>
+{listing}
+<section id="run" aria-label="run detail" hidden></section>
+<noscript><p class="muted">The run details are drawn by the page's script.</p></noscript>
+</main>
+<script type="application/json" id="report-index">{script_json(index)}</script>
+{data}
+<script>
+{_static("report.js")}
+</script>
+</body>
+</html>
+"""
