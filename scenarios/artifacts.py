@@ -1,4 +1,4 @@
-"""Views of a run for people and tools: transcript, trace lines, pcap, JSON, JUnit XML.
+"""Views of a run for people and tools: transcript, trace lines, pcap, JSON.
 
 Every view is computed from the run's trace and result; nothing here changes a run.
 The transcript shows the SMTP dialogue as the server saw it (decrypted under TLS), one
@@ -10,10 +10,9 @@ This module knows the result, the trace and the file formats; it runs nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
 
 from emulator.trace import TraceRecord
 from emulator.units import format_us
@@ -103,33 +102,3 @@ def write_artifacts(result: RunResult, folder: Path) -> Path:
     (out / "result.json").write_text(json.dumps(result_dict(result), indent=2) + "\n")
     return out
 
-
-def junit_xml(results: Sequence[RunResult], *, suite: str = "smtp-hil",
-              expected_failures_pass: bool = False) -> str:
-    """JUnit XML: one testcase per run. With ``expected_failures_pass`` (the matrix), a
-    historical release failing a scenario that reproduces its bug counts as a pass."""
-    failures = 0
-    cases = []
-    for r in results:
-        case = ElementTree.Element("testcase", {
-            # CI tools split classname on dots: "1.0" would become two levels.
-            "classname": f"{suite}.release_{r.profile.replace('.', '_')}",
-            "name": r.scenario.name,
-            "time": f"{r.wall_s:.6f}"})
-        expected = r.profile != "current" and r.scenario.reproduced_by(r.profile)
-        ok = r.passed if not expected_failures_pass else (r.passed != expected)
-        if not ok:
-            failures += 1
-            what = "unexpected pass" if (expected_failures_pass and r.passed) else "fail"
-            failure = ElementTree.SubElement(case, "failure", {
-                "message": f"{what}: {r.verdict.reason}"[:1000]})
-            failure.text = "\n".join(transcript_lines(r.world.kernel.trace.records)[-20:])
-        props = ElementTree.SubElement(case, "properties")
-        ElementTree.SubElement(props, "property", {"name": "trace_sha256",
-                                                   "value": r.trace_sha256})
-        cases.append(case)
-    root = ElementTree.Element("testsuite", {
-        "name": suite, "tests": str(len(results)), "failures": str(failures),
-        "errors": "0", "time": f"{sum(r.wall_s for r in results):.6f}"})
-    root.extend(cases)
-    return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)

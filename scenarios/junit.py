@@ -1,0 +1,114 @@
+"""JUnit XML of simulated runs, in the shape pytest writes (its default ``xunit2`` family).
+
+One ``<testsuites>`` with one ``<testsuite>``, one ``<testcase>`` per run: classname
+``<suite>.release_<profile>`` (dots replaced: CI tools split a classname on dots), name
+the scenario. It validates against the JUnit schema pytest's own tests validate its
+output against (``junit-10.xsd``, from the Jenkins xUnit plugin): times in seconds with
+at most three decimals, no ``<properties>`` inside a testcase (the schema has none
+there), so what a testcase has to say beyond its outcome is in its ``<system-out>``.
+
+What a CI consumer sees of each outcome:
+
+* a pass: an empty testcase;
+* a failure: ``<failure type="fail">`` with the verdict's reasons as its message and the
+  transcript's last lines as its text;
+* with ``expected_failures`` (the matrix): a historical release failing a scenario that
+  reproduces its bug is an expected failure, reported as pytest reports an xfail:
+  ``<skipped type="xfail" message="reproduces: <changelog line>: <reasons>">``, so it is
+  neither counted as a pass nor as a failure; such a release passing the scenario is
+  ``<failure type="xpass">`` (pytest's strict xfail);
+* without it (``run``), a run that fails as the catalog says is a failure, as its exit
+  status says, of ``type="reproduces"`` rather than ``type="fail"``.
+
+Every testcase's ``<system-out>`` has ``outcome:`` (``pass``, ``reproduces``,
+``unexpected-fail``, ``unexpected-pass``), the release, seed, virtual time, trace hash
+and the changelog lines the catalog names for that release.
+
+This module knows results and the XML format; it runs nothing.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from xml.etree import ElementTree
+
+from emulator.units import format_us
+from scenarios.artifacts import transcript_lines
+from scenarios.report.from_runs import expected_to_fail, run_outcome
+from scenarios.report.masking import report_records
+from scenarios.report.model import Outcome
+from scenarios.runner import RunResult
+
+TRANSCRIPT_TAIL = 20
+MESSAGE_LIMIT = 1000
+
+
+def _seconds(value: float) -> str:
+    """Seconds as the schema's SUREFIRE_TIME allows: at most three decimals."""
+    return f"{value:.3f}"
+
+
+def _changelog(result: RunResult) -> list[str]:
+    return [r.changelog for r in result.scenario.meta.reproduces
+            if result.profile in r.profiles]
+
+
+def _system_out(result: RunResult, outcome: Outcome) -> str:
+    lines = [f"outcome: {outcome.value}", f"profile: {result.profile}",
+             f"seed: {result.seed}", f"virtual_s: {format_us(result.virtual_us)}",
+             f"trace_sha256: {result.trace_sha256}"]
+    lines += [f"reproduces: {line}" for line in _changelog(result)]
+    return "\n".join(lines) + "\n"
+
+
+def _tail(result: RunResult) -> str:
+    records = report_records(result.world.kernel.trace.records)
+    return "\n".join(transcript_lines(records)[-TRANSCRIPT_TAIL:])
+
+
+def _testcase(result: RunResult, suite: str, expected_failures: bool) -> ElementTree.Element:
+    case = ElementTree.Element("testcase", {
+        "classname": f"{suite}.release_{result.profile.replace('.', '_')}",
+        "name": result.scenario.name,
+        "time": _seconds(result.wall_s)})
+    outcome = run_outcome(result)
+    reason = result.verdict.reason
+    changelog = "; ".join(_changelog(result))
+    if expected_failures and outcome is Outcome.REPRODUCES:
+        ElementTree.SubElement(case, "skipped", {
+            "type": "xfail",
+            "message": f"reproduces: {changelog}: {reason}"[:MESSAGE_LIMIT]})
+    elif expected_failures and outcome is Outcome.UNEXPECTED_PASS:
+        ElementTree.SubElement(case, "failure", {
+            "type": "xpass",
+            "message": f"passes, although the catalog says {result.profile} fails it: "
+                       f"{changelog}"[:MESSAGE_LIMIT]})
+    elif not result.passed:
+        failure = ElementTree.SubElement(case, "failure", {
+            "type": "reproduces" if expected_to_fail(result) else "fail",
+            "message": reason[:MESSAGE_LIMIT]})
+        failure.text = _tail(result)
+    ElementTree.SubElement(case, "system-out").text = _system_out(result, outcome)
+    return case
+
+
+def junit_xml(results: Sequence[RunResult], *, suite: str = "smtp-hil",
+              expected_failures: bool = False) -> str:
+    """The JUnit XML text of ``results`` (module docstring)."""
+    cases = [_testcase(r, suite, expected_failures) for r in results]
+    failures = sum(1 for c in cases if c.find("failure") is not None)
+    skipped = sum(1 for c in cases if c.find("skipped") is not None)
+    wall = _seconds(sum(r.wall_s for r in results))
+    root = ElementTree.Element("testsuites", {
+        "name": suite, "tests": str(len(cases)), "failures": str(failures),
+        "errors": "0", "time": wall})
+    testsuite = ElementTree.SubElement(root, "testsuite", {
+        "name": suite, "tests": str(len(cases)), "failures": str(failures),
+        "errors": "0", "skipped": str(skipped), "time": wall,
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "hostname": socket.gethostname()})
+    testsuite.extend(cases)
+    ElementTree.indent(root)
+    return ElementTree.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
