@@ -4,9 +4,9 @@ own modules (``cli_send``, ``cli_board``, ``cli_outside``), wired in below.
 Exit status: 0 when everything asked for passed, 1 when a run failed (or the matrix does
 not match the catalog), 2 on bad input (a bad scenario, configuration or DUT file, an
 unknown profile or scenario, bad arguments, an output path that cannot be written) with
-one line per problem and never a traceback. Output paths (``--junit``, ``--artifacts``)
-are checked before anything runs. Only the error types known to mean bad input exit 2;
-anything else is a bug in smtp-hil and shows its traceback.
+one line per problem and never a traceback. Output paths (``--junit``, ``--artifacts``,
+``--report``) are checked before anything runs. Only the error types known to mean bad
+input exit 2; anything else is a bug in smtp-hil and shows its traceback.
 
 Ctrl-C (SIGINT) exits 130 without a traceback. ``run`` and ``matrix`` then print what
 finished in their normal format (``matrix`` shows ``-`` for the cells not run; its JSON
@@ -59,6 +59,9 @@ from scenarios.determinism import DeterminismCheck, DeterminismChecker
 from scenarios.dut import DutError
 from scenarios.format import Scenario, ScenarioError
 from scenarios.golden import write_golden
+from scenarios.junit import junit_xml
+from scenarios.report.from_runs import build_report, run_outcome
+from scenarios.report.html import render_report
 from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import RunResult, check_runnable, resolve_scenario, run
 from smtp.config import ConfigError
@@ -103,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "PYTHONHASHSEED; fail if the trace hashes differ")
     add_firmware_argument(p_run, "the board's firmware: model (default: the scenario's), "
                                  "lwip, or a C firmware library")
+    p_run.add_argument("--report", type=Path, metavar="FILE.html",
+                       help="write an HTML report (one self-contained file)")
     add_dut_arguments(p_run)
 
     p_matrix = sub.add_parser("matrix", help="every catalog scenario against every profile")
@@ -113,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_matrix.add_argument("--write-golden", type=Path, metavar="FILE",
                           help="write every run's trace hash to FILE (the golden hashes)")
     add_firmware_argument(p_matrix, "add a column for this C firmware (lwip or a library)")
+    p_matrix.add_argument("--report", type=Path, metavar="FILE.html",
+                          help="write an HTML report: the grid and every run")
+    p_matrix.add_argument("--artifacts", type=Path, metavar="DIR",
+                          help="write transcript, trace, pcap and result JSON per run")
 
     add_send_parser(sub)
     add_board_parser(sub)
@@ -185,6 +194,25 @@ def _write_junit(path: Path, text: str) -> None:
         raise BadInput(f"smtp-hil: --junit {path}: {exc.strerror or exc}") from None
 
 
+def _write_report(path: Path, results: list[RunResult], *, title: str, matrix: bool,
+                  artifacts: Path | None) -> None:
+    report = build_report(results, title=title, matrix=matrix, artifacts=artifacts,
+                          report=path)
+    try:
+        path.write_text(render_report(report), encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"smtp-hil: --report {path}: {exc.strerror or exc}") from None
+
+
+def _write_artifacts(result: RunResult, folder: Path) -> Path:
+    from scenarios.artifacts import write_artifacts
+
+    try:
+        return write_artifacts(result, folder)
+    except OSError as exc:
+        raise BadInput(f"smtp-hil: --artifacts {folder}: {exc.strerror or exc}") from None
+
+
 def _line(result: RunResult) -> str:
     verdict = "PASS" if result.passed else "FAIL"
     label = result.profile if result.firmware == "model" else result.firmware
@@ -217,15 +245,17 @@ def _interrupted(out: TextIO, err: TextIO, done: int, total: int) -> int:
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from scenarios.artifacts import junit_xml
-
     if args.dut is not None:
+        if args.report is not None:
+            raise BadInput("smtp-hil: --report does not work with --dut yet")
         return cmd_run_dut(args, out, err)
     seed = 0 if args.seed is None else args.seed
     scenarios: list[Scenario] = [resolve_scenario(name) for name in args.scenarios]
     firmware = resolve_cli_firmware(args.firmware)
     if args.junit is not None:
         check_output_file("--junit", args.junit)
+    if args.report is not None:
+        check_output_file("--report", args.report)
     if args.artifacts is not None:
         make_output_folder("--artifacts", args.artifacts)
     results: list[RunResult] = []
@@ -261,12 +291,16 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         status = _interrupted(out, err, done, len(scenarios))
     if args.junit is not None:
         _write_junit(args.junit, junit_xml(results))
+    if args.report is not None:
+        names = ", ".join(s.name for s in scenarios)
+        _write_report(args.report, results, title=f"smtp-hil run {names} on {args.profile} "
+                      f"(seed {seed})", matrix=False, artifacts=args.artifacts)
     return status
 
 
 def _report_run(args: argparse.Namespace, out: TextIO, result: RunResult,
                 check: DeterminismCheck | None) -> None:
-    from scenarios.artifacts import result_dict, write_artifacts
+    from scenarios.artifacts import result_dict
 
     if args.json:
         data = result_dict(result)
@@ -282,31 +316,28 @@ def _report_run(args: argparse.Namespace, out: TextIO, result: RunResult,
         if check is None and why is not None:
             out.write(f"     note: this trace hash is not reproducible: {why}\n")
     if args.artifacts is not None:
-        try:
-            where = write_artifacts(result, args.artifacts)
-        except OSError as exc:
-            raise BadInput(f"smtp-hil: --artifacts {args.artifacts}: "
-                           f"{exc.strerror or exc}") from None
+        where = _write_artifacts(result, args.artifacts)
         if not args.json:
             out.write(f"     artifacts: {where}\n")
     out.flush()  # a reader of a pipe sees each run as it finishes
 
 
-CELL = {("pass", False): ".", ("fail", True): "x", ("fail", False): "F", ("pass", True): "P"}
 NOT_RUN = "-"
 LEGEND = (". passes   x fails as the catalog says (the bug reproduces)   "
           "F fails unexpectedly   P passes although the catalog says it fails")
 
 
 def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from scenarios.artifacts import junit_xml
-
     scenarios = load_catalog()
     if args.junit is not None:
         check_output_file("--junit", args.junit)
     if args.write_golden is not None:
         check_output_file("--write-golden", args.write_golden)
     firmware = resolve_cli_firmware(args.firmware)
+    if args.report is not None:
+        check_output_file("--report", args.report)
+    if args.artifacts is not None:
+        make_output_folder("--artifacts", args.artifacts)
     results: list[RunResult] = []
     rows: list[tuple[Scenario, list[str]]] = []
     surprises: list[str] = []
@@ -329,13 +360,17 @@ def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _done_progress(err)
     if args.junit is not None:
         _write_junit(args.junit, junit_xml(results, suite="smtp-hil-matrix",
-                                           expected_failures_pass=True))
+                                           expected_failures=True))
     if args.write_golden is not None:
         if interrupted:
             err.write(f"smtp-hil: --write-golden {args.write_golden}: not written, the matrix "
                       f"was interrupted\n")
         else:
             _write_golden(args.write_golden, results, args.seed, err)
+    for result in results if args.artifacts is not None else []:
+        _write_artifacts(result, args.artifacts)
+    if args.report is not None:
+        _write_matrix_report(args.report, results, args, interrupted)
     if firmware is not None:
         total += len(scenarios)  # the firmware column: counted done only when complete
     done = len(results) + (len(scenarios) if column else 0)
@@ -350,14 +385,24 @@ def _matrix_cell(scenario: Scenario, profile: str, seed: int, results: list[RunR
                  cells: list[str], surprises: list[str]) -> None:
     """Run one cell of the matrix and record it (all at once, after the run)."""
     result = run(scenario, profile, seed)
-    expected_fail = profile != "current" and scenario.reproduced_by(profile)
-    cell = CELL[("pass" if result.passed else "fail", expected_fail)]
+    outcome = run_outcome(result)
     with _uninterrupted():
         results.append(result)
-        cells.append(cell)
-        if cell in ("F", "P"):
-            what = "fails unexpectedly" if cell == "F" else "passes unexpectedly"
-            surprises.append(f"{scenario.name} on {profile} {what}: {result.verdict.reason}")
+        cells.append(outcome.letter)
+        if outcome.surprise:
+            surprises.append(f"{scenario.name} on {profile} {outcome.words}: "
+                             f"{result.verdict.reason}")
+
+
+def _write_matrix_report(path: Path, results: list[RunResult], args: argparse.Namespace,
+                         interrupted: bool) -> None:
+    """The report with the grid, or, after Ctrl-C, the list of the runs that finished."""
+    if interrupted:
+        _write_report(path, results, title=f"smtp-hil matrix (seed {args.seed}), interrupted "
+                      f"after {len(results)} runs", matrix=False, artifacts=args.artifacts)
+        return
+    _write_report(path, results, title=f"smtp-hil matrix (seed {args.seed})", matrix=True,
+                  artifacts=args.artifacts)
 
 
 def _print_matrix(as_json: bool, out: TextIO, scenarios: list[Scenario],
