@@ -298,6 +298,9 @@ class _Builder:
                 if self.terminal is not None and (t, line) == self.terminal:
                     style = TERMINAL_STYLE
                 self.mark(t, "client", style, line)
+            elif kind == "message_composed":
+                self.mark(t, "client", "log", f"message composed: Date {rec.fields.get('date')} "
+                          f"from the RTC reading {rec.fields.get('rtc')}")
             else:
                 detail = rec.fields.get("detail")
                 text = f"{kind}: {detail}" if isinstance(detail, str) else \

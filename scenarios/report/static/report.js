@@ -405,11 +405,15 @@
     root.append(svg("path", {d: area, fill: "#1f5fbf", "fill-opacity": 0.18, stroke: "none"}));
     root.append(svg("path", {d: step(1, true), fill: "none", stroke: "#1f5fbf",
                              "stroke-width": 1.5, class: "series-in-use"}));
-    root.append(svg("path", {d: step(3, false), fill: "none", stroke: "#138a8a",
-                             "stroke-width": 1.3, "stroke-dasharray": "4 2",
-                             class: "series-rx"}));
-    root.append(svg("path", {d: step(4, false), fill: "none", stroke: "#d9730d",
-                             "stroke-width": 2, class: "series-ring"}));
+    if (points.some((p) => p[3] > 0)) {
+      root.append(svg("path", {d: step(3, false), fill: "none", stroke: "#138a8a",
+                               "stroke-width": 1.3, "stroke-dasharray": "4 2",
+                               class: "series-rx"}));
+    }
+    if (device.sum.ring_peak > 0) {
+      root.append(svg("path", {d: step(4, false), fill: "none", stroke: "#d9730d",
+                               "stroke-width": 2, class: "series-ring"}));
+    }
     // instants
     for (const mark of device.m) {
       const [t, kind, text] = mark;
@@ -660,7 +664,7 @@
     for (const device of run.devices) {
       const s = device.sum;
       section.append(el("h3", {}, "Buffer pool and NIC RX ring ",
-        el("small", {}, `board ${device.board}`)),
+        run.devices.length > 1 ? el("small", {}, `board ${device.board}`) : null),
         el("p", {class: "figure-note"},
            `peak ${s.peak_in_use} of ${device.size} buffers in use, ` +
            `${s.failed_allocations} failed allocation(s), ${s.frames_dropped} frame(s) ` +

@@ -12,6 +12,7 @@ When ``chromium`` is not installed the tests that need it are skipped, saying so
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import shutil
 import subprocess
@@ -99,6 +100,7 @@ class Chromium:
     def __init__(self, executable: str, profile: Path) -> None:
         from websockets.sync.client import connect
 
+        self._closing = contextlib.ExitStack()
         self.process = subprocess.Popen(
             [executable, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -110,8 +112,8 @@ class Chromium:
                 raise RuntimeError("chromium did not open its DevTools port")
             time.sleep(0.05)
         port, path = port_file.read_text().splitlines()[:2]
-        self.socket = connect(f"ws://127.0.0.1:{port}{path}", max_size=None,
-                              open_timeout=START_TIMEOUT_S)
+        self.socket = self._closing.enter_context(connect(
+            f"ws://127.0.0.1:{port}{path}", max_size=None, open_timeout=START_TIMEOUT_S))
         self.events: list[dict[str, Any]] = []
         self._next_id = 0
 
@@ -156,9 +158,7 @@ class Chromium:
         return page
 
     def close(self) -> None:
-        socket = getattr(self, "socket", None)
-        if socket is not None:
-            socket.close()
+        self._closing.close()
         if self.process.poll() is None:
             self.process.terminate()
             try:
