@@ -7,7 +7,9 @@ client-to-server arrow also carries the time the client sent it, where the clien
 group) and its length, and they are matched against the bytes the server read, in
 order. Bytes no ``send`` record accounts for (the mail's content, which the client
 streams) get no client time. A mismatch (bytes that do not start with the command the
-client logged) stops the matching for that connection rather than guess.
+client logged) stops the matching for that connection rather than guess. Without any
+``send`` record (a real client, seen only by the server), several command lines in one
+read are taken as a pipelined group, as the server engine takes them.
 
 Between the arrows are marks where things happened: the client's events (the terminal
 one stands out), timers that fired (TCP retransmission, SMTP command timers, the
@@ -81,6 +83,8 @@ class _Connection:
     starttls_asked: bool = False
     in_content: bool = False
     content_tail: bytes = b""
+    accepted_row: int = 0
+    """The index of the first row after the connection's ``accept`` mark."""
     synced: bool = True
 
 
@@ -153,6 +157,8 @@ class _Builder:
         self.connections: dict[str, _Connection] = {}
         self.current: _Connection | None = None
         self.sends: deque[_Send] = deque()
+        self.client_logged_sends = False
+        """Whether the client's ``send`` records are in the trace (a simulated client)."""
 
     # -- rows
     def _phase(self, connection: _Connection | None = None) -> TlsPhase:
@@ -202,15 +208,25 @@ class _Builder:
             self.sends.clear()
             self.mark(rec.t_us, "server", "conn",
                       f"connection {conn.number} accepted from {rec.fields.get('peer', '?')}")
-        elif rec.kind == "tls_established":
-            conn.phase = "tls"
+            conn.accepted_row = len(self.rows)
+        elif rec.kind == "tls_established":  # the handshake's last row, then TLS
+            self._implicit_handshake(conn)
             self.mark(rec.t_us, "server", "tls", f"TLS established: {rec.fields.get('version')} "
                                                  f"{rec.fields.get('cipher')}")
+            conn.phase = "tls"
         elif rec.kind == "tls_failed":
-            conn.phase = ""
+            self._implicit_handshake(conn)
             self.mark(rec.t_us, "server", "tls", f"TLS failed: {rec.fields.get('reason')}")
+            conn.phase = ""
         else:
             self._server_event(rec, conn)
+
+    def _implicit_handshake(self, conn: _Connection) -> None:
+        """TLS from the first byte (implicit TLS): the handshake ran since the accept."""
+        if conn.phase == "":
+            for row in self.rows[conn.accepted_row:]:
+                row.tls = "handshake"
+            conn.phase = "handshake"
 
     def _server_event(self, rec: TraceRecord, conn: _Connection) -> None:
         kind = rec.kind
@@ -233,7 +249,10 @@ class _Builder:
             self.mark(rec.t_us, "server", "log", f"server discards "
                       f"{rec.fields.get('length')} plaintext byte(s) sent before TLS")
         else:
-            self.mark(rec.t_us, "server", "log", f"{kind} {_fields_text(rec, ('data',))}".strip())
+            detail = rec.fields.get("detail")
+            text = f"{kind}: {detail}" if isinstance(detail, str) else \
+                f"{kind} {_fields_text(rec, ('data',))}".strip()
+            self.mark(rec.t_us, "server", "log", text)
 
     def _server_bytes(self, t_us: int, conn: _Connection, data: bytes) -> None:
         self._arrow("s2c", t_us, conn, data, "reply", None)
@@ -247,6 +266,8 @@ class _Builder:
 
     def _client_bytes(self, t_us: int, conn: _Connection, data: bytes) -> None:
         sent_at, group = self._match_sends(t_us, conn, data)
+        if not self.client_logged_sends and not conn.in_content:
+            group = data.count(b"\r\n") >= 2  # a real client: what the server read at once
         style = "group" if group else ("content" if conn.in_content else "command")
         if conn.in_content:
             conn.content_tail = (conn.content_tail + data)[-5:]
@@ -292,6 +313,7 @@ class _Builder:
                 label, length = rec.fields.get("label"), rec.fields.get("length")
                 if isinstance(label, str) and isinstance(length, int):
                     self.sends.append(_Send(t, label, length))
+                    self.client_logged_sends = True
             elif kind == "event":
                 line = str(rec.fields.get("line", rec.fields.get("name", "")))
                 style = "timer" if rec.fields.get("name") == "timeout" else "event"

@@ -271,6 +271,9 @@ class RunView:
     artifacts: list[Artifact] = field(default_factory=list)
     facts: list[tuple[str, str]] = field(default_factory=list)
     """Short labelled facts: virtual and wall time, trace hash, mails received, ..."""
+    client_observed: bool = True
+    """False for a real client (``serve``, ``run --dut``): its events and terminal event
+    are not known, only what the server saw."""
 
     def as_json(self) -> JsonValue:
         return {
@@ -288,6 +291,7 @@ class RunView:
             "transcript": list(self.transcript),
             "artifacts": [[a.label, a.href] for a in self.artifacts],
             "facts": [list(f) for f in self.facts],
+            "client": self.client_observed,
         }
 
 

@@ -623,7 +623,7 @@
     if (run.artifacts.length) {
       facts.append(el("dt", {}, "artifacts"), el("dd", {class: "artifacts"},
         run.artifacts.map(([label, href]) => el("a", {href: href}, label))));
-    } else {
+    } else if (run.client) {
       facts.append(el("dt", {}, "artifacts"), el("dd", {class: "muted"},
         "none written (run with --artifacts DIR to link the pcap, trace and key log)"));
     }
@@ -640,7 +640,10 @@
         el("td", {}, detail)));
     }
     checks.append(checkBody);
-    const terminal = run.terminal
+    const terminal = !run.client
+      ? el("p", {id: "terminal", class: "muted"}, "The client is a real program or " +
+           "device: its own events are not observable here, only what the server saw.")
+      : run.terminal
       ? el("p", {}, "Terminal event at ", el("span", {class: "mono"}, seconds(run.terminal[0])),
            " s: ", el("span", {class: "terminal " + outcomeClass(run.outcome), id: "terminal"},
                       run.terminal[1]))
@@ -655,7 +658,8 @@
       el("tbody", {}, run.events.map(([t, text]) => el("tr", {},
         el("td", {class: "num"}, seconds(t)), el("td", {class: "mono"}, text)))));
     section.append(el("div", {class: "grid2"}, verdict,
-      el("div", {}, el("h3", {}, "Run"), facts, el("h3", {}, "Events"), events)));
+      el("div", {}, el("h3", {}, "Run"), facts,
+         run.client ? el("h3", {}, "Events") : null, run.client ? events : null)));
     // the dialogue
     section.append(el("h3", {}, "SMTP dialogue ",
       el("small", {}, "arrows at the server's time; the device column shows when the " +

@@ -1,4 +1,5 @@
-"""Headless Chromium for the report's tests, driven over the DevTools protocol.
+"""Headless Chromium for the report's tests, driven over the DevTools protocol, and a
+server-side run view (a real client as ``serve`` sees it) for them.
 
 Debian's ``chromium`` runs with the flags this machine needs (no sandbox as root, no
 GPU, no network chatter) and a fresh profile folder; the tests talk to it through the
@@ -22,6 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from scenarios.report.from_server import server_run_view
+from scenarios.report.model import RunView
+from scenarios.runner import resolve_scenario
+from scenarios.server.asyncdriver import TranscriptLine
+from scenarios.serververdict import CheckResult, ServerVerdict
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
@@ -179,3 +186,37 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
         yield browser
     finally:
         browser.close()
+
+
+PLAIN = b"AHB1bXA3AHMzY3JldC1wdW1wNw=="  # \0pump7\0s3cret-pump7
+
+
+@pytest.fixture
+def server_side_view() -> RunView:
+    """A client that logs in over STARTTLS and sends one mail, as the asyncio driver
+    writes it down, with the verdict ``serve`` would print."""
+    lines = [
+        TranscriptLine(1, 0.0, "accept", detail="peer=127.0.0.1:40000"),
+        TranscriptLine(1, 0.001, "S", b"220 mx.example.net ESMTP smtp-hil\r\n"),
+        TranscriptLine(1, 0.010, "C", b"EHLO client.example\r\n"),
+        TranscriptLine(1, 0.011, "S", b"250-mx.example.net\r\n250 STARTTLS\r\n"),
+        TranscriptLine(1, 0.020, "C", b"STARTTLS\r\n"),
+        TranscriptLine(1, 0.021, "S", b"220 2.0.0 Ready to start TLS\r\n"),
+        TranscriptLine(1, 0.050, "tls_established",
+                       detail="cipher=TLS_AES_256_GCM_SHA384 version=TLSv1.3"),
+        TranscriptLine(1, 0.060, "C", b"AUTH PLAIN " + PLAIN + b"\r\n"),
+        TranscriptLine(1, 0.061, "S", b"235 2.7.0 Authentication successful\r\n"),
+        TranscriptLine(1, 0.070, "C", b"MAIL FROM:<pump7@example.com>\r\n"
+                                      b"RCPT TO:<ops@example.net>\r\nDATA\r\n"),
+        TranscriptLine(1, 0.071, "S", b"250 2.1.0 Sender OK\r\n250 2.1.5 Recipient OK\r\n"
+                                      b"354 End data with <CR><LF>.<CR><LF>\r\n"),
+        TranscriptLine(1, 0.080, "C", b"Subject: x\r\n\r\nhello\r\n.\r\n"),
+        TranscriptLine(1, 0.081, "S", b"250 2.0.0 OK queued as HIL000001\r\n"),
+        TranscriptLine(1, 0.090, "closed", detail="reason=peer closed"),
+    ]
+    verdict = ServerVerdict(checks=[
+        CheckResult("event", "not observable", "the client's own outcome"),
+        CheckResult("mailbox_count", "pass", "1 mail(s) in the mailbox")],
+        notes=["the client used HELO, not EHLO"])
+    return server_run_view(resolve_scenario("starttls"), lines, verdict,
+                           run_id="starttls--serve--c1", column="serve")

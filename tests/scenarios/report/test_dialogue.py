@@ -46,6 +46,15 @@ def test_tls_phases_follow_starttls_the_handshake_and_the_close() -> None:
     assert rows[-1].lines[0].startswith("connection 1 closed") and rows[-1].tls == ""
 
 
+def test_implicit_tls_is_a_handshake_from_the_accept() -> None:
+    rows = _rows("implicit-tls")
+    accepted = next(i for i, r in enumerate(rows) if r.lines[0].startswith("connection 1 acc"))
+    established = next(i for i, r in enumerate(rows) if r.style == "tls")
+    assert rows[accepted].tls == "" and established > accepted + 1
+    assert {r.tls for r in rows[accepted + 1:established + 1]} == {"handshake"}
+    assert rows[established + 1].tls == "tls"
+
+
 def test_a_pipelined_group_is_one_arrow_and_its_replies_one_arrow() -> None:
     rows = _rows("pipelining")
     group = next(r for r in rows if r.style == "group")

@@ -14,6 +14,8 @@ from urllib.parse import unquote
 import pytest
 
 from scenarios.cli import main
+from scenarios.report.html import render_report
+from scenarios.report.model import Report, RunView
 from smtp.profiles import PROFILE_NAMES
 
 Chromium = Any  # the fixture's class (conftest.py); tests cannot import a conftest
@@ -164,3 +166,22 @@ def test_the_report_of_one_failing_run_with_its_artifacts(chromium: Chromium,
     assert _count(page, "#checks tbody tr") >= 4
     shot = page.screenshot(tmp_path / "failing-run.png", full_page=True)
     assert shot.stat().st_size > 20_000
+
+
+def test_a_server_side_report_draws_without_the_device(
+        chromium: Chromium, server_side_view: RunView, tmp_path: Path) -> None:
+    """What ``serve`` will write: a real client's dialogue, no device to chart."""
+    report = tmp_path / "serve.html"
+    report.write_text(render_report(Report(title="serve", runs=(server_side_view,))))
+    page = chromium.new_page()
+    _load(page, report)
+    assert page.evaluate(SHOWN) == "starttls--serve--c1"
+    assert "not observable" in page.evaluate("document.getElementById('terminal').textContent")
+    assert _count(page, "svg.pool-chart") == 0 and _count(page, "section.tcp") == 0
+    assert _count(page, "svg.sequence g.arrow") == 11  # 6 from the server, 5 to it
+    assert _count(page, "rect.band-handshake") == 1 and _count(page, "rect.band-tls") == 1
+    assert any(t.startswith("pipelined group")
+               for t in _texts(page, "svg.sequence .group-label"))
+    (auth,) = _search(page, "auth plain")["shown"]
+    assert auth.endswith("C: AUTH PLAIN " + "*" * 28)
+    page.screenshot(tmp_path / "serve.png", full_page=True)
