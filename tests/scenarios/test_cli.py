@@ -72,6 +72,8 @@ def test_junit_file(tmp_path: Path) -> None:
     ("--junit", "/nonexistent-smtp-hil-dir/x.xml", "no such directory /nonexistent-smtp-hil-dir"),
     ("--junit", "TMP", "is a directory"),
     ("--artifacts", "TMP/file/x", "cannot create the folder: Not a directory"),
+    ("--report", "/nonexistent-smtp-hil-dir/r.html", "no such directory /nonexistent-smtp-hil-dir"),
+    ("--report", "TMP", "is a directory"),
 ])
 def test_unwritable_output_paths_exit_2_before_anything_runs(
         tmp_path: Path, option: str, path: str, problem: str) -> None:
@@ -87,6 +89,24 @@ def test_matrix_checks_its_junit_path_before_running() -> None:
     assert (code, out) == (2, "")
     assert err == ("smtp-hil: --junit /nonexistent-smtp-hil-dir/m.xml: no such directory "
                    "/nonexistent-smtp-hil-dir\n")
+
+
+@pytest.mark.parametrize(("option", "path", "problem"), [
+    ("--report", "/nonexistent-smtp-hil-dir/m.html", "no such directory /nonexistent-smtp-hil-dir"),
+    ("--artifacts", "TMP/file/x", "cannot create the folder: Not a directory"),
+])
+def test_matrix_checks_its_report_and_artifacts_paths_before_running(
+        tmp_path: Path, option: str, path: str, problem: str) -> None:
+    (tmp_path / "file").write_text("a file, not a folder\n")
+    path = path.replace("TMP", str(tmp_path))
+    code, out, err = _run("matrix", option, path)
+    assert (code, out) == (2, "")
+    assert err == f"smtp-hil: {option} {path}: {problem}\n"
+
+
+def test_a_report_with_a_client_program_is_refused_for_now() -> None:
+    code, out, err = _run("run", "starttls", "--dut", "curl", "--report", "x.html")
+    assert (code, out, err) == (2, "", "smtp-hil: --report does not work with --dut yet\n")
 
 
 def test_matrix_checks_its_golden_path_before_running(tmp_path: Path) -> None:
