@@ -45,6 +45,7 @@ from scenarios.catalog import load_catalog
 from scenarios.cli_board import add_board_parser, cmd_board
 from scenarios.cli_firmware import (
     FIRMWARE_LEGEND,
+    NOT_APPLICABLE_CELL,
     FirmwareColumn,
     FirmwareUnavailable,
     add_firmware_argument,
@@ -60,7 +61,7 @@ from scenarios.dut import DutError
 from scenarios.format import Scenario, ScenarioError
 from scenarios.golden import write_golden
 from scenarios.junit import junit_xml
-from scenarios.report.from_runs import build_report, run_outcome
+from scenarios.report.from_runs import FirmwareRuns, build_report, run_outcome
 from scenarios.report.html import render_report
 from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import RunResult, check_runnable, resolve_scenario, run
@@ -195,9 +196,9 @@ def _write_junit(path: Path, text: str) -> None:
 
 
 def _write_report(path: Path, results: list[RunResult], *, title: str, matrix: bool,
-                  artifacts: Path | None) -> None:
-    report = build_report(results, title=title, matrix=matrix, artifacts=artifacts,
-                          report=path)
+                  artifacts: Path | None, firmware: FirmwareRuns | None = None) -> None:
+    report = build_report(results, title=title, matrix=matrix, firmware=firmware,
+                          artifacts=artifacts, report=path)
     try:
         path.write_text(render_report(report), encoding="utf-8")
     except OSError as exc:
@@ -293,7 +294,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         _write_junit(args.junit, junit_xml(results))
     if args.report is not None:
         names = ", ".join(s.name for s in scenarios)
-        _write_report(args.report, results, title=f"smtp-hil run {names} on {args.profile} "
+        on = args.profile if args.firmware in (None, "model") else args.firmware
+        _write_report(args.report, results, title=f"smtp-hil run {names} on {on} "
                       f"(seed {seed})", matrix=False, artifacts=args.artifacts)
     return status
 
@@ -370,7 +372,7 @@ def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for result in results if args.artifacts is not None else []:
         _write_artifacts(result, args.artifacts)
     if args.report is not None:
-        _write_matrix_report(args.report, results, args, interrupted)
+        _write_matrix_report(args.report, results, scenarios, column, args, interrupted)
     if firmware is not None:
         total += len(scenarios)  # the firmware column: counted done only when complete
     done = len(results) + (len(scenarios) if column else 0)
@@ -394,15 +396,21 @@ def _matrix_cell(scenario: Scenario, profile: str, seed: int, results: list[RunR
                              f"{result.verdict.reason}")
 
 
-def _write_matrix_report(path: Path, results: list[RunResult], args: argparse.Namespace,
+def _write_matrix_report(path: Path, results: list[RunResult], scenarios: list[Scenario],
+                         column: FirmwareColumn | None, args: argparse.Namespace,
                          interrupted: bool) -> None:
-    """The report with the grid, or, after Ctrl-C, the list of the runs that finished."""
+    """The report with the grid (and the firmware's column), or, after Ctrl-C, the list of
+    the runs that finished."""
     if interrupted:
         _write_report(path, results, title=f"smtp-hil matrix (seed {args.seed}), interrupted "
                       f"after {len(results)} runs", matrix=False, artifacts=args.artifacts)
         return
+    firmware_runs = None if column is None else FirmwareRuns(
+        column.label, column.results,
+        {s.name: column.notes[s.name] for s, cell in zip(scenarios, column.cells, strict=True)
+         if cell == NOT_APPLICABLE_CELL})
     _write_report(path, results, title=f"smtp-hil matrix (seed {args.seed})", matrix=True,
-                  artifacts=args.artifacts)
+                  artifacts=args.artifacts, firmware=firmware_runs)
 
 
 def _print_matrix(as_json: bool, out: TextIO, scenarios: list[Scenario],

@@ -17,7 +17,8 @@ nothing.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 from urllib.parse import quote
@@ -55,13 +56,42 @@ ARTIFACT_FILES: Final = (
 """The files of ``--artifacts`` a run's view links to, when they were written."""
 
 
+MODEL: Final = "model"
+"""``RunResult.firmware`` of the Python client (the releases); anything else is C."""
+
+
+@dataclass(frozen=True)
+class FirmwareRuns:
+    """A matrix column for a C firmware (``matrix --firmware lwip``): its runs, and why
+    each scenario it did not run is not applicable to it."""
+
+    label: str
+    runs: Sequence[RunResult]
+    not_applicable: Mapping[str, str]
+
+
 def expected_to_fail(result: RunResult) -> bool:
     """Whether the catalog says this run's release fails its scenario."""
-    return result.profile != "current" and result.scenario.reproduced_by(result.profile)
+    return (result.firmware == MODEL and result.profile != "current"
+            and result.scenario.reproduced_by(result.profile))
 
 
 def run_outcome(result: RunResult) -> Outcome:
+    if result.firmware != MODEL:
+        return Outcome.PASS if result.passed else Outcome.FAILS
     return outcome_of(result.passed, expected_to_fail(result))
+
+
+def run_column(result: RunResult) -> str:
+    """The release, or the C firmware that ran instead of the model."""
+    return result.profile if result.firmware == MODEL else result.firmware
+
+
+def run_id(result: RunResult) -> str:
+    """The run's name in the report (its ``--artifacts`` folder's, for the model)."""
+    if result.firmware == MODEL:
+        return run_dirname(result)
+    return f"{result.scenario.name}--{result.firmware}--seed{result.seed}"
 
 
 def artifact_links(result: RunResult, artifacts: Path, report: Path) -> list[Artifact]:
@@ -123,8 +153,8 @@ def run_view(result: RunResult, *, artifacts: Path | None = None,
                   for r in scenario.meta.reproduces if result.profile in r.profiles]
     engines = [c.engine for c in result.connections]
     return RunView(
-        run_id=run_dirname(result), scenario=scenario.name, title=scenario.title,
-        column=result.profile, seed=result.seed, outcome=run_outcome(result),
+        run_id=run_id(result), scenario=scenario.name, title=scenario.title,
+        column=run_column(result), seed=result.seed, outcome=run_outcome(result),
         reason=result.verdict.reason, reasons=list(result.verdict.reasons),
         reproduces=reproduces,
         checks=expectation_checks(result, result.world.scenario),
@@ -136,14 +166,22 @@ def run_view(result: RunResult, *, artifacts: Path | None = None,
         tcp=tcp_view(records),
         transcript=transcript_lines(records),
         artifacts=artifact_links(result, artifacts, report)
-        if artifacts is not None and report is not None else [],
+        if artifacts is not None and report is not None and result.firmware == MODEL else [],
         facts=_facts(result))
 
 
-def matrix_grid(results: Sequence[RunResult],
-                columns: Sequence[str] = PROFILE_NAMES) -> MatrixGrid:
-    """Scenarios (in the order of ``results``) by ``columns``; every cell needs its run."""
+def _cell(result: RunResult, name: str, column: str) -> MatrixCell:
+    outcome = run_outcome(result)
+    return MatrixCell(outcome, run_id(result),
+                      f"{name} on {column}: {outcome.words}: {result.verdict.reason}")
+
+
+def matrix_grid(results: Sequence[RunResult], columns: Sequence[str] = PROFILE_NAMES,
+                firmware: FirmwareRuns | None = None) -> MatrixGrid:
+    """Scenarios (in the order of ``results``) by ``columns`` (and the firmware's column);
+    every cell needs its run, or for the firmware, a reason it is not applicable."""
     by_cell = {(r.scenario.name, r.profile): r for r in results}
+    on_firmware = {r.scenario.name: r for r in firmware.runs} if firmware else {}
     names: list[str] = []
     titles: dict[str, str] = {}
     for r in results:
@@ -157,17 +195,26 @@ def matrix_grid(results: Sequence[RunResult],
             result = by_cell.get((name, column))
             if result is None:
                 raise ValueError(f"matrix: no run of {name} on {column}")
-            outcome = run_outcome(result)
-            cells.append(MatrixCell(outcome, run_dirname(result),
-                                    f"{name} on {column}: {outcome.words}: "
-                                    f"{result.verdict.reason}"))
+            cells.append(_cell(result, name, column))
+        if firmware is not None:
+            if name in on_firmware:
+                cells.append(_cell(on_firmware[name], name, firmware.label))
+            elif name in firmware.not_applicable:
+                cells.append(MatrixCell(Outcome.NOT_APPLICABLE, None, f"{name} on "
+                                        f"{firmware.label}: {firmware.not_applicable[name]}"))
+            else:
+                raise ValueError(f"matrix: no run of {name} on {firmware.label}")
         rows.append(MatrixRow(name, titles[name], tuple(cells)))
-    return MatrixGrid(tuple(columns), tuple(rows))
+    extra = (firmware.label,) if firmware else ()
+    return MatrixGrid((*columns, *extra), tuple(rows))
 
 
 def build_report(results: Sequence[RunResult], *, title: str, matrix: bool = False,
-                 artifacts: Path | None = None, report: Path | None = None) -> Report:
-    """The report of ``results``: their views, and the matrix grid when ``matrix``."""
-    views = tuple(run_view(r, artifacts=artifacts, report=report) for r in results)
-    grid = matrix_grid(results) if matrix else None
+                 firmware: FirmwareRuns | None = None, artifacts: Path | None = None,
+                 report: Path | None = None) -> Report:
+    """The report of ``results`` (and of the ``firmware`` column's runs): their views,
+    and the matrix grid when ``matrix``."""
+    every = [*results, *(firmware.runs if firmware else ())]
+    views = tuple(run_view(r, artifacts=artifacts, report=report) for r in every)
+    grid = matrix_grid(results, firmware=firmware) if matrix else None
     return Report(title=title, runs=views, matrix=grid)

@@ -37,6 +37,9 @@ class Outcome(enum.Enum):
     UNEXPECTED_FAIL = "unexpected-fail"
     UNEXPECTED_PASS = "unexpected-pass"
     """Passes on a release the catalog says fails it."""
+    FAILS = "fails"
+    """A C firmware (lwIP) fails it: its own result, judged as ``current`` would be, never
+    a surprise (the catalog says nothing about it)."""
     NOT_APPLICABLE = "not-applicable"
     """The scenario needs something this firmware does not have: no run."""
 
@@ -56,12 +59,13 @@ class Outcome(enum.Enum):
 
 _LETTERS: Mapping[Outcome, str] = {
     Outcome.PASS: ".", Outcome.REPRODUCES: "x", Outcome.UNEXPECTED_FAIL: "F",
-    Outcome.UNEXPECTED_PASS: "P", Outcome.NOT_APPLICABLE: "-"}
+    Outcome.UNEXPECTED_PASS: "P", Outcome.FAILS: "f", Outcome.NOT_APPLICABLE: "-"}
 _WORDS: Mapping[Outcome, str] = {
     Outcome.PASS: "passes",
     Outcome.REPRODUCES: "fails as the catalog says (the bug reproduces)",
     Outcome.UNEXPECTED_FAIL: "fails unexpectedly",
     Outcome.UNEXPECTED_PASS: "passes although the catalog says it fails",
+    Outcome.FAILS: "fails (a C firmware's own result, not a surprise)",
     Outcome.NOT_APPLICABLE: "not applicable to this firmware",
 }
 
