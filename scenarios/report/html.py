@@ -1,8 +1,9 @@
 """One self-contained HTML file from a :class:`~scenarios.report.model.Report`.
 
 Everything is inline: the style sheet and the script come from ``static/`` beside this
-module, and every drawing (sequence diagram, pool chart, TCP graph) is SVG the script
-makes, so the file opens from disk or a CI artifact store with no network.
+module (the script in four files, one scope), and every drawing (sequence diagram, pool
+chart, TCP graph) is SVG the script makes, so the file opens from disk or a CI artifact
+store with no network.
 
 The page is built to stay light for the whole matrix (hundreds of runs): the header,
 the matrix grid and the list of runs are plain HTML, readable without the script; each
@@ -34,8 +35,22 @@ ERROR_CATCHER = (
 """Installed first, so that an error anywhere in the page's script is on record."""
 
 
+SCRIPTS = ("base.js", "sequence.js", "charts.js", "run.js")
+"""The page's script, in this order, in one scope: helpers and the time axis, the
+sequence diagram, the pool chart and TCP view, then a run's detail and the start."""
+
+
 def _static(name: str) -> str:
     return files("scenarios.report").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def page_script() -> str:
+    """The script files as one strict function, run when the page is read."""
+    body = "\n".join(_static(name) for name in SCRIPTS)
+    return ("/* smtp-hil report: draws a run's detail from its embedded JSON when it is "
+            "opened. No network, no library. */\n(function () {\n\"use strict\";\n"
+            "const root = document.documentElement;\n"
+            'const SVG = "http://www.w3.org/2000/svg";\n' + body + "})();\n")
 
 
 def script_json(value: JsonValue) -> str:
@@ -141,7 +156,7 @@ def render_report(report: Report) -> str:
 <script type="application/json" id="report-index">{script_json(index)}</script>
 {data}
 <script>
-{_static("report.js")}
+{page_script()}
 </script>
 </body>
 </html>
