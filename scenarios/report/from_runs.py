@@ -6,9 +6,10 @@ watchdog figures, trace hash) and its trace records, with credentials masked fir
 (:func:`report_records`), so nothing below this module ever sees them. A list of results
 of every scenario on every release becomes the :class:`MatrixGrid` too.
 
-The other front doors (``serve``, ``explore``, the pytest plugin, Robot) make their
-views here as well when they get a report, and render them with the same
-:func:`scenarios.report.html.render_report`.
+A matrix with a C firmware column (``matrix --firmware lwip``) adds that column's runs
+and the scenarios it cannot run (:class:`FirmwareRuns`). The server-side views of a real
+client (``serve``, ``run --dut``) are :mod:`scenarios.report.from_server`'s; every view
+is rendered by the same :func:`scenarios.report.html.render_report`.
 
 This module knows run results and the report's records; it writes no files and draws
 nothing.

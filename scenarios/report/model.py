@@ -13,7 +13,8 @@ all, only a grid cell saying why.
 This module knows only these records and their JSON shape. It knows nothing about the
 simulation, the trace or HTML: the builders (:mod:`scenarios.report.dialogue`,
 :mod:`scenarios.report.device`, :mod:`scenarios.report.tcpview`) make the parts, the
-adapter (:mod:`scenarios.report.from_runs`) makes views of run results, and the renderer
+adapters (:mod:`scenarios.report.from_runs`, :mod:`scenarios.report.from_server`) make
+views of run results and of a real client's connections, and the renderer
 (:mod:`scenarios.report.html`) draws them.
 """
 
