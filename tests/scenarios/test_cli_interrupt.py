@@ -111,8 +111,8 @@ def test_run_interrupted_prints_the_finished_runs_and_exits_130(tmp_path: Path) 
 
 
 def test_matrix_interrupted_prints_the_finished_rows_and_exits_130(tmp_path: Path) -> None:
-    junit = tmp_path / "matrix.xml"
-    done = Interrupted(["matrix", "--junit", str(junit)], tmp_path,
+    junit, report = tmp_path / "matrix.xml", tmp_path / "matrix.html"
+    done = Interrupted(["matrix", "--junit", str(junit), "--report", str(report)], tmp_path,
                        re.compile(r"\[3/\d+\]"), watch="tty")
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 130
@@ -132,6 +132,9 @@ def test_matrix_interrupted_prints_the_finished_rows_and_exits_130(tmp_path: Pat
     assert problem == (f"smtp-hil: interrupted: {finished} of {total} runs done, "
                        f"{total - finished} not done")
     assert len(list(ElementTree.parse(junit).getroot().iter("testcase"))) == finished
+    html = report.read_text()  # the finished runs, listed: no grid of a matrix not done
+    assert html.count('<script type="application/json" id="run-data-') == finished
+    assert 'id="matrix"' not in html and f"interrupted after {finished} runs" in html
 
 
 def test_matrix_json_interrupted_says_so(tmp_path: Path) -> None:
