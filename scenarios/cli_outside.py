@@ -366,6 +366,8 @@ def run_with_dut(scenarios: Sequence[str | Scenario], dut_path: str | Path, out:
         dut = resolve_dut(dut_path)
         dut.require_installed()
         resolved = [_scenario(s) for s in scenarios]
+        for scenario in resolved:  # before any program runs
+            dut.refuse_option_like_values(scenario)
         pacing = Pacing(time_scale=time_scale, max_delay_s=max_delay_s)
     except (ScenarioError, DutError, ValueError) as exc:
         for line in _problem_lines(exc):

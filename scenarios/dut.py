@@ -22,12 +22,22 @@ swaks and a standard-library ``smtplib`` script::
     tls = [...]                       # implicit TLS
 
     [client.auth]                     # when the scenario's device has credentials
-    args = ["--user", "{username}:{password}"]
+    args = ["--netrc-file", "{netrc_file}"]
+    env = {}                          # environment variables for the program
 
 The argument list is ``command``, then the security fragment, then ``auth.args``, then
 ``after``. An element that is itself a list is repeated once per envelope recipient
 (``{recipient}`` is only known there). Placeholders (``{{``/``}}`` for literal braces) are
 the names of :data:`PLACEHOLDERS`; any other name is refused when the file is loaded.
+
+Secrets. A program's command line is readable by every user of the machine
+(``/proc/PID/cmdline``, ``ps``), its environment and a mode 0600 file only by the same
+user. So the password goes through ``{password_file}``, ``{netrc_file}`` or
+``auth.env`` wherever the program can take it that way; ``{password}`` in an argument
+list is for a program that has no other way, and exposes the password to every user.
+A scenario value that starts with ``-`` (an address, the user name, a password that is
+passed as an argument or in ``auth.env``) is refused before the program starts: the
+program could read it as an option.
 
 :func:`run_dut` builds the scenario job's message (:class:`smtp.message.MessageBuilder`,
 Date from the host clock), starts the scripted server on a free loopback port
@@ -49,6 +59,7 @@ import asyncio
 import contextlib
 import email.utils
 import os
+import re
 import shutil
 import signal
 import string
@@ -92,6 +103,7 @@ PLACEHOLDERS: Final[Mapping[str, str]] = {
     "username": "the scenario device's user name",
     "password": "the scenario device's password",
     "password_file": "a file holding the password (no newline)",
+    "netrc_file": "a netrc file (mode 0600) with the user name and password for {host}",
     "ca_file": "the PEM certificate of the CA that signed the server's certificate",
     "helo_name": "the name the device greets with (device.domain, else [127.0.0.1])",
     "python": "the Python interpreter running smtp-hil",
@@ -100,6 +112,7 @@ PLACEHOLDERS: Final[Mapping[str, str]] = {
 }
 
 _PROGRAM_PLACEHOLDERS: Final = ("python", "dut_dir")
+_ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 Arg: TypeAlias = str | tuple[str, ...]
 StdinMode: TypeAlias = Literal["none", "message"]
@@ -152,6 +165,23 @@ def _args(value: object, where: str) -> tuple[Arg, ...]:
     return tuple(out)
 
 
+def _environment(value: object, where: str) -> dict[str, str]:
+    """A table of environment variables: names to strings (placeholders allowed)."""
+    if not isinstance(value, dict):
+        raise DutError(f"{where}: expected a table of strings, got {value!r}")
+    out: dict[str, str] = {}
+    for name, text in value.items():
+        if not _ENV_NAME.fullmatch(name):
+            raise DutError(f"{where}.{name}: not an environment variable name")
+        if not isinstance(text, str):
+            raise DutError(f"{where}.{name}: expected a string, got {text!r}")
+        if "recipient" in _placeholders(text, f"{where}.{name}"):
+            raise DutError(f"{where}.{name}: {{recipient}} is only known inside a "
+                           f"per-recipient list")
+        out[name] = text
+    return out
+
+
 def _check_keys(table: Mapping[str, object], allowed: Sequence[str], where: str) -> None:
     for key in table:
         if key not in allowed:
@@ -170,6 +200,8 @@ class DutFile:
     after: tuple[Arg, ...] = ()
     security: Mapping[str, tuple[Arg, ...]] = field(default_factory=dict)
     auth: tuple[Arg, ...] | None = None
+    auth_env: Mapping[str, str] = field(default_factory=dict)
+    """Environment variables (with placeholders) added when the scenario logs in."""
     stdin: StdinMode = "none"
     success_exit_codes: frozenset[int] = frozenset({0})
 
@@ -228,13 +260,16 @@ class DutFile:
                     for mode, v in security_table.items()}
         auth_table = client.get("auth")
         auth = None
+        auth_env: dict[str, str] = {}
         if auth_table is not None:
             if not isinstance(auth_table, dict):
                 raise DutError(f"client.auth: expected a table, got {auth_table!r}")
-            _check_keys(auth_table, ("args",), "client.auth")
+            _check_keys(auth_table, ("args", "env"), "client.auth")
             auth = _args(auth_table.get("args", []), "client.auth.args")
+            auth_env = _environment(auth_table.get("env", {}), "client.auth.env")
         return cls(path=path, name=name, description=description, program=program,
                    command=command, after=after, security=security, auth=auth,
+                   auth_env=auth_env,
                    stdin="message" if stdin == "message" else "none",
                    success_exit_codes=frozenset(codes))
 
@@ -255,9 +290,9 @@ class DutFile:
             raise DutError(f"{self.path}: the program {self.program_path!r} is not installed")
         return found
 
-    def argv(self, scenario: Scenario, values: Mapping[str, str],
-             recipients: Sequence[str]) -> list[str]:
-        """The argument list for ``scenario`` with ``values`` for the placeholders."""
+    def _parts(self, scenario: Scenario) -> list[Arg]:
+        """The argument templates for ``scenario``: command, security fragment, auth
+        arguments (when it logs in), after."""
         security = scenario.device_config(LOOPBACK).server.security
         if security not in self.security and security != "none":
             raise DutError(f"{self.path}: client.security.{security}: missing; scenario "
@@ -268,7 +303,44 @@ class DutFile:
                 raise DutError(f"{self.path}: [client.auth]: missing; scenario "
                                f"{scenario.name} logs in")
             parts += self.auth
-        parts += self.after
+        return parts + list(self.after)
+
+    def placeholders_used(self, scenario: Scenario) -> set[str]:
+        """The placeholders the argument list and the environment for ``scenario`` fill
+        in."""
+        texts = [t for part in self._parts(scenario)
+                 for t in (part if isinstance(part, tuple) else (part,))]
+        texts += self.environment_templates(scenario).values()
+        return {name for text in texts for name in _placeholders(text, str(self.path))}
+
+    def environment_templates(self, scenario: Scenario) -> Mapping[str, str]:
+        """``auth.env`` when ``scenario`` logs in, else nothing."""
+        return self.auth_env if has_credentials(scenario) else {}
+
+    def environment(self, scenario: Scenario, values: Mapping[str, str]) -> dict[str, str]:
+        """The variables to add to the program's environment, placeholders filled in."""
+        return {name: _render(text, values, self.path)
+                for name, text in self.environment_templates(scenario).items()}
+
+    def refuse_option_like_values(self, scenario: Scenario) -> None:
+        """DutError naming the scenario file and key when a scenario value that this
+        program gets as an argument starts with ``-``: the program could read it as an
+        option (swaks reads ``--to --output=x`` as two options and writes the file x)."""
+        used = self.placeholders_used(scenario)
+        for name, sources in scenario_values(scenario).items():
+            if name not in used:
+                continue
+            for key, value in sources:
+                if value.startswith("-"):
+                    shown = "the password" if name == "password" else repr(value)
+                    raise DutError(f"{scenario.source or scenario.name}: {key}: {shown} "
+                                   f"starts with '-': {self.name} ({self.path}) would read it "
+                                   f"as an option; refused")
+
+    def argv(self, scenario: Scenario, values: Mapping[str, str],
+             recipients: Sequence[str]) -> list[str]:
+        """The argument list for ``scenario`` with ``values`` for the placeholders."""
+        parts = self._parts(scenario)
         out: list[str] = []
         for part in parts:
             if isinstance(part, tuple):
@@ -300,6 +372,28 @@ def shipped_dut_files() -> dict[str, Path]:
 def has_credentials(scenario: Scenario) -> bool:
     auth = scenario.device_config(LOOPBACK).auth
     return bool(auth.username) and auth.password is not None
+
+
+def scenario_values(scenario: Scenario) -> dict[str, list[tuple[str, str]]]:
+    """For each placeholder filled from the scenario, the ``(key, value)`` pairs it takes
+    (the key as the scenario file spells it, for error messages)."""
+    values: dict[str, list[tuple[str, str]]] = {}
+    job = scenario.to_job()
+    if isinstance(job, MailJob):
+        values["sender"] = [("job.from", job.sender)]
+        recipients = [(f"job.{field}[{index}]", address)
+                      for field, addresses in (("to", job.to), ("cc", job.cc),
+                                               ("bcc", job.bcc))
+                      for index, address in enumerate(addresses)]
+        values["recipient"] = values["recipients"] = recipients
+    auth = scenario.device_config(LOOPBACK).auth
+    if auth.username:
+        values["username"] = [("device.config.auth.username", auth.username)]
+    if auth.password is not None:
+        values["password"] = [("device.config.auth.password", auth.password)]
+    if scenario.device.domain:
+        values["helo_name"] = [("device.domain", scenario.device.domain)]
+    return values
 
 
 # ----------------------------------------------------------------------------------------
@@ -381,6 +475,32 @@ def exit_check(event: str, exit_status: int | None, killed: bool, limit_s: float
     return CheckResult("event", "not observable", f"{event} is not a mail outcome")
 
 
+def _private_file(path: Path, data: bytes) -> Path:
+    """``path`` with ``data``, readable by this user only (mode 0600 from the start)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return path
+
+
+def _netrc_token(text: str) -> str:
+    """A netrc token: as is when it has no blank, quote or backslash, else in double
+    quotes with backslash escapes (curl reads those since 7.84)."""
+    if text and not any(c in text for c in ' \t\r\n"\\'):
+        return text
+    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+               .replace("\r", "\\r").replace("\t", "\\t"))
+    return f'"{escaped}"'
+
+
+def netrc_entry(host: str, username: str | None, password: str | None) -> bytes:
+    """One netrc line for ``host`` with the credentials, or nothing without them."""
+    if not username or password is None:
+        return b""
+    return (f"machine {host} login {_netrc_token(username)} password "
+            f"{_netrc_token(password)}\n").encode()
+
+
 def free_port(host: str = LOOPBACK) -> int:
     """A port nobody listens on right now (for scenarios whose server does not listen)."""
     import socket
@@ -398,7 +518,8 @@ def _kill_group(process: asyncio.subprocess.Process) -> None:
         process.kill()
 
 
-async def _run_program(argv: list[str], stdin: bytes | None, limit_s: float
+async def _run_program(argv: list[str], stdin: bytes | None, limit_s: float,
+                       environment: Mapping[str, str] | None = None
                        ) -> tuple[int | None, bool, bytes, bytes]:
     """Exit status (None when killed), killed, stdout, stderr. The program runs in a
     session of its own; whatever is left of its process group at the end is killed."""
@@ -406,7 +527,7 @@ async def _run_program(argv: list[str], stdin: bytes | None, limit_s: float
         process = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE if stdin is not None else
             asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True)
+            stderr=asyncio.subprocess.PIPE, start_new_session=True, env=environment)
     except FileNotFoundError:
         raise DutError(f"{argv[0]}: not installed (not found)") from None
     except PermissionError:
@@ -434,6 +555,7 @@ async def run_dut_async(dut: DutFile, scenario: Scenario, *,
                         on_line: TranscriptSink | None = None) -> DutRun:
     """Run ``scenario`` with ``dut`` as the client (see the module docstring)."""
     dut.require_installed()
+    dut.refuse_option_like_values(scenario)
     now = datetime.now(UTC)
     message = message_for(scenario, now)
     job = scenario.to_job()
@@ -451,9 +573,9 @@ async def run_dut_async(dut: DutFile, scenario: Scenario, *,
         folder = Path(tmp)
         (folder / "message.eml").write_bytes(message)
         (folder / "ca.pem").write_bytes(ca_pem)
-        password_file = folder / "password"
-        password_file.write_text(auth.password or "")
-        password_file.chmod(0o600)
+        password_file = _private_file(folder / "password", (auth.password or "").encode())
+        netrc_file = _private_file(folder / "netrc", netrc_entry(LOOPBACK, auth.username,
+                                                                 auth.password))
         if server_section.listen:
             _, port = await server.start(LOOPBACK, 0)
         else:
@@ -462,7 +584,7 @@ async def run_dut_async(dut: DutFile, scenario: Scenario, *,
             "host": LOOPBACK, "port": str(port), "sender": job.sender,
             "recipients": ",".join(job.envelope_recipients()),
             "message_file": str(folder / "message.eml"), "ca_file": str(folder / "ca.pem"),
-            "password_file": str(password_file),
+            "password_file": str(password_file), "netrc_file": str(netrc_file),
             "helo_name": scenario.device.domain or f"[{LOOPBACK}]",
             "python": sys.executable, "dut_dir": str(dut.path.resolve().parent),
             "time_limit_s": str(max(1, int(limit_s))),
@@ -473,9 +595,10 @@ async def run_dut_async(dut: DutFile, scenario: Scenario, *,
             values["password"] = auth.password
         try:
             argv = dut.argv(scenario, values, job.envelope_recipients())
+            environment = {**os.environ, **dut.environment(scenario, values)}
             started = time.monotonic()
             status, killed, stdout, stderr = await _run_program(
-                argv, message if dut.stdin == "message" else None, limit_s)
+                argv, message if dut.stdin == "message" else None, limit_s, environment)
             wall = time.monotonic() - started
             await server.wait_all_closed(2.0)
         finally:
