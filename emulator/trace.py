@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -148,9 +148,14 @@ class Trace:
 
     def to_jsonl(self) -> Iterator[str]:
         """Records as JSON lines for artifacts (opaque bytes included as hex)."""
-        for r in self._records:
-            fields = {k: _jsonable(v) for k, v in sorted(r.fields.items())}
-            yield json.dumps(
-                {"t_us": r.t_us, "source": r.source, "kind": r.kind, "fields": fields},
-                separators=(",", ":"),
-            )
+        return records_to_jsonl(self._records)
+
+
+def records_to_jsonl(records: Iterable[TraceRecord]) -> Iterator[str]:
+    """Records as JSON lines for artifacts (opaque bytes included as hex)."""
+    for r in records:
+        fields = {k: _jsonable(v) for k, v in sorted(r.fields.items())}
+        yield json.dumps(
+            {"t_us": r.t_us, "source": r.source, "kind": r.kind, "fields": fields},
+            separators=(",", ":"),
+        )

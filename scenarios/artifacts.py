@@ -4,20 +4,28 @@ Every view is computed from the run's trace and result; nothing here changes a r
 The transcript shows the SMTP dialogue as the server saw it (decrypted under TLS), one
 ``C:``/``S:`` line per line sent, stamped with virtual time.
 
+Credentials (AUTH payloads, the LOGIN lines, the CRAM-MD5 response) are hidden in every
+view unless ``show_secrets`` is true: the transcript says ``AUTH PLAIN <credentials
+hidden, 28 bytes>``, the trace lines and the pcap have ``*`` in their place, so lengths
+and sequence numbers still add up (:mod:`scenarios.masking`). The trace itself, and its
+hash, keep the bytes.
+
 This module knows the result, the trace and the file formats; it runs nothing.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from emulator.trace import TraceRecord
+from emulator.trace import TraceRecord, records_to_jsonl
 from emulator.units import format_us
+from scenarios.masking import masked_records, server_spans
 from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import RunResult
+from scenarios.server.authmask import with_markers
 from smtp.events import describe
 from stack.tcp import TX_PURPOSE
 
@@ -27,10 +35,13 @@ TRANSCRIPT_KINDS = frozenset({"rx", "tx", "accept", "tls_established", "tls_fail
 bytes stop or are not shown (a dropped TLS session, input the server discarded)."""
 
 
-def transcript_lines(records: Iterable[TraceRecord]) -> list[str]:
-    """``C:``/``S:`` lines with virtual timestamps, from the server's rx/tx records."""
+def transcript_lines(records: Sequence[TraceRecord], *, show_secrets: bool = False
+                     ) -> list[str]:
+    """``C:``/``S:`` lines with virtual timestamps, from the server's rx/tx records;
+    credentials hidden unless ``show_secrets``."""
+    hidden = {} if show_secrets else server_spans(records)
     lines: list[str] = []
-    for rec in records:
+    for index, rec in enumerate(records):
         if not rec.source.startswith("server.") or rec.kind not in TRANSCRIPT_KINDS:
             continue
         stamp = format_us(rec.t_us)
@@ -39,7 +50,7 @@ def transcript_lines(records: Iterable[TraceRecord]) -> list[str]:
             if not isinstance(data, bytes):
                 continue
             who = "C:" if rec.kind == "rx" else "S:"
-            text = data.decode("latin-1")
+            text = with_markers(data, hidden.get(index, ())).decode("latin-1")
             parts = text.split("\r\n")
             if parts and parts[-1] == "":
                 parts.pop()
@@ -87,18 +98,26 @@ def run_dirname(result: RunResult) -> str:
     return f"{result.scenario.name}--{result.profile}--seed{result.seed}"
 
 
-def write_artifacts(result: RunResult, folder: Path) -> Path:
-    """Transcript, trace (JSON lines), pcap and result JSON in ``folder/<run>/``."""
+def shown_records(records: Sequence[TraceRecord], show_secrets: bool) -> Sequence[TraceRecord]:
+    """The records a written view gets: as they are, or with credentials blanked."""
+    return records if show_secrets else masked_records(records)
+
+
+def write_artifacts(result: RunResult, folder: Path, *, show_secrets: bool = False) -> Path:
+    """Transcript, trace (JSON lines), pcap and result JSON in ``folder/<run>/``;
+    credentials hidden unless ``show_secrets``."""
     from stack.pcap import write_pcap
 
     out = folder / run_dirname(result)
     out.mkdir(parents=True, exist_ok=True)
-    trace = result.world.kernel.trace
-    (out / "transcript.txt").write_text("\n".join(transcript_lines(trace.records)) + "\n")
+    records = result.world.kernel.trace.records
+    (out / "transcript.txt").write_text(
+        "\n".join(transcript_lines(records, show_secrets=show_secrets)) + "\n")
+    shown = shown_records(records, show_secrets)
     with (out / "trace.jsonl").open("w") as fh:
-        for line in trace.to_jsonl():
+        for line in records_to_jsonl(shown):
             fh.write(line + "\n")
-    write_pcap(trace.records, out / "capture.pcap")
+    write_pcap(shown, out / "capture.pcap")
     (out / "result.json").write_text(json.dumps(result_dict(result), indent=2) + "\n")
     return out
 

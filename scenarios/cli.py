@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "lwip, or a C firmware library")
     p_run.add_argument("--report", type=Path, metavar="FILE.html",
                        help="write an HTML report (one self-contained file)")
+    cliargs.add_show_secrets_argument(p_run)
     add_dut_arguments(p_run)
 
     p_matrix = sub.add_parser("matrix", help="every catalog scenario against every profile")
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="write an HTML report: the grid and every run")
     p_matrix.add_argument("--artifacts", type=Path, metavar="DIR",
                           help="write transcript, trace, pcap and result JSON per run")
+    cliargs.add_show_secrets_argument(p_matrix)
 
     add_send_parser(sub)
     add_board_parser(sub)
@@ -205,11 +207,11 @@ def _write_report(path: Path, results: list[RunResult], *, title: str, matrix: b
         raise BadInput(f"smtp-hil: --report {path}: {exc.strerror or exc}") from None
 
 
-def _write_artifacts(result: RunResult, folder: Path) -> Path:
+def _write_artifacts(result: RunResult, folder: Path, show_secrets: bool) -> Path:
     from scenarios.artifacts import write_artifacts
 
     try:
-        return write_artifacts(result, folder)
+        return write_artifacts(result, folder, show_secrets=show_secrets)
     except OSError as exc:
         raise BadInput(f"smtp-hil: --artifacts {folder}: {exc.strerror or exc}") from None
 
@@ -291,7 +293,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except KeyboardInterrupt:
         status = _interrupted(out, err, done, len(scenarios))
     if args.junit is not None:
-        _write_junit(args.junit, junit_xml(results))
+        _write_junit(args.junit, junit_xml(results, show_secrets=args.show_secrets))
     if args.report is not None:
         names = ", ".join(s.name for s in scenarios)
         on = args.profile if args.firmware in (None, "model") else args.firmware
@@ -318,7 +320,7 @@ def _report_run(args: argparse.Namespace, out: TextIO, result: RunResult,
         if check is None and why is not None:
             out.write(f"     note: this trace hash is not reproducible: {why}\n")
     if args.artifacts is not None:
-        where = _write_artifacts(result, args.artifacts)
+        where = _write_artifacts(result, args.artifacts, args.show_secrets)
         if not args.json:
             out.write(f"     artifacts: {where}\n")
     out.flush()  # a reader of a pipe sees each run as it finishes
@@ -362,7 +364,8 @@ def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _done_progress(err)
     if args.junit is not None:
         _write_junit(args.junit, junit_xml(results, suite="smtp-hil-matrix",
-                                           expected_failures=True))
+                                           expected_failures=True,
+                                           show_secrets=args.show_secrets))
     if args.write_golden is not None:
         if interrupted:
             err.write(f"smtp-hil: --write-golden {args.write_golden}: not written, the matrix "
@@ -370,7 +373,7 @@ def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         else:
             _write_golden(args.write_golden, results, args.seed, err)
     for result in results if args.artifacts is not None else []:
-        _write_artifacts(result, args.artifacts)
+        _write_artifacts(result, args.artifacts, args.show_secrets)
     if args.report is not None:
         _write_matrix_report(args.report, results, scenarios, column, args, interrupted)
     if firmware is not None:

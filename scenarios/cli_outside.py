@@ -54,17 +54,20 @@ from scenarios.server.asyncdriver import (
     AsyncConnection,
     AsyncServer,
     Pacing,
-    TranscriptLine,
     host_clock,
     throwaway_tls,
 )
 from scenarios.server.simdriver import ServerTls
+from scenarios.server.transcript import TranscriptLine
 from scenarios.serververdict import ServerVerdict, judge_server, summary
 from smtp.userfiles import CERT_FILE, KEY_FILE, FileKind, UserFileError, read_user_file
 from stack.tls import make_context
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_LISTEN: Final = "127.0.0.1:2525"
+ECHO_LINE_BYTES: Final = 512
+"""``serve`` prints at most this much of each line it saw (RFC 5321's command line
+limit), then how many bytes it left out."""
 _DUT_CONFLICTS: Final = (("check_determinism", "--check-determinism"),
                          ("artifacts", "--artifacts"), ("junit", "--junit"),
                          ("seed", "--seed"))
@@ -119,6 +122,7 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--once", action="store_true",
                         help="stop after the first client disconnects (exit 1 if it failed)")
     parser.add_argument("--json", action="store_true", help="print JSON lines")
+    cliargs.add_show_secrets_argument(parser)
     add_pacing_arguments(parser)
     return parser
 
@@ -238,10 +242,11 @@ async def _serve_until_stopped(args: argparse.Namespace, scenario: Scenario, tls
                                ca_file: Path | None, out: TextIO, state: _ServeState,
                                stop: asyncio.Future[None]) -> None:
     def show(line: TranscriptLine) -> None:
+        view = {"show_secrets": args.show_secrets, "line_limit": ECHO_LINE_BYTES}
         if args.json:
-            _write(out, json.dumps({"type": "transcript", **line.as_dict()}))
+            _write(out, json.dumps({"type": "transcript", **line.as_dict(**view)}))
         else:
-            for text in line.text_lines():
+            for text in line.text_lines(**view):
                 _write(out, f"[c{line.connection}] {text}")
 
     pacing = Pacing(time_scale=args.time_scale, max_delay_s=args.max_delay)
@@ -338,30 +343,39 @@ def resolve_dut(name_or_path: str | Path) -> DutFile:
     return DutFile.load(path)
 
 
-def run_dict(run: DutRun) -> dict[str, object]:
-    """One DUT run as JSON-ready data."""
+def run_dict(run: DutRun, *, show_secrets: bool = False) -> dict[str, object]:
+    """One DUT run as JSON-ready data; credentials hidden unless ``show_secrets`` (in
+    the transcript, and the scenario's password wherever the program put it)."""
+    def shown(text: str) -> str:
+        return text if show_secrets else run.hide_secrets(text)
+
     return {
-        "scenario": run.scenario.name, "client": run.dut.name, "argv": run.argv,
+        "scenario": run.scenario.name, "client": run.dut.name,
+        "argv": [shown(arg) for arg in run.argv],
         **run.verdict.as_dict(),
         "exit_status": run.exit_status, "killed": run.killed,
         "time_limit_s": run.time_limit_s, "wall_s": round(run.wall_s, 3),
-        "stderr": run.stderr.decode("utf-8", "replace")[-2000:],
+        "stderr": shown(run.stderr.decode("utf-8", "replace")[-2000:]),
         "observed": summary([c.engine for c in run.connections]),
-        "transcript": [line.as_dict() for c in run.connections for line in c.lines],
+        "transcript": [line.as_dict(show_secrets=show_secrets)
+                       for c in run.connections for line in c.lines],
     }
 
 
-def _run_line(run: DutRun) -> str:
+def _run_line(run: DutRun, show_secrets: bool) -> str:
     word = "PASS" if run.passed else "FAIL"
     ended = "killed" if run.killed else f"exit {run.exit_status}"
-    return (f"{word} {run.scenario.name} [dut {run.dut.name}, {ended}] {run.verdict.reason} "
+    reason = run.verdict.reason if show_secrets else run.hide_secrets(run.verdict.reason)
+    return (f"{word} {run.scenario.name} [dut {run.dut.name}, {ended}] {reason} "
             f"(wall {run.wall_s:.3f} s)")
 
 
 def run_with_dut(scenarios: Sequence[str | Scenario], dut_path: str | Path, out: TextIO,
                  err: TextIO, json_output: bool, *, time_cap_s: float = DEFAULT_TIME_CAP_S,
-                 time_scale: float = 1.0, max_delay_s: float | None = None) -> int:
-    """``smtp-hil run NAME... --dut FILE``: every scenario against the client program."""
+                 time_scale: float = 1.0, max_delay_s: float | None = None,
+                 show_secrets: bool = False) -> int:
+    """``smtp-hil run NAME... --dut FILE``: every scenario against the client program;
+    credentials hidden in what it prints unless ``show_secrets``."""
     try:
         dut = resolve_dut(dut_path)
         dut.require_installed()
@@ -385,9 +399,9 @@ def run_with_dut(scenarios: Sequence[str | Scenario], dut_path: str | Path, out:
         if not run.passed:
             status = EXIT_FAIL
         if json_output:
-            _write(out, json.dumps(run_dict(run)))
+            _write(out, json.dumps(run_dict(run, show_secrets=show_secrets)))
             continue
-        _write(out, _run_line(run))
+        _write(out, _run_line(run, show_secrets))
         hidden = run.verdict.not_observable()
         if hidden:
             _write(out, f"     not observable: {', '.join(hidden)}")
@@ -410,4 +424,4 @@ def cmd_run_dut(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_BAD_INPUT
     return run_with_dut(args.scenarios, args.dut, out, err, args.json,
                         time_cap_s=args.time_cap, time_scale=args.time_scale,
-                        max_delay_s=args.max_delay)
+                        max_delay_s=args.max_delay, show_secrets=args.show_secrets)

@@ -1,8 +1,9 @@
-"""Argument types the ``smtp-hil`` subcommands share: a release profile, a seed, seconds,
-a speed. Numbers are bounded above as well as below, and nan and inf are refused.
+"""Arguments the ``smtp-hil`` subcommands share: a release profile, a seed, seconds, a
+speed, and the ``--show-secrets`` switch. Numbers are bounded above as well as below, and
+nan and inf are refused.
 
-Each raises ``argparse.ArgumentTypeError`` with the sentence argparse prints after the
-option's name. This module knows argparse and the profile names, nothing else.
+Each type raises ``argparse.ArgumentTypeError`` with the sentence argparse prints after
+the option's name. This module knows argparse and the profile names, nothing else.
 """
 
 from __future__ import annotations
@@ -75,3 +76,10 @@ def time_scale(value: str) -> float:
     including, :data:`TIME_SCALE_LIMIT` (``scenarios.server.asyncdriver.Pacing``'s)."""
     return _number(value, "a number", lambda n: 0 <= n < TIME_SCALE_LIMIT,
                    f">= 0 and < {TIME_SCALE_LIMIT}")
+
+
+def add_show_secrets_argument(parser: argparse.ArgumentParser) -> None:
+    """``--show-secrets``: credentials in clear in what the subcommand writes."""
+    parser.add_argument("--show-secrets", action="store_true",
+                        help="show credentials (AUTH payloads, LOGIN lines) in transcripts, "
+                             "trace lines, pcaps and JSON; hidden by default")

@@ -56,6 +56,7 @@ simulated world or the command line.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import email.utils
 import os
@@ -77,9 +78,9 @@ from scenarios.server.asyncdriver import (
     AsyncConnection,
     AsyncServer,
     Pacing,
-    TranscriptSink,
     throwaway_tls,
 )
+from scenarios.server.transcript import TranscriptSink
 from scenarios.serververdict import CheckResult, ServerVerdict, judge_server
 from smtp.message import MailJob, MessageBuilder
 from smtp.userfiles import DUT_FILE, UserFileError, load_toml, shown_path
@@ -447,6 +448,31 @@ class DutRun:
     def stderr_tail(self, lines: int = 3) -> str:
         text = self.stderr.decode("utf-8", "replace").strip().splitlines()
         return " | ".join(line.strip() for line in text[-lines:])
+
+    def hide_secrets(self, text: str) -> str:
+        """``text`` (the program's output, its argument list) with the scenario's
+        password and token, and their base64 forms, replaced by ``<password hidden>``."""
+        return hide_known_secrets(text, scenario_secrets(self.scenario))
+
+
+def scenario_secrets(scenario: Scenario) -> list[str]:
+    """The scenario device's password and token, as they are and in base64 (alone, and
+    in the AUTH PLAIN and XOAUTH2 forms)."""
+    auth = scenario.device_config(LOOPBACK).auth
+    user = auth.username or ""
+    plain = [s for s in (auth.password, auth.oauth_token) if s]
+    blobs = [p.encode() for p in plain]
+    blobs += [f"\0{user}\0{p}".encode() for p in plain]
+    blobs += [f"user={user}\x01auth=Bearer {p}\x01\x01".encode() for p in plain]
+    return plain + [base64.b64encode(b).decode("ascii") for b in blobs]
+
+
+def hide_known_secrets(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with each of ``secrets`` replaced by ``<password hidden>`` (longest
+    first, so a secret inside another is not left half shown)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "<password hidden>")
+    return text
 
 
 def exit_check(event: str, exit_status: int | None, killed: bool, limit_s: float,

@@ -37,7 +37,6 @@ from xml.etree import ElementTree
 from emulator.units import format_us
 from scenarios.artifacts import transcript_lines
 from scenarios.report.from_runs import expected_to_fail, run_outcome
-from scenarios.report.masking import report_records
 from scenarios.report.model import Outcome
 from scenarios.runner import RunResult
 
@@ -63,12 +62,13 @@ def _system_out(result: RunResult, outcome: Outcome) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _tail(result: RunResult) -> str:
-    records = report_records(result.world.kernel.trace.records)
-    return "\n".join(transcript_lines(records)[-TRANSCRIPT_TAIL:])
+def _tail(result: RunResult, show_secrets: bool) -> str:
+    records = result.world.kernel.trace.records
+    return "\n".join(transcript_lines(records, show_secrets=show_secrets)[-TRANSCRIPT_TAIL:])
 
 
-def _testcase(result: RunResult, suite: str, expected_failures: bool) -> ElementTree.Element:
+def _testcase(result: RunResult, suite: str, expected_failures: bool,
+              show_secrets: bool) -> ElementTree.Element:
     case = ElementTree.Element("testcase", {
         "classname": f"{suite}.release_{result.profile.replace('.', '_')}",
         "name": result.scenario.name,
@@ -89,15 +89,16 @@ def _testcase(result: RunResult, suite: str, expected_failures: bool) -> Element
         failure = ElementTree.SubElement(case, "failure", {
             "type": "reproduces" if expected_to_fail(result) else "fail",
             "message": reason[:MESSAGE_LIMIT]})
-        failure.text = _tail(result)
+        failure.text = _tail(result, show_secrets)
     ElementTree.SubElement(case, "system-out").text = _system_out(result, outcome)
     return case
 
 
 def junit_xml(results: Sequence[RunResult], *, suite: str = "smtp-hil",
-              expected_failures: bool = False) -> str:
-    """The JUnit XML text of ``results`` (module docstring)."""
-    cases = [_testcase(r, suite, expected_failures) for r in results]
+              expected_failures: bool = False, show_secrets: bool = False) -> str:
+    """The JUnit XML text of ``results`` (module docstring); the transcript tails hide
+    credentials unless ``show_secrets``."""
+    cases = [_testcase(r, suite, expected_failures, show_secrets) for r in results]
     failures = sum(1 for c in cases if c.find("failure") is not None)
     skipped = sum(1 for c in cases if c.find("skipped") is not None)
     wall = _seconds(sum(r.wall_s for r in results))

@@ -6,6 +6,8 @@ is enough. It adds two options and four fixtures:
 - ``--hil-profile NAME`` (default ``current``) and ``--hil-seed N`` (default 0): the
   release and seed every run of the session uses unless a test says otherwise; the
   fixtures ``hil_profile`` and ``hil_seed`` hold them.
+- ``--hil-show-secrets``: credentials in clear in the artifacts and failure texts
+  (hidden by default, as in every view of :mod:`scenarios.artifacts`).
 - ``hil_run``: runs a scenario by catalog name, by path, or from TOML text
   (``hil_run(scenario_text=...)``) and returns the :class:`~scenarios.runner.RunResult`.
 - ``hil_board``: a fresh emulated board with its SMTP firmware, a link and a server host
@@ -73,32 +75,39 @@ event = "sent"
 class ScenarioFailed(AssertionError):
     """A run's verdict was fail; the message has the reasons and the transcript's end."""
 
-    def __init__(self, result: RunResult) -> None:
-        super().__init__(failure_text(result))
+    def __init__(self, result: RunResult, *, show_secrets: bool = False) -> None:
+        super().__init__(failure_text(result, show_secrets=show_secrets))
         self.result = result
 
     def add_artifacts(self, path: Path) -> None:
         self.args = (f"{self.args[0]}\nartifacts: {path}",)
 
+    def show_secrets(self) -> None:
+        """The message again, credentials in clear (``--hil-show-secrets``)."""
+        self.args = (failure_text(self.result, show_secrets=True),)
 
-def failure_text(result: RunResult) -> str:
-    """The verdict's reasons and the last :data:`TRANSCRIPT_TAIL` transcript lines."""
+
+def failure_text(result: RunResult, *, show_secrets: bool = False) -> str:
+    """The verdict's reasons and the last :data:`TRANSCRIPT_TAIL` transcript lines
+    (credentials hidden unless ``show_secrets``)."""
     from scenarios.artifacts import transcript_lines
 
     head = (f"scenario {result.scenario.name} "
             f"{'passed' if result.passed else 'failed'} on {result.profile} "
             f"(seed {result.seed})")
     reasons = "\n".join(f"  {reason}" for reason in result.verdict.reasons) or "  as expected"
-    tail = transcript_lines(result.world.kernel.trace.records)[-TRANSCRIPT_TAIL:]
+    tail = transcript_lines(result.world.kernel.trace.records,
+                            show_secrets=show_secrets)[-TRANSCRIPT_TAIL:]
     shown = "\n".join(f"  {line}" for line in tail) or "  (nothing was said)"
     return f"{head}:\n{reasons}\nlast {len(tail)} transcript lines:\n{shown}"
 
 
-def assert_passed(result: RunResult) -> None:
-    """Fail the test unless the run's verdict is pass (raises :class:`ScenarioFailed`)."""
+def assert_passed(result: RunResult, *, show_secrets: bool = False) -> None:
+    """Fail the test unless the run's verdict is pass (raises :class:`ScenarioFailed`;
+    its transcript lines show credentials only with ``show_secrets``)."""
     __tracebackhide__ = True
     if not result.passed:
-        raise ScenarioFailed(result)
+        raise ScenarioFailed(result, show_secrets=show_secrets)
 
 
 # ----------------------------------------------------------------------------------------
@@ -109,10 +118,12 @@ class HilRunner:
     """The ``hil_run`` fixture: ``hil_run("name")``, ``hil_run(path)`` or
     ``hil_run(scenario_text=...)``; ``profile=`` and ``seed=`` override the options."""
 
-    def __init__(self, profile: str, seed: int, artifacts_root: Path) -> None:
+    def __init__(self, profile: str, seed: int, artifacts_root: Path, *,
+                 show_secrets: bool = False) -> None:
         self.profile = profile
         self.seed = seed
         self.artifacts_root = artifacts_root
+        self.show_secrets = show_secrets
         self.results: list[RunResult] = []
         self.written: dict[int, Path] = {}
 
@@ -154,7 +165,8 @@ class HilRunner:
             folder = self.artifacts_root
             if run_dirname(result) in taken:  # the same run twice: keep both
                 folder = folder / f"run{len(self.written) + 1}"
-            self.written[key] = write_artifacts(result, folder)
+            self.written[key] = write_artifacts(result, folder,
+                                                show_secrets=self.show_secrets)
         return self.written[key]
 
 
@@ -208,10 +220,10 @@ class HilBoard:
         self.kernel.run(until_us=limit_us, stop=lambda: bool(firmware.terminal_events))
         return firmware.terminal_events[0] if firmware.terminal_events else None
 
-    def transcript(self) -> list[str]:
+    def transcript(self, *, show_secrets: bool = False) -> list[str]:
         from scenarios.artifacts import transcript_lines
 
-        return transcript_lines(self.kernel.trace.records)
+        return transcript_lines(self.kernel.trace.records, show_secrets=show_secrets)
 
     def add_server(self, source: ServerConfig | str | Path | None = None, *,
                    port: int | None = None) -> SimServer:
@@ -251,6 +263,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="release profile the scenarios run on (default: current)")
     group.addoption("--hil-seed", default=0, type=int, metavar="N",
                     help="seed of every run's kernel (default: 0)")
+    group.addoption("--hil-show-secrets", action="store_true",
+                    help="credentials in clear in the artifacts and failure texts of "
+                         "failing tests (hidden by default)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -279,7 +294,8 @@ def hil_seed(request: pytest.FixtureRequest) -> int:
 def hil_run(request: pytest.FixtureRequest, hil_profile: str, hil_seed: int,
             tmp_path: Path) -> Iterator[HilRunner]:
     """Run a scenario by name, path or ``scenario_text=``; returns the RunResult."""
-    runner = HilRunner(hil_profile, hil_seed, tmp_path / "smtp-hil")
+    runner = HilRunner(hil_profile, hil_seed, tmp_path / "smtp-hil",
+                       show_secrets=bool(request.config.getoption("hil_show_secrets")))
     request.node.stash[_RUNNER] = runner
     yield runner
     del request.node.stash[_RUNNER]
@@ -331,9 +347,11 @@ def pytest_runtest_makereport(item: pytest.Item,
         lines.append(f"{what}: {path}")
         item.config.stash[_ARTIFACTS].append((item.nodeid, path))
         if isinstance(error, ScenarioFailed) and error.result is result:
+            if runner.show_secrets:
+                error.show_secrets()
             error.add_artifacts(path)
     described = {id(error.result)} if isinstance(error, ScenarioFailed) else set()
-    details = [failure_text(r) for r in runner.results
+    details = [failure_text(r, show_secrets=runner.show_secrets) for r in runner.results
                if not r.passed and id(r) not in described]
     report = yield
     report.sections.append(("smtp-hil artifacts", "\n".join(lines + details)))

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final, Literal, TypeAlias, cast
 
 from scenarios.format import SERVER_OBSERVABLE, Expect, Scenario, ServerExpect
+from scenarios.server.authmask import hide_credentials
 from scenarios.server.engine import ServerEngine, ehlo_name_acceptable
 from scenarios.server.mailbox import Observations, ReceivedMail
 from scenarios.verdict import check_body, check_headers, check_mailbox_count, check_server
@@ -229,7 +230,7 @@ def observation_notes(observations: Sequence[Observations], mails: Sequence[Rece
     injected = b"".join(o.plaintext_after_starttls for o in observations)
     if injected:
         notes.append(f"{len(injected)} plaintext byte(s) sent after STARTTLS, before TLS "
-                     f"(discarded): {injected[:40]!r}")
+                     f"(discarded): {hide_credentials(injected[:40])!r}")
     failures = [o.tls_failure for o in observations if o.tls_failure]
     if failures:
         notes.append(f"TLS handshake failed: {failures[0]}")

@@ -25,7 +25,7 @@ from scenarios.report.checks import shown_value
 from scenarios.report.dialogue import dialogue_rows
 from scenarios.report.masking import report_records
 from scenarios.report.model import CheckRow, RunView, outcome_of
-from scenarios.server.asyncdriver import TranscriptLine
+from scenarios.server.transcript import TranscriptLine
 from scenarios.serververdict import ServerVerdict
 
 _DETAIL_KEY = re.compile(r"\s*\b([a-z_]+)=")

@@ -149,13 +149,18 @@ class SmtpHilLibrary:
     ROBOT_LIBRARY_VERSION = __version__
     ROBOT_LIBRARY_DOC_FORMAT = "ROBOT"
 
-    def __init__(self, output_dir: str | None = None) -> None:
+    def __init__(self, output_dir: str | None = None, show_secrets: bool = False) -> None:
         """``output_dir`` is where artifacts go when Robot is not running (Python use);
-        under Robot they go to ``${OUTPUT DIR}``.
+        under Robot they go to ``${OUTPUT DIR}``. Credentials (AUTH payloads, the LOGIN
+        lines) are hidden in transcripts and saved artifacts (``AUTH PLAIN <credentials
+        hidden, 28 bytes>``, ``*`` in the trace lines and the pcap) unless
+        ``show_secrets`` is true.
 
-        | Library | scenarios.robotlib.SmtpHilLibrary |
+        | Library | scenarios.robotlib.SmtpHilLibrary | |
+        | Library | scenarios.robotlib.SmtpHilLibrary | show_secrets=${TRUE} |
         """
-        self.ctx = LibraryContext(Path(output_dir) if output_dir is not None else None)
+        self.ctx = LibraryContext(Path(output_dir) if output_dir is not None else None,
+                                  show_secrets=show_secrets)
         self.board = BoardKeywords(self.ctx)
         self.server = ServerKeywords(self.ctx)
         self.network = NetworkKeywords(self.ctx)

@@ -99,8 +99,10 @@ class NotReady(RuntimeError):
 class LibraryContext:
     """The state one library instance shares between its keyword components."""
 
-    def __init__(self, output_dir: Path | None = None) -> None:
+    def __init__(self, output_dir: Path | None = None, *, show_secrets: bool = False) -> None:
         self.output_dir = output_dir
+        self.show_secrets = show_secrets
+        """Credentials in clear in transcripts and saved artifacts (hidden by default)."""
         self.scenario: Scenario | None = None
         self.session: DeviceSession | None = None
         self.result: RunResult | None = None

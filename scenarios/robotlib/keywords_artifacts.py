@@ -19,7 +19,8 @@ from pathlib import Path
 
 from robot.api import logger
 
-from scenarios.artifacts import result_dict, transcript_lines
+from emulator.trace import records_to_jsonl
+from scenarios.artifacts import result_dict, shown_records, transcript_lines
 from scenarios.robotlib.context import LibraryComponent, NotReady, keyword, robot_variable
 
 ARTIFACTS_FOLDER = "artifacts"
@@ -48,17 +49,19 @@ class ArtifactKeywords(LibraryComponent):
                     f'{html.escape(path.name)}</a>', html=True)
 
     def _transcript(self) -> list[str]:
+        show = self.ctx.show_secrets
         if self.ctx.socket_server is not None:
-            return self.ctx.socket_server.transcript_lines()
+            return self.ctx.socket_server.transcript_lines(show_secrets=show)
         if not self.ctx.has_world:
             raise NotReady("Nothing to take a transcript of: boot a board, run a scenario or "
                            "start a server on a socket first.")
-        return transcript_lines(self.ctx.world.kernel.trace.records)
+        return transcript_lines(self.ctx.world.kernel.trace.records, show_secrets=show)
 
     @keyword()
     def get_transcript(self) -> list[str]:
         """The SMTP dialogue as the server saw it, one ``C:``/``S:`` line per line sent,
-        stamped with (virtual) time; decrypted under TLS.
+        stamped with (virtual) time; decrypted under TLS; credentials hidden unless the
+        library was imported with ``show_secrets=${TRUE}``.
 
         | @{lines} = | `Get Transcript` |
         """
@@ -104,7 +107,8 @@ class ArtifactKeywords(LibraryComponent):
         from stack.pcap import write_pcap
 
         path = self._folder(folder) / "capture.pcap"
-        frames = write_pcap(self.ctx.world.kernel.trace.records, path)
+        records = self.ctx.world.kernel.trace.records
+        frames = write_pcap(shown_records(records, self.ctx.show_secrets), path)
         self._link(path, f"Packet capture ({frames} frames)")
         return str(path)
 
@@ -112,7 +116,8 @@ class ArtifactKeywords(LibraryComponent):
     def save_artifacts(self, folder: str | None = None) -> str:
         """Writes everything there is: ``transcript.txt``, plus for a simulated run
         ``trace.jsonl`` (every trace record) and ``capture.pcap``, plus ``result.json``
-        after `Run Scenario`. Links each file in the log; returns the folder.
+        after `Run Scenario`. Links each file in the log; returns the folder. Credentials
+        are hidden in all of them unless the library has ``show_secrets=${TRUE}``.
 
         | `Save Artifacts` | |
         | [Teardown] | `Run Keyword If Test Failed` | `Save Artifacts` |
@@ -121,12 +126,12 @@ class ArtifactKeywords(LibraryComponent):
         self.save_transcript(folder=target.name)
         if self.ctx.socket_server is not None or not self.ctx.has_world:
             return str(target)
-        trace = self.ctx.world.kernel.trace
+        records = self.ctx.world.kernel.trace.records
         trace_path = target / "trace.jsonl"
         with trace_path.open("w", encoding="utf-8") as fh:
-            for line in trace.to_jsonl():
+            for line in records_to_jsonl(shown_records(records, self.ctx.show_secrets)):
                 fh.write(line + "\n")
-        self._link(trace_path, f"Trace ({len(trace)} records)")
+        self._link(trace_path, f"Trace ({len(records)} records)")
         self.save_pcap(folder=target.name)
         if self.ctx.result is not None:
             result_path = target / "result.json"

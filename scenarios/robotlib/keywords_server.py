@@ -77,10 +77,12 @@ class SocketServer:
     def observations(self) -> list[Observations]:
         return self._in_loop(lambda: [c.engine.observations for c in self.server.connections])
 
-    def transcript_lines(self) -> list[str]:
-        """``[1] 0.012 C: EHLO x`` lines, every connection in turn."""
-        return self._in_loop(lambda: [f"[{c.index}] {text}" for c in self.server.connections
-                                      for line in c.lines for text in line.text_lines()])
+    def transcript_lines(self, *, show_secrets: bool = False) -> list[str]:
+        """``[1] 0.012 C: EHLO x`` lines, every connection in turn; credentials hidden
+        unless ``show_secrets``."""
+        return self._in_loop(lambda: [
+            f"[{c.index}] {text}" for c in self.server.connections for line in c.lines
+            for text in line.text_lines(show_secrets=show_secrets)])
 
     def stop(self) -> None:
         if self._loop.is_closed():

@@ -28,8 +28,10 @@ processed, and the server closes once the client's own close_notify is in). A fa
 handshake is reported to the engine (``on_tls_failed``), which closes.
 
 Everything the server sees or sends is reported to an optional sink as
-:class:`TranscriptLine` (plaintext, with seconds since the server started), so a caller
-can print the dialogue live. The engine's clock (Date checks) is the host's clock.
+:class:`~scenarios.server.transcript.TranscriptLine` (plaintext, with seconds since the
+server started, the credentials in client bytes marked by a
+:class:`~scenarios.server.authmask.CredentialFinder`), so a caller can print the dialogue
+live. The engine's clock (Date checks) is the host's clock.
 
 This module reads the wall clock and touches OS sockets: nothing in the simulated world
 may import it. It knows the engine, TLS and asyncio; it knows nothing about scenario
@@ -60,10 +62,12 @@ from scenarios.server.actions import (
     Silence,
     StartTls,
 )
+from scenarios.server.authmask import CredentialFinder
 from scenarios.server.engine import ServerEngine
 from scenarios.server.mailbox import ReceivedMail
 from scenarios.server.rules import RuleBook, ServerConfig
 from scenarios.server.simdriver import ServerTls
+from scenarios.server.transcript import TranscriptLine, TranscriptSink
 from stack.certs import make_ca
 from stack.tls import make_context, openssl_reason
 
@@ -99,41 +103,6 @@ class Pacing:
     def seconds(self, us: int) -> float:
         wait = us / 1e6 * self.time_scale
         return wait if self.max_delay_s is None else min(wait, self.max_delay_s)
-
-
-@dataclass(frozen=True)
-class TranscriptLine:
-    """One thing the server saw or did on connection ``connection`` (1-based).
-
-    ``kind`` is ``"C"`` (client bytes, plaintext), ``"S"`` (server bytes, plaintext) or
-    an event: ``accept``, ``tls_established``, ``tls_failed``, ``close``, ``reset``,
-    ``drop_tls``, ``discarded`` (client bytes after our close_notify, not processed),
-    ``silence``, ``closed``; ``detail`` says more about an event.
-    """
-
-    connection: int
-    t_s: float
-    kind: str
-    data: bytes = b""
-    detail: str = ""
-
-    def text_lines(self) -> list[str]:
-        """``0.012 C: EHLO x`` per CRLF line (escaped), or ``0.013 -- closed ...``."""
-        stamp = f"{self.t_s:.3f}"
-        if self.kind in ("C", "S"):
-            parts = self.data.decode("latin-1").split("\r\n")
-            if parts and parts[-1] == "":
-                parts.pop()
-            return [f"{stamp} {self.kind}: {p.encode('unicode_escape').decode('ascii')}"
-                    for p in parts]
-        return [f"{stamp} -- {self.kind} {self.detail}".rstrip()]
-
-    def as_dict(self) -> dict[str, object]:
-        return {"connection": self.connection, "t_s": round(self.t_s, 6), "kind": self.kind,
-                "data": self.data.decode("latin-1"), "detail": self.detail}
-
-
-TranscriptSink = Callable[[TranscriptLine], None]
 
 
 def throwaway_tls(*, key_type: str = "rsa", names: Sequence[str] = DEFAULT_TLS_NAMES,
@@ -237,6 +206,7 @@ class AsyncConnection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._inbox = bytearray()
         self._gather: asyncio.TimerHandle | None = None
+        self._credentials = CredentialFinder()
         server.connections.append(self)
 
     @property
@@ -504,7 +474,14 @@ class AsyncConnection(asyncio.Protocol):
         self._finish(reason)
 
     def _note(self, kind: str, data: bytes = b"", detail: str = "") -> None:
-        line = TranscriptLine(self.index, self.server.elapsed(), kind, data, detail)
+        secrets: tuple[tuple[int, int], ...] = ()
+        if kind == "C":
+            secrets = self._credentials.client(data)
+        elif kind == "S":
+            self._credentials.server(data)
+        elif kind == "tls_established":
+            self._credentials.restart()
+        line = TranscriptLine(self.index, self.server.elapsed(), kind, data, detail, secrets)
         self.lines.append(line)
         if self.server.on_line is not None:
             self.server.on_line(line)

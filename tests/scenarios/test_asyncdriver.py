@@ -14,10 +14,10 @@ import pytest
 from scenarios.server.asyncdriver import (
     AsyncServer,
     Pacing,
-    TranscriptLine,
     throwaway_tls,
 )
 from scenarios.server.rules import Rule, ServerConfig
+from scenarios.server.transcript import TranscriptLine
 
 T = TypeVar("T")
 GUARD_S = 10.0  # a hang guard only: every exchange here takes milliseconds

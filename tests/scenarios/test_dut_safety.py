@@ -18,14 +18,17 @@ from scenarios.cli_outside import run_with_dut
 from scenarios.dut import (
     DutError,
     DutFile,
+    hide_known_secrets,
     netrc_entry,
     run_dut,
     run_dut_async,
+    scenario_secrets,
     shipped_dut_files,
 )
 from scenarios.format import parse_scenario
 from scenarios.runner import resolve_scenario
-from scenarios.server.asyncdriver import Pacing, TranscriptLine
+from scenarios.server.asyncdriver import Pacing
+from scenarios.server.transcript import TranscriptLine
 from smtp.config import toml_repr
 
 SHIPPED = sorted(shipped_dut_files())
@@ -197,3 +200,25 @@ def test_a_netrc_entry_quotes_only_what_needs_quoting() -> None:
         b'machine h login "a b" password "x\\"y\\\\z\\n"\n'
     assert netrc_entry("h", "u", "") == b'machine h login u password ""\n'
     assert netrc_entry("h", None, "x") == b""
+
+
+@pytest.mark.parametrize("show", [False, True])
+def test_dut_json_hides_credentials_unless_asked(show: bool) -> None:
+    _installed("smtplib")
+    out, err = io.StringIO(), io.StringIO()
+    status = run_with_dut(["auth-plain"], "smtplib", out, err, json_output=True,
+                          time_cap_s=15, max_delay_s=0.05, show_secrets=show)
+    assert status == 0, err.getvalue()
+    blob = "AHB1bXA3AHMzY3JldC1wdW1wNw=="  # base64 of NUL pump7 NUL s3cret-pump7
+    if show:
+        assert f"AUTH PLAIN {blob}" in out.getvalue()
+    else:
+        assert blob not in out.getvalue() and "s3cret-pump7" not in out.getvalue()
+        assert "AUTH PLAIN <credentials hidden, 28 bytes>" in out.getvalue()
+
+
+def test_a_password_the_program_prints_is_hidden_in_its_output() -> None:
+    secrets = scenario_secrets(resolve_scenario("starttls"))
+    text = "login s3cret-pump7 / czNjcmV0LXB1bXA3 / AHB1bXA3AHMzY3JldC1wdW1wNw== failed"
+    assert hide_known_secrets(text, secrets) == (
+        "login <password hidden> / <password hidden> / <password hidden> failed")

@@ -11,7 +11,7 @@ import pytest
 # The inner runs are in-process and pytester drops the modules they import afterwards;
 # imported here first, cryptography, scapy and the world are loaded once and kept.
 import scenarios.artifacts
-import scenarios.runner  # noqa: F401
+import scenarios.runner
 import stack.pcap  # noqa: F401
 
 pytest_plugins = ["pytester"]
@@ -147,3 +147,37 @@ def test_hil_run_refuses_both_a_name_and_text(pytester: pytest.Pytester) -> None
                 hil_run()
     """)
     pytester.runpytest(*PLUGINS).assert_outcomes(passed=1)
+
+
+REFUSED_AUTH = r'''
+from pathlib import Path
+
+from scenarios.pytest_plugin import assert_passed
+
+TEXT = (Path(r"{catalog}") / "auth-plain.toml").read_text().replace(
+    'credentials = {{ pump7 = "s3cret-pump7" }}', 'credentials = {{ pump7 = "other" }}')
+
+
+def test_refused(hil_run):
+    assert_passed(hil_run(scenario_text=TEXT))
+'''
+PLAIN_BLOB = "AHB1bXA3AHMzY3JldC1wdW1wNw=="  # base64 of NUL pump7 NUL s3cret-pump7
+
+
+@pytest.mark.parametrize("show", [False, True])
+def test_credentials_are_hidden_in_failure_texts_and_artifacts_unless_asked(
+        pytester: pytest.Pytester, show: bool) -> None:
+    catalog = Path(scenarios.artifacts.__file__).parent / "catalog"
+    pytester.makepyfile(test_auth=REFUSED_AUTH.format(catalog=catalog))
+    result = pytester.runpytest(*PLUGINS, *(["--hil-show-secrets"] if show else []))
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    folder = Path(re.findall(r"^E?\s*artifacts: (\S+)$", out, re.MULTILINE)[0])
+    written = out + "".join(p.read_bytes().decode("latin-1") for p in folder.iterdir())
+    if show:
+        assert f"C: AUTH PLAIN {PLAIN_BLOB}" in out
+        assert PLAIN_BLOB in (folder / "capture.pcap").read_bytes().decode("latin-1")
+    else:
+        assert "C: AUTH PLAIN <credentials hidden, 28 bytes>" in out
+        assert PLAIN_BLOB not in written and "s3cret-pump7" not in written
+        assert PLAIN_BLOB.encode().hex() not in written

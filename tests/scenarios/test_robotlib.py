@@ -7,6 +7,7 @@ AssertionErrors with sentences, bad arguments ValueErrors naming the argument.
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import smtplib
@@ -293,6 +294,36 @@ def test_artifacts_are_written_under_the_output_dir(lib: SmtpHilLibrary,
     assert (folder / "capture.pcap").read_bytes()[:4] == b"\xd4\xc3\xb2\xa1"
     assert (folder / "trace.jsonl").stat().st_size > 0
     assert '"verdict": "pass"' in (folder / "result.json").read_text()
+
+
+@pytest.mark.parametrize("show", [False, True])
+def test_credentials_are_hidden_in_transcripts_and_artifacts_unless_asked(
+        tmp_path: Path, show: bool) -> None:
+    blob = base64.b64encode(b"\0pump7\0s3cret-pump7")
+    library = SmtpHilLibrary(output_dir=str(tmp_path), show_secrets=show)
+    try:
+        library.run_scenario("auth-plain")
+        folder = Path(library.save_artifacts("auth"))
+        lines = library.get_transcript()
+    finally:
+        library.close()
+    written = b"".join(p.read_bytes() for p in folder.iterdir())
+    if show:
+        assert f"C: AUTH PLAIN {blob.decode()}" in "\n".join(lines)
+        assert blob in (folder / "capture.pcap").read_bytes()
+    else:
+        assert any(line.endswith("C: AUTH PLAIN <credentials hidden, 28 bytes>")
+                   for line in lines)
+        assert blob not in written and blob.hex().encode() not in written
+
+
+def test_a_socket_server_transcript_hides_credentials(lib: SmtpHilLibrary) -> None:
+    address = lib.start_scenario_server("auth-plain", transport="socket")
+    host, port = address.rsplit(":", 1)
+    with smtplib.SMTP(host, int(port), timeout=10) as client:
+        client.login("pump7", "s3cret-pump7")
+    lib.transcript_should_contain(r"C: AUTH PLAIN <credentials hidden, 28 bytes>$")
+    assert "AHB1bXA3" not in "\n".join(lib.get_transcript())
 
 
 # ---- the library as Robot sees it ---------------------------------------------------------

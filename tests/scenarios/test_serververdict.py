@@ -190,3 +190,13 @@ def test_ehlo_after_starttls_says_what_the_client_did_after_the_handshake() -> N
         "fail", "the client's first command after the TLS handshake was MAIL, not EHLO")
     assert _ehlo_after_starttls(_after_handshake(handshake=False)) == (
         "fail", "no TLS session was established, so there was no EHLO after STARTTLS")
+
+
+def test_the_plaintext_note_hides_credentials_a_client_sent_before_tls() -> None:
+    engine = ServerEngine(ServerConfig(starttls=True))
+    engine.on_connect()
+    engine.on_data(b"EHLO dev.example.com\r\n", now=NOW)
+    engine.on_data(b"STARTTLS\r\nAUTH PLAIN AHB1bXA3AHMzY3JldC1wdW1wNw==\r\n", now=NOW)
+    notes = observation_notes([engine.observations], [])
+    note = next(n for n in notes if "sent after STARTTLS" in n)
+    assert "AUTH PLAIN <credentials hidden, " in note and "AHB1bXA3" not in note

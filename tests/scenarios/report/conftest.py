@@ -27,7 +27,7 @@ import pytest
 from scenarios.report.from_server import server_run_view
 from scenarios.report.model import RunView
 from scenarios.runner import resolve_scenario
-from scenarios.server.asyncdriver import TranscriptLine
+from scenarios.server.transcript import TranscriptLine
 from scenarios.serververdict import CheckResult, ServerVerdict
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
