@@ -379,8 +379,11 @@ class AsyncConnection(asyncio.Protocol):
         if isinstance(action, Send):
             self._note("S", action.data)
             tls = self._tls
-            self._write_raw(tls.encrypt(action.data) if tls is not None and tls.open
-                            else action.data)
+            try:
+                self._write_raw(tls.encrypt(action.data) if tls is not None and tls.open
+                                else action.data)
+            except ssl.SSLError as exc:  # TLS broke under us (the peer's alert, a reset)
+                self._feed_nothing_more(f"TLS error: {openssl_reason(exc)}")
         elif isinstance(action, StartTls):
             self._start_tls()
         elif isinstance(action, Close):
@@ -434,9 +437,25 @@ class AsyncConnection(asyncio.Protocol):
         if self._peer_eof or not transport.can_write_eof():
             self._finish("server closed")
             return
-        transport.write_eof()
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(CLOSE_LINGER_S, self._finish, "server closed")
+        self._write_eof_when_sent()
+
+    def _write_eof_when_sent(self) -> None:
+        """The FIN, once what was written has left: asyncio would otherwise shut the
+        socket down from its own write callback, where a reset peer's ENOTCONN becomes
+        a traceback. A peer that reset before our FIN ends the connection as reset."""
+        transport = self._transport
+        if self.closed or transport is None or transport.is_closing():
+            return
+        if transport.get_write_buffer_size():
+            asyncio.get_running_loop().call_later(0.01, self._write_eof_when_sent)
+            return
+        try:
+            transport.write_eof()
+        except OSError:
+            self._abort()
+            self._finish("peer reset")
 
     def _abort(self) -> None:
         """RST: SO_LINGER 0, then close without flushing."""

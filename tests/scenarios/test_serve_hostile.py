@@ -8,19 +8,29 @@ checked) and talks to it with raw sockets or smtplib.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import queue
 import smtplib
+import socket
+import ssl
+import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from scenarios.server.asyncdriver import AsyncConnection, AsyncServer
+from scenarios.server.rules import Rule, ServerConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 GUARD_S = 20.0  # hang guards only
@@ -114,3 +124,169 @@ def test_serve_hides_credentials_unless_asked(scenario: str, secrets: list[str],
         _log_in(shown.port, scenario)
         out, _ = shown.stop()
     assert all(s in out for s in secrets)
+
+
+# ----------------------------------------------------------------------------------------
+# Clients that reset
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with SO_LINGER 0: the kernel sends RST instead of FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def _connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=GUARD_S)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _read_until(sock: socket.socket, marker: bytes) -> bytes:
+    data = b""
+    while marker not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"the server closed before {marker!r}; got {data!r}"
+        data += chunk
+    return data
+
+
+def _reset_after_connect(port: int) -> None:
+    _reset(_connect(port))
+
+
+def _reset_after_greeting(port: int) -> None:
+    sock = _connect(port)
+    _read_until(sock, b"220 ")
+    _reset(sock)
+
+
+def _reset_mid_command(port: int) -> None:
+    sock = _connect(port)
+    _read_until(sock, b"220 ")
+    sock.sendall(b"EHLO dev.exa")
+    _reset(sock)
+
+
+def _reset_after_quit(port: int) -> None:
+    """QUIT and RST at once: the server's 221 and FIN meet a socket already reset."""
+    sock = _connect(port)
+    _read_until(sock, b"220 ")
+    sock.sendall(b"QUIT\r\n")
+    _reset(sock)
+
+
+def _reset_mid_data(port: int) -> None:
+    sock = _connect(port)
+    _read_until(sock, b"220 ")
+    for command in (b"EHLO dev.example.com", b"MAIL FROM:<a@example.com>",
+                    b"RCPT TO:<b@example.net>", b"DATA"):
+        sock.sendall(command + b"\r\n")
+        _read_until(sock, b"\r\n")
+    sock.sendall(b"Subject: x\r\n\r\n" + b"y" * 100_000)
+    _reset(sock)
+
+
+def _reset_mid_tls_handshake(port: int) -> None:
+    sock = _connect(port)
+    _read_until(sock, b"220 ")
+    sock.sendall(b"EHLO dev.example.com\r\n")
+    _read_until(sock, b"250 ")
+    sock.sendall(b"STARTTLS\r\n")
+    _read_until(sock, b"220 ")
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with contextlib.suppress(ssl.SSLWantReadError):
+        tls.do_handshake()
+    sock.sendall(outgoing.read())  # the ClientHello
+    sock.recv(65536)  # part of the server's answer
+    _reset(sock)
+
+
+def _reset_during_a_server_delay(port: int) -> None:
+    """The server is waiting out a delay before its reply when the client resets."""
+    sock = _connect(port)
+    _read_until(sock, b"220 ")
+    sock.sendall(b"NOOP\r\n")
+    _reset(sock)
+
+
+RESETS = [_reset_after_connect, _reset_after_greeting, _reset_mid_command,
+          _reset_after_quit, _reset_mid_data, _reset_mid_tls_handshake,
+          _reset_during_a_server_delay]
+
+_DELAYED = """
+[scenario]
+name = "delayed"
+title = "replies to NOOP after a delay, then closes"
+
+[server]
+starttls = true
+
+[[server.rules]]
+verb = "NOOP"
+delay_s = 0.2
+reply = "421 4.3.2 closing"
+action = "reply_then_close"
+
+[job]
+from = "a@example.com"
+to = ["b@example.net"]
+
+[expect]
+event = "sent"
+"""
+
+
+def test_a_fin_to_a_client_that_already_reset_ends_the_connection_quietly() -> None:
+    """The client's RST has arrived, but the loop has not read it yet when the server
+    closes (a rule closes on NOOP): shutdown() fails with ENOTCONN. That must end the
+    connection as reset, not raise out of the protocol callback."""
+    config = ServerConfig(starttls=False, rules=(Rule(verb="NOOP", action="close"),))
+
+    async def scenario() -> AsyncConnection:
+        server = AsyncServer(config, gather_s=0)
+        _, port = await server.start("127.0.0.1", 0)
+        client = await asyncio.to_thread(_connect, port)
+        await asyncio.to_thread(_read_until, client, b"220 ")
+        connection = server.connections[0]
+        _reset(client)
+        time.sleep(0.05)  # the RST arrives while the loop is busy: nothing reads it
+        connection.data_received(b"NOOP\r\n")  # as the loop would hand it over
+        await asyncio.wait_for(connection.finished.wait(), GUARD_S)
+        await server.close()
+        return connection
+
+    connection = asyncio.run(scenario())
+    assert connection.close_reason == "peer reset"
+
+
+def _quit_and_reset_at_once(port: int) -> None:
+    try:
+        sock = _connect(port)
+        _read_until(sock, b"220 ")
+        sock.sendall(b"NOOP\r\nQUIT\r\n")
+        _reset(sock)
+    except OSError:
+        pass  # the server may be the first to go: that is its business
+
+
+def test_no_reset_at_any_point_gives_a_traceback(tmp_path: Path) -> None:
+    scenario = tmp_path / "delayed.toml"
+    scenario.write_text(_DELAYED)
+    burst = 200
+    with serving(str(scenario), "--max-delay", "0.2") as serve:
+        for attempt in range(3):  # the timing of a reset varies: try each a few times
+            for index, client in enumerate(RESETS, 1):
+                client(serve.port)
+                serve.wait_for(f"(server side, connection {attempt * len(RESETS) + index} ")
+        with ThreadPoolExecutor(max_workers=20) as pool:  # races between RST and replies
+            list(pool.map(_quit_and_reset_at_once, [serve.port] * burst))
+        serve.wait_for(f"(server side, connection {3 * len(RESETS) + burst} ")
+        out, err = serve.stop()
+    assert serve.process.returncode in (0, 1)
+    assert "Traceback" not in err and "Exception in callback" not in err, err
+    assert err == "", err
+    assert out.count("-- closed reason=peer reset") >= len(RESETS)
