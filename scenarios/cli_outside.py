@@ -57,6 +57,7 @@ from scenarios.server.asyncdriver import (
     host_clock,
     throwaway_tls,
 )
+from scenarios.server.limits import ConnectionLimits
 from scenarios.server.simdriver import ServerTls
 from scenarios.server.transcript import TranscriptLine
 from scenarios.serververdict import ServerVerdict, judge_server, summary
@@ -65,6 +66,8 @@ from stack.tls import make_context
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_LISTEN: Final = "127.0.0.1:2525"
+MAX_COUNT: Final = 1 << 40
+"""The largest size or count an option takes (1 TiB): past that it is a typo."""
 ECHO_LINE_BYTES: Final = 512
 """``serve`` prints at most this much of each line it saw (RFC 5321's command line
 limit), then how many bytes it left out."""
@@ -124,7 +127,36 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print JSON lines")
     cliargs.add_show_secrets_argument(parser)
     add_pacing_arguments(parser)
+    limits = ConnectionLimits()
+    parser.add_argument("--max-message-size", type=_count, metavar="BYTES",
+                        default=limits.max_message_bytes,
+                        help="most content kept of one mail; more gets 552 (default "
+                             f"{limits.max_message_bytes}, and never more than the "
+                             "scenario's SIZE)")
+    parser.add_argument("--max-connection-size", type=_count, metavar="BYTES",
+                        default=limits.max_connection_bytes,
+                        help="most mail content kept by one connection; a mail past it gets "
+                             f"452 (default {limits.max_connection_bytes})")
+    parser.add_argument("--idle-timeout", type=cliargs.positive_seconds, metavar="S",
+                        default=limits.idle_timeout_s,
+                        help="421 and close after S seconds without a byte from the client "
+                             f"(default {limits.idle_timeout_s:g}: RFC 5321's 5 minutes)")
+    parser.add_argument("--max-connections", type=_count, metavar="N",
+                        default=limits.max_connections,
+                        help=f"connections open at once; more get 421 (default "
+                             f"{limits.max_connections})")
     return parser
+
+
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if not 1 <= number <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"expected a whole number in 1..{MAX_COUNT}, "
+                                         f"got {value!r}")
+    return number
 
 
 def add_pacing_arguments(parser: argparse.ArgumentParser) -> None:
@@ -250,7 +282,12 @@ async def _serve_until_stopped(args: argparse.Namespace, scenario: Scenario, tls
                 _write(out, f"[c{line.connection}] {text}")
 
     pacing = Pacing(time_scale=args.time_scale, max_delay_s=args.max_delay)
-    server = AsyncServer(scenario.server_config(), tls=tls, pacing=pacing, on_line=show)
+    limits = ConnectionLimits(max_message_bytes=args.max_message_size,
+                              max_connection_bytes=args.max_connection_size,
+                              idle_timeout_s=args.idle_timeout,
+                              max_connections=args.max_connections)
+    server = AsyncServer(scenario.server_config(), tls=tls, pacing=pacing, on_line=show,
+                         limits=limits, keep_lines=False)
     host, port = args.listen
     try:
         bound = await server.start(host, port)
@@ -290,6 +327,7 @@ async def _serve_until_stopped(args: argparse.Namespace, scenario: Scenario, tls
                             f"{connection.index} from {connection.peer}): {verdict.reason}")
                 for line in verdict_lines(verdict):
                     _write(out, line)
+            server.release(connection)  # judged: nothing of it is kept
             if args.once:
                 return
     finally:

@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Final, Literal, TypeAlias, cast
 
 from scenarios.format import SERVER_OBSERVABLE, Expect, Scenario, ServerExpect
 from scenarios.server.authmask import hide_credentials
-from scenarios.server.engine import ServerEngine, ehlo_name_acceptable
+from scenarios.server.engine import ServerEngine
 from scenarios.server.mailbox import Observations, ReceivedMail
+from scenarios.server.names import ehlo_name_acceptable
 from scenarios.verdict import check_body, check_headers, check_mailbox_count, check_server
 from smtp.rtcdate import parse_date_header
 

@@ -24,8 +24,8 @@ from robot.api import logger
 from scenarios.format import Scenario
 from scenarios.robotlib.context import LibraryComponent, NotReady, keyword
 from scenarios.runner import resolve_scenario, run
-from scenarios.server.engine import ehlo_name_acceptable
 from scenarios.server.mailbox import Observations, ReceivedMail
+from scenarios.server.names import ehlo_name_acceptable
 from scenarios.world import SERVER_IP
 
 if TYPE_CHECKING:

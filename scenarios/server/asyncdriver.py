@@ -33,6 +33,10 @@ server started, the credentials in client bytes marked by a
 :class:`~scenarios.server.authmask.CredentialFinder`), so a caller can print the dialogue
 live. The engine's clock (Date checks) is the host's clock.
 
+Bounds (:mod:`scenarios.server.limits`, :mod:`scenarios.server.socketbounds`): content
+per mail and connection, idle timeout, open connections, backpressure (a client that
+does not read its replies is not read either); :meth:`AsyncServer.release` forgets one.
+
 This module reads the wall clock and touches OS sockets: nothing in the simulated world
 may import it. It knows the engine, TLS and asyncio; it knows nothing about scenario
 files, verdicts or client programs.
@@ -47,11 +51,12 @@ import socket
 import ssl
 import struct
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
 
+from scenarios.server import replies as R
 from scenarios.server.actions import (
     Action,
     ActionRunner,
@@ -64,59 +69,23 @@ from scenarios.server.actions import (
 )
 from scenarios.server.authmask import CredentialFinder
 from scenarios.server.engine import ServerEngine
+from scenarios.server.limits import ConnectionLimits
 from scenarios.server.mailbox import ReceivedMail
+from scenarios.server.realtime import DEFAULT_TLS_NAMES as DEFAULT_TLS_NAMES  # re-exports
+from scenarios.server.realtime import Pacing as Pacing
+from scenarios.server.realtime import host_clock as host_clock
+from scenarios.server.realtime import throwaway_tls as throwaway_tls
 from scenarios.server.rules import RuleBook, ServerConfig
 from scenarios.server.simdriver import ServerTls
+from scenarios.server.socketbounds import GATHER_FLUSH_BYTES, IdleWatch, RefusedConnection
 from scenarios.server.transcript import TranscriptLine, TranscriptSink
-from stack.certs import make_ca
 from stack.tls import make_context, openssl_reason
 
-THROWAWAY_CA_NAME: Final = "smtp-hil throwaway CA"
-DEFAULT_TLS_NAMES: Final = ("localhost", "127.0.0.1", "smtp.example.test")
 CLOSE_LINGER_S: Final = 2.0
 """After our FIN, how long we wait for the client's before closing the socket anyway."""
 DEFAULT_GATHER_S: Final = 0.02
 """How long client bytes are gathered before the engine sees them (see the module
 docstring: pipelining on real sockets)."""
-
-
-def host_clock() -> datetime:
-    """The host's clock, as an aware UTC datetime (the server's clock on real sockets)."""
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Pacing:
-    """How a scenario's delays map onto real time: ``us * time_scale``, then capped at
-    ``max_delay_s`` (None: no cap). ``time_scale`` 0 makes every delay immediate."""
-
-    time_scale: float = 1.0
-    max_delay_s: float | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.time_scale, int | float) or not 0 <= self.time_scale < 1e6:
-            raise ValueError(f"time_scale: expected a number >= 0, got {self.time_scale!r}")
-        if self.max_delay_s is not None and (
-                not isinstance(self.max_delay_s, int | float) or self.max_delay_s < 0):
-            raise ValueError(f"max_delay_s: expected a number >= 0, got {self.max_delay_s!r}")
-
-    def seconds(self, us: int) -> float:
-        wait = us / 1e6 * self.time_scale
-        return wait if self.max_delay_s is None else min(wait, self.max_delay_s)
-
-
-def throwaway_tls(*, key_type: str = "rsa", names: Sequence[str] = DEFAULT_TLS_NAMES,
-                  ciphers: str | None = None, min_version: str | None = None,
-                  max_version: str | None = None) -> tuple[ServerTls, bytes]:
-    """Server TLS parameters with a leaf for ``names`` from a throwaway CA (made once per
-    process), and that CA's certificate in PEM for the client to trust."""
-    if key_type not in ("rsa", "ecdsa"):
-        raise ValueError(f"key_type: expected 'rsa' or 'ecdsa', got {key_type!r}")
-    ca = make_ca(common_name=THROWAWAY_CA_NAME)
-    leaf = ca.issue(list(dict.fromkeys(names)), key_type="rsa" if key_type == "rsa" else "ecdsa")
-    tls = ServerTls(cert_pem=leaf.cert_pem, key_pem=leaf.key_pem, ciphers=ciphers,
-                    min_version=min_version, max_version=max_version)
-    return tls, ca.cert_pem
 
 
 class _TlsPipe:
@@ -189,8 +158,9 @@ class AsyncConnection(asyncio.Protocol):
 
     def __init__(self, server: AsyncServer) -> None:
         self.server = server
-        self.index = len(server.connections) + 1
-        self.engine = ServerEngine(server.config, server.rulebook)
+        self.index = server.next_index()
+        self.engine = ServerEngine(server.config, server.rulebook, keep_transcript=False,
+                                   hold=server.limits.hold(server.config.max_size))
         self.lines: list[TranscriptLine] = []
         self.peer = "?"
         self.close_reason: str | None = None
@@ -207,6 +177,7 @@ class AsyncConnection(asyncio.Protocol):
         self._inbox = bytearray()
         self._gather: asyncio.TimerHandle | None = None
         self._credentials = CredentialFinder()
+        self._idle = IdleWatch(server.limits.idle_timeout_s, self._idle_timeout)
         server.connections.append(self)
 
     @property
@@ -225,11 +196,13 @@ class AsyncConnection(asyncio.Protocol):
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.peer = f"{peer[0]}:{peer[1]}"
         self._note("accept", detail=f"peer={self.peer}")
+        self._idle.touch()
         self._enqueue(self.engine.on_connect())
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
+        self._idle.touch()
         self._ack_now()
         tls = self._tls
         if self._tls_dropped:
@@ -254,6 +227,15 @@ class AsyncConnection(asyncio.Protocol):
             self._finish("peer closed")
         return True  # keep the transport: pending replies may still go out
 
+    def pause_writing(self) -> None:
+        """Our replies pile up unread: stop reading the client until they have left."""
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._flush_inbox()
         if exc is None or (isinstance(exc, OSError) and exc.errno == errno.ENOTCONN):
@@ -274,7 +256,9 @@ class AsyncConnection(asyncio.Protocol):
             self._feed(data)
             return
         self._inbox += data
-        if self._gather is None:
+        if len(self._inbox) >= GATHER_FLUSH_BYTES:
+            self._flush_inbox()
+        elif self._gather is None:
             self._gather = asyncio.get_running_loop().call_later(wait, self._flush_inbox)
 
     def _flush_inbox(self) -> None:
@@ -377,6 +361,7 @@ class AsyncConnection(asyncio.Protocol):
 
     def _do(self, action: Action) -> None:
         if isinstance(action, Send):
+            self._idle.touch()
             self._note("S", action.data)
             tls = self._tls
             try:
@@ -473,6 +458,7 @@ class AsyncConnection(asyncio.Protocol):
             return
         self.closed = True
         self.close_reason = reason
+        self._idle.cancel()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -486,6 +472,18 @@ class AsyncConnection(asyncio.Protocol):
             transport.close()
         self.finished.set()
         self.server._connection_finished(self)
+
+    def _idle_timeout(self) -> None:
+        """Nothing either way for the idle timeout (the server's own delays excepted):
+        421, then close (RFC 5321 4.5.3.2.7)."""
+        if self.closed:
+            return
+        if self._actions.running:
+            self._idle.touch()
+            return
+        self._note("idle_timeout", detail=f"after {self._idle.timeout_s:g} s")
+        self._do(Send(R.encode(R.idle_timeout(self.engine.config.hostname))))
+        self._finish("idle timeout")  # the transport closes once the 421 has left
 
     def abort(self, reason: str) -> None:
         """End the connection now (the server is stopping)."""
@@ -501,7 +499,8 @@ class AsyncConnection(asyncio.Protocol):
         elif kind == "tls_established":
             self._credentials.restart()
         line = TranscriptLine(self.index, self.server.elapsed(), kind, data, detail, secrets)
-        self.lines.append(line)
+        if self.server.keep_lines:
+            self.lines.append(line)
         if self.server.on_line is not None:
             self.server.on_line(line)
 
@@ -511,7 +510,8 @@ class AsyncServer:
     """The scripted server listening on an OS socket (see the module docstring).
 
     ``clock`` is the server's clock for the engine's Date check; ``on_line`` receives
-    every :class:`TranscriptLine` as it happens.
+    every :class:`TranscriptLine` as it happens; ``keep_lines`` keeps them in each
+    connection's ``lines`` too; ``limits`` bounds what connections hold.
     """
 
     config: ServerConfig
@@ -520,6 +520,8 @@ class AsyncServer:
     clock: Callable[[], datetime] = host_clock
     on_line: TranscriptSink | None = None
     gather_s: float = DEFAULT_GATHER_S
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    keep_lines: bool = True
     connections: list[AsyncConnection] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -532,6 +534,11 @@ class AsyncServer:
         self._started = time.monotonic()
         self._finished: asyncio.Queue[AsyncConnection] = asyncio.Queue()
         self.address: tuple[str, int] | None = None
+        self.accepted = 0  # connections accepted so far, refused ones included
+
+    def next_index(self) -> int:
+        self.accepted += 1
+        return self.accepted
 
     def elapsed(self) -> float:
         return time.monotonic() - self._started
@@ -543,13 +550,27 @@ class AsyncServer:
             make_context(self.tls.config(), server_side=True)  # bad cert/key: ValueError now
         loop = asyncio.get_running_loop()
         self._started = time.monotonic()
-        self._server = await loop.create_server(lambda: AsyncConnection(self), host, port)
+        self._server = await loop.create_server(self._protocol, host, port)
         sockname = self._server.sockets[0].getsockname()
         self.address = (str(sockname[0]), int(sockname[1]))
         return self.address
 
+    def _protocol(self) -> asyncio.Protocol:
+        """A new connection's engine, or a 421 when ``max_connections`` are open."""
+        limit = self.limits.max_connections
+        if sum(not c.closed for c in self.connections) < limit:
+            return AsyncConnection(self)
+        return RefusedConnection(R.encode(R.too_many_connections(self.config.hostname)),
+                                 self.next_index(), f"too many connections (limit {limit})",
+                                 self.on_line, self.elapsed)
+
     def _connection_finished(self, connection: AsyncConnection) -> None:
         self._finished.put_nowait(connection)
+
+    def release(self, connection: AsyncConnection) -> None:
+        """Forget a connection that has ended (its verdict is out): nothing of it stays."""
+        if connection.closed and connection in self.connections:
+            self.connections.remove(connection)
 
     async def next_finished(self) -> AsyncConnection:
         """The next connection to end, in the order they ended."""

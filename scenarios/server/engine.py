@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,7 +54,9 @@ from scenarios.server.esmtp_params import (
     parse_rcpt_to,
 )
 from scenarios.server.esmtp_params import parse_params as parse_params  # re-export: public
+from scenarios.server.limits import ContentHold
 from scenarios.server.mailbox import Observations, ReceivedMail, Recipient, SizeRecord
+from scenarios.server.names import ehlo_name_acceptable as ehlo_name_acceptable  # re-export
 from scenarios.server.rules import PSEUDO_VERBS, Rule, RuleBook, ServerConfig, apply_rule
 from scenarios.server.sasl import SaslReply, SaslServer, SaslStep
 from scenarios.server.session import AuthExchange, Session
@@ -68,8 +69,6 @@ DATA_LINE_LIMIT: Final = 1000
 """RFC 5321 4.5.3.1.6: a text line is at most 1000 octets including CRLF."""
 
 _BDAT_RE: Final = re.compile(r"(\d{1,18})(?: +(LAST))? *", re.IGNORECASE)
-_LABEL: Final = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_FQDN_RE: Final = re.compile(rf"{_LABEL}(?:\.{_LABEL})+\.?")
 _EOD_LOOKALIKE_RE: Final = re.compile(rb"(?:^|[\r\n])\.(?:[\r\n]|$)")
 
 
@@ -89,36 +88,16 @@ class _Outcome:
     after: list[Action] = field(default_factory=list)
 
 
-def ehlo_name_acceptable(name: str) -> bool:
-    """A strict server's EHLO check: a FQDN-ish name or an address literal, no bare IP."""
-    if name.startswith("[") and name.endswith("]"):
-        inner = name[1:-1]
-        try:
-            if inner[:5].upper() == "IPV6:":
-                ipaddress.IPv6Address(inner[5:])
-            else:
-                ipaddress.IPv4Address(inner)
-        except ValueError:
-            return False
-        return True
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        pass
-    else:
-        return False
-    if len(name) > 255 or not _FQDN_RE.fullmatch(name):
-        return False
-    return not name.rstrip(".").rsplit(".", 1)[-1].isdigit()
-
-
 class ServerEngine:
     """One connection of a scripted SMTP server (see the module docstring)."""
 
-    def __init__(self, config: ServerConfig, rulebook: RuleBook | None = None) -> None:
+    def __init__(self, config: ServerConfig, rulebook: RuleBook | None = None, *,
+                 hold: ContentHold | None = None, keep_transcript: bool = True) -> None:
         """``rulebook``: pass one shared ``RuleBook(config.rules)`` to every connection of a
         server so that rule counts run across connections (``GREETING`` with ``nth=2`` is
-        then the second connection); by default each engine counts on its own."""
+        then the second connection); by default each engine counts on its own. ``hold``
+        bounds the mail content kept (:mod:`scenarios.server.limits`; none by default);
+        ``keep_transcript`` False keeps no copy of the bytes in :attr:`transcript`."""
         if not isinstance(config, ServerConfig):
             raise ValueError(f"config: expected a ServerConfig, got {config!r}")
         self.config = config
@@ -127,12 +106,15 @@ class ServerEngine:
         self._mailbox: list[ReceivedMail] = []
         self._observations = Observations()
         self._transcript: list[tuple[str, bytes]] = []
+        self._keep_transcript = keep_transcript
+        self._hold = hold if hold is not None else ContentHold()
+        self._mid_line = False  # DATA: the start of the current line was not kept
         self._buffer = bytearray()
         self._mode = _Mode.COMMAND
         self._scan_from = 0
         self._discarding_line = False
         self._bdat_argument = ""
-        self._bdat_remaining = 0
+        self._bdat_size = self._bdat_remaining = 0
         self._bdat_last = False
         self._bdat_chunk = bytearray()
         self._connected = False
@@ -189,7 +171,7 @@ class ServerEngine:
             raise ValueError("on_data: called before on_connect")
         if now is None and self.config.date_tolerance_hours is not None:
             raise ValueError("on_data: now is required when date_tolerance_hours is set")
-        if data:
+        if data and self._keep_transcript:
             self._transcript.append(("C", bytes(data)))
         if self._closed or self._silent:
             return []
@@ -244,7 +226,7 @@ class ServerEngine:
 
     def _emit(self, actions: list[Action]) -> None:
         for action in actions:
-            if isinstance(action, Send):
+            if isinstance(action, Send) and self._keep_transcript:
                 self._transcript.append(("S", action.data))
             elif isinstance(action, StartTls):
                 self._tls_pending = True
@@ -377,7 +359,8 @@ class ServerEngine:
             self._observations.unknown_commands.append(verb)
         if verb == "BDAT" and (match := _BDAT_RE.fullmatch(argument)):
             self._mode, self._bdat_argument = _Mode.BDAT, argument
-            self._bdat_remaining, self._bdat_last = int(match[1]), match[2] is not None
+            self._bdat_size = self._bdat_remaining = int(match[1])
+            self._bdat_last = match[2] is not None
             self._bdat_chunk = bytearray()
             return
         self._pipelining_check(verb)
@@ -404,18 +387,30 @@ class ServerEngine:
             self._emit(self._during_data())
         end = self._buffer.find(b"\r\n", self._scan_from)
         if end < 0:
+            self._spill_long_line()
             self._scan_from = max(0, len(self._buffer) - 1)
             return False
         line = bytes(self._buffer[:end])
         del self._buffer[: end + 2]
         self._scan_from = 0
-        if line == b".":
+        if line == b"." and not self._mid_line:
             self._mode = _Mode.COMMAND
             self._pipelining_check(None)
             self._finish_content(inline=False)
         else:
             self._content_line(line)
+        self._mid_line = False
         return True
+
+    def _spill_long_line(self) -> None:
+        """A content line longer than the hold has room for: count it, keep none of it."""
+        room = self._hold.room(len(self.session.envelope.content))
+        if room is not None and len(self._buffer) > room + 1:
+            self._observations.data_lines_too_long += not self._mid_line
+            spill = len(self._buffer) - (1 if self._buffer.endswith(b"\r") else 0)
+            self.session.envelope.add(b"", 0, octets=spill)
+            del self._buffer[:spill]
+            self._mid_line = True
 
     def _content_line(self, line: bytes) -> None:
         obs = self._observations
@@ -427,20 +422,22 @@ class ServerEngine:
         obs.bare_cr_in_data = obs.bare_cr_in_data or bare_cr > 0
         if (bare_lf or bare_cr) and _EOD_LOOKALIKE_RE.search(line):
             obs.eod_lookalikes.append(line)
-        if len(line) + 2 > DATA_LINE_LIMIT:
+        if len(line) + 2 > DATA_LINE_LIMIT and not self._mid_line:
             obs.data_lines_too_long += 1
-        if line.startswith(b"."):
+        if line.startswith(b".") and not self._mid_line:
             if line[1:2] != b".":
                 obs.dot_stuffing_violations.append(line)
             line = line[1:]
-        self.session.envelope.content += line + b"\r\n"
+        envelope = self.session.envelope
+        envelope.add(line + b"\r\n", self._hold.room(len(envelope.content)))
 
     def _bdat_step(self) -> bool:
         """Take chunk octets; answer once the chunk is complete."""
         take = min(self._bdat_remaining, len(self._buffer))
         if take and not self._during_data_this_read:
             self._emit(self._during_data())
-        self._bdat_chunk += self._buffer[:take]
+        room = self._hold.room(len(self.session.envelope.content) + len(self._bdat_chunk))
+        self._bdat_chunk += self._buffer[:take if room is None else min(take, room)]
         del self._buffer[:take]
         self._bdat_remaining -= take
         if self._bdat_remaining:
@@ -450,7 +447,7 @@ class ServerEngine:
         rule = self._rules.match("BDAT", self._bdat_argument, self.session.tls_active)
         if rule is None and self._bdat_last and self._bdat_refusal() is None:
             self.session.envelope.via = "BDAT"
-            self.session.envelope.content += self._take_chunk()
+            self.session.envelope.add(self._take_chunk(), None, self._bdat_size)
             self._observe_bdat_line_endings(self.session.envelope.content)
             self._finish_content(inline=False)
         else:
@@ -497,16 +494,18 @@ class ServerEngine:
             authenticated_user=session.authenticated_user,
         )
         obs.mail_count += 1
-        obs.data_bytes += len(mail.content)
+        obs.data_bytes += envelope.octets
         obs.date_headers.append(mail.date_header)
-        obs.sizes.append(SizeRecord(envelope.size_declared, len(mail.content)))
+        obs.sizes.append(SizeRecord(envelope.size_declared, envelope.octets))
         self._pending_mail, self._accepted = mail, False
         if inline:
             self._end_of_content("")
         else:
             self._answer("DATA_END", mail.content.decode("latin-1"))
         if not self._accepted:
-            obs.refused_mail.append(mail)
+            kept = mail.content[:self._hold.room(0)]  # within what the connection may keep
+            self._hold.keep(len(kept))
+            obs.refused_mail.append(dataclasses.replace(mail, content=kept))
         self._pending_mail = None
         session.reset_transaction()
 
@@ -521,13 +520,16 @@ class ServerEngine:
         self._queue_serial += 1
         queue_id = f"HIL{self._queue_serial:06d}"
         self._mailbox.append(dataclasses.replace(mail, queue_id=queue_id))
+        self._hold.keep(len(mail.content))
         self._accepted = True
         self._push(R.queued_as(queue_id))
 
     def _content_refusal(self, mail: ReceivedMail) -> str | None:
-        config = self.config
-        if config.max_size is not None and len(mail.content) > config.max_size:
+        config, octets = self.config, self.session.envelope.octets
+        if config.max_size is not None and octets > config.max_size:
             return R.S552_SIZE_EXCEEDED
+        if (refusal := self._hold.refusal(octets)) is not None:
+            return refusal
         if config.date_tolerance_hours is None:
             return None
         date = mail.date
@@ -675,10 +677,9 @@ class ServerEngine:
             return self._push(refusal)
         envelope = self.session.envelope
         envelope.via = "BDAT"
-        chunk = self._take_chunk()
-        envelope.content += chunk
+        envelope.add(self._take_chunk(), None, self._bdat_size)
         if not self._bdat_last:
-            return self._push(R.bdat_received(len(chunk)))
+            return self._push(R.bdat_received(self._bdat_size))
         self._finish_content(inline=True)
 
     def _bdat_refusal(self) -> str | None:

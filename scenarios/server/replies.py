@@ -36,6 +36,7 @@ S334_XOAUTH2_ERROR: Final = "334 " + base64.b64encode(XOAUTH2_ERROR_JSON).decode
 S354_START_DATA: Final = "354 End data with <CR><LF>.<CR><LF>"
 
 # --- 4xx -------------------------------------------------------------------------------
+S452_INSUFFICIENT_STORAGE: Final = "452 4.3.1 Insufficient system storage"
 S454_TLS_UNAVAILABLE: Final = "454 4.7.0 TLS not available due to temporary reason"
 S458_ETRN_UNABLE: Final = "458 4.0.0 Unable to queue messages"
 
@@ -96,6 +97,16 @@ def ehlo_ok(hostname: str, capabilities: Sequence[str]) -> str:
 def queued_as(queue_id: str) -> str:
     """The reply after the final dot (or the last BDAT chunk) of an accepted mail."""
     return f"250 2.0.0 OK queued as {queue_id}"
+
+
+def idle_timeout(hostname: str) -> str:
+    """Said before the server closes a connection whose client has gone quiet."""
+    return f"421 4.4.2 {hostname} Error: timeout exceeded"
+
+
+def too_many_connections(hostname: str) -> str:
+    """Said to a client that connects while the server has all the connections it takes."""
+    return f"421 4.7.0 {hostname} Error: too many connections"
 
 
 def bdat_received(octets: int) -> str:

@@ -25,8 +25,16 @@ class Envelope:
     size_declared: int | None = None
     recipients: list[Recipient] = field(default_factory=list)
     content: bytearray = field(default_factory=bytearray)
+    octets: int = 0
+    """Content bytes received, kept or not (``content`` stops at the hold's cap)."""
     via: Via | None = None
     """How content is arriving: None until DATA or the first BDAT."""
+
+    def add(self, data: bytes | bytearray, room: int | None, octets: int | None = None) -> None:
+        """``data`` arrived (``octets`` of it, when more came than was kept): keep at most
+        ``room`` bytes of it (None: all)."""
+        self.octets += len(data) if octets is None else octets
+        self.content += data if room is None else data[:room]
 
     @property
     def started(self) -> bool:

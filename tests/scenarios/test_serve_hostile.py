@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import json
 import queue
+import re
 import smtplib
 import socket
 import ssl
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -290,3 +293,131 @@ def test_no_reset_at_any_point_gives_a_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in err and "Exception in callback" not in err, err
     assert err == "", err
     assert out.count("-- closed reason=peer reset") >= len(RESETS)
+
+
+# ----------------------------------------------------------------------------------------
+# Bounds
+
+
+def _greeted(port: int) -> socket.socket:
+    sock = _connect(port)
+    _read_until(sock, b"\r\n")
+    return sock
+
+
+def _command(sock: socket.socket, line: bytes) -> bytes:
+    sock.sendall(line + b"\r\n")
+    return _read_until(sock, b"\r\n")
+
+
+def _envelope(sock: socket.socket) -> None:
+    sock.sendall(b"EHLO dev.example.com\r\n")
+    reply = b""
+    while not re.search(rb"(^|\r\n)250 [^\r\n]*\r\n", reply):
+        reply += _read_until(sock, b"\r\n")
+    assert _command(sock, b"MAIL FROM:<a@example.com>").startswith(b"250")
+    assert _command(sock, b"RCPT TO:<b@example.net>").startswith(b"250")
+
+
+def test_a_released_connection_leaves_nothing_behind() -> None:
+    """What serve does after printing a verdict: once released, the connection, its
+    engine and its mailbox can be collected; with keep_lines False no line was kept."""
+    async def scenario() -> tuple[weakref.ref[AsyncConnection], int]:
+        server = AsyncServer(ServerConfig(starttls=False), keep_lines=False)
+        _, port = await server.start("127.0.0.1", 0)
+
+        def send() -> None:
+            with smtplib.SMTP("127.0.0.1", port, local_hostname="dev.example.com",
+                              timeout=GUARD_S) as client:
+                client.sendmail("a@example.com", ["b@example.net"], b"x" * 100_000)
+
+        await asyncio.to_thread(send)
+        connection = await asyncio.wait_for(server.next_finished(), GUARD_S)
+        assert connection.lines == [] and len(connection.mailbox) == 1
+        server.release(connection)
+        gone = weakref.ref(connection)
+        del connection
+        await server.close()
+        return gone, len(server.connections)
+
+    gone, left = asyncio.run(scenario())
+    gc.collect()
+    assert left == 0 and gone() is None
+
+
+def test_a_mail_over_the_message_cap_gets_552_and_the_session_goes_on() -> None:
+    with serving("blank-line-truncation", "--max-message-size", "65536") as serve:
+        sock = _greeted(serve.port)
+        _envelope(sock)
+        assert _command(sock, b"DATA").startswith(b"354")
+        sock.sendall((b"x" * 998 + b"\r\n") * 1000 + b"y" * 300_000)  # 1.3 MB, a huge line
+        assert _command(sock, b"\r\n.").startswith(b"552 5.3.4")
+        assert _command(sock, b"NOOP").startswith(b"250")
+        sock.close()
+        serve.wait_for("(server side, connection 1 ")
+        _out, err = serve.stop()
+    assert err == ""
+
+
+def test_a_bdat_chunk_over_the_message_cap_gets_552() -> None:
+    with serving("chunking", "--max-message-size", "65536") as serve:
+        sock = _greeted(serve.port)
+        _envelope(sock)
+        sock.sendall(b"BDAT 1000000 LAST\r\n" + b"z" * 1_000_000)
+        assert _read_until(sock, b"\r\n").startswith(b"552 5.3.4")
+        sock.close()
+        serve.stop()
+
+
+def test_a_command_line_over_the_limit_gets_500() -> None:
+    with serving("blank-line-truncation") as serve:
+        sock = _greeted(serve.port)
+        sock.sendall(b"EHLO " + b"a" * 100_000)
+        assert _command(sock, b"").startswith(b"500 5.5.2 Error: line too long")
+        assert _command(sock, b"NOOP").startswith(b"250")
+        sock.close()
+        serve.stop()
+
+
+def test_an_idle_client_is_told_421_and_closed() -> None:
+    with serving("blank-line-truncation", "--idle-timeout", "0.5") as serve:
+        sock = _greeted(serve.port)
+        assert _command(sock, b"EHLO dev.example.com").startswith(b"250")
+        started = time.monotonic()
+        rest = _read_until(sock, b"\r\n")
+        assert rest.startswith(b"421 4.4.2 ") and b"timeout" in rest
+        assert sock.recv(100) == b""  # then the server closes
+        assert 0.4 < time.monotonic() - started < GUARD_S
+        sock.close()
+        serve.wait_for("(server side, connection 1 ")
+        out, _ = serve.stop()
+    assert "-- idle_timeout after 0.5 s" in out
+
+
+def test_connections_beyond_the_limit_are_told_421_and_closed() -> None:
+    with serving("blank-line-truncation", "--max-connections", "2") as serve:
+        first, second = _greeted(serve.port), _greeted(serve.port)
+        third = _connect(serve.port)
+        assert _read_until(third, b"\r\n").startswith(b"421 4.7.0 ")
+        assert third.recv(100) == b""
+        first.close()
+        serve.wait_for("(server side, connection 1 ")
+        fourth = _greeted(serve.port)  # a place is free again
+        assert _command(fourth, b"NOOP").startswith(b"250")
+        for sock in (second, third, fourth):
+            sock.close()
+        out, _ = serve.stop()
+    assert "-- refused too many connections (limit 2)" in out
+    assert "(server side, connection 3 " not in out  # a refused connection is not judged
+
+
+def test_serve_prints_at_most_512_bytes_of_a_line() -> None:
+    with serving("blank-line-truncation") as serve:
+        sock = _greeted(serve.port)
+        sock.sendall(b"NOOP " + b"n" * 5000 + b"\r\n")
+        _read_until(sock, b"\r\n")
+        sock.close()
+        serve.wait_for("(server side, connection 1 ")
+        out, _ = serve.stop()
+    line = next(li for li in out.splitlines() if "C: NOOP" in li)
+    assert line.endswith(" NOOP " + "n" * 507 + "... <4493 bytes elided>")

@@ -1,0 +1,59 @@
+"""Real time and real certificates for the scripted server on real sockets: how a
+scenario's delays map onto the wall clock (:class:`Pacing`), the server's clock
+(:func:`host_clock`) and a throwaway CA's certificate for it (:func:`throwaway_tls`).
+
+This module reads the wall clock and makes keys; it knows nothing about sockets or
+engines. :mod:`scenarios.server.asyncdriver` re-exports its names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from scenarios.server.simdriver import ServerTls
+from stack.certs import make_ca
+
+THROWAWAY_CA_NAME: Final = "smtp-hil throwaway CA"
+DEFAULT_TLS_NAMES: Final = ("localhost", "127.0.0.1", "smtp.example.test")
+
+
+def host_clock() -> datetime:
+    """The host's clock, as an aware UTC datetime (the server's clock on real sockets)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How a scenario's delays map onto real time: ``us * time_scale``, then capped at
+    ``max_delay_s`` (None: no cap). ``time_scale`` 0 makes every delay immediate."""
+
+    time_scale: float = 1.0
+    max_delay_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.time_scale, int | float) or not 0 <= self.time_scale < 1e6:
+            raise ValueError(f"time_scale: expected a number >= 0, got {self.time_scale!r}")
+        if self.max_delay_s is not None and (
+                not isinstance(self.max_delay_s, int | float) or self.max_delay_s < 0):
+            raise ValueError(f"max_delay_s: expected a number >= 0, got {self.max_delay_s!r}")
+
+    def seconds(self, us: int) -> float:
+        wait = us / 1e6 * self.time_scale
+        return wait if self.max_delay_s is None else min(wait, self.max_delay_s)
+
+
+def throwaway_tls(*, key_type: str = "rsa", names: Sequence[str] = DEFAULT_TLS_NAMES,
+                  ciphers: str | None = None, min_version: str | None = None,
+                  max_version: str | None = None) -> tuple[ServerTls, bytes]:
+    """Server TLS parameters with a leaf for ``names`` from a throwaway CA (made once per
+    process), and that CA's certificate in PEM for the client to trust."""
+    if key_type not in ("rsa", "ecdsa"):
+        raise ValueError(f"key_type: expected 'rsa' or 'ecdsa', got {key_type!r}")
+    ca = make_ca(common_name=THROWAWAY_CA_NAME)
+    leaf = ca.issue(list(dict.fromkeys(names)), key_type="rsa" if key_type == "rsa" else "ecdsa")
+    tls = ServerTls(cert_pem=leaf.cert_pem, key_pem=leaf.key_pem, ciphers=ciphers,
+                    min_version=min_version, max_version=max_version)
+    return tls, ca.cert_pem

@@ -1,0 +1,105 @@
+"""Bounds on what one connection's engine holds (scenarios/server/limits.py), in memory:
+the content of a mail beyond its cap is counted, not kept, and refused at its end."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+from scenarios.server import replies as R
+from scenarios.server.engine import ServerEngine
+from scenarios.server.limits import ContentHold
+from scenarios.server.rules import ServerConfig
+
+ENVELOPE = b"EHLO dev.example.com\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\n"
+
+
+def _engine(hold: ContentHold, max_size: int | None = None) -> ServerEngine:
+    engine = ServerEngine(ServerConfig(starttls=False, max_size=max_size), hold=hold,
+                          keep_transcript=False)
+    engine.on_connect()
+    for line in ENVELOPE.split(b"\r\n")[:-1]:
+        engine.on_data(line + b"\r\n")
+    return engine
+
+
+def _replies(engine: ServerEngine, data: bytes) -> list[bytes]:
+    return [a.data for a in engine.on_data(data) if hasattr(a, "data")]
+
+
+def test_data_beyond_the_cap_is_counted_not_kept_and_refused_with_552() -> None:
+    engine = _engine(ContentHold(per_mail=4096))
+    _replies(engine, b"DATA\r\n")
+    line = b"x" * 998 + b"\r\n"
+    for _ in range(1000):  # 1 MB of content
+        assert _replies(engine, line) == []
+        assert len(engine.session.envelope.content) <= 4096
+    replies = _replies(engine, b".\r\n")
+    assert replies == [R.encode(R.S552_SIZE_EXCEEDED)]
+    assert engine.mailbox == []
+    assert engine.observations.sizes[-1].actual == 1_000_000
+    assert engine.observations.data_bytes == 1_000_000
+    assert _replies(engine, b"NOOP\r\n") == [R.encode(R.S250_OK)]  # the session goes on
+
+
+def _growth(engine: ServerEngine, pieces: list[bytes]) -> int:
+    """How much more memory the engine holds after taking ``pieces`` (tracemalloc)."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for piece in pieces:
+            _replies(engine, piece)
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_data_line_without_end_is_not_kept_whole() -> None:
+    engine = _engine(ContentHold(per_mail=4096))
+    _replies(engine, b"DATA\r\n")
+    assert _growth(engine, [b"y" * 10_000] * 100) < 100_000  # 1 MB, no line end
+    assert _replies(engine, b"\r\n.\r\n") == [R.encode(R.S552_SIZE_EXCEEDED)]
+
+
+def test_a_bdat_chunk_beyond_the_cap_is_counted_not_kept_and_refused() -> None:
+    engine = _engine(ContentHold(per_mail=4096))
+    size = 1_000_000
+    assert _replies(engine, b"BDAT %d\r\n" % size) == []
+    assert _growth(engine, [b"z" * (size // 100 - 2) + b"\r\n"] * 100) < 100_000
+    assert _replies(engine, b"BDAT 0 LAST\r\n") == [R.encode(R.S552_SIZE_EXCEEDED)]
+    assert engine.mailbox == []
+
+
+def test_a_mail_within_the_cap_is_whole() -> None:
+    engine = _engine(ContentHold(per_mail=4096))
+    _replies(engine, b"DATA\r\n")
+    assert _replies(engine, b"Subject: x\r\n\r\nhello\r\n.\r\n")[0].startswith(b"250 ")
+    assert engine.mailbox[0].content == b"Subject: x\r\n\r\nhello\r\n"
+
+
+def test_the_connection_budget_refuses_further_mails_with_452() -> None:
+    engine = _engine(ContentHold(per_mail=4096, per_connection=5000))
+    body = b"a" * 3000 + b"\r\n"
+    _replies(engine, b"DATA\r\n")
+    assert _replies(engine, body + b".\r\n")[0].startswith(b"250 ")
+    for line in (b"MAIL FROM:<a@example.com>", b"RCPT TO:<b@example.net>", b"DATA"):
+        _replies(engine, line + b"\r\n")
+    assert _replies(engine, body + b".\r\n") == [R.encode(R.S452_INSUFFICIENT_STORAGE)]
+    assert len(engine.mailbox) == 1
+
+
+def test_without_a_hold_nothing_changes() -> None:
+    engine = _engine(ContentHold())
+    _replies(engine, b"DATA\r\n")
+    content = b"q" * 998 + b"\r\n"
+    for _ in range(200):
+        _replies(engine, content)
+    assert _replies(engine, b".\r\n")[0].startswith(b"250 ")
+    assert len(engine.mailbox[0].content) == 200_000
+
+
+def test_the_transcript_is_kept_only_when_asked() -> None:
+    assert _engine(ContentHold()).transcript == []
+    kept = ServerEngine(ServerConfig(starttls=False))
+    kept.on_connect()
+    kept.on_data(b"NOOP\r\n")
+    assert ("C", b"NOOP\r\n") in kept.transcript
