@@ -77,8 +77,13 @@ from scenarios.server.realtime import host_clock as host_clock
 from scenarios.server.realtime import throwaway_tls as throwaway_tls
 from scenarios.server.rules import RuleBook, ServerConfig
 from scenarios.server.simdriver import ServerTls
-from scenarios.server.socketbounds import GATHER_FLUSH_BYTES, IdleWatch, RefusedConnection
-from scenarios.server.transcript import TranscriptLine, TranscriptSink
+from scenarios.server.socketbounds import (
+    FEED_SLICE_BYTES,
+    GATHER_FLUSH_BYTES,
+    IdleWatch,
+    RefusedConnection,
+)
+from scenarios.server.transcript import TranscriptLine, TranscriptSink, credential_spans
 from stack.tls import make_context, openssl_reason
 
 CLOSE_LINGER_S: Final = 2.0
@@ -178,6 +183,8 @@ class AsyncConnection(asyncio.Protocol):
         self._gather: asyncio.TimerHandle | None = None
         self._credentials = CredentialFinder()
         self._idle = IdleWatch(server.limits.idle_timeout_s, self._idle_timeout)
+        self._unfed = bytearray()
+        self._writes_wait = False
         server.connections.append(self)
 
     @property
@@ -228,13 +235,16 @@ class AsyncConnection(asyncio.Protocol):
         return True  # keep the transport: pending replies may still go out
 
     def pause_writing(self) -> None:
-        """Our replies pile up unread: stop reading the client until they have left."""
+        """Our replies pile up unread: read and answer nothing more until they left."""
+        self._writes_wait = True
         if self._transport is not None:
             self._transport.pause_reading()
 
     def resume_writing(self) -> None:
+        self._writes_wait = False
         if self._transport is not None and not self._transport.is_closing():
             self._transport.resume_reading()
+            self._feed(b"")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._flush_inbox()
@@ -281,10 +291,14 @@ class AsyncConnection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
 
     def _feed(self, data: bytes) -> None:
-        if not data:
-            return
-        self._note("C", data)
-        self._enqueue(self.engine.on_data(data, now=self.server.clock()))
+        """To the engine in slices, none while our replies pile up (backpressure)."""
+        if data:
+            self._note("C", data)
+        self._unfed += data
+        while self._unfed and not self._writes_wait and not self.closed:
+            piece = bytes(self._unfed[:FEED_SLICE_BYTES])
+            del self._unfed[:FEED_SLICE_BYTES]
+            self._enqueue(self.engine.on_data(piece, now=self.server.clock()))
 
     def _handshake(self, data: bytes) -> None:
         tls = self._tls
@@ -427,9 +441,8 @@ class AsyncConnection(asyncio.Protocol):
         self._write_eof_when_sent()
 
     def _write_eof_when_sent(self) -> None:
-        """The FIN, once what was written has left: asyncio would otherwise shut the
-        socket down from its own write callback, where a reset peer's ENOTCONN becomes
-        a traceback. A peer that reset before our FIN ends the connection as reset."""
+        """The FIN once written data has left (else asyncio's own callback would meet a
+        reset peer's ENOTCONN: a traceback); a peer that reset first ends it as reset."""
         transport = self._transport
         if self.closed or transport is None or transport.is_closing():
             return
@@ -475,14 +488,13 @@ class AsyncConnection(asyncio.Protocol):
 
     def _idle_timeout(self) -> None:
         """Nothing either way for the idle timeout (the server's own delays excepted):
-        421, then close (RFC 5321 4.5.3.2.7)."""
-        if self.closed:
-            return
+        421, then close (RFC 5321 4.5.3.2.7). Never after _finish: it cancels the watch."""
         if self._actions.running:
             self._idle.touch()
             return
         self._note("idle_timeout", detail=f"after {self._idle.timeout_s:g} s")
-        self._do(Send(R.encode(R.idle_timeout(self.engine.config.hostname))))
+        if not self._handshaking:  # inside a TLS handshake, plaintext would be garbage
+            self._do(Send(R.encode(R.idle_timeout(self.engine.config.hostname))))
         self._finish("idle timeout")  # the transport closes once the 421 has left
 
     def abort(self, reason: str) -> None:
@@ -491,13 +503,7 @@ class AsyncConnection(asyncio.Protocol):
         self._finish(reason)
 
     def _note(self, kind: str, data: bytes = b"", detail: str = "") -> None:
-        secrets: tuple[tuple[int, int], ...] = ()
-        if kind == "C":
-            secrets = self._credentials.client(data)
-        elif kind == "S":
-            self._credentials.server(data)
-        elif kind == "tls_established":
-            self._credentials.restart()
+        secrets = credential_spans(self._credentials, kind, data)
         line = TranscriptLine(self.index, self.server.elapsed(), kind, data, detail, secrets)
         if self.server.keep_lines:
             self.lines.append(line)

@@ -6,7 +6,8 @@ sockets, for :mod:`scenarios.server.asyncdriver`.
 * :class:`RefusedConnection`: the protocol of a connection beyond ``max_connections``:
   421, then closed; it gets no engine and no verdict.
 * :data:`GATHER_FLUSH_BYTES`: the most client bytes held back while gathering a
-  pipelined group (the rest goes to the engine at once).
+  pipelined group (the rest goes to the engine at once); :data:`FEED_SLICE_BYTES`: how
+  much goes to the engine between two looks at the write buffer.
 
 This module reads the clock through asyncio's loop and knows transcript lines; it knows
 nothing about engines, TLS or scenarios.
@@ -23,6 +24,10 @@ from scenarios.server.transcript import TranscriptLine, TranscriptSink
 
 GATHER_FLUSH_BYTES: Final = 64 * 1024
 """A pipelined group fits many times over; a mail's content need not wait."""
+FEED_SLICE_BYTES: Final = 4096
+"""Client bytes go to the engine in slices this big, and none while the replies to the
+previous ones wait to be written: one read of pipelined commands cannot pile up replies
+without end."""
 
 
 class IdleWatch:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from scenarios.server.authmask import Span, with_markers
+from scenarios.server.authmask import CredentialFinder, Span, with_markers
 
 CRLF: Final = "\r\n"
 
@@ -83,3 +83,15 @@ class TranscriptLine:
 
 
 TranscriptSink = Callable[[TranscriptLine], None]
+
+
+def credential_spans(finder: CredentialFinder, kind: str, data: bytes) -> tuple[Span, ...]:
+    """Show ``finder`` one transcript entry; the spans of ``data`` that are credentials
+    (client bytes only). A ``tls_established`` event starts the finder again."""
+    if kind == "C":
+        return finder.client(data)
+    if kind == "S":
+        finder.server(data)
+    elif kind == "tls_established":
+        finder.restart()
+    return ()

@@ -345,6 +345,27 @@ def test_a_released_connection_leaves_nothing_behind() -> None:
     assert left == 0 and gone() is None
 
 
+def test_a_client_that_does_not_read_its_replies_is_not_read_either() -> None:
+    """Each NOOP gets 4 KiB of reply; the client sends 5,000 and reads nothing. Once
+    the replies pile up, the server stops reading, so it has answered far fewer."""
+    big = "\n".join(["250-" + "r" * 400] * 10 + ["250 ok"])
+    config = ServerConfig(starttls=False, rules=(Rule(verb="NOOP", reply=big),))
+
+    async def scenario() -> int:
+        server = AsyncServer(config, gather_s=0)
+        _, port = await server.start("127.0.0.1", 0)
+        client = await asyncio.to_thread(_greeted, port)
+        await asyncio.to_thread(client.sendall, b"NOOP\r\n" * 5000)
+        await asyncio.sleep(0.5)
+        answered = server.connections[0].engine.observations.commands.count("NOOP")
+        _reset(client)
+        await server.close()
+        return answered
+
+    answered = asyncio.run(scenario())
+    assert 0 < answered < 4000, answered
+
+
 def test_a_mail_over_the_message_cap_gets_552_and_the_session_goes_on() -> None:
     with serving("blank-line-truncation", "--max-message-size", "65536") as serve:
         sock = _greeted(serve.port)
