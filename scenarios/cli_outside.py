@@ -59,6 +59,7 @@ from scenarios.server.asyncdriver import (
 )
 from scenarios.server.limits import ConnectionLimits
 from scenarios.server.simdriver import ServerTls
+from scenarios.server.socketbounds import TRIM_AFTER_BYTES, TRIM_DELAY_S, give_back_free_memory
 from scenarios.server.transcript import TranscriptLine
 from scenarios.serververdict import ServerVerdict, judge_server, summary
 from smtp.userfiles import CERT_FILE, KEY_FILE, FileKind, UserFileError, read_user_file
@@ -313,25 +314,36 @@ async def _serve_until_stopped(args: argparse.Namespace, scenario: Scenario, tls
                 finished.cancel()
                 return
             connection = finished.result()
-            verdict = _connection_verdict(scenario, connection)
-            if not verdict.passed:
+            del finished  # it holds the connection too
+            held = connection.engine.observations.data_bytes
+            if not _print_verdict(args, scenario, connection, out):
                 state.status = EXIT_FAIL
-            if args.json:
-                _write(out, json.dumps({"type": "verdict", "scenario": scenario.name,
-                                        "connection": connection.index,
-                                        "peer": connection.peer, **verdict.as_dict(),
-                                        "observed": summary([connection.engine])}))
-            else:
-                word = "PASS" if verdict.passed else "FAIL"
-                _write(out, f"{word} {scenario.name} (server side, connection "
-                            f"{connection.index} from {connection.peer}): {verdict.reason}")
-                for line in verdict_lines(verdict):
-                    _write(out, line)
             server.release(connection)  # judged: nothing of it is kept
+            del connection
+            if held >= TRIM_AFTER_BYTES:  # once asyncio has let go of it too
+                asyncio.get_running_loop().call_later(TRIM_DELAY_S, give_back_free_memory)
             if args.once:
                 return
     finally:
         await server.close()
+
+
+def _print_verdict(args: argparse.Namespace, scenario: Scenario, connection: AsyncConnection,
+                   out: TextIO) -> bool:
+    """Judge the connection that ended and print its verdict; whether it passed."""
+    verdict = _connection_verdict(scenario, connection)
+    if args.json:
+        _write(out, json.dumps({"type": "verdict", "scenario": scenario.name,
+                                "connection": connection.index,
+                                "peer": connection.peer, **verdict.as_dict(),
+                                "observed": summary([connection.engine])}))
+    else:
+        word = "PASS" if verdict.passed else "FAIL"
+        _write(out, f"{word} {scenario.name} (server side, connection "
+                    f"{connection.index} from {connection.peer}): {verdict.reason}")
+        for line in verdict_lines(verdict):
+            _write(out, line)
+    return verdict.passed
 
 
 def _stop_on_signals(stop: asyncio.Future[None]) -> None:

@@ -73,11 +73,18 @@ class ReceivedMail:
         values = self.headers(name)
         return values[0] if values else None
 
+    @cached_property
+    def _header_section(self) -> EmailMessage:
+        """Only the header section parsed (a 10 MiB body is not copied to read a Date)."""
+        ends = [i + len(s) for s in (b"\r\n\r\n", b"\n\n") if (i := self.content.find(s)) >= 0]
+        parser = email.parser.BytesParser(_class=EmailMessage, policy=email.policy.default)
+        return parser.parsebytes(self.content[:min(ends)] if ends else self.content)
+
     def headers(self, name: str) -> list[str]:
         """Every header called ``name``, in order, as written (unfolded)."""
         wanted = name.lower()
         return [re.sub(r"\r?\n[ \t]", " ", str(value)).strip()
-                for key, value in self.message.raw_items() if key.lower() == wanted]
+                for key, value in self._header_section.raw_items() if key.lower() == wanted]
 
     @property
     def body(self) -> bytes:
