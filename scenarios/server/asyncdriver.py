@@ -83,6 +83,7 @@ from scenarios.server.socketbounds import (
     IdleWatch,
     RefusedConnection,
 )
+from scenarios.server.tlspipe import TlsPipe
 from scenarios.server.transcript import TranscriptLine, TranscriptSink, credential_spans
 from stack.tls import make_context, openssl_reason
 
@@ -91,71 +92,6 @@ CLOSE_LINGER_S: Final = 2.0
 DEFAULT_GATHER_S: Final = 0.02
 """How long client bytes are gathered before the engine sees them (see the module
 docstring: pipelining on real sockets)."""
-
-
-class _TlsPipe:
-    """Server-side TLS over memory BIOs: ciphertext in and out, plaintext for the engine."""
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self._in = ssl.MemoryBIO()
-        self._out = ssl.MemoryBIO()
-        self.obj = context.wrap_bio(self._in, self._out, server_side=True)
-        self.open = False
-        self.unwrapping = False
-
-    def outgoing(self) -> bytes:
-        return self._out.read()
-
-    def handshake(self, data: bytes) -> bool:
-        """Feed handshake bytes; True once done. Raises ``ssl.SSLError`` on failure."""
-        self._in.write(data)
-        try:
-            self.obj.do_handshake()
-        except ssl.SSLWantReadError:
-            return False
-        self.open = True
-        return True
-
-    def decrypt(self, data: bytes) -> tuple[bytes, bool]:
-        """Plaintext from ``data`` and whether the client sent close_notify. Raises
-        ``ssl.SSLError`` on a TLS error."""
-        self._in.write(data)
-        plain = bytearray()
-        while True:
-            try:
-                chunk = self.obj.read(65536)
-            except ssl.SSLWantReadError:
-                return bytes(plain), False
-            except ssl.SSLZeroReturnError:
-                return bytes(plain), True
-            if not chunk:
-                return bytes(plain), True
-            plain += chunk
-
-    def encrypt(self, data: bytes) -> bytes:
-        self.obj.write(data)
-        return self.outgoing()
-
-    def close_notify(self) -> bytes:
-        """Our close_notify alert (the peer's is not awaited here)."""
-        self.open = False
-        self.unwrapping = True
-        with contextlib.suppress(ssl.SSLError):
-            self.obj.unwrap()
-        return self.outgoing()
-
-    def after_unwrap(self, data: bytes) -> bytes | None:
-        """While waiting for the peer's close_notify: None until it came, then the bytes
-        that followed it (plaintext)."""
-        self._in.write(data)
-        try:
-            self.obj.unwrap()
-        except ssl.SSLWantReadError:
-            return None
-        except ssl.SSLError:
-            pass
-        self.unwrapping = False
-        return self._in.read()
 
 
 class AsyncConnection(asyncio.Protocol):
@@ -172,7 +108,7 @@ class AsyncConnection(asyncio.Protocol):
         self.closed = False
         self.finished = asyncio.Event()
         self._transport: asyncio.Transport | None = None
-        self._tls: _TlsPipe | None = None
+        self._tls: TlsPipe | None = None
         self._handshaking = False
         self._tls_dropped = False  # our close_notify is out: nothing more is processed
         self._actions = ActionRunner(self._do, self._delay, lambda: self.closed)
@@ -417,7 +353,7 @@ class AsyncConnection(asyncio.Protocol):
             self._enqueue(self.engine.on_tls_failed("no certificate configured"))
             return
         context = make_context(params.config(), server_side=True)
-        self._tls = _TlsPipe(context)
+        self._tls = TlsPipe(context)
         self._handshaking = True
 
     # -- the socket ---------------------------------------------------------------------
