@@ -56,7 +56,6 @@ simulated world or the command line.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import email.utils
 import os
@@ -73,6 +72,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal, TypeAlias
 
+from scenarios.dutsecrets import (
+    hide_known_secrets,
+    netrc_entry,
+    private_file,
+    scenario_secrets,
+    scenario_values,
+)
 from scenarios.format import Scenario
 from scenarios.server.asyncdriver import (
     AsyncConnection,
@@ -328,7 +334,7 @@ class DutFile:
         program gets as an argument starts with ``-``: the program could read it as an
         option (swaks reads ``--to --output=x`` as two options and writes the file x)."""
         used = self.placeholders_used(scenario)
-        for name, sources in scenario_values(scenario).items():
+        for name, sources in scenario_values(scenario, LOOPBACK).items():
             if name not in used:
                 continue
             for key, value in sources:
@@ -373,32 +379,6 @@ def shipped_dut_files() -> dict[str, Path]:
 def has_credentials(scenario: Scenario) -> bool:
     auth = scenario.device_config(LOOPBACK).auth
     return bool(auth.username) and auth.password is not None
-
-
-def scenario_values(scenario: Scenario) -> dict[str, list[tuple[str, str]]]:
-    """For each placeholder filled from the scenario, the ``(key, value)`` pairs it takes
-    (the key as the scenario file spells it, for error messages)."""
-    values: dict[str, list[tuple[str, str]]] = {}
-    job = scenario.to_job()
-    if isinstance(job, MailJob):
-        values["sender"] = [("job.from", job.sender)]
-        recipients = [(f"job.{field}[{index}]", address)
-                      for field, addresses in (("to", job.to), ("cc", job.cc),
-                                               ("bcc", job.bcc))
-                      for index, address in enumerate(addresses)]
-        values["recipient"] = values["recipients"] = recipients
-    auth = scenario.device_config(LOOPBACK).auth
-    if auth.username:
-        values["username"] = [("device.config.auth.username", auth.username)]
-    if auth.password is not None:
-        values["password"] = [("device.config.auth.password", auth.password)]
-    if scenario.device.domain:
-        values["helo_name"] = [("device.domain", scenario.device.domain)]
-    return values
-
-
-# ----------------------------------------------------------------------------------------
-# The message
 
 
 def message_for(scenario: Scenario, now: datetime) -> bytes:
@@ -452,27 +432,7 @@ class DutRun:
     def hide_secrets(self, text: str) -> str:
         """``text`` (the program's output, its argument list) with the scenario's
         password and token, and their base64 forms, replaced by ``<password hidden>``."""
-        return hide_known_secrets(text, scenario_secrets(self.scenario))
-
-
-def scenario_secrets(scenario: Scenario) -> list[str]:
-    """The scenario device's password and token, as they are and in base64 (alone, and
-    in the AUTH PLAIN and XOAUTH2 forms)."""
-    auth = scenario.device_config(LOOPBACK).auth
-    user = auth.username or ""
-    plain = [s for s in (auth.password, auth.oauth_token) if s]
-    blobs = [p.encode() for p in plain]
-    blobs += [f"\0{user}\0{p}".encode() for p in plain]
-    blobs += [f"user={user}\x01auth=Bearer {p}\x01\x01".encode() for p in plain]
-    return plain + [base64.b64encode(b).decode("ascii") for b in blobs]
-
-
-def hide_known_secrets(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with each of ``secrets`` replaced by ``<password hidden>`` (longest
-    first, so a secret inside another is not left half shown)."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "<password hidden>")
-    return text
+        return hide_known_secrets(text, scenario_secrets(self.scenario, LOOPBACK))
 
 
 def exit_check(event: str, exit_status: int | None, killed: bool, limit_s: float,
@@ -499,32 +459,6 @@ def exit_check(event: str, exit_status: int | None, killed: bool, limit_s: float
         return CheckResult("event", "pass", f"expected {event}: the client exited "
                                             f"{exit_status} (it reports a failure){said}")
     return CheckResult("event", "not observable", f"{event} is not a mail outcome")
-
-
-def _private_file(path: Path, data: bytes) -> Path:
-    """``path`` with ``data``, readable by this user only (mode 0600 from the start)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    return path
-
-
-def _netrc_token(text: str) -> str:
-    """A netrc token: as is when it has no blank, quote or backslash, else in double
-    quotes with backslash escapes (curl reads those since 7.84)."""
-    if text and not any(c in text for c in ' \t\r\n"\\'):
-        return text
-    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-               .replace("\r", "\\r").replace("\t", "\\t"))
-    return f'"{escaped}"'
-
-
-def netrc_entry(host: str, username: str | None, password: str | None) -> bytes:
-    """One netrc line for ``host`` with the credentials, or nothing without them."""
-    if not username or password is None:
-        return b""
-    return (f"machine {host} login {_netrc_token(username)} password "
-            f"{_netrc_token(password)}\n").encode()
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -599,8 +533,8 @@ async def run_dut_async(dut: DutFile, scenario: Scenario, *,
         folder = Path(tmp)
         (folder / "message.eml").write_bytes(message)
         (folder / "ca.pem").write_bytes(ca_pem)
-        password_file = _private_file(folder / "password", (auth.password or "").encode())
-        netrc_file = _private_file(folder / "netrc", netrc_entry(LOOPBACK, auth.username,
+        password_file = private_file(folder / "password", (auth.password or "").encode())
+        netrc_file = private_file(folder / "netrc", netrc_entry(LOOPBACK, auth.username,
                                                                  auth.password))
         if server_section.listen:
             _, port = await server.start(LOOPBACK, 0)

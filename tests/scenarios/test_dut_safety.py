@@ -15,16 +15,8 @@ from pathlib import Path
 import pytest
 
 from scenarios.cli_outside import run_with_dut
-from scenarios.dut import (
-    DutError,
-    DutFile,
-    hide_known_secrets,
-    netrc_entry,
-    run_dut,
-    run_dut_async,
-    scenario_secrets,
-    shipped_dut_files,
-)
+from scenarios.dut import DutError, DutFile, run_dut, run_dut_async, shipped_dut_files
+from scenarios.dutsecrets import hide_known_secrets, netrc_entry, scenario_secrets
 from scenarios.format import parse_scenario
 from scenarios.runner import resolve_scenario
 from scenarios.server.asyncdriver import Pacing
@@ -218,7 +210,7 @@ def test_dut_json_hides_credentials_unless_asked(show: bool) -> None:
 
 
 def test_a_password_the_program_prints_is_hidden_in_its_output() -> None:
-    secrets = scenario_secrets(resolve_scenario("starttls"))
+    secrets = scenario_secrets(resolve_scenario("starttls"), "127.0.0.1")
     text = "login s3cret-pump7 / czNjcmV0LXB1bXA3 / AHB1bXA3AHMzY3JldC1wdW1wNw== failed"
     assert hide_known_secrets(text, secrets) == (
         "login <password hidden> / <password hidden> / <password hidden> failed")
