@@ -22,11 +22,13 @@ from typing import Any
 
 from emulator.trace import TraceRecord, records_to_jsonl
 from emulator.units import format_us
+from scenarios.format import Scenario
 from scenarios.masking import masked_records, server_spans
 from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import RunResult
 from scenarios.server.authmask import with_markers
 from smtp.events import describe
+from stack.keylog import write_key_log
 from stack.tcp import TX_PURPOSE
 
 TRANSCRIPT_KINDS = frozenset({"rx", "tx", "accept", "tls_established", "tls_failed",
@@ -98,14 +100,30 @@ def run_dirname(result: RunResult) -> str:
     return f"{result.scenario.name}--{result.profile}--seed{result.seed}"
 
 
+def capture_epoch_s(scenario: Scenario) -> int:
+    """The wall-clock second the pcap stamps virtual time 0 with: the device's RTC
+    setting, or the server's clock when the RTC is unset (``server.clock``, by default
+    2024-06-03T10:00:00Z)."""
+    start = scenario.device.rtc if scenario.device.rtc is not None else scenario.server.clock
+    return int(start.timestamp())
+
+
+def tls_secrets(result: RunResult) -> list[str]:
+    """The run's TLS secrets as NSS key log lines (none when there was no TLS)."""
+    server = result.world.server
+    return server.tls_secrets() if server is not None else []
+
+
 def shown_records(records: Sequence[TraceRecord], show_secrets: bool) -> Sequence[TraceRecord]:
     """The records a written view gets: as they are, or with credentials blanked."""
     return records if show_secrets else masked_records(records)
 
 
 def write_artifacts(result: RunResult, folder: Path, *, show_secrets: bool = False) -> Path:
-    """Transcript, trace (JSON lines), pcap and result JSON in ``folder/<run>/``;
-    credentials hidden unless ``show_secrets``."""
+    """Transcript, trace (JSON lines), pcap, TLS key log and result JSON in
+    ``folder/<run>/``; credentials hidden unless ``show_secrets``. The key log holds the
+    TLS secrets whatever ``show_secrets`` says (it is what decrypts the pcap): it is
+    written only here, where the user asked for artifacts, with mode 0600."""
     from stack.pcap import write_pcap
 
     out = folder / run_dirname(result)
@@ -117,7 +135,8 @@ def write_artifacts(result: RunResult, folder: Path, *, show_secrets: bool = Fal
     with (out / "trace.jsonl").open("w") as fh:
         for line in records_to_jsonl(shown):
             fh.write(line + "\n")
-    write_pcap(shown, out / "capture.pcap")
+    write_pcap(shown, out / "capture.pcap", epoch_s=capture_epoch_s(result.world.scenario))
+    write_key_log(out / "keylog.txt", tls_secrets(result))
     (out / "result.json").write_text(json.dumps(result_dict(result), indent=2) + "\n")
     return out
 

@@ -46,6 +46,7 @@ from emulator.units import MS, SECOND
 from scenarios.datetimes import RtcSetting, UtcDateTime, in_calendar, passes_the_calendar
 from scenarios.errorwording import describe, describe_error
 from scenarios.firmware_choice import MODEL, FirmwareSetting
+from scenarios.format_replay import ReplayEntries, replay_rules
 from scenarios.server.actions import DropTlsMode, Segmentation
 from scenarios.server.rules import Rule, RuleAction, ServerConfig
 from smtp.bounds import (
@@ -546,6 +547,8 @@ class ServerSection(BaseModel):
     coalesce_replies: bool = _server_default("coalesce_replies")
     segmentation: Segmentation = _server_default("segmentation")
     rules: list[RuleSection] = Field(default_factory=list)
+    replay: ReplayEntries = Field(default_factory=list)
+    """A recorded server's answers, before the rules (``scenarios/format_replay.py``)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -578,8 +581,8 @@ class ServerSection(BaseModel):
     def to_server_config(self) -> ServerConfig:
         """The ``ServerConfig`` of the scripted server (every field but the runner's)."""
         values = {name: getattr(self, name) for name in type(self).model_fields
-                  if name not in _SERVER_ONLY and name != "rules"}
-        values["rules"] = tuple(rule.to_rule() for rule in self.rules)
+                  if name not in _SERVER_ONLY and name not in ("rules", "replay")}
+        values["rules"] = replay_rules(self.replay) + tuple(rule.to_rule() for rule in self.rules)
         for name in ("capabilities", "capabilities_tls"):
             if values[name] is not None:
                 values[name] = tuple(values[name])

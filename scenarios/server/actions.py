@@ -6,7 +6,9 @@ has finished (its delays included), the way a single-threaded server would work.
 actions are:
 
 - ``Send(data)``: one write, so one TCP segment when it fits (the driver must not merge
-  two Sends nor split one unless the transport forces it).
+  two Sends nor split one unless the transport forces it). ``Send(data, join=True)``
+  goes out in the same write as the Send right before it in the same list, when nothing
+  lies between them (a replayed server that answered a pipelined group in one segment).
 - ``Delay(us)``: the actions after it in this list happen ``us`` microseconds later.
 - ``StartTls()``: start server-side TLS now. Bytes of earlier Sends go out in plaintext
   first; everything after it is inside TLS once the handshake is done. The driver then
@@ -40,9 +42,10 @@ SEGMENTATIONS: Final[tuple[str, ...]] = get_args(Segmentation)
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Write ``data`` in one piece."""
+    """Write ``data`` in one piece (``join``: in the previous Send's write, see above)."""
 
     data: bytes
+    join: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.data, bytes) or not self.data:
@@ -100,7 +103,8 @@ def segment(actions: list[Action], mode: Segmentation, coalesce: bool = False) -
     ``"byte_by_byte"`` splits every Send into one-byte Sends, ``"line_by_line"`` into one
     Send per line (each ending with its LF). ``"coalesced"`` (or
     ``coalesce=True`` with ``"normal"``) merges Sends that follow each other with no other
-    action in between, so the replies to a pipelined group leave in one write.
+    action in between, so the replies to a pipelined group leave in one write; otherwise
+    only a ``join`` Send is merged into the Send right before it.
     """
     if mode not in SEGMENTATIONS:
         raise ValueError(f"segmentation: expected one of {SEGMENTATIONS}, got {mode!r}")
@@ -120,15 +124,15 @@ def segment(actions: list[Action], mode: Segmentation, coalesce: bool = False) -
             else:
                 lines.append(action)
         return lines
-    if mode == "coalesced" or coalesce:
-        merged: list[Action] = []
-        for action in actions:
-            if isinstance(action, Send) and merged and isinstance(merged[-1], Send):
-                merged[-1] = Send(merged[-1].data + action.data)
-            else:
-                merged.append(action)
-        return merged
-    return list(actions)
+    everything = mode == "coalesced" or coalesce
+    merged: list[Action] = []
+    for action in actions:
+        if (isinstance(action, Send) and (everything or action.join) and merged
+                and isinstance(merged[-1], Send)):
+            merged[-1] = Send(merged[-1].data + action.data, merged[-1].join)
+        else:
+            merged.append(action)
+    return merged
 
 
 def sent_bytes(actions: list[Action]) -> bytes:

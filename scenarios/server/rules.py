@@ -155,6 +155,35 @@ class Rule:
         wire = self.reply_bytes()
         return wire is None or wire[:1] in (b"2", b"3")
 
+    def answer(self, reply: bytes | None, after: Sequence[Action]) -> list[Action]:
+        """The actions when this rule fires: ``reply``, then ``after``, shaped by
+        ``action``, ``delay_us`` and ``inject`` (a subclass may shape them its own way)."""
+        if self.action == "ignore":
+            return []
+        out: list[Action] = [Delay(self.delay_us)] if self.delay_us else []
+        if self.action in ("silent", "close", "reset"):
+            stop: dict[str, Action] = {"silent": Silence(), "close": Close(), "reset": Reset()}
+            out.append(stop[self.action])
+            return out
+        payload = (reply or b"") + (b"" if self.action == "drop_tls" else self.inject_bytes())
+        if self.action == "trickle":
+            for i in range(len(payload)):
+                if i and self.trickle_delay_us:
+                    out.append(Delay(self.trickle_delay_us))
+                out.append(Send(payload[i : i + 1]))
+        elif payload:
+            out.append(Send(payload))
+        tail = [a for a in after if not isinstance(a, Close)]
+        out.extend(after if self.action in ("reply", "trickle") else tail)
+        if self.action == "reply_then_close":
+            out.append(Close())
+        elif self.action == "drop_tls":
+            assert self.drop_tls_mode is not None  # checked in Rule.__post_init__
+            out.append(DropTls(self.drop_tls_mode))
+            if self.inject is not None:
+                out.append(Send(self.inject_bytes()))
+        return out
+
 
 class RuleBook:
     """The rules of one connection with their match counters."""
@@ -186,34 +215,10 @@ class RuleBook:
 def apply_rule(rule: Rule | None, reply: bytes | None, after: Sequence[Action]) -> list[Action]:
     """The actions for one answer: ``reply`` (already the rule's or the default), then
     ``after`` (what the command itself does next: StartTls, Close, unsolicited Sends),
-    shaped by ``rule``."""
+    shaped by ``rule`` (see :meth:`Rule.answer`)."""
     if rule is None:
         return ([Send(reply)] if reply else []) + list(after)
-    if rule.action == "ignore":
-        return []
-    out: list[Action] = [Delay(rule.delay_us)] if rule.delay_us else []
-    if rule.action in ("silent", "close", "reset"):
-        stop: dict[str, Action] = {"silent": Silence(), "close": Close(), "reset": Reset()}
-        out.append(stop[rule.action])
-        return out
-    payload = (reply or b"") + (b"" if rule.action == "drop_tls" else rule.inject_bytes())
-    if rule.action == "trickle":
-        for i in range(len(payload)):
-            if i and rule.trickle_delay_us:
-                out.append(Delay(rule.trickle_delay_us))
-            out.append(Send(payload[i : i + 1]))
-    elif payload:
-        out.append(Send(payload))
-    tail = [a for a in after if not isinstance(a, Close)]
-    out.extend(after if rule.action in ("reply", "trickle") else tail)
-    if rule.action == "reply_then_close":
-        out.append(Close())
-    elif rule.action == "drop_tls":
-        assert rule.drop_tls_mode is not None  # checked in Rule.__post_init__
-        out.append(DropTls(rule.drop_tls_mode))
-        if rule.inject is not None:
-            out.append(Send(rule.inject_bytes()))
-    return out
+    return rule.answer(reply, after)
 
 
 def default_capabilities(max_size: int | None, starttls: bool) -> tuple[str, ...]:

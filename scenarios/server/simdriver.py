@@ -38,6 +38,7 @@ from scenarios.server.actions import (
 from scenarios.server.engine import ServerEngine
 from scenarios.server.rules import RuleBook, ServerConfig
 from stack.api import CloseReason, EventHandler, SocketEvent, SocketState, StreamSocket
+from stack.keylog import SecretsCapture
 from stack.simhost import SimHost
 from stack.tcp_socket import TcpSocket
 from stack.tls import TlsConfig, TlsSocket, make_context
@@ -75,6 +76,9 @@ class ServerConnection:
     outbox: bytearray = field(default_factory=bytearray)
     engine_tls_pending: bool = False
     splitter: _HandshakeByteSplitter | None = None
+    tls_secrets: list[str] = field(default_factory=list)
+    """The TLS secrets of this connection (NSS key log lines; never traced)."""
+    secrets: SecretsCapture | None = None
     actions: ActionRunner = field(init=False)
 
     def __post_init__(self) -> None:
@@ -97,6 +101,7 @@ class ServerConnection:
             failure = self.tls.failure
             if self.engine_tls_pending:
                 self.engine_tls_pending = False
+                self._take_secrets()
                 reason = f"{failure.kind}: {failure.reason}" if failure else "TLS failed"
                 kernel.emit(self.source, "tls_failed", reason=reason)
                 self._finish(f"TLS failed: {reason}")
@@ -104,6 +109,7 @@ class ServerConnection:
         if self.tls is not None and self.engine_tls_pending \
                 and self.tls.state is SocketState.ESTABLISHED:
             self.engine_tls_pending = False
+            self._take_secrets()
             if self.splitter is not None:
                 self.splitter.splitting = False
             cipher = self.tls.cipher() or ("?", "?")
@@ -132,12 +138,18 @@ class ServerConnection:
         if self.closed:
             return
         self.closed = True
+        self._take_secrets()
         self.engine.on_close(reason)
         self.server.kernel.emit(self.source, "closed", reason=reason)
         # Close even a socket already CLOSED (reset by the client): the server will not
         # read again, so what it left unread (a silent server reads nothing) goes back
         # to the server host's pool.
         self.sock.close()
+
+    def _take_secrets(self) -> None:
+        if self.secrets is not None:
+            self.tls_secrets += self.secrets.take()
+            self.secrets = None
 
     # -- carrying out actions in order
     def _enqueue(self, actions: list[Action]) -> None:
@@ -216,6 +228,7 @@ class ServerConnection:
         if leftover:
             kernel.emit(self.source, "discarded_plaintext", length=len(leftover))
         context = make_context(tls_params.config(), server_side=True)
+        self.secrets = SecretsCapture(context)
         raw: StreamSocket = self.raw
         if self.server.config.segmentation == "byte_by_byte":
             # The handshake flight goes out one byte per segment too (hostile-servers.md
@@ -316,6 +329,10 @@ class SimServer:
         if self.on_connection is not None:
             self.on_connection(conn)
         conn._enqueue(engine.on_connect())
+
+    def tls_secrets(self) -> list[str]:
+        """Every connection's TLS secrets so far, as NSS key log lines."""
+        return [line for c in self.connections for line in c.tls_secrets]
 
     @property
     def mailbox(self) -> list[object]:
