@@ -54,6 +54,7 @@ from scenarios.cli_firmware import (
     not_applicable_line,
     resolve_cli_firmware,
 )
+from scenarios.cli_import import add_import_parser, cmd_import
 from scenarios.cli_outside import add_dut_arguments, add_serve_parser, cmd_run_dut, cmd_serve
 from scenarios.cli_send import add_send_parser, cmd_send
 from scenarios.determinism import DeterminismCheck, DeterminismChecker
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_send_parser(sub)
     add_board_parser(sub)
     add_serve_parser(sub)
+    add_import_parser(sub)
     return parser
 
 
@@ -485,6 +487,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return cmd_send(args, out, err)
     if args.command == "serve":
         return cmd_serve(args, out, err)
+    if args.command == "import":
+        return cmd_import(args, out, err)
     raise AssertionError(f"unknown command {args.command!r}")  # argparse refused it
 
 

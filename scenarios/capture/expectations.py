@@ -1,0 +1,172 @@
+"""The scenario's ``[expect]``: what a correct client does with the recorded server's answers.
+
+The recorded client may be the buggy one, so its own behaviour is not the expectation.
+The server's answers decide, read in order until one ends the job, with the client's
+own reply parser (:class:`smtp.replies.ReplyParser`) judging whether a reply is valid:
+
+- nobody listened: ``error`` ``connection_refused``; no greeting: ``timeout`` at
+  ``GREETING``; a malformed reply, or a second reply to one command: ``error``
+  ``protocol``;
+- STARTTLS refused while the client requires TLS, or not offered when it quit at once:
+  ``tls_required``; a failed handshake: ``tls_failed``; AUTH refused: ``auth_failed``;
+- MAIL, DATA or the content refused (any 4xx/5xx): ``command_abort`` with the command
+  and code; every recipient refused: ``command_abort`` at RCPT;
+- a command never answered: ``timeout`` with the command; the connection ended before
+  the final reply: ``error`` ``connection_lost``;
+- the content accepted: ``sent`` with its code, and the mailbox, body, recipients and
+  way (DATA or BDAT) as the server received them; VRFY and ETRN: their result events.
+
+Every choice comes with a sentence for the scenario file, to be reviewed there.
+This module knows SMTP and the expectation keys; it writes no files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from scenarios.capture.dialogue import Answer, Dialogue, Exchange
+from scenarios.capture.facts import ClientFacts, Transaction
+from smtp.errors import RemoteProtocolError
+from smtp.replies import ReplyParser
+
+_DATA_VERBS = ("DATA", "DATA_END", "BDAT")
+
+
+@dataclass
+class Expectation:
+    """``[expect]`` and ``[expect.server]`` keys, and why (one sentence)."""
+
+    expect: dict[str, Any] = field(default_factory=dict)
+    server: dict[str, Any] = field(default_factory=dict)
+    why: str = ""
+
+
+def malformed(answer: Answer, verb: str) -> str | None:
+    """Why a correct client refuses ``answer`` (its own parser's words), or None."""
+    parser = ReplyParser()
+    parser.feed(answer.data)
+    count = 0
+    try:
+        while parser.next_reply() is not None:
+            count += 1
+    except RemoteProtocolError as exc:
+        return exc.reason
+    if count > 1 and verb not in ("STARTTLS",):
+        return f"{count} replies to one {verb}"
+    return None
+
+
+def _event(exchange: Exchange, facts: ClientFacts, dialogue: Dialogue) -> Expectation | None:
+    """The event this exchange ends the job with, or None when the job goes on."""
+    answer, verb = exchange.answer, exchange.verb
+    if answer is None or (not answer.replies and answer.then == "silent"):
+        if answer is None and verb != "GREETING":
+            return None
+        return Expectation({"event": "timeout", "command": verb},
+                           why=f"the server never answered {verb}")
+    if answer.replies and not answer.replies[-1].complete:
+        return Expectation({"event": "timeout", "command": verb},
+                           why=f"the server's answer to {verb} never ended")
+    problem = malformed(answer, verb) if answer.replies else None
+    if problem is not None:
+        return Expectation({"event": "error", "error_kind": "protocol"},
+                           why=f"the answer to {verb} is malformed: {problem}")
+    code = answer.code
+    if code is None:
+        if answer.then is not None:
+            return Expectation({"event": "error", "error_kind": "connection_lost"},
+                               why=f"the server ended the connection at {verb}")
+        return None
+    if verb == "GREETING" and code // 100 != 2:
+        return Expectation({"event": "error", "error_kind": "service_unavailable",
+                            "reply_code": code}, why=f"the greeting was {code}")
+    if verb == "STARTTLS":
+        if code != 220:
+            return None
+        tls = dialogue.session.tls
+        if tls is not None and tls.handshake_failed:
+            return Expectation({"event": "error", "error_kind": "tls_failed"},
+                               why="the TLS handshake after STARTTLS failed")
+    if verb in ("AUTH", "AUTH_RESPONSE") and code // 100 in (4, 5):
+        return Expectation({"event": "error", "error_kind": "auth_failed", "reply_code": code},
+                           why=f"the server refused the login with {code}")
+    if verb in ("MAIL", "DATA", "DATA_END", "BDAT") and code // 100 in (4, 5):
+        command = "DATA" if verb == "DATA_END" else verb
+        return Expectation({"event": "command_abort", "command": command, "reply_code": code},
+                           why=f"the server refused {command} with {code}")
+    if verb in ("VRFY", "ETRN"):
+        return Expectation({"event": f"{verb.lower()}_result", "reply_code": code},
+                           why=f"the server answered {verb} with {code}")
+    if answer.then in ("close", "reset", "drop_tls") and verb != "QUIT":
+        return Expectation({"event": "error", "error_kind": "connection_lost"},
+                           why=f"the server ended the connection after {verb}")
+    return None
+
+
+def _rcpt_refusal(transaction: Transaction) -> Expectation | None:
+    codes = [r.code for r in transaction.recipients]
+    if codes and all(c is not None and c // 100 in (4, 5) for c in codes):
+        return Expectation({"event": "command_abort", "command": "RCPT",
+                            "reply_code": codes[-1]},
+                           why="the server refused every recipient")
+    return None
+
+
+def _sent(transaction: Transaction) -> Expectation:
+    expect: dict[str, Any] = {"event": "sent", "mailbox_count": 1, "body_exact": True}
+    if transaction.final_code is not None:
+        expect["reply_code"] = transaction.final_code
+    refused = [r.address for r in transaction.recipients
+               if r.code is not None and r.code // 100 in (4, 5)]
+    if refused:
+        expect["recipients_rejected"] = refused
+    server: dict[str, Any] = {
+        "envelope_recipients": [r.address for r in transaction.recipients
+                                if r.code is not None and r.code // 100 == 2],
+        "via": transaction.via or "DATA",
+    }
+    return Expectation(expect, server, why=f"the server accepted the mail with "
+                                           f"{transaction.final_code}")
+
+
+def expectation(dialogue: Dialogue, facts: ClientFacts, security: str) -> Expectation:
+    """The expectations for the imported scenario (see the module docstring)."""
+    session = dialogue.session
+    if session.refused:
+        return Expectation({"event": "error", "error_kind": "connection_refused"},
+                           why="nobody listened: the server side answered the SYN with RST")
+    if security == "required" and facts.starttls_code != 220 and not (
+            session.tls is not None and session.tls.implicit):
+        return Expectation({"event": "error", "error_kind": "tls_required"},
+                           why="the server offered no STARTTLS and the client quit: it "
+                               "required TLS")
+    transactions = iter(facts.transactions)
+    current: Transaction | None = None
+    for exchange in dialogue.exchanges:
+        if exchange.discarded:
+            continue
+        if exchange.verb == "MAIL":
+            current = next(transactions, None)
+        if exchange.verb == "DATA" and current is not None:
+            refusal = _rcpt_refusal(current)
+            if refusal is not None:
+                return refusal
+        found = _event(exchange, facts, dialogue)
+        if found is not None:
+            return _with_server(found, facts, session)
+        if exchange.verb in ("DATA_END", "BDAT") and current is not None \
+                and current.final_code is not None and current.final_code // 100 == 2 \
+                and (exchange.verb == "DATA_END" or (exchange.unit is not None
+                     and exchange.unit.line.upper().rstrip().endswith("LAST"))):
+            return _with_server(_sent(current), facts, session)
+    if session.ending("server") is not None or session.ending("client") is not None:
+        return Expectation({"event": "error", "error_kind": "connection_lost"},
+                           why="the connection ended before the job did")
+    return Expectation({"event": "timeout"}, why="the recording ends before the job does")
+
+
+def _with_server(found: Expectation, facts: ClientFacts, session: Any) -> Expectation:
+    if session.tls is not None and not session.tls.handshake_failed:
+        found.server.setdefault("tls_used", True)
+    return found
