@@ -174,6 +174,9 @@ def split_replies(server: _Stream) -> list[Reply]:
             out.append(Reply(start, end, data[start:end], piece.t_us, complete=newline >= 0))
             start = None
         position = end
+    if start is not None:  # a multi-line reply the server never finished
+        piece = server.pieces[server.piece_at(start)]
+        out.append(Reply(start, len(data), data[start:], piece.t_us, complete=False))
     return out
 
 

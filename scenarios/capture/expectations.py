@@ -65,13 +65,13 @@ def _event(exchange: Exchange, facts: ClientFacts, dialogue: Dialogue) -> Expect
             return None
         return Expectation({"event": "timeout", "command": verb},
                            why=f"the server never answered {verb}")
-    if answer.replies and not answer.replies[-1].complete:
-        return Expectation({"event": "timeout", "command": verb},
-                           why=f"the server's answer to {verb} never ended")
     problem = malformed(answer, verb) if answer.replies else None
     if problem is not None:
         return Expectation({"event": "error", "error_kind": "protocol"},
                            why=f"the answer to {verb} is malformed: {problem}")
+    if answer.replies and not answer.replies[-1].complete:
+        return Expectation({"event": "timeout", "command": verb},
+                           why=f"the server's answer to {verb} never ended")
     code = answer.code
     if code is None:
         if answer.then is not None:
@@ -141,6 +141,7 @@ def expectation(dialogue: Dialogue, facts: ClientFacts, security: str) -> Expect
         return Expectation({"event": "error", "error_kind": "tls_required"},
                            why="the server offered no STARTTLS and the client quit: it "
                                "required TLS")
+    forged = next((e for e in session.endings if e.forged and e.side == "server"), None)
     transactions = iter(facts.transactions)
     current: Transaction | None = None
     for exchange in dialogue.exchanges:
@@ -152,6 +153,9 @@ def expectation(dialogue: Dialogue, facts: ClientFacts, security: str) -> Expect
             refusal = _rcpt_refusal(current)
             if refusal is not None:
                 return refusal
+        if forged is not None and exchange.unit is not None \
+                and exchange.unit.arrival_us > forged.t_us:
+            break
         found = _event(exchange, facts, dialogue)
         if found is not None:
             return _with_server(found, facts, session)
@@ -160,6 +164,10 @@ def expectation(dialogue: Dialogue, facts: ClientFacts, security: str) -> Expect
                 and (exchange.verb == "DATA_END" or (exchange.unit is not None
                      and exchange.unit.line.upper().rstrip().endswith("LAST"))):
             return _with_server(_sent(current), facts, session)
+    if forged is not None:
+        return Expectation({"event": "error", "error_kind": "connection_lost"},
+                           why="a reset reached the client on the way (the server did not "
+                               "send it)")
     if session.ending("server") is not None or session.ending("client") is not None:
         return Expectation({"event": "error", "error_kind": "connection_lost"},
                            why="the connection ended before the job did")

@@ -18,7 +18,6 @@ finding the STARTTLS command.
 
 from __future__ import annotations
 
-import itertools
 import re
 import ssl
 from collections import defaultdict
@@ -231,31 +230,38 @@ class _Reader:
         session.one_way_us = answer.t_us - syn.t_us
         third = next((f for f in self.frames if f.number > answer.number
                       and _side(f, self.client) == "client"), None)
-        back = third.t_us - answer.t_us if third is not None else session.one_way_us
+        session.link = self._fit_link(syn, answer)
         if third is not None:
-            session.accepted_us = third.t_us - self.origin + session.one_way_us
-        session.link = LinkEstimate(latency_us=(session.one_way_us + back) // 2,
-                                    bandwidth_bps=self._bandwidth())
+            arrival = third.t_us + _wire_us(third, session.link.bandwidth_bps or 10**10)
+            session.accepted_us = round(arrival + session.link.latency_us) - self.origin
 
-    def _bandwidth(self) -> int | None:
-        """Bits per second from the spacing of the server's ACKs of back-to-back full
-        client segments (the fastest pair), when the capture has such a burst."""
-        full = [f for f in self.frames if _side(f, self.client) == "client" and f.length >= 536]
-        if len(full) < 2:
-            return None
-        acks = [(f.t_us, f.ack) for f in self.frames
-                if _side(f, self.client) == "server" and f.has(ACK)]
-        best: float | None = None
-        for first, second in itertools.pairwise(full):
-            if second.t_us != first.t_us or second.seq != first.end_seq:
+    def _fit_link(self, syn: Frame, answer: Frame) -> LinkEstimate:
+        """The link (one-way latency, bandwidth) that best explains when the server
+        acknowledged each client frame: frames leave one after another at the link's
+        speed and arrive a latency later (the simulated link's own model)."""
+        client = [f for f in self.frames if _side(f, self.client) == "client"
+                  and not f.has(RST)]
+        exact = {}
+        for frame in self.frames:
+            if _side(frame, self.client) == "server" and frame.has(ACK):
+                exact.setdefault(frame.ack, frame.t_us)
+        seqs: dict[int, int] = defaultdict(int)
+        for frame in client:
+            seqs[frame.seq] += frame.end_seq > frame.seq
+        observed = [(f, exact[f.end_seq]) for f in client  # sent once: no loss in the way
+                    if f.end_seq > f.seq and seqs[f.seq] == 1 and f.end_seq in exact
+                    and exact[f.end_seq] >= f.t_us]
+        best: tuple[float, int, int] | None = None
+        for bps in _BANDWIDTHS:
+            latency = answer.t_us - syn.t_us - _wire_us(syn, bps)
+            if latency < 0:
                 continue
-            t1 = next((t for t, a in acks if a >= first.end_seq and t >= first.t_us), None)
-            t2 = next((t for t, a in acks if a >= second.end_seq and t >= first.t_us), None)
-            if t1 is None or t2 is None or t2 <= t1:
-                continue
-            bps = (second.length + 54) * 8 * 1_000_000 / (t2 - t1)
-            best = bps if best is None else max(best, bps)
-        return None if best is None else int(best)
+            error = _fit_error(client, observed, bps, latency)
+            if best is None or error < best[0]:
+                best = (error, bps, latency)
+        if best is None:
+            return LinkEstimate(latency_us=answer.t_us - syn.t_us)
+        return LinkEstimate(latency_us=round(best[2]), bandwidth_bps=best[1])
 
     # -- the bytes
     def _pieces(self, session: Session, tcp_chunks: list[FollowedChunk]) -> None:
@@ -282,23 +288,56 @@ class _Reader:
             pieces += self._plain_pieces(side, chunks, tls_from[side])
         if tls_from["client"] is not None or tls_from["server"] is not None:
             session.tls = self._tls_facts()
-            pieces += self._tls_pieces(session.tls)
+            tls_pieces = self._tls_pieces(session.tls)
+            pieces += tls_pieces
+            if self.implicit:
+                self._greeting_ready(session, tls_pieces)
         pieces.sort(key=lambda p: (p.frame or 0, 0 if not p.tls else 1))
         session.pieces = pieces
 
+    def _greeting_ready(self, session: Session, tls_pieces: list[Piece]) -> None:
+        """Under implicit TLS the server greets once the handshake is done: when it had
+        the client's last handshake frame (the last one before the greeting)."""
+        greeting = next((p for p in tls_pieces if p.side == "server"), None)
+        if greeting is None or greeting.frame is None:
+            return
+        before = [f for f in self.frames if _side(f, self.client) == "client"
+                  and f.length and f.number < greeting.frame]
+        if before:
+            last = before[-1]
+            session.accepted_us = session.arrival_us(
+                Piece("client", last.t_us - self.origin, b"", True, last.end_seq, last.number))
+
     def _plain_pieces(self, side: Side, chunks: list[FollowedChunk],
                       tls_from: int | None) -> list[Piece]:
-        out, position = [], 0
+        """The side's plaintext per segment; the server's segments TCP cut from one write
+        (a full segment and the next one sent at the same instant) are one piece again.
+        (The client's stay apart: each tells when the server had its bytes.)"""
+        out: list[Piece] = []
+        position = 0
+        limit = self._peer_mss(side) if side == "server" else None
         for chunk in chunks:
             data = chunk.data
             if tls_from is not None:
                 data = data[:max(0, tls_from - position)]
             position += len(chunk.data)
-            if data:
-                frame = self.by_number[chunk.frame]
-                out.append(Piece(side, self.rel(chunk.frame), data, False, frame.end_seq,
-                                 chunk.frame))
+            if not data:
+                continue
+            frame = self.by_number[chunk.frame]
+            t_us = self.rel(chunk.frame)
+            if out and limit is not None and len(out[-1].data) % limit == 0 \
+                    and out[-1].t_us == t_us:
+                last = out[-1]
+                out[-1] = Piece(side, last.t_us, last.data + data, False, frame.end_seq,
+                                chunk.frame)
+                continue
+            out.append(Piece(side, t_us, data, False, frame.end_seq, chunk.frame))
         return out
+
+    def _peer_mss(self, side: Side) -> int | None:
+        """The MSS the other side announced: the most ``side`` puts in one segment."""
+        return next((f.mss for f in self.frames if f.mss is not None
+                     and _side(f, self.client) != side), None)
 
     def _tls_pieces(self, facts: TlsFacts) -> list[Piece]:
         records = follow_tls(self.path, self.summary.index, keylog=self.keylog,
@@ -397,6 +436,28 @@ class _Reader:
                     continue
                 lost[frame.number] = Loss(side, index + 1, frame.t_us - self.origin, frame.number)
         return sorted(lost.values(), key=lambda loss: loss.frame)
+
+
+_BANDWIDTHS: Final = (9_600, 19_200, 38_400, 56_000, 64_000, 115_200, 128_000, 256_000,
+                      512_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000, 20_000_000,
+                      50_000_000, 100_000_000, 1_000_000_000, 10_000_000_000)
+"""The link speeds :meth:`_Reader._fit_link` tries (bits per second)."""
+_ETHERNET_IP_TCP: Final = 54
+
+
+def _wire_us(frame: Frame, bps: int) -> float:
+    size = frame.length + _ETHERNET_IP_TCP + (4 if frame.has(SYN) else 0)
+    return size * 8 * 1_000_000 / bps
+
+
+def _fit_error(client: list[Frame], observed: list[tuple[Frame, int]], bps: int,
+               latency: float) -> float:
+    arrivals: dict[int, float] = {}
+    busy = 0.0
+    for frame in client:
+        busy = max(float(frame.t_us), busy) + _wire_us(frame, bps)
+        arrivals[frame.number] = busy + latency
+    return sum(abs(arrivals[f.number] - t) for f, t in observed)
 
 
 def _frame_at(offsets: list[tuple[int, int]], position: int) -> int:

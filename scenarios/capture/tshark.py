@@ -40,7 +40,7 @@ _FIELDS: Final = (
     "ip.dst", "ipv6.dst", "tcp.dstport", "tcp.seq", "tcp.ack", "tcp.len", "tcp.flags",
     "tls.record.content_type", "tls.handshake.type", "tls.alert_message.desc",
     "tls.handshake.ciphersuite", "tls.handshake.extensions.supported_version",
-    "tls.handshake.version",
+    "tls.handshake.version", "tcp.options.mss_val",
 )
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 
@@ -65,6 +65,8 @@ class Frame:
     tls_ciphersuites: tuple[int, ...] = ()
     tls_versions: tuple[int, ...] = ()
     """Versions from ``supported_versions`` (TLS 1.3) or else the handshake version."""
+    mss: int | None = None
+    """The MSS option (in SYN and SYN-ACK): the largest segment this side accepts."""
 
     def has(self, flag: int) -> bool:
         return bool(self.flags & flag)
@@ -169,6 +171,7 @@ def _frame(values: list[str]) -> Frame | None:
         tls_alerts=_ints(record.get("tls.alert_message.desc", "")),
         tls_ciphersuites=_ints(record.get("tls.handshake.ciphersuite", "")),
         tls_versions=versions or _ints(record.get("tls.handshake.version", "")),
+        mss=int(record["tcp.options.mss_val"]) if record.get("tcp.options.mss_val") else None,
     )
 
 

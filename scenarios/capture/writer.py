@@ -251,7 +251,8 @@ class _Writer:
             _add(table, "latency_ms", latency_ms, "half the round trip the TCP handshake shows")
             if link.bandwidth_bps is not None:
                 bps = int(float(f"{link.bandwidth_bps:.2g}"))
-                _add(table, "bandwidth_bps", bps, "from the spacing of back-to-back segments")
+                _add(table, "bandwidth_bps", bps, "the speed that best explains the server's "
+                     "acknowledgements")
         faults = tomlkit.aot()
         for ending in self.session.endings:
             if ending.forged:
