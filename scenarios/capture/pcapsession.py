@@ -251,7 +251,7 @@ class _Reader:
         observed = [(f, exact[f.end_seq]) for f in client  # sent once: no loss in the way
                     if f.end_seq > f.seq and seqs[f.seq] == 1 and f.end_seq in exact
                     and exact[f.end_seq] >= f.t_us]
-        best: tuple[float, int, int] | None = None
+        best: tuple[float, int, float] | None = None
         for bps in _BANDWIDTHS:
             latency = answer.t_us - syn.t_us - _wire_us(syn, bps)
             if latency < 0:
