@@ -241,7 +241,7 @@ class _Reader:
         speed and arrive a latency later (the simulated link's own model)."""
         client = [f for f in self.frames if _side(f, self.client) == "client"
                   and not f.has(RST)]
-        exact = {}
+        exact: dict[int, int] = {}
         for frame in self.frames:
             if _side(frame, self.client) == "server" and frame.has(ACK):
                 exact.setdefault(frame.ack, frame.t_us)
