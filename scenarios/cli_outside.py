@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -63,6 +64,7 @@ from scenarios.server.socketbounds import TRIM_AFTER_BYTES, TRIM_DELAY_S, give_b
 from scenarios.server.transcript import TranscriptLine
 from scenarios.serververdict import ServerVerdict, judge_server, summary
 from smtp.userfiles import CERT_FILE, KEY_FILE, FileKind, UserFileError, read_user_file
+from stack.keylog import check_key_log_file, env_key_log_file
 from stack.tls import make_context
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
@@ -303,6 +305,9 @@ async def _serve_until_stopped(args: argparse.Namespace, scenario: Scenario, tls
                                 "ca_file": str(ca_file) if ca_file else None}))
     else:
         _write(out, f"serving {scenario.name} on {host_port(*bound)} ({mode})")
+        if tls.keylog_file is not None:
+            _write(out, f"TLS secrets appended to {tls.keylog_file} (SSLKEYLOGFILE): keep "
+                        f"them as secret as the mail")
         if ca_file is not None and (scenario.server.starttls or scenario.server.implicit_tls):
             _write(out, f"CA certificate for the client to trust: {ca_file}")
     try:
@@ -370,6 +375,10 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if not scenario.server.listen:
             raise _Problem(f"{scenario.name}: server.listen is false: there is nothing to serve")
         tls, ca_pem = server_tls(scenario, args.tls_cert, args.tls_key, args.listen[0])
+        keylog = env_key_log_file()
+        if keylog is not None:  # the user's own file: append every session's TLS secrets
+            check_key_log_file(keylog)
+            tls = dataclasses.replace(tls, keylog_file=keylog)
         asyncio.run(_serve(args, scenario, tls, ca_pem, out, state))
     except (ScenarioError, _Problem, ValueError) as exc:
         for line in _problem_lines(exc):

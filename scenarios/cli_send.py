@@ -25,6 +25,7 @@ import it. It knows the host client, the config and the mail job, not the scenar
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -47,6 +48,7 @@ from smtp.userfiles import (
     read_user_file,
     shown_path,
 )
+from stack.keylog import check_key_log_file, env_key_log_file
 
 EXIT_SENT, EXIT_NOT_SENT, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_TIMEOUT_S: Final = 60.0
@@ -201,6 +203,16 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for problem in exc.problems:
             err.write(f"{problem}\n")
         return EXIT_BAD_INPUT
+
+    keylog = env_key_log_file()
+    if keylog is not None:  # the user's own file: append this session's TLS secrets
+        try:
+            check_key_log_file(keylog)
+        except ValueError as exc:
+            err.write(f"{PROG}: {exc}\n")
+            return EXIT_BAD_INPUT
+        settings = dataclasses.replace(
+            settings, tls=dataclasses.replace(settings.tls, keylog_file=keylog))
 
     def show(event: ClientEvent) -> None:
         out.write(describe(event) + "\n")

@@ -55,6 +55,9 @@ class TlsSettings:
     ca_pem: bytes | None = None
     verify: bool = True
     server_name: str | None = None
+    keylog_file: str | None = None
+    """Append TLS secrets here (``SSLKEYLOGFILE`` of ``smtp-hil send``); never in the
+    simulation."""
 
 
 @dataclass(frozen=True)

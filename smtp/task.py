@@ -99,7 +99,8 @@ def tls_config_for(settings: ClientSettings, profile: Profile) -> TlsConfig:
         ciphers, max_version = WEAK_CIPHERS, WEAK_MAX_VERSION
     return TlsConfig(ciphers=ciphers, min_version=tls.min_version, max_version=max_version,
                      ca_pem=tls.ca_pem, verify=tls.verify,
-                     server_name=tls.server_name or settings.server_host)
+                     server_name=tls.server_name or settings.server_host,
+                     keylog_file=tls.keylog_file)
 
 
 def _rtc_clock(porting: Porting) -> Callable[[], datetime]:

@@ -148,14 +148,24 @@ def env_key_log_file(environ: Mapping[str, str] | None = None) -> str | None:
     return value or None
 
 
+def check_key_log_file(path: str) -> None:
+    """ValueError naming ``SSLKEYLOGFILE`` unless ``path`` can be appended to (created with
+    mode 0600 if missing): checked before a session starts, not in its middle."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except OSError as exc:
+        raise ValueError(f"{ENV_VARIABLE}={path}: cannot append to the file: "
+                         f"{exc.strerror or exc}") from None
+    os.close(fd)
+
+
 def log_to_file(context: ssl.SSLContext, path: str) -> None:
     """Append ``context``'s secrets to ``path`` (created with mode 0600 if missing).
 
     Raises ValueError naming the file when it cannot be opened for appending.
     """
+    check_key_log_file(path)
     try:
-        if not os.path.exists(path):
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
         context.keylog_filename = path
     except OSError as exc:
         raise ValueError(f"{ENV_VARIABLE}={path}: cannot append to the file: "

@@ -25,6 +25,7 @@ from typing import TypeAlias
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from stack.keylog import log_to_file
 from stack.tlsverify import check_arguments, verify_server_certificate
 
 Verifier: TypeAlias = Callable[[list[bytes]], None]
@@ -47,7 +48,7 @@ class TlsConfig:
     ``ciphers`` is an OpenSSL cipher string for TLS 1.2 and below (TLS 1.3 suites cannot
     be chosen from Python). ``ca_pem`` holds the client's trust anchors; ``server_name``
     is what the client sends as SNI and checks the certificate against; ``cert_chain``
-    is the server's ``(cert_pem, key_pem)``.
+    is the server's ``(cert_pem, key_pem)``. ``keylog_file``: see the field.
     """
 
     ciphers: str | None = None
@@ -57,6 +58,9 @@ class TlsConfig:
     verify: bool = True
     server_name: str | None = None
     cert_chain: tuple[bytes, bytes] | None = None
+    keylog_file: str | None = None
+    """Append the session secrets to this file (``SSLKEYLOGFILE``); outside the
+    simulation only, where the user named the file."""
 
     def __post_init__(self) -> None:
         if self.ciphers is not None:
@@ -177,6 +181,8 @@ def make_context(config: TlsConfig, *, server_side: bool) -> ssl.SSLContext:
         context.minimum_version = low
     if high is not None:
         context.maximum_version = high
+    if config.keylog_file is not None:
+        log_to_file(context, config.keylog_file)
     return context
 
 

@@ -72,6 +72,8 @@ class Unit:
     tls: bool
     pipelined: bool = False
     """Sent in the same piece as the unit before it: the client did not wait."""
+    complete: bool = True
+    """The whole unit arrived (a line with its end, content with its final dot)."""
 
     @property
     def argument(self) -> str:
@@ -251,8 +253,10 @@ class _Pairing:
         if self.mode == "content":
             end = _content_end(data, start)
             self.mode = "command"
-            return self._unit("content", "DATA_END", start, end,
+            unit = self._unit("content", "DATA_END", start, end,
                               f"(the message: {max(0, end - start - 5)} bytes)")
+            unit.complete = unit.data.endswith(b"\r\n.\r\n") or unit.data == b".\r\n"
+            return unit
         if self.mode == "bdat":
             end = min(len(data), start + self.bdat_size)
             self.mode = "command"
@@ -269,8 +273,11 @@ class _Pairing:
             chunk_end = min(len(data), end + size)
             unit = self._unit("bdat", "BDAT", start, chunk_end, line)
             unit.data = data[end:chunk_end]
+            unit.complete = len(unit.data) == size
             return unit
-        return self._unit("command", verb, start, end, line)
+        unit = self._unit("command", verb, start, end, line)
+        unit.complete = newline >= 0
+        return unit
 
     def _unit(self, kind: UnitKind, verb: str, start: int, end: int, line: str) -> Unit:
         self.position = end
@@ -384,7 +391,8 @@ def _endings(dialogue: Dialogue) -> None:
             answer.then, answer.drop_tls_mode = "drop_tls", "close_notify"
             answer.then_delay_us = max(0, notified[0] - base)
             return
-    unanswered = [i for i in live if dialogue.exchanges[i].answer is None]
+    unanswered = [i for i in live if dialogue.exchanges[i].answer is None
+                  and ((u := dialogue.exchanges[i].unit) is None or u.complete)]
     if unanswered:
         last_answered = max((i for i in live if dialogue.exchanges[i].answer is not None),
                             default=-1)

@@ -204,7 +204,8 @@ class _Reader:
                           client=self.client, server=self.summary.server,
                           end_us=self.frames[-1].t_us - self.origin)
         session.server_acks = [(f.t_us - self.origin, f.ack) for f in self.frames
-                               if _side(f, self.client) == "server" and f.has(ACK)]
+                               if _side(f, self.client) == "server" and f.has(ACK)
+                               and not f.has(RST)]
         self._handshake(session)
         self._pieces(session, tcp_chunks)
         session.endings = self._endings()
@@ -252,7 +253,7 @@ class _Reader:
                     if f.end_seq > f.seq and seqs[f.seq] == 1 and f.end_seq in exact
                     and exact[f.end_seq] >= f.t_us]
         best: tuple[float, int, float] | None = None
-        for bps in _BANDWIDTHS:
+        for bps in (_DEFAULT_BANDWIDTH, *_BANDWIDTHS):  # the default wins a tie
             latency = answer.t_us - syn.t_us - _wire_us(syn, bps)
             if latency < 0:
                 continue
@@ -442,6 +443,8 @@ _BANDWIDTHS: Final = (9_600, 19_200, 38_400, 56_000, 64_000, 115_200, 128_000, 2
                       512_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000, 20_000_000,
                       50_000_000, 100_000_000, 1_000_000_000, 10_000_000_000)
 """The link speeds :meth:`_Reader._fit_link` tries (bits per second)."""
+_DEFAULT_BANDWIDTH: Final = 10_000_000
+"""The scenario format's default link speed: kept when the capture cannot tell."""
 _ETHERNET_IP_TCP: Final = 54
 
 

@@ -53,10 +53,13 @@ class ServerTls:
     ciphers: str | None = None
     min_version: str | None = None
     max_version: str | None = None
+    keylog_file: str | None = None
+    """Append TLS secrets here (``serve`` with ``SSLKEYLOGFILE``); never in the simulation."""
 
     def config(self) -> TlsConfig:
         return TlsConfig(ciphers=self.ciphers, min_version=self.min_version,
-                         max_version=self.max_version, cert_chain=(self.cert_pem, self.key_pem))
+                         max_version=self.max_version, cert_chain=(self.cert_pem, self.key_pem),
+                         keylog_file=self.keylog_file)
 
 
 @dataclass
