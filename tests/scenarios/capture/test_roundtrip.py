@@ -56,7 +56,7 @@ def cli(*args: str) -> tuple[int, str, str]:
 
 
 def record_and_import(name: str, tmp_path: Path) -> tuple[Path, tuple[int, str, str]]:
-    status, out, err = cli("run", name, "--artifacts", str(tmp_path / "first"))
+    status, _, err = cli("run", name, "--artifacts", str(tmp_path / "first"))
     assert status in (0, 1), err
     recorded = tmp_path / "first" / f"{name}--current--seed0"
     imported = tmp_path / f"{name}-imported.toml"
