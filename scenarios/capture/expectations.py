@@ -149,7 +149,7 @@ def expectation(dialogue: Dialogue, facts: ClientFacts, security: str) -> Expect
             continue
         if exchange.verb == "MAIL":
             current = next(transactions, None)
-        if exchange.verb == "DATA" and current is not None:
+        if exchange.verb in ("DATA", "BDAT", "QUIT", "RSET") and current is not None:
             refusal = _rcpt_refusal(current)
             if refusal is not None:
                 return refusal
@@ -168,6 +168,8 @@ def expectation(dialogue: Dialogue, facts: ClientFacts, security: str) -> Expect
         return Expectation({"event": "error", "error_kind": "connection_lost"},
                            why="a reset reached the client on the way (the server did not "
                                "send it)")
+    if current is not None and (refusal := _rcpt_refusal(current)) is not None:
+        return refusal
     if session.ending("server") is not None or session.ending("client") is not None:
         return Expectation({"event": "error", "error_kind": "connection_lost"},
                            why="the connection ended before the job did")

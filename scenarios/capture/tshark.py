@@ -40,7 +40,7 @@ _FIELDS: Final = (
     "ip.dst", "ipv6.dst", "tcp.dstport", "tcp.seq", "tcp.ack", "tcp.len", "tcp.flags",
     "tls.record.content_type", "tls.handshake.type", "tls.alert_message.desc",
     "tls.handshake.ciphersuite", "tls.handshake.extensions.supported_version",
-    "tls.handshake.version", "tcp.options.mss_val",
+    "tls.handshake.version", "tcp.options.mss_val", "tls.record.opaque_type",
 )
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 
@@ -166,7 +166,9 @@ def _frame(values: list[str]) -> Frame | None:
         dst=(record.get("ip.dst") or record.get("ipv6.dst") or "?", int(record["tcp.dstport"])),
         seq=int(record.get("tcp.seq") or 0), ack=int(record.get("tcp.ack") or 0),
         length=int(record.get("tcp.len") or 0), flags=int(record.get("tcp.flags") or "0", 0),
-        tls_content_types=_ints(record.get("tls.record.content_type", "")),
+        # TLS 1.3 records show their outer type as opaque_type when not decrypted.
+        tls_content_types=(_ints(record.get("tls.record.content_type", ""))
+                           + _ints(record.get("tls.record.opaque_type", ""))),
         tls_handshake_types=_ints(record.get("tls.handshake.type", "")),
         tls_alerts=_ints(record.get("tls.alert_message.desc", "")),
         tls_ciphersuites=_ints(record.get("tls.handshake.ciphersuite", "")),
