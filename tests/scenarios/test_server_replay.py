@@ -7,6 +7,8 @@ each command's nth occurrence with the recorded bytes while keeping its session.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from scenarios.format import ScenarioError, parse_scenario
@@ -124,3 +126,11 @@ def test_the_engine_answers_with_the_recording_and_keeps_its_session() -> None:
     envelope = engine.session.envelope
     assert envelope.sender == "a@example.com"
     assert [r.address for r in envelope.recipients] == ["b@example.net"]  # 550: no effect
+
+
+def test_the_example_in_the_format_documentation_loads() -> None:
+    readme = (Path(__file__).parents[2] / "scenarios" / "README.md").read_text()
+    block = readme.split("### [[server.replay]]", 1)[1].split("```toml", 1)[1].split("```")[0]
+    rules = scenario(block)
+    assert [r.verb for r in rules] == ["GREETING", "EHLO", "MAIL", "RCPT", "DATA", "DATA_END"]
+    assert rules[0].pieces() == [b"220 mail.", b"customer.example ESMTP Postfix\r\n"]  # type: ignore[attr-defined]
