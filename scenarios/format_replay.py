@@ -4,9 +4,9 @@ Each entry is one answer of the recorded server, in order: ``on`` names what it 
 (a command verb, ``GREETING``, ``DATA_END`` for the reply after the content,
 ``AUTH_RESPONSE`` for a line of a SASL exchange), and it answers the next occurrence of
 that verb (``nth`` counts them from 1; by default the entries of one verb are numbered in
-the order they are listed). ``reply`` is what the server sent: lines joined with CRLF as
-in ``[[server.rules]]``, or exactly as written with ``raw = true``; ``writes`` (sizes) or
-``write_size`` cut it into writes, ``delay_s`` comes before the first write, ``gaps_s``
+the order they are listed), or the next ``times`` occurrences the same way. ``reply`` is
+what the server sent: lines joined with CRLF as in ``[[server.rules]]``, or exactly as
+written with ``raw = true``; ``writes`` (sizes) or ``write_size`` cut it into writes, ``delay_s`` comes before the first write, ``gaps_s``
 between writes (one number for all, or one per gap); ``join_previous`` sends the first
 write together with the previous answer's last one; ``then`` is what the server did after
 (``close``, ``reset``, ``silent``, ``drop_tls`` with ``drop_tls_mode``), ``then_delay_s``
@@ -53,6 +53,8 @@ class ReplayEntry(BaseModel):
     model_config = _STRICT
     on: Annotated[str, Field(min_length=1)]
     nth: Annotated[int, Field(ge=1)] | None = None
+    times: Annotated[int, Field(ge=1)] = 1
+    """The same answer for this many occurrences from ``nth`` on."""
     reply: Annotated[str, Field(min_length=1)] | None = None
     raw: bool = False
     writes: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list)
@@ -98,7 +100,7 @@ class ReplayEntry(BaseModel):
         gaps_us = [_us(g) for g in gaps]
         if not any(gaps_us):
             gaps_us = []
-        return replay_step(self.on, nth, wire, writes=writes, gaps_us=gaps_us,
+        return replay_step(self.on, nth, wire, times=self.times, writes=writes, gaps_us=gaps_us,
                            delay_us=_us(self.delay_s), join_previous=self.join_previous,
                            then=self.then, then_delay_us=_us(self.then_delay_s),
                            drop_tls_mode=self.drop_tls_mode)
@@ -114,17 +116,19 @@ def _step_problem(message: str) -> tuple[tuple[str | int, ...], str]:
 
 def _numbered(entries: list[ReplayEntry]) -> list[ReplayEntry]:
     """Every entry's ``nth`` filled in: by default, the entries of one verb in list order."""
-    counts: Counter[str] = Counter()
+    following: Counter[str] = Counter()
     taken: set[tuple[str, int]] = set()
     problems: list[tuple[tuple[str | int, ...], str]] = []
     out = []
     for index, entry in enumerate(entries):
         verb = entry.on.upper()
-        counts[verb] += 1
-        nth = entry.nth if entry.nth is not None else counts[verb]
-        if (verb, nth) in taken:
-            problems.append(((index, "nth"), f"a second entry for {verb} number {nth}"))
-        taken.add((verb, nth))
+        nth = entry.nth if entry.nth is not None else following[verb] + 1
+        following[verb] = nth + entry.times - 1
+        covered = {(verb, n) for n in range(nth, nth + entry.times)}
+        if covered & taken:
+            first = min(n for _, n in covered & taken)
+            problems.append(((index, "nth"), f"a second entry for {verb} number {first}"))
+        taken |= covered
         out.append(entry if entry.nth == nth else entry.model_copy(update={"nth": nth}))
     if problems:
         raise _problems(problems)

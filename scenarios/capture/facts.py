@@ -38,6 +38,8 @@ class Transaction:
     recipients: list[Recipient] = field(default_factory=list)
     via: str | None = None
     content: bytes = b""
+    chunks: list[bytes] = field(default_factory=list)
+    """BDAT chunks as they came (joined into ``content`` at the end)."""
     content_complete: bool = False
     data_code: int | None = None
     """The reply to DATA (354 to go on), or to a BDAT chunk that was refused."""
@@ -129,6 +131,9 @@ class _Walker:
                 continue
             self._exchange(index, exchange)
         facts.pipelined = any(u.pipelined for u in self.dialogue.units())
+        for transaction in facts.transactions:
+            if transaction.chunks:
+                transaction.content = b"".join(transaction.chunks)
         return facts
 
     def _code(self, exchange: Exchange) -> int | None:
@@ -209,7 +214,7 @@ class _Walker:
         transaction, unit = self.current, exchange.unit
         assert transaction is not None and unit is not None
         transaction.via = "BDAT"
-        transaction.content += unit.data
+        transaction.chunks.append(unit.data)
         transaction.chunk_sizes.append(len(unit.data))
         if unit.line.upper().rstrip().endswith("LAST"):
             transaction.final_code = self._code(exchange)

@@ -108,6 +108,7 @@ class Session:
     """The time of the last frame or line."""
     timed: bool = True
     """False when the input has no times (swaks output): times are only an order."""
+    _ack_times: list[int] = field(default_factory=list, repr=False)
 
     def side_pieces(self, side: Side) -> list[Piece]:
         return [p for p in self.pieces if p.side == side]
@@ -119,8 +120,9 @@ class Session:
         if piece.side == "server":
             return piece.t_us
         if piece.end_seq is not None and self.server_acks:
-            times = [t for t, _ in self.server_acks]
-            start = bisect.bisect_left(times, piece.t_us)
+            if len(self._ack_times) != len(self.server_acks):
+                self._ack_times = [t for t, _ in self.server_acks]
+            start = bisect.bisect_left(self._ack_times, piece.t_us)
             for t_us, ack in self.server_acks[start:]:
                 if ack >= piece.end_seq:
                     return t_us

@@ -18,6 +18,7 @@ finding the STARTTLS command.
 
 from __future__ import annotations
 
+import bisect
 import re
 import ssl
 from collections import defaultdict
@@ -410,17 +411,24 @@ class _Reader:
         for frame in self.frames:
             if not (frame.has(RST) and frame.t_us - self.origin in forged):
                 own[_side(frame, self.client)].append(frame)
+        numbers = {side: [f.number for f in sent] for side, sent in own.items()}
         for side, sent in own.items():
             other: Side = "server" if side == "client" else "client"
             used: set[int] = set()
+            by_seq: dict[int, list[int]] = defaultdict(list)
             for index, frame in enumerate(sent):
-                if frame.end_seq == frame.seq:
-                    continue  # a pure ACK is never sent again
-                again = next((later for later in sent[index + 1:] if later.seq == frame.seq
-                              and later.end_seq >= frame.end_seq), None)
+                if frame.end_seq > frame.seq:
+                    by_seq[frame.seq].append(index)
+            for index, frame in enumerate(sent):
+                if frame.end_seq == frame.seq or len(by_seq[frame.seq]) < 2:
+                    continue  # a pure ACK is never sent again; nor is most data
+                again = next((sent[i] for i in by_seq[frame.seq] if i > index
+                              and sent[i].end_seq >= frame.end_seq), None)
                 if again is None:
                     continue
-                between = [f for f in own[other] if frame.number < f.number < again.number]
+                low = bisect.bisect_right(numbers[other], frame.number)
+                high = bisect.bisect_left(numbers[other], again.number)
+                between = own[other][low:high]
                 covering = [f for f in between if f.has(ACK) and f.ack >= frame.end_seq]
                 if covering:
                     for ack in covering:  # the acknowledgement never arrived

@@ -90,6 +90,20 @@ def _comment_for(exchange: Exchange, session: Session) -> str:
     return f"C: {line}{when}"
 
 
+def _same_answer(one: Answer | None, other: Answer | None) -> bool:
+    """Whether two answers replay the same way (same bytes, writes, delays, no ending)."""
+    if one is None or other is None:
+        return one is other
+    if one.then is not None or other.then is not None or one.join_previous \
+            or other.join_previous:
+        return False
+    gaps = [[b[0] - a[0] for a, b in zip(x.writes, x.writes[1:], strict=False)]
+            for x in (one, other)]
+    return (one.data == other.data and [len(d) for _, d in one.writes]
+            == [len(d) for _, d in other.writes] and round(one.delay_us, -1)
+            == round(other.delay_us, -1) and gaps[0] == gaps[1])
+
+
 class _Writer:
     def __init__(self, session: Session, dialogue: Dialogue, facts: ClientFacts,
                  expectation: Expectation, name: str, security: str) -> None:
@@ -333,25 +347,40 @@ class _Writer:
             table.add("cram_md5_challenge", facts.auth_challenge)
 
     def _replay(self) -> Any:
-        steps = tomlkit.aot()
+        """One entry per answer; a run of one verb's occurrences answered alike (BDAT
+        chunks) is one entry with ``times``."""
+        runs: list[tuple[Exchange, int, int]] = []  # (first exchange, its nth, how many)
         counts: dict[str, int] = {}
-        written: dict[str, int] = {}
         for exchange in self.dialogue.exchanges:
             if exchange.discarded:
                 continue
             verb = exchange.verb
             counts[verb] = counts.get(verb, 0) + 1
-            answer = exchange.answer
             if not _VERB.fullmatch(verb):
                 continue
-            written[verb] = written.get(verb, 0) + 1
+            if runs and runs[-1][0].verb == verb and runs[-1][1] + runs[-1][2] == counts[verb] \
+                    and _same_answer(runs[-1][0].answer, exchange.answer):
+                first, nth, times = runs[-1]
+                runs[-1] = (first, nth, times + 1)
+            else:
+                runs.append((exchange, counts[verb], 1))
+        steps = tomlkit.aot()
+        written: dict[str, int] = {}
+        for exchange, nth, times in runs:
+            verb, answer = exchange.verb, exchange.answer
             step = tomlkit.table()
-            step.add(tomlkit.comment(_comment_for(exchange, self.session)))
+            comment = _comment_for(exchange, self.session)
+            if times > 1:
+                comment += f", and the next {times - 1} like it"
+            step.add(tomlkit.comment(comment))
             if answer is None:
                 step.add(tomlkit.comment("never answered: the server ignores it"))
             step.add("on", verb)
-            if written[verb] != counts[verb]:
-                step.add("nth", counts[verb])
+            if written.get(verb, 0) + 1 != nth:
+                step.add("nth", nth)
+            written[verb] = nth + times - 1
+            if times > 1:
+                step.add("times", times)
             if answer is not None:
                 self._answer(step, answer)
             steps.append(step)

@@ -1,8 +1,9 @@
 """A replayed server: each answer of a recorded server, exactly, as a rule of the engine.
 
-A :class:`ReplayStep` is a :class:`~scenarios.server.rules.Rule` that fires once, on the
-``nth`` command of its verb (or pseudo verb: ``GREETING``, ``DATA_END``,
-``AUTH_RESPONSE``), and answers with recorded bytes instead of the engine's reply:
+A :class:`ReplayStep` is a :class:`~scenarios.server.rules.Rule` that fires on the ``nth``
+command of its verb (or pseudo verb: ``GREETING``, ``DATA_END``, ``AUTH_RESPONSE``), and
+on the ``times - 1`` after it, and answers with recorded bytes instead of the engine's
+reply:
 
 - ``reply``: the exact bytes the server sent (several replies, or part of one, as
   recorded), cut into ``writes`` (sizes in bytes, one write each; what is left over is
@@ -116,14 +117,15 @@ def _action(has_reply: bool, then: ReplayThen | None) -> RuleAction:
     return "ignore" if then is None else then
 
 
-def replay_step(verb: str, nth: int, reply: bytes | None, *, writes: Sequence[int] = (),
+def replay_step(verb: str, nth: int, reply: bytes | None, *, times: int = 1,
+                writes: Sequence[int] = (),
                 gaps_us: Sequence[int] = (), delay_us: int = 0, join_previous: bool = False,
                 then: ReplayThen | None = None, then_delay_us: int = 0,
                 drop_tls_mode: Literal["tcp_close", "rst", "close_notify"] | None = None,
                 ) -> ReplayStep:
     """A step answering the ``nth`` ``verb`` once with ``reply`` (see the module docstring)."""
     return ReplayStep(
-        verb=verb, nth=nth, times=1, reply=reply or None, raw=True,
+        verb=verb, nth=nth, times=times, reply=reply or None, raw=True,
         action=_action(bool(reply), then), delay_us=delay_us, drop_tls_mode=drop_tls_mode,
         writes=tuple(writes), gaps_us=tuple(gaps_us), join_previous=join_previous,
         then=then, then_delay_us=then_delay_us)
