@@ -6,11 +6,12 @@ Each entry is one answer of the recorded server, in order: ``on`` names what it 
 that verb (``nth`` counts them from 1; by default the entries of one verb are numbered in
 the order they are listed), or the next ``times`` occurrences the same way. ``reply`` is
 what the server sent: lines joined with CRLF as in ``[[server.rules]]``, or exactly as
-written with ``raw = true``; ``writes`` (sizes) or ``write_size`` cut it into writes, ``delay_s`` comes before the first write, ``gaps_s``
-between writes (one number for all, or one per gap); ``join_previous`` sends the first
-write together with the previous answer's last one; ``then`` is what the server did after
-(``close``, ``reset``, ``silent``, ``drop_tls`` with ``drop_tls_mode``), ``then_delay_s``
-later. ``scenarios/README.md`` documents every key with an example.
+written with ``raw = true``; ``writes`` (sizes) or ``write_size`` cut it into writes,
+``delay_s`` comes before the first write, ``gaps_s`` between writes (one number for all,
+or one per gap); ``join_previous`` sends the first write together with the previous
+answer's last one; ``then`` is what the server did after (``close``, ``reset``,
+``silent``, ``drop_tls`` with ``drop_tls_mode``), ``then_delay_s`` later.
+``scenarios/README.md`` documents every key with an example.
 
 The entries become :class:`scenarios.server.replay.ReplayStep` rules placed before the
 scenario's own ``[[server.rules]]``. This module knows the section's keys and how they

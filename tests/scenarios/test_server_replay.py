@@ -134,3 +134,14 @@ def test_the_example_in_the_format_documentation_loads() -> None:
     rules = scenario(block)
     assert [r.verb for r in rules] == ["GREETING", "EHLO", "MAIL", "RCPT", "DATA", "DATA_END"]
     assert rules[0].pieces() == [b"220 mail.", b"customer.example ESMTP Postfix\r\n"]  # type: ignore[attr-defined]
+
+
+def test_times_answers_a_run_of_occurrences_alike() -> None:
+    rules = scenario('[[server.replay]]\non = "BDAT"\ntimes = 3\nreply = "250 chunk"\n'
+                     '[[server.replay]]\non = "BDAT"\nreply = "250 last"\n')
+    assert [(r.nth, r.times) for r in rules] == [(1, 3), (4, 1)]  # type: ignore[attr-defined]
+    with pytest.raises(ScenarioError) as caught:
+        scenario('[[server.replay]]\non = "BDAT"\ntimes = 3\nreply = "250 chunk"\n'
+                 '[[server.replay]]\non = "BDAT"\nnth = 2\nreply = "250 last"\n')
+    assert "x.toml: server.replay[1].nth: a second entry for BDAT number 2" in \
+        caught.value.problems
