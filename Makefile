@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_send.py
 	$(BIN)/python bench/bench_lwip.py
 	$(BIN)/python bench/bench_report.py
+	$(BIN)/python bench/bench_import.py
 	$(BIN)/python bench/bench_serve_memory.py
 
 # lwIP 2.1.3 and its SMTP client as a C firmware (emulator/cfirmware/lwip): the source is
