@@ -23,15 +23,21 @@ from scenarios.capture.expectations import expectation, malformed
 from scenarios.capture.facts import ClientFacts, client_facts
 from scenarios.capture.model import Session
 from scenarios.capture.pcapsession import SMTP_PORTS, looks_like_capture, read_pcap
-from scenarios.capture.problems import CaptureError, check_user_file, read_user_file
-from scenarios.capture.transcripts import MAX_TEXT_BYTES, read_text_session
+from scenarios.capture.problems import (
+    INPUT_FILE,
+    KEYLOG_FILE,
+    TEXT_FILE,
+    CaptureError,
+    check_user_file,
+    read_user_file,
+)
+from scenarios.capture.transcripts import read_text_session
 from scenarios.capture.writer import scenario_toml
 from scenarios.format import ScenarioError, parse_scenario
 from stack.keylog import check_line
 
 InputFormat: TypeAlias = Literal["auto", "pcap", "transcript", "swaks"]
 INPUT_FORMATS: Final[tuple[str, ...]] = get_args(InputFormat)
-KEYLOG_LIMIT: Final = 16 * 1024 * 1024
 _NAME_CHARS: Final = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -44,7 +50,7 @@ def scenario_name(stem: str) -> str:
 def check_keylog(path: Path) -> None:
     """CaptureError unless ``path`` is an NSS key log (no secret at all is fine: the
     session may have had no TLS)."""
-    data = read_user_file(path, "key log", KEYLOG_LIMIT)
+    data = read_user_file(path, KEYLOG_FILE)
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError:
@@ -61,10 +67,10 @@ def check_keylog(path: Path) -> None:
 def _format_of(path: Path, wanted: InputFormat) -> InputFormat:
     if wanted != "auto":
         return wanted
-    check_user_file(path, "input file")
+    check_user_file(path, INPUT_FILE)
     if looks_like_capture(path):
         return "pcap"
-    head = read_user_file(path, "input file", MAX_TEXT_BYTES)[:4096]
+    head = read_user_file(path, TEXT_FILE)[:4096]
     if re.search(rb"(?m)^(?:<~?|<\*\*| ->|~>|===) ", head):
         return "swaks"
     return "transcript"

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Final
 
 from scenarios.capture.model import Ending, LinkEstimate, Loss, Piece, Session, Side, TlsFacts
-from scenarios.capture.problems import CaptureError, check_user_file
+from scenarios.capture.problems import CAPTURE_FILE, CaptureError, check_user_file
 from scenarios.capture.tshark import (
     ACK,
     FIN,
@@ -492,8 +492,7 @@ def openssl_cipher_name(suite: int) -> str | None:
 
 def read_pcap(path: Path, *, keylog: Path | None = None, stream: int | None = None) -> Session:
     """The SMTP session of the capture at ``path`` (``stream``: its TCP stream index)."""
-    check_user_file(path, "capture")
-    if path.stat().st_size == 0:
+    if check_user_file(path, CAPTURE_FILE) == 0:
         raise CaptureError(f"{path}: the file is empty: copy the capture again")
     if not looks_like_capture(path):
         raise CaptureError(f"{path}: not a pcap or pcapng capture file: give the capture "

@@ -1,21 +1,30 @@
 """What can be wrong with an input to ``smtp-hil import``, and reading the user's files.
 
 A :class:`CaptureError` is bad input: one line that says which file, what is wrong and
-what to do; the command line prints it and exits 2. :func:`read_user_file` is the one
-place the importer reads a file the user named: a regular file (a FIFO or a device would
-block or never end), below a size limit, never a traceback.
+what to do; the command line prints it and exits 2. The user's files (the capture, a
+transcript, a key log) are checked and read through :mod:`smtp.userfiles`, the one way
+smtp-hil reads a user's file (a regular file, below a size limit), its findings worded
+as CaptureErrors.
 
 This module knows files and messages; it knows nothing about captures or SMTP.
 """
 
 from __future__ import annotations
 
-import os
-import stat
-from pathlib import Path
+from os import PathLike
 from typing import Final
 
-MiB: Final = 1024 * 1024
+from smtp.userfiles import MIB, FileKind, UserFileError
+from smtp.userfiles import check_user_file as _check
+from smtp.userfiles import read_user_file as _read
+
+CAPTURE_FILE: Final = FileKind("capture file", 16 * 1024 * MIB)
+"""Checked only (regular, readable, bounded): tshark reads it."""
+INPUT_FILE: Final = FileKind("input file", CAPTURE_FILE.limit)
+"""Whatever ``--format auto`` is given, before its first bytes say what it is."""
+TEXT_FILE: Final = FileKind("input file", 256 * MIB)
+"""A transcript, swaks output or a ``C:``/``S:`` dialogue, read whole."""
+KEYLOG_FILE: Final = FileKind("key log", 16 * MIB)
 
 
 class CaptureError(ValueError):
@@ -26,34 +35,17 @@ class CaptureError(ValueError):
         self.problems = (problem,)
 
 
-def check_user_file(path: Path, what: str) -> int:
-    """The size of ``path``, a regular, readable file; CaptureError naming ``what`` otherwise."""
+def check_user_file(path: str | PathLike[str], kind: FileKind) -> int:
+    """The size of the regular, readable file at ``path``; CaptureError otherwise."""
     try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise CaptureError(f"{path}: no such {what}") from None
-    except OSError as exc:
-        raise CaptureError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(info.st_mode):
-        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-        raise CaptureError(f"{path}: {kind}: give the {what} itself")
-    if not os.access(path, os.R_OK):
-        raise CaptureError(f"{path}: cannot read the {what}: permission denied")
-    return info.st_size
+        return _check(path, kind)
+    except UserFileError as exc:
+        raise CaptureError(str(exc)) from None
 
 
-def read_user_file(path: Path, what: str, limit: int) -> bytes:
-    """The bytes of the user's ``what`` at ``path``, at most ``limit`` bytes."""
-    size = check_user_file(path, what)
-    if size > limit:
-        raise CaptureError(f"{path}: the {what} is {size / MiB:.1f} MiB, more than the "
-                           f"{limit / MiB:.0f} MiB this reads")
+def read_user_file(path: str | PathLike[str], kind: FileKind) -> bytes:
+    """The bytes of the user's file at ``path``, at most ``kind.limit``."""
     try:
-        with path.open("rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise CaptureError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
-    if len(data) > limit:
-        raise CaptureError(f"{path}: the {what} grew beyond {limit / MiB:.0f} MiB while "
-                           f"being read")
-    return data
+        return _read(path, kind)
+    except UserFileError as exc:
+        raise CaptureError(str(exc)) from None

@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Final
 
 from scenarios.capture.model import Ending, InputKind, Piece, Session, Side, TlsFacts
-from scenarios.capture.problems import CaptureError, MiB, read_user_file
+from scenarios.capture.problems import TEXT_FILE, CaptureError, read_user_file
 
-MAX_TEXT_BYTES: Final = 256 * MiB
 _TIMED: Final = re.compile(r"^(\d+(?:\.\d+)?) (C:|S:|--)(?: (.*))?$")
 _PLAIN: Final = re.compile(r"^(?:(\d+(?:\.\d+)?)\s+)?(C|S):(?: ?(.*))?$")
 _SWAKS: Final = re.compile(r"^(<~\*|<\*\*|<~|<-| ?~>| ?->|===|\*\*\*)(?: (.*))?$")
@@ -179,7 +178,7 @@ def _swaks(path: Path, lines: list[str]) -> Session:
 def read_text_session(path: Path, kind: str) -> Session:
     """The session of a transcript (``transcript``: this project's or a plain ``C:``/``S:``
     dialogue, told apart by the time stamps) or of swaks output (``swaks``)."""
-    data = read_user_file(path, "input file", MAX_TEXT_BYTES)
+    data = read_user_file(path, TEXT_FILE)
     if b"\0" in data[:65536]:
         raise CaptureError(f"{path}: not text (it has NUL bytes) and not a pcap or pcapng "
                            f"capture: give a capture, a transcript or swaks output")

@@ -94,7 +94,7 @@ def test_a_file_that_is_not_a_capture_is_refused(tmp_path: Path) -> None:
     assert "not a pcap or pcapng" in bad(str(text), "--format", "pcap")
     assert "expected 'C: ...' or 'S: ...'" in bad(str(text))
     assert "no such input file" in bad(str(tmp_path / "missing.pcap"))
-    assert "a directory" in bad(str(tmp_path))
+    assert "not a regular file (a directory)" in bad(str(tmp_path))
 
 
 def test_several_smtp_sessions_are_listed_to_choose_from(tmp_path: Path) -> None:
