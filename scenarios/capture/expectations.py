@@ -30,7 +30,8 @@ from scenarios.capture.facts import ClientFacts, Transaction
 from smtp.errors import RemoteProtocolError
 from smtp.replies import ReplyParser
 
-_DATA_VERBS = ("DATA", "DATA_END", "BDAT")
+_COMMAND_OF: dict[str, str] = {"DATA_END": "DATA", "AUTH_RESPONSE": "AUTH"}
+"""The command a client names in its event for what the server answers (a pseudo verb)."""
 
 
 @dataclass
@@ -63,14 +64,14 @@ def _event(exchange: Exchange, facts: ClientFacts, dialogue: Dialogue) -> Expect
     if answer is None or (not answer.replies and answer.then == "silent"):
         if answer is None and verb != "GREETING":
             return None
-        return Expectation({"event": "timeout", "command": verb},
+        return Expectation({"event": "timeout", "command": _COMMAND_OF.get(verb, verb)},
                            why=f"the server never answered {verb}")
     problem = malformed(answer, verb) if answer.replies else None
     if problem is not None:
         return Expectation({"event": "error", "error_kind": "protocol"},
                            why=f"the answer to {verb} is malformed: {problem}")
     if answer.replies and not answer.replies[-1].complete:
-        return Expectation({"event": "timeout", "command": verb},
+        return Expectation({"event": "timeout", "command": _COMMAND_OF.get(verb, verb)},
                            why=f"the server's answer to {verb} never ended")
     code = answer.code
     if code is None:
@@ -92,7 +93,7 @@ def _event(exchange: Exchange, facts: ClientFacts, dialogue: Dialogue) -> Expect
         return Expectation({"event": "error", "error_kind": "auth_failed", "reply_code": code},
                            why=f"the server refused the login with {code}")
     if verb in ("MAIL", "DATA", "DATA_END", "BDAT") and code // 100 in (4, 5):
-        command = "DATA" if verb == "DATA_END" else verb
+        command = _COMMAND_OF.get(verb, verb)
         return Expectation({"event": "command_abort", "command": command, "reply_code": code},
                            why=f"the server refused {command} with {code}")
     if verb in ("VRFY", "ETRN"):
