@@ -20,8 +20,9 @@ from pathlib import Path
 from robot.api import logger
 
 from emulator.trace import records_to_jsonl
-from scenarios.artifacts import result_dict, shown_records, transcript_lines
+from scenarios.artifacts import capture_epoch_s, result_dict, shown_records, transcript_lines
 from scenarios.robotlib.context import LibraryComponent, NotReady, keyword, robot_variable
+from stack.keylog import write_key_log
 
 ARTIFACTS_FOLDER = "artifacts"
 
@@ -99,25 +100,28 @@ class ArtifactKeywords(LibraryComponent):
     @keyword()
     def save_pcap(self, folder: str | None = None) -> str:
         """Writes ``capture.pcap`` (Ethernet/IPv4/TCP with virtual timestamps, for
-        Wireshark or tshark) of the simulated link, links it in the log and returns its
-        path. Only simulated runs have one.
+        Wireshark or tshark) of the simulated link, stamped from the scenario's RTC
+        setting, links it in the log and returns its path. Only simulated runs have one.
 
         | `Save Pcap` |
         """
         from stack.pcap import write_pcap
 
         path = self._folder(folder) / "capture.pcap"
-        records = self.ctx.world.kernel.trace.records
-        frames = write_pcap(shown_records(records, self.ctx.show_secrets), path)
+        world = self.ctx.world
+        frames = write_pcap(shown_records(world.kernel.trace.records, self.ctx.show_secrets),
+                            path, epoch_s=capture_epoch_s(world.scenario))
         self._link(path, f"Packet capture ({frames} frames)")
         return str(path)
 
     @keyword()
     def save_artifacts(self, folder: str | None = None) -> str:
         """Writes everything there is: ``transcript.txt``, plus for a simulated run
-        ``trace.jsonl`` (every trace record) and ``capture.pcap``, plus ``result.json``
-        after `Run Scenario`. Links each file in the log; returns the folder. Credentials
-        are hidden in all of them unless the library has ``show_secrets=${TRUE}``.
+        ``trace.jsonl`` (every trace record), ``capture.pcap`` and ``keylog.txt`` (the TLS
+        secrets that decrypt it, mode 0600), plus ``result.json`` after `Run Scenario`.
+        Links each file in the log; returns the folder. Credentials are hidden in all of
+        them unless the library has ``show_secrets=${TRUE}``; the key log is written
+        either way (it is what decrypts the pcap).
 
         | `Save Artifacts` | |
         | [Teardown] | `Run Keyword If Test Failed` | `Save Artifacts` |
@@ -133,6 +137,10 @@ class ArtifactKeywords(LibraryComponent):
                 fh.write(line + "\n")
         self._link(trace_path, f"Trace ({len(records)} records)")
         self.save_pcap(folder=target.name)
+        server = self.ctx.world.server
+        keys = target / "keylog.txt"
+        write_key_log(keys, server.tls_secrets() if server is not None else [])
+        self._link(keys, "TLS secrets (keep them secret)")
         if self.ctx.result is not None:
             result_path = target / "result.json"
             result_path.write_text(json.dumps(result_dict(self.ctx.result), indent=2) + "\n",

@@ -294,6 +294,7 @@ def test_artifacts_are_written_under_the_output_dir(lib: SmtpHilLibrary,
     assert (folder / "capture.pcap").read_bytes()[:4] == b"\xd4\xc3\xb2\xa1"
     assert (folder / "trace.jsonl").stat().st_size > 0
     assert '"verdict": "pass"' in (folder / "result.json").read_text()
+    assert "CLIENT_TRAFFIC_SECRET_0" in (folder / "keylog.txt").read_text()
 
 
 @pytest.mark.parametrize("show", [False, True])
