@@ -20,6 +20,7 @@ import pytest
 from scenarios.catalog import load_named
 from scenarios.cli import main
 from scenarios.runner import run
+from smtp.config import CONFIG_VERSION
 from stack import keylog
 
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None,
@@ -97,3 +98,19 @@ def test_the_capture_starts_at_the_rtc_setting(name: str, start: datetime,
     first = tshark("-r", str(recorded / "capture.pcap"), "-c", "1", "-T", "fields",
                    "-e", "frame.time_epoch").strip()
     assert int(float(first)) == int(start.timestamp())
+
+
+def test_serve_and_send_refuse_a_key_log_file_they_cannot_write(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSLKEYLOGFILE", str(tmp_path / "no-such-folder" / "keys.txt"))
+    config = tmp_path / "device.toml"
+    config.write_text(f'config_version = {CONFIG_VERSION}\n'
+                      '[server]\nhost = "127.0.0.1"\nport = 9\nsecurity = "none"\n')
+    for argv in (["serve", "starttls", "--listen", "127.0.0.1:0", "--once"],
+                 ["send", "--config", str(config), "--to", "ops@example.net",
+                  "--from", "pump7@example.com"]):
+        out, err = io.StringIO(), io.StringIO()
+        assert main(argv, out=out, err=err) == 2, (argv, out.getvalue())
+        line = err.getvalue()
+        assert line.count("\n") == 1 and "SSLKEYLOGFILE=" in line and \
+            "cannot append to the file" in line, line
