@@ -158,8 +158,9 @@ def test_the_report_of_one_failing_run_with_its_artifacts(chromium: Chromium,
         "document.getElementById('run-outcome').textContent")
     links = page.evaluate("[...document.querySelectorAll('.artifacts a')].map(a =>"
                           " [a.textContent, a.getAttribute('href')])")
-    assert [label for label, _ in links] == ["capture (pcap)", "trace (JSON lines)",
-                                             "transcript", "result (JSON)"]
+    assert [label for label, _ in links] == ["capture (pcap)", "TLS key log",
+                                             "trace (JSON lines)", "transcript",
+                                             "result (JSON)"]
     for _, href in links:
         assert not href.startswith("/") and (report.parent / unquote(href)).is_file()
     assert _count(page, "svg.sequence g.arrow") >= 6
