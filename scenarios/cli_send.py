@@ -13,9 +13,11 @@ to offer, and ``--from`` is then required.
 
 Exit status: 0 when the mail was sent (the terminal event is ``sent``), 1 on any other
 terminal event or when no terminal event came within ``--timeout`` seconds, 2 on bad
-input (the configuration's :class:`smtp.config.ConfigError` lines, an unreadable body,
-attachment or CA file, an address with CR/LF or not ``local@domain``), one line per
-problem, each starting ``smtp-hil send: ``, and never a traceback.
+input (the configuration's :class:`smtp.config.ConfigError` lines, a ``server.host``
+that does not resolve, an unreadable body, attachment or CA file, an address with CR/LF
+or not ``local@domain``), one line per problem, each starting ``smtp-hil send: ``, and
+never a traceback. Whatever the server says ends in a client event (exit 1 unless it is
+``sent``); it is never reported as the user's bad input.
 
 This module parses arguments, reads files and prints. It is outside the simulated world
 (the host client reads the wall clock and uses OS sockets); nothing deterministic may
@@ -48,6 +50,7 @@ from smtp.userfiles import (
     read_user_file,
     shown_path,
 )
+from stack.hoststack import UnresolvableHostError
 from stack.keylog import check_key_log_file, env_key_log_file
 
 EXIT_SENT, EXIT_NOT_SENT, EXIT_BAD_INPUT = 0, 1, 2
@@ -224,8 +227,10 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except TimeoutError:
         err.write(f"{PROG}: no terminal event within {args.timeout:g} s\n")
         return EXIT_NOT_SENT
-    except ValueError as exc:  # e.g. the server's host name does not resolve
-        err.write(f"{PROG}: {shown_path(args.config)}: {exc}\n")
+    except UnresolvableHostError as exc:  # the configuration's server.host; nothing else is
+        # the user's: what a server says ends in a client event, never in an exception
+        err.write(f"{PROG}: {shown_path(args.config)}: server.host: cannot resolve "
+                  f"{exc.host!r}: {exc.why}\n")
         return EXIT_BAD_INPUT
     terminal = [event for event in events if is_terminal(event)]
     return EXIT_SENT if terminal and isinstance(terminal[-1], Sent) else EXIT_NOT_SENT

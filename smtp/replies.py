@@ -38,7 +38,7 @@ DEFAULT_MAX_LINE_LENGTH: Final = 512
 """RFC 5321 4.5.3.1.5: a reply line is at most 512 octets including CRLF."""
 DEFAULT_MAX_LINES: Final = 100
 
-_ENHANCED_RE: Final = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})(?: |$)")
+_ENHANCED_RE: Final = re.compile(r"([245])\.([0-9]{1,3})\.([0-9]{1,3})(?: |$)")
 _CONTROL_BYTES: Final = bytes([*range(0x00, 0x09), *range(0x0A, 0x20), *range(0x7F, 0xA0)])
 _SANITIZE: Final = bytes.maketrans(_CONTROL_BYTES, b"?" * len(_CONTROL_BYTES))
 _FIRST_DIGITS: Final = frozenset(b"2345")

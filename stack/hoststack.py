@@ -33,7 +33,9 @@ Event rules:
 * ``send()`` on a socket that is not ``ESTABLISHED`` accepts nothing (returns 0).
 
 Names are resolved with a blocking ``getaddrinfo`` inside ``connect()`` (acceptable on
-the host: only the first address of the stack's family, IPv4 by default, is tried).
+the host: only the first address of the stack's family, IPv4 by default, is tried). A
+name that does not resolve raises :class:`UnresolvableHostError` (a ValueError naming the
+host), so a caller can tell its own bad configuration from anything else.
 
 This module and :mod:`stack.hostruntime` are the only modules outside tests that touch
 OS sockets and the wall clock (here: the close linger deadline). It knows nothing about
@@ -57,6 +59,15 @@ from stack.api import CloseReason, EventHandler, SocketEvent, SocketState
 RECV_CHUNK = 65536
 DEFAULT_RX_LIMIT = 256 * 1024
 DEFAULT_CLOSE_LINGER_S = 2.0
+
+class UnresolvableHostError(ValueError):
+    """``connect()`` was given a host name that does not resolve; ``host`` is the name."""
+
+    def __init__(self, host: str, why: str) -> None:
+        super().__init__(f"connect host: cannot resolve {host!r}: {why}")
+        self.host = host
+        self.why = why
+
 
 _CONNECT_PENDING = {0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY}
 _RESET_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED}
@@ -149,7 +160,7 @@ class HostSocket:
                 host, port, self._stack.family, socket.SOCK_STREAM, socket.IPPROTO_TCP
             )
         except socket.gaierror as exc:
-            raise ValueError(f"connect host: cannot resolve {host!r}: {exc}") from None
+            raise UnresolvableHostError(host, exc.strerror or str(exc)) from None
         family, kind, proto, _, address = infos[0]
         sock = socket.socket(family, kind, proto)
         sock.setblocking(False)

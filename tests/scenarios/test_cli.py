@@ -229,3 +229,37 @@ def test_console_script_runs_as_a_process() -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["verdict"] == "pass"
+
+
+SUPERSCRIPT_SIZE = """\
+[scenario]
+name = "size-superscript"
+title = "The server's SIZE parameter is a superscript two"
+
+[device.config.server]
+security = "none"
+
+[server]
+starttls = false
+capabilities = ["PIPELINING", "SIZE \u00b2"]
+
+[job]
+from = "pump7@example.com"
+to = ["ops@example.net"]
+body = "hello"
+
+[expect]
+event = "sent"
+mailbox_count = 1
+"""
+
+
+@pytest.mark.parametrize("profile", ["2.0", "2.5", "current"])
+def test_a_size_parameter_of_superscript_digits_is_judged_not_a_traceback(
+        tmp_path: Path, profile: str) -> None:
+    # str.isdigit() is true for U+00B2 and int() fails: it raised in the client task.
+    path = tmp_path / "size.toml"
+    path.write_text(SUPERSCRIPT_SIZE, encoding="utf-8")
+    code, out, err = _run("run", str(path), "--profile", profile)
+    assert (code, err) == (0, ""), out + err
+    assert out.startswith("PASS size-superscript")

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import email
 import io
+import socket
 import ssl
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import policy
@@ -23,6 +25,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+import scenarios.cli_send
 from scenarios.cli import main
 from smtp.config import CONFIG_VERSION
 from stack.certs import default_test_pki
@@ -264,3 +267,72 @@ def test_bad_arguments_exit_2(tmp_path: Path) -> None:
     assert send("--config", str(config), "--to", "a@example.test", "--profile", "9.9")[0] == 2
     code, _, err = send("--config", str(config))
     assert code == 2 and "at least one recipient" in err
+
+
+# ---- the server's misbehaviour is never the user's bad input ----------------------------
+
+
+def raw_server(request: pytest.FixtureRequest, replies: dict[bytes, bytes]) -> int:
+    """A one-connection server on loopback that answers each command line by its verb
+    with exactly the bytes in ``replies`` (DATA content is read up to the final dot).
+    Returns its port; the thread ends when the client closes."""
+    listener = socket.create_server((LOOPBACK, 0))
+    request.addfinalizer(listener.close)
+
+    def serve_one() -> None:
+        conn, _ = listener.accept()
+        with conn, conn.makefile("rb") as lines:
+            conn.sendall(replies[b"GREETING"])
+            in_data = False
+            for line in lines:
+                if in_data:
+                    if line == b".\r\n":
+                        in_data = False
+                        conn.sendall(replies[b"DATA_END"])
+                    continue
+                verb = line.split(b" ", 1)[0].strip().upper()
+                conn.sendall(replies[verb])
+                in_data = verb == b"DATA"
+                if verb == b"QUIT":
+                    return
+
+    thread = threading.Thread(target=serve_one, daemon=True)
+    thread.start()
+    request.addfinalizer(lambda: thread.join(5))
+    return int(listener.getsockname()[1])
+
+
+def test_a_size_parameter_of_superscript_digits_does_not_stop_the_mail(
+        request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    # One EHLO line b"250 SIZE \xb2": U+00B2 is a digit to str.isdigit(), not to int().
+    # It raised ValueError in the client task, which send reported as an error in the
+    # user's configuration file.
+    port = raw_server(request, {
+        b"GREETING": b"220 raw.example.test ESMTP\r\n",
+        b"EHLO": b"250-raw.example.test\r\n250 SIZE \xb2\r\n",
+        b"MAIL": b"250 2.1.0 OK\r\n", b"RCPT": b"250 2.1.5 OK\r\n",
+        b"DATA": b"354 go ahead\r\n", b"DATA_END": b"250 2.0.0 Queued\r\n",
+        b"QUIT": b"221 2.0.0 Bye\r\n"})
+    config = write_config(tmp_path, port)
+    code, out, err = send("--config", str(config), "--to", "alice@example.test")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == "sent 250 2.0.0 Queued"
+
+
+def test_an_unresolvable_server_host_is_bad_input_naming_the_key(tmp_path: Path) -> None:
+    config = write_config(tmp_path, 25)
+    config.write_text(config.read_text().replace(LOOPBACK, "smtp.invalid"))
+    code, out, err = send("--config", str(config), "--to", "alice@example.test")
+    assert code == 2 and out == ""
+    assert err.startswith(f"smtp-hil send: {config}: server.host: cannot resolve 'smtp.invalid'")
+
+
+def test_a_failure_inside_the_client_is_not_reported_as_the_users_config_error(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("internal: a bug")
+
+    monkeypatch.setattr(scenarios.cli_send, "send_jobs", broken)
+    config = write_config(tmp_path, 25)
+    with pytest.raises(ValueError, match="internal: a bug"):
+        send("--config", str(config), "--to", "alice@example.test")

@@ -365,6 +365,9 @@ def test_reply_properties() -> None:
         (Reply(250, ("2.1234.0 x",)), None),
         (Reply(250, ("OK 2.1.0",)), None),
         (Reply(250, ("ok", "2.1.0 second line")), None),
+        # RFC 3463 digits are ASCII: \d would take ARABIC-INDIC ZERO, and int() reads it
+        (Reply(250, ("2.\u0660.0 ok",)), None),
+        (Reply(550, ("5.7.\u0661 x",)), None),
     ],
 )
 def test_reply_enhanced_status(reply: Reply, enhanced: tuple[int, int, int] | None) -> None:
