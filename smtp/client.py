@@ -61,6 +61,7 @@ from smtp.outputs import (
 )
 from smtp.profiles import Profile
 from smtp.replies import Reply, ReplyParser
+from smtp.replycodes import accepts
 from smtp.rtcdate import FIXED_1_0_DATE, RtcFields, format_date_header, format_date_header_2_3
 from smtp.settings import ClientSettings, Porting
 
@@ -352,7 +353,7 @@ class ClientCore:
 
     # ---- greeting, EHLO/HELO, STARTTLS, AUTH -------------------------------------
     def _on_greeting(self, reply: Reply) -> list[Output]:
-        if reply.code == 220:
+        if accepts("GREETING", reply):
             return self._send_ehlo()
         if reply.code in (421, 554):
             close = "quit" if reply.code == 554 else "abort"
@@ -367,7 +368,7 @@ class ClientCore:
                           _Expect("EHLO", "ehlo", self._on_ehlo))
 
     def _on_ehlo(self, reply: Reply) -> list[Output]:
-        if reply.is_positive_completion:
+        if accepts("EHLO", reply):
             self.extensions = parse_extensions(reply)
             return self._after_hello()
         if reply.code == 421:
@@ -384,7 +385,7 @@ class ClientCore:
         return self._fail_all(CommandAbort("EHLO", reply), close="quit")
 
     def _on_helo(self, reply: Reply) -> list[Output]:
-        if reply.is_positive_completion:
+        if accepts("HELO", reply):
             self.extensions = {}
             return self._after_hello()
         return self._fail_all(CommandAbort("HELO", reply), close="quit")
@@ -408,7 +409,7 @@ class ClientCore:
         return self._start_auth()
 
     def _on_starttls(self, reply: Reply) -> list[Output]:
-        if reply.code != 220:
+        if not accepts("STARTTLS", reply):
             # A refused STARTTLS is a downgrade: no credentials or mail in plaintext.
             return self._fail_all(ClientError(ErrorKind.TLS_FAILED,
                                               f"STARTTLS refused: {reply}", reply), close="quit")
@@ -470,7 +471,7 @@ class ClientCore:
     def _on_auth(self, reply: Reply) -> list[Output]:
         mechanism = self._mechanism
         assert mechanism is not None
-        if reply.code == 235:
+        if accepts("AUTH", reply):
             return self._notify(Authenticated(mechanism.name)) + self._next_job()
         if reply.code == 334:
             try:
@@ -513,7 +514,7 @@ class ClientCore:
         return self._send(commands.etrn(job.node), "ETRN", _Expect("ETRN", "etrn", self._on_etrn))
 
     def _on_rset(self, reply: Reply) -> list[Output]:
-        if not reply.is_positive_completion:
+        if not accepts("RSET", reply):
             return self._fail_all(CommandAbort("RSET", reply), close="quit")
         return self._next_job()
 
@@ -523,12 +524,12 @@ class ClientCore:
         return [CancelTimer(), Close()]
 
     def _on_vrfy(self, reply: Reply) -> list[Output]:
-        event: ClientEvent = VrfyResult(reply) if reply.code in (250, 251, 252) \
+        event: ClientEvent = VrfyResult(reply) if accepts("VRFY", reply) \
             else CommandAbort("VRFY", reply)
         return self._finish_job(event) + self._next_job()
 
     def _on_etrn(self, reply: Reply) -> list[Output]:
-        event: ClientEvent = EtrnResult(reply) if reply.code in (250, 251, 252, 253) \
+        event: ClientEvent = EtrnResult(reply) if accepts("ETRN", reply) \
             else CommandAbort("ETRN", reply)
         return self._finish_job(event) + self._next_job()
 
@@ -633,12 +634,12 @@ class ClientCore:
     def _record_rcpt(self, address: str) -> Callable[[Reply], list[Output]]:
         def handler(reply: Reply) -> list[Output]:
             assert self._txn is not None
-            if reply.is_positive_completion:
+            if accepts("RCPT", reply):
                 self._txn.accepted.append(address)
                 return []
             self._txn.rejected.append((address, reply))
             mail = self._txn.mail_reply
-            if mail is not None and not mail.is_positive_completion:
+            if mail is not None and not accepts("MAIL", mail):
                 return []  # refused because the pipelined MAIL failed: not the recipient
             return self._notify(RecipientRejected(address, reply))
         return handler
@@ -647,7 +648,7 @@ class ClientCore:
         """The event that ends a pipelined transaction whose MAIL or RCPTs failed."""
         txn = self._txn
         assert txn is not None and txn.mail_reply is not None
-        if not txn.mail_reply.is_positive_completion:
+        if not accepts("MAIL", txn.mail_reply):
             return CommandAbort("MAIL", txn.mail_reply)
         if not txn.accepted:
             return CommandAbort("RCPT", txn.rejected[-1][1])
@@ -670,12 +671,12 @@ class ClientCore:
         if failure is not None:
             if self._loses_failed_mail(failure):
                 return self._lose_job()
-            if reply.code == 354:
+            if accepts("DATA", reply):
                 # RFC 2920: every RCPT failed but DATA got 354: send a lone dot.
                 return self._send(b".\r\n", "DATA end (empty)",
                                   _Expect("DATA", "data_term", self._after_empty_data(failure)))
             return self._abort_transaction(failure)
-        if reply.code != 354:
+        if not accepts("DATA", reply):
             return self._abort_transaction(CommandAbort("DATA", reply))
         return self._start_content()
 
@@ -699,7 +700,7 @@ class ClientCore:
         txn = self._txn
         assert txn is not None
         txn.mail_reply = reply
-        if not reply.is_positive_completion:
+        if not accepts("MAIL", reply):
             return self._abort_transaction(CommandAbort("MAIL", reply), rset=False)
         return self._send_next_rcpt(0)
 
@@ -725,7 +726,7 @@ class ClientCore:
         return self._send(rcpt, "RCPT", _Expect("RCPT", "rcpt", handler))
 
     def _on_data_single(self, reply: Reply) -> list[Output]:
-        if reply.code != 354:
+        if not accepts("DATA", reply):
             return self._abort_transaction(CommandAbort("DATA", reply))
         return self._start_content()
 
@@ -741,7 +742,7 @@ class ClientCore:
     def _on_data_end(self, reply: Reply) -> list[Output]:
         txn = self._txn
         assert txn is not None
-        if reply.is_positive_completion:
+        if accepts("DATA_END", reply):
             event = Sent(reply, tuple(txn.accepted), tuple(a for a, _ in txn.rejected))
             return self._finish_job(event) + self._next_job()
         return self._abort_transaction(CommandAbort("DATA", reply), rset=False)
@@ -760,7 +761,7 @@ class ClientCore:
         def handler(reply: Reply) -> list[Output]:
             txn = self._txn
             assert txn is not None
-            if not reply.is_positive_completion:
+            if not accepts("BDAT", reply):
                 # RFC 3030: after a failed BDAT no further BDAT may be sent.
                 return self._abort_transaction(CommandAbort("BDAT", reply), rset=not last)
             if last:
