@@ -103,6 +103,29 @@ def tls_config_for(settings: ClientSettings, profile: Profile) -> TlsConfig:
                      keylog_file=tls.keylog_file)
 
 
+def connection_end(reason: CloseReason | None, detail: str | None) -> str:
+    """Why the connection ended, in the words of the client's event.
+
+    ``reason`` None is a FIN that arrived while the socket is still open on our side. A
+    TIMEOUT is the device's own TCP giving up (``detail`` says after what): the server
+    closed nothing, so the words never say it did.
+    """
+    match reason:
+        case CloseReason.FIN | None:
+            return "connection closed by the server"
+        case CloseReason.RST:
+            return "connection reset by the server"
+        case CloseReason.REFUSED:
+            return "connection refused by the server"
+        case CloseReason.TIMEOUT:
+            return f"the device's TCP gave up {detail or '(timeout)'}"
+        case CloseReason.LOCAL:
+            return "connection closed by the device"
+        case CloseReason.RESET:
+            return "the device's stack was reset"
+    raise TypeError(f"not a close reason: {reason!r}")
+
+
 def _rtc_clock(porting: Porting) -> Callable[[], datetime]:
     def clock() -> datetime:
         t = porting.rtc_get()
@@ -250,8 +273,8 @@ class _Session:
                 self.connecting = False
                 self.closed = True
                 refused = sock.close_reason is CloseReason.REFUSED
-                reason = sock.close_reason.value if sock.close_reason else "closed"
-                self.apply(self.core.connect_failed(refused, f"connect failed: {reason}"))
+                why = connection_end(sock.close_reason, sock.close_detail)
+                self.apply(self.core.connect_failed(refused, f"connect failed: {why}"))
             return
         tls = self.tls
         if tls is not None and self.core.phase is Phase.TLS_HANDSHAKE:
@@ -271,8 +294,7 @@ class _Session:
                 return
             self.read()  # whatever arrived before the close still counts
             if not self.core.finished and not self.closed:
-                reason = sock.close_reason.value if sock.close_reason else "peer closed"
-                detail = f"connection closed by the server ({reason})"
+                detail = connection_end(sock.close_reason, sock.close_detail)
                 if tls is not None and tls.failure is not None:
                     detail += f"; TLS: {tls.failure.kind}: {tls.failure.reason}"
                 self.apply(self.core.connection_lost(detail))

@@ -62,6 +62,13 @@ class StreamSocket(Protocol):
     def close_reason(self) -> CloseReason | None: ...
 
     @property
+    def close_detail(self) -> str | None:
+        """What the stack knows beyond ``close_reason``, or None. For ``TIMEOUT`` a phrase
+        that completes "the TCP gave up ...": ``after 8 retransmissions (no ACK for
+        102.2 s)``, ``after 8 window probes (...)``, ``(Connection timed out)``."""
+        ...
+
+    @property
     def peer_closed(self) -> bool:
         """True once the peer's FIN has arrived (data before it may still be unread)."""
         ...

@@ -127,6 +127,13 @@ class HostSocket:
         return self._close_reason
 
     @property
+    def close_detail(self) -> str | None:
+        """The OS's words for a timeout (``(Connection timed out)``), else None."""
+        if self._close_reason is not CloseReason.TIMEOUT or self.last_error is None:
+            return None
+        return f"({self.last_error.strerror or self.last_error})"
+
+    @property
     def peer_closed(self) -> bool:
         return self._peer_closed
 

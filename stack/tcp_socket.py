@@ -93,7 +93,7 @@ _NOT_SENDING = frozenset({TcpState.CLOSED, TcpState.TIME_WAIT, TcpState.FIN_WAIT
 class _TxEntry:
     """One queued outgoing segment and the pool buffer it holds."""
 
-    __slots__ = ("buffer", "ciphertext", "flags", "payload", "sent", "seq")
+    __slots__ = ("buffer", "ciphertext", "first_sent_us", "flags", "payload", "sent", "seq")
 
     def __init__(self, seq: int, payload: bytes, flags: int, buffer: Buffer | None,
                  ciphertext: bool) -> None:
@@ -103,6 +103,7 @@ class _TxEntry:
         self.buffer = buffer
         self.ciphertext = ciphertext
         self.sent = 0  # transmissions so far
+        self.first_sent_us = 0  # when it first went out (when ``sent`` > 0)
 
     @property
     def end(self) -> int:
@@ -154,6 +155,7 @@ class TcpSocket:
         self._stack = stack
         self._state = TcpState.CLOSED
         self._close_reason: CloseReason | None = None
+        self._close_detail: str | None = None
         self._closed_notified = False
         self._handler: EventHandler | None = None
         self._peer_closed = False
@@ -218,6 +220,10 @@ class TcpSocket:
     @property
     def close_reason(self) -> CloseReason | None:
         return self._close_reason
+
+    @property
+    def close_detail(self) -> str | None:
+        return self._close_detail
 
     @property
     def peer_closed(self) -> bool:
@@ -697,6 +703,7 @@ class TcpSocket:
             if e.end == self._rtt_seq:
                 self._rtt_seq = None  # Karn: no sample from a retransmitted segment
         else:
+            e.first_sent_us = stack.kernel.now_us
             stack.stats.bytes_sent += len(e.payload)
             if self._rtt_seq is None:
                 self._rtt_seq = e.end
@@ -796,6 +803,14 @@ class TcpSocket:
             stack.stats.timeouts += 1
             stack._emit("timeout", conn=self._label, state=self._state.value,
                         retries=self._retries - 1)
+            head = self._txq[0]
+            if head.sent:
+                waited = (stack.kernel.now_us - head.first_sent_us) / 1_000_000
+                self._close_detail = (f"after {head.sent - 1} retransmissions "
+                                      f"(no ACK for {waited:.1f} s)")
+            else:
+                self._close_detail = (f"after {cfg.max_retries} retries (no free IP buffer "
+                                      "to send a segment)")
             self._teardown("timeout", CloseReason.TIMEOUT, send_rst=False)
             return
         self._rto = min(self._rto * 2, cfg.max_rto_us)
@@ -820,6 +835,8 @@ class TcpSocket:
             stack.stats.timeouts += 1
             stack._emit("timeout", conn=self._label, state=self._state.value,
                         retries=self._probes - 1)
+            self._close_detail = (f"after {self._probes - 1} window probes (the peer's "
+                                  "receive window stayed closed)")
             self._teardown("timeout", CloseReason.TIMEOUT, send_rst=False)
             return
         stack.stats.window_probes += 1
@@ -838,6 +855,8 @@ class TcpSocket:
             self._finish("time_wait over")
         elif self._state is TcpState.FIN_WAIT_2:
             self._stack._emit("timeout", conn=self._label, state=self._state.value, retries=0)
+            idle = self._stack.config.fin_wait_2_us / 1_000_000
+            self._close_detail = f"waiting for the peer's FIN (idle for {idle:.1f} s)"
             self._teardown("fin_wait_2 timeout", CloseReason.TIMEOUT, send_rst=False)
 
     def _on_ack_retry(self) -> None:

@@ -184,6 +184,13 @@ class TlsSocket:
         return self._close_reason
 
     @property
+    def close_detail(self) -> str | None:
+        """The transport's detail when the transport ended the session, else None."""
+        if self._close_reason in (None, CloseReason.LOCAL):
+            return None
+        return self._raw.close_detail
+
+    @property
     def peer_closed(self) -> bool:
         return self._peer_closed
 

@@ -263,6 +263,10 @@ class _HandshakeByteSplitter:
         return self._raw.close_reason
 
     @property
+    def close_detail(self) -> str | None:
+        return self._raw.close_detail
+
+    @property
     def peer_closed(self) -> bool:
         return self._raw.peer_closed
 

@@ -10,9 +10,19 @@ from __future__ import annotations
 
 import ssl
 
+import pytest
+
 from scenarios.format import parse_scenario
 from scenarios.world import World, build_world
-from smtp.events import ClientEvent, Connected, Sent, TlsEstablished, describe
+from smtp.events import (
+    ClientError,
+    ClientEvent,
+    Connected,
+    ErrorKind,
+    Sent,
+    TlsEstablished,
+    describe,
+)
 from smtp.jobs import EtrnJob, Job, VrfyJob
 from smtp.message import MailJob
 from smtp.profiles import get_profile
@@ -107,7 +117,7 @@ def test_a_weak_release_ignores_configured_ciphers_and_version() -> None:
 
 
 def _world(*, security: str = "none", server: str = "starttls = false",
-           profile: str = "current") -> World:
+           profile: str = "current", link: str = "") -> World:
     text = f"""
 [scenario]
 name = "task-probe"
@@ -115,6 +125,9 @@ title = "task probe"
 
 [device.config.server]
 security = "{security}"
+
+[link]
+{link}
 
 [server]
 {server}
@@ -211,3 +224,41 @@ def test_a_weak_release_offers_only_static_rsa_on_the_wire() -> None:
     assert tls.version == "TLSv1.2"
     assert tls.cipher in {"AES128-SHA", "AES256-SHA"}
     assert isinstance(events[-1], Sent)
+
+
+
+# ---- why the connection ended, in the event -----------------------------------------
+
+
+def _lost(world: World) -> ClientError:
+    world.firmware.submit(_job())
+    _run_until_terminal(world, 1)
+    event = world.firmware.status.events[-1]
+    assert isinstance(event, ClientError) and event.kind is ErrorKind.CONNECTION_LOST, event
+    return event
+
+
+def test_a_partition_says_the_devices_tcp_gave_up_not_that_the_server_closed() -> None:
+    # From 4 ms on, nothing crosses the link either way: the greeting is in, the EHLO is
+    # never acknowledged, and the device's TCP gives up long before the 300 s EHLO timer.
+    world = _world(link='[[link.faults]]\nfault = "partition"\nat_s = 0.004\n')
+    event = _lost(world)
+    retries = world.board.stack.config.max_retries
+    prefix = f"the device's TCP gave up after {retries} retransmissions (no ACK for "
+    assert event.detail.startswith(prefix) and event.detail.endswith(" s)")
+    (gave_up,) = [r for r in world.kernel.trace.records
+                  if r.kind == "timeout" and r.source == "tcp.board"]
+    assert gave_up.fields["retries"] == retries
+    # The EHLO went out at about 2 ms and was never acknowledged.
+    waited = float(event.detail[len(prefix):-len(" s)")])
+    assert waited == pytest.approx(gave_up.t_us / 1_000_000, abs=0.01)
+
+
+def test_a_server_that_closes_is_named_as_closing() -> None:
+    world = _world(server='starttls = false\n[[server.rules]]\nverb = "MAIL"\naction = "close"')
+    assert _lost(world).detail == "connection closed by the server"
+
+
+def test_a_server_that_resets_is_named_as_resetting() -> None:
+    world = _world(server='starttls = false\n[[server.rules]]\nverb = "MAIL"\naction = "reset"')
+    assert _lost(world).detail == "connection reset by the server"

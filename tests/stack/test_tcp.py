@@ -190,6 +190,7 @@ def test_connect_timeout_against_a_silent_peer() -> None:
     assert len(syns) == 5  # the first try and max_retries retransmissions
     # backoff 1 + 2 + 4 + 8 + 16 seconds of virtual time
     assert world.kernel.now_us == 31 * SECOND
+    assert client.sock.close_detail == "after 4 retransmissions (no ACK for 31.0 s)"
     assert [r.get("state") for r in world.tcp("timeout", "client")] == ["SYN_SENT"]
     assert world.client.pool.in_use == 0
 
@@ -350,6 +351,8 @@ def test_silent_peer_mid_stream_times_out_after_retries() -> None:
     assert client.events[-1] is SocketEvent.CLOSED
     assert len(world.tcp("retransmit", "client")) == 5
     assert [r.get("retries") for r in world.tcp("timeout", "client")] == [5]
+    detail = client.sock.close_detail
+    assert detail is not None and detail.startswith("after 5 retransmissions (no ACK for ")
     assert world.client.pool.in_use == 0
     assert world.kernel.now_us < 30 * 60 * SECOND
 
@@ -425,6 +428,7 @@ def test_fin_wait_2_gives_up_when_the_peer_never_closes() -> None:
     client.sock.close()
     world.run(10 * SECOND)
     assert client.sock.close_reason is CloseReason.TIMEOUT
+    assert client.sock.close_detail == "waiting for the peer's FIN (idle for 5.0 s)"
     assert not world.client.stack.connections
 
 
@@ -550,6 +554,8 @@ def test_persist_gives_up_when_probes_go_unanswered() -> None:
     world.run(10 * 60 * SECOND, stop=lambda: client.sock.state is SocketState.CLOSED)
     assert client.sock.close_reason is CloseReason.TIMEOUT
     assert [r.get("probes") for r in world.tcp("probe", "client")][-3:] == [1, 2, 3]
+    assert client.sock.close_detail == ("after 3 window probes (the peer's receive window "
+                                        "stayed closed)")
     assert world.client.pool.in_use == 0
 
 

@@ -69,6 +69,10 @@ class PipeEnd:
         return self._close_reason
 
     @property
+    def close_detail(self) -> str | None:
+        return None
+
+    @property
     def peer_closed(self) -> bool:
         return self._peer_closed
 
