@@ -545,6 +545,30 @@ Initial Release Sends A Mail With AUTH LOGIN
         Mail Count Should Be    1
     END
 
+# ---- our own release: not in the changelog -----------------------------------------------
+
+Stripped STARTTLS Is Reported Before The Mail Goes In Plaintext
+    [Documentation]    Not in the changelog: our own release. With opportunistic TLS
+    ...    (security = "starttls") and STARTTLS stripped from the EHLO reply, the mail still
+    ...    goes, in plaintext, but the application hears it first: tls_downgraded.
+    [Tags]    current-only    fixed
+    Board On Release current Talks To The starttls-stripped-opportunistic Server
+    Send Scenario Job
+    ${event}=    Wait For Device Event    tls_downgraded    timeout=1 min
+    Should Be Equal    ${event}    tls_downgraded not_offered
+    Mail Should Be Sent Within    1 min
+    Server Should Not Have Observed    tls_established
+
+Release 2.5 Sends In Plaintext Without A Word When STARTTLS Is Stripped
+    [Documentation]    Not in the changelog. Expected failure on 2.5 (and 2.0 to 2.4): the
+    ...    mail goes in plaintext, and no tls_downgraded event ever tells the application.
+    [Tags]    current-only    bug    release-2.5
+    Board On Release 2.5 Talks To The starttls-stripped-opportunistic Server
+    Send Scenario Job
+    Run Keyword And Expect Error    *reported no 'tls_downgraded' event*sent 250*
+    ...    Wait For Device Event    tls_downgraded    timeout=1 min
+    Mail Count Should Be    1
+
 
 *** Keywords ***
 Create Attachment Files

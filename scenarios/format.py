@@ -92,6 +92,11 @@ EventName: TypeAlias = Literal[
 ]
 EVENT_NAMES: Final[tuple[str, ...]] = get_args(EventName)
 """The terminal client events (``smtp.events.TERMINAL_EVENTS`` by name)."""
+ProgressEventName: TypeAlias = Literal[
+    "connected", "tls_established", "tls_downgraded", "authenticated", "recipient_rejected"
+]
+PROGRESS_EVENT_NAMES: Final[tuple[str, ...]] = get_args(ProgressEventName)
+"""The other client events (``smtp.events.PROGRESS_EVENTS`` by name)."""
 ErrorKindName: TypeAlias = Literal[
     "tls_failed", "tls_required", "auth_failed", "protocol", "size_exceeded",
     "connection_lost", "connection_refused", "service_unavailable", "unsupported",
@@ -780,7 +785,8 @@ class ServerExpect(BaseModel):
 
 
 _COMMAND_EVENTS: Final = ("command_abort", "timeout")
-_LIST_CHECKS: Final = frozenset({"headers_present", "headers_absent", "headers_match"})
+_LIST_CHECKS: Final = frozenset({"headers_present", "headers_absent", "headers_match",
+                                 "events_include"})
 _EVENT_FOR_JOB: Final = {"sent": "mail", "vrfy_result": "vrfy", "etrn_result": "etrn"}
 
 
@@ -795,6 +801,8 @@ class Expect(BaseModel):
     reply_code: Annotated[int, Field(ge=200, le=599)] | None = None
     error_kind: ErrorKindName | None = None
     recipients_rejected: list[str] | None = None
+    events_include: list[ProgressEventName] = Field(default_factory=list)
+    """Progress events the client must have reported (each at least once)."""
     mailbox_count: Count | None = None
     body_exact: bool | None = None
     headers_present: list[NonEmpty] = Field(default_factory=list)
@@ -862,6 +870,7 @@ SERVER_OBSERVABLE: Final[Mapping[str, bool]] = {
     "reply_code": False,  # the reply the client's event carries
     "error_kind": False,
     "recipients_rejected": False,  # what the client reports as rejected
+    "events_include": False,  # the client's own events
     "mailbox_count": True,
     "body_exact": True,
     "headers_present": True,
@@ -1066,6 +1075,7 @@ __all__ = [
     "EVENT_NAMES",
     "FAULT_NAMES",
     "JOB_KINDS",
+    "PROGRESS_EVENT_NAMES",
     "SERVER_OBSERVABLE",
     "AttachmentSection",
     "DeviceSection",

@@ -14,8 +14,9 @@ noticed that a careful client would not do (bare line endings, unstuffed dots, R
 group rules broken, an EHLO name that is not a domain, a Date header that does not parse
 or is far from the server's clock, AUTH outside TLS,
 commands after a refused STARTTLS, plaintext sent after STARTTLS, SMTP-smuggling
-shapes). Notes inform; they do not fail a verdict unless the scenario expects the same
-thing.
+shapes), and, when the scenario's device wants TLS (``security`` ``starttls`` or
+``required``), a mail sent in plaintext because STARTTLS was not offered or was refused.
+Notes inform; they do not fail a verdict unless the scenario expects the same thing.
 
 This module knows the scenario's expectations and the engine's records; it reads no
 clock (``now`` comes from the caller) and runs nothing.
@@ -49,6 +50,7 @@ WHY_NOT_OBSERVABLE: Final[dict[str, str]] = {
     "reply_code": "the reply the client's event carries",
     "error_kind": "the kind of error the client reports",
     "recipients_rejected": "what the client reports as rejected",
+    "events_include": "the client's own events",
     "date_matches_rtc": "needs the device's RTC",
     "max_virtual_s": "virtual time exists in the simulation only",
     "pool_never_exhausted": "the device's buffer pool",
@@ -192,7 +194,27 @@ def judge_server(scenario: Scenario, engines: Sequence[ServerEngine], *,
             verdict.checks.append(content_check(engines, message))
     verdict.notes = observation_notes([e.observations for e in engines],
                                       [m for e in engines for m in e.mailbox], now=now)
+    security = scenario.device_config(DEVICE_CONFIG_HOST).server.security
+    if security in ("starttls", "required"):
+        verdict.notes += downgrade_notes([e.observations for e in engines])
     return verdict
+
+
+#: Any host will do: only the configuration's security mode is read.
+DEVICE_CONFIG_HOST: Final = "127.0.0.1"
+_DOWNGRADE_NOTES: Final = {
+    "starttls_not_offered": "STARTTLS was not offered and the client went on in plaintext "
+                            "(MAIL FROM without TLS)",
+    "starttls_refused": "STARTTLS was refused or failed and the client went on in "
+                        "plaintext (MAIL FROM without TLS)",
+}
+
+
+def downgrade_notes(observations: Sequence[Observations]) -> list[str]:
+    """For a scenario whose device wants TLS: a session that sent its mail in plaintext
+    because STARTTLS was not offered, or refused (one note per reason)."""
+    reasons = dict.fromkeys(o.plaintext_mail for o in observations)
+    return [_DOWNGRADE_NOTES[r] for r in reasons if r in _DOWNGRADE_NOTES]
 
 
 def observation_notes(observations: Sequence[Observations], mails: Sequence[ReceivedMail],

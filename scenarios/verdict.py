@@ -108,6 +108,16 @@ def check_recipients(result: RunResult) -> str | None:
     return None
 
 
+def check_events_include(result: RunResult) -> str | None:
+    wanted = result.scenario.expect.events_include
+    seen = [e.event.name for e in result.events]
+    missing = [name for name in wanted if name not in seen]
+    if not missing:
+        return None
+    return (f"expected event(s) {', '.join(missing)}, the client reported "
+            f"{', '.join(seen) or 'none'}")
+
+
 def check_mailbox_count(result: RunResult) -> str | None:
     wanted = result.scenario.expect.mailbox_count
     if wanted is None or len(result.mailbox) == wanted:
@@ -302,9 +312,9 @@ def check_server(result: RunResult) -> str | None:
     return "; ".join(problems) or None
 
 
-CHECKS: tuple[Check, ...] = (check_firmware, check_event, check_recipients, check_mailbox_count,
-                             check_body, check_headers, check_date, check_time, check_pool,
-                             check_server)
+CHECKS: tuple[Check, ...] = (check_firmware, check_event, check_recipients, check_events_include,
+                             check_mailbox_count, check_body, check_headers, check_date,
+                             check_time, check_pool, check_server)
 
 
 def judge(result: RunResult) -> Verdict:

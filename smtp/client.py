@@ -35,11 +35,13 @@ from smtp.events import (
     ClientEvent,
     CommandAbort,
     Connected,
+    DowngradeReason,
     ErrorKind,
     EtrnResult,
     RecipientRejected,
     Sent,
     Timeout,
+    TlsDowngraded,
     TlsEstablished,
     VrfyResult,
     describe,
@@ -381,20 +383,20 @@ class ClientCore:
                     f"EHLO refused ({reply}) and TLS is required: no HELO fallback", reply),
                     close="quit")
             return self._send(commands.helo(self.ehlo_name()), "HELO",
-                              _Expect("HELO", "ehlo", self._on_helo))
+                              _Expect("HELO", "ehlo", lambda r: self._on_helo(r, reply)))
         return self._fail_all(CommandAbort("EHLO", reply), close="quit")
 
-    def _on_helo(self, reply: Reply) -> list[Output]:
+    def _on_helo(self, reply: Reply, ehlo_refusal: Reply) -> list[Output]:
         if accepts("HELO", reply):
             self.extensions = {}
-            return self._after_hello()
+            return self._after_hello(ehlo_refusal)
         return self._fail_all(CommandAbort("HELO", reply), close="quit")
 
     def _tls_required_but_missing(self) -> bool:
         return (self.settings.security == "required" and not self.tls_active
                 and self.profile.has_2_0_features)
 
-    def _after_hello(self) -> list[Output]:
+    def _after_hello(self, ehlo_refusal: Reply | None = None) -> list[Output]:
         wants_tls = (self.settings.security in ("starttls", "required")
                      and self.profile.has_2_0_features and not self.tls_active)
         if wants_tls:
@@ -406,6 +408,10 @@ class ClientCore:
                     ErrorKind.TLS_REQUIRED,
                     "the server does not offer STARTTLS and the device requires TLS"),
                     close="quit")
+            if not self.profile.downgrades_tls_silently:
+                reason = (DowngradeReason.NOT_OFFERED if ehlo_refusal is None
+                          else DowngradeReason.EHLO_REFUSED)
+                return self._notify(TlsDowngraded(reason, ehlo_refusal)) + self._start_auth()
         return self._start_auth()
 
     def _on_starttls(self, reply: Reply) -> list[Output]:

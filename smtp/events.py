@@ -2,8 +2,11 @@
 
 Every job ends with exactly one *terminal* event (:data:`TERMINAL_EVENTS`): ``Sent``,
 ``CommandAbort``, ``ClientError``, ``Timeout``, or the result of a VRFY/ETRN job.
-The others report progress. Event names follow the device API (``command_abort`` is the
-event named in the changelog). This module knows nothing about sockets or time sources.
+The others (:data:`PROGRESS_EVENTS`) report progress; ``TlsDowngraded`` among them says
+that a session configured for opportunistic STARTTLS goes on in plaintext. Event names
+follow the device API (``command_abort`` is the event named in the changelog);
+:data:`EVENT_NAMES` lists them all. This module knows nothing about sockets or time
+sources.
 """
 
 from __future__ import annotations
@@ -44,6 +47,26 @@ class TlsEstablished:
     name = "tls_established"
     cipher: str
     version: str
+
+
+class DowngradeReason(enum.Enum):
+    """Why a session that wanted STARTTLS (``security = "starttls"``) stays plaintext."""
+
+    NOT_OFFERED = "not_offered"  # the EHLO reply lists no STARTTLS (stripped?)
+    EHLO_REFUSED = "ehlo_refused"  # EHLO refused: HELO has no extensions, so no STARTTLS
+
+
+@dataclass(frozen=True, slots=True)
+class TlsDowngraded:
+    """Not terminal: opportunistic STARTTLS found none; the session goes on in plaintext.
+
+    ``reply`` is the server's refusal of EHLO with ``EHLO_REFUSED``, else None. A refused
+    STARTTLS is not a downgrade: the job fails with ``tls_failed``.
+    """
+
+    name = "tls_downgraded"
+    reason: DowngradeReason
+    reply: Reply | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +137,13 @@ class EtrnResult:
 
 
 ClientEvent: TypeAlias = (
-    Connected | TlsEstablished | Authenticated | RecipientRejected | Sent | CommandAbort
-    | ClientError | Timeout | VrfyResult | EtrnResult
+    Connected | TlsEstablished | TlsDowngraded | Authenticated | RecipientRejected | Sent
+    | CommandAbort | ClientError | Timeout | VrfyResult | EtrnResult
 )
+PROGRESS_EVENTS = (Connected, TlsEstablished, TlsDowngraded, Authenticated, RecipientRejected)
 TERMINAL_EVENTS = (Sent, CommandAbort, ClientError, Timeout, VrfyResult, EtrnResult)
+EVENT_NAMES: tuple[str, ...] = tuple(kind.name for kind in (*PROGRESS_EVENTS, *TERMINAL_EVENTS))
+"""Every event name, progress first, in the order above (the Robot keywords' kinds)."""
 
 
 def is_terminal(event: ClientEvent) -> bool:
@@ -131,6 +157,8 @@ def describe(event: ClientEvent) -> str:
             return f"connected {host}:{port}"
         case TlsEstablished(cipher=cipher, version=version):
             return f"tls_established {version} {cipher}"
+        case TlsDowngraded(reason=reason, reply=reply):
+            return f"tls_downgraded {reason.value}" + (f" {reply}" if reply else "")
         case Authenticated(mechanism=mech):
             return f"authenticated {mech}"
         case RecipientRejected(address=addr, reply=reply):

@@ -62,6 +62,10 @@ class Profile:
     (probably we use too weak a ciphersuite)." No ECDHE suites are offered."""
     no_timeout_while_tls_active: bool = False
     """Known issue: "Timeout test is executed only when no TLS connection is active." """
+    downgrades_tls_silently: bool = False
+    """Not in the changelog: with ``security = "starttls"`` and no STARTTLS to be had,
+    releases 2.0 to 2.5 go on in plaintext without telling the application. Our own
+    ``current`` release reports a ``tls_downgraded`` event first."""
     # --- features that came with 2.0 --------------------------------------------------
     has_2_0_features: bool = True
     """2.0 added STARTTLS, VRFY, ETRN, a real Date, Cc/Bcc/Reply-To, attachments, DSN,
@@ -80,7 +84,10 @@ class Profile:
         ]
 
 
-_HISTORICAL_TLS = {"weak_tls_ciphers_only": True, "no_timeout_while_tls_active": True}
+# What every historical release with TLS does: the two known issues, and the silent
+# downgrade (no changelog line: the tls_downgraded event is ours).
+_HISTORICAL_TLS = {"weak_tls_ciphers_only": True, "no_timeout_while_tls_active": True,
+                   "downgrades_tls_silently": True}
 
 PROFILES: Final[dict[str, Profile]] = {
     "1.0": Profile(

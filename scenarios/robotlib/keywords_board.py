@@ -33,14 +33,13 @@ from scenarios.robotlib.context import (
 )
 from scenarios.runner import resolve_scenario
 from smtp.bounds import MAX_POOL_BUFFERS
-from smtp.events import describe, is_terminal
+from smtp.events import EVENT_NAMES, describe, is_terminal
 from smtp.jobs import EtrnJob, Job, VrfyJob
 from smtp.message import Attachment, MailJob
 from smtp.profiles import get_profile
 from smtp.userfiles import ATTACHMENT_FILE, UserFileError, check_user_file
 
-EVENT_KINDS = ("connected", "tls_established", "authenticated", "recipient_rejected", "sent",
-               "command_abort", "error", "timeout", "vrfy_result", "etrn_result")
+EVENT_KINDS = EVENT_NAMES
 
 
 def _addresses(value: str | list[str] | tuple[str, ...] | None, field: str) -> tuple[str, ...]:
@@ -249,7 +248,8 @@ class BoardKeywords(LibraryComponent):
         ``kind`` (one not waited for before), and returns it as the console prints it
         (``sent 250 2.0.0 OK queued as HIL000001``).
 
-        Kinds: ``connected``, ``tls_established``, ``authenticated``,
+        Kinds: ``connected``, ``tls_established``, ``tls_downgraded`` (opportunistic
+        STARTTLS found none: the session goes on in plaintext), ``authenticated``,
         ``recipient_rejected``, ``sent``, ``command_abort``, ``error``, ``timeout``,
         ``vrfy_result``, ``etrn_result``. Fails, listing what the client did report, when
         none comes within ``timeout`` of virtual time (a Robot time: ``10 min``).

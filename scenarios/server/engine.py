@@ -610,7 +610,11 @@ class ServerEngine:
         self._sasl_outcome(self._sasl().start(session.auth, initial))
 
     def smtp_MAIL(self, argument: str) -> None:
-        session = self.session
+        session, obs = self.session, self._observations
+        if not session.tls_active and obs.plaintext_mail is None:
+            obs.plaintext_mail = ("starttls_refused" if session.starttls_refused else
+                                  "starttls_offered" if session.advertises("STARTTLS")
+                                  else "starttls_not_offered")
         if not session.greeted:
             return self._push(R.S503_HELO_FIRST)
         if self.config.require_auth and session.authenticated_user is None:

@@ -26,6 +26,10 @@ from functools import cached_property
 from typing import Literal, TypeAlias
 
 Via: TypeAlias = Literal["DATA", "BDAT"]
+PlaintextMail: TypeAlias = Literal["starttls_not_offered", "starttls_refused",
+                                   "starttls_offered"]
+"""Why the first MAIL FROM came outside TLS: STARTTLS was not in the last EHLO reply,
+was refused (or its handshake failed), or was offered and not used."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,8 @@ class Observations:
     commands_after_failed_starttls: list[str] = field(default_factory=list)
     """Verbs the client sent after STARTTLS was refused (a fail-closed client sends none
     but QUIT)."""
+    plaintext_mail: PlaintextMail | None = None
+    """Set by the first MAIL FROM outside TLS: where STARTTLS stood then."""
     # --- AUTH --------------------------------------------------------------------------
     auth_mechanisms: list[str] = field(default_factory=list)
     auth_in_plaintext: bool = False

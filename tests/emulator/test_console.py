@@ -101,6 +101,14 @@ def test_a_refused_mail_prints_command_abort_with_the_reply() -> None:
     assert session.mailbox == []
 
 
+def test_a_stripped_starttls_prints_the_downgrade_before_the_mail_goes() -> None:
+    session = _session("starttls-stripped-opportunistic")
+    lines = session.command("smtp send --from pump7@example.com --to ops@example.net")
+    smtp = [line for line in lines if line.startswith("SMTP: ")]
+    assert [line.split()[1] for line in smtp] == ["connected", "tls_downgraded", "sent"]
+    assert "SMTP: tls_downgraded not_offered" in smtp
+
+
 def test_smtp_send_with_several_recipients_and_a_subject_with_spaces() -> None:
     session = _session()
     session.command("smtp send --from pump7@example.com --to ops@example.net "

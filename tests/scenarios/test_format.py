@@ -16,6 +16,7 @@ from scenarios.format import (
     EVENT_NAMES,
     FAULT_NAMES,
     JOB_KINDS,
+    PROGRESS_EVENT_NAMES,
     SERVER_OBSERVABLE,
     DropAfterFault,
     DropNthFault,
@@ -39,7 +40,7 @@ from scenarios.format import (
 )
 from scenarios.server.rules import Rule, ServerConfig
 from smtp.config import CONFIG_VERSION
-from smtp.events import TERMINAL_EVENTS, ErrorKind
+from smtp.events import PROGRESS_EVENTS, TERMINAL_EVENTS, ErrorKind
 from smtp.jobs import EtrnJob, VrfyJob
 from smtp.message import MailJob
 
@@ -430,6 +431,7 @@ def test_every_rule_field_is_a_rule_key_with_seconds() -> None:
 
 def test_names_match_the_client_events() -> None:
     assert set(EVENT_NAMES) == {cls.name for cls in TERMINAL_EVENTS}
+    assert set(PROGRESS_EVENT_NAMES) == {cls.name for cls in PROGRESS_EVENTS}
     assert set(ERROR_KIND_NAMES) == {kind.value for kind in ErrorKind}
 
 
@@ -469,10 +471,24 @@ def test_minimal_file_loads() -> None:
     assert parse_scenario(MINIMAL, source="x.toml").expect.event == "sent"
 
 
+def test_events_include_names_progress_events_and_is_a_client_side_check() -> None:
+    text = MINIMAL + 'events_include = ["tls_downgraded", "connected"]\n'
+    expect = parse_scenario(text, source="x.toml").expect
+    assert expect.events_include == ["tls_downgraded", "connected"]
+    assert expect.checks()["events_include"] == ["tls_downgraded", "connected"]
+    assert "events_include" not in expect.server_side_checks()
+    assert "events_include" not in parse_scenario(MINIMAL, source="x.toml").expect.checks()
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     (MINIMAL.replace('"sent"', '"snet"'),
      ["x.toml: expect.event: expected one of sent, command_abort, error, timeout, "
       "vrfy_result, etrn_result, got 'snet'"]),
+    (MINIMAL + 'events_include = ["tls_downgrade", "sent"]\n',
+     ["x.toml: expect.events_include[0]: expected one of connected, tls_established, "
+      "tls_downgraded, authenticated, recipient_rejected, got 'tls_downgrade'",
+      "x.toml: expect.events_include[1]: expected one of connected, tls_established, "
+      "tls_downgraded, authenticated, recipient_rejected, got 'sent'"]),
     ('[scenario]\nname = "x"\ntitle = "t"\n[expect]\nevent = "sent"\n',
      ["x.toml: [job]: missing section"]),
     (MINIMAL + "[device]\npool_buffers = 1\n",

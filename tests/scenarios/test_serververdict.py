@@ -200,3 +200,45 @@ def test_the_plaintext_note_hides_credentials_a_client_sent_before_tls() -> None
     notes = observation_notes([engine.observations], [])
     note = next(n for n in notes if "sent after STARTTLS" in n)
     assert "AUTH PLAIN <credentials hidden, " in note and "AHB1bXA3" not in note
+
+
+# ---- opportunistic STARTTLS that went on in plaintext -----------------------------------
+
+WANTS_TLS = SCENARIO.replace("[server]\n", '[device.config.server]\nsecurity = "starttls"\n\n'
+                                           "[server]\n")
+
+
+def _plaintext_mail(config: ServerConfig, *first: bytes) -> ServerEngine:
+    engine = ServerEngine(config)
+    engine.on_connect()
+    for data in (b"EHLO dev.example.com\r\n", *first, b"MAIL FROM:<a@example.com>\r\n",
+                 b"RCPT TO:<b@example.net>\r\n", b"DATA\r\n",
+                 HEADERS + b"Hello.\r\n.\r\n", b"QUIT\r\n"):
+        engine.on_data(data, now=NOW)
+    engine.on_close("peer closed")
+    return engine
+
+
+def test_starttls_not_offered_and_mail_in_plaintext_gets_a_note() -> None:
+    engine = _plaintext_mail(ServerConfig(starttls=False))
+    notes = judge_server(_scenario(WANTS_TLS), [engine], now=NOW).notes
+    assert "STARTTLS was not offered and the client went on in plaintext " \
+        "(MAIL FROM without TLS)" in notes
+
+
+def test_starttls_refused_and_mail_in_plaintext_gets_a_note() -> None:
+    refusing = ServerConfig(capabilities=("STARTTLS", "PIPELINING"), starttls=False)
+    engine = _plaintext_mail(refusing, b"STARTTLS\r\n")
+    notes = judge_server(_scenario(WANTS_TLS), [engine], now=NOW).notes
+    assert "STARTTLS was refused or failed and the client went on in plaintext " \
+        "(MAIL FROM without TLS)" in notes
+
+
+def test_no_downgrade_note_when_the_device_does_not_want_tls_or_did_not_go_on() -> None:
+    plain = WANTS_TLS.replace('security = "starttls"', 'security = "none"')
+    engine = _plaintext_mail(ServerConfig(starttls=False))
+    notes = judge_server(_scenario(plain), [engine], now=NOW).notes
+    assert not any("went on in plaintext" in n for n in notes)
+    offered = _plaintext_mail(ServerConfig(capabilities=("STARTTLS",)))  # offered, unused
+    notes = judge_server(_scenario(WANTS_TLS), [offered], now=NOW).notes
+    assert not any("went on in plaintext" in n for n in notes)

@@ -18,6 +18,7 @@ from scenarios.verdict import (
     check_body,
     check_date,
     check_event,
+    check_events_include,
     check_headers,
     check_pool,
     check_server,
@@ -85,6 +86,23 @@ def _run(expect: str, profile: str = "current", *, server: str = "starttls = fal
     scenario = _scenario(expect, server=server, device=device, security=security, body=body,
                          time_limit_s=time_limit_s)
     return run(scenario, profile)
+
+
+# ---- check_events_include ---------------------------------------------------------------
+
+
+def test_check_events_include_passes_when_each_named_event_came() -> None:
+    result = _run('event = "sent"\nevents_include = ["tls_downgraded", "connected"]',
+                  security="starttls")
+    assert check_events_include(result) is None
+
+
+def test_check_events_include_names_the_missing_events_and_what_came() -> None:
+    result = _run('event = "sent"\nevents_include = ["tls_downgraded", "tls_established"]',
+                  security="none")
+    assert check_events_include(result) == (
+        "expected event(s) tls_downgraded, tls_established, the client reported "
+        "connected, sent")
 
 
 # ---- check_event -----------------------------------------------------------------------

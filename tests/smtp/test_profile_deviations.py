@@ -25,6 +25,8 @@ SHOWN_BY: dict[str, tuple[str, str]] = {
     "ignores_tls_connection_state": ("tls-drop-mid-transaction", "the job hangs"),
     "weak_tls_ciphers_only": ("outlook-ecdhe-only", "tls_failed"),
     "no_timeout_while_tls_active": ("silent-server-under-tls", "the job hangs"),
+    "downgrades_tls_silently": ("starttls-stripped-opportunistic",
+                                "expected event(s) tls_downgraded"),
     "has_2_0_features": ("starttls", ""),
     "skips_config_version_check": ("config-version-check", "expected error, got sent"),
     "ignores_template_hostname": ("message-id-hostname", "@localhost"),
