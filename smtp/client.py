@@ -128,6 +128,7 @@ class ClientCore:
         self._timer_command: str | None = None
         self._timer_us = 0
         self._stop_reading = False
+        self._answerable_by_partial: int | None = None
 
     # ---- queries ----------------------------------------------------------------
     @property
@@ -190,8 +191,12 @@ class ClientCore:
         self.parser.feed(data)
         out: list[Output] = []
         # Every reply completed by these bytes was on the wire before any command sent
-        # while handling them: it can only answer a command already waiting for one.
+        # while handling them: it can only answer a command already waiting for one. A
+        # reply begun in an earlier read can only answer what was waiting then.
         answerable = len(self._expect)
+        if self._answerable_by_partial is not None:
+            answerable = min(answerable, self._answerable_by_partial)
+            self._answerable_by_partial = None
         while self.phase not in (Phase.DONE, Phase.STUCK):
             try:
                 reply = self.parser.next_reply()
@@ -200,6 +205,8 @@ class ClientCore:
                     ClientError(ErrorKind.PROTOCOL, f"malformed reply: {exc.reason}"),
                     close="abort")
             if reply is None:
+                if self.parser.pending_bytes():
+                    self._answerable_by_partial = answerable
                 break
             if answerable == 0 and self._expect:
                 return out + self._fail_all(ClientError(

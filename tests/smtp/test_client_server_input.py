@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from scenarios.server.rules import Rule, ServerConfig
-from smtp.events import CommandAbort, RecipientRejected, Sent
+from smtp.events import ClientError, CommandAbort, ErrorKind, RecipientRejected, Sent
 from smtp.outputs import SendContent
 from smtp.profiles import PROFILE_NAMES
 
@@ -165,3 +165,34 @@ def test_an_rset_answered_220_does_not_start_the_next_job(profile: str) -> None:
     assert isinstance(second, CommandAbort) and (second.command, second.reply.code) == \
         ("RSET", 220)
     assert pair.commands.count("MAIL") == 1
+
+
+# ---- a reply that began before its command was sent answers nothing -------------------
+# Found by the reply fuzzer (bench/fuzz_replies.py, seed 0, input 26345): a surplus
+# "220 ..." whose first bytes came with the EHLO reply and whose end came after STARTTLS
+# was sent was taken as the answer to STARTTLS.
+
+
+@pytest.mark.parametrize(("verb", "then"), [("EHLO", "STARTTLS"), ("MAIL", "RCPT"),
+                                            ("GREETING", "EHLO")])
+def test_a_reply_begun_before_the_command_was_sent_is_unsolicited(verb: str,
+                                                                  then: str) -> None:
+    # The server writes the start of one more reply right after the real one, in the
+    # same write; the rest comes with its answer to the next command.
+    capabilities = ("STARTTLS", *PLAIN) if then == "STARTTLS" else PLAIN
+    server = ServerConfig(hostname=HOST, capabilities=capabilities,
+                          rules=(Rule(verb, inject=b"220 2.0.0 go ahe"),))
+    pair = Pair([mail()], server=server, security="starttls").run()
+    (event,) = pair.terminal
+    assert isinstance(event, ClientError) and event.kind is ErrorKind.PROTOCOL, event
+    assert event.detail.startswith(f"unsolicited reply: 220 2.0.0 go ahe") \
+        and event.detail.endswith(f"arrived before {then} was sent"), event.detail
+    assert not pair.tls and not pair.mailbox
+
+
+def test_a_reply_split_across_reads_still_answers_its_command() -> None:
+    # The same bytes in many reads, but every reply begun after its command: no error.
+    server = ServerConfig(hostname=HOST, capabilities=("PIPELINING", *PLAIN))
+    pair = Pair([mail(to=("a@example.net", "b@example.net"))], server=server,
+                delivery="bytewise").run()
+    assert [type(e) for e in pair.terminal] == [Sent]
