@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest robot bench golden clean lwip
+.PHONY: run test lint typecheck pytest robot bench golden fuzz clean lwip
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,11 @@ lwip:
 	    $(MAKE) --no-print-directory -f emulator/cfirmware/lwip/build.mk \
 	        LWIP_SRC_DIR="$$src" OUT=$(LWIP_OUT); \
 	fi
+
+# A million hostile server dialogues against the client core (bench/fuzz_replies.py):
+# prints inputs per second and every failure with the command that replays it.
+fuzz: $(STAMP)
+	$(BIN)/python bench/fuzz_replies.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -4,6 +4,7 @@ timed in tests): a renamed API breaks this test instead of rotting a script."""
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -23,3 +24,27 @@ def test_bench_script_imports_and_has_main(script: str) -> None:
         del sys.modules[spec.name]
         sys.path.remove(str(BENCH))
     assert callable(module.main)
+
+
+def _load(script: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(script.removesuffix(".py"), BENCH / script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_fuzz_script_runs_a_small_budget_and_replays_an_input(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    fuzz = _load("fuzz_replies.py")
+    try:
+        assert fuzz.main(["--inputs", "60", "--workers", "1"]) == 0
+        out = capsys.readouterr().out
+        assert "60 inputs in " in out and " inputs/s (1 worker(s))" in out
+        assert "no invariant broken" in out
+        assert fuzz.main(["--replay", "7"]) == 0
+        replayed = capsys.readouterr().out
+        assert replayed.startswith("profile ") and "input 7 of seed 0" in replayed
+    finally:
+        del sys.modules["fuzz_replies"]

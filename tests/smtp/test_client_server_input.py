@@ -185,7 +185,7 @@ def test_a_reply_begun_before_the_command_was_sent_is_unsolicited(verb: str,
     pair = Pair([mail()], server=server, security="starttls").run()
     (event,) = pair.terminal
     assert isinstance(event, ClientError) and event.kind is ErrorKind.PROTOCOL, event
-    assert event.detail.startswith(f"unsolicited reply: 220 2.0.0 go ahe") \
+    assert event.detail.startswith("unsolicited reply: 220 2.0.0 go ahe") \
         and event.detail.endswith(f"arrived before {then} was sent"), event.detail
     assert not pair.tls and not pair.mailbox
 

@@ -13,7 +13,7 @@ import pytest
 SMTP = Path(__file__).parents[2] / "smtp"
 SANS_IO = ["auth", "client", "commands", "datastream", "errors", "events", "extensions", "jobs",
            "message", "outputs",
-           "profiles", "replies", "rtcdate"]
+           "profiles", "replies", "replycodes", "rtcdate"]
 FORBIDDEN = {"socket", "ssl", "select", "selectors", "time", "random", "secrets", "uuid",
              "asyncio", "emulator", "stack"}
 PURE = {"emulator.checks"}

@@ -1,0 +1,143 @@
+"""The reply fuzzer in the suite: hostile servers never break the client core.
+
+Hypothesis drives the generators of :mod:`scenarios.replyfuzz` (derandomized by the
+suite's profile, tests/conftest.py) against :class:`smtp.client.ClientCore` on every
+release profile: a case (configuration, jobs) and a server that answers every command,
+mutating replies with the classes of shared/reference/hostile-servers.md section 4 and
+delivering them split, byte by byte, trickled, late, coalesced, with surplus replies and
+closes. The invariants (no exception, exactly one terminal event per job, no hang, only
+RFC 5321 success codes taken as success, TLS discipline) are the harness's
+(:mod:`scenarios.replyfuzz.harness`). A failure prints the whole dialogue of the
+shrunk case. ``make fuzz`` (bench/fuzz_replies.py) runs the same with a million inputs.
+
+The budget is bounded so the module runs in a few seconds; the other tests here show
+that the harness can fail (a client that raises, hangs or lies is caught) and that it
+reaches the deep states (content sent, TLS, AUTH) and not just the greeting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scenarios.replyfuzz import harness
+from scenarios.replyfuzz.chooser import RandomChooser, RecordingChooser, ReplayChooser
+from scenarios.replyfuzz.harness import InvariantViolation, run_case
+from smtp.client import ClientCore
+from smtp.events import is_terminal
+from smtp.outputs import ArmTimer, CancelTimer, Output
+from smtp.profiles import PROFILE_NAMES
+
+EXAMPLES_PER_PROFILE = 60
+
+
+class HypothesisChooser:
+    """Every choice is a Hypothesis draw, so a failure shrinks to a small dialogue."""
+
+    def __init__(self, data: st.DataObject) -> None:
+        self._data = data
+
+    def integer(self, low: int, high: int) -> int:
+        return self._data.draw(st.integers(low, high))
+
+
+def _run_and_explain(choices: RecordingChooser, profile: str) -> None:
+    try:
+        run_case(choices, profile=profile)
+    except InvariantViolation as exc:
+        transcript: list[str] = []
+        with contextlib.suppress(InvariantViolation):
+            run_case(ReplayChooser(choices.choices), profile=profile, transcript=transcript)
+        raise AssertionError(f"{exc}\n\nthe dialogue (release {profile}):\n"
+                             + "\n".join(transcript)) from exc
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+@settings(max_examples=EXAMPLES_PER_PROFILE, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_no_server_reply_breaks_the_client(profile: str, data: st.DataObject) -> None:
+    _run_and_explain(RecordingChooser(HypothesisChooser(data)), profile)
+
+
+# ---- the harness can fail -------------------------------------------------------------------
+
+PLAIN_CASE: list[int] = []
+"""All-lowest choices: release as given, no TLS, one small mail, a server that never
+lies: the dialogue a correct client completes."""
+
+
+def _plain(profile: str = "current", **overrides: Any) -> harness.Outcome:
+    return run_case(ReplayChooser(PLAIN_CASE), profile=profile, **overrides)
+
+
+def test_the_plainest_case_sends_its_mail() -> None:
+    outcome = _plain()
+    assert [e.name for e in outcome.events] == ["connected", "sent"]
+
+
+def _broken_core(monkeypatch: pytest.MonkeyPatch, receive: Any) -> None:
+    class Broken(ClientCore):
+        def receive(self, data: bytes) -> list[Output]:
+            return list(receive(self, data))
+
+    monkeypatch.setattr(harness, "ClientCore", Broken)
+
+
+def test_a_client_that_raises_on_a_reply_breaks_the_invariant(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def receive(core: ClientCore, data: bytes) -> list[Output]:
+        if b"STARTTLS" in data or b"250" in data:
+            raise ValueError("invalid literal for int() with base 10: '\u00b2'")
+        return ClientCore.receive(core, data)
+
+    _broken_core(monkeypatch, receive)
+    with pytest.raises(InvariantViolation, match="the client core raised ValueError"):
+        _plain()
+
+
+def test_a_client_that_waits_with_no_timer_breaks_the_invariant(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def receive(core: ClientCore, data: bytes) -> list[Output]:
+        if data.startswith(b"250-"):  # the EHLO reply: forget it, and run no timer
+            return [CancelTimer()]
+        return ClientCore.receive(core, data)
+
+    _broken_core(monkeypatch, receive)
+    with pytest.raises(InvariantViolation, match="waits with no timer running"):
+        _plain()
+
+
+def test_a_client_that_rearms_its_timer_on_every_byte_breaks_the_invariant(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def receive(core: ClientCore, data: bytes) -> list[Output]:
+        return [*ClientCore.receive(core, data), ArmTimer("EHLO", 300_000_000)]
+
+    _broken_core(monkeypatch, receive)
+    found: Counter[str] = Counter()
+    for index in range(300):
+        try:
+            run_case(RandomChooser(index))
+        except InvariantViolation as exc:
+            found[str(exc).split(":")[0]] += 1
+    assert found["a byte of a trickled reply re-armed the timer"] > 0, found
+
+
+# ---- the fuzzer reaches deep states ------------------------------------------------------
+
+
+def test_seeded_inputs_reach_every_kind_of_ending() -> None:
+    endings: Counter[str] = Counter()
+    tls = 0
+    for index in range(400):
+        outcome = run_case(RandomChooser(index))
+        endings.update(e.name for e in outcome.events if is_terminal(e))
+        tls += any(e.name == "tls_established" for e in outcome.events)
+    assert {"sent", "command_abort", "error", "timeout", "vrfy_result",
+            "etrn_result"} <= set(endings), endings
+    assert endings["sent"] >= 40 and tls >= 40, (endings, tls)
