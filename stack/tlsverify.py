@@ -6,7 +6,9 @@ the host clock). After the handshake the TLS layer hands the peer's DER certific
 decides, with ``cryptography.x509.verification`` (the WebPKI rules), giving a reason a
 firmware engineer reads at a glance: "certificate not yet valid: valid from 2024-01-01
 00:00:00 UTC, device clock reads 1970-01-01 00:00:00 UTC", "certificate expired ...",
-"name mismatch ...", "unknown issuer ...".
+"name mismatch ...", "unknown issuer ...". The certificate's bytes are the server's: one
+that does not parse, however cryptography fails on it, is "malformed server certificate:
+...", never another exception.
 
 This module knows X.509 and nothing about sockets, TLS records, kernels or clocks: the
 time is an argument. A naive ``at`` is taken as UTC.
@@ -25,6 +27,11 @@ from cryptography.x509.verification import (
     Store,
     VerificationError,
 )
+
+
+_MALFORMED = (ValueError, TypeError, x509.InvalidVersion, x509.DuplicateExtension,
+              x509.UnsupportedGeneralNameType)
+"""What cryptography raises on certificate bytes it cannot parse (some of it lazily)."""
 
 
 class CertificateError(Exception):
@@ -58,16 +65,19 @@ def verify_server_certificate(
     anchors, verifier = _build(trust_anchors_pem, server_name, now)
     if not der_chain:
         raise CertificateError("server sent no certificate")
+    # The server chose these bytes, and cryptography parses parts of a certificate only
+    # when they are read: whatever it raises on the way is a malformed certificate.
     try:
         chain = [x509.load_der_x509_certificate(der) for der in der_chain]
-    except ValueError as exc:
+        leaf, intermediates = chain[0], chain[1:]
+        _check_dates(leaf, now, what="certificate")
+        try:
+            verifier.verify(leaf, intermediates)
+        except VerificationError as exc:
+            raise CertificateError(_explain(str(exc), leaf, anchors, server_name, now)) \
+                from None
+    except _MALFORMED as exc:
         raise CertificateError(f"malformed server certificate: {exc}") from None
-    leaf, intermediates = chain[0], chain[1:]
-    _check_dates(leaf, now, what="certificate")
-    try:
-        verifier.verify(leaf, intermediates)
-    except VerificationError as exc:
-        raise CertificateError(_explain(str(exc), leaf, anchors, server_name, now)) from None
 
 
 def check_arguments(*, trust_anchors_pem: bytes, server_name: str) -> None:

@@ -7,6 +7,7 @@ come from :func:`stack.certs.make_ca` (cached per parameters, so each key is mad
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -141,6 +142,28 @@ def test_no_certificate_or_a_malformed_one_is_rejected(pki: Pki) -> None:
     assert _reason(pki, chain=[]) == "server sent no certificate"
     assert _reason(pki, chain=[b"\x30\x03\x02\x01\x00"]).startswith(
         "malformed server certificate: ")
+
+
+@pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
+def test_whatever_the_servers_certificate_bytes_the_verdict_is_a_certificate_error(
+        pki: Pki) -> None:
+    # The server chooses these bytes. Found by mutating the test leaf: an issuer or
+    # subject that does not parse, an X.509 version of 76, an odd general name raised
+    # ValueError, InvalidVersion or TypeError out of the check, through the TLS layer
+    # and into the client task (cryptography parses those parts lazily).
+    rng = random.Random(1)
+    escaped: dict[str, int] = {}
+    for index in range(1500):
+        der = bytearray(pki.leaf.cert_der)
+        for _ in range(rng.randint(1, 4)):
+            der[rng.randrange(len(der))] = rng.randrange(256)
+        try:
+            _verify(pki, chain=[bytes(der)])
+        except CertificateError:
+            continue
+        except Exception as exc:
+            escaped.setdefault(type(exc).__name__, index)
+    assert escaped == {}
 
 
 # ---- bad arguments ---------------------------------------------------------------------
