@@ -28,7 +28,6 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-
 _MALFORMED = (ValueError, TypeError, x509.InvalidVersion, x509.DuplicateExtension,
               x509.UnsupportedGeneralNameType)
 """What cryptography raises on certificate bytes it cannot parse (some of it lazily)."""

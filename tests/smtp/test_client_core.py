@@ -39,13 +39,16 @@ from smtp.events import (
     ClientEvent,
     CommandAbort,
     Connected,
+    DowngradeReason,
     ErrorKind,
     EtrnResult,
     RecipientRejected,
     Sent,
     Timeout,
+    TlsDowngraded,
     TlsEstablished,
     VrfyResult,
+    describe,
     is_terminal,
 )
 from smtp.jobs import EtrnJob, Job, VrfyJob
@@ -62,7 +65,7 @@ from smtp.outputs import (
     StartTls,
 )
 from smtp.outputs import Close as ClientClose
-from smtp.profiles import get_profile
+from smtp.profiles import PROFILE_NAMES, get_profile
 from smtp.replies import Reply
 from smtp.rtcdate import RtcTime, format_date_header
 from smtp.settings import SECOND_US, ClientSettings
@@ -1172,3 +1175,76 @@ def test_starttls_mode_without_starttls_may_use_cram_md5() -> None:
 
     assert pair.obs.auth_mechanisms == ["CRAM-MD5"]  # the password itself never goes out
     assert isinstance(only_terminal(pair), Sent)
+
+
+# ---- tls_downgraded: opportunistic STARTTLS going on in plaintext says so ---------------
+# The policy stays (no STARTTLS offered: the mail still goes, in plaintext, with no
+# password in clear), but the application hears about it: one tls_downgraded event
+# before the mail, naming why. Only current has it (not in the changelog): 2.0 to 2.5 go
+# on without a word, and 1.0 has no STARTTLS at all.
+
+STARTTLS_STRIPPED = ServerConfig(hostname=SERVER_HOST, starttls=False,
+                                 capabilities=("PIPELINING", "SIZE 10485760", "8BITMIME"))
+STARTTLS_OFFERED = ServerConfig(hostname=SERVER_HOST,
+                                capabilities=("PIPELINING", "STARTTLS", "8BITMIME"))
+SILENT_DOWNGRADE_RELEASES = [name for name in PROFILE_NAMES if name not in ("1.0", "current")]
+
+
+def downgrades(pair: Pair) -> list[TlsDowngraded]:
+    return [e for e in pair.events if isinstance(e, TlsDowngraded)]
+
+
+def test_starttls_not_offered_is_told_before_the_mail_goes_in_plaintext() -> None:
+    pair = Pair([mail()], server=STARTTLS_STRIPPED, security="starttls").run()
+    assert [type(e) for e in pair.events] == [Connected, TlsDowngraded, Sent]
+    (event,) = downgrades(pair)
+    assert (event.reason, event.reply) == (DowngradeReason.NOT_OFFERED, None)
+    assert describe(event) == "tls_downgraded not_offered"
+    assert not is_terminal(event)
+    assert not pair.tls and len(pair.mailbox) == 1
+
+
+def test_ehlo_refused_and_helo_fallback_is_a_downgrade_with_the_refusal() -> None:
+    refusal = "502 5.5.1 Error: command not implemented"
+    server = ServerConfig(hostname=SERVER_HOST, rules=(Rule("EHLO", reply=refusal),))
+    pair = Pair([mail()], server=server, security="starttls").run()
+    assert pair.commands[:2] == ["EHLO", "HELO"]
+    (event,) = downgrades(pair)
+    assert (event.reason, event.reply) == (DowngradeReason.EHLO_REFUSED,
+                                           Reply(502, ("5.5.1 Error: command not implemented",)))
+    assert describe(event) == f"tls_downgraded ehlo_refused {refusal}"
+    assert isinstance(pair.terminal[-1], Sent)
+
+
+@pytest.mark.parametrize(("security", "server"), [
+    ("none", STARTTLS_STRIPPED),  # plaintext was asked for: nothing was downgraded
+    ("starttls", STARTTLS_OFFERED),  # STARTTLS offered and used
+])
+def test_no_downgrade_is_told_when_there_was_none(security: str,
+                                                  server: ServerConfig) -> None:
+    pair = Pair([mail()], server=server, security=security).run()
+    assert downgrades(pair) == []
+    assert isinstance(pair.terminal[-1], Sent)
+    assert pair.tls == (security == "starttls")
+    if pair.tls:
+        assert any(isinstance(e, TlsEstablished) for e in pair.events)
+
+
+def test_required_tls_is_a_failure_not_a_downgrade() -> None:
+    pair = Pair([mail()], server=STARTTLS_STRIPPED, security="required").run()
+    assert downgrades(pair) == []
+    assert not pair.mailbox
+
+
+@pytest.mark.parametrize("profile", SILENT_DOWNGRADE_RELEASES)
+def test_releases_before_ours_go_on_in_plaintext_without_a_word(profile: str) -> None:
+    pair = Pair([mail()], server=STARTTLS_STRIPPED, security="starttls", profile=profile).run()
+    assert downgrades(pair) == []
+    assert isinstance(pair.terminal[-1], Sent)
+
+
+def test_one_downgrade_per_session_whatever_the_number_of_jobs() -> None:
+    pair = Pair([mail(), mail(subject="second")], server=STARTTLS_STRIPPED,
+                security="starttls").run()
+    assert len(downgrades(pair)) == 1
+    assert [type(e) for e in pair.terminal] == [Sent, Sent]
