@@ -11,7 +11,9 @@ machine; with 1 everything runs in this process); which inputs run, and so what 
 found, does not depend on how many.
 
 It prints progress about every 10 s, then the inputs, the wall time (``time.perf_counter``
-around the whole run) and inputs per second, a tally of how the jobs ended, and each
+around the whole run) and inputs per second, the CPU seconds used (``getrusage`` of this
+process and its workers: a figure that a busy machine does not distort) and inputs per
+CPU second, a tally of how the jobs ended, and each
 distinct failure with the command that replays it:
 
     .venv/bin/python bench/fuzz_replies.py --seed 0 --replay 4317
@@ -29,6 +31,7 @@ import argparse
 import contextlib
 import multiprocessing
 import os
+import resource
 import sys
 import time
 from collections import Counter
@@ -87,6 +90,13 @@ def _run_chunk(args: tuple[int, int, int]) -> Tally:
     return run_range(*args)
 
 
+def _cpu_seconds() -> float:
+    """User and system CPU of this process and its finished workers (load-independent)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
+
+
 def replay(seed: int, index: int) -> int:
     transcript: list[str] = []
     try:
@@ -118,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     chunks = [(args.seed, start, min(start + CHUNK, args.inputs))
               for start in range(0, args.inputs, CHUNK)]
     total = Tally()
+    cpu_before = _cpu_seconds()
     started = last_report = time.perf_counter()
     print(f"fuzzing the client core: {args.inputs} inputs, seed {args.seed}, "
           f"{args.workers} worker(s)", flush=True)
@@ -135,8 +146,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {total.inputs} inputs, {total.inputs / (now - started):.0f}/s, "
                       f"{len(total.failures)} distinct failure(s)", flush=True)
     wall = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu_before
     print(f"{total.inputs} inputs in {wall:.1f} s wall: {total.inputs / wall:.0f} inputs/s "
-          f"({args.workers} worker(s))")
+          f"({args.workers} worker(s)); {cpu:.1f} s of CPU, "
+          f"{total.inputs / max(cpu, 1e-9):.0f} inputs per CPU second")
     print("how the jobs ended: " + ", ".join(f"{name} {count}" for name, count
                                              in total.outcomes.most_common()))
     if not total.failures:
