@@ -47,7 +47,10 @@ def outcome(data: bytes, cuts: list[int] | None = None) -> tuple[list[Reply], st
     try:
         for start, end in itertools.pairwise(points):
             parser.feed(data[start:end])
-            got.extend(drain(parser))
+            # One at a time: the replies before a malformed tail count, even when the
+            # error comes in the same call (drain() would lose them with the exception).
+            while (reply := parser.next_reply()) is not None:
+                got.append(reply)
     except RemoteProtocolError as exc:
         return got, exc.reason
     return got, None
