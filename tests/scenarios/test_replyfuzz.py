@@ -198,7 +198,7 @@ def test_a_client_that_rearms_its_timer_on_every_byte_breaks_the_invariant(
 
     _broken_core(monkeypatch, receive)
     found: Counter[str] = Counter()
-    for index in range(300):
+    for index in range(200):
         try:
             run_case(RandomChooser(index))
         except InvariantViolation as exc:
@@ -212,10 +212,10 @@ def test_a_client_that_rearms_its_timer_on_every_byte_breaks_the_invariant(
 def test_seeded_inputs_reach_every_kind_of_ending() -> None:
     endings: Counter[str] = Counter()
     tls = 0
-    for index in range(400):
+    for index in range(250):
         outcome = run_case(RandomChooser(index))
         endings.update(e.name for e in outcome.events if is_terminal(e))
         tls += any(e.name == "tls_established" for e in outcome.events)
     assert {"sent", "command_abort", "error", "timeout", "vrfy_result",
             "etrn_result"} <= set(endings), endings
-    assert endings["sent"] >= 40 and tls >= 40, (endings, tls)
+    assert endings["sent"] >= 50 and tls >= 25, (endings, tls)
