@@ -101,9 +101,16 @@ def reply(code: int, *texts: bytes) -> Reply:
     return [Line(raw, b" " if i == last else b"-", text) for i, text in enumerate(texts)]
 
 
+MAX_REPEATED_BYTES: Final = 1 << 20
+"""A repeated line stops at 1 MiB: 100000 copies of a 64 KiB line would be 6.4 GB."""
+
+
 def render(lines: Sequence[Line]) -> bytes:
-    return b"".join((line.code + line.sep + line.text + line.end) * line.times
-                    for line in lines)
+    out = []
+    for line in lines:
+        unit = line.code + line.sep + line.text + line.end
+        out.append(unit * min(line.times, max(1, MAX_REPEATED_BYTES // max(1, len(unit)))))
+    return b"".join(out)
 
 
 # ---- the EHLO reply ------------------------------------------------------------------------

@@ -35,7 +35,14 @@ from scenarios.replyfuzz.chooser import (
     pick,
 )
 from scenarios.replyfuzz.harness import InvariantViolation, run_case
-from scenarios.replyfuzz.mutations import ehlo_capabilities, mutate, render, reply
+from scenarios.replyfuzz.mutations import (
+    MAX_REPEATED_BYTES,
+    Line,
+    ehlo_capabilities,
+    mutate,
+    render,
+    reply,
+)
 from scenarios.runner import run
 from smtp.client import ClientCore
 from smtp.events import is_terminal
@@ -219,3 +226,11 @@ def test_seeded_inputs_reach_every_kind_of_ending() -> None:
     assert {"sent", "command_abort", "error", "timeout", "vrfy_result",
             "etrn_result"} <= set(endings), endings
     assert endings["sent"] >= 50 and tls >= 25, (endings, tls)
+
+
+def test_a_long_line_repeated_a_hundred_thousand_times_stays_bounded() -> None:
+    # Two mutations of one reply (line count, then length) once made a 7 GB reply.
+    long_line = Line(b"250", b"-", b"A" * 70_000, times=100_000)
+    data = render([long_line, Line(b"250", b" ", b"end")])
+    assert MAX_REPEATED_BYTES - 70_010 < len(data) <= MAX_REPEATED_BYTES + 10
+    assert len(render([Line(b"250", b"-", b"more", times=100_000)])) == 100_000 * 10
