@@ -40,7 +40,7 @@ from scenarios.server.rules import RuleBook, ServerConfig
 from stack.api import CloseReason, EventHandler, SocketEvent, SocketState, StreamSocket
 from stack.keylog import SecretsCapture
 from stack.simhost import SimHost
-from stack.tcp_socket import TcpSocket
+from stack.tcp import TcpSocket
 from stack.tls import TlsConfig, TlsSocket, make_context
 
 

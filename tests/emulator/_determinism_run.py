@@ -32,7 +32,7 @@ from stack.api import SocketEvent, SocketState, StreamSocket, TaskContext, TaskR
 from stack.certs import default_test_pki
 from stack.link import Link
 from stack.simhost import SimHost
-from stack.tcp_socket import TcpSocket
+from stack.tcp import TcpSocket
 from stack.tls import TlsConfig, TlsSocket, client_verifier, make_context
 
 BOARD_IP = "192.0.2.10"

@@ -10,7 +10,7 @@ from emulator.units import MINUTE, MS, SECOND
 from stack.api import BusyWait, SocketEvent, SocketState, Task, TaskContext, Wait
 from stack.link import Link
 from stack.simhost import SimHost
-from stack.tcp_socket import TcpSocket
+from stack.tcp import TcpSocket
 
 SERVER_IP = "198.51.100.25"
 
