@@ -7,7 +7,7 @@ and raises RuntimeError otherwise.
 (a) "Time is free": a board task waiting out a 10-minute timer, and a TCP connection
     idling 10 minutes with no traffic, each in wall time vs. virtual time.
 (b) 1 MiB from a board task to a server host over plaintext TCP and over TLS (both ends
-    :class:`~stack.tls.TlsSocket`, default test PKI, the certificate checked against the
+    :class:`~stack.tls.session.TlsSocket`, default test PKI, the certificate checked against the
     board RTC set to 2025): wall seconds, virtual seconds and simulated MiB per wall
     second, best and median of 3 runs each.
 (c) The trace size (records) of each run.
@@ -29,11 +29,12 @@ from emulator.kernel import Kernel
 from emulator.rtc import Rtc
 from emulator.units import MINUTE, SECOND, format_us
 from stack.api import SocketEvent, SocketState, StreamSocket, Task, TaskContext, Wait
-from stack.certs import default_test_pki
 from stack.link import Link
 from stack.simhost import SimHost
 from stack.tcp import TcpSocket
-from stack.tls import TlsConfig, TlsSocket, client_verifier, make_context
+from stack.tls.certs import default_test_pki
+from stack.tls.config import TlsConfig, client_verifier, make_context
+from stack.tls.session import TlsSocket
 
 BOARD_IP = "192.0.2.10"
 SERVER_IP = "198.51.100.25"

@@ -28,8 +28,8 @@ from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import RunResult
 from scenarios.server.authmask import with_markers
 from smtp.events import describe
-from stack.keylog import write_key_log
 from stack.tcp import TX_PURPOSE
+from stack.tls.keylog import write_key_log
 
 TRANSCRIPT_KINDS = frozenset({"rx", "tx", "accept", "tls_established", "tls_failed",
                               "drop_tls", "discarded", "closed"})

@@ -64,8 +64,8 @@ from scenarios.server.socketbounds import TRIM_AFTER_BYTES, TRIM_DELAY_S, give_b
 from scenarios.server.transcript import TranscriptLine
 from scenarios.serververdict import ServerVerdict, judge_server, summary
 from smtp.userfiles import CERT_FILE, KEY_FILE, FileKind, UserFileError, read_user_file
-from stack.keylog import check_key_log_file, env_key_log_file
-from stack.tls import make_context
+from stack.tls.config import make_context
+from stack.tls.keylog import check_key_log_file, env_key_log_file
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_LISTEN: Final = "127.0.0.1:2525"

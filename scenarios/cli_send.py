@@ -50,8 +50,8 @@ from smtp.userfiles import (
     read_user_file,
     shown_path,
 )
-from stack.hoststack import UnresolvableHostError
-from stack.keylog import check_key_log_file, env_key_log_file
+from stack.host.stack import UnresolvableHostError
+from stack.tls.keylog import check_key_log_file, env_key_log_file
 
 EXIT_SENT, EXIT_NOT_SENT, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_TIMEOUT_S: Final = 60.0

@@ -33,9 +33,9 @@ from scenarios.server.simdriver import ServerTls, SimServer
 from smtp.config import CONFIG_VERSION
 from smtp.profiles import Profile, get_profile
 from smtp.settings import ClientSettings, settings_from_config
-from stack.certs import default_test_pki
 from stack.link import Link
 from stack.simhost import SimHost
+from stack.tls.certs import default_test_pki
 
 SERVER_IP = "198.51.100.25"
 SERVER_NAME = "smtp.example.test"

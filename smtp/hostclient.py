@@ -1,8 +1,8 @@
 """The modelled SMTP client on the host: the unchanged client task over OS sockets.
 
 :func:`send_jobs` runs :func:`smtp.task.smtp_client_task` -- the same generator the
-emulated board runs -- on :class:`stack.hoststack.HostStack` with
-:class:`stack.hostruntime.HostRuntime`, against a real server (aiosmtpd, Postfix), in real
+emulated board runs -- on :class:`stack.host.stack.HostStack` with
+:class:`stack.host.runtime.HostRuntime`, against a real server (aiosmtpd, Postfix), in real
 time. :class:`HostPorting` is the device's porting layer on the host: the RTC reads the
 host's clock (UTC), the names come from the client settings.
 
@@ -24,8 +24,8 @@ from smtp.rtcdate import RtcTime
 from smtp.settings import ClientSettings
 from smtp.task import ClientStatus, JobQueue, smtp_client_task
 from stack.api import Task, TaskContext
-from stack.hostruntime import HostRuntime
-from stack.hoststack import HostStack
+from stack.host.runtime import HostRuntime
+from stack.host.stack import HostStack
 
 TASK_NAME = "smtp_client"
 LOOPBACK = "127.0.0.1"

@@ -38,7 +38,8 @@ from smtp.outputs import (
 from smtp.profiles import Profile
 from smtp.settings import ClientSettings, Porting
 from stack.api import BusyWait, CloseReason, SocketState, StreamSocket, Task, TaskContext, Wait
-from stack.tls import TlsConfig, TlsSocket, client_verifier, make_context
+from stack.tls.config import TlsConfig, client_verifier, make_context
+from stack.tls.session import TlsSocket
 
 #: What releases before the known issue was fixed offered: RSA key exchange only, no
 #: ECDHE (so not TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA, 0xc014), and no TLS 1.3.

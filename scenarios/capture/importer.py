@@ -34,7 +34,7 @@ from scenarios.capture.problems import (
 from scenarios.capture.transcripts import read_text_session
 from scenarios.capture.writer import scenario_toml
 from scenarios.format import ScenarioError, parse_scenario
-from stack.keylog import check_line
+from stack.tls.keylog import check_line
 
 InputFormat: TypeAlias = Literal["auto", "pcap", "transcript", "swaks"]
 INPUT_FORMATS: Final[tuple[str, ...]] = get_args(InputFormat)

@@ -22,7 +22,7 @@ from robot.api import logger
 from emulator.trace import records_to_jsonl
 from scenarios.artifacts import capture_epoch_s, result_dict, shown_records, transcript_lines
 from scenarios.robotlib.context import LibraryComponent, NotReady, keyword, robot_variable
-from stack.keylog import write_key_log
+from stack.tls.keylog import write_key_log
 
 ARTIFACTS_FOLDER = "artifacts"
 

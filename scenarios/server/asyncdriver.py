@@ -20,7 +20,7 @@ engine sees them. This is sound, not a guess: bytes that arrive while no reply h
 sent were sent without waiting for one. It adds ``gather_s`` to each reply's latency.
 
 TLS is OpenSSL through ``ssl.MemoryBIO`` (the server-side context from
-:func:`stack.tls.make_context`, with the scenario's ciphers and versions), so STARTTLS,
+:func:`stack.tls.config.make_context`, with the scenario's ciphers and versions), so STARTTLS,
 implicit TLS and the three ways of dropping TLS behave as in the simulation:
 ``tcp_close`` (FIN, no close_notify), ``rst`` (RST) and ``close_notify`` (the alert, TCP
 stays open, later Sends are plaintext; what the client sends after it is discarded, never
@@ -85,7 +85,8 @@ from scenarios.server.socketbounds import (
 )
 from scenarios.server.tlspipe import TlsPipe
 from scenarios.server.transcript import TranscriptLine, TranscriptSink, credential_spans
-from stack.tls import make_context, openssl_reason
+from stack.tls.config import make_context
+from stack.tls.session import openssl_reason
 
 CLOSE_LINGER_S: Final = 2.0
 """After our FIN, how long we wait for the client's before closing the socket anyway."""

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from scenarios.server.simdriver import ServerTls
-from stack.certs import make_ca
+from stack.tls.certs import make_ca
 
 THROWAWAY_CA_NAME: Final = "smtp-hil throwaway CA"
 DEFAULT_TLS_NAMES: Final = ("localhost", "127.0.0.1", "smtp.example.test")

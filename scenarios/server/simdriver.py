@@ -38,10 +38,11 @@ from scenarios.server.actions import (
 from scenarios.server.engine import ServerEngine
 from scenarios.server.rules import RuleBook, ServerConfig
 from stack.api import CloseReason, EventHandler, SocketEvent, SocketState, StreamSocket
-from stack.keylog import SecretsCapture
 from stack.simhost import SimHost
 from stack.tcp import TcpSocket
-from stack.tls import TlsConfig, TlsSocket, make_context
+from stack.tls.config import TlsConfig, make_context
+from stack.tls.keylog import SecretsCapture
+from stack.tls.session import TlsSocket
 
 
 @dataclass(frozen=True)

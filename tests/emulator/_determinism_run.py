@@ -29,11 +29,12 @@ from emulator.kernel import Kernel
 from emulator.rtc import Rtc
 from emulator.units import MINUTE, SECOND
 from stack.api import SocketEvent, SocketState, StreamSocket, TaskContext, TaskRequest, Wait
-from stack.certs import default_test_pki
 from stack.link import Link
 from stack.simhost import SimHost
 from stack.tcp import TcpSocket
-from stack.tls import TlsConfig, TlsSocket, client_verifier, make_context
+from stack.tls.certs import default_test_pki
+from stack.tls.config import TlsConfig, client_verifier, make_context
+from stack.tls.session import TlsSocket
 
 BOARD_IP = "192.0.2.10"
 SERVER_IP = "198.51.100.25"

@@ -22,7 +22,7 @@ import pytest
 from scenarios.cli import main
 from scenarios.dut import message_for
 from scenarios.runner import resolve_scenario
-from stack.certs import make_ca
+from stack.tls.certs import make_ca
 
 ROOT = Path(__file__).resolve().parents[2]
 GUARD_S = 20.0  # hang guards only

@@ -28,7 +28,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 import scenarios.cli_send
 from scenarios.cli import main
 from smtp.config import CONFIG_VERSION
-from stack.certs import default_test_pki
+from stack.tls.certs import default_test_pki
 
 LOOPBACK = "127.0.0.1"
 REFUSED = "nobody@example.test"

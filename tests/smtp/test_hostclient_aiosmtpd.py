@@ -49,7 +49,7 @@ from smtp.hostclient import HostPorting, send_jobs
 from smtp.message import Attachment, MailJob
 from smtp.profiles import PROFILES
 from smtp.settings import ClientSettings, TlsSettings
-from stack.certs import default_test_pki
+from stack.tls.certs import default_test_pki
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Requiring AUTH while not requiring TLS:UserWarning")

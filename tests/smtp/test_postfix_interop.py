@@ -56,7 +56,7 @@ from smtp.hostclient import send_jobs
 from smtp.jobs import EtrnJob, Job, VrfyJob
 from smtp.message import Attachment, MailJob
 from smtp.settings import ClientSettings, TlsSettings
-from stack.certs import default_test_pki
+from stack.tls.certs import default_test_pki
 
 LOOPBACK = "127.0.0.1"
 DOMAIN = "example.test"

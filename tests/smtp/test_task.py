@@ -35,7 +35,7 @@ from smtp.task import (
     JobQueue,
     tls_config_for,
 )
-from stack.tls import make_context
+from stack.tls.config import make_context
 
 LIMIT_US = 600_000_000
 

@@ -1,4 +1,4 @@
-"""Tests for stack.certs (the throwaway PKI) and stack.tlsverify (checks against the RTC)."""
+"""Tests for stack.tls.certs (the throwaway PKI) and stack.tls.verify (checks against the RTC)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
-from stack.certs import (
+from stack.tls.certs import (
     CA_SERIAL,
     DEFAULT_NOT_AFTER,
     DEFAULT_NOT_BEFORE,
@@ -21,7 +21,7 @@ from stack.certs import (
     generate_ca,
     make_ca,
 )
-from stack.tlsverify import CertificateError, format_time, verify_server_certificate
+from stack.tls.verify import CertificateError, format_time, verify_server_certificate
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Tests for stack.hoststack and stack.hostruntime over real loopback sockets.
+"""Tests for stack.host.stack and stack.host.runtime over real loopback sockets.
 
 Every server binds port 0 on 127.0.0.1; servers in threads are stopped at the end.
 Nothing asserts on durations beyond "a timeout did not fire early".
@@ -27,8 +27,8 @@ from stack.api import (
     TaskContext,
     Wait,
 )
-from stack.hostruntime import HostRuntime, TaskStatus
-from stack.hoststack import HostSocket, HostStack
+from stack.host.runtime import HostRuntime, TaskStatus
+from stack.host.stack import HostSocket, HostStack
 
 LOOPBACK = "127.0.0.1"
 RUN_TIMEOUT_S = 5.0

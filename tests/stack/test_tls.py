@@ -1,4 +1,4 @@
-"""Tests for stack.tls: real OpenSSL handshakes, transfers, typed failures, determinism.
+"""Tests for stack.tls.session: real OpenSSL handshakes, transfers, typed failures, determinism.
 
 Two TlsSockets talk through :class:`PipeEnd`, an in-memory stream pair driven by the
 kernel (ordered delivery after a fixed latency, FIN, RST, and a cap on bytes in flight
@@ -20,19 +20,12 @@ from emulator.kernel import Kernel
 from emulator.trace import FieldValue, Opaque
 from emulator.units import SECOND
 from stack.api import CloseReason, EventHandler, SocketEvent, SocketState
-from stack.certs import DEFAULT_SERVER_NAMES, Pki, default_test_pki, generate_ca, make_ca
 from stack.link import Link
 from stack.simhost import SimHost
 from stack.tcp import TcpSocket
-from stack.tls import (
-    SEND_BACKLOG_LIMIT,
-    TlsConfig,
-    TlsFailure,
-    TlsSocket,
-    client_verifier,
-    make_context,
-    openssl_reason,
-)
+from stack.tls.certs import DEFAULT_SERVER_NAMES, Pki, default_test_pki, generate_ca, make_ca
+from stack.tls.config import TlsConfig, client_verifier, make_context
+from stack.tls.session import SEND_BACKLOG_LIMIT, TlsFailure, TlsSocket, openssl_reason
 
 LATENCY_US = 1000
 RTC_2025 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -1,8 +1,8 @@
 """Server certificate checks against the device's clock, with the shared test PKI.
 
-The leaf of :func:`stack.certs.default_test_pki` is valid from 2024-01-01 to 2034-01-01
+The leaf of :func:`stack.tls.certs.default_test_pki` is valid from 2024-01-01 to 2034-01-01
 for smtp.example.test, localhost and 127.0.0.1; its CA is the trust anchor. Other CAs
-come from :func:`stack.certs.make_ca` (cached per parameters, so each key is made once).
+come from :func:`stack.tls.certs.make_ca` (cached per parameters, so each key is made once).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from stack.certs import Pki, default_test_pki, make_ca
-from stack.tlsverify import (
+from stack.tls.certs import Pki, default_test_pki, make_ca
+from stack.tls.verify import (
     CertificateError,
     check_arguments,
     format_time,

@@ -21,7 +21,7 @@ from scenarios.catalog import load_named
 from scenarios.cli import main
 from scenarios.runner import run
 from smtp.config import CONFIG_VERSION
-from stack import keylog
+from stack.tls import keylog
 
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None,
                                   reason="tshark is not installed (Debian: apt-get install "

@@ -43,7 +43,7 @@ from scenarios.format import Scenario, load_scenario
 from scenarios.runner import run
 from smtp.config import CONFIG_VERSION
 from smtp.profiles import PROFILE_NAMES
-from stack.certs import default_test_pki
+from stack.tls.certs import default_test_pki
 
 _INTEROP = Path(__file__).parents[2] / "smtp" / "test_postfix_interop.py"
 _spec = importlib.util.spec_from_file_location("_postfix_instance", _INTEROP)

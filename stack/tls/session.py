@@ -30,19 +30,20 @@ is reported with the raw socket's next event (our FIN's answer).
 Rules this module keeps:
 
 - OpenSSL never checks the server certificate (it would use the HOST clock). The client
-  passes a ``verify`` callable (see :func:`client_verifier`) that checks the chain
-  against the DEVICE's RTC with :mod:`stack.tlsverify` once the handshake is done.
+  passes a ``verify`` callable (see :func:`stack.tls.config.client_verifier`) that checks the chain
+  against the DEVICE's RTC with :mod:`stack.tls.verify` once the handshake is done.
 - TLS work costs no virtual time and reads no clock; OpenSSL's own randomness changes
   only ciphertext content. Record LENGTHS stay the same run to run: no session tickets,
-  no compression, no renegotiation, and (with RSA certificates from :mod:`stack.certs`)
+  no compression, no renegotiation, and (with RSA certificates from :mod:`stack.tls.certs`)
   fixed-length signatures. ``start()`` marks the raw socket's output as ciphertext
   (``set_ciphertext(True)``) so the trace hashes it by length.
 - Plaintext the raw socket buffered before :meth:`TlsSocket.start` is the caller's
   business (RFC 3207 says to discard it); ``start()`` refuses to run over it.
 
 It knows nothing about SMTP, kernels or boards. TLS 1.3 cipher suites are not settable
-from Python's ``ssl`` module, so :class:`TlsConfig` has no field for them: ``ciphers``
-applies to TLS 1.2 and below only (cap ``max_version`` at TLSv1.2 to make it decisive).
+from Python's ``ssl`` module, so :class:`~stack.tls.config.TlsConfig` has no field for
+them: ``ciphers`` applies to TLS 1.2 and below only (cap ``max_version`` at TLSv1.2 to
+make it decisive).
 """
 
 from __future__ import annotations
@@ -58,19 +59,15 @@ from typing import Literal, TypeAlias
 
 from emulator.trace import FieldValue
 from stack.api import CloseReason, EventHandler, SocketEvent, SocketState, StreamSocket
-from stack.tlsconfig import TlsConfig as TlsConfig  # re-exported: the socket's config
-from stack.tlsconfig import Verifier
-from stack.tlsconfig import client_verifier as client_verifier
-from stack.tlsconfig import make_context as make_context
-from stack.tlsverify import CertificateError
+from stack.tls.config import Verifier
+from stack.tls.records import RECORD_PLAINTEXT, RecordBoundaries
+from stack.tls.verify import CertificateError
 
 FailureKind: TypeAlias = Literal["handshake", "certificate", "close_notify", "protocol",
                                  "transport"]
 TraceHook: TypeAlias = Callable[[str, dict[str, FieldValue]], object]
 
 SEND_BACKLOG_LIMIT = 16 * 1024  # ciphertext bytes we hold before send() accepts nothing
-_RECORD_PLAINTEXT = 16 * 1024  # the most plaintext one TLS record carries
-_RECORD_HEADER = 5  # content type (1), legacy version (2), length (2)
 
 _TRANSPORT_REASONS: dict[CloseReason, str] = {
     CloseReason.RST: "connection reset by peer",
@@ -159,7 +156,7 @@ class TlsSocket:
         self._phase = _Phase.IDLE
         self._backlog = bytearray()  # ciphertext the raw socket has not accepted yet
         self._plaintext = bytearray()  # decrypted, not yet read by the owner
-        self._records = _RecordBoundaries()
+        self._records = RecordBoundaries()
         self._handler: EventHandler | None = None
         self._events: deque[SocketEvent] = deque()
         self._dispatching = False
@@ -226,7 +223,7 @@ class TlsSocket:
             room = SEND_BACKLOG_LIMIT - len(self._backlog)
             if room <= 0:
                 break
-            count = min(len(view) - taken, room, _RECORD_PLAINTEXT)
+            count = min(len(view) - taken, room, RECORD_PLAINTEXT)
             try:
                 self._ssl.write(view[taken : taken + count])
             except ssl.SSLError as exc:
@@ -428,7 +425,7 @@ class TlsSocket:
         close_notify = False
         while self._handshake_done and not self._peer_closed:
             try:
-                chunk = self._ssl.read(_RECORD_PLAINTEXT)
+                chunk = self._ssl.read(RECORD_PLAINTEXT)
             except ssl.SSLWantReadError:
                 break
             except ssl.SSLZeroReturnError:
@@ -535,32 +532,6 @@ class TlsSocket:
     def _trace(self, trace_kind: str, **fields: FieldValue) -> None:
         if self._on_trace is not None:
             self._on_trace(trace_kind, dict(fields))
-
-
-class _RecordBoundaries:
-    """Tracks where TLS records end in the ciphertext taken so far (headers only)."""
-
-    def __init__(self) -> None:
-        self._header = bytearray()
-        self._body_left = 0
-
-    def bytes_to_boundary(self) -> int:
-        """How many bytes complete the current header or record body."""
-        return self._body_left or _RECORD_HEADER - len(self._header)
-
-    def feed(self, chunk: bytes) -> None:
-        i = 0
-        while i < len(chunk):
-            if self._body_left:
-                take = min(self._body_left, len(chunk) - i)
-                self._body_left -= take
-            else:
-                take = min(_RECORD_HEADER - len(self._header), len(chunk) - i)
-                self._header += chunk[i : i + take]
-                if len(self._header) == _RECORD_HEADER:
-                    self._body_left = int.from_bytes(self._header[3:5], "big")
-                    self._header.clear()
-            i += take
 
 
 def _unread_bytes(raw: StreamSocket) -> int:

@@ -5,10 +5,10 @@ Python's ``ssl``), version bounds, trust anchors, the expected server name and t
 server's certificate chain, each validated on construction with a ValueError naming the
 field. :func:`make_context` shapes contexts for deterministic record lengths (no tickets,
 compression or renegotiation); :func:`client_verifier` checks a server chain against the
-device's RTC through :mod:`stack.tlsverify`, never the host clock.
+device's RTC through :mod:`stack.tls.verify`, never the host clock.
 
 This module knows ``ssl`` and certificates; the socket that uses a context is
-:mod:`stack.tls`.
+:mod:`stack.tls.session`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import TypeAlias
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from stack.keylog import log_to_file
-from stack.tlsverify import check_arguments, verify_server_certificate
+from stack.tls.keylog import log_to_file
+from stack.tls.verify import check_arguments, verify_server_certificate
 
 Verifier: TypeAlias = Callable[[list[bytes]], None]
 

@@ -37,7 +37,7 @@ the host: only the first address of the stack's family, IPv4 by default, is trie
 name that does not resolve raises :class:`UnresolvableHostError` (a ValueError naming the
 host), so a caller can tell its own bad configuration from anything else.
 
-This module and :mod:`stack.hostruntime` are the only modules outside tests that touch
+This module and :mod:`stack.host.runtime` are the only modules outside tests that touch
 OS sockets and the wall clock (here: the close linger deadline). It knows nothing about
 SMTP, tasks or the simulated world.
 """

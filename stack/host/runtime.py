@@ -2,7 +2,7 @@
 
 The host counterpart of the emulated board's super-loop: the same generator tasks
 (yielding :class:`~stack.api.Sleep`, :class:`~stack.api.Wait`,
-:class:`~stack.api.BusyWait`) run against :class:`stack.hoststack.HostStack`, with
+:class:`~stack.api.BusyWait`) run against :class:`stack.host.stack.HostStack`, with
 ``time.monotonic_ns() // 1000`` as ``now_us``.
 
 One turn of :meth:`HostRuntime.run`: stop if ``until()`` holds (TimeoutError once
@@ -23,7 +23,7 @@ timeout, so the loop spins on the CPU. Unlike on the board, the host keeps servi
 socket input and the other tasks meanwhile: there is no super-loop to starve and no
 watchdog. The host only reproduces what busy-waiting costs in CPU, not its bug.
 
-This module and :mod:`stack.hoststack` are the only modules outside tests allowed to read
+This module and :mod:`stack.host.stack` are the only modules outside tests allowed to read
 the wall clock. Nothing here is deterministic, and nothing in the simulated world may
 import it. It knows nothing about SMTP.
 """
@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from stack.api import BusyWait, Sleep, Task, TaskContext, Wait
-from stack.hoststack import HostStack
+from stack.host.stack import HostStack
 
 DEFAULT_MAX_POLL_S = 0.05  # until() is re-checked at least this often
 
