@@ -31,6 +31,7 @@ from typing import Any
 
 from emulator.kernel import Handle, Kernel
 from emulator.rtc import Rtc
+from emulator.trace import TraceKind
 from emulator.units import SECOND, format_us
 from stack.api import BusyWait, NetworkStack, Sleep, Task, TaskContext, Wait
 from stack.link import Link, LinkPort
@@ -90,7 +91,7 @@ class _BoardTaskContext:
         if self._generation == self._board._generation:
             self._board._wake(self._slot)
 
-    def log(self, kind: str, **fields: Any) -> None:
+    def log(self, kind: TraceKind, **fields: Any) -> None:
         self._board.kernel.emit(f"{self._board.name}.{self._slot.name}", kind, **fields)
 
 

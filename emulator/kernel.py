@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from emulator.checks import check_int
-from emulator.trace import FieldValue, Trace, TraceRecord
+from emulator.trace import TRACE_KINDS, FieldValue, Trace, TraceKind, TraceRecord, unknown_kind
 
 
 class Handle:
@@ -123,6 +123,11 @@ class Kernel:
                 return False
             self.step()
 
-    def emit(self, source: str, kind: str, **fields: FieldValue) -> TraceRecord:
-        """Add a trace record stamped with the current virtual time."""
+    def emit(self, source: str, kind: TraceKind, **fields: FieldValue) -> TraceRecord:
+        """Add a trace record stamped with the current virtual time.
+
+        ``kind`` must be one of :data:`~emulator.trace.TraceKind` (ValueError otherwise:
+        a record nobody's view knows would be lost in silence)."""
+        if kind not in TRACE_KINDS:
+            raise ValueError(unknown_kind(kind, source))
         return self.trace.record(self._now_us, source, kind, **fields)

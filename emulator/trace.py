@@ -4,8 +4,15 @@ Every observable of a run is a record ``(t_us, source, kind, fields)``. The trac
 running SHA-256 over a canonical encoding of each record, so the hash of a run is ready
 the moment the run ends and costs no second pass.
 
-This module knows how to encode field values canonically. It knows nothing about what
-the sources are (board, stack, link, server): those only call :meth:`Trace.record`.
+This module knows how to encode field values canonically, and the vocabulary of kinds:
+:data:`TraceKind` is the closed set of every kind any part of the world records (grouped
+by who records it), checked by mypy at every call site and by
+:meth:`~emulator.kernel.Kernel.emit` at run time, so a view that compares
+``record.kind == "..."`` compares with a kind that exists. Sources stay an open set of
+names (``<board>``, ``<board>.<task>``, ``tcp.<host>``, ``link.<name>``,
+``server.c<N>``): boards, hosts, links and tasks are named by scenarios and tests, so no
+list could close them. The module
+knows nothing else about the sources: those only call :meth:`Trace.record`.
 
 Field values are ``None``, ``bool``, ``int``, ``str``, ``bytes``, :class:`Opaque`, or
 tuples/lists of those. :class:`Opaque` wraps bytes whose content varies from run to run
@@ -18,7 +25,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Final, Literal, TypeAlias, TypeGuard, get_args
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +40,67 @@ class Opaque:
 
 FieldValue: TypeAlias = "bool | int | str | bytes | Opaque | Sequence[FieldValue] | None"
 
+# ---- the vocabulary: every kind of record any part of the world writes -----------------
+
+BoardKind: TypeAlias = Literal["boot", "rx_drop", "task_exit", "busy_wait", "busy_wait_end",
+                               "watchdog_reset"]
+"""The emulated board (source ``<board>``): :mod:`emulator.board`, :mod:`emulator.cfirmware`."""
+FirmwareKind: TypeAlias = Literal["submit", "event", "log", "wire_problem", "fault"]
+"""The firmware on a board: jobs and events (``<board>.app``), a C firmware's log lines,
+wire problems and faults (``<board>.fw``)."""
+ClientKind: TypeAlias = Literal["send", "event", "message_composed", "discarded_plaintext",
+                                "job_lost"]
+"""The SMTP client task (``<board>.smtp``): :mod:`smtp.task`, :class:`smtp.outputs.Log`."""
+UartKind: TypeAlias = Literal["rx", "rx_overrun", "tx"]
+"""A UART (``<board>.uart``)."""
+RtcKind: TypeAlias = Literal["set", "unset"]
+"""A real-time clock (``<board>.rtc``)."""
+PoolKind: TypeAlias = Literal["alloc", "free", "exhausted", "drop", "reclaimed"]
+"""A buffer pool (``<board>.pool``): :mod:`stack.pool`."""
+LinkKind: TypeAlias = Literal["tx", "drop", "fault"]
+"""A link (``link.<name>``): every segment, every drop and every fault verb."""
+TcpKind: TypeAlias = Literal["connect", "accept", "listen", "unlisten", "state", "retransmit",
+                             "go_back", "rto", "probe", "timeout", "rst", "ooo_drop",
+                             "deferred", "tx_blocked", "syn_dropped", "closed", "reset"]
+"""A TCP stack (``tcp.<host>``): :mod:`stack.tcp`."""
+TlsKind: TypeAlias = Literal["tls_start", "tls_established", "tls_close_notify_received",
+                             "tls_close_notify_sent", "tls_failure"]
+"""A TLS session's trace hook: :mod:`stack.tls.session`."""
+ServerKind: TypeAlias = Literal["accept", "rx", "tx", "tls_established", "tls_failed",
+                                "tls_close_notify", "discarded", "discarded_plaintext",
+                                "close", "reset", "drop_tls", "silence", "closed", "refused",
+                                "idle_timeout"]
+"""A scripted server's connection (``server.c<N>``), simulated or on real sockets (the
+asyncio driver's transcript lines become these records in reports)."""
+TestKind: TypeAlias = Literal["done", "reply", "hello", "set_order"]
+"""Kinds the test suite's own tasks and hooks record (``tests/``): listed so that the
+check below lets them through."""
+
+TraceKind: TypeAlias = Literal[BoardKind, FirmwareKind, ClientKind, UartKind, RtcKind, PoolKind,
+                               LinkKind, TcpKind, TlsKind, ServerKind, TestKind]
+"""Every kind of trace record: a closed set, checked by mypy at each call site and by
+:meth:`emulator.kernel.Kernel.emit` at run time."""
+
+TRACE_KINDS: Final[frozenset[str]] = frozenset(get_args(TraceKind))
+
+
+def _is_trace_kind(value: str) -> TypeGuard[TraceKind]:
+    return value in TRACE_KINDS
+
+
+def unknown_kind(kind: object, source: str) -> str:
+    """The one wording of a refused kind."""
+    return (f"trace kind: {kind!r} (source {source!r}) is not one of emulator.trace.TraceKind "
+            f"(expected one of {', '.join(sorted(TRACE_KINDS))})")
+
+
+def trace_kind(value: str, source: str = "?") -> TraceKind:
+    """``value`` as a :data:`TraceKind`; ValueError when it is none (for kinds that come
+    from outside the type checker's sight, such as a transcript's lines)."""
+    if _is_trace_kind(value):
+        return value
+    raise ValueError(unknown_kind(value, source))
+
 
 @dataclass(frozen=True, slots=True)
 class TraceRecord:
@@ -40,7 +108,7 @@ class TraceRecord:
 
     t_us: int
     source: str
-    kind: str
+    kind: TraceKind
     fields: Mapping[str, FieldValue]
 
     def get(self, name: str, default: FieldValue = None) -> FieldValue:
@@ -111,7 +179,8 @@ class Trace:
         self._hash = hashlib.sha256()
         self._subscribers: list[Callable[[TraceRecord], None]] = []
 
-    def record(self, t_us: int, source: str, kind: str, **fields: FieldValue) -> TraceRecord:
+    def record(self, t_us: int, source: str, kind: TraceKind,
+               **fields: FieldValue) -> TraceRecord:
         rec = TraceRecord(t_us, source, kind, fields)
         self._records.append(rec)
         self._hash.update(encode_record(rec))
@@ -133,7 +202,8 @@ class Trace:
     def __iter__(self) -> Iterator[TraceRecord]:
         return iter(self._records)
 
-    def select(self, source: str | None = None, kind: str | None = None) -> list[TraceRecord]:
+    def select(self, source: str | None = None,
+               kind: TraceKind | None = None) -> list[TraceRecord]:
         """Records matching a source prefix and/or an exact kind."""
         return [
             r

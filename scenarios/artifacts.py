@@ -18,9 +18,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from emulator.trace import TraceRecord, records_to_jsonl
+from emulator.trace import TraceKind, TraceRecord, records_to_jsonl
 from emulator.units import format_us
 from scenarios.format import Scenario
 from scenarios.masking import masked_records, server_spans
@@ -31,10 +31,11 @@ from smtp.events import describe
 from stack.tcp import TX_PURPOSE
 from stack.tls.keylog import write_key_log
 
-TRANSCRIPT_KINDS = frozenset({"rx", "tx", "accept", "tls_established", "tls_failed",
-                              "drop_tls", "discarded", "closed"})
+TRANSCRIPT_KINDS: Final[frozenset[TraceKind]] = frozenset({
+    "rx", "tx", "accept", "tls_established", "tls_failed", "drop_tls", "discarded", "closed"})
 """The server's trace records the transcript shows: bytes, and the events that say why
 bytes stop or are not shown (a dropped TLS session, input the server discarded)."""
+_BYTES_KINDS: Final[frozenset[TraceKind]] = frozenset({"rx", "tx"})
 
 
 def transcript_lines(records: Sequence[TraceRecord], *, show_secrets: bool = False
@@ -47,7 +48,7 @@ def transcript_lines(records: Sequence[TraceRecord], *, show_secrets: bool = Fal
         if not rec.source.startswith("server.") or rec.kind not in TRANSCRIPT_KINDS:
             continue
         stamp = format_us(rec.t_us)
-        if rec.kind in ("rx", "tx"):
+        if rec.kind in _BYTES_KINDS:
             data = rec.fields.get("data")
             if not isinstance(data, bytes):
                 continue

@@ -17,10 +17,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Final
 
-from emulator.trace import TraceRecord
+from emulator.trace import TraceKind, TraceRecord
 from smtp.rtcdate import WEEKDAY_NAMES, parse_date_header
 
-COMPOSED_KIND: Final = "message_composed"
+COMPOSED_KIND: Final[TraceKind] = "message_composed"
 """The kind of the trace record the client task writes when it has built a message."""
 
 _WEEKDAY_RE: Final = re.compile(r"\A\s*([A-Za-z]+)\s*,")

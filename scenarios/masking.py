@@ -34,12 +34,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from emulator.trace import Opaque, TraceRecord
+from emulator.trace import Opaque, TraceKind, TraceRecord
 from scenarios.server.authmask import CredentialFinder, Span, blank
 
 SERVER_PREFIX: Final = "server."
 LINK_SOURCE: Final = "link"
 _SEQ_SPACE: Final = 1 << 32
+_SEGMENT_KINDS: Final[frozenset[TraceKind]] = frozenset({"tx", "drop"})
+_NEW_SESSION_KINDS: Final[frozenset[TraceKind]] = frozenset({"tls_established", "accept"})
 
 
 def _is_server(record: TraceRecord) -> bool:
@@ -66,7 +68,7 @@ def server_spans(records: Sequence[TraceRecord]) -> dict[int, tuple[Span, ...]]:
                 spans[index] = found
         elif rec.kind == "tx" and isinstance(data, bytes):
             finder.server(data)
-        elif rec.kind in ("tls_established", "accept"):
+        elif rec.kind in _NEW_SESSION_KINDS:
             finder.restart()
     return spans
 
@@ -138,7 +140,7 @@ def _link_placements(records: Sequence[TraceRecord]) -> dict[int, tuple[_Stream,
     placements: dict[int, tuple[_Stream, int]] = {}
     connections: dict[frozenset[str], _Connection] = {}
     for index, rec in enumerate(records):
-        if not _is_link(rec) or rec.kind not in ("tx", "drop"):
+        if not _is_link(rec) or rec.kind not in _SEGMENT_KINDS:
             continue
         ends = _endpoints(rec)
         if ends is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 from smtp.events import ClientEvent
 from smtp.rtcdate import RtcFields
@@ -73,11 +73,16 @@ class Close:
     abort: bool = False
 
 
+LogKind: TypeAlias = Literal["discarded_plaintext", "job_lost"]
+"""What a :class:`Log` reports (the task records it under this kind: one of
+:data:`emulator.trace.TraceKind`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Log:
     """Something worth a trace record that is not an application event."""
 
-    kind: str
+    kind: LogKind
     detail: str
 
 

@@ -11,7 +11,7 @@ Embedded style: sockets never block. ``send()`` returns how many bytes were acce
 
 Tasks are generators. They yield a :class:`Wait`, :class:`Sleep` or :class:`BusyWait`
 request to the runtime and are resumed with the result. This module knows nothing about
-kernels, boards, pools or OS sockets.
+kernels, boards, pools or OS sockets; of the trace it knows only the kinds a task may log.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import enum
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
+
+from emulator.trace import TraceKind
 
 
 class SocketEvent(enum.Enum):
@@ -144,6 +146,7 @@ class TaskContext(Protocol):
         """Make the task runnable; a pending :class:`Wait` returns True."""
         ...
 
-    def log(self, kind: str, **fields: object) -> None:
-        """Record an application-level observation (a trace record on the board)."""
+    def log(self, kind: TraceKind, **fields: object) -> None:
+        """Record an application-level observation (a trace record on the board); ``kind``
+        is one of :data:`emulator.trace.TraceKind`, anything else is refused."""
         ...

@@ -27,15 +27,15 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from emulator.trace import FieldValue, Opaque, TraceRecord
+from emulator.trace import FieldValue, Opaque, TraceKind, TraceRecord
 
 DLT_EN10MB = 1  # pcap link type: Ethernet
 SNAPLEN = 65535
 DEFAULT_EPOCH_S = 1_700_000_000
 LINK_SOURCE = "link"
-TX_KIND = "tx"
+TX_KIND: Final[TraceKind] = "tx"
 
 _FLAG_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10}
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")

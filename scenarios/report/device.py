@@ -22,8 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
-from emulator.trace import TraceRecord
+from emulator.trace import TraceKind, TraceRecord
 from scenarios.report.dialogue import board_names
 from scenarios.report.model import DeviceChart, Mark
 from scenarios.report.timeaxis import compress_axis
@@ -32,6 +33,7 @@ MAX_POINTS = 1500
 """More instants than this are merged in runs (keeping the peaks) before drawing."""
 
 Point = tuple[int, int, int, int, int]
+_BUFFER_KINDS: Final[frozenset[TraceKind]] = frozenset({"alloc", "free"})
 
 
 @dataclass
@@ -67,7 +69,7 @@ class _State:
 def _pool(state: _State, rec: TraceRecord) -> None:
     f = rec.fields
     in_use = f.get("in_use")
-    if rec.kind in ("alloc", "free") and isinstance(in_use, int):
+    if rec.kind in _BUFFER_KINDS and isinstance(in_use, int):
         state.in_use = in_use
         if f.get("purpose") == "rx":
             state.rx_in_use += 1 if rec.kind == "alloc" else -1

@@ -31,8 +31,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
-from emulator.trace import Opaque, TraceRecord
+from emulator.trace import Opaque, TraceKind, TraceRecord
 from scenarios.report.model import DialogueRow, Lane, RowKind, TlsPhase
 
 LINES_SHOWN = 6
@@ -45,6 +46,7 @@ HEAD_ROWS = 500
 TAIL_ROWS = 100
 
 SERVER_PREFIX = "server."
+_UNSHOWN_BOARD_KINDS: Final[frozenset[TraceKind]] = frozenset({"boot", "task_exit"})
 TERMINAL_STYLE = "terminal"
 ExtraMark = tuple[int, Lane, str, str]
 """``(t_us, lane, style, text)``: a mark the trace does not hold as a record, such as
@@ -358,7 +360,7 @@ class _Builder:
                       f"buffer(s) in use; the board resets")
         elif kind == "rx_drop":
             self.mark(t, "client", "drop", f"NIC drops a received frame: {f.get('why')}")
-        elif kind not in ("boot", "task_exit"):
+        elif kind not in _UNSHOWN_BOARD_KINDS:
             self.mark(t, "client", "log", f"{kind} {_fields_text(rec)}".strip())
 
     def tcp(self, rec: TraceRecord, lane: Lane) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from emulator.trace import FieldValue, TraceRecord
+from emulator.trace import FieldValue, TraceKind, TraceRecord, trace_kind
 from scenarios.artifacts import transcript_lines
 from scenarios.format import Scenario
 from scenarios.report.checks import shown_value
@@ -46,10 +46,11 @@ def server_records(lines: Sequence[TranscriptLine]) -> list[TraceRecord]:
         source = f"server.c{line.connection}"
         t_us = round(line.t_s * 1_000_000)
         if line.kind in ("C", "S"):
-            kind = "rx" if line.kind == "C" else "tx"
+            kind: TraceKind = "rx" if line.kind == "C" else "tx"
             records.append(TraceRecord(t_us, source, kind, {"data": line.data}))
         else:
-            records.append(TraceRecord(t_us, source, line.kind, _fields(line)))
+            records.append(TraceRecord(t_us, source, trace_kind(line.kind, source),
+                                       _fields(line)))
     return records
 
 

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Final
 
-from emulator.trace import Opaque, TraceRecord
+from emulator.trace import Opaque, TraceKind, TraceRecord
 from scenarios.report.dialogue import board_names
 from scenarios.report.model import Segment, TcpView
 
 HEAD_SEGMENTS = 700
 TAIL_SEGMENTS = 300
 _SEQ_SPACE = 1 << 32
+_SEGMENT_KINDS: Final[frozenset[TraceKind]] = frozenset({"tx", "drop"})
 
 
 @dataclass
@@ -137,7 +139,7 @@ def tcp_view(records: Sequence[TraceRecord]) -> TcpView | None:
               "rst": 0}
     for rec in records:
         f = rec.fields
-        if _is_link(rec) and rec.kind in ("tx", "drop"):
+        if _is_link(rec) and rec.kind in _SEGMENT_KINDS:
             view.link(rec)
         elif rec.source.startswith("tcp.") and rec.kind == "retransmit":
             conn, seq = f.get("conn"), f.get("seq")

@@ -37,12 +37,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from emulator.trace import TRACE_KINDS, TraceKind, unknown_kind
 from stack.api import BusyWait, Sleep, Task, TaskContext, Wait
 from stack.host.stack import HostStack
 
 DEFAULT_MAX_POLL_S = 0.05  # until() is re-checked at least this often
 
-LogRecord = tuple[int, str, dict[str, object]]
+LogRecord = tuple[int, TraceKind, dict[str, object]]
 
 
 def monotonic_us() -> int:
@@ -90,7 +91,9 @@ class HostTaskContext:
     def wake(self) -> None:
         self._runtime._wake(self._task)
 
-    def log(self, kind: str, **fields: object) -> None:
+    def log(self, kind: TraceKind, **fields: object) -> None:
+        if kind not in TRACE_KINDS:
+            raise ValueError(unknown_kind(kind, f"host.{self._task.name}"))
         self._runtime._log(self._task.name, kind, fields)
 
 
@@ -245,7 +248,7 @@ class HostRuntime:
                 f"task {task.name!r}: yielded {request!r}; expected Sleep, Wait or BusyWait"
             )
 
-    def _log(self, task_name: str, kind: str, fields: dict[str, object]) -> None:
+    def _log(self, task_name: str, kind: TraceKind, fields: dict[str, object]) -> None:
         now = monotonic_us()
         record: LogRecord = (now, kind, {"task": task_name, **fields})
         self.log_records.append(record)

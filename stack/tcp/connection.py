@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from emulator.kernel import Kernel
-from emulator.trace import FieldValue
+from emulator.trace import FieldValue, TcpKind
 from stack.api import CloseReason, EventHandler, SocketEvent
 from stack.pool import Buffer
 from stack.segment import Flags, Segment
@@ -119,7 +119,7 @@ class StackServices(Protocol):
         """``conn`` holds no received buffer any more."""
         ...
 
-    def emit(self, kind: str, **fields: FieldValue) -> None:
+    def emit(self, kind: TcpKind, **fields: FieldValue) -> None:
         """A trace record of the stack (source ``tcp.<name>``)."""
         ...
 

@@ -36,7 +36,7 @@ from contextlib import contextmanager
 
 from emulator.checks import check_int
 from emulator.kernel import Kernel
-from emulator.trace import FieldValue
+from emulator.trace import FieldValue, TcpKind
 from stack.api import SocketEvent
 from stack.link import check_ipv4
 from stack.pool import Buffer, BufferPool
@@ -308,7 +308,7 @@ class TcpStack:
                 callback()
         return run
 
-    def emit(self, kind: str, **fields: FieldValue) -> None:
+    def emit(self, kind: TcpKind, **fields: FieldValue) -> None:
         self.kernel.emit(self.source, kind, **fields)
 
     # ---- deferred work -----------------------------------------------------------

@@ -57,7 +57,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-from emulator.trace import FieldValue
+from emulator.trace import FieldValue, TlsKind
 from stack.api import CloseReason, EventHandler, SocketEvent, SocketState, StreamSocket
 from stack.tls.config import Verifier
 from stack.tls.records import RECORD_PLAINTEXT, RecordBoundaries
@@ -65,7 +65,7 @@ from stack.tls.verify import CertificateError
 
 FailureKind: TypeAlias = Literal["handshake", "certificate", "close_notify", "protocol",
                                  "transport"]
-TraceHook: TypeAlias = Callable[[str, dict[str, FieldValue]], object]
+TraceHook: TypeAlias = Callable[[TlsKind, dict[str, FieldValue]], object]
 
 SEND_BACKLOG_LIMIT = 16 * 1024  # ciphertext bytes we hold before send() accepts nothing
 
@@ -529,7 +529,7 @@ class TlsSocket:
         finally:
             self._dispatching = False
 
-    def _trace(self, trace_kind: str, **fields: FieldValue) -> None:
+    def _trace(self, trace_kind: TlsKind, **fields: FieldValue) -> None:
         if self._on_trace is not None:
             self._on_trace(trace_kind, dict(fields))
 
