@@ -20,7 +20,6 @@ porting layer's RTC, and timeouts are requests to the driver.
 from __future__ import annotations
 
 import dataclasses
-import enum
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -61,21 +60,12 @@ from smtp.outputs import (
     SendContent,
     StartTls,
 )
+from smtp.phases import Phase, PhaseMachine
 from smtp.profiles import Profile
 from smtp.replies import Reply, ReplyParser
 from smtp.replycodes import accepts
 from smtp.rtcdate import FIXED_1_0_DATE, RtcFields, format_date_header, format_date_header_2_3
 from smtp.settings import ClientSettings, Porting
-
-
-class Phase(enum.Enum):
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    TLS_HANDSHAKE = "tls_handshake"
-    SESSION = "session"  # replies are matched through the expectation queue
-    CONTENT = "content"  # the driver is streaming the message content
-    STUCK = "stuck"  # a historical release lost track of the job: silent forever
-    DONE = "done"
 
 
 @dataclass(slots=True)
@@ -100,6 +90,8 @@ class _Transaction:
 # Mechanisms each release can speak; XOAUTH2 only where the profile has it.
 _MECHANISMS_2_0 = ("CRAM-MD5", "PLAIN", "LOGIN", "ANONYMOUS")
 _MECHANISMS_1_0 = ("LOGIN",)
+#: Phases in which the head of the expectation queue has the timer.
+_AWAITING_REPLIES = frozenset({Phase.SESSION, Phase.QUITTING})
 _HELO_FALLBACK_CODES = frozenset({500, 502, 504, 550})
 #: Mechanisms that put the password (or a bearer token) on the wire as it is.
 _SECRET_IN_CLEAR = frozenset({"PLAIN", "LOGIN", "XOAUTH2"})
@@ -113,7 +105,7 @@ class ClientCore:
         self.settings = settings
         self.profile = profile
         self.porting = porting
-        self.phase = Phase.IDLE
+        self._phases = PhaseMachine()
         self.parser = ReplyParser()
         self.extensions: dict[str, str] = {}
         self.tls_active = False
@@ -127,13 +119,22 @@ class ClientCore:
         self._mechanism: Mechanism | None = None
         self._timer_command: str | None = None
         self._timer_us = 0
-        self._stop_reading = False
         self._answerable_by_partial: int | None = None
 
     # ---- queries ----------------------------------------------------------------
     @property
+    def phase(self) -> Phase:
+        return self._phases.phase
+
+    @property
+    def transitions(self) -> list[tuple[Phase, Phase]]:
+        """Every phase transition so far, in order (each one checked against
+        :data:`smtp.phases.TRANSITIONS`)."""
+        return self._phases.transitions
+
+    @property
     def finished(self) -> bool:
-        return self.phase is Phase.DONE
+        return self._phases.phase is Phase.DONE
 
     @property
     def next_message_seq(self) -> int:
@@ -164,29 +165,33 @@ class ClientCore:
                 out += self._notify(ClientError(ErrorKind.INVALID_INPUT, problem))
         self._queue = valid
         if not self._queue:
-            self.phase = Phase.DONE
+            self._phases.enter(Phase.DONE)
             return out
-        self.phase = Phase.CONNECTING
+        self._phases.enter(Phase.CONNECTING)
         return [*out, *self._arm("connect")]
 
     def connected(self, host: str, port: int) -> list[Output]:
+        if self._phases.phase is not Phase.CONNECTING:
+            return []  # too late: the connect timer fired
         out = self._notify(Connected(host, port))
         if self.settings.security == "tls" and self.profile.has_2_0_features:
-            self.phase = Phase.TLS_HANDSHAKE
+            self._phases.enter(Phase.TLS_HANDSHAKE)
             return [*out, StartTls(), *self._arm("tls_handshake")]
-        self.phase = Phase.SESSION
+        self._phases.enter(Phase.SESSION)
         self._expect.append(_Expect("GREETING", "greeting", self._on_greeting))
         return [*out, *self._arm_head()]
 
     def connect_failed(self, refused: bool, detail: str) -> list[Output]:
-        kind = ErrorKind.CONNECTION_REFUSED if refused else ErrorKind.CONNECTION_LOST
-        if not refused and self._timer_command == "connect":
-            return self.timer_expired()
-        return self._fail_all(ClientError(kind, detail), close=None)
+        if self._phases.phase is not Phase.CONNECTING:
+            return []  # too late: the connect timer fired
+        if not refused:
+            return self.timer_expired()  # no answer: as when the connect timer fires
+        return self._fail_all(ClientError(ErrorKind.CONNECTION_REFUSED, detail), close=None)
 
     def receive(self, data: bytes) -> list[Output]:
         """Bytes from the server (plaintext, or decrypted under TLS)."""
-        if self.phase in (Phase.DONE, Phase.STUCK, Phase.IDLE):
+        phases = self._phases
+        if phases.phase in (Phase.DONE, Phase.STUCK, Phase.IDLE):
             return []
         self.parser.feed(data)
         out: list[Output] = []
@@ -197,7 +202,7 @@ class ClientCore:
         if self._answerable_by_partial is not None:
             answerable = min(answerable, self._answerable_by_partial)
             self._answerable_by_partial = None
-        while self.phase not in (Phase.DONE, Phase.STUCK):
+        while phases.phase not in (Phase.DONE, Phase.STUCK):
             try:
                 reply = self.parser.next_reply()
             except RemoteProtocolError as exc:
@@ -215,19 +220,18 @@ class ClientCore:
                     "was sent", reply), close="abort")
             answerable = max(0, answerable - 1)
             out += self._dispatch(reply)
-            if self._stop_reading:
-                self._stop_reading = False
-                break
+            if phases.phase is Phase.TLS_HANDSHAKE:
+                break  # 220 to STARTTLS: what follows is TLS's (and was discarded)
         return out
 
     def tls_established(self, cipher: str, version: str) -> list[Output]:
-        if self.phase is not Phase.TLS_HANDSHAKE:
+        if self._phases.phase is not Phase.TLS_HANDSHAKE:
             return []  # too late: the job already ended (timer, connection lost)
         self.tls_active = True
         # RFC 3207 4.2: forget everything learnt before TLS.
         self.extensions = {}
         out = self._notify(TlsEstablished(cipher, version))
-        self.phase = Phase.SESSION
+        self._phases.enter(Phase.SESSION)
         if self.settings.security == "tls":
             self._expect.append(_Expect("GREETING", "greeting", self._on_greeting))
             return [*out, *self._arm_head()]
@@ -235,15 +239,15 @@ class ClientCore:
         return out + self._send_ehlo() + self._arm_head()
 
     def tls_failed(self, detail: str) -> list[Output]:
-        if self.phase is not Phase.TLS_HANDSHAKE:
+        if self._phases.phase is not Phase.TLS_HANDSHAKE:
             return []
         return self._fail_all(ClientError(ErrorKind.TLS_FAILED, detail), close="abort")
 
     def connection_lost(self, detail: str) -> list[Output]:
-        if self.phase in (Phase.DONE, Phase.STUCK):
+        if self._phases.phase in (Phase.DONE, Phase.STUCK):
             return []  # over already, or a historical release that lost track of its job
-        if self._current is None and not self._queue:
-            self.phase = Phase.DONE
+        if self._phases.phase is Phase.QUITTING:
+            self._phases.enter(Phase.DONE)
             return [CancelTimer()]
         return self._fail_all(ClientError(ErrorKind.CONNECTION_LOST, detail), close=None)
 
@@ -251,33 +255,33 @@ class ClientCore:
         command = self._timer_command or "?"
         after = self._timer_us
         self._timer_command = None
-        if self.phase in (Phase.DONE, Phase.STUCK):
+        if self._phases.phase in (Phase.DONE, Phase.STUCK):
             return []
-        if command == "QUIT" or (self._current is None and not self._queue):
-            self.phase = Phase.DONE
+        if self._phases.phase is Phase.QUITTING:
+            self._phases.enter(Phase.DONE)
             return [Close(abort=True)]
         return self._fail_all(Timeout(command, after), close="abort")
 
     def content_sent(self) -> list[Output]:
         """The driver has handed the whole content to the socket."""
-        if self.phase is not Phase.CONTENT:
+        if self._phases.phase is not Phase.CONTENT:
             return []
-        self.phase = Phase.SESSION
+        self._phases.enter(Phase.SESSION)
         self._expect.append(_Expect("DATA", "data_term", self._on_data_end))
         return self._arm_head()
 
     def block_sent(self) -> list[Output]:
         """A content block was accepted by the socket: re-arm the data-block timer."""
-        if self.phase is Phase.CONTENT:
+        if self._phases.phase is Phase.CONTENT:
             return self._arm("data_block")
         return []
 
     # ---- plumbing ---------------------------------------------------------------
     def _dispatch(self, reply: Reply) -> list[Output]:
         if not self._expect:
-            if self.phase is Phase.CONTENT and not reply.is_positive_completion:
+            if self._phases.phase is Phase.CONTENT and not reply.is_positive_completion:
                 # An early final reply while we stream the content: the server gave up.
-                self.phase = Phase.SESSION
+                self._phases.enter(Phase.SESSION)
                 return self._abort_transaction(CommandAbort("DATA", reply), close="abort")
             return self._fail_all(
                 ClientError(ErrorKind.PROTOCOL, f"unsolicited reply: {reply}", reply),
@@ -288,7 +292,7 @@ class ClientCore:
             # the transaction is over. Report it on the command it answered.
             return self._fail_all(CommandAbort(expect.command, reply), close="abort")
         out = expect.handler(reply)
-        if self.phase is Phase.SESSION:
+        if self._phases.phase in _AWAITING_REPLIES:
             out += self._arm_head()
         return out
 
@@ -317,7 +321,7 @@ class ClientCore:
             if self._timer_command is not None:
                 self._timer_command = head.command
             return out
-        if self.phase is Phase.CONTENT:
+        if self._phases.phase is Phase.CONTENT:
             return []
         self._timer_command = None
         return [CancelTimer()]
@@ -351,9 +355,8 @@ class ClientCore:
             out += self._notify(queued)
         self._expect.clear()
         if close == "quit":
-            self.phase = Phase.SESSION
-            return out + self._send(commands.quit(), "QUIT", _Expect("QUIT", "quit", self._on_quit))
-        self.phase = Phase.DONE
+            return out + self._send_quit()
+        self._phases.enter(Phase.DONE)
         self._timer_command = None
         out.append(CancelTimer())
         if close is not None:
@@ -431,8 +434,7 @@ class ClientCore:
         if discarded:
             out.append(Log("discarded_plaintext",
                            f"{discarded} bytes received after 220 to STARTTLS were discarded"))
-        self._stop_reading = True
-        self.phase = Phase.TLS_HANDSHAKE
+        self._phases.enter(Phase.TLS_HANDSHAKE)
         self._expect.clear()
         return [*out, StartTls(), *self._arm("tls_handshake")]
 
@@ -508,7 +510,7 @@ class ClientCore:
     def _next_job(self) -> list[Output]:
         if not self._queue:
             self._current = None
-            return self._send(commands.quit(), "QUIT", _Expect("QUIT", "quit", self._on_quit))
+            return self._send_quit()
         if self._needs_rset:
             self._needs_rset = False
             return self._send(commands.rset(), "RSET", _Expect("RSET", "rset", self._on_rset))
@@ -531,8 +533,13 @@ class ClientCore:
             return self._fail_all(CommandAbort("RSET", reply), close="quit")
         return self._next_job()
 
+    def _send_quit(self) -> list[Output]:
+        """Every job has ended: say goodbye; the reply (or its timer) ends the session."""
+        self._phases.enter(Phase.QUITTING)
+        return self._send(commands.quit(), "QUIT", _Expect("QUIT", "quit", self._on_quit))
+
     def _on_quit(self, reply: Reply) -> list[Output]:
-        self.phase = Phase.DONE
+        self._phases.enter(Phase.DONE)
         self._timer_command = None
         return [CancelTimer(), Close()]
 
@@ -674,7 +681,7 @@ class ClientCore:
 
     def _lose_job(self) -> list[Output]:
         """The job is dropped without any event; the client waits for nothing, forever."""
-        self.phase = Phase.STUCK
+        self._phases.enter(Phase.STUCK)
         self._current = None
         self._timer_command = None
         return [CancelTimer(), Log("job_lost", "pipelined MAIL failed; no event sent")]
@@ -747,7 +754,7 @@ class ClientCore:
     def _start_content(self) -> list[Output]:
         txn = self._txn
         assert txn is not None
-        self.phase = Phase.CONTENT
+        self._phases.enter(Phase.CONTENT)
         block = self.settings.timeout_us("data_block") if self._timers_enabled() else None
         out: list[Output] = [SendContent(stuffed_stream(txn.builder.chunks()), block)]
         return out + self._arm("data_block")

@@ -9,6 +9,10 @@ field and what was expected. Nothing has been sent when it is raised.
 that is too long, an AUTH challenge that is not base64). ``reason`` is a plain sentence
 for the trace and the verdict.
 
+``LocalProtocolError``: the client core itself broke its rules (a phase transition its
+table does not allow, :mod:`smtp.phases`). It is a bug of this code, never the server's
+or the application's doing, and no input may provoke it.
+
 This module knows nothing else: no I/O, no clock, no protocol state.
 """
 
@@ -21,6 +25,14 @@ class SmtpInputError(ValueError):
 
 class RemoteProtocolError(Exception):
     """The server broke the protocol; ``reason`` says how, in plain words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class LocalProtocolError(Exception):
+    """The client core broke its own rules (a bug here); ``reason`` says how."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

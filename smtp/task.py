@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from smtp.client import ClientCore, Phase
+from smtp.client import ClientCore
 from smtp.events import ClientEvent, describe
 from smtp.jobs import Job
 from smtp.outputs import (
@@ -35,6 +35,7 @@ from smtp.outputs import (
     SendContent,
     StartTls,
 )
+from smtp.phases import Phase
 from smtp.profiles import Profile
 from smtp.settings import ClientSettings, Porting
 from stack.api import BusyWait, CloseReason, SocketState, StreamSocket, Task, TaskContext, Wait

@@ -45,7 +45,7 @@ from typing import Final
 from scenarios.replyfuzz.chooser import Chooser, chance, pick
 from scenarios.replyfuzz.server import HostileServer, Piece
 from smtp.auth import Credentials
-from smtp.client import ClientCore, Phase
+from smtp.client import ClientCore
 from smtp.events import (
     PROGRESS_EVENTS,
     TERMINAL_EVENTS,
@@ -68,6 +68,7 @@ from smtp.outputs import (
     SendContent,
     StartTls,
 )
+from smtp.phases import Phase
 from smtp.profiles import PROFILE_NAMES, PROFILES, Profile
 from smtp.rtcdate import RtcTime
 from smtp.settings import SECOND_US, ClientSettings, Security, default_timeouts_us

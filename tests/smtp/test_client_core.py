@@ -32,7 +32,7 @@ from scenarios.server.engine import ServerEngine
 from scenarios.server.mailbox import Observations, ReceivedMail
 from scenarios.server.rules import Rule, RuleAction, ServerConfig
 from smtp.auth import Credentials
-from smtp.client import ClientCore, Phase
+from smtp.client import ClientCore
 from smtp.events import (
     Authenticated,
     ClientError,
@@ -65,6 +65,7 @@ from smtp.outputs import (
     StartTls,
 )
 from smtp.outputs import Close as ClientClose
+from smtp.phases import Phase
 from smtp.profiles import PROFILE_NAMES, get_profile
 from smtp.replies import Reply
 from smtp.rtcdate import RtcTime, format_date_header

@@ -20,7 +20,6 @@ import pytest
 
 from scenarios.server.rules import Rule, ServerConfig
 from smtp.auth import Credentials
-from smtp.client import Phase
 from smtp.events import (
     ClientError,
     CommandAbort,
@@ -32,6 +31,7 @@ from smtp.events import (
 )
 from smtp.jobs import EtrnJob, VrfyJob
 from smtp.outputs import ArmTimer, CancelTimer, SendContent
+from smtp.phases import Phase
 from smtp.profiles import PROFILE_NAMES
 from smtp.rtcdate import FIXED_1_0_DATE
 from smtp.settings import SECOND_US

@@ -12,7 +12,7 @@ import pytest
 
 SMTP = Path(__file__).parents[2] / "smtp"
 SANS_IO = ["auth", "client", "commands", "datastream", "errors", "events", "extensions", "jobs",
-           "message", "outputs",
+           "message", "outputs", "phases",
            "profiles", "replies", "replycodes", "rtcdate"]
 FORBIDDEN = {"socket", "ssl", "select", "selectors", "time", "random", "secrets", "uuid",
              "asyncio", "emulator", "stack"}
