@@ -8,6 +8,8 @@ checks the move against the table, raises :class:`IllegalTransition` (a
 does not list, and records every move it makes (:attr:`PhaseMachine.transitions`, and
 the optional ``observer``).
 
+:class:`CloseMode` says how a session that fails leaves its connection.
+
 Inside ``SESSION`` (and ``QUITTING``) the core waits for replies through its expectation
 queue (:mod:`smtp.expectations`); which command a reply answers is the queue's business,
 not the phase's.
@@ -79,6 +81,14 @@ class IllegalTransition(LocalProtocolError):
                          f"(from {old.value} the table allows: {allowed})")
         self.old = old
         self.new = new
+
+
+class CloseMode(enum.Enum):
+    """How a session that ends early leaves its connection."""
+
+    QUIT = "quit"  # say QUIT: its reply (or its timer) closes the connection
+    ABORT = "abort"  # reset the connection now (RST)
+    GONE = "gone"  # the connection is gone already: nothing to close
 
 
 Observer = Callable[[Phase, Phase], None]

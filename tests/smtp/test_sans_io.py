@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 SMTP = Path(__file__).parents[2] / "smtp"
-SANS_IO = ["auth", "client", "commands", "datastream", "errors", "events", "extensions", "jobs",
-           "message", "outputs", "phases",
-           "profiles", "replies", "replycodes", "rtcdate"]
+SANS_IO = ["auth", "client", "commands", "datastream", "errors", "events", "expectations",
+           "extensions", "jobs", "message", "opening", "outputs", "phases", "profiles",
+           "replies", "replycodes", "rtcdate", "transaction"]
 FORBIDDEN = {"socket", "ssl", "select", "selectors", "time", "random", "secrets", "uuid",
              "asyncio", "emulator", "stack"}
 PURE = {"emulator.checks"}
