@@ -381,7 +381,7 @@ class Console:
     def _status_line(self) -> str:
         status = self.firmware.status
         last = describe(status.events[-1]) if status.events else "none"
-        return "STATUS: " + _fields(state=status.state, queued=len(self.firmware.jobs),
+        return "STATUS: " + _fields(state=status.state.value, queued=len(self.firmware.jobs),
                                     sessions=status.sessions, events=len(status.events),
                                     submitted=self.firmware.jobs_submitted, last=last)
 

@@ -19,7 +19,7 @@ from smtp.events import ClientError, ClientEvent, ErrorKind, describe, is_termin
 from smtp.jobs import Job
 from smtp.profiles import Profile
 from smtp.settings import ClientSettings
-from smtp.task import ClientStatus, JobQueue, smtp_client_task
+from smtp.task import ClientState, ClientStatus, JobQueue, smtp_client_task
 from stack.api import Task, TaskContext
 
 
@@ -61,7 +61,7 @@ class SmtpFirmware:
     def _on_reboot(self, board: Board) -> None:
         # RAM is gone: queued jobs and the client's state with it.
         self.jobs = JobQueue()
-        self.status = ClientStatus(state="idle")
+        self.status = ClientStatus()
 
     def submit(self, job: Job) -> None:
         """Post a job, as the application does with the client's API.
@@ -82,7 +82,7 @@ class SmtpFirmware:
 
     @property
     def idle(self) -> bool:
-        return self.status.state == "idle" and not len(self.jobs)
+        return self.status.state is ClientState.IDLE and not len(self.jobs)
 
     def event_lines(self) -> list[str]:
         return [describe(e.event) for e in self.events]

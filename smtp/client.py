@@ -59,8 +59,9 @@ from smtp.outputs import (
 from smtp.phases import CloseMode, Phase, PhaseMachine
 from smtp.profiles import Profile
 from smtp.replies import Reply, ReplyParser
-from smtp.replycodes import accepts
+from smtp.replycodes import Command, accepts
 from smtp.settings import ClientSettings, Porting
+from smtp.timers import TimerName
 from smtp.transaction import MailTransaction, compose
 
 #: Phases in which the head of the expectation queue has the timer.
@@ -93,7 +94,9 @@ class ClientCore:
         self._opening = Opening(self)
         self._needs_rset = False
         self._message_seq = first_message_seq
-        self._timer_command: str | None = None
+        self._timer_command: Command | TimerName | None = None
+        """What the running timer waits for: the command at the head of the queue, or
+        the timer's own name (``connect``, ``tls_handshake``, ``data_block``)."""
         self._timer_us = 0
 
     # ---- queries ----------------------------------------------------------------
@@ -278,13 +281,13 @@ class ClientCore:
         # only when no TLS connection is active."
         return not (self.tls_active and self.profile.no_timeout_while_tls_active)
 
-    def _arm(self, command: str) -> list[Output]:
+    def _arm(self, timer: TimerName) -> list[Output]:
         if not self._timers_enabled():
             self._timer_command = None
             return [CancelTimer()]
-        self._timer_command = command
-        self._timer_us = self.settings.timeout_us(command)
-        return [ArmTimer(command, self._timer_us)]
+        self._timer_command = timer
+        self._timer_us = self.settings.timeout_us(timer)
+        return [ArmTimer(timer, self._timer_us)]
 
     def _arm_head(self) -> list[Output]:
         if self._expect:

@@ -43,6 +43,7 @@ from pydantic_core import PydanticCustomError
 
 from emulator.units import SECOND
 from smtp.bounds import BufferSize, ChunkSize, Count, PoolBuffers, Port, PositiveSeconds
+from smtp.timers import TIMER_NAMES, TimerName
 from smtp.userfiles import CONFIG_FILE, UserFileError, parse_toml, read_user_text, shown_path
 
 CONFIG_VERSION: Final = 3
@@ -217,9 +218,10 @@ class DeviceConfig(BaseModel):
                 {"found": value, "expected": CONFIG_VERSION})
         return value
 
-    def timeouts_us(self) -> dict[str, int]:
+    def timeouts_us(self) -> dict[TimerName, int]:
         """Every timeout in integer microseconds, by name."""
-        return {name: self.timeouts.us(name) for name in TimeoutsSection.model_fields}
+        return {name: self.timeouts.us(name) for name in TIMER_NAMES
+                if name in TimeoutsSection.model_fields}
 
 
 class ConfigError(ValueError):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from smtp.outputs import Output
 from smtp.replies import Reply
 from smtp.replycodes import Command
+from smtp.timers import TimerName
 
 Handler = Callable[[Reply], list[Output]]
 """What to do with the reply to a command: the outputs it leads to."""
@@ -36,7 +37,7 @@ class Expect:
     """One reply awaited: to ``command``, under the timer ``timer``."""
 
     command: Command
-    timer: str
+    timer: TimerName
     handler: Handler
 
 

@@ -22,7 +22,7 @@ from smtp.jobs import Job
 from smtp.profiles import PROFILES, Profile
 from smtp.rtcdate import RtcTime
 from smtp.settings import ClientSettings
-from smtp.task import ClientStatus, JobQueue, smtp_client_task
+from smtp.task import ClientState, ClientStatus, JobQueue, smtp_client_task
 from stack.api import Task, TaskContext
 from stack.host.runtime import HostRuntime
 from stack.host.stack import HostStack
@@ -87,7 +87,7 @@ def send_jobs(settings: ClientSettings, jobs: Sequence[Job], *,
 
     def finished() -> bool:
         ended = sum(1 for event in status.events if is_terminal(event))
-        return ended >= len(job_list) and status.state == "idle" and status.sessions > 0
+        return ended >= len(job_list) and status.state is ClientState.IDLE and status.sessions > 0
 
     with HostStack() as stack:
         runtime = HostRuntime(stack)

@@ -15,6 +15,7 @@ from typing import Literal, TypeAlias
 
 from smtp.events import ClientEvent
 from smtp.rtcdate import RtcFields
+from smtp.timers import TimerName
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +49,10 @@ class StartTls:
 
 @dataclass(frozen=True, slots=True)
 class ArmTimer:
-    """(Re)arm the one per-command timer; expiry calls ``timer_expired()``."""
+    """(Re)arm the one per-command timer, ``command`` (a timer name); expiry calls
+    ``timer_expired()``."""
 
-    command: str
+    command: TimerName
     timeout_us: int
 
 
@@ -74,8 +76,9 @@ class Close:
 
 
 LogKind: TypeAlias = Literal["discarded_plaintext", "job_lost"]
-"""What a :class:`Log` reports (the task records it under this kind: one of
-:data:`emulator.trace.TraceKind`)."""
+"""``discarded_plaintext``: bytes after the 220 to STARTTLS, dropped unread (RFC 3207);
+``job_lost``: a release before 2.1 dropped a job without an event. The task records
+it under this kind, one of :data:`emulator.trace.TraceKind`."""
 
 
 @dataclass(frozen=True, slots=True)

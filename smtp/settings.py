@@ -3,6 +3,8 @@
 :class:`ClientSettings` is the client's view of the configuration (built from the TOML
 config by :func:`smtp.config`-aware code, or directly in tests): security mode, names,
 credentials, per-command timeouts in microseconds, feature switches and TLS parameters.
+Its closed sets are ``Literal`` types, checked when the settings are made: a security mode
+or a timer name outside them is refused, never replaced by a default.
 :class:`Porting` is the device's porting layer (``psp_get_host_domain``,
 ``psp_template_hostname``, ``psp_rtc_get``): the only way the core learns the time.
 
@@ -12,38 +14,20 @@ This module knows no sockets, no clocks and no TOML.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Final, Literal, Protocol, get_args
 
 from smtp.auth import Credentials
 from smtp.config import DeviceConfig
 from smtp.rtcdate import RtcFields
+from smtp.timers import RFC5321_TIMEOUTS_S, TIMER_NAMES, TimerName
 
 Security = Literal["none", "starttls", "tls", "required"]
+SECURITY_MODES: Final[tuple[Security, ...]] = get_args(Security)
 
 SECOND_US = 1_000_000
 
-#: RFC 5321 4.5.3.2 minimum per-command timeouts (and Postfix's defaults), in seconds.
-RFC5321_TIMEOUTS_S: dict[str, int] = {
-    "connect": 30,
-    "greeting": 300,
-    "ehlo": 300,
-    "starttls": 120,
-    "tls_handshake": 60,
-    "auth": 300,
-    "mail": 300,
-    "rcpt": 300,
-    "data_init": 120,
-    "data_block": 180,
-    "data_term": 600,
-    "bdat": 600,
-    "rset": 120,
-    "quit": 60,
-    "vrfy": 300,
-    "etrn": 300,
-}
 
-
-def default_timeouts_us() -> dict[str, int]:
+def default_timeouts_us() -> dict[TimerName, int]:
     return {name: s * SECOND_US for name, s in RFC5321_TIMEOUTS_S.items()}
 
 
@@ -72,7 +56,8 @@ class ClientSettings:
     hostname: str = "device"
     credentials: Credentials = field(default_factory=Credentials)
     mechanism: str | None = None
-    timeouts_us: dict[str, int] = field(default_factory=default_timeouts_us)
+    timeouts_us: dict[TimerName, int] = field(default_factory=default_timeouts_us)
+    """Per timer; a timer not named here runs for its RFC 5321 default."""
     pipelining: bool = True
     chunking: bool = True
     chunk_size: int = 4096
@@ -82,8 +67,23 @@ class ClientSettings:
     smtputf8: bool = True
     tls: TlsSettings = field(default_factory=TlsSettings)
 
-    def timeout_us(self, command: str) -> int:
-        return self.timeouts_us.get(command, RFC5321_TIMEOUTS_S.get(command, 300) * SECOND_US)
+    def __post_init__(self) -> None:
+        if self.security not in SECURITY_MODES:
+            raise ValueError(f"security: expected one of {', '.join(SECURITY_MODES)}, "
+                             f"got {self.security!r}")
+        unknown = sorted(set(self.timeouts_us) - set(TIMER_NAMES))
+        if unknown:
+            raise ValueError(f"timeouts_us: unknown timer {', '.join(map(repr, unknown))} "
+                             f"(known: {', '.join(TIMER_NAMES)})")
+
+    def timeout_us(self, timer: TimerName) -> int:
+        """How long ``timer`` runs; ValueError for a name that is not a timer."""
+        configured = self.timeouts_us.get(timer)
+        if configured is not None:
+            return configured
+        if timer not in RFC5321_TIMEOUTS_S:
+            raise ValueError(f"unknown timer {timer!r} (known: {', '.join(TIMER_NAMES)})")
+        return RFC5321_TIMEOUTS_S[timer] * SECOND_US
 
 
 class Porting(Protocol):

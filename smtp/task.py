@@ -15,6 +15,7 @@ nothing about boards, kernels or OS sockets.
 
 from __future__ import annotations
 
+import enum
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -74,13 +75,23 @@ class JobQueue:
         self._wake = wake
 
 
+class ClientState(enum.StrEnum):
+    """What the client task is doing (the console prints the value)."""
+
+    IDLE = "idle"  # no job: waiting for one
+    BUSY = "busy"  # running a session for a batch of jobs
+
+
 @dataclass
 class ClientStatus:
     """What the application (and the console's ``smtp status``) can see."""
 
-    state: str = "idle"
+    state: ClientState = ClientState.IDLE
     events: list[ClientEvent] = field(default_factory=list)
     sessions: int = 0
+
+    def __post_init__(self) -> None:
+        self.state = ClientState(self.state)  # ValueError for a state that is not one
 
 
 #: What ``current`` offers for TLS 1.2 when the config names no ciphers: forward-secret
@@ -364,10 +375,10 @@ def smtp_client_task(ctx: TaskContext, *, settings: ClientSettings, profile: Pro
     while True:
         batch = jobs.take_all()
         if not batch:
-            status.state = "idle"
+            status.state = ClientState.IDLE
             yield Wait()
             continue
-        status.state = "busy"
+        status.state = ClientState.BUSY
         status.sessions += 1
         core = ClientCore(settings, profile, porting, batch, first_message_seq=message_seq)
         session = _Session(ctx, core, settings, profile, porting, emit, tx_buffer_free)

@@ -13,7 +13,7 @@ import pytest
 SMTP = Path(__file__).parents[2] / "smtp"
 SANS_IO = ["auth", "client", "commands", "datastream", "errors", "events", "expectations",
            "extensions", "jobs", "message", "opening", "outputs", "phases", "profiles",
-           "replies", "replycodes", "rtcdate", "transaction"]
+           "replies", "replycodes", "rtcdate", "timers", "transaction"]
 FORBIDDEN = {"socket", "ssl", "select", "selectors", "time", "random", "secrets", "uuid",
              "asyncio", "emulator", "stack"}
 PURE = {"emulator.checks"}

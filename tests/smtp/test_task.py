@@ -31,6 +31,7 @@ from smtp.task import (
     CURRENT_CIPHERS,
     WEAK_CIPHERS,
     WEAK_MAX_VERSION,
+    ClientState,
     ClientStatus,
     JobQueue,
     tls_config_for,
@@ -68,6 +69,12 @@ def test_bind_wakes_the_task_on_every_submit_after_it() -> None:
 def test_a_fresh_status_is_idle_with_no_events() -> None:
     status = ClientStatus()
     assert (status.state, status.events, status.sessions) == ("idle", [], 0)
+
+
+def test_a_status_takes_only_a_client_state() -> None:
+    assert ClientStatus(state="busy").state is ClientState.BUSY  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'sleeping' is not a valid ClientState"):
+        ClientStatus(state="sleeping")  # type: ignore[arg-type]
 
 
 # ---- tls_config_for --------------------------------------------------------------------
