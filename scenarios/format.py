@@ -100,7 +100,7 @@ PROGRESS_EVENT_NAMES: Final[tuple[str, ...]] = get_args(ProgressEventName)
 ErrorKindName: TypeAlias = Literal[
     "tls_failed", "tls_required", "auth_failed", "protocol", "size_exceeded",
     "connection_lost", "connection_refused", "service_unavailable", "unsupported",
-    "invalid_input", "no_recipients", "out_of_memory",
+    "invalid_input", "out_of_memory",
 ]
 ERROR_KIND_NAMES: Final[tuple[str, ...]] = get_args(ErrorKindName)
 """The values of ``smtp.events.ErrorKind``."""

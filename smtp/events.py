@@ -5,7 +5,8 @@ Every job ends with exactly one *terminal* event (:data:`TERMINAL_EVENTS`): ``Se
 The others (:data:`PROGRESS_EVENTS`) report progress; ``TlsDowngraded`` among them says
 that a session configured for opportunistic STARTTLS goes on in plaintext. Event names
 follow the device API (``command_abort`` is the event named in the changelog);
-:data:`EVENT_NAMES` lists them all. This module knows nothing about sockets or time
+:data:`EVENT_NAMES` lists them all (:data:`PROGRESS_EVENT_NAMES`, then
+:data:`TERMINAL_EVENT_NAMES`). This module knows nothing about sockets or time
 sources.
 """
 
@@ -19,7 +20,12 @@ from smtp.replies import Reply
 
 
 class ErrorKind(enum.Enum):
-    """Why a job failed, when it was not a rejected command or a timeout."""
+    """Why a job failed, when it was not a rejected command or a timeout.
+
+    Every kind is one some client produces (``out_of_memory``: only a C firmware's).
+    Every RCPT rejected is no kind of its own: it is ``command_abort`` on RCPT, with the
+    last refusal (the changelog's event for a failed command).
+    """
 
     TLS_FAILED = "tls_failed"  # handshake, certificate, or STARTTLS refused
     TLS_REQUIRED = "tls_required"  # the device requires TLS and the server offers none
@@ -31,7 +37,6 @@ class ErrorKind(enum.Enum):
     SERVICE_UNAVAILABLE = "service_unavailable"  # 421 / 554 greeting
     UNSUPPORTED = "unsupported"  # the server (or this release) lacks a needed extension
     INVALID_INPUT = "invalid_input"  # CR/LF in an address or header, refused before sending
-    NO_RECIPIENTS = "no_recipients"  # every RCPT was rejected
     OUT_OF_MEMORY = "out_of_memory"  # a C firmware's client ran out of its own memory
 
 
@@ -142,8 +147,11 @@ ClientEvent: TypeAlias = (
 )
 PROGRESS_EVENTS = (Connected, TlsEstablished, TlsDowngraded, Authenticated, RecipientRejected)
 TERMINAL_EVENTS = (Sent, CommandAbort, ClientError, Timeout, VrfyResult, EtrnResult)
-EVENT_NAMES: tuple[str, ...] = tuple(kind.name for kind in (*PROGRESS_EVENTS, *TERMINAL_EVENTS))
-"""Every event name, progress first, in the order above (the Robot keywords' kinds)."""
+PROGRESS_EVENT_NAMES: tuple[str, ...] = tuple(kind.name for kind in PROGRESS_EVENTS)
+TERMINAL_EVENT_NAMES: tuple[str, ...] = tuple(kind.name for kind in TERMINAL_EVENTS)
+EVENT_NAMES: tuple[str, ...] = PROGRESS_EVENT_NAMES + TERMINAL_EVENT_NAMES
+"""Every event name, progress first, in the order above (the Robot keywords' kinds). The
+one list of event names: every other list of them derives from these three."""
 
 
 def is_terminal(event: ClientEvent) -> bool:

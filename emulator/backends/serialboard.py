@@ -38,6 +38,7 @@ from typing import Any, Final
 
 import serial  # type: ignore[import-untyped]
 
+from smtp.events import TERMINAL_EVENT_NAMES
 from smtp.message import MailJob
 
 IAC: Final = 0xFF
@@ -45,9 +46,7 @@ SB: Final = 0xFA
 SE: Final = 0xF0
 _OPTION_COMMANDS: Final = frozenset({0xFB, 0xFC, 0xFD, 0xFE})  # WILL, WONT, DO, DONT
 
-#: The events that end a job, as the console prints them (``smtp.events.describe``).
-TERMINAL_EVENT_NAMES: Final = ("sent", "command_abort", "error", "timeout", "vrfy_result",
-                               "etrn_result")
+#: A console line of an event that ends a job (``smtp.events.describe`` after ``SMTP: ``).
 _TERMINAL_LINE: Final = re.compile(r"^SMTP: (?:" + "|".join(TERMINAL_EVENT_NAMES) + r")\b")
 
 

@@ -56,8 +56,9 @@ class EventKind(enum.IntEnum):
 ERROR_KIND_NAMES: Final[tuple[str | None, ...]] = (
     None, "tls_failed", "tls_required", "auth_failed", "protocol", "size_exceeded",
     "connection_lost", "connection_refused", "service_unavailable", "unsupported",
-    "invalid_input", "no_recipients", "out_of_memory")
-"""``enum hil_fw_error_kind`` by value: the names of ``smtp.events.ErrorKind``."""
+    "invalid_input", None, "out_of_memory")
+"""``enum hil_fw_error_kind`` by value: the names of ``smtp.events.ErrorKind``; None where
+the value names no error kind (0: none; 11: reserved, once ``no_recipients``)."""
 
 
 class PoolOp(enum.IntEnum):

@@ -19,7 +19,8 @@ one kernel event then, so timers fire at the virtual time the firmware means and
 time is free. A fault (the firmware's assertion, a crash, a hang) stops the firmware for
 good: it is recorded (``fault`` trace record, :attr:`CFirmwareBoard.fault`) and the
 board goes quiet. A packet the firmware sends that is not well-formed IPv4/TCP, or not
-from the board's address, is dropped and listed in :attr:`CFirmwareBoard.wire_problems`.
+from the board's address, is dropped and listed in :attr:`CFirmwareBoard.wire_problems`;
+so is an event the adapter finds outside the contract (:meth:`CFirmwareBoard.contract_problem`).
 
 This module knows the kernel, the link, the wire codec, the pool and the firmware calls.
 It knows nothing about SMTP (the adapter in :mod:`emulator.cfirmware.firmware` does).
@@ -152,6 +153,12 @@ class CFirmwareBoard:
     def _wire_problem(self, text: str, packet: bytes) -> None:
         self.wire_problems.append(text)
         self.kernel.emit(f"{self.name}.fw", "wire_problem", problem=text, packet=packet)
+
+    def contract_problem(self, text: str) -> None:
+        """The firmware gave something ``hil_firmware.h`` does not define (the adapter
+        dropped it): listed with the malformed packets, so the run fails saying so."""
+        self.wire_problems.append(text)
+        self.kernel.emit(f"{self.name}.fw", "contract_problem", problem=text)
 
     def _mirror(self, change: PoolChange) -> None:
         pool = self.pool

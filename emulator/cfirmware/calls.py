@@ -59,11 +59,12 @@ class Transmit:
 
 @dataclass(frozen=True, slots=True)
 class FirmwareEvent:
-    """``hil_fw_event``; ``error_kind`` is a ``smtp.events.ErrorKind`` value or None."""
+    """``hil_fw_event``; ``error_kind`` is the number the firmware gave
+    (``enum hil_fw_error_kind``, named in :data:`~emulator.cfirmware.abi.ERROR_KIND_NAMES`)."""
 
     job_id: int
     kind: EventKind
-    error_kind: str | None
+    error_kind: int
     reply_code: int
     command: str
     reply_text: str

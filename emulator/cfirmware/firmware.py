@@ -11,7 +11,9 @@ firmware event             client event
 SENT, reply code R         ``sent`` with reply R (text as the firmware gives it)
 COMMAND_ABORT, reply R     ``command_abort`` on the command the firmware names, or
                            ``(unknown)`` when it does not say, with reply R
-ERROR, kind K              ``error`` of kind K, detail = the firmware's own words
+ERROR, kind K              ``error`` of kind K, detail = the firmware's own words; an
+                           ERROR whose kind the header does not define is dropped and
+                           fails the run (:meth:`CFirmwareBoard.contract_problem`)
 TIMEOUT                    ``timeout`` on the named command (or ``(unknown)``), after the
                            virtual time since the job was submitted
 CONNECTED / AUTHENTICATED  ``connected`` (server address) / ``authenticated`` (mechanism)
@@ -28,7 +30,7 @@ This module knows the board, the firmware's events and the SMTP client's event t
 
 from __future__ import annotations
 
-from emulator.cfirmware.abi import EventKind
+from emulator.cfirmware.abi import ERROR_KIND_NAMES, EventKind
 from emulator.cfirmware.board import CFirmwareBoard
 from emulator.cfirmware.calls import FirmwareEvent, FirmwareFault, FirmwareJob
 from emulator.firmware import TimedEvent
@@ -50,6 +52,11 @@ from smtp.message import MailJob, normalise_line_ends
 from smtp.replies import Reply
 
 UNKNOWN_COMMAND = "(unknown)"
+
+ERROR_KINDS: dict[int, ErrorKind] = {
+    number: ErrorKind(name) for number, name in enumerate(ERROR_KIND_NAMES) if name is not None}
+"""``enum hil_fw_error_kind`` value -> the error kind it names (a name of the header that
+is not an ``ErrorKind`` fails at import: the two stay in step)."""
 
 
 def firmware_job(job_id: int, job: MailJob) -> FirmwareJob:
@@ -93,6 +100,8 @@ class CFirmware:
     def _on_event(self, event: FirmwareEvent) -> None:
         kernel = self.board.kernel
         client_event = self._translate(event)
+        if client_event is None:
+            return
         if is_terminal(client_event):
             self._jobs.pop(event.job_id, None)
         self.events.append(TimedEvent(kernel.now_us, client_event))
@@ -102,7 +111,7 @@ class CFirmware:
     def _reply(self, event: FirmwareEvent) -> Reply:
         return Reply(event.reply_code, (event.reply_text.replace("\r", " ").replace("\n", " "),))
 
-    def _translate(self, event: FirmwareEvent) -> ClientEvent:
+    def _translate(self, event: FirmwareEvent) -> ClientEvent | None:
         job, submitted = self._jobs.get(event.job_id, (None, self.board.kernel.now_us))
         command = event.command or UNKNOWN_COMMAND
         match event.kind:
@@ -112,8 +121,15 @@ class CFirmware:
             case EventKind.COMMAND_ABORT:
                 return CommandAbort(command, self._reply(event))
             case EventKind.ERROR:
+                kind = ERROR_KINDS.get(event.error_kind)
+                if kind is None:
+                    self.board.contract_problem(
+                        f"the firmware reported an error for job {event.job_id} with error "
+                        f"kind {event.error_kind}, which hil_firmware.h does not define "
+                        f"(event dropped; detail: {event.detail!r})")
+                    return None
                 reply = self._reply(event) if event.reply_code else None
-                return ClientError(ErrorKind(event.error_kind or "protocol"), event.detail, reply)
+                return ClientError(kind, event.detail, reply)
             case EventKind.TIMEOUT:
                 return Timeout(command, self.board.kernel.now_us - submitted)
             case EventKind.CONNECTED:

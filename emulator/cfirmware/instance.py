@@ -86,10 +86,8 @@ class FirmwareInstance:
 
     def _on_event(self, _ctx: object, event: ctypes._Pointer[abi.Event]) -> None:
         e = event.contents
-        kind = abi.ERROR_KIND_NAMES[e.error_kind] if e.error_kind < len(
-            abi.ERROR_KIND_NAMES) else "protocol"
         self._emit(FirmwareEvent(
-            job_id=e.job_id, kind=abi.EventKind(e.kind), error_kind=kind,
+            job_id=e.job_id, kind=abi.EventKind(e.kind), error_kind=e.error_kind,
             reply_code=e.reply_code, command=_text(e.command), reply_text=_text(e.reply_text),
             detail=_text(e.detail)))
 

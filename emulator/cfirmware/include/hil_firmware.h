@@ -152,7 +152,9 @@ enum hil_fw_event_kind {
     HIL_FW_EV_RECIPIENT_REJECTED = 7  /* progress: command holds the address */
 };
 
-/* The harness's error kinds (smtp.events.ErrorKind), in this order. */
+/* The harness's error kinds (smtp.events.ErrorKind), in this order. An HIL_FW_EV_ERROR
+ * must carry one of them: NONE or RESERVED_11 there (or any other value) breaks the
+ * contract, and the harness drops the event and fails the run saying so. */
 enum hil_fw_error_kind {
     HIL_FW_ERR_NONE = 0,
     HIL_FW_ERR_TLS_FAILED = 1,
@@ -165,7 +167,7 @@ enum hil_fw_error_kind {
     HIL_FW_ERR_SERVICE_UNAVAILABLE = 8,
     HIL_FW_ERR_UNSUPPORTED = 9,
     HIL_FW_ERR_INVALID_INPUT = 10,
-    HIL_FW_ERR_NO_RECIPIENTS = 11,
+    HIL_FW_ERR_RESERVED_11 = 11,      /* unused: every RCPT rejected is COMMAND_ABORT */
     HIL_FW_ERR_OUT_OF_MEMORY = 12     /* the firmware ran out of its own memory */
 };
 

@@ -75,6 +75,9 @@ HIL_FW_API int hil_fw_submit(uint64_t now_ms, const hil_fw_job *job)
     } else if (strcmp(job->subject, "garbage") == 0) {
         g_host.transmit(g_host.ctx, (const uint8_t *)"xyz", 3);
         report(job->job_id, HIL_FW_EV_ERROR, HIL_FW_ERR_PROTOCOL, 0, "sent garbage");
+    } else if (strncmp(job->subject, "error-kind-", 11) == 0) {
+        report(job->job_id, HIL_FW_EV_ERROR, (uint32_t)strtoul(job->subject + 11, NULL, 10), 0,
+               "odd kind");
     } else {
         report(job->job_id, HIL_FW_EV_SENT, HIL_FW_ERR_NONE, 250, "pretended");
     }

@@ -102,6 +102,27 @@ def test_the_harness_goes_on_after_a_crash(faulty: FirmwareChoice) -> None:
     assert result.passed, result.verdict.reasons
 
 
+def _run_expecting_error(faulty: FirmwareChoice, subject: str, kind: str):  # type: ignore[no-untyped-def]
+    text = _scenario(subject).replace('event = "sent"', f'event = "error"\nerror_kind = "{kind}"')
+    return run(parse_scenario(text, source=f"faulty-{subject}.toml"), firmware=faulty)
+
+
+@pytest.mark.parametrize("number", [0, 11, 99])
+def test_an_error_of_a_kind_the_contract_does_not_define_fails_the_run(
+        faulty: FirmwareChoice, number: int) -> None:
+    result = _run_expecting_error(faulty, f"error-kind-{number}", "protocol")
+    assert not result.passed
+    assert (f"the firmware reported an error for job 1 with error kind {number}, which "
+            "hil_firmware.h does not define (event dropped; detail: 'odd kind')"
+            ) in result.verdict.reasons
+    assert result.terminal is None
+
+
+def test_an_error_of_a_defined_kind_is_that_kind(faulty: FirmwareChoice) -> None:
+    result = _run_expecting_error(faulty, "error-kind-12", "out_of_memory")
+    assert result.passed, result.verdict.reasons
+
+
 def test_a_malformed_packet_fails_the_run(faulty: FirmwareChoice) -> None:
     result = _run(faulty, "garbage")
     assert "the firmware sent a malformed packet: 3 bytes: shorter than an IPv4 header" in (
