@@ -34,6 +34,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Final
 
 from emulator.board import Board
 from emulator.firmware import SmtpFirmware
@@ -153,6 +154,30 @@ def parse_mail_options(args: list[str]) -> MailJob:
     return job
 
 
+def parse_vrfy_args(args: list[str]) -> VrfyJob:
+    """``smtp vrfy`` arguments as a VRFY job."""
+    if len(args) != 1:
+        raise CommandError("smtp vrfy: expected one address, e.g. smtp vrfy ops@x.net")
+    return VrfyJob(args[0])
+
+
+def parse_etrn_args(args: list[str]) -> EtrnJob:
+    """``smtp etrn`` arguments as an ETRN job."""
+    if len(args) != 1:
+        raise CommandError("smtp etrn: expected one node, e.g. smtp etrn example.com")
+    return EtrnJob(args[0])
+
+
+SMTP_JOB_COMMANDS: Final[dict[str, tuple[str, Callable[[list[str]], Job]]]] = {
+    "send": ("mail", parse_mail_options),
+    "vrfy": ("vrfy", parse_vrfy_args),
+    "etrn": ("etrn", parse_etrn_args),
+}
+"""``smtp <sub>`` that queue a job: the job's kind (as ``OK: queued=`` says) and the
+parser of its arguments."""
+ECHO_SETTINGS: Final = {"on": True, "off": False}
+
+
 def parse_rtc_time(args: list[str]) -> datetime:
     """``rtc set`` arguments as an aware UTC datetime (naive means UTC)."""
     text = " ".join(args)
@@ -191,6 +216,9 @@ class Console:
             "help": self._cmd_help, "version": self._cmd_version, "rtc": self._cmd_rtc,
             "smtp": self._cmd_smtp, "stack": self._cmd_stack, "echo": self._cmd_echo,
             "reset": self._cmd_reset,
+        }
+        self._rtc_commands: dict[str, Callable[[list[str]], None]] = {
+            "get": self._rtc_get, "set": self._rtc_set, "unset": self._rtc_unset,
         }
         board.kernel.trace.subscribe(self._on_trace)
         board.spawn(name, self._task)
@@ -342,16 +370,21 @@ class Console:
         return f"RTC: {_fields(time=when, valid=str(rtc.valid).lower())}"
 
     def _cmd_rtc(self, args: list[str]) -> None:
-        if args[:1] == ["get"]:
-            self._no_args("rtc get", args[1:])
-        elif args[:1] == ["set"]:
-            self.board.rtc.set(parse_rtc_time(args[1:]))
-        elif args[:1] == ["unset"]:
-            self._no_args("rtc unset", args[1:])
-            self.board.rtc.unset()  # a flat backup battery: 1970, invalid
-        else:
+        action = self._rtc_commands.get(args[0]) if args else None
+        if action is None:
             raise self._unknown(["rtc", *args[:1]])
+        action(args[1:])
         self._say([self._rtc_line()])
+
+    def _rtc_get(self, args: list[str]) -> None:
+        self._no_args("rtc get", args)
+
+    def _rtc_set(self, args: list[str]) -> None:
+        self.board.rtc.set(parse_rtc_time(args))
+
+    def _rtc_unset(self, args: list[str]) -> None:
+        self._no_args("rtc unset", args)
+        self.board.rtc.unset()  # a flat backup battery: 1970, invalid
 
     def _cmd_smtp(self, args: list[str]) -> None:
         sub, rest = (args[0], args[1:]) if args else ("", [])
@@ -359,23 +392,13 @@ class Console:
             self._no_args("smtp status", rest)
             self._say([self._status_line()])
             return
-        job: Job
-        if sub == "send":
-            job = parse_mail_options(rest)
-        elif sub == "vrfy":
-            if len(rest) != 1:
-                raise CommandError("smtp vrfy: expected one address, e.g. smtp vrfy ops@x.net")
-            job = VrfyJob(rest[0])
-        elif sub == "etrn":
-            if len(rest) != 1:
-                raise CommandError("smtp etrn: expected one node, e.g. smtp etrn example.com")
-            job = EtrnJob(rest[0])
-        else:
+        if sub not in SMTP_JOB_COMMANDS:
             raise self._unknown(["smtp", *args[:1]])
+        kind, parse = SMTP_JOB_COMMANDS[sub]
+        job = parse(rest)
         if self.firmware.config_refused is not None:
             raise CommandError(f"smtp {sub}: configuration refused: {self.firmware.config_refused}")
         self.firmware.submit(job)
-        kind = "mail" if sub == "send" else sub
         self._say([f"OK: {_fields(queued=kind, job=self.firmware.jobs_submitted)}"])
 
     def _status_line(self) -> str:
@@ -400,9 +423,9 @@ class Console:
             boots=board.boots)])
 
     def _cmd_echo(self, args: list[str]) -> None:
-        if args not in (["on"], ["off"]):
+        if len(args) != 1 or args[0] not in ECHO_SETTINGS:
             raise CommandError("echo: expected on or off")
-        self.echo = args[0] == "on"
+        self.echo = ECHO_SETTINGS[args[0]]
         self._say([f"OK: {_fields(echo=args[0])}"])
 
     def _cmd_reset(self, args: list[str]) -> None:

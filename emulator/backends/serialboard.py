@@ -28,6 +28,7 @@ clock (timeouts) and OS devices, so it must never be used from inside a simulate
 
 from __future__ import annotations
 
+import enum
 import re
 import shlex
 import time
@@ -54,38 +55,49 @@ class ConsoleTimeout(TimeoutError):
     """No (matching) line arrived in time; the message quotes the last lines seen."""
 
 
+class TelnetState(enum.Enum):
+    """Where :class:`TelnetStripper` is in the byte stream."""
+
+    DATA = "data"  # console text
+    IAC = "iac"  # after IAC: a command byte comes
+    OPTION = "option"  # after IAC WILL/WONT/DO/DONT: the option byte comes
+    SUB = "sub"  # inside a subnegotiation (IAC SB ... IAC SE)
+    SUB_IAC = "sub_iac"  # an IAC inside a subnegotiation: SE ends it
+
+
 class TelnetStripper:
     """Removes telnet commands from a byte stream, fed in any pieces."""
 
     def __init__(self) -> None:
-        self._state = "data"
+        self._state = TelnetState.DATA
 
     def feed(self, data: bytes) -> bytes:
         out = bytearray()
         state = self._state
         for byte in data:
-            if state == "data":
-                if byte == IAC:
-                    state = "iac"
-                else:
-                    out.append(byte)
-            elif state == "iac":
-                if byte == IAC:
-                    out.append(IAC)
-                    state = "data"
-                elif byte in _OPTION_COMMANDS:
-                    state = "option"
-                elif byte == SB:
-                    state = "sub"
-                else:
-                    state = "data"  # a two-byte command: NOP, GA, AYT, ...
-            elif state == "option":
-                state = "data"
-            elif state == "sub":
-                if byte == IAC:
-                    state = "sub_iac"
-            elif state == "sub_iac":
-                state = "data" if byte == SE else "sub"
+            match state:
+                case TelnetState.DATA:
+                    if byte == IAC:
+                        state = TelnetState.IAC
+                    else:
+                        out.append(byte)
+                case TelnetState.IAC:
+                    if byte == IAC:
+                        out.append(IAC)
+                        state = TelnetState.DATA
+                    elif byte in _OPTION_COMMANDS:
+                        state = TelnetState.OPTION
+                    elif byte == SB:
+                        state = TelnetState.SUB
+                    else:
+                        state = TelnetState.DATA  # a two-byte command: NOP, GA, AYT, ...
+                case TelnetState.OPTION:
+                    state = TelnetState.DATA
+                case TelnetState.SUB:
+                    if byte == IAC:
+                        state = TelnetState.SUB_IAC
+                case TelnetState.SUB_IAC:
+                    state = TelnetState.DATA if byte == SE else TelnetState.SUB
         self._state = state
         return bytes(out)
 
