@@ -30,7 +30,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from os import PathLike, fspath
 from pathlib import PurePath
-from typing import Final
+from typing import Final, Literal, TypeAlias
 
 from smtp.errors import SmtpInputError
 from smtp.userfiles import ATTACHMENT_FILE, stream_user_file
@@ -304,7 +304,11 @@ def truncate_at_first_blank_line(body: bytes) -> bytes:
     return data if cut < 0 else data[: cut + 2]
 
 
-def _choose_text_encoding(body: bytes, eight_bit_ok: bool) -> str:
+TextEncoding: TypeAlias = Literal["7bit", "8bit", "quoted-printable"]
+"""The Content-Transfer-Encoding of the text part."""
+
+
+def _choose_text_encoding(body: bytes, eight_bit_ok: bool) -> TextEncoding:
     if b"\x00" in body or _LONG_LINE_RE.search(body):
         return "quoted-printable"
     if body.isascii():

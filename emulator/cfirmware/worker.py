@@ -26,9 +26,10 @@ import faulthandler
 import multiprocessing
 import signal
 import weakref
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal, TypeAlias
 
 from emulator.cfirmware import abi
 from emulator.cfirmware.calls import (
@@ -40,6 +41,9 @@ from emulator.cfirmware.calls import (
     PoolFigures,
 )
 from emulator.cfirmware.instance import FirmwareInstance
+
+CallName: TypeAlias = Literal["init", "input", "advance", "submit"]
+"""The calls the worker serves (``hil_fw_<name>``), besides ``pool_figures`` and ``exit``."""
 
 DEFAULT_CALL_LIMIT_S: Final = 20.0
 """Wall-clock seconds one call may take before the firmware counts as hung."""
@@ -59,6 +63,10 @@ def _serve(conn: Connection, path: str) -> None:
     except Exception as exc:  # reported to the parent, which raises it
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
+    calls: dict[CallName, Callable[..., CallOutcome]] = {
+        "init": instance.init, "input": instance.input, "advance": instance.advance,
+        "submit": instance.submit,
+    }
     while True:
         try:
             request = conn.recv()
@@ -70,7 +78,7 @@ def _serve(conn: Connection, path: str) -> None:
         if name == "pool_figures":
             conn.send(("pool_figures", instance.pool_figures()))
             continue
-        outcome: CallOutcome = getattr(instance, name)(*args)
+        outcome = calls[name](*args)  # a name not in the table is a bug here: the worker ends
         conn.send(("done", outcome))
 
 
@@ -137,7 +145,7 @@ class FirmwareProcess:
         self._process.join(5)
         return self._process.exitcode
 
-    def _call(self, name: str, *args: Any) -> CallOutcome:
+    def _call(self, name: CallName, *args: Any) -> CallOutcome:
         if self.fault is not None:
             return CallOutcome((), abi.STOPPED, None, None)
         outputs: list[Output] = []
