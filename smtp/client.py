@@ -64,17 +64,16 @@ from smtp.settings import ClientSettings, Porting
 from smtp.timers import TimerName
 from smtp.transaction import MailTransaction, compose
 
-#: Phases in which the head of the expectation queue has the timer.
-_AWAITING_REPLIES = frozenset({Phase.SESSION, Phase.QUITTING})
 
-
-class ClientCore:
+class ClientCore(PhaseMachine):
     """One SMTP session working through a queue of jobs.
 
-    The driver calls the inputs (``start`` ... ``block_sent``) and reads the queries.
-    The services (``fail_session`` ... ``lose_job``) are for the opening and the mail
-    transaction (:class:`smtp.opening.OpeningSession`,
-    :class:`smtp.transaction.TransactionSession`), not for drivers.
+    The driver calls the inputs (``start`` ... ``block_sent``) and reads the queries,
+    ``phase`` and ``transitions`` among them (:class:`~smtp.phases.PhaseMachine`: every
+    move goes through ``enter_phase``, checked against the table). The services
+    (``fail_session`` ... ``lose_job``) are for the opening and the mail transaction
+    (:class:`smtp.opening.OpeningSession`, :class:`smtp.transaction.TransactionSession`),
+    not for drivers.
     """
 
     def __init__(self, settings: ClientSettings, profile: Profile, porting: Porting,
@@ -82,7 +81,7 @@ class ClientCore:
         self.settings = settings
         self.profile = profile
         self.porting = porting
-        self._phases = PhaseMachine()
+        super().__init__()
         self.parser = ReplyParser()
         self.extensions: dict[str, str] = {}
         self.tls_active = False
@@ -98,21 +97,12 @@ class ClientCore:
         """What the running timer waits for: the command at the head of the queue, or
         the timer's own name (``connect``, ``tls_handshake``, ``data_block``)."""
         self._timer_us = 0
+        self._answerable_by_partial: int | None = None
 
     # ---- queries ----------------------------------------------------------------
     @property
-    def phase(self) -> Phase:
-        return self._phases.phase
-
-    @property
-    def transitions(self) -> list[tuple[Phase, Phase]]:
-        """Every phase transition so far, in order (each one checked against
-        :data:`smtp.phases.TRANSITIONS`)."""
-        return self._phases.transitions
-
-    @property
     def finished(self) -> bool:
-        return self._phases.phase is Phase.DONE
+        return self.phase is Phase.DONE
 
     @property
     def next_message_seq(self) -> int:
@@ -143,24 +133,24 @@ class ClientCore:
                 out += self.notify(ClientError(ErrorKind.INVALID_INPUT, problem))
         self._queue = valid
         if not self._queue:
-            self._phases.enter(Phase.DONE)
+            self.enter_phase(Phase.DONE)
             return out
-        self._phases.enter(Phase.CONNECTING)
+        self.enter_phase(Phase.CONNECTING)
         return [*out, *self._arm("connect")]
 
     def connected(self, host: str, port: int) -> list[Output]:
-        if self._phases.phase is not Phase.CONNECTING:
+        if self.phase is not Phase.CONNECTING:
             return []  # too late: the connect timer fired
         out = self.notify(Connected(host, port))
         if self.settings.security == "tls" and self.profile.has_2_0_features:
-            self._phases.enter(Phase.TLS_HANDSHAKE)
+            self.enter_phase(Phase.TLS_HANDSHAKE)
             return [*out, StartTls(), *self._arm("tls_handshake")]
-        self._phases.enter(Phase.SESSION)
+        self.enter_phase(Phase.SESSION)
         self._expect.append(self._opening.expect_greeting())
         return [*out, *self._arm_head()]
 
     def connect_failed(self, refused: bool, detail: str) -> list[Output]:
-        if self._phases.phase is not Phase.CONNECTING:
+        if self.phase is not Phase.CONNECTING:
             return []  # too late: the connect timer fired
         if not refused:
             return self.timer_expired()  # no answer: as when the connect timer fires
@@ -169,16 +159,18 @@ class ClientCore:
 
     def receive(self, data: bytes) -> list[Output]:
         """Bytes from the server (plaintext, or decrypted under TLS)."""
-        phases = self._phases
-        if phases.phase in (Phase.DONE, Phase.STUCK, Phase.IDLE):
+        if self.phase in (Phase.DONE, Phase.STUCK, Phase.IDLE):
             return []
         self.parser.feed(data)
         out: list[Output] = []
         # Every reply completed by these bytes was on the wire before any command sent
         # while handling them: it can only answer a command already waiting for one. A
         # reply begun in an earlier read can only answer what was waiting then.
-        answerable = self._expect.open_read()
-        while phases.phase not in (Phase.DONE, Phase.STUCK):
+        answerable = len(self._expect)
+        if self._answerable_by_partial is not None:
+            answerable = min(answerable, self._answerable_by_partial)
+            self._answerable_by_partial = None
+        while self.phase not in (Phase.DONE, Phase.STUCK):
             try:
                 reply = self.parser.next_reply()
             except RemoteProtocolError as exc:
@@ -187,7 +179,7 @@ class ClientCore:
                     close=CloseMode.ABORT)
             if reply is None:
                 if self.parser.pending_bytes():
-                    self._expect.partial_reply_pending(answerable)
+                    self._answerable_by_partial = answerable
                 break
             if answerable == 0 and self._expect:
                 return out + self.fail_session(ClientError(
@@ -196,18 +188,18 @@ class ClientCore:
                     "was sent", reply), close=CloseMode.ABORT)
             answerable = max(0, answerable - 1)
             out += self._dispatch(reply)
-            if phases.phase is Phase.TLS_HANDSHAKE:
+            if self.phase is Phase.TLS_HANDSHAKE:
                 break  # 220 to STARTTLS: what follows is TLS's (and was discarded)
         return out
 
     def tls_established(self, cipher: str, version: str) -> list[Output]:
-        if self._phases.phase is not Phase.TLS_HANDSHAKE:
+        if self.phase is not Phase.TLS_HANDSHAKE:
             return []  # too late: the job already ended (timer, connection lost)
         self.tls_active = True
         # RFC 3207 4.2: forget everything learnt before TLS.
         self.extensions = {}
         out = self.notify(TlsEstablished(cipher, version))
-        self._phases.enter(Phase.SESSION)
+        self.enter_phase(Phase.SESSION)
         if self.settings.security == "tls":
             self._expect.append(self._opening.expect_greeting())
             return [*out, *self._arm_head()]
@@ -215,15 +207,15 @@ class ClientCore:
         return out + self._opening.send_ehlo() + self._arm_head()
 
     def tls_failed(self, detail: str) -> list[Output]:
-        if self._phases.phase is not Phase.TLS_HANDSHAKE:
+        if self.phase is not Phase.TLS_HANDSHAKE:
             return []
         return self.fail_session(ClientError(ErrorKind.TLS_FAILED, detail), close=CloseMode.ABORT)
 
     def connection_lost(self, detail: str) -> list[Output]:
-        if self._phases.phase in (Phase.DONE, Phase.STUCK):
+        if self.phase in (Phase.DONE, Phase.STUCK):
             return []  # over already, or a historical release that lost track of its job
-        if self._phases.phase is Phase.QUITTING:
-            self._phases.enter(Phase.DONE)
+        if self.phase is Phase.QUITTING:
+            self.enter_phase(Phase.DONE)
             return [CancelTimer()]
         return self.fail_session(ClientError(ErrorKind.CONNECTION_LOST, detail),
                                  close=CloseMode.GONE)
@@ -232,18 +224,18 @@ class ClientCore:
         command = self._timer_command or "?"
         after = self._timer_us
         self._timer_command = None
-        if self._phases.phase in (Phase.DONE, Phase.STUCK):
+        if self.phase in (Phase.DONE, Phase.STUCK):
             return []
-        if self._phases.phase is Phase.QUITTING:
-            self._phases.enter(Phase.DONE)
+        if self.phase is Phase.QUITTING:
+            self.enter_phase(Phase.DONE)
             return [Close(abort=True)]
         return self.fail_session(Timeout(command, after), close=CloseMode.ABORT)
 
     def content_sent(self) -> list[Output]:
         """The driver has handed the whole content to the socket."""
-        if self._phases.phase is not Phase.CONTENT:
+        if self.phase is not Phase.CONTENT:
             return []
-        self._phases.enter(Phase.SESSION)
+        self.enter_phase(Phase.SESSION)
         on_reply, self._content_reply = self._content_reply, None
         assert on_reply is not None
         self._expect.append(Expect("DATA", "data_term", on_reply))
@@ -251,16 +243,16 @@ class ClientCore:
 
     def block_sent(self) -> list[Output]:
         """A content block was accepted by the socket: re-arm the data-block timer."""
-        if self._phases.phase is Phase.CONTENT:
+        if self.phase is Phase.CONTENT:
             return self._arm("data_block")
         return []
 
     # ---- plumbing ---------------------------------------------------------------
     def _dispatch(self, reply: Reply) -> list[Output]:
         if not self._expect:
-            if self._phases.phase is Phase.CONTENT and not reply.is_positive_completion:
+            if self.phase is Phase.CONTENT and not reply.is_positive_completion:
                 # An early final reply while we stream the content: the server gave up.
-                self._phases.enter(Phase.SESSION)
+                self.enter_phase(Phase.SESSION)
                 return self.end_job(CommandAbort("DATA", reply), rset=True,
                                     close=CloseMode.ABORT)
             return self.fail_session(
@@ -272,7 +264,8 @@ class ClientCore:
             # the transaction is over. Report it on the command it answered.
             return self.fail_session(CommandAbort(expect.command, reply), close=CloseMode.ABORT)
         out = expect.handler(reply)
-        if self._phases.phase in _AWAITING_REPLIES:
+        phase = self.phase
+        if phase is Phase.SESSION or phase is Phase.QUITTING:  # the head's timer runs
             out += self._arm_head()
         return out
 
@@ -291,12 +284,12 @@ class ClientCore:
 
     def _arm_head(self) -> list[Output]:
         if self._expect:
-            head = self._expect.head
+            head = self._expect[0]
             out = self._arm(head.timer)
             if self._timer_command is not None:
                 self._timer_command = head.command
             return out
-        if self._phases.phase is Phase.CONTENT:
+        if self.phase is Phase.CONTENT:
             return []
         self._timer_command = None
         return [CancelTimer()]
@@ -327,7 +320,7 @@ class ClientCore:
         self._expect.clear()
         if close is CloseMode.QUIT:
             return out + self._send_quit()
-        self._phases.enter(Phase.DONE)
+        self.enter_phase(Phase.DONE)
         self._timer_command = None
         out.append(CancelTimer())
         if close is not CloseMode.GONE:
@@ -340,7 +333,7 @@ class ClientCore:
         if discarded:
             out.append(Log("discarded_plaintext",
                            f"{discarded} bytes received after 220 to STARTTLS were discarded"))
-        self._phases.enter(Phase.TLS_HANDSHAKE)
+        self.enter_phase(Phase.TLS_HANDSHAKE)
         self._expect.clear()
         return [*out, StartTls(), *self._arm("tls_handshake")]
 
@@ -365,14 +358,14 @@ class ClientCore:
         return out + self._next_job()
 
     def stream_content(self, chunks: Iterator[bytes], on_reply: Handler) -> list[Output]:
-        self._phases.enter(Phase.CONTENT)
+        self.enter_phase(Phase.CONTENT)
         self._content_reply = on_reply
         block = self.settings.timeout_us("data_block") if self._timers_enabled() else None
         out: list[Output] = [SendContent(chunks, block)]
         return out + self._arm("data_block")
 
     def lose_job(self) -> list[Output]:
-        self._phases.enter(Phase.STUCK)
+        self.enter_phase(Phase.STUCK)
         self._current = None
         self._timer_command = None
         return [CancelTimer(), Log("job_lost", "pipelined MAIL failed; no event sent")]
@@ -412,11 +405,11 @@ class ClientCore:
 
     def _send_quit(self) -> list[Output]:
         """Every job has ended: say goodbye; the reply (or its timer) ends the session."""
-        self._phases.enter(Phase.QUITTING)
+        self.enter_phase(Phase.QUITTING)
         return self.send(commands.quit(), "QUIT", Expect("QUIT", "quit", self._on_quit))
 
     def _on_quit(self, reply: Reply) -> list[Output]:
-        self._phases.enter(Phase.DONE)
+        self.enter_phase(Phase.DONE)
         self._timer_command = None
         return [CancelTimer(), Close()]
 

@@ -2,11 +2,11 @@
 
 A session is in exactly one :class:`Phase`. :data:`TRANSITIONS` lists, for each phase,
 the phases it may move to, each with the reason it does (as h11 keeps its states in one
-table). :class:`PhaseMachine` is the only writer of the phase: :meth:`PhaseMachine.enter`
-checks the move against the table, raises :class:`IllegalTransition` (a
-:class:`~smtp.errors.LocalProtocolError`: the core itself is wrong) for a move the table
-does not list, and records every move it makes (:attr:`PhaseMachine.transitions`, and
-the optional ``observer``).
+table). :class:`PhaseMachine` (the client core is one) is the only writer of the phase:
+:meth:`PhaseMachine.enter_phase` checks the move against the table, raises
+:class:`IllegalTransition` (a :class:`~smtp.errors.LocalProtocolError`: the core itself
+is wrong) for a move the table does not list, and records every move it makes
+(:attr:`PhaseMachine.transitions`, and the optional ``observer``).
 
 :class:`CloseMode` says how a session that fails leaves its connection.
 
@@ -95,7 +95,10 @@ Observer = Callable[[Phase, Phase], None]
 
 
 class PhaseMachine:
-    """The phase of one session; :meth:`enter` is the only way to change it."""
+    """The phase of one session; :meth:`enter_phase` is the only way to change it.
+
+    ``phase`` is a plain attribute, for speed: read it, never write it (the drivers and
+    the reply fuzzer read it at every step)."""
 
     __slots__ = ("observer", "phase", "transitions")
 
@@ -106,7 +109,7 @@ class PhaseMachine:
         self.observer = observer
         """Called with ``(old, new)`` after every move, when set."""
 
-    def enter(self, new: Phase) -> None:
+    def enter_phase(self, new: Phase) -> None:
         """Move to ``new``; :class:`IllegalTransition` if the table does not allow it."""
         old = self.phase
         if new not in TRANSITIONS[old]:

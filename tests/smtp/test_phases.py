@@ -66,8 +66,8 @@ def test_every_phase_has_a_row_and_only_done_and_stuck_are_final() -> None:
 def test_enter_moves_records_and_tells_the_observer() -> None:
     seen: list[tuple[Phase, Phase]] = []
     machine = PhaseMachine(observer=lambda old, new: seen.append((old, new)))
-    machine.enter(Phase.CONNECTING)
-    machine.enter(Phase.SESSION)
+    machine.enter_phase(Phase.CONNECTING)
+    machine.enter_phase(Phase.SESSION)
 
     assert machine.phase is Phase.SESSION
     assert machine.transitions == seen == [(Phase.IDLE, Phase.CONNECTING),
@@ -84,11 +84,11 @@ def test_an_illegal_move_raises_naming_both_phases_and_changes_nothing(
         path: tuple[Phase, ...], illegal: Phase) -> None:
     machine = PhaseMachine()
     for phase in path:
-        machine.enter(phase)
+        machine.enter_phase(phase)
     before = machine.phase
 
     with pytest.raises(IllegalTransition) as caught:
-        machine.enter(illegal)
+        machine.enter_phase(illegal)
 
     assert isinstance(caught.value, LocalProtocolError)
     assert caught.value.old is before and caught.value.new is illegal
