@@ -45,7 +45,8 @@ FieldValue: TypeAlias = "bool | int | str | bytes | Opaque | Sequence[FieldValue
 BoardKind: TypeAlias = Literal["boot", "rx_drop", "task_exit", "busy_wait", "busy_wait_end",
                                "watchdog_reset"]
 """The emulated board (source ``<board>``): :mod:`emulator.board`, :mod:`emulator.cfirmware`."""
-FirmwareKind: TypeAlias = Literal["submit", "event", "log", "wire_problem", "fault"]
+FirmwareKind: TypeAlias = Literal["submit", "event", "log", "wire_problem", "contract_problem",
+                                     "fault"]
 """The firmware on a board: jobs and events (``<board>.app``), a C firmware's log lines,
 wire problems and faults (``<board>.fw``)."""
 ClientKind: TypeAlias = Literal["send", "event", "message_composed", "discarded_plaintext",
