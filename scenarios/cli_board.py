@@ -20,7 +20,7 @@ and scripted server; the scenario's own job is not sent: jobs come from the cons
   process (e.g. a keyword library that calls :func:`cmd_board` in a thread).
 
 This module parses the board subcommand's arguments and prints; the device is built by
-:mod:`emulator.session`.
+:mod:`scenarios.session`.
 """
 
 from __future__ import annotations
@@ -37,14 +37,14 @@ from scenarios import cliargs
 from smtp.profiles import PROFILE_NAMES
 
 if TYPE_CHECKING:
-    from emulator.session import DeviceSession
+    from scenarios.session import DeviceSession
 
 EXIT_OK = 0
 
 
 def add_board_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``board`` subcommand to ``subparsers`` (from ``add_subparsers()``)."""
-    from emulator.session import DEFAULT_SCENARIO
+    from scenarios.session import DEFAULT_SCENARIO
 
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "board", help="an emulated board with its serial console (stdin, a pty, or hil://)")
@@ -72,7 +72,7 @@ def add_board_parser(subparsers: Any) -> argparse.ArgumentParser:
 def cmd_board(args: argparse.Namespace, out: TextIO, err: TextIO, *,
               stdin: IO[bytes] | None = None) -> int:
     """Run the board subcommand; ``stdin`` defaults to the process's standard input."""
-    from emulator.session import open_session
+    from scenarios.session import open_session
 
     session = open_session(args.scenario, args.profile, args.seed, echo=args.echo)
     try:

@@ -2,7 +2,7 @@
 
 One :class:`LibraryContext` per library instance (Robot makes one per suite) holds the
 device under test and what surrounds it: the scenario whose scripted server was started,
-the emulated device (a :class:`~emulator.session.DeviceSession`: the scenario's world
+the emulated device (a :class:`~scenarios.session.DeviceSession`: the scenario's world
 with a console on a UART), the result of the last whole-scenario run, a scripted server
 on a real socket, and the cursor of device events already waited for. The components
 (``keywords_*.py``) read and change it; none of them holds state of its own except the
@@ -36,8 +36,8 @@ from scenarios.server.mailbox import Observations, ReceivedMail
 from scenarios.world import World
 
 if TYPE_CHECKING:
-    from emulator.session import DeviceSession
     from scenarios.robotlib.keywords_server import SocketServer
+    from scenarios.session import DeviceSession
 
 Duration: TypeAlias = timedelta | float | str
 """A keyword's time argument: a Robot time string (``10 min``, ``1 hour 3 s``, ``600``),

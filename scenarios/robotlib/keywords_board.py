@@ -1,6 +1,6 @@
 """Board keywords: boot the emulated board, post jobs, wait for events, watch its pool.
 
-The board is an :class:`~emulator.session.DeviceSession`: the world of the scenario whose
+The board is an :class:`~scenarios.session.DeviceSession`: the world of the scenario whose
 server was started (or the session's default scenario), with the SMTP firmware of a
 release profile and a console on its UART. Time moves only inside the keywords that say
 so (``Wait For Device Event``, ``Let Virtual Time Pass``, ``Pool Should Return To
@@ -20,7 +20,6 @@ from typing import Any, Literal
 from emulator import serialurl
 from emulator.checks import check_int
 from emulator.firmware import TimedEvent
-from emulator.session import DEFAULT_SCENARIO, open_session
 from emulator.units import SECOND, format_us
 from scenarios.format import Scenario
 from scenarios.robotlib.context import (
@@ -32,6 +31,7 @@ from scenarios.robotlib.context import (
     seconds_text,
 )
 from scenarios.runner import resolve_scenario
+from scenarios.session import DEFAULT_SCENARIO, open_session
 from smtp.bounds import MAX_POOL_BUFFERS
 from smtp.events import EVENT_NAMES, describe, is_terminal
 from smtp.jobs import EtrnJob, Job, VrfyJob

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from emulator.console import HELP_LINES, PROMPT, parse_fields
-from emulator.session import DeviceSession, open_session
 from emulator.units import SECOND
+from scenarios.session import DeviceSession, open_session
 
 SEND = ('smtp send --from pump7@example.com --to ops@example.net --subject "Daily report" '
         '--body "Pump 7 daily report.\\n\\nPressure: nominal.\\n"')

@@ -18,7 +18,7 @@ import pytest
 import serial
 
 from emulator.pty_bridge import PtyBridge
-from emulator.session import DeviceSession, open_session
+from scenarios.session import DeviceSession, open_session
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs OS ptys")
 

@@ -18,7 +18,7 @@ from emulator.backends.serialboard import (
     send_command,
 )
 from emulator.console import parse_mail_options
-from emulator.session import open_session
+from scenarios.session import open_session
 from smtp.message import MailJob
 
 IAC, WILL, DO, SB, SE = 0xFF, 0xFB, 0xFD, 0xFA, 0xF0

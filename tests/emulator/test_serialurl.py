@@ -10,8 +10,8 @@ import serial
 from emulator import serialurl
 from emulator.console import parse_fields
 from emulator.serialhandlers import protocol_hil
-from emulator.session import DeviceSession, open_session
 from emulator.units import SECOND
+from scenarios.session import DeviceSession, open_session
 
 
 @pytest.fixture

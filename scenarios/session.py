@@ -10,8 +10,10 @@ someone runs the kernel: a ``hil://`` read, :meth:`DeviceSession.settle`, or the
 bridge.
 
 This module wires the console into a world and offers a few conveniences for tests and
-keyword libraries (:meth:`DeviceSession.command`). It parses no command line and knows
-nothing about pyserial beyond publishing the session's name (:mod:`emulator.serialurl`).
+keyword libraries (:meth:`DeviceSession.command`). It lives with the scenarios because it
+builds its world from a scenario: the emulator below knows nothing of scenario files. It
+parses no command line and knows nothing about pyserial beyond publishing the session's
+name (:mod:`emulator.serialurl`).
 """
 
 from __future__ import annotations
