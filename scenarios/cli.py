@@ -39,6 +39,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final, TextIO
 
+from emulator.userinput import UserInputError
 from scenarios import cliargs
 from scenarios.applicability import NotApplicable
 from scenarios.catalog import load_catalog
@@ -58,17 +59,14 @@ from scenarios.cli_import import add_import_parser, cmd_import
 from scenarios.cli_outside import add_dut_arguments, add_serve_parser, cmd_run_dut, cmd_serve
 from scenarios.cli_send import add_send_parser, cmd_send
 from scenarios.determinism import DeterminismCheck, DeterminismChecker
-from scenarios.dut import DutError
-from scenarios.format import Scenario, ScenarioError
+from scenarios.format import Scenario
 from scenarios.golden import write_golden
 from scenarios.junit import junit_xml
 from scenarios.report.from_runs import FirmwareRuns, build_report, run_outcome
 from scenarios.report.html import render_report
 from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import RunResult, check_runnable, resolve_scenario, run
-from smtp.config import ConfigError
 from smtp.profiles import PROFILE_NAMES
-from smtp.userfiles import UserFileError
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERRUPTED = 130
@@ -528,10 +526,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
         return EXIT_INTERRUPTED
     except BadInput as exc:
         err.write(f"{exc}\n")
-    except (ScenarioError, ConfigError) as exc:
+    except UserInputError as exc:
         for problem in exc.problems:
             err.write(f"smtp-hil: {problem}\n")
-    except (DutError, FirmwareUnavailable, UserFileError) as exc:
+    except FirmwareUnavailable as exc:
         err.write(f"smtp-hil: {exc}\n")
     except _PATH_ERRORS as exc:
         where = f"{exc.filename}: " if exc.filename is not None else ""

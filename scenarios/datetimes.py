@@ -8,7 +8,7 @@ result must lie between :data:`FIRST_INSTANT` (1900-01-01, the device RTC's firs
 so :func:`passes_the_calendar` tells whether one would run past the end within a span.
 
 This module knows date-times and pydantic's custom errors (worded by
-``scenarios.errorwording``); nothing about the rest of the scenario.
+``smtp.inputwording``); nothing about the rest of the scenario.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Annotated, Final
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
-from scenarios.errorwording import DATETIME_EXAMPLE
+from smtp.inputwording import DATETIME_EXAMPLE, expected
 
 FIRST_INSTANT: Final = datetime(1900, 1, 1, tzinfo=UTC)
 """The earliest date-time a file may give: the device RTC's first year."""
@@ -28,18 +28,14 @@ LAST_INSTANT: Final = datetime.max.replace(tzinfo=UTC)
 IN_CALENDAR: Final = "a date-time from 1900-01-01T00:00:00Z to 9999-12-31T23:59:59Z"
 
 
-def _expected(what: str) -> PydanticCustomError:
-    return PydanticCustomError("scenario_expected", "expected {expected}", {"expected": what})
-
-
 def to_utc(value: datetime) -> datetime:
     """``value`` in UTC (naive: taken as UTC); a custom error when out of the calendar."""
     try:
         utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     except OverflowError:
-        raise _expected(IN_CALENDAR) from None
+        raise expected(IN_CALENDAR) from None
     if utc < FIRST_INSTANT:
-        raise _expected(IN_CALENDAR)
+        raise expected(IN_CALENDAR)
     return utc
 
 
@@ -59,7 +55,7 @@ def passes_the_calendar(when: datetime, span: timedelta) -> bool:
 def _datetime_value(value: object) -> datetime:
     if isinstance(value, datetime):
         return to_utc(value)
-    raise _expected(DATETIME_EXAMPLE)
+    raise expected(DATETIME_EXAMPLE)
 
 
 def _rtc_value(value: object) -> datetime | None:
@@ -67,7 +63,7 @@ def _rtc_value(value: object) -> datetime | None:
         return None
     if isinstance(value, datetime):
         return to_utc(value)
-    raise _expected(f"{DATETIME_EXAMPLE} or 'unset'")
+    raise expected(f"{DATETIME_EXAMPLE} or 'unset'")
 
 
 UtcDateTime = Annotated[datetime, BeforeValidator(_datetime_value)]

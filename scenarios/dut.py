@@ -72,6 +72,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal, TypeAlias
 
+from emulator.userinput import UserInputError
 from scenarios.dutsecrets import (
     hide_known_secrets,
     netrc_entry,
@@ -125,7 +126,7 @@ Arg: TypeAlias = str | tuple[str, ...]
 StdinMode: TypeAlias = Literal["none", "message"]
 
 
-class DutError(ValueError):
+class DutError(UserInputError):
     """A DUT file or a DUT run that cannot go ahead; the message says what to fix."""
 
 

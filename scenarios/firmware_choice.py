@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Annotated, Final
 
 from pydantic import BeforeValidator
-from pydantic_core import PydanticCustomError
 
 from emulator.cfirmware.library import FirmwareUnavailable, lwip_library
+from smtp.inputwording import says
 from smtp.userfiles import FIRMWARE_FILE, UserFileError, check_user_file
 
 MODEL: Final = "model"
@@ -37,8 +37,7 @@ def _setting(value: object) -> str:
     try:
         return check_firmware_setting(value)
     except ValueError as exc:
-        raise PydanticCustomError("scenario_says", "{message}",
-                                  {"message": str(exc)}) from None
+        raise says(str(exc)) from None
 
 
 FirmwareSetting = Annotated[str, BeforeValidator(_setting)]

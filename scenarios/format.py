@@ -40,11 +40,10 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from emulator.units import MS, SECOND
+from emulator.userinput import UserInputError
 from scenarios.datetimes import RtcSetting, UtcDateTime, in_calendar, passes_the_calendar
-from scenarios.errorwording import describe, describe_error
 from scenarios.firmware_choice import MODEL, FirmwareSetting
 from scenarios.format_replay import ReplayEntries, replay_rules
 from scenarios.server.actions import DropTlsMode, Segmentation
@@ -72,6 +71,7 @@ from smtp.config import (
     DeviceConfig,
     IPv4String,
 )
+from smtp.inputwording import Problem, describe, describe_error, expected, problems_error, says
 from smtp.jobs import EtrnJob, Job, VrfyJob
 from smtp.message import Attachment, MailJob
 from smtp.profiles import PROFILE_NAMES
@@ -129,25 +129,6 @@ _NAME_WORDS: Final = "a name of letters, digits, '_', '-' and '.'"
 _LINE_BREAKS: Final = frozenset("\r\n\x00")
 
 
-def _expected(what: str) -> PydanticCustomError:
-    """An error rendered as ``key: expected <what>, got <input>``."""
-    return PydanticCustomError("scenario_expected", "expected {expected}", {"expected": what})
-
-
-def _says(message: str) -> PydanticCustomError:
-    """An error rendered as ``key: <message>`` (no ``got``)."""
-    return PydanticCustomError("scenario_says", "{message}", {"message": message})
-
-
-Problem: TypeAlias = tuple[tuple[str | int, ...], str]
-"""A problem found after the types were checked: a key path below the model, and what."""
-
-
-def _problems_error(problems: list[Problem]) -> PydanticCustomError:
-    return PydanticCustomError("scenario_problems", "{count} problem(s)",
-                               {"count": len(problems), "problems": problems})
-
-
 def _domain_value(value: object) -> object:
     return None if value == "" else value
 
@@ -156,18 +137,18 @@ def _max_size_value(value: object) -> object:
     if value == "unlimited":
         return None
     if isinstance(value, str):
-        raise _expected("an integer >= 0 or 'unlimited'")
+        raise expected("an integer >= 0 or 'unlimited'")
     return value
 
 
 def _profile_name(value: object) -> str:
     if not isinstance(value, str):
-        raise _expected('a release name in quotes, such as "2.0"')
+        raise expected('a release name in quotes, such as "2.0"')
     if value == "current":
-        raise _says("'current' has every bug fixed: it reproduces none")
+        raise says("'current' has every bug fixed: it reproduces none")
     if value not in PROFILE_NAMES:
         known = ", ".join(HISTORICAL_PROFILES)
-        raise _says(f"unknown profile {value!r} (known: {known})")
+        raise says(f"unknown profile {value!r} (known: {known})")
     return value
 
 
@@ -278,7 +259,7 @@ class DeviceSection(BaseModel):
         except ValidationError as exc:
             problems += [_device_config_problem(err) for err in exc.errors()]
         if problems:
-            raise _problems_error(problems)
+            raise problems_error(problems)
         return self
 
     def _moved_keys(self) -> list[Problem]:
@@ -480,13 +461,13 @@ class RuleSection(BaseModel):
     def _check_rule(self) -> RuleSection:
         if self.action == "drop_tls" and self.drop_tls_mode is None:
             modes = ", ".join(get_args(DropTlsMode))
-            raise _problems_error([(("drop_tls_mode",),
+            raise problems_error([(("drop_tls_mode",),
                                     f"missing, expected one of {modes} with action drop_tls")])
         try:
             self.to_rule()
         except ValueError as exc:
             problem = _dataclass_problem(str(exc), "Rule.", _RULE_FIELD_NAMES)
-            raise _problems_error([problem]) from None
+            raise problems_error([problem]) from None
         return self
 
     def to_rule(self) -> Rule:
@@ -580,7 +561,7 @@ class ServerSection(BaseModel):
         except ValueError as exc:
             problems.append(_dataclass_problem(str(exc), "ServerConfig.", {}))
         if problems:
-            raise _problems_error(problems)
+            raise problems_error(problems)
         return self
 
     def to_server_config(self) -> ServerConfig:
@@ -629,7 +610,7 @@ class AttachmentSection(BaseModel):
     @model_validator(mode="after")
     def _one_source(self) -> AttachmentSection:
         if (self.text is None) == (self.size is None):
-            raise _problems_error([((), "expected exactly one of text or size")])
+            raise problems_error([((), "expected exactly one of text or size")])
         return self
 
     def to_attachment(self) -> Attachment:
@@ -673,7 +654,7 @@ class MailJobSection(BaseModel):
     def _check_job(self) -> MailJobSection:
         generated = sum(a.size or 0 for a in self.attachments)
         if generated > MAX_GENERATED_BYTES:
-            raise _problems_error([(("attachments",), (
+            raise problems_error([(("attachments",), (
                 f"the sizes add up to {generated} bytes; together at most "
                 f"{MAX_GENERATED_BYTES} ({MAX_GENERATED_BYTES // MIB} MiB)"))])
         if self.allow_invalid:
@@ -687,7 +668,7 @@ class MailJobSection(BaseModel):
                 parts = (_MAIL_JOB_KEYS[head], *parts[1:])
             problems.append((parts, message))
         if problems:
-            raise _problems_error(problems)
+            raise problems_error(problems)
         return self
 
     def to_job(self) -> MailJob:
@@ -720,7 +701,7 @@ class VrfyJobSection(BaseModel):
     @model_validator(mode="after")
     def _check_job(self) -> VrfyJobSection:
         if not self.allow_invalid and not _LINE_BREAKS.isdisjoint(self.address):
-            raise _problems_error([(("address",), "contains CR, LF or NUL")])
+            raise problems_error([(("address",), "contains CR, LF or NUL")])
         return self
 
     def to_job(self) -> VrfyJob:
@@ -738,7 +719,7 @@ class EtrnJobSection(BaseModel):
     @model_validator(mode="after")
     def _check_job(self) -> EtrnJobSection:
         if not self.allow_invalid and not _LINE_BREAKS.isdisjoint(self.node):
-            raise _problems_error([(("node",), "contains CR, LF or NUL")])
+            raise problems_error([(("node",), "contains CR, LF or NUL")])
         return self
 
     def to_job(self) -> EtrnJob:
@@ -840,7 +821,7 @@ class Expect(BaseModel):
                 problems.append((("headers_match", header),
                                  f"not a regular expression: {exc}"))
         if problems:
-            raise _problems_error(problems)
+            raise problems_error(problems)
         return self
 
     def checks(self) -> dict[str, object]:
@@ -927,7 +908,7 @@ class Scenario(BaseModel):
     def _check_event_for_job(self) -> Scenario:
         needed = _EVENT_FOR_JOB.get(self.expect.event)
         if needed is not None and needed != self.job.kind:
-            raise _problems_error([(("expect", "event"),
+            raise problems_error([(("expect", "event"),
                                     f"{self.expect.event} needs a {needed} job, "
                                     f"the job is {self.job.kind}")])
         return self
@@ -938,7 +919,7 @@ class Scenario(BaseModel):
         users = self.server.credentials
         if user is not None and user not in users:
             known = ", ".join(users) or "none"
-            raise _problems_error([(("expect", "server", "authenticated_as"),
+            raise problems_error([(("expect", "server", "authenticated_as"),
                                     f"{user!r} is not a user of server.credentials "
                                     f"({known}): no client could log in as it")])
         return self
@@ -961,7 +942,7 @@ class Scenario(BaseModel):
                     f"date-time or a shorter time limit")
             for where, when, span in clocks if when is not None and passes_the_calendar(when, span)]
         if problems:
-            raise _problems_error(problems)
+            raise problems_error(problems)
         return self
 
     # --- what the runner and the catalog read -------------------------------------
@@ -1024,13 +1005,9 @@ class Scenario(BaseModel):
 # Loading
 
 
-class ScenarioError(ValueError):
+class ScenarioError(UserInputError):
     """A scenario file is unusable. One line per problem, each naming the file and the
     dotted key: ``x.toml: expect.event: expected one of sent, ..., got 'snet'``."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = list(problems)
 
 
 def load_scenario(path: str | PathLike[str]) -> Scenario:

@@ -24,24 +24,18 @@ from collections import Counter
 from typing import Annotated, Final
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-from pydantic_core import PydanticCustomError
 
 from emulator.units import SECOND
 from scenarios.server import replies
 from scenarios.server.actions import DropTlsMode
 from scenarios.server.replay import ReplayStep, ReplayThen, replay_step
+from smtp.inputwording import Problem, problems_error
 
 _STRICT: Final = ConfigDict(extra="forbid", strict=True, frozen=True)
 _SECONDS_KEYS: Final = {"delay_us": "delay_s", "gaps_us": "gaps_s",
                         "then_delay_us": "then_delay_s"}
 
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-
-
-def _problems(problems: list[tuple[tuple[str | int, ...], str]]) -> PydanticCustomError:
-    """Findings below this point, each as (key path, message), worded by the caller."""
-    return PydanticCustomError("scenario_problems", "{count} problem(s)",
-                               {"count": len(problems), "problems": problems})
 
 
 def _us(seconds: float) -> int:
@@ -69,7 +63,7 @@ class ReplayEntry(BaseModel):
 
     @model_validator(mode="after")
     def _check_entry(self) -> ReplayEntry:
-        problems: list[tuple[tuple[str | int, ...], str]] = []
+        problems: list[Problem] = []
         if self.writes and self.write_size is not None:
             problems.append((("write_size",), "not used with writes"))
         if (self.writes or self.write_size is not None) and self.reply is None:
@@ -79,11 +73,11 @@ class ReplayEntry(BaseModel):
                              "missing, expected one of tcp_close, rst, close_notify with "
                              "then = \"drop_tls\""))
         if problems:
-            raise _problems(problems)
+            raise problems_error(problems)
         try:
             self.to_step(self.nth or 1)
         except ValueError as exc:
-            raise _problems([_step_problem(str(exc))]) from None
+            raise problems_error([_step_problem(str(exc))]) from None
         return self
 
     def wire(self) -> bytes | None:
@@ -107,7 +101,7 @@ class ReplayEntry(BaseModel):
                            drop_tls_mode=self.drop_tls_mode)
 
 
-def _step_problem(message: str) -> tuple[tuple[str | int, ...], str]:
+def _step_problem(message: str) -> Problem:
     """``"ReplayStep.gaps_us: ..."`` or ``"Rule.verb: ..."`` -> the entry's key."""
     head, _, text = message.partition(": ")
     name = head.rpartition(".")[2]
@@ -119,7 +113,7 @@ def _numbered(entries: list[ReplayEntry]) -> list[ReplayEntry]:
     """Every entry's ``nth`` filled in: by default, the entries of one verb in list order."""
     following: Counter[str] = Counter()
     taken: set[tuple[str, int]] = set()
-    problems: list[tuple[tuple[str | int, ...], str]] = []
+    problems: list[Problem] = []
     out = []
     for index, entry in enumerate(entries):
         verb = entry.on.upper()
@@ -132,7 +126,7 @@ def _numbered(entries: list[ReplayEntry]) -> list[ReplayEntry]:
         taken |= covered
         out.append(entry if entry.nth == nth else entry.model_copy(update={"nth": nth}))
     if problems:
-        raise _problems(problems)
+        raise problems_error(problems)
     return out
 
 

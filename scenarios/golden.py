@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Final, Literal, TypeAlias
 
 from emulator.trace import Opaque, Trace
+from emulator.userinput import UserInputError
 from scenarios.format import Scenario
 from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import RunResult
@@ -45,7 +46,7 @@ REGENERATE: Final = f"`make golden` (`smtp-hil matrix --write-golden {DEFAULT_PA
 Status: TypeAlias = Literal["match", "mismatch", "not comparable", "missing"]
 
 
-class GoldenFileError(ValueError):
+class GoldenFileError(UserInputError):
     """A golden file that cannot be read: the message names the file and the key."""
 
 

@@ -1,9 +1,9 @@
 """The device configuration (the client's "configuration header"), as a TOML file.
 
 A ``DeviceConfig`` is validated by pydantic (unknown keys refused, strict types, ranges);
-this module only turns pydantic's findings and TOML syntax errors into ``ConfigError``
-lines that name the file, the dotted key and what was expected, e.g.
-``device.toml: server.port: expected an integer, got 'abc'``.
+its findings and TOML syntax errors become ``ConfigError`` lines that name the file, the
+dotted key and what was expected, e.g. ``device.toml: server.port: expected an integer,
+got 'abc'``, worded by :mod:`smtp.inputwording` as every user's file is.
 
 The file carries ``config_version``; this client expects ``CONFIG_VERSION``. The version
 check came with 2.5 ("Version check was added to configuration header"): releases before
@@ -27,7 +27,7 @@ import ssl
 from collections.abc import Mapping
 from ipaddress import AddressValueError, IPv4Address
 from os import PathLike
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -39,10 +39,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from emulator.units import SECOND
+from emulator.userinput import UserInputError
 from smtp.bounds import BufferSize, ChunkSize, Count, PoolBuffers, Port, PositiveSeconds
+from smtp.inputwording import describe, expected, says
 from smtp.timers import TIMER_NAMES, TimerName
 from smtp.userfiles import CONFIG_FILE, UserFileError, parse_toml, read_user_text, shown_path
 
@@ -59,9 +60,7 @@ def _ipv4(value: str) -> str:
     try:
         return str(IPv4Address(value))
     except AddressValueError:
-        raise PydanticCustomError(
-            "config_expected", "expected {expected}",
-            {"expected": "an IPv4 address such as 192.0.2.10"}) from None
+        raise expected("an IPv4 address such as 192.0.2.10") from None
 
 
 IPv4String = Annotated[str, AfterValidator(_ipv4)]
@@ -164,18 +163,14 @@ class TlsSection(BaseModel):
         try:
             ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).set_ciphers(value)
         except ssl.SSLError:
-            raise PydanticCustomError(
-                "config_says", "OpenSSL accepts no cipher in {ciphers}",
-                {"ciphers": repr(value)}) from None
+            raise says(f"OpenSSL accepts no cipher in {value!r}") from None
         return value
 
     @model_validator(mode="after")
     def _versions_in_order(self) -> TlsSection:
         if self.min_version and self.max_version and self.min_version > self.max_version:
-            raise PydanticCustomError(
-                "config_expected", "expected {expected}",
-                {"expected": f"min_version ({self.min_version}) not above "
-                             f"max_version ({self.max_version})"})
+            raise expected(f"min_version ({self.min_version}) not above "
+                           f"max_version ({self.max_version})")
         return self
 
 
@@ -208,14 +203,10 @@ class DeviceConfig(BaseModel):
         if not context.get("check_version", True):
             return value
         if value is None:
-            raise PydanticCustomError(
-                "config_version", "missing (this client expects version {expected})",
-                {"expected": CONFIG_VERSION})
+            raise says(f"missing (this client expects version {CONFIG_VERSION})")
         if value != CONFIG_VERSION:
-            raise PydanticCustomError(
-                "config_version",
-                "file has version {found}, this client expects version {expected}",
-                {"found": value, "expected": CONFIG_VERSION})
+            raise says(f"file has version {value}, this client expects version "
+                       f"{CONFIG_VERSION}")
         return value
 
     def timeouts_us(self) -> dict[TimerName, int]:
@@ -224,13 +215,9 @@ class DeviceConfig(BaseModel):
                 if name in TimeoutsSection.model_fields}
 
 
-class ConfigError(ValueError):
+class ConfigError(UserInputError):
     """A configuration file is unusable. One line per problem, each naming the file and
     the dotted key: ``device.toml: server.port: expected an integer, got 'abc'``."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = tuple(problems)
 
 
 # ----------------------------------------------------------------------------------------
@@ -256,110 +243,6 @@ def parse_config(text: str, *, source: str, check_version: bool = True) -> Devic
     try:
         return DeviceConfig.model_validate(data, context={"check_version": check_version})
     except ValidationError as exc:
-        raise ConfigError([f"{source}: {_describe(err)}" for err in exc.errors()]) from None
+        raise ConfigError([f"{source}: {line}" for err in exc.errors()
+                           for line in describe(err, DeviceConfig)]) from None
 
-
-
-
-# ----------------------------------------------------------------------------------------
-# Error wording
-
-_EXPECTED_BY_TYPE: Final = {
-    "int_type": "an integer",
-    "int_from_float": "an integer",
-    "float_type": "a number",
-    "bool_type": "true or false",
-    "string_type": "a string",
-    "model_type": "a table",
-    "dict_type": "a table",
-    "finite_number": "a finite number",
-}
-
-
-_EXPECTED_BY_ANNOTATION: Final[dict[object, str]] = {
-    str: "a string", int: "an integer", float: "a number", bool: "true or false",
-}
-_BOUNDS: Final = {
-    "greater_than": (">", "gt"),
-    "greater_than_equal": (">=", "ge"),
-    "less_than": ("<", "lt"),
-    "less_than_equal": ("<=", "le"),
-}
-
-
-_SHOWN: Final = 60
-"""Longer values are shown cut, with their length: a message stays one readable line."""
-
-
-def toml_repr(value: object) -> str:
-    """A value as a problem line shows it (``got ...``): TOML words, long ones cut."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        text = repr(value)
-        if len(text) <= _SHOWN:
-            return text
-        return f"{repr(value[:_SHOWN // 2])[:-1]}...{text[-1]} ({len(value)} characters)"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    text = str(value)
-    if isinstance(value, int) and len(text) > _SHOWN:
-        return f"{text[:_SHOWN // 2]}... ({len(text.lstrip('-'))} digits)"
-    return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}..."
-
-
-def _field_info_at(loc: tuple[int | str, ...]) -> Any:
-    """The pydantic FieldInfo at a dotted location, or None."""
-    model: Any = DeviceConfig
-    info: Any = None
-    for part in loc:
-        fields = getattr(model, "model_fields", None)
-        if not isinstance(part, str) or fields is None or part not in fields:
-            return None
-        info = fields[part]
-        model = info.annotation
-    return info
-
-
-def _expected_of_field(loc: tuple[int | str, ...]) -> str:
-    info = _field_info_at(loc)
-    annotation: object = getattr(info, "annotation", None)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return "a table"
-    return _EXPECTED_BY_ANNOTATION.get(annotation, "a value")
-
-
-def _describe(err: Any) -> str:
-    """One problem as ``key: what was expected, got what``."""
-    loc: tuple[int | str, ...] = tuple(err["loc"])
-    key = ".".join(str(part) for part in loc) or "(file)"
-    kind: str = err["type"]
-    ctx: dict[str, Any] = err.get("ctx") or {}
-    got = f", got {toml_repr(err['input'])}"
-    if kind == "extra_forbidden":
-        what = "unknown section" if isinstance(err["input"], dict) else "unknown key"
-        return f"{key}: {what}"
-    if kind == "missing":
-        return f"{key}: missing, expected {_expected_of_field(loc)}"
-    if kind in ("config_version", "config_says"):
-        return f"{key}: {err['msg']}"
-    if kind in _EXPECTED_BY_TYPE:
-        return f"{key}: expected {_EXPECTED_BY_TYPE[kind]}{got}"
-    if kind == "literal_error":
-        return f"{key}: expected one of {ctx['expected']}{got}"
-    if kind in _BOUNDS:
-        symbol, ctx_key = _BOUNDS[kind]
-        number = _expected_of_field(loc)  # an integer, a number
-        return f"{key}: expected {number} {symbol} {toml_repr(ctx[ctx_key])}{got}"
-    if kind == "string_pattern_mismatch":
-        description = getattr(_field_info_at(loc), "description", None) or "a valid value"
-        return f"{key}: expected {description}{got}"
-    if kind == "string_too_short":
-        return f"{key}: expected a non-empty string{got}"
-    if kind == "config_expected":
-        return f"{key}: {err['msg']}" + ("" if isinstance(err["input"], dict) else got)
-    return f"{key}: {err['msg']}{got}"

@@ -11,7 +11,8 @@ skipped. TOML is parsed here as well, with the nesting of arrays and tables boun
 file nested deeper than the parser can follow, or than :data:`MAX_TOML_NESTING`, is
 refused instead of raising ``RecursionError``.
 
-Every problem is a :class:`UserFileError` holding one line that names the file:
+Every problem is a :class:`UserFileError` (a :class:`~emulator.userinput.UserInputError`)
+holding one line that names the file:
 ``no such scenario file: x.toml``, ``x.toml: not a regular file (a FIFO)``,
 ``x.toml: too large: 104857600 bytes, a scenario file may have at most 1 MiB``,
 ``x.toml: line 3, column 8: TOML syntax error: ...``. Callers put their own context
@@ -31,6 +32,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from os import PathLike, fspath
 from typing import IO, Any, Final
+
+from emulator.userinput import UserInputError
 
 KIB: Final = 1024
 MIB: Final = 1024 * KIB
@@ -68,7 +71,7 @@ ATTACHMENT_FILE: Final = FileKind("attachment", 64 * MIB)
 """Attachments are streamed, but bounded like the body."""
 
 
-class UserFileError(ValueError):
+class UserFileError(UserInputError):
     """A file the user named cannot be used; the message is one line naming the file."""
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from os import PathLike
 from typing import Final
 
+from emulator.userinput import UserInputError
 from smtp.userfiles import MIB, FileKind, UserFileError
 from smtp.userfiles import check_user_file as _check
 from smtp.userfiles import read_user_file as _read
@@ -27,12 +28,8 @@ TEXT_FILE: Final = FileKind("input file", 256 * MIB)
 KEYLOG_FILE: Final = FileKind("key log", 16 * MIB)
 
 
-class CaptureError(ValueError):
+class CaptureError(UserInputError):
     """An input ``smtp-hil import`` cannot use: ``problems`` holds one line per problem."""
-
-    def __init__(self, problem: str) -> None:
-        super().__init__(problem)
-        self.problems = (problem,)
 
 
 def check_user_file(path: str | PathLike[str], kind: FileKind) -> int:

@@ -21,7 +21,7 @@ from scenarios.format import parse_scenario
 from scenarios.runner import resolve_scenario
 from scenarios.server.asyncdriver import Pacing
 from scenarios.server.transcript import TranscriptLine
-from smtp.config import toml_repr
+from smtp.inputwording import toml_repr
 
 SHIPPED = sorted(shipped_dut_files())
 INJECTED = "--output=owned@example.net"

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from scenarios.errorwording import describe, describe_error
 from scenarios.format import Scenario
+from smtp.inputwording import describe, describe_error
 
 BASE: dict[str, Any] = {
     "scenario": {"name": "probe", "title": "probe"},

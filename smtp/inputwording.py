@@ -1,11 +1,23 @@
-"""Pydantic's validation findings, worded as ``key: what was expected, got what``.
+"""The one wording engine for the user's files: pydantic's findings as ``key: what was
+expected, got what``.
 
 Given one error from ``ValidationError.errors()`` and the root model it was raised
 against, :func:`describe` walks the model along the error's location to name the key
 the way a file's author wrote it (``device.config.features.pipelinning``,
 ``scenario.reproduces[0].profiles[1]``) and says what was expected there, from the
 field's type and description. Sections are named as sections (``[job]: missing
-section``). This module knows pydantic's error shapes; it knows nothing about scenarios.
+section``). A scenario file (``scenarios.format``) and a device configuration
+(:mod:`smtp.config`) are worded by this engine, so the same mistake reads the same in
+both.
+
+Validators that find a problem pydantic has no words for raise one of three custom
+errors made here: :func:`expected` (``key: expected <what>, got <input>``), :func:`says`
+(``key: <message>``) and :func:`problems_error` (several findings below the model that
+raised it, each with its own key path). :func:`toml_repr` shows a value as the ``got``
+part does: TOML words, long values cut.
+
+This module knows pydantic's error shapes and TOML's words for values; it knows nothing
+about scenarios, configurations or SMTP.
 """
 
 from __future__ import annotations
@@ -15,21 +27,68 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
-from typing import Annotated, Any, Final, Literal, get_args, get_origin
+from typing import Annotated, Any, Final, Literal, TypeAlias, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-
-from smtp.config import toml_repr
+from pydantic_core import PydanticCustomError
 
 DATETIME_EXAMPLE: Final = "a TOML date-time such as 2024-06-03T10:00:00Z"
 
+KeyPath: TypeAlias = tuple[str | int, ...]
+Problem: TypeAlias = tuple[KeyPath, str]
+"""A problem found after the types were checked: a key path below the model, and what."""
+
+EXPECTED: Final = "expected"
+SAYS: Final = "says"
+PROBLEMS: Final = "problems"
+
+
+def expected(what: str) -> PydanticCustomError:
+    """An error worded ``key: expected <what>, got <input>``."""
+    return PydanticCustomError(EXPECTED, "expected {expected}", {"expected": what})
+
+
+def says(message: str) -> PydanticCustomError:
+    """An error worded ``key: <message>`` (no ``got``)."""
+    return PydanticCustomError(SAYS, "{message}", {"message": message})
+
+
+def problems_error(problems: Sequence[Problem]) -> PydanticCustomError:
+    """Several findings below the model that raises it, each ``(key path, message)``."""
+    return PydanticCustomError(PROBLEMS, "{count} problem(s)",
+                               {"count": len(problems), "problems": list(problems)})
+
+
+_SHOWN: Final = 60
+"""Longer values are shown cut, with their length: a message stays one readable line."""
+
+
+def toml_repr(value: object) -> str:
+    """A value as a problem line shows it (``got ...``): TOML words, long ones cut."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        text = repr(value)
+        if len(text) <= _SHOWN:
+            return text
+        return f"{repr(value[:_SHOWN // 2])[:-1]}...{text[-1]} ({len(value)} characters)"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    text = str(value)
+    if isinstance(value, int) and len(text) > _SHOWN:
+        return f"{text[:_SHOWN // 2]}... ({len(text.lstrip('-'))} digits)"
+    return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}..."
 
 
 def describe(err: Any, root: type[BaseModel]) -> list[str]:
     """One pydantic error as problem lines (``key: message``) against model ``root``."""
     loc: tuple[str | int, ...] = tuple(err["loc"])
-    if err["type"] == "scenario_problems":
+    if err["type"] == PROBLEMS:
         parts = _walk(root, loc)[0]
         return [_line((*parts, *sub), message) for sub, message in err["ctx"]["problems"]]
     parts, message = describe_error(err, root)
@@ -37,10 +96,12 @@ def describe(err: Any, root: type[BaseModel]) -> list[str]:
 
 
 def _line(parts: Sequence[str | int], message: str) -> str:
-    return f"{_render_key(parts)}: {message}"
+    return f"{render_key(parts)}: {message}"
 
 
-def _render_key(parts: Sequence[str | int]) -> str:
+def render_key(parts: Sequence[str | int]) -> str:
+    """A key path as a file's author writes it: ``device.config.features``,
+    ``link.faults[0].n``; ``(file)`` for the whole file."""
     out = ""
     for part in parts:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -50,7 +111,7 @@ def _render_key(parts: Sequence[str | int]) -> str:
 _SECTION: Final = "section"
 
 
-def describe_error(err: Any, root: type[BaseModel]) -> tuple[tuple[str | int, ...], str]:
+def describe_error(err: Any, root: type[BaseModel]) -> Problem:
     """The key path (tags dropped) and message of one error; a message of ``_SECTION``
     kind is rendered by the caller as ``[key]: ...``."""
     loc: tuple[str | int, ...] = tuple(err["loc"])
@@ -73,9 +134,9 @@ def describe_error(err: Any, root: type[BaseModel]) -> tuple[tuple[str | int, ..
         if kind == "union_tag_not_found":
             return (*parts, tag_field), f"missing, expected one of {tags}"
         return (*parts, tag_field), f"expected one of {tags}, got {_got(ctx.get('tag'))}"
-    if kind in ("scenario_expected", "config_expected"):
+    if kind == EXPECTED:
         return parts, f"{err['msg']}" + ("" if isinstance(err["input"], dict) else got)
-    if kind in ("scenario_says", "config_version", "config_says"):
+    if kind == SAYS:
         return parts, str(err["msg"])
     if kind == "literal_error":
         return parts, f"expected one of {_literal_text(annotation, ctx)}{got}"
@@ -100,7 +161,7 @@ def describe_error(err: Any, root: type[BaseModel]) -> tuple[tuple[str | int, ..
 
 
 def _section_parts(parts: tuple[str | int, ...]) -> tuple[str | int, ...]:
-    return (f"[{_render_key(parts)}]",) if parts else parts
+    return (f"[{render_key(parts)}]",) if parts else parts
 
 
 _EXPECTED_BY_TYPE: Final = {
