@@ -27,16 +27,9 @@ from emulator.cfirmware.worker import DEFAULT_CALL_LIMIT_S, FirmwareProcess
 from emulator.kernel import Kernel
 from emulator.rtc import Rtc
 from scenarios.firmware_choice import FirmwareChoice
-from scenarios.format import Scenario, ScenarioError
+from scenarios.format import Scenario, ScenarioError, Sides
 from scenarios.server.simdriver import SimServer
-from scenarios.world import (
-    SERVER_IP,
-    build_link,
-    build_server,
-    client_settings,
-    schedule_faults,
-    side_ip,
-)
+from scenarios.world import SERVER_IP, build_link, build_server, client_settings
 from smtp.profiles import Profile, get_profile
 from smtp.settings import ClientSettings
 from stack.link import Link
@@ -77,8 +70,10 @@ class CFirmwareWorld:
         fault = [self.board.fault.text] if self.board.fault is not None else []
         return fault + list(self.board.wire_problems)
 
-    def side_ip(self, side: str | None) -> str | None:
-        return side_ip(side, self.board.ip)
+    @property
+    def sides(self) -> Sides:
+        """The addresses of the link's two ends, as fault verbs name them."""
+        return Sides(device=self.board.ip, server=SERVER_IP)
 
     def close(self) -> None:
         """Release the firmware instance (its worker process)."""
@@ -129,10 +124,11 @@ def build_cfirmware_world(scenario: Scenario, seed: int, choice: FirmwareChoice,
         raise ScenarioError([f"{source}: device: firmware {choice.label} refuses the "
                              f"configuration: {exc}"]) from None
     server_host, server = build_server(scenario, kernel, link)
-    schedule_faults(scenario, kernel, link, board.ip)
-    return CFirmwareWorld(scenario=scenario, profile=profile, seed=seed, kernel=kernel,
-                          link=link, board=board, firmware=firmware, server_host=server_host,
-                          server=server, settings=settings, firmware_label=choice.label)
+    world = CFirmwareWorld(scenario=scenario, profile=profile, seed=seed, kernel=kernel,
+                           link=link, board=board, firmware=firmware, server_host=server_host,
+                           server=server, settings=settings, firmware_label=choice.label)
+    scenario.link.arm(link, world.sides)
+    return world
 
 
 _capabilities: dict[Path, tuple[float, Capability]] = {}

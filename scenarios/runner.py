@@ -85,9 +85,7 @@ def variants(scenario: Scenario) -> list[Scenario]:
         server = scenario.server
         if server.clock == scenario.device.rtc:
             server = server.model_copy(update={"clock": when})
-        variant = scenario.model_copy(update={"device": device, "server": server})
-        variant._source = scenario.source
-        out.append(variant)
+        out.append(scenario.model_copy(update={"device": device, "server": server}))  # and .source
     return out
 
 

@@ -13,22 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from functools import partial
 
 from emulator.board import Board
 from emulator.firmware import SmtpFirmware
 from emulator.kernel import Kernel
 from emulator.porting import BoardPorting
 from emulator.rtc import Rtc
-from scenarios.format import (
-    DropAfterFault,
-    DropNthFault,
-    HoldFault,
-    InjectRstFault,
-    PartitionFault,
-    Scenario,
-    SetLossFault,
-)
+from scenarios.format import Scenario, Sides
 from scenarios.server.simdriver import ServerTls, SimServer
 from smtp.config import CONFIG_VERSION
 from smtp.profiles import Profile, get_profile
@@ -70,18 +61,13 @@ class World:
     def firmware_stopped(self) -> bool:
         return False
 
-    def side_ip(self, side: str | None) -> str | None:
-        return side_ip(side, self.board.ip)
+    @property
+    def sides(self) -> Sides:
+        """The addresses of the link's two ends, as fault verbs name them."""
+        return Sides(device=self.board.ip, server=SERVER_IP)
 
     def close(self) -> None:
         """Nothing to release for the Python model."""
-
-
-def side_ip(side: str | None, device_ip: str) -> str | None:
-    """The address of a fault's ``side`` (None: either side)."""
-    if side is None:
-        return None
-    return device_ip if side == "device" else SERVER_IP
 
 
 def client_settings(scenario: Scenario, profile: Profile) -> tuple[ClientSettings, str | None]:
@@ -128,12 +114,12 @@ def build_world(scenario: Scenario, profile_name: str = "current", seed: int = 0
     world = World(scenario=scenario, profile=profile, seed=seed, kernel=kernel, link=link,
                   board=board, firmware=firmware, server_host=server_host, server=server,
                   settings=settings)
-    schedule_faults(scenario, kernel, link, board.ip)
+    scenario.link.arm(link, world.sides)
     return world
 
 
 def build_link(scenario: Scenario, kernel: Kernel) -> Link:
-    """The scenario's link (faults are armed by :func:`schedule_faults`)."""
+    """The scenario's link (its faults arm themselves: ``scenario.link.arm``)."""
     spec = scenario.link
     return Link(kernel, latency_us=spec.latency_us, bandwidth_bps=spec.bandwidth_bps,
                 mtu=spec.mtu)
@@ -149,37 +135,3 @@ def build_server(scenario: Scenario, kernel: Kernel, link: Link) -> tuple[SimHos
                            port=scenario.server.port, tls=server_tls(scenario),
                            clock_start=scenario.server.clock)
     return server_host, server
-
-
-def schedule_faults(scenario: Scenario, kernel: Kernel, link: Link, device_ip: str) -> None:
-    """Arm the scenario's link faults (``side`` = device is ``device_ip``)."""
-    if scenario.link.loss:
-        link.set_loss(scenario.link.loss)
-    for fault in scenario.link.faults:
-        if isinstance(fault, DropAfterFault):
-            link.drop_after(src=side_ip(fault.src, device_ip) or SERVER_IP,
-                            time_us=fault.time_us, payload_bytes=fault.after_payload_bytes)
-        elif isinstance(fault, DropNthFault):
-            drop = partial(link.drop_nth, fault.n, src=side_ip(fault.src, device_ip),
-                           payload_only=fault.payload_only)
-            kernel.call_at(fault.at_us, drop)
-        elif isinstance(fault, InjectRstFault):
-            towards = side_ip(fault.towards, device_ip) or device_ip
-            kernel.call_at(fault.at_us, partial(link.inject_rst, towards=towards))
-        elif isinstance(fault, HoldFault):
-            kernel.call_at(fault.at_us, partial(_hold, link, side_ip(fault.src, device_ip),
-                                                fault.duration_us))
-        elif isinstance(fault, PartitionFault):
-            kernel.call_at(fault.at_us, link.partition)
-            if fault.duration_us is not None:
-                kernel.call_at(fault.at_us + fault.duration_us, link.repair)
-        elif isinstance(fault, SetLossFault):
-            kernel.call_at(fault.at_us, partial(link.set_loss, fault.probability,
-                                               src=side_ip(fault.src, device_ip)))
-
-
-def _hold(link: Link, src: str | None, duration_us: int | None) -> None:
-    """Place a scenario's hold; a timed one is released alone, ``duration_us`` later."""
-    placed = link.hold(src=src)
-    if duration_us is not None:
-        link.kernel.call_later(duration_us, partial(link.release, placed))

@@ -14,6 +14,7 @@ This module knows nothing about sockets, time or the protocol; it is pure data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Final
 
@@ -126,6 +127,14 @@ PROFILES: Final[dict[str, Profile]] = {
     "2.5": Profile(name="2.5", ip_stack="6.02", **_HISTORICAL_TLS),
     "current": Profile(name="current", ip_stack="6.02", has_xoauth2=True),
 }
+
+
+def check_profile_name(value: object, known: Sequence[str] = PROFILE_NAMES) -> str:
+    """``value`` if it is one of the release names ``known``; else a ValueError listing
+    them (the one check of a release name the user typed, in a file or an argument)."""
+    if not isinstance(value, str) or value not in known:
+        raise ValueError(f"unknown profile {value!r} (known: {', '.join(known)})")
+    return value
 
 
 def get_profile(name: str) -> Profile:

@@ -89,9 +89,7 @@ def customised(scenario: Scenario, *, pool_buffers: int | None,
     server = scenario.server
     if isinstance(when, datetime) and server.clock == scenario.device.rtc:
         server = server.model_copy(update={"clock": when})
-    changed = scenario.model_copy(update={"device": device, "server": server})
-    changed._source = scenario.source
-    return changed
+    return scenario.model_copy(update={"device": device, "server": server})  # keeps .source
 
 
 class BoardKeywords(LibraryComponent):

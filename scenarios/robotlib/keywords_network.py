@@ -11,19 +11,21 @@ This module knows the world's link and the two sides' addresses; nothing else.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from robot.api import logger
 
+from scenarios.format.vocabulary import SIDE_NAMES, Side
 from scenarios.robotlib.context import Duration, LibraryComponent, duration_us, keyword
 from stack.link import Link
 
-Side = Literal["device", "server"]
 
-
-def _check_side(field: str, side: str | None) -> None:
-    if side is not None and side not in ("device", "server"):
-        raise ValueError(f"{field}: expected device or server, got {side!r}")
+def _side(field: str, side: str | None) -> Side | None:
+    """``side`` as a :data:`~scenarios.format.vocabulary.Side`; None stays None."""
+    if side is None:
+        return None
+    for known in SIDE_NAMES:
+        if side == known:
+            return known
+    raise ValueError(f"{field}: expected device or server, got {side!r}")
 
 
 class NetworkKeywords(LibraryComponent):
@@ -33,8 +35,7 @@ class NetworkKeywords(LibraryComponent):
         return self.ctx.world.link
 
     def _ip(self, field: str, side: str | None) -> str | None:
-        _check_side(field, side)
-        return self.ctx.world.side_ip(side)
+        return self.ctx.world.sides.ip_or_any(_side(field, side))
 
     @keyword()
     def drop_nth(self, n: int, src: Side | None = None, payload_only: bool = False) -> None:

@@ -22,7 +22,7 @@ keeps its normal effect when its recorded reply is 2xx or 3xx, as with any rule.
 command no step covers gets the engine's own answer.
 
 This module knows rules and actions; it knows nothing about capture files, sockets or
-scenario files (``scenarios/format_replay.py`` maps ``[[server.replay]]`` onto it).
+scenario files (``scenarios/format/replay.py`` maps ``[[server.replay]]`` onto it).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ answer's last one; ``then`` is what the server did after (``close``, ``reset``,
 
 The entries become :class:`scenarios.server.replay.ReplayStep` rules placed before the
 scenario's own ``[[server.rules]]``. This module knows the section's keys and how they
-map onto steps; ``scenarios/format.py`` includes the section in ``[server]``.
+map onto steps; :mod:`scenarios.format.server` includes the section in ``[server]``.
 """
 
 from __future__ import annotations

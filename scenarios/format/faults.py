@@ -1,0 +1,172 @@
+"""``[[link.faults]]``: the link's fault verbs, each a model that arms itself on a link.
+
+One entry per fault: ``fault`` names the verb (the same names as :class:`stack.link.Link`'s
+methods and the Robot keywords: ``drop_nth``, ``drop_after``, ``inject_rst``, ``hold``,
+``partition``, ``set_loss``), ``at_s`` when it is armed or fires, and the verb's own
+keys. Sides are named as the file names them: ``device`` or ``server``.
+
+Each model knows its keys and how it arms itself: :meth:`arm` schedules the verb on the
+link's kernel for a run whose two ends have the addresses in :class:`Sides`. The world
+calls :meth:`LinkSection.arm <scenarios.format.link.LinkSection.arm>` and knows no verb,
+so a new verb is a method of :class:`~stack.link.Link` and a model here (a class and its
+place in :data:`Fault`), nothing else.
+
+This module knows the fault keys, the link's verbs and the kernel's scheduling; nothing
+of the other sections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Annotated, Final, Literal, TypeAlias, get_args
+
+from pydantic import BaseModel, Field
+
+from scenarios.format.vocabulary import (
+    STRICT,
+    Probability,
+    Side,
+    seconds_to_us,
+    seconds_to_us_or_none,
+)
+from smtp.bounds import Count, PositiveCount, PositiveSeconds, Seconds
+from stack.link import Link
+
+
+@dataclass(frozen=True, slots=True)
+class Sides:
+    """The addresses of the link's two ends in one run."""
+
+    device: str
+    server: str
+
+    def ip(self, side: Side) -> str:
+        return self.device if side == "device" else self.server
+
+    def ip_or_any(self, side: Side | None) -> str | None:
+        """The address of ``side``; None (any host) when no side is named."""
+        return None if side is None else self.ip(side)
+
+
+class _TimedFault(BaseModel):
+    """A fault the runner arms (or fires) ``at_s`` seconds into the run."""
+
+    model_config = STRICT
+    at_s: Seconds = 0.0
+
+    @property
+    def at_us(self) -> int:
+        return seconds_to_us(self.at_s)
+
+
+class DropNthFault(_TimedFault):
+    """Lose the ``n``-th segment sent by ``src`` (either side when omitted), counted from
+    ``at_s``; with ``payload_only`` only segments carrying payload count."""
+
+    fault: Literal["drop_nth"]
+    n: PositiveCount
+    src: Side | None = None
+    payload_only: bool = False
+
+    def arm(self, link: Link, sides: Sides) -> None:
+        link.kernel.call_at(self.at_us, partial(link.drop_nth, self.n,
+                                                src=sides.ip_or_any(self.src),
+                                                payload_only=self.payload_only))
+
+
+class DropAfterFault(BaseModel):
+    """Make ``src`` a silent peer from ``at_s`` or once it has sent
+    ``after_payload_bytes`` payload bytes, whichever comes first (from the start when
+    neither is given). Armed when the run starts (``Link.drop_after(time_us=...)``)."""
+
+    model_config = STRICT
+    fault: Literal["drop_after"]
+    src: Side
+    at_s: Seconds | None = None
+    after_payload_bytes: Count | None = None
+
+    @property
+    def time_us(self) -> int | None:
+        """When the silence starts by time (None: only by payload bytes, or at once)."""
+        return seconds_to_us_or_none(self.at_s)
+
+    def arm(self, link: Link, sides: Sides) -> None:
+        link.drop_after(src=sides.ip(self.src), time_us=self.time_us,
+                        payload_bytes=self.after_payload_bytes)
+
+
+class InjectRstFault(_TimedFault):
+    """At ``at_s``, forge an RST to ``towards`` as if from its peer."""
+
+    fault: Literal["inject_rst"]
+    towards: Side
+    at_s: Seconds  # required: there is no connection to reset at the start
+
+    def arm(self, link: Link, sides: Sides) -> None:
+        link.kernel.call_at(self.at_us, partial(link.inject_rst,
+                                                towards=sides.ip(self.towards)))
+
+
+class HoldFault(_TimedFault):
+    """From ``at_s``, hold what ``src`` sends (both sides when omitted); release it
+    ``duration_s`` later (never when omitted)."""
+
+    fault: Literal["hold"]
+    src: Side | None = None
+    duration_s: PositiveSeconds | None = None
+
+    @property
+    def duration_us(self) -> int | None:
+        return seconds_to_us_or_none(self.duration_s)
+
+    def arm(self, link: Link, sides: Sides) -> None:
+        link.kernel.call_at(self.at_us, partial(self._place, link, sides))
+
+    def _place(self, link: Link, sides: Sides) -> None:
+        """Place the hold; a timed one is released alone, ``duration_us`` later."""
+        placed = link.hold(src=sides.ip_or_any(self.src))
+        if self.duration_us is not None:
+            link.kernel.call_later(self.duration_us, partial(link.release, placed))
+
+
+class PartitionFault(_TimedFault):
+    """From ``at_s``, lose every frame both ways; repair ``duration_s`` later (never when
+    omitted)."""
+
+    fault: Literal["partition"]
+    duration_s: PositiveSeconds | None = None
+
+    @property
+    def duration_us(self) -> int | None:
+        return seconds_to_us_or_none(self.duration_s)
+
+    def arm(self, link: Link, sides: Sides) -> None:
+        link.kernel.call_at(self.at_us, link.partition)
+        if self.duration_us is not None:
+            link.kernel.call_at(self.at_us + self.duration_us, link.repair)
+
+
+class SetLossFault(_TimedFault):
+    """From ``at_s``, lose each frame from ``src`` (both sides when omitted) with
+    ``probability`` (drawn from the kernel's seeded generator)."""
+
+    fault: Literal["set_loss"]
+    probability: Probability
+    src: Side | None = None
+
+    def arm(self, link: Link, sides: Sides) -> None:
+        link.kernel.call_at(self.at_us, partial(link.set_loss, self.probability,
+                                                src=sides.ip_or_any(self.src)))
+
+
+Fault: TypeAlias = Annotated[
+    DropNthFault | DropAfterFault | InjectRstFault | HoldFault | PartitionFault | SetLossFault,
+    Field(discriminator="fault"),
+]
+"""One ``[[link.faults]]`` entry; its ``fault`` key picks the model."""
+
+FAULT_MODELS: Final = get_args(get_args(Fault)[0])
+FAULT_NAMES: Final[tuple[str, ...]] = tuple(
+    get_args(model.model_fields["fault"].annotation)[0] for model in FAULT_MODELS)
+"""The fault verbs a scenario file knows, in the order of :data:`Fault`."""

@@ -1,0 +1,193 @@
+"""``[server]``: where and how the scripted server listens, and its behaviour.
+
+Every key of :class:`scenarios.server.rules.ServerConfig` has the same name here (rules
+with seconds instead of microseconds); ``listen``, ``port``, ``clock`` and the ``tls_*``
+keys are the runner's (whether anybody listens, where, the server's clock, its
+certificate and TLS settings). ``[[server.rules]]`` override the correct server's
+replies (:class:`RuleSection`); ``[[server.replay]]`` answers with a recorded server's
+bytes (:mod:`scenarios.format.replay`) and comes before the rules.
+
+This module knows the section's keys and how they map onto ``ServerConfig``; nothing of
+the other sections.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from collections.abc import Mapping
+from dataclasses import MISSING, fields
+from typing import Annotated, Any, Final, Literal, get_args
+
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
+
+from scenarios.format.datetimes import UtcDateTime
+from scenarios.format.replay import ReplayEntries, replay_rules
+from scenarios.format.vocabulary import DEFAULT_RTC, STRICT, NonEmpty, TlsVersionName, seconds_to_us
+from scenarios.server.actions import DropTlsMode, Segmentation
+from scenarios.server.rules import Rule, RuleAction, ServerConfig
+from smtp.bounds import AdvertisedSize, Count, Hours, LineLength, Port, PositiveCount, Seconds
+from smtp.inputwording import Problem, expected, problems_error
+
+DEFAULT_PORT: Final = 25
+DEFAULT_IMPLICIT_TLS_PORT: Final = 465
+
+
+def _max_size_value(value: object) -> object:
+    if value == "unlimited":
+        return None
+    if isinstance(value, str):
+        raise expected("an integer >= 0 or 'unlimited'")
+    return value
+
+
+def _server_default(name: str) -> Any:
+    for f in fields(ServerConfig):
+        if f.name == name:
+            if f.default is not MISSING:
+                return f.default
+            if f.default_factory is not MISSING:
+                return f.default_factory()
+    raise KeyError(name)  # pragma: no cover - a renamed field breaks the tests first
+
+
+_RULE_FIELD_NAMES: Final = {"delay_us": "delay_s", "trickle_delay_us": "trickle_delay_s"}
+
+
+class RuleSection(BaseModel):
+    """One ``[[server.rules]]`` entry: a ``scenarios.server.rules.Rule`` with seconds."""
+
+    model_config = STRICT
+    verb: NonEmpty
+    argument: str | None = None
+    nth: PositiveCount | None = None
+    times: PositiveCount | None = None
+    in_tls: bool | None = None
+    reply: NonEmpty | None = None
+    raw: bool = False
+    inject: NonEmpty | None = None
+    transition: bool | None = None
+    action: RuleAction = "reply"
+    delay_s: Seconds = 0.0
+    trickle_delay_s: Seconds = 0.0
+    drop_tls_mode: DropTlsMode | None = None
+
+    @model_validator(mode="after")
+    def _check_rule(self) -> RuleSection:
+        if self.action == "drop_tls" and self.drop_tls_mode is None:
+            modes = ", ".join(get_args(DropTlsMode))
+            raise problems_error([(("drop_tls_mode",),
+                                    f"missing, expected one of {modes} with action drop_tls")])
+        try:
+            self.to_rule()
+        except ValueError as exc:
+            problem = _dataclass_problem(str(exc), "Rule.", _RULE_FIELD_NAMES)
+            raise problems_error([problem]) from None
+        return self
+
+    def to_rule(self) -> Rule:
+        return Rule(
+            verb=self.verb, argument=self.argument, nth=self.nth, times=self.times,
+            in_tls=self.in_tls, reply=self.reply, raw=self.raw, inject=self.inject,
+            transition=self.transition, action=self.action, delay_us=seconds_to_us(self.delay_s),
+            trickle_delay_us=seconds_to_us(self.trickle_delay_s), drop_tls_mode=self.drop_tls_mode,
+        )
+
+
+def _dataclass_problem(message: str, prefix: str, renames: Mapping[str, str]) -> Problem:
+    """``"Rule.reply: required ..."`` -> ``(("reply",), "required ...")``."""
+    for line in message.splitlines():
+        match = re.match(rf"{re.escape(prefix)}(\w+): (.*)", line)
+        if match:
+            return (renames.get(match[1], match[1]),), match[2]
+    return (), message
+
+
+_SERVER_ONLY: Final = frozenset(
+    {"listen", "port", "clock", "tls_cert", "tls_ciphers", "tls_min_version",
+     "tls_max_version"})
+"""[server] keys that are the runner's business, not ``ServerConfig``'s."""
+
+
+class ServerSection(BaseModel):
+    """``[server]``: where and how the scripted server listens, and every
+    ``ServerConfig`` field (same names; rules with seconds instead of microseconds)."""
+
+    model_config = STRICT
+    listen: bool = True
+    """False: nobody listens, the connection is refused."""
+    port: Port = DEFAULT_PORT
+    """25, or 465 when ``implicit_tls`` is set and the file gives no port."""
+    clock: UtcDateTime = DEFAULT_RTC
+    """The server's own clock (Date checks); defaults to the device RTC when set."""
+    tls_cert: Literal["rsa", "ecdsa"] = "rsa"
+    tls_ciphers: NonEmpty | None = None
+    tls_min_version: TlsVersionName | None = None
+    tls_max_version: TlsVersionName | None = None
+    # --- ServerConfig, 1:1 ----------------------------------------------------------
+    hostname: str = _server_default("hostname")
+    capabilities: list[str] | None = None
+    capabilities_tls: list[str] | None = None
+    starttls: bool = _server_default("starttls")
+    implicit_tls: bool = _server_default("implicit_tls")
+    max_size: Annotated[AdvertisedSize | None,
+                        BeforeValidator(_max_size_value)] = _server_default("max_size")
+    credentials: dict[str, str] = Field(default_factory=dict)
+    allow_anonymous: bool = _server_default("allow_anonymous")
+    cram_md5_challenge: NonEmpty = _server_default("cram_md5_challenge")
+    require_auth: bool = _server_default("require_auth")
+    rcpt_reject: dict[str, str] = Field(default_factory=dict)
+    vrfy: dict[str, str] = Field(default_factory=dict)
+    vrfy_default: NonEmpty = _server_default("vrfy_default")
+    etrn_reply: NonEmpty = _server_default("etrn_reply")
+    date_tolerance_hours: Hours | None = _server_default("date_tolerance_hours")
+    send_during_data: NonEmpty | None = None
+    send_during_data_times: Count = _server_default("send_during_data_times")
+    ehlo_reject_bare_ip: bool = _server_default("ehlo_reject_bare_ip")
+    max_line_length: LineLength = _server_default("max_line_length")
+    coalesce_replies: bool = _server_default("coalesce_replies")
+    segmentation: Segmentation = _server_default("segmentation")
+    rules: list[RuleSection] = Field(default_factory=list)
+    replay: ReplayEntries = Field(default_factory=list)
+    """A recorded server's answers, before the rules (:mod:`scenarios.format.replay`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_port(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "port" not in data and data.get("implicit_tls") is True:
+            return {**data, "port": DEFAULT_IMPLICIT_TLS_PORT}
+        return data
+
+    @model_validator(mode="after")
+    def _check_server(self) -> ServerSection:
+        problems: list[Problem] = []
+        if self.tls_ciphers is not None:
+            try:
+                ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(self.tls_ciphers)
+            except ssl.SSLError:
+                problems.append((("tls_ciphers",),
+                                 f"OpenSSL accepts no cipher in {self.tls_ciphers!r}"))
+        low, high = self.tls_min_version, self.tls_max_version
+        order = get_args(TlsVersionName)
+        if low is not None and high is not None and order.index(low) > order.index(high):
+            problems.append((("tls_min_version",), f"{low} is above tls_max_version {high}"))
+        try:
+            self.to_server_config()
+        except ValueError as exc:
+            problems.append(_dataclass_problem(str(exc), "ServerConfig.", {}))
+        if problems:
+            raise problems_error(problems)
+        return self
+
+    def to_server_config(self) -> ServerConfig:
+        """The ``ServerConfig`` of the scripted server (every field but the runner's)."""
+        values = {name: getattr(self, name) for name in type(self).model_fields
+                  if name not in _SERVER_ONLY and name not in ("rules", "replay")}
+        values["rules"] = replay_rules(self.replay) + tuple(rule.to_rule() for rule in self.rules)
+        for name in ("capabilities", "capabilities_tls"):
+            if values[name] is not None:
+                values[name] = tuple(values[name])
+        for name in ("credentials", "rcpt_reject", "vrfy"):
+            values[name] = dict(values[name])
+        return ServerConfig(**values)
+
