@@ -129,7 +129,7 @@ def write_artifacts(result: RunResult, folder: Path, *, show_secrets: bool = Fal
 
     out = folder / run_dirname(result)
     out.mkdir(parents=True, exist_ok=True)
-    records = result.world.kernel.trace.records
+    records = result.trace
     (out / "transcript.txt").write_text(
         "\n".join(transcript_lines(records, show_secrets=show_secrets)) + "\n")
     shown = shown_records(records, show_secrets)

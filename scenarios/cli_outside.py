@@ -20,7 +20,7 @@ scenario or DUT file, a port in use, an unreadable certificate, a program that i
 installed): one line per problem, never a traceback.
 
 This module parses arguments and prints; the work is done by
-:mod:`scenarios.server.asyncdriver`, :mod:`scenarios.serververdict` and
+:mod:`scenarios.server.asyncdriver`, :mod:`scenarios.verdict.server` and
 :mod:`scenarios.dut`.
 """
 
@@ -62,7 +62,7 @@ from scenarios.server.limits import ConnectionLimits
 from scenarios.server.simdriver import ServerTls
 from scenarios.server.socketbounds import TRIM_AFTER_BYTES, TRIM_DELAY_S, give_back_free_memory
 from scenarios.server.transcript import TranscriptLine
-from scenarios.serververdict import ServerVerdict, judge_server, summary
+from scenarios.verdict.server import ServerVerdict, judge_server, summary
 from smtp.userfiles import CERT_FILE, KEY_FILE, FileKind, UserFileError, read_user_file
 from stack.tls.config import make_context
 from stack.tls.keylog import check_key_log_file, env_key_log_file

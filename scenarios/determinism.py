@@ -135,7 +135,7 @@ class FreshProcess:
         digests = self._receive()["digests"]
         if not isinstance(digests, list):
             raise WorkerError(f"digests: expected a list, got {digests!r}")
-        records = result.world.kernel.trace.records
+        records = result.trace
         index = _first_difference([_record_digest(r) for r in records],
                                   [str(d) for d in digests])
         if index is None:
@@ -300,7 +300,7 @@ def serve(requests: IO[str], answers: IO[str]) -> None:
             setting = request.get("firmware")
             firmware = resolve_firmware(str(setting)) if setting is not None else None
             result = run(scenario, str(request["profile"]), int(request["seed"]), firmware)
-            last = list(result.world.kernel.trace.records)
+            last = list(result.trace)
             answer = {"trace_sha256": result.trace_sha256, "records": len(last)}
         elif op == "digests":
             answer = {"digests": [_record_digest(r) for r in last]}

@@ -44,7 +44,7 @@ Date from the host clock), starts the scripted server on a free loopback port
 (:mod:`scenarios.server.asyncdriver`, TLS from a throwaway CA whose certificate is the
 ``{ca_file}``), runs the program with a time limit of ``min(time_limit_s, time_cap_s)``
 real seconds (killing its whole process group when it runs over), and judges the run:
-the server-side verdict (:mod:`scenarios.serververdict`) with the scenario's ``event``
+the server-side verdict (:mod:`scenarios.verdict.server`) with the scenario's ``event``
 judged from the exit status (``sent``: the program must exit with a success status;
 ``command_abort``/``error``: with any other status; ``timeout``: any other status, or
 killed at the time limit).
@@ -88,7 +88,7 @@ from scenarios.server.asyncdriver import (
     throwaway_tls,
 )
 from scenarios.server.transcript import TranscriptSink
-from scenarios.serververdict import CheckResult, ServerVerdict, judge_server
+from scenarios.verdict.server import CheckResult, ServerVerdict, judge_server
 from smtp.message import MailJob, MessageBuilder
 from smtp.userfiles import DUT_FILE, UserFileError, load_toml, shown_path
 

@@ -63,7 +63,7 @@ def _system_out(result: RunResult, outcome: Outcome) -> str:
 
 
 def _tail(result: RunResult, show_secrets: bool) -> str:
-    records = result.world.kernel.trace.records
+    records = result.trace
     return "\n".join(transcript_lines(records, show_secrets=show_secrets)[-TRANSCRIPT_TAIL:])
 
 

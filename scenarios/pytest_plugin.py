@@ -96,7 +96,7 @@ def failure_text(result: RunResult, *, show_secrets: bool = False) -> str:
             f"{'passed' if result.passed else 'failed'} on {result.profile} "
             f"(seed {result.seed})")
     reasons = "\n".join(f"  {reason}" for reason in result.verdict.reasons) or "  as expected"
-    tail = transcript_lines(result.world.kernel.trace.records,
+    tail = transcript_lines(result.trace,
                             show_secrets=show_secrets)[-TRANSCRIPT_TAIL:]
     shown = "\n".join(f"  {line}" for line in tail) or "  (nothing was said)"
     return f"{head}:\n{reasons}\nlast {len(tail)} transcript lines:\n{shown}"

@@ -4,7 +4,8 @@ The run submits the scenario's job at virtual time 0 and lets the kernel run unt
 client reports the job's terminal event, then a little longer so the session can end
 (QUIT, FIN) and the pool can be seen to return to full. A job with no terminal event by
 the scenario's time limit is a hang; detecting it costs no wall time, because idle time
-is free. The verdict is :mod:`scenarios.verdict`'s judgement of the result.
+is free. What the run observed becomes a plain record (:class:`~scenarios.record.
+RunRecord`), and the verdict is :mod:`scenarios.verdict`'s judgement of that record.
 
 This module knows the world and the verdict; it formats nothing (see
 :mod:`scenarios.artifacts`) and parses no command line.
@@ -12,49 +13,37 @@ This module knows the world and the verdict; it formats nothing (see
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from emulator.firmware import TimedEvent
 from emulator.units import MINUTE
 from scenarios.applicability import check_applicable
+from scenarios.catalog import catalog_path, load_named
 from scenarios.cworld import CFirmwareWorld, build_cfirmware_world, firmware_capabilities
 from scenarios.firmware_choice import FirmwareChoice, resolve_firmware
 from scenarios.format import Scenario, load_scenario
-from scenarios.server.mailbox import ReceivedMail
+from scenarios.record import RunRecord, ServerSide
 from scenarios.server.simdriver import ServerConnection
-from scenarios.verdict import Verdict, judge
+from scenarios.verdict.client import Verdict, judge
 from scenarios.world import World, build_world
-from stack.pool import PoolStats
 
 #: How long after the terminal event the run goes on, for QUIT, FIN and buffer returns.
 WIND_DOWN_US = 15 * MINUTE
 
 
-@dataclass
-class RunResult:
-    """Everything one run produced; the verdict is one view of it."""
+@dataclass(kw_only=True)
+class RunResult(RunRecord):
+    """One run: what it observed (the :class:`~scenarios.record.RunRecord` its verdict
+    judged), the verdict, the wall time it took, and the world it ran in, for the views
+    that look inside (artifacts, reports, tests); the verdict never reads the world."""
 
-    scenario: Scenario
-    profile: str
-    seed: int
     verdict: Verdict
-    events: list[TimedEvent]
-    terminal: TimedEvent | None
-    mailbox: list[ReceivedMail]
-    virtual_us: int
-    wall_s: float
-    pool: PoolStats
-    pool_in_use_at_end: int
-    watchdog_resets: int
-    trace_sha256: str
+    wall_s: float = 0.0
     world: World | CFirmwareWorld = field(repr=False)
-    firmware: str = "model"
-    """``model`` (the Python client), ``lwip``, or a C firmware library's file name."""
-    firmware_problems: list[str] = field(default_factory=list)
-    """A C firmware's fault (assertion, crash, hang) and malformed packets it sent."""
 
     @property
     def passed(self) -> bool:
@@ -62,13 +51,12 @@ class RunResult:
 
     @property
     def connections(self) -> list[ServerConnection]:
+        """The scripted server's connections (in the world), in the order accepted."""
         return self.world.server.connections if self.world.server is not None else []
 
 
 def resolve_scenario(name_or_path: str, catalog: Path | None = None) -> Scenario:
     """A catalog scenario by name, or a scenario file by path."""
-    from scenarios.catalog import catalog_path, load_named
-
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.is_file() or "/" in name_or_path:
         return load_scenario(path)
@@ -127,11 +115,9 @@ def run(scenario: Scenario, profile: str = "current", seed: int = 0,
     reasons = [f"RTC {r.world.scenario.device.rtc:%Y-%m-%d %H:%M:%S}: {reason}"
                for r in runs for reason in r.verdict.reasons]
     chosen = next((r for r in runs if not r.passed), runs[-1])
-    chosen.verdict = Verdict(passed=not reasons, reasons=reasons)
-    chosen.trace_sha256 = combined
-    chosen.wall_s = sum(r.wall_s for r in runs)
-    chosen.scenario = scenario
-    return chosen
+    return dataclasses.replace(chosen, verdict=Verdict(passed=not reasons, reasons=reasons),
+                               trace_sha256=combined, wall_s=sum(r.wall_s for r in runs),
+                               scenario=scenario)
 
 
 def _run_one(scenario: Scenario, profile: str, seed: int, choice: FirmwareChoice) -> RunResult:
@@ -153,17 +139,30 @@ def _run_one(scenario: Scenario, profile: str, seed: int, choice: FirmwareChoice
 
         kernel.run(until_us=end, stop=settled)
     world.close()
-    terminal = firmware.terminal_events[0] if firmware.terminal_events else None
-    mailbox = [m for c in (world.server.connections if world.server else [])
-               for m in c.engine.mailbox]
-    result = RunResult(
-        scenario=scenario, profile=profile, seed=seed, verdict=Verdict.pending(),
-        events=list(firmware.events), terminal=terminal, mailbox=mailbox,
-        virtual_us=kernel.now_us, wall_s=0.0, pool=world.board.pool.stats,
-        pool_in_use_at_end=world.board.pool.in_use,
-        watchdog_resets=world.board.stats.watchdog_resets,
-        trace_sha256=kernel.trace.sha256(), world=world, firmware=choice.label,
-        firmware_problems=world.firmware_problems)
-    result.verdict = judge(result)
-    result.wall_s = time.perf_counter() - started
-    return result
+    record = _record(scenario, profile, seed, world, choice)
+    verdict = judge(record)
+    return RunResult(**_fields(record), verdict=verdict, world=world,
+                     wall_s=time.perf_counter() - started)
+
+
+def _record(scenario: Scenario, profile: str, seed: int, world: World | CFirmwareWorld,
+            choice: FirmwareChoice) -> RunRecord:
+    """What the run in ``world`` observed, as plain data."""
+    kernel, firmware, board = world.kernel, world.firmware, world.board
+    server = ServerSide.of(c.engine for c in (world.server.connections if world.server
+                                              else []))
+    return RunRecord(
+        scenario=scenario, profile=profile, seed=seed, events=list(firmware.events),
+        terminal=firmware.terminal_events[0] if firmware.terminal_events else None,
+        server_side=server, mailbox=server.mailbox, virtual_us=kernel.now_us,
+        pool=board.pool.stats, pool_in_use_at_end=board.pool.in_use,
+        watchdog_resets=board.stats.watchdog_resets,
+        watchdog_reset_reasons=list(board.stats.reset_reasons), board_name=board.name,
+        trace=tuple(kernel.trace.records), trace_sha256=kernel.trace.sha256(),
+        firmware=choice.label, firmware_problems=world.firmware_problems,
+        firmware_stopped=world.firmware_stopped)
+
+
+def _fields(record: RunRecord) -> dict[str, Any]:
+    """The record's fields by name (shallow: the values are shared, not copied)."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(RunRecord)}

@@ -43,7 +43,7 @@ from scenarios.report.model import (
 )
 from scenarios.report.tcpview import tcp_view
 from scenarios.runner import RunResult
-from scenarios.serververdict import observation_notes
+from scenarios.verdict.server import observation_notes
 from smtp.events import Timeout, describe
 from smtp.profiles import PROFILE_NAMES
 
@@ -134,8 +134,8 @@ def _facts(result: RunResult) -> list[tuple[str, str]]:
                         f"{result.pool_in_use_at_end} in use at the end"),
         ("watchdog resets", str(result.watchdog_resets)),
     ]
-    tls = [f"{o.tls_version} {o.tls_cipher}" for c in result.connections
-           for o in (c.engine.observations,) if o.tls_established]
+    tls = [f"{o.tls_version} {o.tls_cipher}" for o in result.server_side.observations
+           if o.tls_established]
     if tls:
         facts.append(("TLS", ", ".join(tls)))
     return facts
@@ -145,21 +145,20 @@ def run_view(result: RunResult, *, artifacts: Path | None = None,
              report: Path | None = None) -> RunView:
     """The report's view of one simulated run; ``artifacts`` is the folder given to
     ``--artifacts`` (links are made relative to ``report``, the HTML file's path)."""
-    records: Sequence[TraceRecord] = report_records(result.world.kernel.trace.records)
+    records: Sequence[TraceRecord] = report_records(result.trace)
     terminal = (result.terminal.t_us, describe(result.terminal.event)) \
         if result.terminal else None
     rows, omitted = dialogue_rows(records, terminal=terminal, extra=_timer_marks(result))
     scenario = result.scenario
     reproduces = [r.changelog + (f" ({r.why})" if r.why else "")
                   for r in scenario.meta.reproduces if result.profile in r.profiles]
-    engines = [c.engine for c in result.connections]
     return RunView(
         run_id=run_id(result), scenario=scenario.name, title=scenario.title,
         column=run_column(result), seed=result.seed, outcome=run_outcome(result),
         reason=result.verdict.reason, reasons=list(result.verdict.reasons),
         reproduces=reproduces,
         checks=expectation_checks(result, result.world.scenario),
-        notes=observation_notes([e.observations for e in engines], result.mailbox),
+        notes=observation_notes(result.server_side.observations, result.mailbox),
         terminal=terminal,
         events=[(e.t_us, describe(e.event)) for e in result.events],
         dialogue=rows, dialogue_omitted=omitted,

@@ -3,7 +3,7 @@
 ``smtp-hil serve`` and ``run --dut`` have no simulated device: no client events, no
 buffer pool, no TCP view; what there is, is what the scripted server saw (the asyncio
 driver's :class:`~scenarios.server.asyncdriver.TranscriptLine` list, wall-clock seconds
-since it started) and its :class:`~scenarios.serververdict.ServerVerdict`. The lines
+since it started) and its :class:`~scenarios.verdict.server.ServerVerdict`. The lines
 become the trace records the simulated server writes for the same things (``rx``,
 ``tx``, ``accept``, ``tls_established``, ``closed``, ...), so the sequence diagram,
 the masking of credentials and the transcript are the simulated runs' own; the view
@@ -26,7 +26,7 @@ from scenarios.report.dialogue import dialogue_rows
 from scenarios.report.masking import report_records
 from scenarios.report.model import CheckRow, RunView, outcome_of
 from scenarios.server.transcript import TranscriptLine
-from scenarios.serververdict import ServerVerdict
+from scenarios.verdict.server import ServerVerdict
 
 _DETAIL_KEY = re.compile(r"\s*\b([a-z_]+)=")
 

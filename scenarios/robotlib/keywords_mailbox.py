@@ -3,7 +3,7 @@
 The mailbox is the simulated server's (the booted board's world, or the last `Run
 Scenario`) or, when one runs, the server on a real socket. Mails are numbered from 1 in
 the order their content arrived in full. Bodies are compared byte for byte as
-:mod:`scenarios.bodies` says (CRLF and LF are the same line end; trailing empty lines
+:mod:`scenarios.verdict.bodies` says (CRLF and LF are the same line end; trailing empty lines
 count).
 
 ``Wait Until Mailbox Has`` is the only keyword here that lets time pass: virtual time for
@@ -20,7 +20,6 @@ from email.message import EmailMessage
 from typing import Literal
 
 from emulator.units import SECOND
-from scenarios.bodies import body_difference, expected_text_body, received_text_body
 from scenarios.robotlib.context import (
     Duration,
     LibraryComponent,
@@ -29,6 +28,7 @@ from scenarios.robotlib.context import (
     seconds_text,
 )
 from scenarios.server.mailbox import ReceivedMail
+from scenarios.verdict.bodies import body_difference, expected_text_body, received_text_body
 
 #: How often the mailbox of a server on a real socket is looked at while waiting.
 SOCKET_POLL_S = 0.05

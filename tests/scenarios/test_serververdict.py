@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from scenarios.format import Scenario, parse_scenario
 from scenarios.server.engine import ServerEngine
 from scenarios.server.rules import ServerConfig
-from scenarios.serververdict import content_check, judge_server, observation_notes
+from scenarios.verdict.server import content_check, judge_server, observation_notes
 
 NOW = datetime(2024, 6, 3, 10, 0, 0, tzinfo=UTC)
 SCENARIO = """

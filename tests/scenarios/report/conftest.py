@@ -28,7 +28,7 @@ from scenarios.report.from_server import server_run_view
 from scenarios.report.model import RunView
 from scenarios.runner import resolve_scenario
 from scenarios.server.transcript import TranscriptLine
-from scenarios.serververdict import CheckResult, ServerVerdict
+from scenarios.verdict.server import CheckResult, ServerVerdict
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",

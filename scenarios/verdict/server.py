@@ -5,9 +5,8 @@ ask for its events, RTC, buffer pool or watchdog: only what the scripted server 
 each expectation of the scenario is either judged from the server's engines (its mailbox
 and observations) or reported as "not observable", never as passed. Which is which comes
 from :data:`scenarios.format.SERVER_OBSERVABLE`. The judging itself is
-:mod:`scenarios.verdict`'s (``check_mailbox_count``, ``check_body``, ``check_headers``,
-``check_server``), run on a view holding only the server side, one expectation at a time
-so that each gets its own line.
+:mod:`scenarios.verdict.serverchecks`' (the same words as the run's verdict), one
+expectation at a time so that each gets its own line.
 
 Besides the scenario's expectations the verdict lists notes: everything the server
 noticed that a careful client would not do (bare line endings, unstuffed dots, RFC 2920
@@ -27,18 +26,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Final, Literal, TypeAlias, cast
+from typing import Final, Literal, TypeAlias
 
 from scenarios.format import SERVER_OBSERVABLE, Expect, Scenario, ServerExpect
+from scenarios.record import ServerSide
 from scenarios.server.authmask import hide_credentials
 from scenarios.server.engine import ServerEngine
 from scenarios.server.mailbox import Observations, ReceivedMail
 from scenarios.server.names import ehlo_name_acceptable
-from scenarios.verdict import check_body, check_headers, check_mailbox_count, check_server
+from scenarios.verdict.serverchecks import (
+    body_problem,
+    headers_problem,
+    mailbox_count_problem,
+    server_problem,
+)
 from smtp.rtcdate import parse_date_header
-
-if TYPE_CHECKING:
-    from scenarios.runner import RunResult
 
 Status: TypeAlias = Literal["pass", "fail", "not observable"]
 DATE_TOLERANCE: Final = timedelta(hours=24)
@@ -107,45 +109,23 @@ class ServerVerdict:
                 "checks": [c.as_dict() for c in self.checks], "notes": list(self.notes)}
 
 
-@dataclass(frozen=True)
-class _Connection:
-    engine: ServerEngine
-
-
-@dataclass(frozen=True)
-class _ServerSide:
-    """The part of a ``RunResult`` that the server-side checks of
-    :mod:`scenarios.verdict` read: the scenario, the mailbox and the connections."""
-
-    scenario: Scenario
-    mailbox: list[ReceivedMail]
-    connections: list[_Connection]
-
-
-def _only(scenario: Scenario, name: str, value: object) -> Scenario:
-    """``scenario`` with ``name`` as its only expectation (besides the event)."""
+def _only(scenario: Scenario, name: str, value: object) -> Expect:
+    """``scenario``'s expectations with ``name`` as the only one (besides the event)."""
     if name.startswith("server."):
-        expect = Expect(event=scenario.expect.event,
-                        server=ServerExpect.model_validate({name[len("server."):]: value}))
-    else:
-        expect = Expect.model_validate({"event": scenario.expect.event, name: value})
-    return scenario.model_copy(update={"expect": expect})
+        return Expect(event=scenario.expect.event,
+                      server=ServerExpect.model_validate({name[len("server."):]: value}))
+    return Expect.model_validate({"event": scenario.expect.event, name: value})
 
 
-def _judge_one(scenario: Scenario, engines: Sequence[ServerEngine], name: str,
-               value: object) -> str | None:
-    view = _ServerSide(scenario=_only(scenario, name, value),
-                       mailbox=[m for e in engines for m in e.mailbox],
-                       connections=[_Connection(e) for e in engines])
-    # The checks read only .scenario, .mailbox and .connections[].engine of the result.
-    result = cast("RunResult", view)
+def _judge_one(scenario: Scenario, side: ServerSide, name: str, value: object) -> str | None:
+    expect = _only(scenario, name, value)
     if name == "mailbox_count":
-        return check_mailbox_count(result)
+        return mailbox_count_problem(expect, side.mailbox)
     if name == "body_exact":
-        return check_body(result)
+        return body_problem(expect, scenario.to_job(), side.mailbox)
     if name in ("headers_present", "headers_absent", "headers_match"):
-        return check_headers(result)
-    return check_server(result)
+        return headers_problem(expect, side.mailbox)
+    return server_problem(expect.server, side, side.mailbox)
 
 
 def _passed_detail(name: str, value: object, engines: Sequence[ServerEngine]) -> str:
@@ -180,12 +160,13 @@ def judge_server(scenario: Scenario, engines: Sequence[ServerEngine], *,
     server's clock, for the note on Date headers far from it.
     """
     verdict = ServerVerdict()
+    side = ServerSide.of(engines)
     for name, value in scenario.expect.checks().items():
         if not SERVER_OBSERVABLE.get(name, False):
             why = WHY_NOT_OBSERVABLE.get(name, "client side")
             verdict.checks.append(CheckResult(name, "not observable", why))
             continue
-        problem = _judge_one(scenario, engines, name, value)
+        problem = _judge_one(scenario, side, name, value)
         if problem is None:
             verdict.checks.append(CheckResult(name, "pass", _passed_detail(name, value, engines)))
         else:

@@ -6,26 +6,18 @@ well-formed IPv4/TCP: each is a reason of its own, whatever the scenario expects
 a watchdog reset is for the Python model. When the firmware stopped before the job's
 terminal event, the event check leaves the missing event to this check, which says why.
 
-This module knows the result's firmware record; it runs nothing.
+This module knows the record's firmware fields; it runs nothing.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from scenarios.runner import RunResult
+from scenarios.record import RunRecord
 
 
-def firmware_stopped(result: RunResult) -> bool:
-    """The firmware stopped (assertion, crash, hang) during the run."""
-    return result.world.firmware_stopped
-
-
-def check_firmware(result: RunResult) -> str | None:
+def check_firmware(result: RunRecord) -> str | None:
     if not result.firmware_problems:
         return None
     text = "; ".join(result.firmware_problems)
-    if firmware_stopped(result) and result.terminal is None:
+    if result.firmware_stopped and result.terminal is None:
         text += " (before the job's outcome)"
     return text
