@@ -38,7 +38,7 @@ from emulator.cfirmware.instance import FirmwareInstance
 from emulator.cfirmware.library import BUILD_DIR, FirmwareUnavailable
 from emulator.cfirmware.worker import FirmwareProcess
 from scenarios.catalog import load_catalog
-from scenarios.cli_firmware import firmware_column
+from scenarios.cli.firmware import firmware_column
 from scenarios.cworld import build_cfirmware_world
 from scenarios.firmware_choice import FirmwareChoice, resolve_firmware
 from scenarios.format import parse_scenario

@@ -28,6 +28,7 @@ from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import RunResult
 from scenarios.server.authmask import with_markers
 from smtp.events import describe
+from stack.pcap import write_pcap
 from stack.tcp import TX_PURPOSE
 from stack.tls.keylog import write_key_log
 
@@ -125,8 +126,6 @@ def write_artifacts(result: RunResult, folder: Path, *, show_secrets: bool = Fal
     ``folder/<run>/``; credentials hidden unless ``show_secrets``. The key log holds the
     TLS secrets whatever ``show_secrets`` says (it is what decrypts the pcap): it is
     written only here, where the user asked for artifacts, with mode 0600."""
-    from stack.pcap import write_pcap
-
     out = folder / run_dirname(result)
     out.mkdir(parents=True, exist_ok=True)
     records = result.trace

@@ -26,14 +26,12 @@ from emulator.console import PROMPT, Console
 from emulator.firmware import SmtpFirmware
 from emulator.kernel import Kernel
 from emulator.uart import Uart
+from scenarios.catalog import DEFAULT_SCENARIO
 from scenarios.format import Scenario
 from scenarios.runner import resolve_scenario
 from scenarios.server.mailbox import ReceivedMail
 from scenarios.server.simdriver import SimServer
 from scenarios.world import World, build_world
-
-#: The scenario a session uses when none is named: a correct server with STARTTLS and AUTH.
-DEFAULT_SCENARIO = "starttls"
 
 
 class DeviceSession:

@@ -23,6 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
+from emulator.userinput import UserInputError
+
 LWIP_LIBRARY_ENV: Final = "SMTP_HIL_LWIP_LIB"
 BUILD_DIR: Final = Path(__file__).resolve().parents[2] / "build" / "lwip"
 LWIP_LIBRARY: Final = BUILD_DIR / "libhil_lwip.so"
@@ -31,7 +33,7 @@ HOW_TO_GET_IT: Final = (
     "lwip'), or 'LWIP_SRC=/path/to/lwip-2.1.3 make lwip'")
 
 
-class FirmwareUnavailable(RuntimeError):
+class FirmwareUnavailable(UserInputError):
     """The firmware library is not there; the message says why and how to get it."""
 
 

@@ -7,8 +7,14 @@ module only finds and loads them; the format is :mod:`scenarios.format`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Final
 
 from scenarios.format import Scenario, ScenarioError, load_catalog_file
+
+DEFAULT_SCENARIO: Final = "starttls"
+"""The scenario an emulated device's session uses when none is named (``smtp-hil board``,
+the Robot board, :func:`scenarios.session.open_session`): a correct server with STARTTLS
+and AUTH."""
 
 
 def catalog_path() -> Path:

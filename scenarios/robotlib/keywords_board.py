@@ -21,6 +21,7 @@ from emulator import serialurl
 from emulator.checks import check_int
 from emulator.firmware import TimedEvent
 from emulator.units import SECOND, format_us
+from scenarios.catalog import DEFAULT_SCENARIO
 from scenarios.format import Scenario
 from scenarios.robotlib.context import (
     Duration,
@@ -31,7 +32,7 @@ from scenarios.robotlib.context import (
     seconds_text,
 )
 from scenarios.runner import resolve_scenario
-from scenarios.session import DEFAULT_SCENARIO, open_session
+from scenarios.session import open_session
 from smtp.bounds import MAX_POOL_BUFFERS
 from smtp.events import EVENT_NAMES, describe, is_terminal
 from smtp.jobs import EtrnJob, Job, VrfyJob

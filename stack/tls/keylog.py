@@ -32,6 +32,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+from emulator.userinput import UserInputError
+
 ENV_VARIABLE: Final = "SSLKEYLOGFILE"
 HEADER: Final = ("# TLS secrets (NSS key log format, SSLKEYLOGFILE): anyone holding this "
                  "file can read the TLS traffic it belongs to\n")
@@ -149,13 +151,14 @@ def env_key_log_file(environ: Mapping[str, str] | None = None) -> str | None:
 
 
 def check_key_log_file(path: str) -> None:
-    """ValueError naming ``SSLKEYLOGFILE`` unless ``path`` can be appended to (created with
-    mode 0600 if missing): checked before a session starts, not in its middle."""
+    """UserInputError (a ValueError) naming ``SSLKEYLOGFILE`` unless ``path`` can be
+    appended to (created with mode 0600 if missing): checked before a session starts, not
+    in its middle."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     except OSError as exc:
-        raise ValueError(f"{ENV_VARIABLE}={path}: cannot append to the file: "
-                         f"{exc.strerror or exc}") from None
+        raise UserInputError(f"{ENV_VARIABLE}={path}: cannot append to the file: "
+                             f"{exc.strerror or exc}") from None
     os.close(fd)
 
 

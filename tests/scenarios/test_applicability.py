@@ -7,7 +7,7 @@ import pytest
 from emulator.cfirmware.abi import Capability
 from scenarios.applicability import NotApplicable, check_applicable, missing_capabilities
 from scenarios.catalog import load_named
-from scenarios.cli import main
+from scenarios.cli.main import main
 
 LWIP_LIKE = Capability.AUTH_PLAIN | Capability.AUTH_LOGIN
 EVERYTHING = Capability(sum(int(c) for c in Capability))

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.cli import main
+from scenarios.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 GUARD_S = 60.0

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import scenarios.cli
-from scenarios.cli import main
+import scenarios.cli.run
+from scenarios.cli.main import main
 from stack.pcap import tshark_decode_as
 
 
@@ -193,7 +193,7 @@ def test_an_internal_error_is_not_reported_as_bad_input(
     def broken_run(*args: object) -> None:
         raise bug
 
-    monkeypatch.setattr(scenarios.cli, "run", broken_run)
+    monkeypatch.setattr(scenarios.cli.run, "run", broken_run)
     with pytest.raises(type(bug)):
         _run("run", "starttls")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from scenarios.cli import build_parser, main
-from scenarios.cli_board import cmd_board
+from scenarios.cli.board import cmd_board
+from scenarios.cli.main import build_parser, main
 
 
 def _board(argv: list[str], script: bytes) -> tuple[int, str]:

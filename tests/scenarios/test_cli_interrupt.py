@@ -152,11 +152,11 @@ def test_ctrl_c_while_the_command_line_is_imported_exits_130_without_a_traceback
     code = ("import builtins, sys\n"
             "real = builtins.__import__\n"
             "def hook(name, *args, **kwargs):\n"
-            "    if name == 'scenarios.cli':\n"
+            "    if name == 'scenarios.cli.main':\n"
             "        raise KeyboardInterrupt\n"
             "    return real(name, *args, **kwargs)\n"
             "builtins.__import__ = hook\n"
-            "from scenarios.entry import main\n"
+            "from scenarios.cli.entry import main\n"
             "main()\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=GUARD_S, check=False, env=ENV, cwd=ROOT)
@@ -165,4 +165,4 @@ def test_ctrl_c_while_the_command_line_is_imported_exits_130_without_a_traceback
 
 def test_the_console_script_is_the_entry_module() -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["smtp-hil"] == "scenarios.entry:main"
+    assert scripts["smtp-hil"] == "scenarios.cli.entry:main"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.cli import main
-from scenarios.dut import message_for
+from scenarios.cli.main import main
+from scenarios.outside.dut import message_for
 from scenarios.runner import resolve_scenario
 from stack.tls.certs import make_ca
 

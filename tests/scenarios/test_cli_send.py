@@ -1,4 +1,4 @@
-"""``smtp-hil send`` (scenarios/cli_send.py) against aiosmtpd on loopback.
+"""``smtp-hil send`` (scenarios/cli/send.py) against aiosmtpd on loopback.
 
 Each server is aiosmtpd's threaded Controller on 127.0.0.1 with an OS-chosen port (the
 pattern of tests/smtp/test_hostclient_aiosmtpd.py), stopped by a fixture finaliser. The
@@ -25,8 +25,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-import scenarios.cli_send
-from scenarios.cli import main
+import scenarios.cli.send
+from scenarios.cli.main import main
 from smtp.config import CONFIG_VERSION
 from stack.tls.certs import default_test_pki
 
@@ -332,7 +332,7 @@ def test_a_failure_inside_the_client_is_not_reported_as_the_users_config_error(
     def broken(*args: object, **kwargs: object) -> None:
         raise ValueError("internal: a bug")
 
-    monkeypatch.setattr(scenarios.cli_send, "send_jobs", broken)
+    monkeypatch.setattr(scenarios.cli.send, "send_jobs", broken)
     config = write_config(tmp_path, 25)
     with pytest.raises(ValueError, match="internal: a bug"):
         send("--config", str(config), "--to", "alice@example.test")

@@ -8,16 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.dut import (
-    PLACEHOLDERS,
-    DutError,
-    DutFile,
-    exit_check,
-    message_for,
-    run_dut,
-    shipped_dut_files,
-)
 from scenarios.format import Scenario, parse_scenario
+from scenarios.outside.dut import exit_check, message_for, run_dut
+from scenarios.outside.dutfile import PLACEHOLDERS, DutError, DutFile, shipped_dut_files
 from scenarios.runner import resolve_scenario
 from scenarios.server.asyncdriver import Pacing
 

@@ -1,7 +1,7 @@
 """What a DUT run hands a client program: no scenario value read as an option, no password
 on a command line.
 
-Every shipped DUT file (``scenarios/dut/*.toml``) is tried with the real program when it
+Every shipped DUT file (``scenarios/outside/dut/*.toml``) is tried with the real program when it
 is installed; a program that is not installed skips with the reason.
 """
 
@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.cli_outside import run_with_dut
-from scenarios.dut import DutError, DutFile, run_dut, run_dut_async, shipped_dut_files
-from scenarios.dutsecrets import hide_known_secrets, netrc_entry, scenario_secrets
+from scenarios.cli.main import main
 from scenarios.format import parse_scenario
+from scenarios.outside.dut import run_dut, run_dut_async
+from scenarios.outside.dutfile import DutError, DutFile, shipped_dut_files
+from scenarios.outside.dutsecrets import hide_known_secrets, netrc_entry, scenario_secrets
 from scenarios.runner import resolve_scenario
 from scenarios.server.asyncdriver import Pacing
 from scenarios.server.transcript import TranscriptLine
@@ -93,7 +94,7 @@ def test_a_scenario_value_that_looks_like_an_option_is_refused(
     work.mkdir()
     monkeypatch.chdir(work)
     out, err = io.StringIO(), io.StringIO()
-    status = run_with_dut([str(scenario)], name, out, err, json_output=False, time_cap_s=5)
+    status = main(["run", str(scenario), "--dut", name, "--time-cap", "5"], out=out, err=err)
     assert list(work.iterdir()) == []  # nothing read the value as --output
     if (name, key) in _NOT_AN_ARGUMENT:
         assert status == 0, out.getvalue() + err.getvalue()
@@ -198,8 +199,9 @@ def test_a_netrc_entry_quotes_only_what_needs_quoting() -> None:
 def test_dut_json_hides_credentials_unless_asked(show: bool) -> None:
     _installed("smtplib")
     out, err = io.StringIO(), io.StringIO()
-    status = run_with_dut(["auth-plain"], "smtplib", out, err, json_output=True,
-                          time_cap_s=15, max_delay_s=0.05, show_secrets=show)
+    status = main(["run", "auth-plain", "--dut", "smtplib", "--json", "--time-cap", "15",
+                   "--max-delay", "0.05", *(["--show-secrets"] if show else [])],
+                  out=out, err=err)
     assert status == 0, err.getvalue()
     blob = "AHB1bXA3AHMzY3JldC1wdW1wNw=="  # base64 of NUL pump7 NUL s3cret-pump7
     if show:

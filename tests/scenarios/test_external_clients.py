@@ -12,7 +12,8 @@ from __future__ import annotations
 import pytest
 
 from scenarios.catalog import catalog_names
-from scenarios.dut import DutFile, run_dut, shipped_dut_files
+from scenarios.outside.dut import run_dut
+from scenarios.outside.dutfile import DutFile, shipped_dut_files
 from scenarios.runner import resolve_scenario
 from scenarios.server.asyncdriver import Pacing
 

@@ -22,7 +22,7 @@ import pytest
 import xmlschema
 
 from scenarios.artifacts import transcript_lines
-from scenarios.cli import main
+from scenarios.cli.main import main
 from scenarios.format import load_scenario
 from scenarios.junit import junit_xml
 from scenarios.runner import RunResult, resolve_scenario, run

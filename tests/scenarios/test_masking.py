@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from scenarios.artifacts import transcript_lines
-from scenarios.cli import main
+from scenarios.cli.main import main
 from scenarios.format import parse_scenario
 from scenarios.masking import masked_records
 from scenarios.runner import resolve_scenario, run

@@ -10,7 +10,7 @@ import io
 import json
 from pathlib import Path
 
-from scenarios.cli import main
+from scenarios.cli.main import main
 from scenarios.format import parse_scenario
 from scenarios.reproducibility import ECDSA_NOT_REPRODUCIBLE, why_not_reproducible
 from scenarios.runner import resolve_scenario, run

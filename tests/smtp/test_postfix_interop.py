@@ -38,7 +38,7 @@ from typing import Any
 
 import pytest
 
-from scenarios.cli import main
+from scenarios.cli.main import main
 from smtp.config import CONFIG_VERSION
 from smtp.events import (
     ClientError,

@@ -19,7 +19,7 @@ from emulator.cfirmware.instance import FirmwareInstance
 from emulator.cfirmware.library import FirmwareUnavailable
 from emulator.units import SECOND
 from scenarios.applicability import NotApplicable
-from scenarios.cli import main
+from scenarios.cli.main import main
 from scenarios.cworld import build_cfirmware_world
 from scenarios.firmware_choice import FirmwareChoice, resolve_firmware
 from scenarios.format import ScenarioError, parse_scenario

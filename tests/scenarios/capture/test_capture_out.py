@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from scenarios.catalog import load_named
-from scenarios.cli import main
+from scenarios.cli.main import main
 from scenarios.runner import run
 from smtp.config import CONFIG_VERSION
 from stack.tls import keylog

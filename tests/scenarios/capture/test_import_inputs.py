@@ -18,7 +18,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
-from scenarios.cli import main
+from scenarios.cli.main import main
 from scenarios.format import load_scenario, parse_scenario
 from scenarios.runner import run
 

@@ -38,7 +38,7 @@ from typing import Any
 import pytest
 import yaml
 
-from scenarios.cli import main
+from scenarios.cli.main import main
 from scenarios.format import Scenario, load_scenario
 from scenarios.runner import run
 from smtp.config import CONFIG_VERSION

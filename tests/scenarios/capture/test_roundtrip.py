@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from scenarios.catalog import catalog_names
-from scenarios.cli import main
+from scenarios.cli.main import main
 from scenarios.format import load_scenario
 
 NOT_ROUND_TRIPPED = {

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from scenarios.cli import main
+from scenarios.cli.main import main
 from scenarios.report.html import render_report
 from scenarios.report.model import Report, RunView
 from smtp.profiles import PROFILE_NAMES

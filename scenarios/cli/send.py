@@ -15,8 +15,9 @@ Exit status: 0 when the mail was sent (the terminal event is ``sent``), 1 on any
 terminal event or when no terminal event came within ``--timeout`` seconds, 2 on bad
 input (the configuration's :class:`smtp.config.ConfigError` lines, a ``server.host``
 that does not resolve, an unreadable body, attachment or CA file, an address with CR/LF
-or not ``local@domain``), one line per problem, each starting ``smtp-hil send: ``, and
-never a traceback. Whatever the server says ends in a client event (exit 1 unless it is
+or not ``local@domain``), raised as :class:`~emulator.userinput.UserInputError` and
+printed by :mod:`scenarios.cli.main` one line per problem, each starting ``smtp-hil
+send: ``, never a traceback. Whatever the server says ends in a client event (exit 1 unless it is
 ``sent``); it is never reported as the user's bad input.
 
 This module parses arguments, reads files and prints. It is outside the simulated world
@@ -34,12 +35,13 @@ from typing import Any, Final, TextIO
 
 from cryptography import x509
 
-from scenarios import cliargs
-from smtp.config import ConfigError, DeviceConfig, load_config
+from emulator.userinput import UserInputError
+from scenarios.cli import args as cliargs
+from smtp.config import DeviceConfig, load_config
 from smtp.events import ClientEvent, Sent, describe, is_terminal
 from smtp.hostclient import send_jobs
 from smtp.message import Attachment, MailJob
-from smtp.profiles import PROFILE_NAMES, PROFILES
+from smtp.profiles import PROFILES
 from smtp.settings import settings_from_config
 from smtp.userfiles import (
     ATTACHMENT_FILE,
@@ -53,7 +55,7 @@ from smtp.userfiles import (
 from stack.host.stack import UnresolvableHostError
 from stack.tls.keylog import check_key_log_file, env_key_log_file
 
-EXIT_SENT, EXIT_NOT_SENT, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_SENT, EXIT_NOT_SENT = 0, 1
 DEFAULT_TIMEOUT_S: Final = 60.0
 PROG: Final = "smtp-hil send"
 
@@ -62,15 +64,7 @@ _OPTION_OF_FIELD: Final = {"sender": "--from", "to": "--to", "cc": "--cc", "bcc"
 _FIELD_PROBLEM_RE: Final = re.compile(r"^(?P<field>[a-z_]+)(?:\[(?P<index>\d+)\])?: ")
 
 
-class SendInputError(ValueError):
-    """Input the user must fix: one problem per line, printed as is (exit status 2)."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = tuple(problems)
-
-
-def add_send_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_send_parser(subparsers: Any) -> None:
     """Add the ``send`` subcommand to ``subparsers`` (from ``add_subparsers``)."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "send", help="send one mail with the modelled client to a real SMTP server",
@@ -93,13 +87,12 @@ def add_send_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="the body, read as bytes (default: an empty body)")
     parser.add_argument("--attach", action="append", default=[], type=Path, metavar="FILE",
                         help="attach a file (repeatable)")
-    parser.add_argument("--profile", type=cliargs.profile_name, default="current",
-                        help=f"release profile ({', '.join(PROFILE_NAMES)}); default current")
+    cliargs.add_profile_argument(parser)
     parser.add_argument("--timeout", type=cliargs.positive_seconds, default=DEFAULT_TIMEOUT_S,
                         metavar="S",
                         help=f"give up after S seconds of real time (default "
                              f"{DEFAULT_TIMEOUT_S:g})")
-    return parser
+    parser.set_defaults(handler=cmd_send, error_prefix=PROG)
 
 
 # ---- inputs ------------------------------------------------------------------------------
@@ -110,15 +103,15 @@ def _read_ca(config: DeviceConfig, config_path: Path) -> bytes | None:
     if config.tls.ca_file is None:
         return None
     path = config_path.parent / config.tls.ca_file
-    where = f"{PROG}: {shown_path(config_path)}: tls.ca_file"
+    where = f"{shown_path(config_path)}: tls.ca_file"
     try:
         pem = read_user_file(path, CA_FILE)
     except UserFileError as exc:
-        raise SendInputError([f"{where}: {exc}"]) from None
+        raise UserInputError(f"{where}: {exc}") from None
     try:
         x509.load_pem_x509_certificates(pem)
     except ValueError:
-        raise SendInputError([f"{where}: expected PEM certificates in {str(path)!r}"]) from None
+        raise UserInputError(f"{where}: expected PEM certificates in {str(path)!r}") from None
     return pem
 
 
@@ -135,7 +128,7 @@ def _read_body(path: Path | None, problems: list[str]) -> bytes:
     try:
         return read_user_file(path, BODY_FILE)
     except UserFileError as exc:
-        problems.append(f"{PROG}: --body-file: {exc}")
+        problems.append(f"--body-file: {exc}")
         return b""
 
 
@@ -147,7 +140,7 @@ def _attachments(paths: list[Path], problems: list[str]) -> tuple[Attachment, ..
         try:
             check_user_file(path, ATTACHMENT_FILE)
         except UserFileError as exc:
-            problems.append(f"{PROG}: --attach: {exc}")
+            problems.append(f"--attach: {exc}")
     return tuple(Attachment.from_path(path) for path in paths)
 
 
@@ -155,34 +148,34 @@ def _job_problem(problem: str, args: argparse.Namespace) -> str:
     """``to[1]: contains a line break`` as ``--to 'a\\nb': contains a line break``."""
     match = _FIELD_PROBLEM_RE.match(problem)
     if match is None or match["field"] not in _OPTION_OF_FIELD:
-        return f"{PROG}: {problem}"
+        return problem
     field, rest = match["field"], problem[match.end():]
     option = _OPTION_OF_FIELD[field]
     if match["index"] is not None:
         values: list[str] = getattr(args, field)
         index = int(match["index"])
         if index < len(values):
-            return f"{PROG}: {option} {values[index]!r}: {rest}"
+            return f"{option} {values[index]!r}: {rest}"
     if field == "sender" and args.sender is None:
-        return f"{PROG}: the default sender (from the config): {rest}"
-    return f"{PROG}: {option}: {rest}"
+        return f"the default sender (from the config): {rest}"
+    return f"{option}: {rest}"
 
 
 def build_job(args: argparse.Namespace, config: DeviceConfig) -> MailJob:
-    """The mail job the arguments describe; SendInputError lists every problem."""
+    """The mail job the arguments describe; a UserInputError lists every problem."""
     problems: list[str] = []
     body = _read_body(args.body_file, problems)
     attachments = _attachments(args.attach, problems)
     sender = args.sender if args.sender is not None else _default_sender(config)
     if sender is None:
-        problems.append(f"{PROG}: --from is required: {shown_path(args.config)} has no [device] "
+        problems.append(f"--from is required: {shown_path(args.config)} has no [device] "
                         "domain to make a sender from")
     job = MailJob(sender=sender or "sender@invalid", to=tuple(args.to), cc=tuple(args.cc),
                   bcc=tuple(args.bcc), subject=args.subject, body=body,
                   attachments=attachments)
     problems += [_job_problem(p, args) for p in job.problems()]
     if problems:
-        raise SendInputError(problems)
+        raise UserInputError(problems)
     return job
 
 
@@ -190,30 +183,16 @@ def build_job(args: argparse.Namespace, config: DeviceConfig) -> MailJob:
 
 
 def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Send the mail; print the events as they come; 0 sent, 1 not sent, 2 bad input."""
+    """Send the mail; print the events as they come; 0 sent, 1 not sent (bad input is
+    raised: :class:`~emulator.userinput.UserInputError`)."""
     profile = PROFILES[args.profile]
-    try:
-        config = load_config(args.config,
-                             check_version=not profile.skips_config_version_check)
-        ca_pem = _read_ca(config, args.config)
-        job = build_job(args, config)
-        settings = settings_from_config(config, ca_pem=ca_pem)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            err.write(f"{PROG}: {problem}\n")
-        return EXIT_BAD_INPUT
-    except SendInputError as exc:  # its lines already start with PROG
-        for problem in exc.problems:
-            err.write(f"{problem}\n")
-        return EXIT_BAD_INPUT
-
+    config = load_config(args.config, check_version=not profile.skips_config_version_check)
+    ca_pem = _read_ca(config, args.config)
+    job = build_job(args, config)
+    settings = settings_from_config(config, ca_pem=ca_pem)
     keylog = env_key_log_file()
     if keylog is not None:  # the user's own file: append this session's TLS secrets
-        try:
-            check_key_log_file(keylog)
-        except ValueError as exc:
-            err.write(f"{PROG}: {exc}\n")
-            return EXIT_BAD_INPUT
+        check_key_log_file(keylog)
         settings = dataclasses.replace(
             settings, tls=dataclasses.replace(settings.tls, keylog_file=keylog))
 
@@ -229,8 +208,7 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_NOT_SENT
     except UnresolvableHostError as exc:  # the configuration's server.host; nothing else is
         # the user's: what a server says ends in a client event, never in an exception
-        err.write(f"{PROG}: {shown_path(args.config)}: server.host: cannot resolve "
-                  f"{exc.host!r}: {exc.why}\n")
-        return EXIT_BAD_INPUT
+        raise UserInputError(f"{shown_path(args.config)}: server.host: cannot resolve "
+                             f"{exc.host!r}: {exc.why}") from None
     terminal = [event for event in events if is_terminal(event)]
     return EXIT_SENT if terminal and isinstance(terminal[-1], Sent) else EXIT_NOT_SENT

@@ -1,11 +1,12 @@
-"""The ``smtp-hil`` console script: :func:`scenarios.cli.main`, with Ctrl-C during start-up
-handled too.
+"""The ``smtp-hil`` console script: :func:`scenarios.cli.main.main`, with Ctrl-C during
+start-up handled too.
 
 Importing the command line takes a few hundred milliseconds (pydantic builds the
 scenario models, OpenSSL loads); a Ctrl-C in that time would otherwise print a traceback
 of whatever was being imported. The import is therefore made inside :func:`main`, the one
-import inside a function this project allows for that reason. This module knows nothing
-else.
+import inside a function this project allows for that reason (the package
+:mod:`scenarios.cli` imports nothing, so importing this module is quick). This module
+knows nothing else.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from __future__ import annotations
 import sys
 
 EXIT_INTERRUPTED = 130
-"""128 + SIGINT, as :mod:`scenarios.cli` exits on Ctrl-C."""
+"""128 + SIGINT, as :mod:`scenarios.cli.main` exits on Ctrl-C."""
 
 
 def main() -> None:
     try:
-        from scenarios.cli import main as cli_main  # see the module docstring
+        from scenarios.cli.main import main as cli_main  # start-up: see the docstring
     except KeyboardInterrupt:
         sys.stderr.write("smtp-hil: interrupted\n")
         sys.exit(EXIT_INTERRUPTED)

@@ -19,7 +19,6 @@ import argparse
 from dataclasses import dataclass, field
 from typing import Final
 
-from emulator.cfirmware.library import FirmwareUnavailable
 from scenarios.applicability import NotApplicable
 from scenarios.firmware_choice import SETTING_WORDS, FirmwareChoice, check_firmware_setting
 from scenarios.firmware_choice import resolve_firmware as _resolve
@@ -46,7 +45,8 @@ def add_firmware_argument(parser: argparse.ArgumentParser, help_text: str) -> No
 
 def resolve_cli_firmware(setting: str | None) -> FirmwareChoice | None:
     """The firmware ``--firmware`` names (None: each scenario's own); raises
-    :class:`~emulator.cfirmware.library.FirmwareUnavailable` when it is not built."""
+    :class:`~emulator.cfirmware.library.FirmwareUnavailable` (bad input) when it is not
+    built."""
     return None if setting is None else _resolve(setting)
 
 
@@ -101,5 +101,3 @@ def firmware_column(scenarios: list[Scenario], choice: FirmwareChoice,
 
 FIRMWARE_LEGEND: Final = ("{label} column: . passes   f fails (the firmware's own result, "
                           "never a surprise)   - not applicable")
-
-__all__ = ["FirmwareUnavailable"]

@@ -1,9 +1,10 @@
 """Arguments the ``smtp-hil`` subcommands share: a release profile, a seed, seconds, a
-speed, and the ``--show-secrets`` switch. Numbers are bounded above as well as below, and
-nan and inf are refused.
+speed, the real-time pacing of a scripted server, and the ``--show-secrets`` switch.
+Numbers are bounded above as well as below, and nan and inf are refused.
 
 Each type raises ``argparse.ArgumentTypeError`` with the sentence argparse prints after
-the option's name. This module knows argparse and the profile names, nothing else.
+the option's name. This module knows argparse, the profile names and the pacing's
+bounds, nothing else.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from typing import Final
 
 from smtp.bounds import MAX_DURATION_S
-from smtp.profiles import PROFILE_NAMES
+from smtp.profiles import PROFILE_NAMES, check_profile_name
 
 TIME_SCALE_LIMIT: Final = 1_000_000
 """``--time-scale`` stays below this (a scripted server's pacing refuses more)."""
@@ -25,10 +26,16 @@ as fast as events allow)."""
 
 def profile_name(value: str) -> str:
     """A release profile name (1.0 ... 2.5, current)."""
-    if value not in PROFILE_NAMES:
-        raise argparse.ArgumentTypeError(
-            f"unknown profile {value!r} (known: {', '.join(PROFILE_NAMES)})")
-    return value
+    try:
+        return check_profile_name(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_profile_argument(parser: argparse.ArgumentParser) -> None:
+    """``--profile``: the release the modelled client runs (default ``current``)."""
+    parser.add_argument("--profile", type=profile_name, default="current",
+                        help=f"release profile ({', '.join(PROFILE_NAMES)}); default current")
 
 
 def seed(value: str) -> int:
@@ -83,3 +90,11 @@ def add_show_secrets_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--show-secrets", action="store_true",
                         help="show credentials (AUTH payloads, LOGIN lines) in transcripts, "
                              "trace lines, pcaps and JSON; hidden by default")
+
+
+def add_pacing_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--time-scale`` and ``--max-delay``: a scripted server's delays in real time."""
+    parser.add_argument("--time-scale", type=time_scale, default=1.0, metavar="X",
+                        help="multiply the scenario's delays by X (default 1: real time)")
+    parser.add_argument("--max-delay", type=seconds, default=None, metavar="S",
+                        help="cap every scenario delay at S seconds")

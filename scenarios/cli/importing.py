@@ -1,4 +1,5 @@
 """``smtp-hil import``: a capture or transcript of a field session in, a scenario file out.
+(The module cannot be called ``import``.)
 
 ``import INPUT [--format auto|pcap|transcript|swaks] [--keylog FILE] [--stream N]
 [-o SCENARIO.toml] [--force]`` reads a pcap or pcapng capture (tshark reassembles TCP and
@@ -6,8 +7,9 @@ decrypts TLS with the key log), this project's ``transcript.txt``, swaks output 
 ``C:``/``S:`` dialogue, and writes a scenario whose scripted server replays the recorded
 server (see :mod:`scenarios.capture`). Without ``-o`` the scenario goes to standard
 output. Bad input (not a capture, a truncated one, no SMTP in it, TLS without keys,
-several SMTP sessions and no ``--stream``) exits 2 with one line saying which and what
-to do; an existing output file is kept unless ``--force``.
+several SMTP sessions and no ``--stream``) is a :class:`~scenarios.capture.problems.
+CaptureError` (exit 2, one line saying which and what to do); an existing output file is
+kept unless ``--force``.
 
 This module parses arguments and prints; the work is in :mod:`scenarios.capture`.
 """
@@ -22,7 +24,7 @@ from typing import Any, TextIO
 from scenarios.capture.importer import INPUT_FORMATS, import_scenario, scenario_name
 from scenarios.capture.problems import CaptureError
 
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
+EXIT_OK = 0
 
 
 def _stream_index(value: str) -> int:
@@ -31,7 +33,7 @@ def _stream_index(value: str) -> int:
     return int(value)
 
 
-def add_import_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_import_parser(subparsers: Any) -> None:
     """Add ``import`` to the ``smtp-hil`` subcommands."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "import", help="a capture or transcript of a session in, a scenario file out")
@@ -46,7 +48,7 @@ def add_import_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", type=Path, metavar="SCENARIO.toml",
                         help="write the scenario here (default: standard output)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing -o file")
-    return parser
+    parser.set_defaults(handler=cmd_import)
 
 
 def _check_output(path: Path, force: bool) -> None:
@@ -63,23 +65,18 @@ def _check_output(path: Path, force: bool) -> None:
 
 def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``smtp-hil import``; returns the exit status."""
+    if args.output is not None:
+        _check_output(args.output, args.force)
+    name = scenario_name(args.output.stem) if args.output is not None else None
+    text, dialogue = import_scenario(args.input, input_format=args.format,
+                                     keylog=args.keylog, stream=args.stream, name=name)
+    if args.output is None:
+        out.write(text)
+        return EXIT_OK
     try:
-        if args.output is not None:
-            _check_output(args.output, args.force)
-        name = scenario_name(args.output.stem) if args.output is not None else None
-        text, dialogue = import_scenario(args.input, input_format=args.format,
-                                         keylog=args.keylog, stream=args.stream, name=name)
-        if args.output is None:
-            out.write(text)
-            return EXIT_OK
-        try:
-            args.output.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise CaptureError(f"-o {args.output}: {exc.strerror or exc}") from None
-    except CaptureError as exc:
-        for problem in exc.problems:
-            err.write(f"smtp-hil: {problem}\n")
-        return EXIT_BAD_INPUT
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CaptureError(f"-o {args.output}: {exc.strerror or exc}") from None
     answers = sum(1 for e in dialogue.exchanges if e.answer is not None and e.answer.replies)
     err.write(f"wrote {args.output}: {answers} recorded answers to replay\n")
     return EXIT_OK

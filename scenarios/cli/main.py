@@ -1,0 +1,128 @@
+"""``smtp-hil``'s :func:`main`: the parser of every subcommand, the dispatch, and the one
+place that turns bad input into exit status 2.
+
+Each subcommand is a module of this package that adds its parser (``add_*_parser``) and
+names its handler; :func:`main` parses, calls the handler and returns its exit status.
+Exit status: 0 when everything asked for passed, 1 when a run failed (or the matrix does
+not match the catalog), 2 on bad input, 130 on Ctrl-C.
+
+Bad input is a :class:`~emulator.userinput.UserInputError` (a bad scenario,
+configuration, DUT file or capture, an unknown profile or scenario, bad arguments, an
+output path that cannot be written, a firmware that is not built ...) raised wherever it
+is found; here, and only here, its lines are printed, each after the subcommand's prefix
+(``smtp-hil: ``, or ``smtp-hil send: `` for ``send``), and the status is 2. Never a
+traceback: an OSError about a path the user gave is bad input too; anything else is a
+bug in smtp-hil and shows its traceback.
+
+Ctrl-C (SIGINT) exits 130 without a traceback (``run`` and ``matrix`` first print what
+finished: :mod:`scenarios.cli.progress`). When the reader of standard output goes away
+(``smtp-hil list | head -1``), the command stops quietly with status 1, as Python's
+documentation recommends (``signal`` module, "Note on SIGPIPE"): standard output is
+pointed at /dev/null so nothing more is printed, and the status is not 0 because not
+everything was reported (a C tool killed by SIGPIPE would give 141; either fails a
+``set -o pipefail`` pipeline the same way).
+
+This module parses and dispatches; the subcommands do the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import sys
+from collections.abc import Callable, Sequence
+from typing import Final, NoReturn, TextIO
+
+from emulator.userinput import UserInputError
+from scenarios.cli.board import add_board_parser
+from scenarios.cli.importing import add_import_parser
+from scenarios.cli.list import add_list_parser
+from scenarios.cli.matrix import add_matrix_parser
+from scenarios.cli.progress import EXIT_INTERRUPTED
+from scenarios.cli.run import add_run_parser
+from scenarios.cli.send import add_send_parser
+from scenarios.cli.serve import add_serve_parser
+
+PROG: Final = "smtp-hil"
+EXIT_FAIL, EXIT_BAD_INPUT = 1, 2
+Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
+
+
+class UsageError(UserInputError):
+    """Arguments argparse refused; printed after the (sub)command's own name, which
+    ``prog`` holds (``smtp-hil run``), after argparse printed the usage."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise UsageError(self.prog, message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description=(
+        "Deterministic hardware-in-the-loop harness for an embedded SMTP client."))
+    parser.set_defaults(error_prefix=PROG)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (add_list_parser, add_run_parser, add_matrix_parser, add_send_parser,
+                add_board_parser, add_serve_parser, add_import_parser):
+        add(sub)
+    return parser
+
+
+_PATH_ERRORS: Final = (FileNotFoundError, IsADirectoryError, NotADirectoryError,
+                       PermissionError)
+"""OSErrors that, reaching :func:`main`, can only come from a path the user gave."""
+
+
+def _output_gone(out: TextIO) -> bool:
+    """Whether the BrokenPipeError came from ``out``, whose reader went away: its file
+    descriptor polls as an error. It is then pointed at /dev/null, so that the
+    interpreter's last flush of what is still buffered prints nothing."""
+    try:
+        fd = out.fileno()
+    except (OSError, ValueError):  # a stream in memory: only a test stream raises EPIPE
+        return True
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        if not any(events & select.POLLERR for _, events in poller.poll(0)):
+            return False
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    return True
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
+         err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    prefix = PROG
+    try:
+        args = build_parser().parse_args(argv)
+        prefix = args.error_prefix
+        handler: Handler = args.handler
+        status = handler(args, out, err)
+        out.flush()  # here, so a reader that went away is noticed below
+        return status
+    except BrokenPipeError:
+        if not _output_gone(out):
+            raise  # a pipe other than standard output: not the reader leaving
+        return EXIT_FAIL
+    except KeyboardInterrupt:  # run and matrix report what finished themselves
+        err.write(f"{PROG}: interrupted\n")
+        return EXIT_INTERRUPTED
+    except UserInputError as exc:
+        shown = exc.prog if isinstance(exc, UsageError) else prefix
+        for problem in exc.problems:
+            err.write(f"{shown}: {problem}\n")
+    except _PATH_ERRORS as exc:
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        err.write(f"{prefix}: {where}{exc.strerror or exc}\n")
+    return EXIT_BAD_INPUT

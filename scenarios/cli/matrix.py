@@ -1,0 +1,195 @@
+"""``smtp-hil matrix``: every catalog scenario against every release, checked against the
+catalog: ``current`` passes everything and each release fails exactly the scenarios of
+its bugs (``reproduces``). With ``--firmware`` a column for a C firmware is added
+(:mod:`scenarios.cli.firmware`); ``--write-golden`` writes every run's trace hash.
+
+Exit status 0 when the matrix matches the catalog, 1 when it does not, 130 on Ctrl-C
+after printing the rows that finished (``-`` for the cells not run; the JSON says
+``"interrupted": true`` and ``not_done``).
+
+This module parses the subcommand's arguments and prints; the runs are
+:func:`scenarios.runner.run`'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, TextIO
+
+from scenarios.catalog import load_catalog
+from scenarios.cli import args as cliargs
+from scenarios.cli.firmware import (
+    FIRMWARE_LEGEND,
+    NOT_APPLICABLE_CELL,
+    FirmwareColumn,
+    add_firmware_argument,
+    firmware_column,
+    resolve_cli_firmware,
+)
+from scenarios.cli.outputs import (
+    check_output_file,
+    make_output_folder,
+    write_golden_file,
+    write_junit,
+    write_report,
+    write_run_artifacts,
+)
+from scenarios.cli.progress import done_progress, progress, say_interrupted, uninterrupted
+from scenarios.format import Scenario
+from scenarios.junit import junit_xml
+from scenarios.report.from_runs import FirmwareRuns, run_outcome
+from scenarios.runner import RunResult, run
+from smtp.profiles import PROFILE_NAMES
+
+EXIT_OK, EXIT_FAIL = 0, 1
+
+
+def add_matrix_parser(subparsers: Any) -> None:
+    """Add ``matrix`` to the ``smtp-hil`` subcommands."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "matrix", help="every catalog scenario against every profile")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
+    parser.add_argument("--seed", type=cliargs.seed, default=0,
+                        help="kernel seed, an integer >= 0 (default 0)")
+    parser.add_argument("--write-golden", type=Path, metavar="FILE",
+                        help="write every run's trace hash to FILE (the golden hashes)")
+    add_firmware_argument(parser, "add a column for this C firmware (lwip or a library)")
+    parser.add_argument("--report", type=Path, metavar="FILE.html",
+                        help="write an HTML report: the grid and every run")
+    parser.add_argument("--artifacts", type=Path, metavar="DIR",
+                        help="write transcript, trace, pcap and result JSON per run")
+    cliargs.add_show_secrets_argument(parser)
+    parser.set_defaults(handler=cmd_matrix)
+
+
+NOT_RUN = "-"
+LEGEND = (". passes   x fails as the catalog says (the bug reproduces)   "
+          "F fails unexpectedly   P passes although the catalog says it fails")
+
+
+def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    scenarios = load_catalog()
+    if args.junit is not None:
+        check_output_file("--junit", args.junit)
+    if args.write_golden is not None:
+        check_output_file("--write-golden", args.write_golden)
+    firmware = resolve_cli_firmware(args.firmware)
+    if args.report is not None:
+        check_output_file("--report", args.report)
+    if args.artifacts is not None:
+        make_output_folder("--artifacts", args.artifacts)
+    results: list[RunResult] = []
+    rows: list[tuple[Scenario, list[str]]] = []
+    surprises: list[str] = []
+    total = len(scenarios) * len(PROFILE_NAMES)
+    column = None
+    interrupted = False
+    try:
+        for scenario in scenarios:
+            cells: list[str] = []
+            rows.append((scenario, cells))
+            for profile in PROFILE_NAMES:
+                progress(err, f"[{len(results) + 1}/{total}] {scenario.name} on {profile}")
+                _matrix_cell(scenario, profile, args.seed, results, cells, surprises)
+        if firmware is not None:
+            progress(err, f"{firmware.label} column")
+            column = firmware_column(scenarios, firmware, args.seed)
+    except KeyboardInterrupt:
+        interrupted = True
+        rows = [(s, c) for s, c in rows if c]  # a row begun but with no run done: not shown
+    done_progress(err)
+    if args.junit is not None:
+        write_junit(args.junit, junit_xml(results, suite="smtp-hil-matrix",
+                                           expected_failures=True,
+                                           show_secrets=args.show_secrets))
+    if args.write_golden is not None:
+        if interrupted:
+            err.write(f"smtp-hil: --write-golden {args.write_golden}: not written, the matrix "
+                      f"was interrupted\n")
+        else:
+            write_golden_file(args.write_golden, results, args.seed, err)
+    for result in results if args.artifacts is not None else []:
+        write_run_artifacts(result, args.artifacts, args.show_secrets)
+    if args.report is not None:
+        _write_matrix_report(args.report, results, scenarios, column, args, interrupted)
+    if firmware is not None:
+        total += len(scenarios)  # the firmware column: counted done only when complete
+    done = len(results) + (len(scenarios) if column else 0)
+    not_done = total - done if interrupted else None
+    _print_matrix(args.json, out, scenarios, rows, results, surprises, column, not_done)
+    if interrupted:
+        return say_interrupted(out, err, done, total)
+    return EXIT_FAIL if surprises else EXIT_OK
+
+
+def _matrix_cell(scenario: Scenario, profile: str, seed: int, results: list[RunResult],
+                 cells: list[str], surprises: list[str]) -> None:
+    """Run one cell of the matrix and record it (all at once, after the run)."""
+    result = run(scenario, profile, seed)
+    outcome = run_outcome(result)
+    with uninterrupted():
+        results.append(result)
+        cells.append(outcome.letter)
+        if outcome.surprise:
+            surprises.append(f"{scenario.name} on {profile} {outcome.words}: "
+                             f"{result.verdict.reason}")
+
+
+def _write_matrix_report(path: Path, results: list[RunResult], scenarios: list[Scenario],
+                         column: FirmwareColumn | None, args: argparse.Namespace,
+                         interrupted: bool) -> None:
+    """The report with the grid (and the firmware's column), or, after Ctrl-C, the list of
+    the runs that finished."""
+    if interrupted:
+        write_report(path, results, title=f"smtp-hil matrix (seed {args.seed}), interrupted "
+                      f"after {len(results)} runs", matrix=False, artifacts=args.artifacts)
+        return
+    firmware_runs = None if column is None else FirmwareRuns(
+        column.label, column.results,
+        {s.name: column.notes[s.name] for s, cell in zip(scenarios, column.cells, strict=True)
+         if cell == NOT_APPLICABLE_CELL})
+    write_report(path, results, title=f"smtp-hil matrix (seed {args.seed})", matrix=True,
+                  artifacts=args.artifacts, firmware=firmware_runs)
+
+
+def _print_matrix(as_json: bool, out: TextIO, scenarios: list[Scenario],
+                  rows: list[tuple[Scenario, list[str]]], results: list[RunResult],
+                  surprises: list[str], column: FirmwareColumn | None,
+                  not_done: int | None) -> None:
+    """The matrix of the runs done; one interrupted (``not_done`` runs left) shows ``-``
+    for the cells not run (JSON: leaves them out, with ``interrupted`` and ``not_done``)."""
+    interrupted = not_done is not None
+    if as_json:
+        data: dict[str, object] = {
+            "profiles": list(PROFILE_NAMES),
+            "rows": [{"scenario": s.name, "cells": dict(zip(PROFILE_NAMES, c, strict=False))}
+                     for s, c in rows],
+            "surprises": surprises, "runs": len(results),
+            "wall_s": round(sum(r.wall_s for r in results), 3),
+            **({"firmware_column": column.as_dict(scenarios)} if column else {})}
+        if interrupted:
+            data.update(interrupted=True, not_done=not_done)
+        out.write(json.dumps(data, indent=2) + "\n")
+        return
+    width = max(len(s.name) for s, _ in rows) if rows else 10
+    extra = [column.label] if column else []
+    out.write(f"{'scenario':<{width}}  "
+              + " ".join(f"{p:>7}" for p in [*PROFILE_NAMES, *extra]) + "\n")
+    for index, (scenario, cells) in enumerate(rows):
+        shown = cells + [NOT_RUN] * (len(PROFILE_NAMES) - len(cells))
+        shown += [column.cells[index]] if column else []
+        out.write(f"{scenario.name:<{width}}  " + " ".join(f"{c:>7}" for c in shown) + "\n")
+    legend = LEGEND + (f"   {NOT_RUN} not run (interrupted)" if interrupted else "")
+    out.write(f"\n{legend}\n")
+    if column:
+        out.write(FIRMWARE_LEGEND.format(label=column.label) + f"\n{column.counts}\n")
+    wall = sum(r.wall_s for r in results)
+    out.write(f"{len(results)} runs, {wall:.2f} s of simulation wall time\n")
+    for line in surprises:
+        out.write(f"UNEXPECTED: {line}\n")
+    if not surprises and not interrupted:
+        out.write("matrix matches the catalog: current passes everything and each release "
+                  "fails exactly the scenarios of its bugs\n")

@@ -1,0 +1,82 @@
+"""The files ``run`` and ``matrix`` write besides their report on standard output: JUnit
+XML, the HTML report, the artifacts of each run, the golden hashes.
+
+Each path is checked before anything runs (:func:`check_output_file`,
+:func:`make_output_folder`), so a typo costs nothing; a path that still cannot be
+written is bad input naming the option. This module knows files and the views that fill
+them; it runs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TextIO
+
+from emulator.userinput import UserInputError
+from scenarios.artifacts import write_artifacts
+from scenarios.golden import write_golden
+from scenarios.report.from_runs import FirmwareRuns, build_report
+from scenarios.report.html import render_report
+from scenarios.runner import RunResult
+
+
+def check_output_file(option: str, path: Path) -> None:
+    """UserInputError unless ``path`` can be written: its folder exists and is writable."""
+    where = f"{option} {path}"
+    if path.is_dir():
+        raise UserInputError(f"{where}: is a directory")
+    folder = path.parent
+    if not folder.is_dir():
+        raise UserInputError(f"{where}: no such directory {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists()
+                                                    and not os.access(path, os.W_OK)):
+        raise UserInputError(f"{where}: permission denied")
+
+
+def make_output_folder(option: str, path: Path) -> None:
+    """Create ``path`` (and its parents) now, or UserInputError saying why it cannot be."""
+    where = f"{option} {path}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserInputError(f"{where}: cannot create the folder: {exc.strerror or exc}"
+                             ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserInputError(f"{where}: permission denied")
+
+
+def write_junit(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        raise UserInputError(f"--junit {path}: {exc.strerror or exc}") from None
+
+
+def write_report(path: Path, results: list[RunResult], *, title: str, matrix: bool,
+                 artifacts: Path | None, firmware: FirmwareRuns | None = None) -> None:
+    report = build_report(results, title=title, matrix=matrix, firmware=firmware,
+                          artifacts=artifacts, report=path)
+    try:
+        path.write_text(render_report(report), encoding="utf-8")
+    except OSError as exc:
+        raise UserInputError(f"--report {path}: {exc.strerror or exc}") from None
+
+
+def write_run_artifacts(result: RunResult, folder: Path, show_secrets: bool) -> Path:
+    try:
+        return write_artifacts(result, folder, show_secrets=show_secrets)
+    except OSError as exc:
+        raise UserInputError(f"--artifacts {folder}: {exc.strerror or exc}") from None
+
+
+def write_golden_file(path: Path, results: list[RunResult], seed: int, err: TextIO) -> None:
+    """The golden hashes of ``results``, and one line on ``err`` saying what was written."""
+    try:
+        golden = write_golden(path, results, seed=seed)
+    except OSError as exc:
+        raise UserInputError(f"--write-golden {path}: {exc.strerror or exc}") from None
+    err.write(f"golden hashes of {len(golden.hashes)} runs written to {path} "
+              f"({golden.openssl}, Python {golden.python}, seed {seed}"
+              + (f"; not reproducible: {', '.join(sorted(golden.not_reproducible))}"
+                 if golden.not_reproducible else "") + ")\n")
