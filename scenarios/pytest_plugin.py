@@ -20,6 +20,11 @@ transcript. When a test that ran scenarios fails, the artifacts of its runs (tra
 trace, pcap, result JSON) are written under pytest's temporary directory; their paths
 go into the assertion message, into a report section and into the terminal summary.
 
+Pytest loads this plugin in every session of every project that has smtp-hil installed,
+so it imports the simulation only when a fixture or a failure needs it: importing this
+module takes about 5 ms, importing the runner, the world and the artifacts about 500 ms
+more (measured with ``python -X importtime``); hence the imports inside functions.
+
 This module knows pytest, the runner, the world builder and the artifacts; it judges
 nothing itself (the verdict is :mod:`scenarios.verdict`'s).
 """
@@ -34,6 +39,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from emulator.units import MINUTE
+from smtp.profiles import check_profile_name
 
 if TYPE_CHECKING:
     from emulator.board import Board
@@ -90,6 +96,7 @@ class ScenarioFailed(AssertionError):
 def failure_text(result: RunResult, *, show_secrets: bool = False) -> str:
     """The verdict's reasons and the last :data:`TRANSCRIPT_TAIL` transcript lines
     (credentials hidden unless ``show_secrets``)."""
+    # start-up: imported when used (see the module docstring)
     from scenarios.artifacts import transcript_lines
 
     head = (f"scenario {result.scenario.name} "
@@ -130,6 +137,7 @@ class HilRunner:
     def __call__(self, scenario: str | Path | Scenario | None = None, *,
                  scenario_text: str | None = None, profile: str | None = None,
                  seed: int | None = None) -> RunResult:
+        # start-up: imported when used (see the module docstring)
         from scenarios.runner import run
 
         result = run(self.load(scenario, scenario_text),
@@ -140,6 +148,7 @@ class HilRunner:
 
     @staticmethod
     def load(scenario: str | Path | Scenario | None, scenario_text: str | None) -> Scenario:
+        # start-up: imported when used (see the module docstring)
         from scenarios.format import Scenario, parse_scenario
         from scenarios.runner import resolve_scenario
 
@@ -157,6 +166,7 @@ class HilRunner:
 
     def write_artifacts(self, result: RunResult) -> Path:
         """The run's artifacts under this test's temporary directory (once per run)."""
+        # start-up: imported when used (see the module docstring)
         from scenarios.artifacts import run_dirname, write_artifacts
 
         key = id(result)
@@ -185,6 +195,7 @@ class HilBoard:
     @classmethod
     def build(cls, profile: str = "current", seed: int = 0, *, sections: str = "") -> HilBoard:
         """``sections`` is extra scenario TOML, e.g. ``[device]`` or ``[link]`` tables."""
+        # start-up: imported when used (see the module docstring)
         from scenarios.format import parse_scenario
         from scenarios.world import build_world
 
@@ -221,6 +232,7 @@ class HilBoard:
         return firmware.terminal_events[0] if firmware.terminal_events else None
 
     def transcript(self, *, show_secrets: bool = False) -> list[str]:
+        # start-up: imported when used (see the module docstring)
         from scenarios.artifacts import transcript_lines
 
         return transcript_lines(self.kernel.trace.records, show_secrets=show_secrets)
@@ -229,6 +241,7 @@ class HilBoard:
                    port: int | None = None) -> SimServer:
         """A scripted server listening on the server host (see the ``hil_server`` fixture).
         Several servers (on different ports) share one transcript."""
+        # start-up: imported when used (see the module docstring)
         from scenarios.server.rules import ServerConfig
         from scenarios.server.simdriver import SimServer
         from scenarios.world import server_tls
@@ -269,12 +282,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from smtp.profiles import PROFILE_NAMES
-
-    profile = config.getoption("hil_profile")
-    if profile not in PROFILE_NAMES:
-        raise pytest.UsageError(f"--hil-profile: expected one of {', '.join(PROFILE_NAMES)}, "
-                                f"got {profile!r}")
+    try:
+        check_profile_name(config.getoption("hil_profile"))
+    except ValueError as exc:
+        raise pytest.UsageError(f"--hil-profile: {exc}") from None
     config.stash[_ARTIFACTS] = []
 
 

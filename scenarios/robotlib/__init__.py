@@ -1,12 +1,14 @@
 """The Robot Framework keyword library of smtp-hil: :class:`SmtpHilLibrary`.
 
 The library is composed of components by area, as robotframework-browser composes its
-``keywords/*.py``: board (:mod:`.keywords_board`), scripted server and whole scenarios
-(:mod:`.keywords_server`), link faults (:mod:`.keywords_network`), serial consoles
-(:mod:`.keywords_console`), the server's mailbox (:mod:`.keywords_mailbox`) and artifacts
-(:mod:`.keywords_artifacts`). Each keyword is a thin, documented method of one component;
-the library offers them all through Robot's hybrid API, and Python code can call them as
-plain methods (``SmtpHilLibrary().boot_emulated_board(profile="2.4")``), Robot or not.
+``keywords/*.py``: board (:mod:`.keywords.board`), scripted server and whole scenarios
+(:mod:`.keywords.server`), link faults (:mod:`.keywords.network`), serial consoles
+(:mod:`.keywords.console`), the server's mailbox (:mod:`.keywords.mailbox`) and artifacts
+(:mod:`.keywords.artifacts`). Each keyword is a thin, documented method of one component,
+tagged with its area (``board``, ``server``, ``network``, ``console``, ``mailbox``,
+``artifacts``); the library offers them all through Robot's hybrid API, and Python code
+can call them as plain methods (``SmtpHilLibrary().boot_emulated_board(profile="2.4")``),
+Robot or not.
 
 This module knows the components and Robot's library conventions; the keywords are the
 components' business.
@@ -18,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from scenarios.robotlib.context import LibraryComponent, LibraryContext
-from scenarios.robotlib.keywords_artifacts import ArtifactKeywords
-from scenarios.robotlib.keywords_board import BoardKeywords
-from scenarios.robotlib.keywords_console import ConsoleKeywords
-from scenarios.robotlib.keywords_mailbox import MailboxKeywords
-from scenarios.robotlib.keywords_network import NetworkKeywords
-from scenarios.robotlib.keywords_server import ServerKeywords
+from scenarios.robotlib.keywords.artifacts import ArtifactKeywords
+from scenarios.robotlib.keywords.board import BoardKeywords
+from scenarios.robotlib.keywords.console import ConsoleKeywords
+from scenarios.robotlib.keywords.mailbox import MailboxKeywords
+from scenarios.robotlib.keywords.network import NetworkKeywords
+from scenarios.robotlib.keywords.server import ServerKeywords
 
 __all__ = ["SmtpHilLibrary"]
 __version__ = "0.1.0"
@@ -65,6 +67,9 @@ class SmtpHilLibrary:
     Time arguments are Robot times: ``10 min``, ``1 hour 30 s``, ``1.5`` (seconds).
 
     = Areas =
+
+    Every keyword carries the tag of its area (``board``, ``server``, ``network``,
+    ``console``, ``mailbox``, ``artifacts``): the keyword documentation filters by tag.
 
     == Board ==
 

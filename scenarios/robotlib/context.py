@@ -4,13 +4,14 @@ One :class:`LibraryContext` per library instance (Robot makes one per suite) hol
 device under test and what surrounds it: the scenario whose scripted server was started,
 the emulated device (a :class:`~scenarios.session.DeviceSession`: the scenario's world
 with a console on a UART), the result of the last whole-scenario run, a scripted server
-on a real socket, and the cursor of device events already waited for. The components
-(``keywords_*.py``) read and change it; none of them holds state of its own except the
-console connections.
+on a real socket (:class:`~scenarios.robotlib.socket_server.SocketServer`), and the
+cursor of device events already waited for. The components (``keywords/*.py``) read and
+change it; none of them holds state of its own except the console connections.
 
-Also here: the typed :func:`keyword` decorator (Robot's own is untyped), turning Robot
-time strings and numbers into microseconds, and where artifacts go (Robot's
-``${OUTPUT DIR}`` when Robot runs, else the directory the library was given).
+Also here: the typed :func:`keyword` decorator (Robot's own is untyped), the component
+base class that tags each keyword with its component's area, turning Robot time strings
+and numbers into microseconds, and where artifacts go (Robot's ``${OUTPUT DIR}`` when
+Robot runs, else the directory the library was given).
 
 This module knows the emulator session, the runner's result and Robot's BuiltIn
 variables; it defines no keywords and moves no time.
@@ -21,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import Any, ClassVar, TypeAlias, TypeVar
 
 from robot.libraries.BuiltIn import (
     BuiltIn,
@@ -31,13 +32,11 @@ from robot.utils import timestr_to_secs  # type: ignore[import-untyped]
 
 from emulator.units import SECOND, format_us
 from scenarios.format import Scenario
+from scenarios.robotlib.socket_server import SocketServer
 from scenarios.runner import RunResult
 from scenarios.server.mailbox import Observations, ReceivedMail
+from scenarios.session import DeviceSession
 from scenarios.world import World
-
-if TYPE_CHECKING:
-    from scenarios.robotlib.keywords_server import SocketServer
-    from scenarios.session import DeviceSession
 
 Duration: TypeAlias = timedelta | float | str
 """A keyword's time argument: a Robot time string (``10 min``, ``1 hour 3 s``, ``600``),
@@ -166,7 +165,22 @@ class LibraryContext:
 
 
 class LibraryComponent:
-    """Base of the keyword components: each gets the library's shared context."""
+    """Base of the keyword components: each gets the library's shared context, and names
+    its :attr:`AREA`, the tag every one of its keywords carries (``board``, ``server``,
+    ``network``, ``console``, ``mailbox``, ``artifacts``), so that ``robot --include
+    network`` or the keyword documentation's tag filter finds a whole area."""
+
+    AREA: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.AREA:
+            raise TypeError(f"{cls.__name__}: a keyword component names its AREA")
+        for member in vars(cls).values():
+            if callable(member) and hasattr(member, "robot_name"):
+                tags: list[str] = member.__dict__["robot_tags"]
+                if cls.AREA not in tags:
+                    tags.insert(0, cls.AREA)
 
     def __init__(self, ctx: LibraryContext) -> None:
         self.ctx = ctx

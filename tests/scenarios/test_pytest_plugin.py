@@ -133,7 +133,7 @@ def test_an_unknown_profile_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_x="def test_x(): pass")
     result = pytester.runpytest(*PLUGINS, "--hil-profile", "9.9")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--hil-profile: expected one of 1.0, *, current, got '9.9'"])
+    result.stderr.fnmatch_lines(["*--hil-profile: unknown profile '9.9' (known: 1.0, *, current)"])
 
 
 def test_hil_run_refuses_both_a_name_and_text(pytester: pytest.Pytester) -> None:

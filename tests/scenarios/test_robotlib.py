@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import smtplib
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 import robot
 
 from emulator import serialurl
+from scenarios.format import FAULT_NAMES
 from scenarios.robotlib import SmtpHilLibrary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -349,6 +351,29 @@ def test_libdoc_builds_the_manual(tmp_path: Path) -> None:
     for keyword in ("Boot Emulated Board", "Wait For Device Event", "Open Console",
                     "Mail Body Should Be", "Save Artifacts", "Drop Nth"):
         assert keyword in html
+
+
+def test_libdoc_tags_every_keyword_with_the_area_of_its_module(tmp_path: Path) -> None:
+    spec = tmp_path / "libdoc.json"
+    done = subprocess.run([sys.executable, "-m", "robot.libdoc", "--format", "JSON",
+                           "scenarios.robotlib.SmtpHilLibrary", str(spec)],
+                          capture_output=True, text=True, cwd=ROOT, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    keywords = json.loads(spec.read_text())["keywords"]
+    library = SmtpHilLibrary()
+    areas = {"board", "server", "network", "console", "mailbox", "artifacts"}
+    for keyword in keywords:
+        method = getattr(library, keyword["name"].lower().replace(" ", "_"))
+        module_area = type(method.__self__).__module__.rpartition(".")[2]
+        assert [t for t in keyword["tags"] if t in areas] == [module_area], keyword["name"]
+    assert {t for k in keywords for t in k["tags"]} >= areas
+
+
+def test_every_fault_verb_of_the_scenario_format_is_a_network_keyword() -> None:
+    library = SmtpHilLibrary()
+    for verb in FAULT_NAMES:
+        method = getattr(library, verb)
+        assert type(method.__self__).AREA == "network", verb
 
 
 def test_robot_suites_pass(tmp_path: Path) -> None:

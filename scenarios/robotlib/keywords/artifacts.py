@@ -22,6 +22,7 @@ from robot.api import logger
 from emulator.trace import records_to_jsonl
 from scenarios.artifacts import capture_epoch_s, result_dict, shown_records, transcript_lines
 from scenarios.robotlib.context import LibraryComponent, NotReady, keyword, robot_variable
+from stack.pcap import write_pcap
 from stack.tls.keylog import write_key_log
 
 ARTIFACTS_FOLDER = "artifacts"
@@ -35,6 +36,8 @@ def slug(text: str) -> str:
 
 class ArtifactKeywords(LibraryComponent):
     """Transcript, trace and pcap files, linked in Robot's log."""
+
+    AREA = "artifacts"
 
     def _folder(self, folder: str | None) -> Path:
         if folder is None:
@@ -105,7 +108,6 @@ class ArtifactKeywords(LibraryComponent):
 
         | `Save Pcap` |
         """
-        from stack.pcap import write_pcap
 
         path = self._folder(folder) / "capture.pcap"
         world = self.ctx.world

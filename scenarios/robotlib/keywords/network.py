@@ -31,6 +31,8 @@ def _side(field: str, side: str | None) -> Side | None:
 class NetworkKeywords(LibraryComponent):
     """Faults on the simulated link."""
 
+    AREA = "network"
+
     def _link(self) -> Link:
         return self.ctx.world.link
 

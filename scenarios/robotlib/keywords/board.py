@@ -96,6 +96,8 @@ def customised(scenario: Scenario, *, pool_buffers: int | None,
 class BoardKeywords(LibraryComponent):
     """The emulated board: boot, jobs, events, RTC, time, buffer pool and watchdog."""
 
+    AREA = "board"
+
     # ---- booting --------------------------------------------------------------------------
     @keyword()
     def boot_emulated_board(self, profile: str = "current", pool_buffers: int | None = None,

@@ -101,6 +101,8 @@ class ConsoleConnection:
 class ConsoleKeywords(LibraryComponent):
     """Serial consoles: open by URL, write lines, wait for lines matching a pattern."""
 
+    AREA = "console"
+
     def __init__(self, ctx: LibraryContext) -> None:
         super().__init__(ctx)
         self._consoles: dict[str, ConsoleConnection] = {}

@@ -52,6 +52,8 @@ def _body_text(mail: ReceivedMail) -> str:
 class MailboxKeywords(LibraryComponent):
     """The scripted server's mailbox."""
 
+    AREA = "mailbox"
+
     def _mail(self, mail: int) -> ReceivedMail:
         box = self.ctx.mailbox()
         if not isinstance(mail, int) or isinstance(mail, bool) or mail < 1:
