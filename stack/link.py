@@ -15,9 +15,16 @@ these); a segment that is lost also gets a ``drop`` record with the same fields 
 Fault verbs (the same names in scenario files, Python and Robot keywords):
 ``drop_nth``, ``drop_after``, ``inject_rst``, ``hold``/``release``,
 ``partition``/``repair``, ``set_loss``. Random loss draws from ``kernel.rng`` only.
-Holds overlap without interfering: each :meth:`Link.hold` returns its own :class:`Hold`,
-:meth:`Link.release` ends that one only (a frame stays held while any other hold still
-covers its sender), and only :meth:`Link.release_all` ends them all.
+
+The paired verbs go by pairs of sides, as turmoil's do: a hold or a partition covers the
+frames from ``src`` to ``dst`` (either left out: any host), so one direction between two
+hosts, everything a host sends, or everything a host receives. They overlap without
+interfering: each :meth:`Link.hold` returns its own :class:`Hold` and each
+:meth:`Link.partition` its own :class:`Partition`; :meth:`Link.release` and
+:meth:`Link.repair` end that one only (a frame stays held, or lost, while any other still
+covers it), and only :meth:`Link.release_all` and :meth:`Link.repair_all` end them all.
+A held frame goes out when no hold covers it any more; a frame a partition covers is
+lost (a ``drop`` record, reason ``partition``).
 
 This module knows segments, addresses and time. It knows nothing about TCP state,
 buffers or what the hosts are.
@@ -27,14 +34,16 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from emulator.checks import check_int
 from emulator.kernel import Kernel
 from stack.segment import ETHERNET_HEADER, Flags, Segment
 
 Receiver = Callable[[Segment], None]
+_Placed = TypeVar("_Placed", "Hold", "Partition")
 _Direction = tuple[str, str]
 _Flow = tuple[str, int, str, int]
 
@@ -64,13 +73,32 @@ class LinkStats:
 @dataclass(frozen=True, slots=True)
 class Hold:
     """One hold placed by :meth:`Link.hold`: its number on this link (1, 2, ... in the
-    order placed) and whose frames it holds (``src`` None: every host's)."""
+    order placed) and the frames it holds: from ``src`` to ``dst`` (None: any host)."""
 
     number: int
     src: str | None
+    dst: str | None = None
 
-    def covers(self, ip: str) -> bool:
-        return self.src is None or self.src == ip
+    def covers(self, segment: Segment) -> bool:
+        return _between(segment, self.src, self.dst)
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """One partition placed by :meth:`Link.partition`: its number on this link (1, 2, ...
+    in the order placed) and the frames it loses: from ``src`` to ``dst`` (None: any
+    host)."""
+
+    number: int
+    src: str | None
+    dst: str | None = None
+
+    def covers(self, segment: Segment) -> bool:
+        return _between(segment, self.src, self.dst)
+
+
+def _between(segment: Segment, src: str | None, dst: str | None) -> bool:
+    return (src is None or segment.src_ip == src) and (dst is None or segment.dst_ip == dst)
 
 
 @dataclass(slots=True)
@@ -132,7 +160,8 @@ class Link:
         self._holds: list[Hold] = []
         self._holds_placed = 0
         self._held: list[Segment] = []
-        self._partitioned = False
+        self._partitions: list[Partition] = []
+        self._partitions_placed = 0
 
     # ---- hosts ------------------------------------------------------------------
 
@@ -213,34 +242,31 @@ class Link:
         """The holds in force, in the order they were placed."""
         return list(self._holds)
 
-    def hold(self, *, src: str | None = None) -> Hold:
-        """Queue frames sent by ``src`` (every host when None) until this hold is
-        released (:meth:`release` with the returned :class:`Hold`, or :meth:`release_all`)."""
-        if src is not None:
-            check_ipv4("src", src)
+    def hold(self, *, src: str | None = None, dst: str | None = None) -> Hold:
+        """Queue the frames ``src`` sends to ``dst`` (None: any host) until this hold is
+        released (:meth:`release` with the returned :class:`Hold`, or
+        :meth:`release_all`)."""
+        src, dst = self._pair(src, dst)
         self._holds_placed += 1
-        placed = Hold(self._holds_placed, src)
+        placed = Hold(self._holds_placed, src, dst)
         self._holds.append(placed)
-        self._fault("hold", hold=placed.number, src=src)
+        self._fault("hold", hold=placed.number, src=src, **self._dst_field(dst))
         return placed
 
-    def release(self, hold: Hold) -> None:
-        """End ``hold`` only: the held frames no other hold covers go out, in the order
-        they were sent; frames another hold still covers stay held."""
-        if not isinstance(hold, Hold):
+    def release(self, hold: Hold | None = None) -> None:
+        """End ``hold`` only (None: the one hold in force): the held frames no other hold
+        covers go out, in the order they were sent; frames another hold still covers
+        stay held."""
+        if hold is not None and not isinstance(hold, Hold):
             raise ValueError(f"hold: expected a Hold from Link.hold, got {hold!r}")
-        placed = self.active_hold(hold.number)
+        placed = self._the_only("hold", self._holds) if hold is None else (
+            self.active_hold(hold.number))
         self._holds.remove(placed)
         self._fault("release", hold=placed.number, frames=self._deliver_unheld())
 
     def active_hold(self, number: int) -> Hold:
         """The hold in force numbered ``number``; ValueError when there is none."""
-        for placed in self._holds:
-            if placed.number == number:
-                return placed
-        active = ", ".join(str(h.number) for h in self._holds) or "none"
-        raise ValueError(f"hold: hold {number} is not active on link {self.name} "
-                         f"(active: {active})")
+        return self._active("hold", self._holds, number)
 
     def release_all(self) -> None:
         """End every hold; deliver every held frame in the order they were sent."""
@@ -248,25 +274,81 @@ class Link:
         self._holds.clear()
         self._fault("release_all", holds=count, frames=self._deliver_unheld())
 
-    def _is_held(self, ip: str) -> bool:
-        return any(h.covers(ip) for h in self._holds)
+    def _is_held(self, segment: Segment) -> bool:
+        return any(h.covers(segment) for h in self._holds)
 
     def _deliver_unheld(self) -> int:
         """Send on the held frames no hold covers any more; how many went."""
-        going = [seg for seg in self._held if not self._is_held(seg.src_ip)]
-        self._held = [seg for seg in self._held if self._is_held(seg.src_ip)]
+        going = [seg for seg in self._held if not self._is_held(seg)]
+        self._held = [seg for seg in self._held if self._is_held(seg)]
         for segment in going:
             self._schedule(segment)
         return len(going)
 
-    def partition(self) -> None:
-        """Lose every frame, both ways, until :meth:`repair`."""
-        self._partitioned = True
-        self._fault("partition")
+    @property
+    def partitions(self) -> list[Partition]:
+        """The partitions in force, in the order they were placed."""
+        return list(self._partitions)
 
-    def repair(self) -> None:
-        self._partitioned = False
-        self._fault("repair")
+    def partition(self, *, src: str | None = None, dst: str | None = None) -> Partition:
+        """Lose every frame ``src`` sends to ``dst`` (None: any host; both None: every
+        frame, both ways) until this partition is repaired (:meth:`repair` with the
+        returned :class:`Partition`, or :meth:`repair_all`)."""
+        src, dst = self._pair(src, dst)
+        self._partitions_placed += 1
+        placed = Partition(self._partitions_placed, src, dst)
+        self._partitions.append(placed)
+        self._fault("partition", partition=placed.number, src=src, **self._dst_field(dst))
+        return placed
+
+    def repair(self, partition: Partition | None = None) -> None:
+        """End ``partition`` only (None: the one partition in force): the frames it
+        covered get through again unless another partition covers them too."""
+        if partition is not None and not isinstance(partition, Partition):
+            raise ValueError(f"partition: expected a Partition from Link.partition, got "
+                             f"{partition!r}")
+        placed = self._the_only("partition", self._partitions) if partition is None else (
+            self.active_partition(partition.number))
+        self._partitions.remove(placed)
+        self._fault("repair", partition=placed.number)
+
+    def active_partition(self, number: int) -> Partition:
+        """The partition in force numbered ``number``; ValueError when there is none."""
+        return self._active("partition", self._partitions, number)
+
+    def repair_all(self) -> None:
+        """End every partition."""
+        count = len(self._partitions)
+        self._partitions.clear()
+        self._fault("repair_all", partitions=count)
+
+    def _pair(self, src: str | None, dst: str | None) -> tuple[str | None, str | None]:
+        if src is not None:
+            check_ipv4("src", src)
+        if dst is not None:
+            check_ipv4("dst", dst)
+        return src, dst
+
+    @staticmethod
+    def _dst_field(dst: str | None) -> dict[str, str]:
+        """``dst`` as a fault record field, only when one is named (so the records of
+        the one-sided forms are as they always were)."""
+        return {} if dst is None else {"dst": dst}
+
+    def _active(self, what: str, placed: Sequence[_Placed], number: int) -> _Placed:
+        for one in placed:
+            if one.number == number:
+                return one
+        active = ", ".join(str(p.number) for p in placed) or "none"
+        raise ValueError(f"{what}: {what} {number} is not active on link {self.name} "
+                         f"(active: {active})")
+
+    def _the_only(self, what: str, placed: Sequence[_Placed]) -> _Placed:
+        if len(placed) != 1:
+            active = ", ".join(str(p.number) for p in placed) or "none"
+            raise ValueError(f"{what}: name the {what} to end: {len(placed)} in force on "
+                             f"link {self.name} (active: {active})")
+        return placed[0]
 
     def set_loss(self, probability: float, *, src: str | None = None) -> None:
         """Lose each frame from ``src`` (every host when None) with ``probability``."""
@@ -295,7 +377,7 @@ class Link:
             st.frames_dropped += 1
             self.kernel.emit(self.source, "drop", reason=reason, **fields)
             return
-        if self._is_held(segment.src_ip):
+        if self._is_held(segment):
             st.frames_held += 1
             self._held.append(segment)
             return
@@ -329,7 +411,7 @@ class Link:
                 reason = reason or "drop_after"
         if reason is not None:
             return reason
-        if self._partitioned:
+        if any(p.covers(segment) for p in self._partitions):
             return "partition"
         if segment.dst_ip not in self._ports:
             return "no route"

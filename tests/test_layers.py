@@ -24,8 +24,9 @@ The rules, each reported with every violation it finds (never stopping at the fi
 - **private names**: ``from m import _x``, ``m._x`` on an imported module ``m``, or
   ``obj._x`` where ``_x`` is defined by another module of the project and not by this
   one (a collaborator reaching into another module's private members);
-- **imports inside functions**: allowed only with a comment on the same line or the
-  line above saying it saves start-up time (``start-up``), as measured.
+- **imports inside functions**: allowed only with a comment saying it saves start-up
+  time (``start-up``), as measured: on the import's line or right above it (the
+  comments and imports just above count, so one comment serves a group of imports).
 
 This module knows Python's ``ast`` and the package layout; it imports nothing of the
 project.
@@ -312,6 +313,16 @@ def _function_imports(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]
                     yield inner
 
 
+def _says_start_up(lines: list[str], first: int, last: int) -> bool:
+    """Whether the import on lines ``first``..``last`` (1-based), or the comments and
+    imports right above it, say it saves start-up time."""
+    start = first - 1
+    while start > 0 and lines[start - 1].lstrip().startswith(("#", "from ", "import ")):
+        start -= 1
+    text = " ".join(lines[start:last]).lower()
+    return "#" in text and any(word in text for word in START_UP_WORDS)
+
+
 def function_import_violations(modules: dict[str, Module]) -> Iterator[str]:
     for module in modules.values():
         lines = module.path.read_text().splitlines()
@@ -320,8 +331,7 @@ def function_import_violations(modules: dict[str, Module]) -> Iterator[str]:
             if node.lineno in seen:
                 continue  # a nested function's import is found twice
             seen.add(node.lineno)
-            nearby = " ".join(lines[max(node.lineno - 2, 0): node.end_lineno or node.lineno])
-            if "#" in nearby and any(w in nearby.lower() for w in START_UP_WORDS):
+            if _says_start_up(lines, node.lineno, node.end_lineno or node.lineno):
                 continue
             shown = ast.get_source_segment(module.path.read_text(), node) or "import"
             yield (f"{module.shown}:{node.lineno}: an import inside a function without a "

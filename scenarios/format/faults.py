@@ -3,7 +3,10 @@
 One entry per fault: ``fault`` names the verb (the same names as :class:`stack.link.Link`'s
 methods and the Robot keywords: ``drop_nth``, ``drop_after``, ``inject_rst``, ``hold``,
 ``partition``, ``set_loss``), ``at_s`` when it is armed or fires, and the verb's own
-keys. Sides are named as the file names them: ``device`` or ``server``.
+keys. Sides are named as the file names them: ``device`` or ``server``. ``hold`` and
+``partition`` go by pairs of sides (``src`` to ``dst``, either left out: any), and a
+timed one is released or repaired alone, ``duration_s`` later: overlapping holds and
+partitions never end one another.
 
 Each model knows its keys and how it arms itself: :meth:`arm` schedules the verb on the
 link's kernel for a run whose two ends have the addresses in :class:`Sides`. The world
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Final, Literal, TypeAlias, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from scenarios.format.vocabulary import (
     STRICT,
@@ -31,6 +34,7 @@ from scenarios.format.vocabulary import (
     seconds_to_us_or_none,
 )
 from smtp.bounds import Count, PositiveCount, PositiveSeconds, Seconds
+from smtp.inputwording import problems_error
 from stack.link import Link
 
 
@@ -108,43 +112,57 @@ class InjectRstFault(_TimedFault):
                                                 towards=sides.ip(self.towards)))
 
 
-class HoldFault(_TimedFault):
-    """From ``at_s``, hold what ``src`` sends (both sides when omitted); release it
-    ``duration_s`` later (never when omitted)."""
+class _PairedFault(_TimedFault):
+    """A fault on the frames from ``src`` to ``dst`` (either omitted: any side), from
+    ``at_s`` for ``duration_s`` (for ever when omitted)."""
 
-    fault: Literal["hold"]
     src: Side | None = None
+    dst: Side | None = None
     duration_s: PositiveSeconds | None = None
 
     @property
     def duration_us(self) -> int | None:
         return seconds_to_us_or_none(self.duration_s)
+
+    @model_validator(mode="after")
+    def _two_sides(self) -> _PairedFault:
+        if self.src is not None and self.src == self.dst:
+            raise problems_error([(("dst",), f"the same side as src ({self.src}): no frame "
+                                             f"goes from a side to itself")])
+        return self
+
+
+class HoldFault(_PairedFault):
+    """From ``at_s``, hold what ``src`` sends to ``dst`` (any side when omitted); release
+    it ``duration_s`` later (never when omitted), and only it."""
+
+    fault: Literal["hold"]
 
     def arm(self, link: Link, sides: Sides) -> None:
         link.kernel.call_at(self.at_us, partial(self._place, link, sides))
 
     def _place(self, link: Link, sides: Sides) -> None:
         """Place the hold; a timed one is released alone, ``duration_us`` later."""
-        placed = link.hold(src=sides.ip_or_any(self.src))
+        placed = link.hold(src=sides.ip_or_any(self.src), dst=sides.ip_or_any(self.dst))
         if self.duration_us is not None:
             link.kernel.call_later(self.duration_us, partial(link.release, placed))
 
 
-class PartitionFault(_TimedFault):
-    """From ``at_s``, lose every frame both ways; repair ``duration_s`` later (never when
-    omitted)."""
+class PartitionFault(_PairedFault):
+    """From ``at_s``, lose what ``src`` sends to ``dst`` (any side when omitted: with
+    neither, every frame both ways); repair it ``duration_s`` later (never when omitted),
+    and only it."""
 
     fault: Literal["partition"]
-    duration_s: PositiveSeconds | None = None
-
-    @property
-    def duration_us(self) -> int | None:
-        return seconds_to_us_or_none(self.duration_s)
 
     def arm(self, link: Link, sides: Sides) -> None:
-        link.kernel.call_at(self.at_us, link.partition)
+        link.kernel.call_at(self.at_us, partial(self._place, link, sides))
+
+    def _place(self, link: Link, sides: Sides) -> None:
+        """Place the partition; a timed one is repaired alone, ``duration_us`` later."""
+        placed = link.partition(src=sides.ip_or_any(self.src), dst=sides.ip_or_any(self.dst))
         if self.duration_us is not None:
-            link.kernel.call_at(self.at_us + self.duration_us, link.repair)
+            link.kernel.call_later(self.duration_us, partial(link.repair, placed))
 
 
 class SetLossFault(_TimedFault):

@@ -91,7 +91,9 @@ class SmtpHilLibrary:
     == Network ==
 
     The link's fault verbs, named as in scenario files: `Drop Nth`, `Drop After`, `Inject
-    Rst`, `Hold` and `Release`, `Partition` and `Repair`, `Set Loss`.
+    Rst`, `Hold` and `Release` (`Release All Holds`), `Partition` and `Repair` (`Repair All
+    Partitions`), `Set Loss`. `Hold` and `Partition` go by pairs of sides (``src`` to
+    ``dst``) and return a number; `Release` and `Repair` end the one they name, and only it.
 
     == Console ==
 

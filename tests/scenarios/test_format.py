@@ -569,7 +569,7 @@ def test_fault_union_problems() -> None:
     text = MINIMAL + (
         '[[link.faults]]\nfault = "drop_nth"\nsrc = "dev"\n'
         '[[link.faults]]\nfault = "inject_rst"\n'
-        '[[link.faults]]\nfault = "partition"\nsrc = "device"\n'
+        '[[link.faults]]\nfault = "partition"\ntowards = "device"\n'
         '[[link.faults]]\nfault = "set_loss"\nprobability = 2\n'
     )
     assert problems(text) == [
@@ -577,7 +577,7 @@ def test_fault_union_problems() -> None:
         "x.toml: link.faults[0].src: expected one of device, server, got 'dev'",
         "x.toml: link.faults[1].at_s: missing, expected a number",
         "x.toml: link.faults[1].towards: missing, expected one of device, server",
-        "x.toml: link.faults[2].src: unknown key",
+        "x.toml: link.faults[2].towards: unknown key",
         "x.toml: link.faults[3].probability: expected a number <= 1, got 2",
     ]
 

@@ -156,6 +156,38 @@ def test_a_timed_hold_ends_only_itself_not_an_untimed_hold_on_the_other_side() -
                                                        ("release", 2)]
 
 
+OVERLAPPING_PARTITIONS = """
+[[link.faults]]
+fault = "partition"
+
+[[link.faults]]
+fault = "partition"
+at_s = 0.5
+duration_s = 1
+"""
+
+
+def test_a_timed_repair_ends_only_its_own_partition_not_an_untimed_one() -> None:
+    result = run(_scenario(device=OVERLAPPING_PARTITIONS, expect='event = "error"'))
+    assert result.mailbox == []
+    link = result.world.link
+    assert [(p.number, p.src) for p in link.partitions] == [(1, None)]  # still cut off
+    faults = [dict(r.fields) for r in result.world.kernel.trace.select(link.source, "fault")]
+    assert [(f["verb"], f["partition"]) for f in faults] == [
+        ("partition", 1), ("partition", 2), ("repair", 2)]
+    after = [r for r in result.world.kernel.trace.select(link.source, "drop")
+             if r.t_us > 1_500_000 and str(r.get("src")).startswith(f"{result.world.board.ip}:")]
+    assert after and all(r.get("reason") == "partition" for r in after)
+
+
+def test_a_hold_or_partition_from_a_side_to_itself_is_refused() -> None:
+    for verb in ("hold", "partition"):
+        with pytest.raises(ScenarioError, match=r"link\.faults\[0\]\.dst: the same side as "
+                                                r"src \(server\)"):
+            _scenario(device=f'[[link.faults]]\nfault = "{verb}"\nsrc = "server"\n'
+                             f'dst = "server"\n')
+
+
 # ---- RTC variants ----------------------------------------------------------------------
 
 RTC_VARIANTS = "[device]\nrtc_variants = [2024-02-29T12:00:00Z, 2024-12-01T00:00:00Z]"

@@ -210,6 +210,73 @@ def test_partition_drops_both_ways_until_repair() -> None:
     assert [r["reason"] for r in records(kernel, "drop")] == ["partition", "partition"]
 
 
+def test_a_repair_ends_only_its_own_partition() -> None:
+    kernel, link, a, b = setup()
+    everyone = link.partition()
+    from_a = link.partition(src=A)
+    assert (everyone.number, from_a.number, link.partitions) == (1, 2, [everyone, from_a])
+    link.repair(everyone)  # A's frames are still lost to its own partition
+    a.send(B, 1)
+    b.send(A, 2)
+    kernel.run()
+    assert (b.seqs, a.seqs) == ([], [2])
+    link.repair(from_a)
+    a.send(B, 3)
+    kernel.run()
+    assert b.seqs == [3]
+    assert records(kernel, "fault") == [
+        {"verb": "partition", "partition": 1, "src": None},
+        {"verb": "partition", "partition": 2, "src": A},
+        {"verb": "repair", "partition": 1},
+        {"verb": "repair", "partition": 2},
+    ]
+    with pytest.raises(ValueError, match="partition: partition 2 is not active"):
+        link.repair(from_a)
+
+
+def test_a_partition_between_a_pair_cuts_one_direction_only() -> None:
+    kernel, link, a, b = setup()
+    c = Host(link, C)
+    link.partition(src=A, dst=B)
+    a.send(B, 1)
+    a.send(C, 2)
+    b.send(A, 3)
+    kernel.run()
+    assert (b.seqs, c.seqs, a.seqs) == ([], [2], [3])
+    assert records(kernel, "fault") == [
+        {"verb": "partition", "partition": 1, "src": A, "dst": B}]
+
+
+def test_repair_without_a_partition_needs_exactly_one_in_force() -> None:
+    _, link, _, _ = setup()
+    with pytest.raises(ValueError, match=r"name the partition to end: 0 in force"):
+        link.repair()
+    link.partition(src=A)
+    link.partition(src=B)
+    with pytest.raises(ValueError, match=r"2 in force on link wan \(active: 1, 2\)"):
+        link.repair()
+    link.repair_all()
+    assert link.partitions == []
+
+
+def test_a_hold_between_a_pair_holds_one_direction_only() -> None:
+    kernel, link, a, b = setup(latency_us=100)
+    c = Host(link, C)
+    placed = link.hold(src=A, dst=B)
+    a.send(B, 1)
+    a.send(C, 2)
+    b.send(A, 3)
+    kernel.run(until_us=10 * MS)
+    assert (b.seqs, c.seqs, a.seqs) == ([], [2], [3])
+    link.release(placed)
+    kernel.run()
+    assert b.seqs == [1]
+    assert records(kernel, "fault") == [
+        {"verb": "hold", "hold": 1, "src": A, "dst": B},
+        {"verb": "release", "hold": 1, "frames": 1},
+    ]
+
+
 def test_unknown_destination_and_oversize_frames_are_dropped() -> None:
     kernel, _, a, b = setup(mtu=576)
     a.send(C, 1)

@@ -1,10 +1,13 @@
 """Network keywords: the link's fault verbs, named as in scenario files and ``stack/link.py``.
 
 ``Drop Nth``, ``Drop After``, ``Inject Rst``, ``Hold``/``Release`` (and ``Release All
-Holds``), ``Partition``/``Repair`` and ``Set Loss`` act on the simulated link between the booted
-board and its scripted server, from the current instant of virtual time (a scenario
-file's ``at_s`` is the keyword's place in the test). Sides are named as in scenario files:
-``device`` or ``server``. No time moves here.
+Holds``), ``Partition``/``Repair`` (and ``Repair All Partitions``) and ``Set Loss`` act on
+the simulated link between the booted board and its scripted server, from the current
+instant of virtual time (a scenario file's ``at_s`` is the keyword's place in the test).
+Sides are named as in scenario files: ``device`` or ``server``; ``Hold`` and
+``Partition`` go by pairs of sides (``src`` to ``dst``) and return a number that their
+``Release`` or ``Repair`` names, so overlapping ones never end one another. No time moves
+here.
 
 This module knows the world's link and the two sides' addresses; nothing else.
 """
@@ -79,29 +82,32 @@ class NetworkKeywords(LibraryComponent):
                     f"seq={rst.seq}")
 
     @keyword()
-    def hold(self, src: Side | None = None) -> int:
-        """Holds the frames sent by ``src`` (both sides when not given) until this hold
-        is released, and returns its number for `Release`. Holds overlap without
-        interfering: a frame stays held while any hold in force covers its sender.
+    def hold(self, src: Side | None = None, dst: Side | None = None) -> int:
+        """Holds the frames ``src`` sends to ``dst`` (any side when not given) until this
+        hold is released, and returns its number for `Release`. Holds overlap without
+        interfering: a frame stays held while any hold in force covers it.
 
-        | ${hold}= | `Hold` | src=server |
-        | `Let Virtual Time Pass` | 30 s | |
-        | `Release` | ${hold} | |
+        | ${hold}= | `Hold` | src=server | |
+        | ${one way}= | `Hold` | src=device | dst=server |
+        | `Let Virtual Time Pass` | 30 s | | |
+        | `Release` | ${hold} | | |
         """
-        placed = self._link().hold(src=self._ip("src", src))
-        logger.info(f"Hold {placed.number} on frames from {src or 'both sides'}")
+        placed = self._link().hold(src=self._ip("src", src), dst=self._ip("dst", dst))
+        logger.info(f"Hold {placed.number} on frames from {src or 'any side'} to "
+                    f"{dst or 'any side'}")
         return placed.number
 
     @keyword()
-    def release(self, hold: int) -> None:
+    def release(self, hold: int | None = None) -> None:
         """Ends the hold numbered ``hold`` (what `Hold` returned), and only that one: the
         frames it held go out in the order they were sent, unless another hold still
-        covers their sender. To end every hold, use `Release All Holds`.
+        covers them. Without a number it ends the one hold in force (and fails when
+        there are several). To end every hold, use `Release All Holds`.
 
         | `Release` | ${hold} |
         """
         link = self._link()
-        link.release(link.active_hold(hold))
+        link.release(None if hold is None else link.active_hold(hold))
 
     @keyword()
     def release_all_holds(self) -> None:
@@ -112,22 +118,42 @@ class NetworkKeywords(LibraryComponent):
         self._link().release_all()
 
     @keyword()
-    def partition(self) -> None:
-        """Loses every frame, both ways, until `Repair`.
+    def partition(self, src: Side | None = None, dst: Side | None = None) -> int:
+        """Loses the frames ``src`` sends to ``dst`` (any side when not given; with
+        neither, every frame both ways) until this partition is repaired, and returns its
+        number for `Repair`. Partitions overlap without interfering: a frame is lost
+        while any partition in force covers it.
 
-        | `Partition` |
-        | `Let Virtual Time Pass` | 2 min |
-        | `Repair` | |
+        | ${cut}= | `Partition` | |
+        | `Let Virtual Time Pass` | 2 min | |
+        | `Repair` | ${cut} | |
+        | ${deaf}= | `Partition` | src=server |
         """
-        self._link().partition()
+        placed = self._link().partition(src=self._ip("src", src), dst=self._ip("dst", dst))
+        logger.info(f"Partition {placed.number} loses frames from {src or 'any side'} to "
+                    f"{dst or 'any side'}")
+        return placed.number
 
     @keyword()
-    def repair(self) -> None:
-        """Ends a `Partition`: frames get through again.
+    def repair(self, partition: int | None = None) -> None:
+        """Ends the partition numbered ``partition`` (what `Partition` returned), and
+        only that one: the frames it covered get through again, unless another partition
+        still covers them. Without a number it ends the one partition in force (and
+        fails when there are several). To end every partition, use `Repair All
+        Partitions`.
 
-        | `Repair` |
+        | `Repair` | ${cut} |
         """
-        self._link().repair()
+        link = self._link()
+        link.repair(None if partition is None else link.active_partition(partition))
+
+    @keyword()
+    def repair_all_partitions(self) -> None:
+        """Ends every partition in force.
+
+        | `Repair All Partitions` |
+        """
+        self._link().repair_all()
 
     @keyword()
     def set_loss(self, probability: float, src: Side | None = None) -> None:
