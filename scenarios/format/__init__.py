@@ -53,7 +53,8 @@ from scenarios.format.loader import ScenarioError, load_catalog_file, load_scena
 from scenarios.format.meta import Reproduction, ScenarioMeta
 from scenarios.format.scenario import Scenario
 from scenarios.format.server import RuleSection, ServerSection
-from scenarios.format.vocabulary import ERROR_KIND_NAMES, EVENT_NAMES, PROGRESS_EVENT_NAMES
+from scenarios.format.vocabulary import ERROR_KIND_NAMES, EVENT_NAMES
+from smtp.events import PROGRESS_EVENT_NAMES
 
 __all__ = [
     "ERROR_KIND_NAMES",

@@ -18,18 +18,16 @@ from typing import TYPE_CHECKING, Annotated, Final, Literal, TypeAlias, get_args
 from pydantic import BeforeValidator, ConfigDict, Field
 
 from emulator.units import SECOND
-from smtp.events import PROGRESS_EVENTS, TERMINAL_EVENTS, ErrorKind
+from smtp.events import PROGRESS_EVENT_NAMES, TERMINAL_EVENT_NAMES, ErrorKind
 from smtp.inputwording import expected, says
 from smtp.profiles import PROFILE_NAMES, check_profile_name
 
 STRICT: Final = ConfigDict(extra="forbid", strict=True, frozen=True)
 """Every section: unknown keys refused, strict types, immutable once read."""
 
-EVENT_NAMES: Final[tuple[str, ...]] = tuple(e.name for e in TERMINAL_EVENTS)
-"""The values of ``expect.event``: the events that end a job (``smtp.events.TERMINAL_EVENTS``
-by name)."""
-PROGRESS_EVENT_NAMES: Final[tuple[str, ...]] = tuple(e.name for e in PROGRESS_EVENTS)
-"""The other client events (``smtp.events.PROGRESS_EVENTS`` by name)."""
+EVENT_NAMES: Final[tuple[str, ...]] = TERMINAL_EVENT_NAMES
+"""The values of ``expect.event``: the events that end a job
+(``smtp.events.TERMINAL_EVENT_NAMES``)."""
 ERROR_KIND_NAMES: Final[tuple[str, ...]] = tuple(kind.value for kind in ErrorKind)
 """The values of ``smtp.events.ErrorKind``."""
 
@@ -39,7 +37,7 @@ if TYPE_CHECKING:  # the sets are built from smtp.events at run time
     ErrorKindName: TypeAlias = str
 else:
     EventName = Literal[EVENT_NAMES]
-    ProgressEventName = Literal[PROGRESS_EVENT_NAMES]
+    ProgressEventName = Literal[PROGRESS_EVENT_NAMES]  # events_include
     ErrorKindName = Literal[ERROR_KIND_NAMES]
 
 Side: TypeAlias = Literal["device", "server"]
