@@ -1,7 +1,7 @@
 """The packages keep their layers: nothing imports upward, no import cycle, no private name
 used across modules, and no import hidden inside a function without a reason.
 
-The layers (``/work/shared/DESIGN.md``, README "Architecture"), bottom first::
+The layers (``ARCHITECTURE.md``), bottom first::
 
     emulator core   emulator.kernel, .trace, .units, .checks, .rtc, .userinput
       <- stack      stack.*
@@ -24,6 +24,7 @@ The rules, each reported with every violation it finds (never stopping at the fi
 - **private names**: ``from m import _x``, ``m._x`` on an imported module ``m``, or
   ``obj._x`` where ``_x`` is defined by another module of the project and not by this
   one (a collaborator reaching into another module's private members);
+- **size**: no module over 600 lines;
 - **imports inside functions**: allowed only with a comment saying it saves start-up
   time (``start-up``), as measured: on the import's line or right above it (the
   comments and imports just above count, so one comment serves a group of imports).
@@ -368,6 +369,16 @@ def test_no_import_cycle() -> None:
 def test_no_private_name_is_used_across_modules() -> None:
     violations = list(private_violations(MODULES))
     assert not violations, _report("private names used across modules", violations)
+
+
+MAX_MODULE_LINES: Final = 600
+"""The most lines a module of the four packages may have (small modules, one job each)."""
+
+
+def test_no_module_is_over_600_lines() -> None:
+    long = [f"{m.shown}: {n} lines" for m in MODULES.values()
+            if (n := len(m.path.read_text().splitlines())) > MAX_MODULE_LINES]
+    assert not long, _report(f"modules over {MAX_MODULE_LINES} lines", long)
 
 
 def test_imports_inside_functions_say_why() -> None:

@@ -20,6 +20,7 @@ of the other sections.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Final, Literal, TypeAlias, get_args
@@ -114,7 +115,7 @@ class InjectRstFault(_TimedFault):
 
 class _PairedFault(_TimedFault):
     """A fault on the frames from ``src`` to ``dst`` (either omitted: any side), from
-    ``at_s`` for ``duration_s`` (for ever when omitted)."""
+    ``at_s`` for ``duration_s`` (for ever when omitted); a timed one ends alone."""
 
     src: Side | None = None
     dst: Side | None = None
@@ -131,6 +132,18 @@ class _PairedFault(_TimedFault):
                                              f"goes from a side to itself")])
         return self
 
+    def arm(self, link: Link, sides: Sides) -> None:
+        link.kernel.call_at(self.at_us, partial(self._place, link, sides))
+
+    def _place(self, link: Link, sides: Sides) -> None:
+        end = self._start(link, sides.ip_or_any(self.src), sides.ip_or_any(self.dst))
+        if self.duration_us is not None:
+            link.kernel.call_later(self.duration_us, end)
+
+    def _start(self, link: Link, src: str | None, dst: str | None) -> Callable[[], None]:
+        """Place the fault on the link; what ends this one (and only this one)."""
+        raise NotImplementedError
+
 
 class HoldFault(_PairedFault):
     """From ``at_s``, hold what ``src`` sends to ``dst`` (any side when omitted); release
@@ -138,14 +151,8 @@ class HoldFault(_PairedFault):
 
     fault: Literal["hold"]
 
-    def arm(self, link: Link, sides: Sides) -> None:
-        link.kernel.call_at(self.at_us, partial(self._place, link, sides))
-
-    def _place(self, link: Link, sides: Sides) -> None:
-        """Place the hold; a timed one is released alone, ``duration_us`` later."""
-        placed = link.hold(src=sides.ip_or_any(self.src), dst=sides.ip_or_any(self.dst))
-        if self.duration_us is not None:
-            link.kernel.call_later(self.duration_us, partial(link.release, placed))
+    def _start(self, link: Link, src: str | None, dst: str | None) -> Callable[[], None]:
+        return partial(link.release, link.hold(src=src, dst=dst))
 
 
 class PartitionFault(_PairedFault):
@@ -155,14 +162,8 @@ class PartitionFault(_PairedFault):
 
     fault: Literal["partition"]
 
-    def arm(self, link: Link, sides: Sides) -> None:
-        link.kernel.call_at(self.at_us, partial(self._place, link, sides))
-
-    def _place(self, link: Link, sides: Sides) -> None:
-        """Place the partition; a timed one is repaired alone, ``duration_us`` later."""
-        placed = link.partition(src=sides.ip_or_any(self.src), dst=sides.ip_or_any(self.dst))
-        if self.duration_us is not None:
-            link.kernel.call_later(self.duration_us, partial(link.repair, placed))
+    def _start(self, link: Link, src: str | None, dst: str | None) -> Callable[[], None]:
+        return partial(link.repair, link.partition(src=src, dst=dst))
 
 
 class SetLossFault(_TimedFault):

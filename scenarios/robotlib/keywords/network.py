@@ -28,7 +28,7 @@ def _side(field: str, side: str | None) -> Side | None:
     for known in SIDE_NAMES:
         if side == known:
             return known
-    raise ValueError(f"{field}: expected device or server, got {side!r}")
+    raise ValueError(f"{field}: expected {' or '.join(SIDE_NAMES)}, got {side!r}")
 
 
 class NetworkKeywords(LibraryComponent):
