@@ -25,7 +25,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, TypeAlias, TypeGuard, get_args
+from typing import Any, Final, Literal, TypeAlias, TypeGuard, get_args
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +103,15 @@ def trace_kind(value: str, source: str = "?") -> TraceKind:
     raise ValueError(unknown_kind(value, source))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TraceRecord:
-    """One observable event: when, who, what, and the details."""
+    """One observable event: when, who, what, and the details.
+
+    Read-only by convention: the trace hashed the record as it was made, so nothing
+    changes a record afterwards (views that need another one make a copy with
+    :func:`dataclasses.replace`). Not frozen only because a frozen dataclass costs three
+    times as much to build, and the trace builds one for every event of every run.
+    """
 
     t_us: int
     source: str
@@ -140,10 +146,37 @@ def _jsonable(value: FieldValue) -> object:
 _json_str = json.encoder.encode_basestring_ascii  # the C encoder json.dumps uses
 
 
+def _encode_bytes(value: bytes) -> str:
+    return '{"hex":"' + value.hex() + '"}'
+
+
+def _encode_opaque(value: Opaque) -> str:
+    return '{"opaque_len":' + int.__repr__(len(value.data)) + "}"
+
+
+def _encode_sequence(value: Sequence[FieldValue]) -> str:
+    return "[" + ",".join([_encode(v) for v in value]) + "]"
+
+
+_ENCODERS: Final[dict[type, Callable[[Any], str]]] = {
+    int: int.__repr__,
+    str: _json_str,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda _value: "null",
+    bytes: _encode_bytes,
+    Opaque: _encode_opaque,
+    tuple: _encode_sequence,
+    list: _encode_sequence,
+}
+"""The encoder of each exact value type (the per-record fast path); subclasses (an
+``IntFlag``, a ``str`` enum) go through :func:`_encode`'s ``isinstance`` chain."""
+
+
 def _encode(value: FieldValue) -> str:
     """One field value as ``json.dumps`` writes its canonical form (compact, ASCII)."""
-    if value is None:
-        return "null"
+    encoder = _ENCODERS.get(type(value))
+    if encoder is not None:
+        return encoder(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -151,12 +184,30 @@ def _encode(value: FieldValue) -> str:
     if isinstance(value, str):
         return _json_str(value)
     if isinstance(value, bytes):
-        return '{"hex":"' + value.hex() + '"}'
+        return _encode_bytes(value)
     if isinstance(value, Opaque):
-        return '{"opaque_len":' + str(len(value.data)) + "}"
+        return _encode_opaque(value)
     if isinstance(value, list | tuple):
-        return "[" + ",".join(_encode(v) for v in value) + "]"
+        return _encode_sequence(value)
     raise TypeError(f"trace field of unsupported type {type(value).__name__}")
+
+
+_KEY_ORDER_LIMIT = 4096
+_key_orders: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+
+
+def _key_order(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The keys of a field set sorted, each with its encoded ``"key":`` prefix.
+
+    Records come from a few dozen call sites, so the same key sets recur on every
+    record: sorted and encoded once (per process, bounded) instead of per record."""
+    order = _key_orders.get(keys)
+    if order is None:
+        if len(_key_orders) >= _KEY_ORDER_LIMIT:
+            _key_orders.clear()
+        order = tuple((key, _json_str(key) + ":") for key in sorted(keys))
+        _key_orders[keys] = order
+    return order
 
 
 def encode_record(record: TraceRecord) -> bytes:
@@ -166,9 +217,15 @@ def encode_record(record: TraceRecord) -> bytes:
     separators=(",", ":"), ensure_ascii=True)`` over the canonical field values, written
     directly because this runs for every record of every run.
     """
-    body = ",".join(_json_str(k) + ":" + _encode(v) for k, v in sorted(record.fields.items()))
+    fields = record.fields
+    encoders = _ENCODERS
+    parts = []
+    for key, prefix in _key_order(tuple(fields)):
+        value = fields[key]
+        encoder = encoders.get(type(value))
+        parts.append(prefix + (encoder(value) if encoder is not None else _encode(value)))
     line = (f"[{int.__repr__(record.t_us)},{_json_str(record.source)},"
-            f"{_json_str(record.kind)},{{{body}}}]\n")
+            f"{_json_str(record.kind)},{{{','.join(parts)}}}]\n")
     return line.encode("ascii")
 
 
@@ -182,6 +239,12 @@ class Trace:
 
     def record(self, t_us: int, source: str, kind: TraceKind,
                **fields: FieldValue) -> TraceRecord:
+        return self.add(t_us, source, kind, fields)
+
+    def add(self, t_us: int, source: str, kind: TraceKind,
+            fields: dict[str, FieldValue]) -> TraceRecord:
+        """:meth:`record` with the fields as a dict, which the record keeps (the caller
+        must not change it afterwards)."""
         rec = TraceRecord(t_us, source, kind, fields)
         self._records.append(rec)
         self._hash.update(encode_record(rec))
