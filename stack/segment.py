@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Final
 
 from emulator.trace import FieldValue, Opaque
 
@@ -21,14 +22,36 @@ class Flags(enum.IntFlag):
     ACK = 0x10
 
 
+_SYN: Final = int(Flags.SYN)
+_FIN: Final = int(Flags.FIN)
+
 IPV4_HEADER = 20
 TCP_HEADER = 20
 ETHERNET_HEADER = 14
 
 
-@dataclass(frozen=True, slots=True)
+def _flag_letters(bits: int) -> str:
+    return "".join(name for flag, name in ((Flags.SYN, "S"), (Flags.FIN, "F"), (Flags.RST, "R"),
+                                           (Flags.PSH, "P"), (Flags.ACK, "A"))
+                   if bits & flag)
+
+
+_FLAG_LETTERS: Final[tuple[str, ...]] = tuple(_flag_letters(bits) for bits in range(32))
+"""The letters of every combination of the five flags (``SFRPA`` order), by bits."""
+_FLAG_BITS: Final = 0x1F
+
+
+@dataclass(slots=True)
 class Segment:
-    """One TCP segment in one IPv4 packet."""
+    """One TCP segment in one IPv4 packet.
+
+    ``flags`` are :class:`Flags` bits; the stack builds and tests them as plain ``int``
+    (``IntFlag`` arithmetic costs 40 times as much on the per-segment path), so read them
+    as ``Flags(segment.flags)`` where the names matter. ``ip_id`` is the IPv4
+    identification the link stamps on the segment when it transmits it (the sender
+    leaves it 0): the one field that changes after construction; a segment is otherwise
+    never changed once built.
+    """
 
     src_ip: str
     src_port: int
@@ -36,7 +59,7 @@ class Segment:
     dst_port: int
     seq: int
     ack: int
-    flags: Flags
+    flags: int
     window: int
     payload: bytes = b""
     mss: int | None = None  # MSS option, only on SYN segments
@@ -52,30 +75,27 @@ class Segment:
     def seq_space(self) -> int:
         """Sequence numbers this segment consumes (payload + SYN + FIN)."""
         n = len(self.payload)
-        if self.flags & Flags.SYN:
+        if self.flags & _SYN:
             n += 1
-        if self.flags & Flags.FIN:
+        if self.flags & _FIN:
             n += 1
         return n
 
     def flag_names(self) -> str:
-        return "".join(
-            name for flag, name in ((Flags.SYN, "S"), (Flags.FIN, "F"), (Flags.RST, "R"),
-                                    (Flags.PSH, "P"), (Flags.ACK, "A"))
-            if self.flags & flag
-        )
+        """The flags as letters in ``SFRPA`` order (``"SA"``, ``"PA"``)."""
+        return _FLAG_LETTERS[self.flags & _FLAG_BITS]
 
     def trace_fields(self) -> dict[str, FieldValue]:
         """Fields for a trace record; ciphertext payload is wrapped in Opaque."""
-        payload: FieldValue = Opaque(self.payload) if self.ciphertext else self.payload
         return {
             "src": f"{self.src_ip}:{self.src_port}",
             "dst": f"{self.dst_ip}:{self.dst_port}",
             "seq": self.seq,
             "ack": self.ack,
-            "flags": self.flag_names(),
+            "flags": _FLAG_LETTERS[self.flags & _FLAG_BITS],
             "window": self.window,
             "mss": self.mss,
             "ip_id": self.ip_id,
-            "payload": payload,
+            "payload": Opaque(self.payload) if self.ciphertext else self.payload,
         }
+

@@ -30,7 +30,7 @@ from emulator.kernel import Kernel
 from emulator.trace import FieldValue, TcpKind
 from stack.api import CloseReason, EventHandler, SocketEvent
 from stack.pool import Buffer
-from stack.segment import Flags, Segment
+from stack.segment import Segment
 from stack.tcp.config import TcpConfig, TcpStats
 from stack.tcp.seq import ACK, FIN, MASK, SYN
 from stack.tcp.state import TcpState
@@ -269,7 +269,7 @@ class Connection:
         """A segment of this connection, acknowledging ``rcv_nxt`` when ``flags`` has ACK."""
         return Segment(
             self.local_ip, self.local_port, self.remote_ip, self.remote_port,
-            seq, self.rcv_nxt if flags & ACK else 0, Flags(flags), self.rcv_wnd(),
+            seq, self.rcv_nxt if flags & ACK else 0, flags, self.rcv_wnd(),
             payload, mss, self.ciphertext if ciphertext is None else ciphertext,
         )
 
