@@ -363,12 +363,14 @@ class Link:
     # ---- the wire ---------------------------------------------------------------
 
     def _transmit(self, segment: Segment) -> None:
-        segment = dataclasses.replace(segment, ip_id=self._next_ip_id(segment.src_ip))
+        if segment.ip_id:  # already stamped: the same object sent again gets a copy
+            segment = dataclasses.replace(segment)
+        segment.ip_id = self._next_ip_id(segment.src_ip)
         st = self.stats
         st.frames_sent += 1
         st.bytes_sent += segment.wire_length + ETHERNET_HEADER
         fields = segment.trace_fields()
-        self.kernel.emit(self.source, "tx", **fields)
+        self.kernel.emit_fields(self.source, "tx", fields)
         flow = (segment.src_ip, segment.src_port, segment.dst_ip, segment.dst_port)
         self._last_seen.pop(flow, None)  # re-insert: dict order is recency order
         self._last_seen[flow] = segment
