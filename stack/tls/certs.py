@@ -14,7 +14,10 @@ length). Note that an ECDSA leaf makes the server's handshake signature vary in 
 
 Generating RSA keys is slow, so :func:`make_ca`, :meth:`CertAuthority.issue` and
 :func:`default_test_pki` cache per process on their parameters; :func:`generate_ca`
-always makes fresh keys. This module knows nothing about sockets, TLS or the simulation.
+makes fresh keys, and :func:`default_test_pki` takes its keys from the per-user cache of
+throwaway test keys (:mod:`stack.tls.keycache`) across processes. :func:`is_test_key`
+tells the key PEMs this module handed out (so loading them can skip OpenSSL's slow RSA
+consistency check). This module knows nothing about sockets, TLS or the simulation.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from stack.tls.keycache import cached_ec_key, cached_rsa_key
 
 KeyType: TypeAlias = Literal["rsa", "ecdsa"]
 PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -70,13 +75,15 @@ class _PemPair:
     def cert_der(self) -> bytes:
         return self.certificate.public_bytes(serialization.Encoding.DER)
 
-    @property
+    @functools.cached_property
     def key_pem(self) -> bytes:
-        return self.private_key.private_bytes(
+        pem = self.private_key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
+        _TEST_KEY_PEMS.add(pem)
+        return pem
 
     def write(self, directory: str | Path, *, stem: str = "cert") -> CertFiles:
         """Write ``<stem>.pem`` and ``<stem>.key`` into ``directory`` (which must exist)."""
@@ -110,6 +117,8 @@ class CertAuthority(_PemPair):
     """A self-signed RSA CA that issues leaf certificates."""
 
     common_name: str = DEFAULT_CA_NAME
+    key_cache: bool = False
+    """Leaf keys come from (and go to) the per-user cache of :mod:`stack.tls.keycache`."""
     _issued: dict[tuple[object, ...], LeafCert] = field(default_factory=dict, repr=False)
 
     def issue(
@@ -139,7 +148,8 @@ class CertAuthority(_PemPair):
     def _issue_fresh(
         self, names: tuple[str, ...], key_type: KeyType, start: datetime, end: datetime
     ) -> LeafCert:
-        key = _new_key(key_type)
+        key = _new_key(key_type, f"leaf {names} {key_type} {start} {end}"
+                       if self.key_cache else None)
         subject = x509.Name(
             [
                 x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORGANIZATION),
@@ -198,12 +208,15 @@ def generate_ca(
     common_name: str = DEFAULT_CA_NAME,
     not_before: datetime = DEFAULT_NOT_BEFORE,
     not_after: datetime = DEFAULT_NOT_AFTER,
+    key_cache: bool = False,
 ) -> CertAuthority:
-    """A fresh CA with a new RSA-2048 key (never cached: use :func:`make_ca` normally)."""
+    """A fresh CA with a new RSA-2048 key (use :func:`make_ca` normally). With
+    ``key_cache`` its key and its leaves' keys come from the per-user cache of throwaway
+    test keys (:mod:`stack.tls.keycache`) when an earlier process made them."""
     if not isinstance(common_name, str) or not common_name.strip():
         raise ValueError(f"common_name: expected a non-empty string, got {common_name!r}")
     start, end = _check_validity(not_before, not_after)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+    key = _new_rsa_key(f"ca {common_name} {start} {end}" if key_cache else None)
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORGANIZATION),
@@ -240,7 +253,8 @@ def generate_ca(
         )
         .sign(key, hashes.SHA256())
     )
-    return CertAuthority(certificate=certificate, private_key=key, common_name=common_name)
+    return CertAuthority(certificate=certificate, private_key=key, common_name=common_name,
+                         key_cache=key_cache)
 
 
 @functools.lru_cache(maxsize=32)
@@ -256,18 +270,45 @@ def make_ca(
 
 @functools.lru_cache(maxsize=1)
 def default_test_pki() -> Pki:
-    """The shared test CA and an RSA leaf for smtp.example.test, localhost and 127.0.0.1."""
-    ca = make_ca()
+    """The shared test CA and an RSA leaf for smtp.example.test, localhost and 127.0.0.1.
+
+    Made once per process; its keys (and those of the leaves it issues later) are the
+    per-user cached throwaway test keys of :mod:`stack.tls.keycache` when an earlier
+    process made them. These certificates are for the simulation's servers."""
+    ca = generate_ca(key_cache=True)
     return Pki(ca=ca, leaf=ca.issue(list(DEFAULT_SERVER_NAMES)))
+
+
+_TEST_KEY_PEMS: set[bytes] = set()
+
+
+def is_test_key(key_pem: bytes) -> bool:
+    """True for the PEM of a key this module generated (or loaded from its own cache) in
+    this process: a key whose RSA consistency there is no need to check again."""
+    return key_pem in _TEST_KEY_PEMS
 
 
 # ---- helpers -----------------------------------------------------------------------
 
 
-def _new_key(key_type: KeyType) -> PrivateKey:
-    if key_type == "rsa":
+def _new_rsa_key(cache_as: str | None) -> rsa.RSAPrivateKey:
+    def make() -> rsa.RSAPrivateKey:
         return rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
-    return ec.generate_private_key(ec.SECP256R1())
+    if cache_as is None:
+        return make()
+    return cached_rsa_key(f"rsa-{RSA_BITS} {cache_as}", make)
+
+
+def _new_key(key_type: KeyType, cache_as: str | None) -> PrivateKey:
+    """A new key, or with ``cache_as`` (what it is for) the per-user cached one."""
+    if key_type == "rsa":
+        return _new_rsa_key(cache_as)
+
+    def make() -> ec.EllipticCurvePrivateKey:
+        return ec.generate_private_key(ec.SECP256R1())
+    if cache_as is None:
+        return make()
+    return cached_ec_key(f"ec-p256 {cache_as}", make)
 
 
 def _check_names(dns_names: list[str] | tuple[str, ...]) -> tuple[str, ...]:

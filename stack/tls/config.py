@@ -25,6 +25,7 @@ from typing import TypeAlias
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from stack.tls.certs import is_test_key
 from stack.tls.keylog import log_to_file
 from stack.tls.verify import check_arguments, verify_server_certificate
 
@@ -127,9 +128,13 @@ def _check_cert_chain(chain: tuple[bytes, bytes]) -> None:
 
 @functools.lru_cache(maxsize=32)
 def _key_loads(key_pem: bytes) -> bool:
-    """Whether ``key_pem`` is an unencrypted PEM key (parsing an RSA key is slow: cached)."""
+    """Whether ``key_pem`` is an unencrypted PEM key (parsing an RSA key is slow: cached).
+
+    A key of the test PKI (:func:`stack.tls.certs.is_test_key`) skips OpenSSL's RSA
+    consistency check (33 ms per key): this process made it; a user's key gets it."""
     try:
-        load_pem_private_key(key_pem, password=None)
+        load_pem_private_key(key_pem, password=None,
+                             unsafe_skip_rsa_key_validation=is_test_key(key_pem))
     except (ValueError, TypeError):
         return False
     return True
