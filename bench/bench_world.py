@@ -47,7 +47,7 @@ from stack.link import Link
 from stack.simhost import SimHost
 from stack.tcp import TcpSocket
 from stack.tls.certs import default_test_pki
-from stack.tls.config import TlsConfig, client_verifier, make_context
+from stack.tls.config import TlsConfig, client_verifier, shared_context
 from stack.tls.session import TlsSocket
 
 BOARD_IP = "192.0.2.10"
@@ -104,7 +104,7 @@ def _tls(kernel: Kernel, raw: StreamSocket, config: TlsConfig, *, server_side: b
          clock: Callable[[], datetime] | None = None) -> TlsSocket:
     source = "tls.server" if server_side else "tls.board"
     return TlsSocket(
-        raw, make_context(config, server_side=server_side), server_side=server_side,
+        raw, shared_context(config, server_side=server_side), server_side=server_side,
         server_hostname=config.server_name,
         verify=None if clock is None else client_verifier(config, clock),
         on_trace=lambda kind, fields: kernel.emit(source, kind, **fields),

@@ -40,7 +40,7 @@ from smtp.phases import Phase
 from smtp.profiles import Profile
 from smtp.settings import ClientSettings, Porting
 from stack.api import BusyWait, CloseReason, SocketState, StreamSocket, Task, TaskContext, Wait
-from stack.tls.config import TlsConfig, client_verifier, make_context
+from stack.tls.config import TlsConfig, client_verifier, shared_context
 from stack.tls.session import TlsSocket
 
 #: What releases before the known issue was fixed offered: RSA key exchange only, no
@@ -213,7 +213,7 @@ class _Session:
             self.ctx.log("discarded_plaintext", length=len(leftover))
         try:
             config = tls_config_for(self.settings, self.profile)
-            context = make_context(config, server_side=False)
+            context = shared_context(config, server_side=False)
             verify = client_verifier(config, _rtc_clock(self.porting))
             tls = TlsSocket(raw, context, server_side=False, server_hostname=config.server_name,
                             verify=verify)

@@ -88,10 +88,19 @@ class TlsConfig:
 def _check_ciphers(ciphers: str) -> None:
     if not isinstance(ciphers, str) or not ciphers.strip():
         raise ValueError(f"tls.ciphers: expected an OpenSSL cipher string, got {ciphers!r}")
+    if not _openssl_takes(ciphers):
+        raise ValueError(f"tls.ciphers: OpenSSL accepts no cipher in {ciphers!r}")
+
+
+@functools.lru_cache(maxsize=64)
+def _openssl_takes(ciphers: str) -> bool:
+    """Whether OpenSSL accepts the cipher string (asked once per string: it costs a
+    throw-away context)."""
     try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).set_ciphers(ciphers)
     except ssl.SSLError:
-        raise ValueError(f"tls.ciphers: OpenSSL accepts no cipher in {ciphers!r}") from None
+        return False
+    return True
 
 
 def _version(field_name: str, name: str | None) -> ssl.TLSVersion | None:
@@ -104,24 +113,26 @@ def _version(field_name: str, name: str | None) -> ssl.TLSVersion | None:
 
 
 def _check_ca_pem(ca_pem: bytes) -> None:
+    if not isinstance(ca_pem, bytes) or not _certificates_load(ca_pem):
+        raise ValueError("tls.ca_pem: expected PEM certificates (trust anchors)")
+
+
+@functools.lru_cache(maxsize=32)
+def _certificates_load(pem: bytes) -> bool:
+    """Whether ``pem`` holds PEM certificates (parsed once per process and text)."""
     try:
-        if not isinstance(ca_pem, bytes):
-            raise ValueError
-        x509.load_pem_x509_certificates(ca_pem)
+        x509.load_pem_x509_certificates(pem)
     except ValueError:
-        raise ValueError("tls.ca_pem: expected PEM certificates (trust anchors)") from None
+        return False
+    return True
 
 
 def _check_cert_chain(chain: tuple[bytes, bytes]) -> None:
     if not isinstance(chain, tuple) or len(chain) != 2:
         raise ValueError("tls.cert_chain: expected a (cert_pem, key_pem) pair")
     cert_pem, key_pem = chain
-    try:
-        if not isinstance(cert_pem, bytes):
-            raise ValueError
-        x509.load_pem_x509_certificates(cert_pem)
-    except ValueError:
-        raise ValueError("tls.cert_chain: the certificate is not PEM") from None
+    if not isinstance(cert_pem, bytes) or not _certificates_load(cert_pem):
+        raise ValueError("tls.cert_chain: the certificate is not PEM")
     if not isinstance(key_pem, bytes) or not _key_loads(key_pem):
         raise ValueError("tls.cert_chain: the key is not an unencrypted PEM key")
 
@@ -189,6 +200,18 @@ def make_context(config: TlsConfig, *, server_side: bool) -> ssl.SSLContext:
     if config.keylog_file is not None:
         log_to_file(context, config.keylog_file)
     return context
+
+
+@functools.lru_cache(maxsize=64)
+def shared_context(config: TlsConfig, *, server_side: bool) -> ssl.SSLContext:
+    """:func:`make_context` once per process for each ``config`` and side.
+
+    Contexts hold no per-session state that changes what a session sends (no tickets, no
+    session offered by a client), so every session of a process may share one; building
+    a server context loads its certificate chain (about 1 ms). A session whose secrets
+    are captured through its context (:class:`stack.tls.keylog.SecretsCapture`) needs a
+    context of its own: :func:`make_context`."""
+    return make_context(config, server_side=server_side)
 
 
 def client_verifier(config: TlsConfig, clock: Callable[[], datetime]) -> Verifier | None:

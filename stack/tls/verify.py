@@ -16,6 +16,7 @@ time is an argument. A naive ``at`` is taken as UTC.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from datetime import UTC, datetime
 
@@ -111,14 +112,20 @@ def _load_anchors(trust_anchors_pem: bytes) -> list[x509.Certificate]:
         raise ValueError(
             f"trust_anchors_pem: expected PEM bytes, got {type(trust_anchors_pem).__name__}"
         )
+    return list(_parsed_anchors(trust_anchors_pem))
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed_anchors(trust_anchors_pem: bytes) -> tuple[x509.Certificate, ...]:
+    """The certificates of one PEM text, parsed once per process (a device checks every
+    session against the same anchors)."""
     try:
-        anchors = x509.load_pem_x509_certificates(trust_anchors_pem)
+        return tuple(x509.load_pem_x509_certificates(trust_anchors_pem))
     except ValueError:
         raise ValueError(
             "trust_anchors_pem: expected one or more PEM certificates "
             "('-----BEGIN CERTIFICATE-----')"
         ) from None
-    return anchors
 
 
 def _subject_for(server_name: str) -> DNSName | IPAddress:
