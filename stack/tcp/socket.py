@@ -115,6 +115,18 @@ class TcpSocket:
         with conn.stack.entry():
             return read(conn, max_bytes)
 
+    def peek(self, max_bytes: int) -> bytes:
+        """Up to ``max_bytes`` of the received data without taking it (no buffer is
+        freed, nothing is sent)."""
+        parts: list[bytes] = []
+        need = max_bytes
+        for chunk in self._conn.rxq:
+            if need <= 0:
+                break
+            parts.append(bytes(chunk.view[:need]))
+            need -= len(parts[-1])
+        return b"".join(parts)
+
     def close(self) -> None:
         """Close both ways: send FIN after queued data; unread data is released and data
         still arriving is acknowledged and discarded (the app will not read again)."""

@@ -24,6 +24,14 @@ class RecordBoundaries:
         """How many bytes complete the current header or record body."""
         return self._body_left or RECORD_HEADER - len(self._header)
 
+    def bytes_to_record_end(self, ahead: bytes) -> int:
+        """How many bytes complete the record under way, given the first bytes still
+        to come (``ahead``): at a record's start its header in ``ahead`` tells the whole
+        record's length, so header and body can be taken in one read."""
+        if self._body_left or self._header or len(ahead) < RECORD_HEADER:
+            return self.bytes_to_boundary()
+        return RECORD_HEADER + int.from_bytes(ahead[3:5], "big")
+
     def feed(self, chunk: bytes) -> None:
         i = 0
         while i < len(chunk):

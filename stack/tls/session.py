@@ -60,7 +60,7 @@ from typing import Literal, TypeAlias
 from emulator.trace import FieldValue, TlsKind
 from stack.api import CloseReason, EventHandler, SocketEvent, SocketState, StreamSocket
 from stack.tls.config import Verifier
-from stack.tls.records import RECORD_PLAINTEXT, RecordBoundaries
+from stack.tls.records import RECORD_HEADER, RECORD_PLAINTEXT, RecordBoundaries
 from stack.tls.verify import CertificateError
 
 FailureKind: TypeAlias = Literal["handshake", "certificate", "close_notify", "protocol",
@@ -378,7 +378,7 @@ class TlsSocket:
             eager = self._phase is not _Phase.OPEN or self._raw_ended()
             if not eager and len(self._plaintext) >= want:
                 break
-            chunk = self._raw.recv(65536 if eager else self._records.bytes_to_boundary())
+            chunk = self._raw.recv(65536 if eager else self._to_record_end())
             if not chunk:
                 break
             self._records.feed(chunk)
@@ -387,6 +387,13 @@ class TlsSocket:
                 self._handshake()
             if self._phase in (_Phase.OPEN, _Phase.CLOSING):
                 self._read_plaintext(notify=notify)
+
+    def _to_record_end(self) -> int:
+        """How much to read to complete the record under way: the whole record at once
+        when the raw socket can show its header without taking it (``peek``)."""
+        peek = getattr(self._raw, "peek", None)
+        ahead = peek(RECORD_HEADER) if callable(peek) else b""
+        return self._records.bytes_to_record_end(ahead)
 
     def _discard_raw_input(self) -> None:
         """TLS is over: what still arrives is never read, but its buffers are freed."""
