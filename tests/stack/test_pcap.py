@@ -17,6 +17,7 @@ import pytest
 from emulator.trace import Opaque, Trace, TraceRecord
 from stack.pcap import (
     DEFAULT_EPOCH_S,
+    PcapStream,
     default_mac,
     frame_bytes,
     pcap_bytes,
@@ -341,3 +342,61 @@ def _flag_bits(letters: str) -> int:
     for letter in letters:
         value |= bits[letter]
     return value
+
+
+# ---- the writer against scapy's, and the stream against the finished file --------------
+
+
+def _scapy_pcap(records: Sequence[TraceRecord], epoch_s: int = DEFAULT_EPOCH_S) -> bytes:
+    """The reference: every frame built by scapy, written by scapy's PcapWriter."""
+    from scapy.utils import PcapWriter
+
+    out = io.BytesIO()
+    writer = PcapWriter(out, linktype=1, endianness="<", nano=False, snaplen=65535, sync=True)
+    writer.write_header(None)
+    for rec in tx_records(records):
+        src_ip, src_port = str(rec.get("src")).split(":")
+        dst_ip, dst_port = str(rec.get("dst")).split(":")
+        mss = rec.get("mss")
+        payload = rec.get("payload")
+        data = payload.data if isinstance(payload, Opaque) else payload
+        assert isinstance(data, bytes)
+        frame = Ether(src=default_mac(src_ip), dst=default_mac(dst_ip)) / IP(
+            src=src_ip, dst=dst_ip, id=rec.get("ip_id"), ttl=64, flags="DF") / TCP(
+            sport=int(src_port), dport=int(dst_port), seq=int(str(rec.get("seq"))) & 0xFFFFFFFF,
+            ack=int(str(rec.get("ack"))) & 0xFFFFFFFF, flags=_flag_bits(str(rec.get("flags"))),
+            window=rec.get("window"), options=[("MSS", mss)] if mss is not None else [])
+        if data:
+            frame = frame / data
+        writer.write_packet(bytes(frame), sec=epoch_s + rec.t_us // 1_000_000,
+                            usec=rec.t_us % 1_000_000)
+    return out.getvalue()
+
+
+def test_the_file_is_byte_for_byte_what_scapy_writes() -> None:
+    records = [*smtp_exchange(),
+               seg(3_000_001, CLIENT, SERVER, 1, 2, Flags.PSH | Flags.ACK, client_hello(),
+                   ciphertext=True, ip_id=9),
+               seg(3_000_002, CLIENT, SERVER, 0xFFFFFFFF, 0, Flags.RST, ip_id=65535)]
+    assert pcap_bytes(records) == _scapy_pcap(records)
+    assert pcap_bytes(records, epoch_s=7) == _scapy_pcap(records, epoch_s=7)
+
+
+def test_a_stream_subscribed_to_a_trace_writes_the_finished_file(tmp_path: Path) -> None:
+    trace = Trace()
+    path = tmp_path / "live.pcap"
+    with path.open("wb") as out:
+        stream = PcapStream(out)
+        trace.subscribe(stream)
+        for rec in smtp_exchange():
+            trace.record(rec.t_us, rec.source, rec.kind, **rec.fields)
+    assert stream.frames == 10
+    assert path.read_bytes() == pcap_bytes(smtp_exchange())
+
+
+def test_a_bad_record_leaves_no_half_written_file(tmp_path: Path) -> None:
+    bad = TraceRecord(9, "link.wan", "tx", {**smtp_exchange()[0].fields, "flags": "X"})
+    path = tmp_path / "bad.pcap"
+    with pytest.raises(ValueError, match="'flags'"):
+        write_pcap([*smtp_exchange(), bad], path)
+    assert not path.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import struct
 
 import pytest
@@ -12,6 +13,9 @@ from emulator.trace import TraceRecord
 from stack.pcap import frame_bytes
 from stack.segment import ETHERNET_HEADER, Flags, Segment
 from stack.wire import WireError, decode, encode, internet_checksum
+
+logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+from scapy.layers.inet import IP, TCP  # noqa: E402
 
 SYN = Segment("192.0.2.10", 49153, "198.51.100.25", 25, 0xFFFFFFF0, 0, Flags.SYN, 5840,
               mss=1460, ip_id=1)
@@ -28,10 +32,24 @@ def _pcap_packet(segment: Segment) -> bytes:
     return frame_bytes(record)[ETHERNET_HEADER:]
 
 
+def _scapy_packet(segment: Segment) -> bytes:
+    """The same datagram built by scapy (the reference: checksums computed by scapy)."""
+    options = [("MSS", segment.mss)] if segment.mss is not None else []
+    packet = IP(src=segment.src_ip, dst=segment.dst_ip, id=segment.ip_id, ttl=64,
+                flags="DF") / TCP(sport=segment.src_port, dport=segment.dst_port,
+                                  seq=segment.seq & 0xFFFFFFFF, ack=segment.ack & 0xFFFFFFFF,
+                                  flags=int(segment.flags), window=segment.window,
+                                  options=options)
+    if segment.payload:
+        packet = packet / segment.payload
+    return bytes(packet)
+
+
 @pytest.mark.parametrize("segment", [SYN, DATA, FIN, RST, ODD], ids=["syn", "data", "fin",
                                                                     "rst", "odd-length"])
-def test_encode_gives_the_bytes_the_pcap_holds(segment: Segment) -> None:
-    assert encode(segment) == _pcap_packet(segment)
+def test_encode_gives_scapys_bytes_and_the_pcap_holds_them(segment: Segment) -> None:
+    assert encode(segment) == _scapy_packet(segment)
+    assert _pcap_packet(segment) == encode(segment)
 
 
 @pytest.mark.parametrize("segment", [SYN, DATA, FIN, RST, ODD])
@@ -53,10 +71,26 @@ _segments = st.builds(
 
 
 @given(_segments)
-def test_round_trip_and_pcap_bytes_for_any_segment(segment: Segment) -> None:
+def test_round_trip_and_scapys_bytes_for_any_segment(segment: Segment) -> None:
     packet = encode(segment)
-    assert packet == _pcap_packet(segment)
+    assert packet == _scapy_packet(segment)
     assert decode(packet) == segment
+
+
+def _reference_checksum(data: bytes) -> int:
+    """RFC 1071 word by word, as the RFC writes it."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+@given(st.binary(max_size=2000) | st.sampled_from([b"", b"\0\0", b"\xff\xff", b"\xff\xff" * 3,
+                                                   b"\x00\x01\xff\xfe"]))
+def test_checksum_is_rfc_1071(data: bytes) -> None:
+    assert internet_checksum(data) == _reference_checksum(data)
 
 
 def test_checksums_verify_to_zero() -> None:
