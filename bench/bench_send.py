@@ -6,21 +6,27 @@ accepted.
 
 (a) 200 small mails (one recipient, a subject, a two-line body) on ONE connection to
     aiosmtpd on loopback, sent three ways in the same run, one after the other in each of
-    three rounds:
+    three rounds, against two aiosmtpd servers: its stock ``Sink`` handler, which
+    advertises no PIPELINING (so every client talks in lock-step), and
+    :mod:`pipelining_sink`, the same Sink advertising PIPELINING (aiosmtpd serves
+    pipelined commands; it just never says so). Both advertise 8BITMIME only besides
+    (no SIZE, SMTPUTF8 or CHUNKING). The clients:
     - "smtp-hil": :func:`smtp.hostclient.send_jobs` with 200 ``MailJob``s queued before
       the task starts, so they share one session: the modelled client task, unchanged,
-      over OS sockets (what ``smtp-hil send`` runs for one mail), with PIPELINING;
+      over OS sockets (what ``smtp-hil send`` runs for one mail);
     - "smtplib": ``smtplib.SMTP``, one connection, ``send_message`` 200 times;
     - "aiosmtplib": ``aiosmtplib.SMTP``, one connection, ``send_message`` 200 times.
     Each client builds its messages as it goes (``email.message.EmailMessage`` for the
     two libraries, :class:`smtp.message.MessageBuilder` inside the modelled client).
     Wall time (``time.perf_counter``) runs from before the connection to after QUIT.
-    aiosmtpd (its ``Sink`` handler, 8BITMIME and SMTPUTF8 on by default; no CHUNKING) runs
-    in a subprocess, so the server's work is not on the clients' CPU time slice. Beside
-    the rates, the CPU time per mail of the client (``time.process_time`` of this process)
-    and of the server (``/proc/<pid>/stat``, Linux only), medians over the rounds: on a
-    busy machine the wall figures scatter, the CPU figures much less.
-(b) One ``smtp-hil send`` process sending one mail, three times: wall seconds per
+    aiosmtpd runs in a subprocess, so the server's work is not on the clients' CPU time
+    slice. Beside the rates, the CPU time per mail of the client (``time.process_time``
+    of this process) and of the server (``/proc/<pid>/stat``, Linux only), medians over
+    the rounds: on a busy machine the wall figures scatter, the CPU figures much less.
+(b) One mail on a new connection, per client and server: the client's writes (OS
+    ``send``/``sendall`` calls) and its round trips (how often it read the server's
+    answer after writing: the greeting counts as one).
+(c) One ``smtp-hil send`` process sending one mail, three times: wall seconds per
     invocation, interpreter start and imports included.
 
 Wall time, OS sockets and subprocesses are used here, outside the simulated world. This
@@ -31,20 +37,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import os
 import smtplib
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import aiosmtplib
 from aiosmtpd_server import LOOPBACK, free_port, start_aiosmtpd
+from measure import load_average
 
 from smtp.config import CONFIG_VERSION
 from smtp.events import Sent, describe, is_terminal
@@ -134,9 +143,9 @@ def timed(work: Callable[[], None], server_pid: int) -> tuple[float, float, floa
     return wall, cpu, server
 
 
-def bench_rates(port: int, server_pid: int, mails: int, rounds: int) -> None:
-    print(f"(a) {mails} small mails on one connection to aiosmtpd on loopback, "
-          f"{rounds} rounds")
+def bench_rates(port: int, server_pid: int, mails: int, rounds: int, server: str) -> None:
+    print(f"(a) {mails} small mails on one connection to aiosmtpd ({server}) on loopback, "
+          f"{rounds} rounds ({load_average()})")
     runs: dict[str, list[tuple[float, float, float | None]]] = {name: [] for name in CLIENTS}
     for _ in range(rounds):
         for name, send in CLIENTS.items():
@@ -154,8 +163,58 @@ def bench_rates(port: int, server_pid: int, mails: int, rounds: int) -> None:
               f"{cpu:>19.2f} {server}   {walls}")
 
 
+class _SocketCalls:
+    """Counts this process's socket writes and the reads that follow a write."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+        self.round_trips = 0
+        self._wrote = True  # the greeting is the first thing waited for
+
+    def wrap(self, monkeypatch: contextlib.ExitStack) -> None:
+        for name in ("send", "sendall"):
+            monkeypatch.enter_context(_patched(name, self._write))
+        for name in ("recv", "recv_into"):
+            monkeypatch.enter_context(_patched(name, self._read))
+
+    def _write(self, result: object) -> None:
+        self.writes += 1
+        self._wrote = True
+
+    def _read(self, result: object) -> None:
+        if result and self._wrote:
+            self.round_trips += 1
+            self._wrote = False
+
+
+@contextlib.contextmanager
+def _patched(name: str, note: Callable[[object], None]) -> Iterator[None]:
+    real = getattr(socket.socket, name)
+
+    def call(sock: socket.socket, *args: object) -> object:
+        result = real(sock, *args)
+        note(result)
+        return result
+
+    setattr(socket.socket, name, call)
+    try:
+        yield
+    finally:
+        setattr(socket.socket, name, real)
+
+
+def bench_turns(port: int, server: str) -> None:
+    print(f"(b) one mail on a new connection to aiosmtpd ({server})")
+    for name, send in CLIENTS.items():
+        calls = _SocketCalls()
+        with contextlib.ExitStack() as patches:
+            calls.wrap(patches)
+            send(port, 1)
+        print(f"    {name:<11} {calls.writes} writes, {calls.round_trips} round trips")
+
+
 def bench_cli(port: int, rounds: int) -> None:
-    print(f"\n(b) one `smtp-hil send` process, one mail, {rounds} runs")
+    print(f"\n(c) one `smtp-hil send` process, one mail, {rounds} runs")
     command = Path(sys.executable).with_name("smtp-hil")
     with tempfile.TemporaryDirectory(prefix="smtp-hil-bench-") as folder:
         config = Path(folder) / "device.toml"
@@ -182,14 +241,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mails", type=int, default=200, help="mails per run (default 200)")
     parser.add_argument("--rounds", type=int, default=3, help="runs per client (default 3)")
     args = parser.parse_args(argv)
-    port = free_port()
-    server = start_aiosmtpd(port)
-    try:
-        bench_rates(port, server.pid, args.mails, args.rounds)
-        bench_cli(port, args.rounds)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    for pipelining, label in ((False, "stock Sink, no PIPELINING"),
+                              (True, "Sink advertising PIPELINING")):
+        port = free_port()
+        server = start_aiosmtpd(port, pipelining=pipelining)
+        try:
+            bench_rates(port, server.pid, args.mails, args.rounds, label)
+            bench_turns(port, label)
+            if pipelining:
+                bench_cli(port, args.rounds)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+        print()
 
 
 if __name__ == "__main__":
