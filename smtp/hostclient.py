@@ -84,9 +84,16 @@ def send_jobs(settings: ClientSettings, jobs: Sequence[Job], *,
         queue.submit(job)
     status = ClientStatus()
     host_porting = porting if porting is not None else HostPorting(settings)
+    ended = 0  # terminal events so far, counted as they come (finished() runs every turn)
+
+    def note(event: ClientEvent) -> None:
+        nonlocal ended
+        if is_terminal(event):
+            ended += 1
+        if on_event is not None:
+            on_event(event)
 
     def finished() -> bool:
-        ended = sum(1 for event in status.events if is_terminal(event))
         return ended >= len(job_list) and status.state is ClientState.IDLE and status.sessions > 0
 
     with HostStack() as stack:
@@ -95,7 +102,7 @@ def send_jobs(settings: ClientSettings, jobs: Sequence[Job], *,
         def client(ctx: TaskContext) -> Task:
             return smtp_client_task(ctx, settings=settings, profile=profile,
                                     porting=host_porting, jobs=queue, status=status,
-                                    on_event=on_event)
+                                    on_event=note)
 
         runtime.spawn(TASK_NAME, client)
         if job_list:

@@ -522,3 +522,23 @@ def test_on_event_sees_every_event_in_order(serve: Serve) -> None:
                        timeout_s=RUN_TIMEOUT_S)
     assert seen == events and len(events) == 2
 
+
+
+def test_finishing_is_checked_in_time_linear_in_the_events(
+        serve: Serve, monkeypatch: pytest.MonkeyPatch) -> None:
+    """send_jobs looks at each event once to know when every job has ended (it used to
+    count the whole event list again on every turn of the runtime: quadratic)."""
+    import smtp.hostclient
+
+    calls = 0
+
+    def counting(event: ClientEvent) -> bool:
+        nonlocal calls
+        calls += 1
+        return is_terminal(event)
+
+    monkeypatch.setattr(smtp.hostclient, "is_terminal", counting)
+    _, port = serve()
+    events = run(settings_for(port), *[mail() for _ in range(40)])
+    assert len(terminal(events)) == 40
+    assert calls == len(events)
