@@ -19,10 +19,13 @@ Event rules:
 * The peer's FIN: ``peer_closed`` becomes True, the state ``CLOSED`` with reason ``FIN``
   and ``CLOSED`` is delivered (after ``READABLE`` for data read in the same poll;
   buffered data can still be received). ``ECONNRESET``: ``CLOSED`` with reason ``RST``.
-* ``WRITABLE`` once after a ``send()`` accepted less than it was given, when the OS can
-  take more.
-* ``close()`` shuts down the sending side (the OS sends what it holds, then FIN; there
-  is no buffer in user space to flush) and the state is ``CLOSING`` while incoming data
+* ``send()`` keeps what a task sends during one step in user space (up to
+  ``TX_COALESCE`` bytes) and :meth:`HostStack.poll` writes it with one OS ``send`` before it
+  waits, so a pipelined group, or a mail's content and its terminator, leave in one
+  write (``TCP_NODELAY`` stays: nothing waits for an ACK). ``WRITABLE`` once after a
+  ``send()`` accepted less than it was given, when the OS has taken what was kept.
+* ``close()`` shuts down the sending side once what was kept is written (the OS sends
+  what it holds, then FIN) and the state is ``CLOSING`` while incoming data
   is drained and discarded, so that late data does not make the OS answer with RST.
   When the peer's FIN arrives, or after ``close_linger_s``, the descriptor is closed,
   the state is ``CLOSED`` with reason ``LOCAL`` and ``CLOSED`` is delivered. On a socket
@@ -57,6 +60,7 @@ from itertools import count
 from stack.api import CloseReason, EventHandler, SocketEvent, SocketState
 
 RECV_CHUNK = 65536
+TX_COALESCE = 65536  # bytes send() keeps for the next poll's single write
 DEFAULT_RX_LIMIT = 256 * 1024
 DEFAULT_CLOSE_LINGER_S = 2.0
 
@@ -106,6 +110,8 @@ class HostSocket:
         self._peer_closed = False
         self._handler: EventHandler | None = None
         self._rx = bytearray()
+        self._tx = bytearray()  # sent since the last poll, written by the next one
+        self._shutdown_when_written = False
         self._want_write = False
         self._used = sock is not None
         self._epoch = 0  # bumped by close/abort: drops events queued before
@@ -187,17 +193,16 @@ class HostSocket:
             raise ValueError(f"send data: expected bytes, got {type(data).__name__}")
         if self._state is not SocketState.ESTABLISHED or self._sock is None or not data:
             return 0
-        try:
-            sent = self._sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError as exc:
-            self._fail(_reason_for_exception(exc), exc)
-            return 0
-        if sent < len(data) and not self._want_write:
+        if len(self._tx) + len(data) > TX_COALESCE:
+            self._write_kept()  # make room, in order
+        taken = min(len(data), TX_COALESCE - len(self._tx))
+        if taken > 0:
+            self._tx += data[:taken]
+            self._stack._kept(self)
+        if taken < len(data) and not self._want_write:
             self._want_write = True
             self._stack._update(self)
-        return sent
+        return taken
 
     def recv(self, max_bytes: int = 65536) -> bytes:
         if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
@@ -216,14 +221,11 @@ class HostSocket:
             self._release(graceful=True)
             self._finish(self._close_reason or CloseReason.LOCAL, deliver=False)
             return
-        try:
-            self._sock.shutdown(socket.SHUT_WR)
-        except OSError as exc:
-            self.last_error = exc
-            self._release(graceful=False)
-            self._finish(CloseReason.LOCAL, deliver=False)
-            return
         self._state = SocketState.CLOSING
+        self._shutdown_when_written = True
+        self._write_kept()
+        if self._sock is None:  # the write or the shutdown failed
+            return
         self._want_write = False
         self._rx.clear()
         self.close_deadline = time.monotonic() + self._stack.close_linger_s
@@ -243,17 +245,43 @@ class HostSocket:
 
     # ---- driven by HostStack.poll ---------------------------------------------------
 
+    def _write_kept(self) -> None:
+        """Write what ``send()`` kept (as much as the OS takes), then the shutdown
+        ``close()`` asked for once all of it is out."""
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            if self._tx:
+                try:
+                    written = sock.send(self._tx)
+                except (BlockingIOError, InterruptedError):
+                    written = 0
+                del self._tx[:written]
+            if not self._tx and self._shutdown_when_written:
+                self._shutdown_when_written = False
+                sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            if self._state is SocketState.CLOSING:  # after close(): no event, as ever
+                self.last_error = exc
+                self._release(graceful=False)
+                self._finish(CloseReason.LOCAL, deliver=False)
+            else:
+                self._fail(_reason_for_exception(exc), exc)
+            return
+        self._stack._update(self)
+
     def _interest(self) -> int:
         if self._sock is None:
             return 0
         if self._state is SocketState.CONNECTING:
             return selectors.EVENT_WRITE
         if self._state is SocketState.CLOSING:
-            return selectors.EVENT_READ
+            return selectors.EVENT_READ | (selectors.EVENT_WRITE if self._tx else 0)
         if self._state is not SocketState.ESTABLISHED:
             return 0
         mask = selectors.EVENT_READ if len(self._rx) < self._stack.rx_limit else 0
-        if self._want_write:
+        if self._want_write or self._tx:
             mask |= selectors.EVENT_WRITE
         return mask
 
@@ -263,11 +291,14 @@ class HostSocket:
         if self._state is SocketState.CONNECTING:
             self._connect_done()
             return
-        if mask & selectors.EVENT_READ:
+        if mask & selectors.EVENT_WRITE:
+            self._write_kept()
+        if mask & selectors.EVENT_READ and self._sock is not None:
             self._read_available()
         if (
             mask & selectors.EVENT_WRITE
             and self._want_write
+            and not self._tx
             and self._state is SocketState.ESTABLISHED
         ):
             self._want_write = False
@@ -340,6 +371,8 @@ class HostSocket:
     def _release(self, *, graceful: bool) -> None:
         """Give the descriptor back to the OS (graceful: after shutting down our side)."""
         self.close_deadline = None
+        self._tx.clear()
+        self._shutdown_when_written = False
         sock, self._sock = self._sock, None
         if sock is None:
             return
@@ -417,6 +450,7 @@ class HostStack:
         self.close_linger_s = float(close_linger_s)
         self._selector = selectors.DefaultSelector()
         self._pending: list[_Delivery] = []
+        self._unwritten: dict[HostSocket, None] = {}  # sockets whose send()s wait for poll
         self._closing: set[HostSocket] = set()
         self._live: set[HostSocket] = set()  # sockets holding a descriptor
         self._counter = count()
@@ -458,6 +492,9 @@ class HostStack:
         self._check_open()
         if not timeout_s >= 0:
             raise ValueError(f"poll timeout_s: expected >= 0 seconds, got {timeout_s!r}")
+        unwritten, self._unwritten = self._unwritten, {}
+        for sock in unwritten:  # one write per socket for what its task sent this step
+            sock._write_kept()
         if self._pending:
             timeout_s = 0.0
         if self._closing:
@@ -481,6 +518,8 @@ class HostStack:
         """Release every descriptor (open connections get closed by the OS) and stop."""
         if self._closed:
             return
+        for sock in list(self._unwritten):  # what tasks sent since the last poll
+            sock._write_kept()
         for key in list(self._selector.get_map().values()):
             if isinstance(key.data, HostListener):
                 key.data.close()
@@ -503,6 +542,10 @@ class HostStack:
 
     def _next_index(self) -> int:
         return next(self._counter)
+
+    def _kept(self, sock: HostSocket) -> None:
+        """``sock`` holds bytes for the next :meth:`poll` to write."""
+        self._unwritten[sock] = None
 
     def _queue(self, sock: HostSocket, event: SocketEvent) -> None:
         epoch = sock._epoch

@@ -472,3 +472,46 @@ def test_set_ciphertext_is_accepted(stack: HostStack) -> None:
     sock.set_ciphertext(True)
     sock.set_ciphertext(False)
     assert sock.state is SocketState.CLOSED
+
+
+def test_what_a_task_sends_in_one_step_leaves_in_one_write(
+        runtime: HostRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pipelined group sent as three send()s goes to the OS as one write, at the poll
+    after the step; close() writes what is kept before the FIN."""
+    got: list[bytes] = []
+
+    def reader(conn: socket.socket) -> None:
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+        got.append(data)
+
+    server = OneShotServer(reader)
+    writes: list[bytes] = []
+    real_send = socket.socket.send
+
+    def counting_send(sock: socket.socket, data: bytes, *flags: int) -> int:
+        writes.append(bytes(data))
+        return real_send(sock, data, *flags)
+
+    monkeypatch.setattr(socket.socket, "send", counting_send)
+    seen = Observed()
+
+    def client(ctx: TaskContext) -> Task:
+        yield from connect_and_wait(ctx, server.port, seen)
+        sock = seen.sock
+        assert sock is not None
+        for line in (b"MAIL FROM:<a@b.c>\r\n", b"RCPT TO:<d@e.f>\r\n", b"DATA\r\n"):
+            assert sock.send(line) == len(line)
+        yield Wait(timeout_us=50_000)
+        assert sock.send(b"Subject: x\r\n\r\n") and sock.send(b"body\r\n") and sock.send(b".\r\n")
+        sock.close()
+        while state_of(sock) is not SocketState.CLOSED:
+            yield Wait(timeout_us=2_000_000)
+
+    runtime.spawn("client", client)
+    runtime.run(until=runtime.all_done, timeout_s=RUN_TIMEOUT_S)
+    server.stop()
+    assert writes == [b"MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n",
+                      b"Subject: x\r\n\r\nbody\r\n.\r\n"]
+    assert got == [b"".join(writes)]
