@@ -14,9 +14,14 @@ names (``<board>``, ``<board>.<task>``, ``tcp.<host>``, ``link.<name>``,
 list could close them. The module
 knows nothing else about the sources: those only call :meth:`Trace.record`.
 
-Field values are ``None``, ``bool``, ``int``, ``str``, ``bytes``, :class:`Opaque`, or
-tuples/lists of those. :class:`Opaque` wraps bytes whose content varies from run to run
-(TLS ciphertext): the hash covers only their length, views (pcap) still get the bytes.
+Field values are ``None``, ``bool``, ``int``, ``str``, ``bytes``, :class:`Opaque`,
+:class:`Elided`, or tuples/lists of those. The hash covers bytes as their length and
+SHA-256 (every byte counts; the hash input stays small). :class:`Opaque` wraps bytes
+whose content varies from run to run (TLS ciphertext): the hash covers only their
+length, views (pcap) still get the bytes. A trace made with ``keep_bytes`` keeps bulk
+bytes only until its subscribers have seen them (streaming views write them to disk as
+the run goes), then holds them as :class:`Elided`: length and digest, encoded exactly as
+the bytes were, so memory does not grow with the payload a run carries.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeAlias, TypeGuard, get_args
+from typing import Any, Final, Literal, TextIO, TypeAlias, TypeGuard, get_args
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +43,22 @@ class Opaque:
         return len(self.data)
 
 
-FieldValue: TypeAlias = "bool | int | str | bytes | Opaque | Sequence[FieldValue] | None"
+@dataclass(frozen=True, slots=True)
+class Elided:
+    """Bytes a trace let go of after hashing them (``Trace(keep_bytes=...)``): their
+    length and SHA-256, or for ciphertext (:class:`Opaque`, hashed by length only) the
+    length alone. It encodes exactly as the bytes did, so a record's canonical line, and
+    every comparison of lines, is the same with or without the bytes."""
+
+    length: int
+    sha256: str | None
+
+    def __len__(self) -> int:
+        return self.length
+
+
+FieldValue: TypeAlias = ("bool | int | str | bytes | Opaque | Elided | Sequence[FieldValue] "
+                         "| None")
 
 # ---- the vocabulary: every kind of record any part of the world writes -----------------
 
@@ -123,19 +143,26 @@ class TraceRecord:
 
 
 def _canonical(value: FieldValue) -> object:
+    """The value as the hash sees it (the reference :func:`encode_record` must match)."""
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, bytes):
-        return {"hex": value.hex()}
+        return {"len": len(value), "sha256": hashlib.sha256(value).hexdigest()}
     if isinstance(value, Opaque):
         return {"opaque_len": len(value.data)}
+    if isinstance(value, Elided):
+        if value.sha256 is None:
+            return {"opaque_len": value.length}
+        return {"len": value.length, "sha256": value.sha256}
     if isinstance(value, list | tuple):
         return [_canonical(v) for v in value]
     raise TypeError(f"trace field of unsupported type {type(value).__name__}")
 
 
 def _jsonable(value: FieldValue) -> object:
-    """Like the canonical form, but keeps opaque bytes (for artifacts, not hashing)."""
+    """The value for artifacts (not hashing): bytes and opaque bytes in hex."""
+    if isinstance(value, bytes):
+        return {"hex": value.hex()}
     if isinstance(value, Opaque):
         return {"opaque_hex": value.data.hex()}
     if isinstance(value, list | tuple):
@@ -147,11 +174,23 @@ _json_str = json.encoder.encode_basestring_ascii  # the C encoder json.dumps use
 
 
 def _encode_bytes(value: bytes) -> str:
-    return '{"hex":"' + value.hex() + '"}'
+    if not value:
+        return _NO_BYTES  # every pure ACK's payload
+    return ('{"len":' + int.__repr__(len(value)) + ',"sha256":"'
+            + hashlib.sha256(value).hexdigest() + '"}')
+
+
+_NO_BYTES: Final = '{"len":0,"sha256":"' + hashlib.sha256(b"").hexdigest() + '"}'
 
 
 def _encode_opaque(value: Opaque) -> str:
     return '{"opaque_len":' + int.__repr__(len(value.data)) + "}"
+
+
+def _encode_elided(value: Elided) -> str:
+    if value.sha256 is None:
+        return '{"opaque_len":' + int.__repr__(value.length) + "}"
+    return '{"len":' + int.__repr__(value.length) + ',"sha256":"' + value.sha256 + '"}'
 
 
 def _encode_sequence(value: Sequence[FieldValue]) -> str:
@@ -165,6 +204,7 @@ _ENCODERS: Final[dict[type, Callable[[Any], str]]] = {
     type(None): lambda _value: "null",
     bytes: _encode_bytes,
     Opaque: _encode_opaque,
+    Elided: _encode_elided,
     tuple: _encode_sequence,
     list: _encode_sequence,
 }
@@ -187,6 +227,8 @@ def _encode(value: FieldValue) -> str:
         return _encode_bytes(value)
     if isinstance(value, Opaque):
         return _encode_opaque(value)
+    if isinstance(value, Elided):
+        return _encode_elided(value)
     if isinstance(value, list | tuple):
         return _encode_sequence(value)
     raise TypeError(f"trace field of unsupported type {type(value).__name__}")
@@ -229,10 +271,39 @@ def encode_record(record: TraceRecord) -> bytes:
     return line.encode("ascii")
 
 
-class Trace:
-    """An append-only list of records with a running hash and live subscribers."""
+def _elided(fields: Mapping[str, FieldValue], limit: int) -> dict[str, FieldValue] | None:
+    """``fields`` with bytes and Opaque values longer than ``limit`` as :class:`Elided`,
+    or None when there is none."""
+    out: dict[str, FieldValue] | None = None
+    for key, value in fields.items():
+        if type(value) is bytes and len(value) > limit:
+            elided = Elided(len(value), hashlib.sha256(value).hexdigest())
+        elif type(value) is Opaque and len(value) > limit:
+            elided = Elided(len(value), None)
+        else:
+            continue
+        if out is None:
+            out = dict(fields)
+        out[key] = elided
+    return out
 
-    def __init__(self) -> None:
+
+class Trace:
+    """An append-only list of records with a running hash and live subscribers.
+
+    ``keep_bytes``: None keeps every record as it was made. A number N makes the trace
+    keep bytes and :class:`Opaque` fields longer than N bytes only until the record is
+    hashed and every subscriber has seen it; the stored record then holds them as
+    :class:`Elided` (length and digest: the same canonical line). Views that need the
+    bulk bytes (the capture, the JSON lines of the trace) subscribe before the run and
+    write them as they come (:class:`stack.pcap.PcapStream`, :class:`JsonlStream`)."""
+
+    def __init__(self, *, keep_bytes: int | None = None) -> None:
+        if keep_bytes is not None and (not isinstance(keep_bytes, int)
+                                       or isinstance(keep_bytes, bool) or keep_bytes < 0):
+            raise ValueError(f"keep_bytes: expected None or a number of bytes >= 0, "
+                             f"got {keep_bytes!r}")
+        self.keep_bytes = keep_bytes
         self._records: list[TraceRecord] = []
         self._hash = hashlib.sha256()
         self._subscribers: list[Callable[[TraceRecord], None]] = []
@@ -250,6 +321,10 @@ class Trace:
         self._hash.update(encode_record(rec))
         for subscriber in self._subscribers:
             subscriber(rec)
+        if self.keep_bytes is not None:
+            slim = _elided(fields, self.keep_bytes)
+            if slim is not None:
+                self._records[-1] = TraceRecord(t_us, source, kind, slim)
         return rec
 
     def subscribe(self, callback: Callable[[TraceRecord], None]) -> None:
@@ -285,11 +360,36 @@ class Trace:
         return records_to_jsonl(self._records)
 
 
+def record_to_jsonl(record: TraceRecord) -> str:
+    """One record as a JSON line for artifacts (bytes and opaque bytes as hex; elided
+    bytes as their length and digest), without the line end."""
+    fields = {k: _jsonable(v) for k, v in sorted(record.fields.items())}
+    return json.dumps(
+        {"t_us": record.t_us, "source": record.source, "kind": record.kind, "fields": fields},
+        separators=(",", ":"),
+    )
+
+
 def records_to_jsonl(records: Iterable[TraceRecord]) -> Iterator[str]:
     """Records as JSON lines for artifacts (opaque bytes included as hex)."""
-    for r in records:
-        fields = {k: _jsonable(v) for k, v in sorted(r.fields.items())}
-        yield json.dumps(
-            {"t_us": r.t_us, "source": r.source, "kind": r.kind, "fields": fields},
-            separators=(",", ":"),
-        )
+    return (record_to_jsonl(r) for r in records)
+
+
+class JsonlStream:
+    """Writes each record it is given as a JSON line (:func:`record_to_jsonl`) to ``out``
+    as it comes: subscribe it to a trace (``trace.subscribe(stream)``) and the run's
+    records are on disk as the run goes, bytes and all, even when the trace itself keeps
+    only their digests. ``show`` may replace a record before it is written (masking), or
+    drop it (None). The caller opens and closes ``out``."""
+
+    def __init__(self, out: TextIO,
+                 show: Callable[[TraceRecord], TraceRecord | None] | None = None) -> None:
+        self._out = out
+        self._show = show
+        self.lines = 0
+
+    def __call__(self, record: TraceRecord) -> None:
+        shown = record if self._show is None else self._show(record)
+        if shown is not None:
+            self._out.write(record_to_jsonl(shown) + "\n")
+            self.lines += 1

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO, Final
 
-from emulator.trace import FieldValue, Opaque, TraceKind, TraceRecord
+from emulator.trace import Elided, FieldValue, Opaque, TraceKind, TraceRecord
 from stack.segment import Segment
 from stack.wire import encode
 
@@ -139,6 +139,11 @@ def _payload(record: TraceRecord) -> bytes:
         return value.data
     if isinstance(value, bytes):
         return value
+    if isinstance(value, Elided):
+        raise ValueError(
+            f"trace record at {record.t_us}us from {record.source}: field 'payload': the "
+            f"trace kept only its length and digest (Trace keep_bytes): write the capture "
+            f"as the run goes (PcapStream subscribed to the trace)")
     raise ValueError(
         f"trace record at {record.t_us}us from {record.source}: field 'payload': "
         f"expected bytes or Opaque, got {type(value).__name__}"

@@ -1,12 +1,23 @@
 """The trace: canonical encoding, running hash, opaque ciphertext."""
 
+import hashlib
+import io
 import json
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulator.trace import FieldValue, Opaque, Trace, TraceRecord, _canonical, encode_record
+from emulator.trace import (
+    Elided,
+    FieldValue,
+    JsonlStream,
+    Opaque,
+    Trace,
+    TraceRecord,
+    _canonical,
+    encode_record,
+)
 
 
 def _fill(trace: Trace, payload: object) -> None:
@@ -61,8 +72,9 @@ def test_unsupported_field_type_is_refused() -> None:
         Trace().record(0, "s", "k", x=1.5)  # type: ignore[arg-type]
 
 
+_digests = st.none() | st.text("0123456789abcdef", min_size=64, max_size=64)
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.text(), st.binary(),
-                     st.binary().map(Opaque))
+                     st.binary().map(Opaque), st.builds(Elided, st.integers(0, 10**9), _digests))
 _values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4), max_leaves=8)
 
 
@@ -75,3 +87,45 @@ def test_encoding_is_exactly_json_dumps_of_the_canonical_form(
         [t_us, source, kind, {k: _canonical(v) for k, v in sorted(fields.items())}],
         separators=(",", ":"), ensure_ascii=True).encode("ascii") + b"\n"
     assert encode_record(record) == reference
+
+
+def test_bytes_are_hashed_as_their_length_and_digest() -> None:
+    record = TraceRecord(1, "link", "tx", {"payload": b"EHLO a\r\n"})
+    digest = hashlib.sha256(b"EHLO a\r\n").hexdigest()
+    assert encode_record(record) == (
+        b'[1,"link","tx",{"payload":{"len":8,"sha256":"' + digest.encode() + b'"}}]\n')
+
+
+def test_a_trace_that_keeps_no_bulk_bytes_hashes_and_shows_the_same() -> None:
+    full, lean = Trace(), Trace(keep_bytes=16)
+    seen: list[TraceRecord] = []
+    lean.subscribe(seen.append)
+    big, secret = bytes(range(200)), Opaque(b"\x17\x03\x03" + bytes(100))
+    for trace in (full, lean):
+        trace.record(0, "link", "tx", payload=big, flags="PA")
+        trace.record(1, "link", "tx", payload=secret)
+        trace.record(2, "server.c1", "rx", data=b"QUIT\r\n")
+    assert lean.sha256() == full.sha256()
+    assert [encode_record(r) for r in lean] == [encode_record(r) for r in full]
+    assert lean.records[0].get("payload") == Elided(200, hashlib.sha256(big).hexdigest())
+    assert lean.records[1].get("payload") == Elided(103, None)
+    assert lean.records[2].get("data") == b"QUIT\r\n"  # small: kept as it was
+    assert seen[0].get("payload") == big and seen[1].get("payload") == secret
+
+
+def test_a_jsonl_stream_writes_every_byte_as_the_records_come() -> None:
+    trace = Trace(keep_bytes=0)
+    out = io.StringIO()
+    stream = JsonlStream(out, show=lambda r: None if r.kind == "boot" else r)
+    trace.subscribe(stream)
+    _fill(trace, b"\x01\x02")
+    assert stream.lines == 1
+    assert json.loads(out.getvalue())["fields"]["payload"] == {"hex": "0102"}
+    assert list(trace.to_jsonl())[1] == (
+        '{"t_us":5,"source":"link","kind":"tx","fields":{"flags":"PA","payload":'
+        f'{{"len":2,"sha256":"{hashlib.sha256(bytes([1, 2])).hexdigest()}"}}}}}}')
+
+
+def test_keep_bytes_must_be_a_size() -> None:
+    with pytest.raises(ValueError, match="keep_bytes"):
+        Trace(keep_bytes=-1)
