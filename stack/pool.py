@@ -8,7 +8,9 @@ drops the frame, ``send()`` accepts nothing). Server-side hosts use an unbounded
 
 Every change is a trace record (``pool``/``alloc``, ``free``, ``exhausted``,
 ``drop``) carrying the number in use, so pool use over time can be charted from the
-trace alone. This module knows nothing about TCP or frames beyond a purpose string.
+trace alone; a buffer lent for the instant of one transmission (:meth:`BufferPool.lend`)
+is instead the ``pool_in_use`` field of the link's record of that segment. This module
+knows nothing about TCP or frames beyond a purpose string.
 """
 
 from __future__ import annotations
@@ -116,6 +118,27 @@ class BufferPool:
         if self.traced:
             self.kernel.emit(self.name, "alloc", purpose=purpose, id=buf.id, in_use=st.in_use)
         return buf
+
+    def lend(self, purpose: str) -> int | None:
+        """A buffer for the instant of one transmission only (a pure ACK, an RST): taken
+        and given back at once. Counted as an allocation (the peak and the lowest free
+        see it) but written as no ``alloc``/``free`` pair: the caller puts the returned
+        number in use (this buffer included) on the record of what it sent. None, with
+        an ``exhausted`` record, when the pool is empty."""
+        st = self.stats
+        if st.count is not None and st.in_use >= st.count:
+            st.failed_allocations += 1
+            st.failed_by_purpose[purpose] = st.failed_by_purpose.get(purpose, 0) + 1
+            if self.traced:
+                self.kernel.emit(self.name, "exhausted", purpose=purpose, in_use=st.in_use)
+            return None
+        st.allocations += 1
+        during = st.in_use + 1
+        st.peak_in_use = max(st.peak_in_use, during)
+        if st.count is not None:
+            free = st.count - during
+            st.lowest_free = free if st.lowest_free is None else min(st.lowest_free, free)
+        return during
 
     def _release(self, buf: Buffer) -> None:
         del self._live[buf.id]

@@ -49,8 +49,8 @@ class Segment:
     (``IntFlag`` arithmetic costs 40 times as much on the per-segment path), so read them
     as ``Flags(segment.flags)`` where the names matter. ``ip_id`` is the IPv4
     identification the link stamps on the segment when it transmits it (the sender
-    leaves it 0): the one field that changes after construction; a segment is otherwise
-    never changed once built.
+    leaves it 0) and ``pool_in_use`` the sending stack's (see the field): the fields that
+    change after construction; a segment is otherwise never changed once built.
     """
 
     src_ip: str
@@ -65,6 +65,9 @@ class Segment:
     mss: int | None = None  # MSS option, only on SYN segments
     ciphertext: bool = False  # payload is TLS records (hashed by length only)
     ip_id: int = field(default=0, compare=False)
+    pool_in_use: int | None = field(default=None, compare=False)
+    """Set by a stack whose traced pool lent a buffer for this segment's transmission
+    only (a pure ACK, an RST): the number of its buffers in use meanwhile."""
 
     @property
     def wire_length(self) -> int:
@@ -86,7 +89,13 @@ class Segment:
         return _FLAG_LETTERS[self.flags & _FLAG_BITS]
 
     def trace_fields(self) -> dict[str, FieldValue]:
-        """Fields for a trace record; ciphertext payload is wrapped in Opaque."""
+        """Fields for a trace record; ciphertext payload is wrapped in Opaque. A segment
+        that held a lent pool buffer carries ``pool_in_use`` too."""
+        if self.pool_in_use is not None:
+            return {**self._fields(), "pool_in_use": self.pool_in_use}
+        return self._fields()
+
+    def _fields(self) -> dict[str, FieldValue]:
         return {
             "src": f"{self.src_ip}:{self.src_port}",
             "dst": f"{self.dst_ip}:{self.dst_port}",

@@ -2,7 +2,9 @@
 
 The pool writes a record at every allocation and release with the number in use
 (``<board>.pool`` ``alloc``/``free``), and one when an allocation fails
-(``exhausted``); the board writes one when its NIC drops a frame (``rx_drop``, ring full
+(``exhausted``); a buffer lent for the instant of one transmission (a pure ACK, an RST)
+is the ``pool_in_use`` field of the link's ``tx`` record of that segment instead, a
+spike of one instant; the board writes one when its NIC drops a frame (``rx_drop``, ring full
 or no free buffer), when a task starts and stops busy-waiting (``busy_wait``,
 ``busy_wait_end``) and when the watchdog resets it (``watchdog_reset``, then ``boot``).
 
@@ -39,6 +41,7 @@ _BUFFER_KINDS: Final[frozenset[TraceKind]] = frozenset({"alloc", "free"})
 @dataclass
 class _State:
     pool_size: int | None = None
+    ip: str | None = None
     in_use: int = 0
     rx_in_use: int = 0
     ring: int = 0
@@ -57,6 +60,12 @@ class _State:
                                self.ring)
         else:
             self.points.append((t_us, self.in_use, self.in_use, self.rx_in_use, self.ring))
+
+    def spike(self, t_us: int, during: int) -> None:
+        """A buffer lent for one instant: the peak of this instant is ``during``."""
+        self.record_point(t_us)
+        t, in_use, peak, rx, ring = self.points[-1]
+        self.points[-1] = (t, in_use, max(peak, during), rx, ring)
 
     def end_busy(self, t_us: int, how: str) -> None:
         if self.busy_since is not None:
@@ -82,11 +91,22 @@ def _pool(state: _State, rec: TraceRecord) -> None:
                                 f"allocation failed: no free buffer ({f.get('purpose')})"))
 
 
+def _lent(state: _State, rec: TraceRecord) -> None:
+    """A link ``tx`` record of a segment the board sent with a lent buffer."""
+    during = rec.fields.get("pool_in_use")
+    src = rec.fields.get("src")
+    if (isinstance(during, int) and isinstance(src, str) and rec.source.startswith("link")
+            and src.rpartition(":")[0] == state.ip):
+        state.spike(rec.t_us, during)
+
+
 def _board(state: _State, rec: TraceRecord) -> None:
     f, t = rec.fields, rec.t_us
     if rec.kind == "boot":
         size = f.get("pool_buffers")
         state.pool_size = size if isinstance(size, int) else state.pool_size
+        ip = f.get("ip")
+        state.ip = ip if isinstance(ip, str) else state.ip
         if f.get("after"):
             state.marks.append(Mark(t, "boot", "the board boots again"))
     elif rec.kind == "busy_wait":
@@ -130,6 +150,8 @@ def device_chart(records: Sequence[TraceRecord], board: str, end_us: int) -> Dev
             _pool(state, rec)
         elif rec.source == board:
             _board(state, rec)
+        elif rec.kind == "tx" and state.ip is not None:
+            _lent(state, rec)
     state.end_busy(end_us, "still waiting when the run ended")
     points = _thin(state.points)
     marks = tuple(sorted(state.marks, key=lambda m: m.t_us))

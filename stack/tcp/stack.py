@@ -11,8 +11,9 @@ principle 4, "the embedded model is faithful where the bugs live"):
   sequence space is acknowledged. ``send()``, ``connect()`` and ``close()`` leave
   ``tx_reserve`` buffers free for incoming frames (else a sender could fill the pool
   and then drop the ACKs that would empty it). A pure ACK or RST takes any free
-  buffer only for the instant of transmission; without one it is deferred (ACK) or
-  not sent (RST).
+  buffer only for the instant of transmission (:meth:`~stack.pool.BufferPool.lend`: no
+  ``alloc``/``free`` records, the count in use rides on the segment's link record);
+  without one it is deferred (ACK) or not sent (RST).
 * Timers come from the :class:`~stack.timers.TimerService` it is given; events reach
   socket handlers synchronously, after the stack has finished the work at hand.
 
@@ -259,12 +260,14 @@ class TcpStack:
         return self.pool.alloc(TX_PURPOSE)
 
     def transmit_control(self, seg: Segment) -> bool:
-        """Send a segment that holds a buffer only while it is transmitted."""
-        buf = self.pool.alloc(TX_PURPOSE)
-        if buf is None:
+        """Send a segment that holds a buffer only while it is transmitted (lent by the
+        pool: a traced pool's count in use goes on the segment's link record)."""
+        in_use = self.pool.lend(TX_PURPOSE)
+        if in_use is None:
             return False
+        if self.pool.traced:
+            seg.pool_in_use = in_use
         self.transmit(seg)
-        buf.free()
         return True
 
     def transmit(self, seg: Segment) -> None:

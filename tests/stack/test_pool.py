@@ -165,3 +165,16 @@ def test_records_carry_the_virtual_time_of_the_change() -> None:
     kernel.call_at(900, lambda: held[0].free())
     kernel.run()
     assert [(r.t_us, r.kind) for r in _records(kernel)] == [(250, "alloc"), (900, "free")]
+
+
+def test_a_lent_buffer_counts_but_writes_no_record() -> None:
+    kernel, pool = _pool(2)
+    _take(pool, "tx")
+    assert pool.lend("tx") == 2  # in use while lent, this one included
+    assert (pool.in_use, pool.stats.allocations, pool.stats.peak_in_use,
+            pool.stats.lowest_free) == (1, 2, 2, 0)
+    assert [r.kind for r in _records(kernel)] == ["alloc"]
+    _take(pool, "rx")
+    assert pool.lend("tx") is None
+    assert pool.stats.failed_allocations == 1
+    assert _records(kernel)[-1].kind == "exhausted"

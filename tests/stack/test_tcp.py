@@ -758,3 +758,27 @@ def test_data_arriving_after_a_full_close_is_discarded_and_its_buffers_returned(
     world.run(30 * SECOND, stop=lambda: not world.client.stack.connections)
     assert client.data == b""
     assert world.client.pool.in_use == 0
+
+
+def test_a_pure_ack_borrows_a_buffer_for_its_instant_on_the_link_record() -> None:
+    """A pure ACK (and an RST) holds a buffer only while it goes out: a traced pool lends
+    it, the count in use is on the segment's link record, and no alloc/free pair is
+    written; an untraced pool's segments carry nothing."""
+    world = make_world(client_pool=4)
+    client = world.connect()
+    world.run(SECOND)
+    world.accepted[0].write(b"220 hello\r\n")
+    client.write(b"EHLO x\r\n")
+    world.run(SECOND)
+    assert client.data == b"220 hello\r\n" and world.accepted[0].data == b"EHLO x\r\n"
+    sent = [r for r in world.kernel.trace.select("link.lan", "tx")]
+    mine = [r for r in sent if str(r.get("src")).startswith(CLIENT_IP)]
+    pure_acks = [r for r in mine if r.get("flags") == "A"]
+    assert pure_acks and {r.get("pool_in_use") for r in pure_acks} <= {1, 2}  # + the EHLO's
+    assert all("pool_in_use" not in r.fields for r in mine if r.get("flags") != "A")
+    allocs = [r.get("purpose") for r in world.kernel.trace.select("cpool", "alloc")]
+    assert allocs.count("tx") == len(mine) - len(pure_acks)  # SYN and the EHLO segment
+    assert allocs.count("rx") == sum(1 for r in sent if str(r.get("dst")).startswith(CLIENT_IP))
+    theirs = [r for r in sent if str(r.get("src")).startswith(SERVER_IP)]
+    assert any(r.get("flags") == "A" for r in theirs)
+    assert all("pool_in_use" not in r.fields for r in theirs)  # an untraced pool

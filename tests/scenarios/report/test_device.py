@@ -53,3 +53,25 @@ def test_busy_waits_drops_and_failed_allocations_are_marked_when_they_happened()
     assert busy.end_us == watchdog.t_us == busy.t_us + 2_000_000  # the watchdog's 2 s
     assert any(p[4] == 1 for p in chart.points)  # a frame waited in the ring
     assert any(gap.gap for gap in chart.axis)  # the quiet 2 s and 15 min are drawn short
+
+
+def test_a_buffer_lent_for_one_transmission_is_a_spike_of_the_board_only() -> None:
+    """A pure ACK's buffer is taken and given back in one instant: no alloc/free pair,
+    the count in use rides on the link's tx record of that segment."""
+    from emulator.trace import TraceRecord
+
+    def tx(t_us: int, src: str, during: int) -> TraceRecord:
+        return TraceRecord(t_us, "link.link", "tx", {"src": f"{src}:49152",
+                                                      "dst": "198.51.100.25:25",
+                                                      "flags": "A", "pool_in_use": during})
+
+    records = [
+        TraceRecord(0, "board", "boot", {"boot": 1, "ip": "192.0.2.10", "pool_buffers": 4}),
+        TraceRecord(10, "board.pool", "alloc", {"purpose": "rx", "id": 0, "in_use": 1}),
+        tx(20, "192.0.2.10", 2),
+        tx(30, "198.51.100.25", 4),  # the server's: not this board's pool
+        TraceRecord(40, "board.pool", "free", {"purpose": "rx", "id": 0, "in_use": 0}),
+    ]
+    (chart,) = device_charts(records, 50)
+    assert chart.summary["peak_in_use"] == 2
+    assert [(p[0], p[1], p[2]) for p in chart.points] == [(10, 1, 1), (20, 1, 2), (40, 0, 0)]
