@@ -40,6 +40,8 @@ def queue_data(conn: Connection, data: bytes) -> int:
     """Queue ``data`` as MSS-sized segments, each with a buffer; how many bytes fit.
 
     A short count (no free buffer) is remembered: WRITABLE follows when buffers return.
+    The first short count after WRITABLE (or ever) is a ``tx_blocked`` record; further
+    ones before the next WRITABLE only count in ``short_sends``.
     """
     stack = conn.stack
     view = memoryview(data)
@@ -59,10 +61,11 @@ def queue_data(conn: Connection, data: bytes) -> int:
     if last is not None:
         last.flags |= PSH
     if accepted < total:
-        conn.want_writable = True
-        stack.wait_buffers(conn)
         stack.stats.short_sends += 1
-        stack.emit("tx_blocked", conn=conn.label, accepted=accepted, requested=total)
+        if not conn.want_writable:  # recorded when sending stops, not at every retry
+            conn.want_writable = True
+            stack.emit("tx_blocked", conn=conn.label, accepted=accepted, requested=total)
+        stack.wait_buffers(conn)
     output(conn)
     return accepted
 

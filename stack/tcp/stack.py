@@ -20,8 +20,8 @@ principle 4, "the embedded model is faithful where the bugs live"):
 Trace records have source ``tcp.<name>``: connect, accept, listen, unlisten, state
 (from/to), retransmit, go_back (fast retransmit), rto, probe (persist), timeout, rst
 (direction in/out), ooo_drop, deferred (SYN/FIN waiting for a buffer), tx_blocked
-(short send), syn_dropped, closed (why, reason), reset. Segments themselves are traced
-by the link.
+(the short send that stops sending until WRITABLE), syn_dropped, closed (why, reason),
+reset. Segments themselves are traced by the link.
 
 This module knows TCP, the pool and the timer service. It knows nothing about links,
 boards, super-loops or applications. Each connection is a

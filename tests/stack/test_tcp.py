@@ -782,3 +782,20 @@ def test_a_pure_ack_borrows_a_buffer_for_its_instant_on_the_link_record() -> Non
     theirs = [r for r in sent if str(r.get("src")).startswith(SERVER_IP)]
     assert any(r.get("flags") == "A" for r in theirs)
     assert all("pool_in_use" not in r.fields for r in theirs)  # an untraced pool
+
+
+def test_tx_blocked_is_recorded_when_sending_stops_not_at_every_retry() -> None:
+    world = make_world(client_pool=4)
+    client = world.connect()
+    data = payload(200_000)
+    first = client.sock.send(data)
+    assert 0 < first < len(data)
+    assert client.sock.send(b"more") == 0 and client.sock.send(b"again") == 0
+    assert len(world.tcp("tx_blocked", "client")) == 1
+    assert world.client.stack.stats.short_sends == 3
+    client.outgoing = memoryview(data)[first:]
+    world.run(60 * SECOND, stop=lambda: len(world.accepted[0].data) == len(data))
+    writable = client.events.count(SocketEvent.WRITABLE)
+    assert writable >= 1
+    # one record per stop: each WRITABLE ended one, and the first came before any
+    assert len(world.tcp("tx_blocked", "client")) == writable
