@@ -92,6 +92,7 @@ class ClientCore(PhaseMachine):
         self._content_reply: Handler | None = None
         self._opening = Opening(self)
         self._needs_rset = False
+        self._quit_sent = False  # QUIT went out behind the mail data (quit_after_data)
         self._message_seq = first_message_seq
         self._timer_command: Command | TimerName | None = None
         """What the running timer waits for: the command at the head of the queue, or
@@ -239,7 +240,7 @@ class ClientCore(PhaseMachine):
         on_reply, self._content_reply = self._content_reply, None
         assert on_reply is not None
         self._expect.append(Expect("DATA", "data_term", on_reply))
-        return self._arm_head()
+        return self.quit_after_data() + self._arm_head()
 
     def block_sent(self) -> list[Output]:
         """A content block was accepted by the socket: re-arm the data-block timer."""
@@ -406,6 +407,26 @@ class ClientCore(PhaseMachine):
     def _send_quit(self) -> list[Output]:
         """Every job has ended: say goodbye; the reply (or its timer) ends the session."""
         self.enter_phase(Phase.QUITTING)
+        if self._quit_sent:
+            return []  # it went out behind the mail data
+        return self.send(commands.quit(), "QUIT", Expect("QUIT", "quit", self._on_quit))
+
+    def _pipelines_quit(self) -> bool:
+        """Whether QUIT goes out right behind the end of the mail data (RFC 2920 3.1:
+        QUIT may end a group): when the server offers PIPELINING, pipelining is on and no
+        job is left. Releases up to 2.5 wait for the reply to the data first
+        (``waits_for_data_reply_before_quit``)."""
+        return (not self.profile.waits_for_data_reply_before_quit
+                and self.profile.has_2_0_features and "PIPELINING" in self.extensions
+                and self.settings.pipelining and not self._queue)
+
+    def quit_after_data(self) -> list[Output]:
+        """The end of the mail data is out (the content after 354, or a last BDAT chunk
+        sent on its own): QUIT follows at once when :meth:`_pipelines_quit`; the reply to
+        the data then ends the job and the session waits for QUIT's reply."""
+        if self._quit_sent or not self._pipelines_quit():
+            return []
+        self._quit_sent = True
         return self.send(commands.quit(), "QUIT", Expect("QUIT", "quit", self._on_quit))
 
     def _on_quit(self, reply: Reply) -> list[Output]:

@@ -253,7 +253,8 @@ class _Session:
                 if nxt is None:
                     self.content = None
                     self.apply(self.core.content_sent())
-                    return False
+                    self.flush()  # QUIT, when the core put it right behind the data
+                    return bool(self.outbox)
                 self.content_pending = nxt
             assert self.sock is not None
             accepted = self.sock.send(self.content_pending)

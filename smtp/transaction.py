@@ -78,6 +78,11 @@ class TransactionSession(Protocol):
         handles the reply after the content."""
         ...
 
+    def quit_after_data(self) -> list[Output]:
+        """The end of the mail data is out: QUIT right behind it, when the session
+        pipelines QUIT (else nothing)."""
+        ...
+
     def lose_job(self) -> list[Output]:
         """Drop the job without any event (release 2.0's bug): the session goes silent."""
         ...
@@ -327,8 +332,9 @@ class MailTransaction:
 
     def _send_bdat_chunk(self) -> list[Output]:
         chunk, last = self._next_bdat()
-        return self.session.send(commands.bdat(len(chunk), last) + chunk, "BDAT",
-                                 Expect("BDAT", "bdat", self._on_bdat(last)), content=True)
+        out = self.session.send(commands.bdat(len(chunk), last) + chunk, "BDAT",
+                                Expect("BDAT", "bdat", self._on_bdat(last)), content=True)
+        return out + self.session.quit_after_data() if last else out
 
     def _on_bdat(self, last: bool) -> Handler:
         def handler(reply: Reply) -> list[Output]:

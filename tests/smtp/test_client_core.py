@@ -861,6 +861,58 @@ def test_vrfy_and_etrn_refusals_are_command_aborts() -> None:
     assert "RSET" not in pair.commands  # no transaction was open
 
 
+def test_quit_goes_right_behind_the_data_when_no_job_is_left() -> None:
+    """RFC 2920 3.1: QUIT may end a group. current writes it behind the content; the
+    reply to the data ends the job, then the reply to QUIT the session."""
+    pair = Pair([mail()], server=PIPELINING_ONLY).run()
+
+    labels = [s.label for s in pair.sent]
+    assert labels[-1] == "QUIT" and pair.commands[-1] == "QUIT"
+    assert isinstance(only_terminal(pair), Sent)
+    assert pair.engine.closed and pair.core.finished and pair.commands.count("QUIT") == 1
+    assert pair.obs.pipelining_violations == []
+    quit_at = next(i for i, out in enumerate(pair.outputs)
+                   if isinstance(out, SendBytes) and out.label == "QUIT")
+    sent_at = next(i for i, out in enumerate(pair.outputs)
+                   if isinstance(out, Notify) and isinstance(out.event, Sent))
+    assert quit_at < sent_at  # out before the server answered the data
+
+
+@pytest.mark.parametrize("profile", [p for p in PROFILE_NAMES if p != "current"])
+def test_older_releases_send_quit_after_the_reply_to_the_data(profile: str) -> None:
+    pair = Pair([mail()], server=PIPELINING_ONLY, profile=profile).run()
+    quit_at = next(i for i, out in enumerate(pair.outputs)
+                   if isinstance(out, SendBytes) and out.label == "QUIT")
+    sent_at = next(i for i, out in enumerate(pair.outputs)
+                   if isinstance(out, Notify) and is_terminal(out.event))
+    assert sent_at < quit_at
+
+
+def test_a_refused_data_with_quit_behind_it_is_one_abort_and_one_quit() -> None:
+    server = replace(PIPELINING_ONLY, rules=(Rule("DATA_END", reply="554 5.6.0 No thanks"),))
+    pair = Pair([mail()], server=server).run()
+
+    assert pair.terminal == [CommandAbort("DATA", Reply(554, ("5.6.0 No thanks",)))]
+    assert pair.commands.count("QUIT") == 1 and "RSET" not in pair.commands
+    assert pair.core.finished and pair.outputs[-1] == ClientClose(abort=False)
+
+
+def test_quit_waits_for_the_last_job_and_for_pipelining() -> None:
+    two = Pair([mail(subject="one"), mail(subject="two")], server=PIPELINING_ONLY).run()
+    assert two.commands.count("QUIT") == 1
+    first_end = next(i for i, out in enumerate(two.outputs)
+                     if isinstance(out, Notify) and is_terminal(out.event))
+    quit_at = next(i for i, out in enumerate(two.outputs)
+                   if isinstance(out, SendBytes) and out.label == "QUIT")
+    assert first_end < quit_at  # the first mail's data had a job behind it
+    lockstep = Pair([mail()], server=PIPELINING_ONLY, pipelining=False).run()
+    quit_at = next(i for i, out in enumerate(lockstep.outputs)
+                   if isinstance(out, SendBytes) and out.label == "QUIT")
+    sent_at = next(i for i, out in enumerate(lockstep.outputs)
+                   if isinstance(out, Notify) and is_terminal(out.event))
+    assert sent_at < quit_at
+
+
 def test_two_mails_on_one_connection() -> None:
     jobs = [mail(subject="one"), mail(subject="two", to=("boss@example.net",))]
     pair = Pair(jobs, server=PIPELINING_ONLY).run()

@@ -31,7 +31,7 @@ SHOWN_BY: dict[str, tuple[str, str]] = {
     "skips_config_version_check": ("config-version-check", "expected error, got sent"),
     "ignores_template_hostname": ("message-id-hostname", "@localhost"),
 }
-NOT_A_SCENARIO = {"has_xoauth2"}
+NOT_A_SCENARIO = {"has_xoauth2", "waits_for_data_reply_before_quit"}
 
 
 def _newest_with(flag: str) -> str:
