@@ -112,7 +112,7 @@ def capture_epoch_s(scenario: Scenario) -> int:
 
 def tls_secrets(result: RunResult) -> list[str]:
     """The run's TLS secrets as NSS key log lines (none when there was no TLS)."""
-    server = result.world.server
+    server = result.require_world("the TLS key log").server
     return server.tls_secrets() if server is not None else []
 
 
@@ -135,7 +135,7 @@ def write_artifacts(result: RunResult, folder: Path, *, show_secrets: bool = Fal
     with (out / "trace.jsonl").open("w") as fh:
         for line in records_to_jsonl(shown):
             fh.write(line + "\n")
-    write_pcap(shown, out / "capture.pcap", epoch_s=capture_epoch_s(result.world.scenario))
+    write_pcap(shown, out / "capture.pcap", epoch_s=capture_epoch_s(result.as_run))
     write_key_log(out / "keylog.txt", tls_secrets(result))
     (out / "result.json").write_text(json.dumps(result_dict(result), indent=2) + "\n")
     return out

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal, TypeAlias
 
-from emulator.trace import Opaque, TraceRecord
 from emulator.userinput import UserInputError
 from scenarios.format import Scenario
 from scenarios.reproducibility import why_not_reproducible
@@ -79,16 +78,10 @@ class Golden:
     """Scenario name -> why its trace differs from run to run."""
 
 
-def carries_tls(records: Iterable[TraceRecord]) -> bool:
-    """Whether any of the trace ``records`` holds TLS ciphertext (hashed by its length)."""
-    return any(isinstance(value, Opaque) for record in records
-               for value in record.fields.values())
-
-
 def entry_of(result: RunResult) -> Entry:
     """The golden entry of one run (for RTC variants: the variant the result shows; all
     variants of a scenario share its TLS setup)."""
-    return Entry(result.trace_sha256, carries_tls(result.trace))
+    return Entry(result.trace_sha256, result.carries_tls)
 
 
 def golden_of(runs: Iterable[tuple[Scenario, str, Entry]], *, seed: int) -> Golden:

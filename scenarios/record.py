@@ -88,3 +88,13 @@ class RunRecord:
     """A C firmware's fault (assertion, crash, hang) and malformed packets it sent."""
     firmware_stopped: bool = False
     """The C firmware stopped (assertion, crash, hang) during the run."""
+    carries_tls: bool = False
+    """The link carried TLS ciphertext (which the trace hashes by its length only)."""
+    ran: Scenario | None = None
+    """The scenario exactly as it ran, when that differs from ``scenario``: one of its
+    RTC variants (``device.rtc_variants``). :attr:`as_run` gives either."""
+
+    @property
+    def as_run(self) -> Scenario:
+        """The scenario as this run ran it (the RTC variant, if any)."""
+        return self.ran if self.ran is not None else self.scenario

@@ -39,11 +39,16 @@ WIND_DOWN_US = 15 * MINUTE
 class RunResult(RunRecord):
     """One run: what it observed (the :class:`~scenarios.record.RunRecord` its verdict
     judged), the verdict, the wall time it took, and the world it ran in, for the views
-    that look inside (artifacts, reports, tests); the verdict never reads the world."""
+    that look inside (artifacts, tests); the verdict never reads the world.
+
+    A result kept for long (the matrix keeps hundreds) drops its world
+    (:meth:`without_world`: a finished world is 100-200 KiB of objects the garbage
+    collector walks again and again) and, when no view will read it, its trace
+    (:meth:`lean`). Such a result pickles, so worker processes can return it."""
 
     verdict: Verdict
     wall_s: float = 0.0
-    world: World | CFirmwareWorld = field(repr=False)
+    world: World | CFirmwareWorld | None = field(repr=False)
 
     @property
     def passed(self) -> bool:
@@ -52,7 +57,24 @@ class RunResult(RunRecord):
     @property
     def connections(self) -> list[ServerConnection]:
         """The scripted server's connections (in the world), in the order accepted."""
-        return self.world.server.connections if self.world.server is not None else []
+        world = self.require_world("its server's connections")
+        return world.server.connections if world.server is not None else []
+
+    def require_world(self, what: str) -> World | CFirmwareWorld:
+        """The world, for a view that needs ``what`` from it; ValueError once dropped."""
+        if self.world is None:
+            raise ValueError(f"{what}: the run's world was dropped (RunResult.without_world)")
+        return self.world
+
+    def without_world(self) -> RunResult:
+        """This result with no world (every field the record holds stays)."""
+        return dataclasses.replace(self, world=None)
+
+    def lean(self, *, keep_trace: bool) -> RunResult:
+        """This result with no world and, unless ``keep_trace``, no trace records (the
+        hash, the verdict and every other field stay)."""
+        return dataclasses.replace(self, world=None,
+                                   trace=self.trace if keep_trace else ())
 
 
 def resolve_scenario(name_or_path: str, catalog: Path | None = None) -> Scenario:
@@ -112,7 +134,7 @@ def run(scenario: Scenario, profile: str = "current", seed: int = 0,
     if len(runs) == 1:
         return runs[0]
     combined = hashlib.sha256("".join(r.trace_sha256 for r in runs).encode()).hexdigest()
-    reasons = [f"RTC {r.world.scenario.device.rtc:%Y-%m-%d %H:%M:%S}: {reason}"
+    reasons = [f"RTC {r.as_run.device.rtc:%Y-%m-%d %H:%M:%S}: {reason}"
                for r in runs for reason in r.verdict.reasons]
     chosen = next((r for r in runs if not r.passed), runs[-1])
     return dataclasses.replace(chosen, verdict=Verdict(passed=not reasons, reasons=reasons),
@@ -160,7 +182,8 @@ def _record(scenario: Scenario, profile: str, seed: int, world: World | CFirmwar
         watchdog_reset_reasons=list(board.stats.reset_reasons), board_name=board.name,
         trace=tuple(kernel.trace.records), trace_sha256=kernel.trace.sha256(),
         firmware=choice.label, firmware_problems=world.firmware_problems,
-        firmware_stopped=world.firmware_stopped)
+        firmware_stopped=world.firmware_stopped,
+        carries_tls=world.link.stats.ciphertext_frames > 0, ran=scenario)
 
 
 def _fields(record: RunRecord) -> dict[str, Any]:

@@ -68,6 +68,8 @@ class LinkStats:
     frames_dropped: int = 0
     frames_held: int = 0
     bytes_sent: int = 0
+    ciphertext_frames: int = 0
+    """Frames sent whose payload is TLS ciphertext (hashed by length only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +371,8 @@ class Link:
         st = self.stats
         st.frames_sent += 1
         st.bytes_sent += segment.wire_length + ETHERNET_HEADER
+        if segment.ciphertext:
+            st.ciphertext_frames += 1
         fields = segment.trace_fields()
         self.kernel.emit_fields(self.source, "tx", fields)
         flow = (segment.src_ip, segment.src_port, segment.dst_ip, segment.dst_port)

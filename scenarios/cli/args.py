@@ -1,6 +1,7 @@
-"""Arguments the ``smtp-hil`` subcommands share: a release profile, a seed, seconds, a
-speed, the real-time pacing of a scripted server, and the ``--show-secrets`` switch.
-Numbers are bounded above as well as below, and nan and inf are refused.
+"""Arguments the ``smtp-hil`` subcommands share: a release profile, a seed, a number of
+jobs, seconds, a speed, the real-time pacing of a scripted server, and the
+``--show-secrets`` switch. Numbers are bounded above as well as below, and nan and inf
+are refused.
 
 Each type raises ``argparse.ArgumentTypeError`` with the sentence argparse prints after
 the option's name. This module knows argparse, the profile names and the pacing's
@@ -47,6 +48,21 @@ def seed(value: str) -> int:
         number = -1
     if number < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value!r}")
+    return number
+
+
+MAX_JOBS: Final = 256
+
+
+def jobs(value: str) -> int:
+    """How many runs at once: an integer from 1 to :data:`MAX_JOBS`."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"expected an integer from 1 to {MAX_JOBS}, "
+                                         f"got {value!r}")
     return number
 
 

@@ -3,6 +3,9 @@ catalog: ``current`` passes everything and each release fails exactly the scenar
 its bugs (``reproduces``). With ``--firmware`` a column for a C firmware is added
 (:mod:`scenarios.cli.firmware`); ``--write-golden`` writes every run's trace hash.
 
+``--jobs N`` runs N at once on worker processes (:mod:`scenarios.cli.jobs`; default:
+every core); everything printed and written is the same for any N.
+
 Exit status 0 when the matrix matches the catalog, 1 when it does not, 130 on Ctrl-C
 after printing the rows that finished (``-`` for the cells not run; the JSON says
 ``"interrupted": true`` and ``not_done``).
@@ -28,20 +31,28 @@ from scenarios.cli.firmware import (
     firmware_column,
     resolve_cli_firmware,
 )
+from scenarios.cli.jobs import (
+    Cell,
+    CellOptions,
+    default_jobs,
+    quiet_collector,
+    run_cells,
+    uses_tls,
+)
 from scenarios.cli.outputs import (
     check_output_file,
     make_output_folder,
     write_golden_file,
     write_junit,
     write_report,
-    write_run_artifacts,
 )
 from scenarios.cli.progress import done_progress, progress, say_interrupted, uninterrupted
 from scenarios.format import Scenario
 from scenarios.junit import junit_xml
 from scenarios.report.from_runs import FirmwareRuns, run_outcome
-from scenarios.runner import RunResult, run
+from scenarios.runner import RunResult
 from smtp.profiles import PROFILE_NAMES
+from stack.tls.certs import default_test_pki
 
 EXIT_OK, EXIT_FAIL = 0, 1
 
@@ -61,6 +72,9 @@ def add_matrix_parser(subparsers: Any) -> None:
                         help="write an HTML report: the grid and every run")
     parser.add_argument("--artifacts", type=Path, metavar="DIR",
                         help="write transcript, trace, pcap and result JSON per run")
+    parser.add_argument("--jobs", type=cliargs.jobs, default=default_jobs(), metavar="N",
+                        help="runs at once, on N worker processes (default: every core, "
+                             f"{default_jobs()} here); the results are the same for any N")
     cliargs.add_show_secrets_argument(parser)
     parser.set_defaults(handler=cmd_matrix)
 
@@ -81,26 +95,37 @@ def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         check_output_file("--report", args.report)
     if args.artifacts is not None:
         make_output_folder("--artifacts", args.artifacts)
-    results: list[RunResult] = []
-    rows: list[tuple[Scenario, list[str]]] = []
-    surprises: list[str] = []
-    total = len(scenarios) * len(PROFILE_NAMES)
+    cells = [Cell(len(PROFILE_NAMES) * row + col, scenario, profile)
+             for row, scenario in enumerate(scenarios)
+             for col, profile in enumerate(PROFILE_NAMES)]
+    options = CellOptions(seed=args.seed, keep_trace=args.report is not None
+                          or args.junit is not None, artifacts=args.artifacts,
+                          show_secrets=args.show_secrets)
+    finished: dict[int, RunResult] = {}
+    total = len(cells)
     column = None
     interrupted = False
+
+    def done(cell: Cell, result: RunResult) -> None:
+        with uninterrupted():
+            finished[cell.index] = result
+            progress(err, f"[{len(finished)}/{total}] {cell.scenario.name} on {cell.profile}")
+
     try:
-        for scenario in scenarios:
-            cells: list[str] = []
-            rows.append((scenario, cells))
-            for profile in PROFILE_NAMES:
-                progress(err, f"[{len(results) + 1}/{total}] {scenario.name} on {profile}")
-                _matrix_cell(scenario, profile, args.seed, results, cells, surprises)
-        if firmware is not None:
-            progress(err, f"{firmware.label} column")
-            column = firmware_column(scenarios, firmware, args.seed)
+        with quiet_collector():
+            if cells and any(uses_tls(s) for s in scenarios):
+                default_test_pki()  # made once here, so forked workers share it
+            run_cells(cells, options, args.jobs, done)
+            if firmware is not None:
+                progress(err, f"{firmware.label} column")
+                column = firmware_column(scenarios, firmware, args.seed)
     except KeyboardInterrupt:
         interrupted = True
-        rows = [(s, c) for s, c in rows if c]  # a row begun but with no run done: not shown
     done_progress(err)
+    results = [finished[i] for i in sorted(finished)]
+    rows, surprises = _rows(scenarios, finished)
+    if interrupted:
+        rows = [(s, c) for s, c in rows if any(cell != NOT_RUN for cell in c)]
     if args.junit is not None:
         write_junit(args.junit, junit_xml(results, suite="smtp-hil-matrix",
                                            expected_failures=True,
@@ -111,31 +136,38 @@ def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                       f"was interrupted\n")
         else:
             write_golden_file(args.write_golden, results, args.seed, err)
-    for result in results if args.artifacts is not None else []:
-        write_run_artifacts(result, args.artifacts, args.show_secrets)
     if args.report is not None:
         _write_matrix_report(args.report, results, scenarios, column, args, interrupted)
     if firmware is not None:
         total += len(scenarios)  # the firmware column: counted done only when complete
-    done = len(results) + (len(scenarios) if column else 0)
-    not_done = total - done if interrupted else None
+    done_count = len(results) + (len(scenarios) if column else 0)
+    not_done = total - done_count if interrupted else None
     _print_matrix(args.json, out, scenarios, rows, results, surprises, column, not_done)
     if interrupted:
-        return say_interrupted(out, err, done, total)
+        return say_interrupted(out, err, done_count, total)
     return EXIT_FAIL if surprises else EXIT_OK
 
 
-def _matrix_cell(scenario: Scenario, profile: str, seed: int, results: list[RunResult],
-                 cells: list[str], surprises: list[str]) -> None:
-    """Run one cell of the matrix and record it (all at once, after the run)."""
-    result = run(scenario, profile, seed)
-    outcome = run_outcome(result)
-    with uninterrupted():
-        results.append(result)
-        cells.append(outcome.letter)
-        if outcome.surprise:
-            surprises.append(f"{scenario.name} on {profile} {outcome.words}: "
-                             f"{result.verdict.reason}")
+def _rows(scenarios: list[Scenario], finished: dict[int, RunResult]
+          ) -> tuple[list[tuple[Scenario, list[str]]], list[str]]:
+    """Every scenario's cells in release order (``-`` where no run finished) and the
+    surprises, in catalog order whatever order the runs finished in."""
+    rows: list[tuple[Scenario, list[str]]] = []
+    surprises: list[str] = []
+    for row, scenario in enumerate(scenarios):
+        cells: list[str] = []
+        for col, profile in enumerate(PROFILE_NAMES):
+            result = finished.get(row * len(PROFILE_NAMES) + col)
+            if result is None:
+                cells.append(NOT_RUN)
+                continue
+            outcome = run_outcome(result)
+            cells.append(outcome.letter)
+            if outcome.surprise:
+                surprises.append(f"{scenario.name} on {profile} {outcome.words}: "
+                                 f"{result.verdict.reason}")
+        rows.append((scenario, cells))
+    return rows, surprises
 
 
 def _write_matrix_report(path: Path, results: list[RunResult], scenarios: list[Scenario],
@@ -165,7 +197,9 @@ def _print_matrix(as_json: bool, out: TextIO, scenarios: list[Scenario],
     if as_json:
         data: dict[str, object] = {
             "profiles": list(PROFILE_NAMES),
-            "rows": [{"scenario": s.name, "cells": dict(zip(PROFILE_NAMES, c, strict=False))}
+            "rows": [{"scenario": s.name,
+                      "cells": {p: cell for p, cell in zip(PROFILE_NAMES, c, strict=True)
+                                if cell != NOT_RUN}}
                      for s, c in rows],
             "surprises": surprises, "runs": len(results),
             "wall_s": round(sum(r.wall_s for r in results), 3),
@@ -179,8 +213,7 @@ def _print_matrix(as_json: bool, out: TextIO, scenarios: list[Scenario],
     out.write(f"{'scenario':<{width}}  "
               + " ".join(f"{p:>7}" for p in [*PROFILE_NAMES, *extra]) + "\n")
     for index, (scenario, cells) in enumerate(rows):
-        shown = cells + [NOT_RUN] * (len(PROFILE_NAMES) - len(cells))
-        shown += [column.cells[index]] if column else []
+        shown = cells + ([column.cells[index]] if column else [])
         out.write(f"{scenario.name:<{width}}  " + " ".join(f"{c:>7}" for c in shown) + "\n")
     legend = LEGEND + (f"   {NOT_RUN} not run (interrupted)" if interrupted else "")
     out.write(f"\n{legend}\n")

@@ -1,0 +1,69 @@
+"""``smtp-hil matrix --jobs``: runs on worker processes give exactly what one by one gives."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import re
+from pathlib import Path
+
+import pytest
+
+from scenarios.cli.jobs import Cell, CellOptions, heaviest_first, run_cell
+from scenarios.cli.main import main
+from scenarios.runner import resolve_scenario, run
+
+
+def _matrix(tmp_path: Path, jobs: int) -> tuple[int, str, bytes, str]:
+    out, err = io.StringIO(), io.StringIO()
+    golden = tmp_path / f"golden-{jobs}.toml"
+    junit = tmp_path / f"junit-{jobs}.xml"
+    status = main(["matrix", "--jobs", str(jobs), "--json", "--write-golden", str(golden),
+                   "--junit", str(junit)], out=out, err=err)
+    data = json.loads(out.getvalue())
+    data.pop("wall_s")
+    return status, json.dumps(data, sort_keys=True), golden.read_bytes(), _cases(junit)
+
+
+def _cases(junit: Path) -> str:
+    """The JUnit file without what differs from run to run (times, the timestamp)."""
+    text = junit.read_text()
+    return re.sub(r' (time|timestamp)="[^"]*"', "", text)
+
+
+def test_two_jobs_give_the_same_matrix_golden_file_and_junit_as_one(tmp_path: Path) -> None:
+    one = _matrix(tmp_path, 1)
+    two = _matrix(tmp_path, 2)
+    assert one[0] == two[0] == 0
+    assert one[1] == two[1]
+    assert one[2] == two[2]
+    assert one[3] == two[3]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "257"])
+def test_a_bad_number_of_jobs_is_refused(value: str) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["matrix", "--jobs", value], out=out, err=err) == 2
+    assert f"--jobs: expected an integer from 1 to 256, got '{value}'" in err.getvalue()
+
+
+def test_a_worker_returns_a_lean_result_that_pickles(tmp_path: Path) -> None:
+    scenario = resolve_scenario("starttls")
+    full = run(scenario, "current")
+    lean = run_cell(Cell(0, scenario, "current"), CellOptions(seed=0, keep_trace=False,
+                                                              artifacts=tmp_path))
+    assert lean.world is None and lean.trace == ()
+    assert lean.trace_sha256 == full.trace_sha256 and lean.carries_tls
+    assert lean.verdict == full.verdict and lean.mailbox == full.mailbox
+    back = pickle.loads(pickle.dumps(lean))
+    assert back.trace_sha256 == lean.trace_sha256 and back.passed
+    assert (tmp_path / "starttls--current--seed0" / "capture.pcap").stat().st_size > 0
+    with pytest.raises(ValueError, match="world was dropped"):
+        lean.connections  # noqa: B018
+
+
+def test_the_heaviest_scenarios_go_first() -> None:
+    plain, heavy = resolve_scenario("pipelining"), resolve_scenario("replies-byte-by-byte")
+    order = heaviest_first([Cell(0, plain, "current"), Cell(1, heavy, "current")])
+    assert [c.index for c in order] == [1, 0]
