@@ -18,18 +18,20 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.units import MINUTE
 from scenarios.applicability import check_applicable
 from scenarios.catalog import catalog_path, load_named
-from scenarios.cworld import CFirmwareWorld, build_cfirmware_world, firmware_capabilities
 from scenarios.firmware_choice import FirmwareChoice, resolve_firmware
 from scenarios.format import Scenario, load_scenario
 from scenarios.record import RunRecord, ServerSide
 from scenarios.server.simdriver import ServerConnection
 from scenarios.verdict.client import Verdict, judge
 from scenarios.world import World, build_world
+
+if TYPE_CHECKING:
+    from scenarios.cworld import CFirmwareWorld
 
 #: How long after the terminal event the run goes on, for QUIT, FIN and buffer returns.
 WIND_DOWN_US = 15 * MINUTE
@@ -113,6 +115,10 @@ def check_runnable(scenario: Scenario, firmware: FirmwareChoice | None = None) -
     run ``scenario`` (see :func:`firmware_for`) cannot."""
     choice = firmware_for(scenario, firmware)
     if not choice.is_model:
+        # start-up: C firmware (its worker process, ctypes) loads only when one runs
+        # (measured: 8 ms of every `smtp-hil run`)
+        from scenarios.cworld import firmware_capabilities
+
         check_applicable(scenario, choice.label, firmware_capabilities(choice))
 
 
@@ -144,9 +150,13 @@ def run(scenario: Scenario, profile: str = "current", seed: int = 0,
 
 def _run_one(scenario: Scenario, profile: str, seed: int, choice: FirmwareChoice) -> RunResult:
     started = time.perf_counter()
-    world: World | CFirmwareWorld = (
-        build_world(scenario, profile, seed) if choice.is_model
-        else build_cfirmware_world(scenario, seed, choice))
+    world: World | CFirmwareWorld
+    if choice.is_model:
+        world = build_world(scenario, profile, seed)
+    else:
+        from scenarios.cworld import build_cfirmware_world  # start-up: as check_runnable's
+
+        world = build_cfirmware_world(scenario, seed, choice)
     kernel, firmware = world.kernel, world.firmware
     limit = scenario.time_limit_us
     firmware.submit(scenario.to_job())

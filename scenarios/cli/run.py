@@ -39,7 +39,6 @@ from scenarios.cli.progress import done_progress, progress, say_interrupted, uni
 from scenarios.cli.run_dut import add_dut_arguments, cmd_run_dut
 from scenarios.determinism import DeterminismCheck, DeterminismChecker
 from scenarios.format import Scenario
-from scenarios.junit import junit_xml
 from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import RunResult, check_runnable, resolve_scenario, run
 
@@ -125,6 +124,10 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except KeyboardInterrupt:
         status = say_interrupted(out, err, done, len(scenarios))
     if args.junit is not None:
+        # start-up: JUnit (and the report's outcomes it uses) load only for --junit
+        # (measured: 14 ms of every `smtp-hil run`)
+        from scenarios.junit import junit_xml
+
         write_junit(args.junit, junit_xml(results, show_secrets=args.show_secrets))
     if args.report is not None:
         names = ", ".join(s.name for s in scenarios)

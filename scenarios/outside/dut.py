@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Final
 
 from scenarios.format import Scenario
-from scenarios.outside.dutfile import LOOPBACK, DutError, DutFile
+from scenarios.outside.dutfile import DEFAULT_TIME_CAP_S, LOOPBACK, DutError, DutFile
 from scenarios.outside.dutsecrets import (
     hide_known_secrets,
     netrc_entry,
@@ -50,8 +50,6 @@ from scenarios.server.transcript import TranscriptSink
 from scenarios.verdict.server import CheckResult, ServerVerdict, judge_server, summary
 from smtp.message import MailJob, MessageBuilder
 
-DEFAULT_TIME_CAP_S: Final = 60.0
-"""A run never lasts longer than this in real time, whatever the scenario's limit."""
 OUTPUT_GRACE_S: Final = 2.0
 """After the program ended (or was killed), how long its output may take to drain."""
 

@@ -63,6 +63,9 @@ from scenarios.format import Scenario
 from scenarios.outside.dutsecrets import scenario_values
 from smtp.userfiles import DUT_FILE, UserFileError, load_toml, shown_path
 
+DEFAULT_TIME_CAP_S: Final = 60.0
+"""A run never lasts longer than this in real time, whatever the scenario's limit."""
+
 DUT_DIR: Final = Path(__file__).resolve().parent / "dut"
 """Where the shipped DUT files live."""
 LOOPBACK: Final = "127.0.0.1"
