@@ -296,14 +296,22 @@ class Trace:
     hashed and every subscriber has seen it; the stored record then holds them as
     :class:`Elided` (length and digest: the same canonical line). Views that need the
     bulk bytes (the capture, the JSON lines of the trace) subscribe before the run and
-    write them as they come (:class:`stack.pcap.PcapStream`, :class:`JsonlStream`)."""
+    write them as they come (:class:`stack.pcap.PcapStream`, :class:`JsonlStream`).
 
-    def __init__(self, *, keep_bytes: int | None = None) -> None:
+    ``keep``: None keeps every record; a predicate keeps only the records it accepts
+    (the others are hashed and seen by the subscribers, then let go: a run whose views
+    need only a few kinds of record does not hold one per segment). :attr:`recorded`
+    counts them all, ``len()`` the records kept."""
+
+    def __init__(self, *, keep_bytes: int | None = None,
+                 keep: Callable[[TraceRecord], bool] | None = None) -> None:
         if keep_bytes is not None and (not isinstance(keep_bytes, int)
                                        or isinstance(keep_bytes, bool) or keep_bytes < 0):
             raise ValueError(f"keep_bytes: expected None or a number of bytes >= 0, "
                              f"got {keep_bytes!r}")
         self.keep_bytes = keep_bytes
+        self.keep = keep
+        self.recorded = 0
         self._records: list[TraceRecord] = []
         self._hash = hashlib.sha256()
         self._subscribers: list[Callable[[TraceRecord], None]] = []
@@ -317,14 +325,18 @@ class Trace:
         """:meth:`record` with the fields as a dict, which the record keeps (the caller
         must not change it afterwards)."""
         rec = TraceRecord(t_us, source, kind, fields)
-        self._records.append(rec)
+        self.recorded += 1
+        position = -1
+        if self.keep is None or self.keep(rec):
+            position = len(self._records)
+            self._records.append(rec)
         self._hash.update(encode_record(rec))
         for subscriber in self._subscribers:
             subscriber(rec)
-        if self.keep_bytes is not None:
+        if position >= 0 and self.keep_bytes is not None:
             slim = _elided(fields, self.keep_bytes)
             if slim is not None:
-                self._records[-1] = TraceRecord(t_us, source, kind, slim)
+                self._records[position] = TraceRecord(t_us, source, kind, slim)
         return rec
 
     def subscribe(self, callback: Callable[[TraceRecord], None]) -> None:

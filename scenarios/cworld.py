@@ -26,6 +26,7 @@ from emulator.cfirmware.instance import FirmwareInstance
 from emulator.cfirmware.worker import DEFAULT_CALL_LIMIT_S, FirmwareProcess
 from emulator.kernel import Kernel
 from emulator.rtc import Rtc
+from emulator.trace import Trace
 from scenarios.firmware_choice import FirmwareChoice
 from scenarios.format import Scenario, ScenarioError, Sides
 from scenarios.server.simdriver import SimServer
@@ -94,8 +95,8 @@ def firmware_config(scenario: Scenario, settings: ClientSettings, kernel: Kernel
 
 
 def build_cfirmware_world(scenario: Scenario, seed: int, choice: FirmwareChoice, *,
-                          isolated: bool = True,
-                          call_limit_s: float = DEFAULT_CALL_LIMIT_S) -> CFirmwareWorld:
+                          isolated: bool = True, call_limit_s: float = DEFAULT_CALL_LIMIT_S,
+                          trace: Trace | None = None) -> CFirmwareWorld:
     """The world for one run of ``scenario`` on the C firmware ``choice``.
 
     ``isolated`` runs the firmware in a worker process (crashes and hangs become
@@ -105,7 +106,7 @@ def build_cfirmware_world(scenario: Scenario, seed: int, choice: FirmwareChoice,
     """
     assert choice.library is not None, "the Python model has its own world"
     profile = get_profile("current")
-    kernel = Kernel(seed=seed)
+    kernel = Kernel(seed=seed, trace=trace)
     link = build_link(scenario, kernel)
     device = scenario.device
     rtc = Rtc(kernel, start=device.rtc, drift_ppm=device.rtc_drift_ppm, name="board.rtc")

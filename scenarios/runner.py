@@ -18,8 +18,9 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
+from emulator.trace import Trace
 from emulator.units import MINUTE
 from scenarios.applicability import check_applicable
 from scenarios.catalog import catalog_path, load_named
@@ -27,7 +28,7 @@ from scenarios.firmware_choice import FirmwareChoice, resolve_firmware
 from scenarios.format import Scenario, load_scenario
 from scenarios.record import RunRecord, ServerSide
 from scenarios.server.simdriver import ServerConnection
-from scenarios.verdict.client import Verdict, judge
+from scenarios.verdict.client import Verdict, judge, reads_record
 from scenarios.world import World, build_world
 
 if TYPE_CHECKING:
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 
 #: How long after the terminal event the run goes on, for QUIT, FIN and buffer returns.
 WIND_DOWN_US = 15 * MINUTE
+LEAN_KEEP_BYTES: Final = 256
+"""A lean run's trace keeps bytes fields up to this long; longer ones as their length
+and digest."""
 
 
 @dataclass(kw_only=True)
@@ -123,20 +127,23 @@ def check_runnable(scenario: Scenario, firmware: FirmwareChoice | None = None) -
 
 
 def run(scenario: Scenario, profile: str = "current", seed: int = 0,
-        firmware: FirmwareChoice | None = None) -> RunResult:
+        firmware: FirmwareChoice | None = None, *, keep_trace: bool = True) -> RunResult:
     """Run ``scenario`` on release ``profile`` with ``seed``; never raises on a bad client.
 
     With RTC variants every variant runs; the result is the first failing one (or the
     last), its reasons prefixed with the RTC setting, and the trace hash covers them all.
     ``firmware`` (default: the scenario's) picks the board's firmware; a C firmware runs
     the scenario as ``current`` expects it, and a scenario it cannot run raises
-    :class:`~scenarios.applicability.NotApplicable`.
+    :class:`~scenarios.applicability.NotApplicable`. Without ``keep_trace`` the run is
+    lean: its trace keeps only the records the verdict reads
+    (:func:`scenarios.verdict.client.reads_record`), so memory does not grow with the
+    segments and the content a run carries; the hash and the verdict are the same.
     """
     choice = firmware_for(scenario, firmware)
     check_runnable(scenario, choice)
     if not choice.is_model:
         profile = "current"
-    runs = [_run_one(v, profile, seed, choice) for v in variants(scenario)]
+    runs = [_run_one(v, profile, seed, choice, keep_trace) for v in variants(scenario)]
     if len(runs) == 1:
         return runs[0]
     combined = hashlib.sha256("".join(r.trace_sha256 for r in runs).encode()).hexdigest()
@@ -148,15 +155,17 @@ def run(scenario: Scenario, profile: str = "current", seed: int = 0,
                                scenario=scenario)
 
 
-def _run_one(scenario: Scenario, profile: str, seed: int, choice: FirmwareChoice) -> RunResult:
+def _run_one(scenario: Scenario, profile: str, seed: int, choice: FirmwareChoice,
+             keep_trace: bool) -> RunResult:
     started = time.perf_counter()
+    trace = Trace() if keep_trace else Trace(keep_bytes=LEAN_KEEP_BYTES, keep=reads_record)
     world: World | CFirmwareWorld
     if choice.is_model:
-        world = build_world(scenario, profile, seed)
+        world = build_world(scenario, profile, seed, trace=trace)
     else:
         from scenarios.cworld import build_cfirmware_world  # start-up: as check_runnable's
 
-        world = build_cfirmware_world(scenario, seed, choice)
+        world = build_cfirmware_world(scenario, seed, choice, trace=trace)
     kernel, firmware = world.kernel, world.firmware
     limit = scenario.time_limit_us
     firmware.submit(scenario.to_job())

@@ -19,6 +19,7 @@ from emulator.firmware import SmtpFirmware
 from emulator.kernel import Kernel
 from emulator.porting import BoardPorting
 from emulator.rtc import Rtc
+from emulator.trace import Trace
 from scenarios.format import Scenario, Sides
 from scenarios.server.simdriver import ServerTls, SimServer
 from smtp.config import CONFIG_VERSION
@@ -95,10 +96,12 @@ def server_tls(scenario: Scenario) -> ServerTls:
                      min_version=server.tls_min_version, max_version=server.tls_max_version)
 
 
-def build_world(scenario: Scenario, profile_name: str = "current", seed: int = 0) -> World:
-    """The world for one run; nothing has happened yet (virtual time 0)."""
+def build_world(scenario: Scenario, profile_name: str = "current", seed: int = 0, *,
+                trace: Trace | None = None) -> World:
+    """The world for one run; nothing has happened yet (virtual time 0). ``trace``: the
+    kernel's trace (default: one that keeps every record)."""
     profile = get_profile(profile_name)
-    kernel = Kernel(seed=seed)
+    kernel = Kernel(seed=seed, trace=trace)
     link = build_link(scenario, kernel)
     device = scenario.device
     rtc = Rtc(kernel, start=device.rtc, drift_ppm=device.rtc_drift_ppm, name="board.rtc")

@@ -76,7 +76,8 @@ def default_jobs() -> int:
 
 def run_cell(cell: Cell, options: CellOptions) -> RunResult:
     """Run one cell, write its artifacts if asked, and return it without its world."""
-    result = run(cell.scenario, cell.profile, options.seed)
+    result = run(cell.scenario, cell.profile, options.seed,
+                 keep_trace=options.keep_trace or options.artifacts is not None)
     if options.artifacts is not None:
         write_run_artifacts(result, options.artifacts, options.show_secrets)
     return result.lean(keep_trace=options.keep_trace)

@@ -112,7 +112,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     continue
                 if args.check_determinism:
                     checker.before(scenario, args.profile, seed, args.firmware)
-                result = run(scenario, args.profile, seed, firmware)
+                result = run(scenario, args.profile, seed, firmware,
+                             keep_trace=_views_read_the_trace(args))
                 check = checker.after(scenario, result) if args.check_determinism else None
                 if not result.passed or (check is not None and check.deterministic is False):
                     status = EXIT_FAIL
@@ -135,6 +136,11 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         write_report(args.report, results, title=f"smtp-hil run {names} on {on} "
                      f"(seed {seed})", matrix=False, artifacts=args.artifacts)
     return status
+
+
+def _views_read_the_trace(args: argparse.Namespace) -> bool:
+    """Whether something asked for reads the whole trace (else the runs are lean)."""
+    return bool(args.junit or args.report or args.artifacts or args.check_determinism)
 
 
 def _report_run(args: argparse.Namespace, out: TextIO, result: RunResult,

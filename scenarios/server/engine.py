@@ -414,7 +414,9 @@ class ServerEngine(SmtpVerbs):
         if inline:
             self._end_of_content("")
         else:
-            self._answer("DATA_END", mail.content.decode("latin-1"))
+            # The content as text only for a rule that reads it (a 20 MiB mail: 20 MB).
+            reads = self._rules.reads_argument("DATA_END")
+            self._answer("DATA_END", mail.content.decode("latin-1") if reads else "")
         if not self._accepted:
             kept = mail.content[:self._hold.room(0)]  # within what the connection may keep
             self._hold.keep(len(kept))

@@ -14,6 +14,7 @@ This module knows nothing about sockets, rules or time (``now`` comes from the c
 
 from __future__ import annotations
 
+import email.feedparser
 import email.parser
 import email.policy
 import email.utils
@@ -23,8 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from functools import cached_property
-from typing import Literal, TypeAlias
+from typing import Final, Literal, TypeAlias
 
+PARSE_BLOCK: Final = 64 * 1024
+"""How much content :attr:`ReceivedMail.message` feeds the email parser at a time."""
 Via: TypeAlias = Literal["DATA", "BDAT"]
 PlaintextMail: TypeAlias = Literal["starttls_not_offered", "starttls_refused",
                                    "starttls_offered"]
@@ -67,9 +70,17 @@ class ReceivedMail:
 
     @cached_property
     def message(self) -> EmailMessage:
-        """The content parsed as an RFC 5322 message (parsed once, on first use)."""
-        parser = email.parser.BytesParser(_class=EmailMessage, policy=email.policy.default)
-        return parser.parsebytes(self.content)
+        """The content parsed as an RFC 5322 message (parsed once, on first use), fed to
+        the parser in blocks: the same message as ``BytesParser.parsebytes``, whose one
+        decode and split of the whole content peaks at 7 to 8 times its size."""
+        parser = email.feedparser.BytesFeedParser(_factory=EmailMessage,
+                                                  policy=email.policy.default)
+        content = memoryview(self.content)
+        for start in range(0, len(content), PARSE_BLOCK):
+            parser.feed(bytes(content[start:start + PARSE_BLOCK]))
+        message = parser.close()
+        assert isinstance(message, EmailMessage)  # the factory's class
+        return message
 
     def header(self, name: str) -> str | None:
         """The first header called ``name`` (any case) as the client wrote it (unfolded,

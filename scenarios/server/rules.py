@@ -205,6 +205,12 @@ class RuleBook:
                 chosen = rule
         return chosen
 
+    def reads_argument(self, verb: str) -> bool:
+        """Whether a rule for ``verb`` looks at its argument (has a pattern): the end of a
+        mail's content is then worth decoding to text for it."""
+        return any(rule.verb in (verb, "*") and rule.argument is not None
+                   for rule in self._rules)
+
     def _fires(self, index: int, rule: Rule) -> bool:
         if self._seen[index] < (rule.nth or 1):
             return False

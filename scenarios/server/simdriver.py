@@ -327,7 +327,9 @@ class SimServer:
         return self.clock_start + timedelta(microseconds=self.kernel.now_us)
 
     def _accept(self, sock: TcpSocket) -> None:
-        engine = ServerEngine(self.config, self._rulebook)
+        # The trace's rx/tx records are this driver's transcript: the engine keeps none
+        # (it would hold a second copy of every byte a run carries).
+        engine = ServerEngine(self.config, self._rulebook, keep_transcript=False)
         conn = ServerConnection(self, engine, sock, index=len(self.connections) + 1)
         self.connections.append(conn)
         address = sock.remote_address

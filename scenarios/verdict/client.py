@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from emulator.trace import TraceRecord
 from emulator.units import format_us
 from scenarios.record import RunRecord
-from scenarios.verdict.datecheck import composition, date_difference, rtc_reading
+from scenarios.verdict.datecheck import COMPOSED_KIND, composition, date_difference, rtc_reading
 from scenarios.verdict.firmware import check_firmware
 from scenarios.verdict.serverchecks import (
     body_problem,
@@ -44,6 +45,15 @@ class Verdict:
 
 
 Check = Callable[[RunRecord], str | None]
+
+
+def reads_record(record: TraceRecord) -> bool:
+    """Whether the verdict reads ``record``: the scripted server's replies (``tx``, for
+    the last one a hanging job got) and the client's ``message_composed`` records (the
+    Date check). A run that no other view looks into keeps only these
+    (:func:`scenarios.runner.run` without ``keep_trace``)."""
+    kind = record.kind
+    return kind == COMPOSED_KIND or (kind == "tx" and record.source.startswith("server."))
 
 
 def _last_server_reply(result: RunRecord) -> tuple[int, str] | None:

@@ -129,3 +129,15 @@ def test_a_jsonl_stream_writes_every_byte_as_the_records_come() -> None:
 def test_keep_bytes_must_be_a_size() -> None:
     with pytest.raises(ValueError, match="keep_bytes"):
         Trace(keep_bytes=-1)
+
+
+def test_a_trace_may_keep_only_some_records_and_hash_them_all() -> None:
+    full = Trace()
+    some = Trace(keep=lambda r: r.kind != "tx")
+    seen: list[str] = []
+    some.subscribe(lambda r: seen.append(r.kind))
+    for trace in (full, some):
+        _fill(trace, b"\x01\x02")
+    assert some.sha256() == full.sha256()
+    assert [r.kind for r in some] == ["boot"] and some.recorded == 2 and len(some) == 1
+    assert seen == ["boot", "tx"]

@@ -311,3 +311,22 @@ def test_a_directory_named_like_a_catalog_scenario_does_not_shadow_it(
     (tmp_path / "blank-line-truncation").mkdir()
     monkeypatch.chdir(tmp_path)
     assert resolve_scenario("blank-line-truncation").name == "blank-line-truncation"
+
+
+def test_a_lean_run_has_the_same_hash_and_verdict_and_keeps_only_what_the_verdict_reads(
+        ) -> None:
+    """run(keep_trace=False) keeps only the records the verdict reads (the server's
+    replies, message_composed), bulk bytes as digests; nothing a verdict decides on
+    changes, across the whole catalog on the current release and on 2.4."""
+    from scenarios.catalog import load_catalog
+    from scenarios.verdict.client import reads_record
+
+    for scenario in load_catalog():
+        for profile in ("current", "2.4"):
+            full = run(scenario, profile)
+            lean = run(scenario, profile, keep_trace=False)
+            where = f"{scenario.name} on {profile}"
+            assert lean.trace_sha256 == full.trace_sha256, where
+            assert lean.verdict == full.verdict, where
+            assert [r.t_us for r in lean.trace] == [r.t_us for r in full.trace
+                                                   if reads_record(r)], where

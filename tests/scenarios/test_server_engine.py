@@ -687,3 +687,36 @@ def test_arbitrary_client_bytes_never_raise(chunks: list[bytes]) -> None:
     for chunk in chunks:
         for action in wire.engine.on_data(chunk):
             assert not isinstance(action, Send) or action.data
+
+
+def test_the_message_fed_in_blocks_is_the_message_parsed_at_once() -> None:
+    """ReceivedMail.message feeds the parser 64 KiB at a time (a whole-content parse
+    peaks at 7-8 times the content); the tree must be the one parsebytes gives, whatever
+    the block boundaries cut (CR and LF of one line end apart, a boundary line, base64)."""
+    import email.parser
+    import email.policy
+    from email.message import EmailMessage
+
+    from scenarios.server import mailbox
+    from scenarios.server.mailbox import ReceivedMail
+
+    base64_lines = b"".join(b"QUJD" * 19 + b"\r\n" for _ in range(4000))
+    content = (b"From: a@example.com\r\nSubject: blocks\r\nMIME-Version: 1.0\r\n"
+               b'Content-Type: multipart/mixed; boundary="=_b"\r\n\r\n'
+               b"--=_b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nline\rbare\nend\r\n"
+               b"--=_b\r\nContent-Type: application/octet-stream\r\n"
+               b"Content-Transfer-Encoding: base64\r\n\r\n" + base64_lines + b"--=_b--\r\n")
+    whole = email.parser.BytesParser(_class=EmailMessage,
+                                     policy=email.policy.default).parsebytes(content)
+    for block in (1, 7, 65536):
+        original = mailbox.PARSE_BLOCK
+        mailbox.PARSE_BLOCK = block
+        try:
+            fed = ReceivedMail(sender="a@example.com", recipients=(), mail_params={},
+                               content=content, via="DATA").message
+        finally:
+            mailbox.PARSE_BLOCK = original
+        assert fed.as_bytes() == whole.as_bytes()
+        assert [p.get_payload(decode=True) for p in fed.walk()] == \
+            [p.get_payload(decode=True) for p in whole.walk()]
+        assert [type(d) for d in fed.defects] == [type(d) for d in whole.defects]
