@@ -4,8 +4,11 @@ Hosts attach by IPv4 address and get a :class:`LinkPort`; a segment given to
 ``port.transmit()`` is routed by its destination address and delivered to the receiving
 host's callback at ``now + serialisation + latency``. Each direction (sender, receiver)
 is one FIFO wire: a frame starts serialising when the previous one in that direction
-has left (``busy_until``), so frames never overtake each other. Frame bytes are the
-segment's IP length plus the 14-byte Ethernet header.
+has left (``busy_until``), so frames never overtake each other. A host many others talk
+to can be made a shared port (:meth:`Link.share`): then all frames towards it, from any
+host, queue behind each other (and all frames from it), with an optional limit beyond
+which frames are lost (:mod:`stack.portqueue`). Hosts come and go (:meth:`Link.detach`).
+Frame bytes are the segment's IP length plus the 14-byte Ethernet header.
 
 Every transmitted segment is a ``tx`` trace record (source ``link.<name>``) carrying
 :meth:`Segment.trace_fields` with a per-sender ``ip_id`` counter (the pcap export reads
@@ -40,6 +43,7 @@ from typing import TypeVar
 
 from emulator.checks import check_int
 from emulator.kernel import Kernel
+from stack.portqueue import PortQueue
 from stack.segment import ETHERNET_HEADER, Flags, Segment
 
 Receiver = Callable[[Segment], None]
@@ -153,6 +157,7 @@ class Link:
         self.stats = LinkStats()
         self._ports: dict[str, LinkPort] = {}
         self._busy_until: dict[_Direction, int] = {}
+        self._shared: dict[str, tuple[PortQueue, PortQueue]] = {}
         self._ip_ids: dict[str, int] = {}
         self._last_seen: dict[_Flow, Segment] = {}
         # faults
@@ -175,6 +180,29 @@ class Link:
         port = LinkPort(self, ip, receive)
         self._ports[ip] = port
         return port
+
+    def detach(self, ip: str) -> None:
+        """Take the host at ``ip`` off the link (a device that is done); frames on the way
+        to it are lost (``drop`` records, reason ``detached``)."""
+        if self._ports.pop(ip, None) is None:
+            raise ValueError(f"ip: {ip} is not attached to link {self.name}")
+
+    def share(self, ip: str, *, queue_frames: int | None = None) -> None:
+        """Make ``ip``'s attachment a shared port (a server many hosts talk to): every
+        frame towards it waits behind every other frame towards it, from any host, and
+        every frame from it behind the others from it, each direction clocked out at the
+        link's bandwidth. With ``queue_frames``, a frame that finds that many queued is
+        lost (``drop``, reason ``queue full``). Without :meth:`share` each pair of hosts
+        has a wire of its own. :meth:`port_queues` shows how full the queues got."""
+        check_ipv4("ip", ip)
+        self._shared[ip] = (PortQueue(queue_frames), PortQueue(queue_frames))
+
+    def port_queues(self, ip: str) -> tuple[PortQueue, PortQueue]:
+        """The shared port of ``ip``: its inbound and its outbound queue."""
+        queues = self._shared.get(ip)
+        if queues is None:
+            raise ValueError(f"ip: {ip} is not a shared port of link {self.name}")
+        return queues
 
     def serialisation_us(self, frame_bytes: int) -> int:
         """Time to clock ``frame_bytes`` onto the wire (rounded up to a microsecond)."""
@@ -429,16 +457,39 @@ class Link:
         return None
 
     def _schedule(self, segment: Segment) -> None:
-        direction = (segment.src_ip, segment.dst_ip)
         now = self.kernel.now_us
-        start = max(now, self._busy_until.get(direction, 0))
-        done = start + self.serialisation_us(segment.wire_length + ETHERNET_HEADER)
-        self._busy_until[direction] = done
+        clock_out = self.serialisation_us(segment.wire_length + ETHERNET_HEADER)
+        queue = self._queue_for(segment)
+        if queue is None:  # a wire of its own for this pair of hosts
+            direction = (segment.src_ip, segment.dst_ip)
+            done = max(now, self._busy_until.get(direction, 0)) + clock_out
+            self._busy_until[direction] = done
+        else:
+            admitted = queue.admit(now, clock_out)
+            if admitted is None:
+                self.stats.frames_dropped += 1
+                self.kernel.emit(self.source, "drop", reason="queue full",
+                                 **segment.trace_fields())
+                return
+            done = admitted
         self.kernel.call_at(done + self.latency_us, self._deliver, segment)
+
+    def _queue_for(self, segment: Segment) -> PortQueue | None:
+        """The shared port queue a frame goes through (towards a shared host, else from
+        one), or None."""
+        if not self._shared:
+            return None
+        inbound = self._shared.get(segment.dst_ip)
+        if inbound is not None:
+            return inbound[0]
+        outbound = self._shared.get(segment.src_ip)
+        return outbound[1] if outbound is not None else None
 
     def _deliver(self, segment: Segment) -> None:
         port = self._ports.get(segment.dst_ip)
-        if port is None:  # unreachable: routes are checked at transmit time
+        if port is None:  # its host was detached while the frame was on the wire
+            self.stats.frames_dropped += 1
+            self.kernel.emit(self.source, "drop", reason="detached", **segment.trace_fields())
             return
         self.stats.frames_delivered += 1
         port.receive(segment)

@@ -360,3 +360,53 @@ def test_bad_fault_arguments_name_the_field() -> None:
         link.attach(A, lambda seg: None)
     with pytest.raises(ValueError, match="ip: expected a dotted IPv4 address"):
         link.attach("10.0.0.256", lambda seg: None)
+
+
+def test_a_shared_port_queues_every_host_behind_the_others_and_drops_past_its_limit() -> None:
+    """Two hosts sending to one shared server: their frames take turns on the server's
+    port (not a wire each), and the third frame waiting is lost when the limit is 2."""
+    from stack.segment import Flags, Segment
+
+    kernel = Kernel()
+    link = Link(kernel, name="lan", latency_us=0, bandwidth_bps=8_000_000)  # 1 byte/us
+    got: list[tuple[int, str]] = []
+    server = link.attach("10.0.0.1", lambda s: got.append((kernel.now_us, s.src_ip)))
+    a = link.attach("10.0.1.1", lambda s: None)
+    b = link.attach("10.0.1.2", lambda s: None)
+    assert server is not None
+
+    def frame(src: str) -> Segment:
+        return Segment(src, 1000, "10.0.0.1", 25, 1, 1, Flags.ACK, 100, bytes(946))
+
+    a.transmit(frame("10.0.1.1"))
+    b.transmit(frame("10.0.1.2"))
+    kernel.run()
+    assert [t for t, _ in got] == [1000, 1000]  # each on its own wire: side by side
+    got.clear()
+    link.share("10.0.0.1", queue_frames=2)
+    a.transmit(frame("10.0.1.1"))
+    b.transmit(frame("10.0.1.2"))
+    a.transmit(frame("10.0.1.1"))  # finds two queued: lost
+    kernel.run()
+    start = 1000
+    assert got == [(start + 1000, "10.0.1.1"), (start + 2000, "10.0.1.2")]
+    inbound, _ = link.port_queues("10.0.0.1")
+    assert (inbound.peak, inbound.dropped, link.stats.frames_dropped) == (2, 1, 1)
+    drops = kernel.trace.select("link.lan", "drop")
+    assert [d.get("reason") for d in drops] == ["queue full"]
+
+
+def test_a_detached_host_is_gone_and_frames_on_the_way_to_it_are_dropped() -> None:
+    from stack.segment import Flags, Segment
+
+    kernel = Kernel()
+    link = Link(kernel, name="lan")
+    a = link.attach("10.0.1.1", lambda s: None)
+    link.attach("10.0.0.1", lambda s: None)
+    a.transmit(Segment("10.0.1.1", 1, "10.0.0.1", 25, 1, 1, Flags.ACK, 0))
+    link.detach("10.0.0.1")
+    kernel.run()
+    assert [d.get("reason") for d in kernel.trace.select("link.lan", "drop")] == ["detached"]
+    with pytest.raises(ValueError, match="not attached"):
+        link.detach("10.0.0.1")
+    link.attach("10.0.0.1", lambda s: None)  # the address may be used again
