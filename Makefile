@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_trace.py
 	$(BIN)/python bench/bench_matrix.py
 	$(BIN)/python bench/bench_memory.py
+	$(BIN)/python bench/bench_fleet.py
 	$(BIN)/python bench/bench_client.py --quick
 	$(BIN)/python bench/bench_send.py
 	$(BIN)/python bench/bench_lwip.py

@@ -11,6 +11,7 @@ scenarios are not its business.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from emulator.board import Board
@@ -45,6 +46,8 @@ class SmtpFirmware:
         self.jobs = JobQueue()
         self.status = ClientStatus()
         self.events: list[TimedEvent] = []
+        self.on_event: Callable[[TimedEvent], None] | None = None
+        """Called with each event as it is recorded (a fleet's device reacts to its own)."""
         self.jobs_submitted = 0
         board.boot_hooks.append(self._on_reboot)
         board.spawn("smtp", self._task)
@@ -56,7 +59,10 @@ class SmtpFirmware:
             tx_buffer_free=lambda: self.board.stack.tx_buffer_available())
 
     def _record(self, event: ClientEvent) -> None:
-        self.events.append(TimedEvent(self.board.kernel.now_us, event))
+        timed = TimedEvent(self.board.kernel.now_us, event)
+        self.events.append(timed)
+        if self.on_event is not None:
+            self.on_event(timed)
 
     def _on_reboot(self, board: Board) -> None:
         # RAM is gone: queued jobs and the client's state with it.

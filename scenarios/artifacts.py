@@ -24,6 +24,7 @@ from emulator.trace import TraceKind, TraceRecord, records_to_jsonl
 from emulator.units import format_us
 from scenarios.format import Scenario
 from scenarios.masking import masked_records, server_spans
+from scenarios.record import FleetOutcome
 from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import RunResult
 from scenarios.server.authmask import with_markers
@@ -95,6 +96,20 @@ def result_dict(result: RunResult) -> dict[str, Any]:
         "watchdog_resets": result.watchdog_resets,
         "trace_sha256": result.trace_sha256,
         "trace_not_reproducible": why_not_reproducible(result.scenario),
+        **({"fleet": fleet_dict(result.fleet)} if result.fleet is not None else {}),
+    }
+
+
+def fleet_dict(fleet: FleetOutcome) -> dict[str, Any]:
+    """A fleet run's devices and burst as JSON-ready data."""
+    return {
+        "devices": len(fleet.devices), "sent": fleet.sent, "failed": fleet.failed,
+        "retried": fleet.retried, "refused": fleet.refused,
+        "peak_connections": fleet.peak_connections, "last_done_us": fleet.last_done_us,
+        "queue_peak": fleet.queue_peak, "queue_dropped": fleet.queue_dropped,
+        "per_device": [{"device": d.index, "ip": d.ip, "start_us": d.start_us,
+                        "attempts": d.attempts, "event": d.event, "detail": d.detail,
+                        "done_us": d.done_us, "passed": d.passed} for d in fleet.devices],
     }
 
 
@@ -112,6 +127,8 @@ def capture_epoch_s(scenario: Scenario) -> int:
 
 def tls_secrets(result: RunResult) -> list[str]:
     """The run's TLS secrets as NSS key log lines (none when there was no TLS)."""
+    if result.world is None and result.key_log is not None:
+        return list(result.key_log)
     server = result.require_world("the TLS key log").server
     return server.tls_secrets() if server is not None else []
 

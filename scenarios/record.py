@@ -59,6 +59,65 @@ class ServerSide:
         return [mail for c in self.connections for mail in c.mailbox]
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceOutcome:
+    """What became of one device of a fleet: when it started, how many times it tried,
+    the last terminal event it reported (its name and words), when it was done, and
+    whether that event is the one the scenario expects."""
+
+    index: int
+    ip: str
+    start_us: int
+    attempts: int
+    event: str
+    detail: str
+    done_us: int | None
+    passed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FleetOutcome:
+    """What a fleet run observed: every device's outcome (in device order) and the
+    server's and the link's side of the burst."""
+
+    devices: tuple[DeviceOutcome, ...]
+    refused: int
+    """Connections the server refused with 421 (``[server] max_connections``)."""
+    peak_connections: int
+    """The most connections the server served at once."""
+    queue_peak: int | None
+    """The most frames queued at the server's port towards it (None: no shared port)."""
+    queue_dropped: int
+    """Frames lost because the server's port queue was full."""
+
+    @property
+    def sent(self) -> int:
+        """Devices whose last event is the expected one."""
+        return sum(1 for d in self.devices if d.passed)
+
+    @property
+    def failed(self) -> int:
+        return len(self.devices) - self.sent
+
+    @property
+    def retried(self) -> int:
+        """Devices that needed more than one attempt."""
+        return sum(1 for d in self.devices if d.attempts > 1)
+
+    @property
+    def last_done_us(self) -> int | None:
+        """When the last device was done (None: one never was)."""
+        done = [d.done_us for d in self.devices]
+        return None if not done or None in done else max(d for d in done if d is not None)
+
+    def summary(self) -> str:
+        last = self.last_done_us
+        return (f"{len(self.devices)} devices: {self.sent} as expected, {self.failed} not, "
+                f"{self.retried} retried; {self.refused} connection(s) refused with 421, "
+                f"at most {self.peak_connections} at once; last done "
+                + ("never" if last is None else f"at {last / 1e6:.3f} s"))
+
+
 @dataclass(kw_only=True)
 class RunRecord:
     """What one run of ``scenario`` on release ``profile`` with ``seed`` observed."""
@@ -90,6 +149,9 @@ class RunRecord:
     """The C firmware stopped (assertion, crash, hang) during the run."""
     carries_tls: bool = False
     """The link carried TLS ciphertext (which the trace hashes by its length only)."""
+    fleet: FleetOutcome | None = None
+    """A ``[fleet]`` run's devices and burst (then the board fields are the first
+    device's, and the pool's are over every device)."""
     ran: Scenario | None = None
     """The scenario exactly as it ran, when that differs from ``scenario``: one of its
     RTC variants (``device.rtc_variants``). :attr:`as_run` gives either."""

@@ -25,10 +25,12 @@ from emulator.units import MINUTE
 from scenarios.applicability import check_applicable
 from scenarios.catalog import catalog_path, load_named
 from scenarios.firmware_choice import FirmwareChoice, resolve_firmware
+from scenarios.fleet import run_fleet
 from scenarios.format import Scenario, load_scenario
 from scenarios.record import RunRecord, ServerSide
 from scenarios.server.simdriver import ServerConnection
 from scenarios.verdict.client import Verdict, judge, reads_record
+from scenarios.verdict.fleet import judge_fleet
 from scenarios.world import World, build_world
 
 if TYPE_CHECKING:
@@ -55,6 +57,9 @@ class RunResult(RunRecord):
     verdict: Verdict
     wall_s: float = 0.0
     world: World | CFirmwareWorld | None = field(repr=False)
+    key_log: tuple[str, ...] | None = field(default=None, repr=False)
+    """The TLS secrets of a run whose world is never kept (a fleet's): NSS key log lines
+    for its artifacts; otherwise the world's server holds them."""
 
     @property
     def passed(self) -> bool:
@@ -139,6 +144,8 @@ def run(scenario: Scenario, profile: str = "current", seed: int = 0,
     (:func:`scenarios.verdict.client.reads_record`), so memory does not grow with the
     segments and the content a run carries; the hash and the verdict are the same.
     """
+    if scenario.fleet is not None:
+        return _run_fleet(scenario, profile, seed, keep_trace)
     choice = firmware_for(scenario, firmware)
     check_runnable(scenario, choice)
     if not choice.is_model:
@@ -153,6 +160,16 @@ def run(scenario: Scenario, profile: str = "current", seed: int = 0,
     return dataclasses.replace(chosen, verdict=Verdict(passed=not reasons, reasons=reasons),
                                trace_sha256=combined, wall_s=sum(r.wall_s for r in runs),
                                scenario=scenario)
+
+
+def _run_fleet(scenario: Scenario, profile: str, seed: int, keep_trace: bool) -> RunResult:
+    """A ``[fleet]`` scenario: many devices at once (:mod:`scenarios.fleet`), no world kept
+    (its devices are gone by the end of the run)."""
+    started = time.perf_counter()
+    trace = Trace() if keep_trace else Trace(keep_bytes=LEAN_KEEP_BYTES, keep=reads_record)
+    record, secrets = run_fleet(scenario, profile, seed, trace)
+    return RunResult(**_fields(record), verdict=judge_fleet(record), world=None,
+                     key_log=tuple(secrets), wall_s=time.perf_counter() - started)
 
 
 def _run_one(scenario: Scenario, profile: str, seed: int, choice: FirmwareChoice,

@@ -136,5 +136,7 @@ def build_server(scenario: Scenario, kernel: Kernel, link: Link) -> tuple[SimHos
     if scenario.server.listen:
         server = SimServer(kernel, server_host, scenario.server_config(),
                            port=scenario.server.port, tls=server_tls(scenario),
+                           max_connections=scenario.server.max_connections,
+                           keep_transcripts=kernel.trace.keep is None,
                            clock_start=scenario.server.clock)
     return server_host, server

@@ -73,8 +73,9 @@ def run_line(result: RunResult) -> str:
     """One run as ``run`` prints it: verdict, scenario, release, reason, times."""
     verdict = "PASS" if result.passed else "FAIL"
     label = result.profile if result.firmware == "model" else result.firmware
+    fleet = f"; {result.fleet.summary()}" if result.fleet is not None else ""
     return (f"{verdict} {result.scenario.name} [{label} seed {result.seed}] "
-            f"{result.verdict.reason} (virtual {result.virtual_us / 1e6:.3f} s, "
+            f"{result.verdict.reason}{fleet} (virtual {result.virtual_us / 1e6:.3f} s, "
             f"wall {result.wall_s:.3f} s)")
 
 

@@ -21,9 +21,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationInfo, model_validator
 
+from scenarios.firmware_choice import MODEL
 from scenarios.format.datetimes import in_calendar, passes_the_calendar
 from scenarios.format.device import DeviceSection
 from scenarios.format.expect import JOB_OF_EVENT, Expect
+from scenarios.format.fleet import FleetSection
 from scenarios.format.job import JobSection
 from scenarios.format.link import LinkSection
 from scenarios.format.meta import Reproduction, ScenarioMeta
@@ -38,7 +40,7 @@ from smtp.profiles import get_profile
 
 class Scenario(BaseModel):
     """One scenario file: ``[scenario]``, ``[device]``, ``[link]``, ``[server]``,
-    ``[job]`` and ``[expect]``."""
+    ``[job]``, ``[expect]`` and, for many devices at once, ``[fleet]``."""
 
     model_config = STRICT
     meta: ScenarioMeta = Field(alias="scenario")
@@ -47,6 +49,8 @@ class Scenario(BaseModel):
     server: ServerSection = Field(default_factory=ServerSection)
     job: JobSection
     expect: Expect
+    fleet: FleetSection | None = None
+    """``[fleet]``: many devices like ``[device]`` at once (:mod:`scenarios.format.fleet`)."""
     _source: str | None = PrivateAttr(default=None)
     """Where it was read from: the ``source`` of the validation context (the loader's)."""
 
@@ -83,6 +87,27 @@ class Scenario(BaseModel):
             raise problems_error([(("expect", "event"),
                                     f"{self.expect.event} needs a {needed} job, "
                                     f"the job is {self.job.kind}")])
+        return self
+
+    @model_validator(mode="after")
+    def _check_fleet(self) -> Scenario:
+        fleet = self.fleet
+        if fleet is None:
+            return self
+        problems: list[Problem] = []
+        if fleet.start == "rtc" and self.device.rtc is None:
+            problems.append((("fleet", "start"), 'start = "rtc" needs device.rtc: the '
+                                                 'devices mail when their RTCs read fleet.at'))
+        if self.device.rtc_variants:
+            problems.append((("device", "rtc_variants"), "not used with [fleet] (each "
+                                                         "device has its own RTC error)"))
+        if self.device.firmware != MODEL:
+            problems.append((("device", "firmware"), "a fleet runs the Python model only"))
+        if self.link.faults:
+            problems.append((("link", "faults"), "not used with [fleet] (the devices share "
+                                                 "the link; loss and bandwidth apply)"))
+        if problems:
+            raise problems_error(problems)
         return self
 
     @model_validator(mode="after")

@@ -105,7 +105,7 @@ def _dataclass_problem(message: str, prefix: str, renames: Mapping[str, str]) ->
 
 _SERVER_ONLY: Final = frozenset(
     {"listen", "port", "clock", "tls_cert", "tls_ciphers", "tls_min_version",
-     "tls_max_version"})
+     "tls_max_version", "max_connections"})
 """[server] keys that are the runner's business, not ``ServerConfig``'s."""
 
 
@@ -124,6 +124,9 @@ class ServerSection(BaseModel):
     tls_ciphers: NonEmpty | None = None
     tls_min_version: TlsVersionName | None = None
     tls_max_version: TlsVersionName | None = None
+    max_connections: PositiveCount | None = None
+    """How many connections the server serves at once; one more is greeted with 421 and
+    closed (RFC 5321 3.8). None: no limit."""
     # --- ServerConfig, 1:1 ----------------------------------------------------------
     hostname: str = _server_default("hostname")
     capabilities: list[str] | None = None

@@ -9,8 +9,10 @@ Expectations about the terminal event (``command``, ``reply_code``, ``error_kind
 ``not judged`` when the event itself is not the one expected, as the verdict does not
 look at them then.
 
-This module knows the verdict's entry point and the expectations; it reads the result
-only through :func:`scenarios.verdict.judge`.
+A ``[fleet]`` run is one row, the fleet's verdict (:mod:`scenarios.verdict.fleet`).
+
+This module knows the verdict's entry points and the expectations; it reads the result
+only through :func:`scenarios.verdict.judge` (and the fleet's judge).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from scenarios.format import Expect, Scenario
 from scenarios.report.model import CheckRow
 from scenarios.runner import RunResult
 from scenarios.verdict import judge
+from scenarios.verdict.fleet import judge_fleet
 
 EVENT_DETAILS: Final = ("command", "reply_code", "error_kind")
 """Expectations the verdict checks only once the terminal event is the expected one."""
@@ -53,6 +56,12 @@ def _reasons(result: RunResult, scenario: Scenario) -> list[str]:
 def expectation_checks(result: RunResult, scenario: Scenario) -> list[CheckRow]:
     """One row per expectation of ``scenario``, judged on ``result`` (for a scenario with
     RTC variants, pass the variant the result ran)."""
+    if scenario.fleet is not None:  # a fleet is judged as a whole (scenarios.verdict.fleet)
+        reasons = judge_fleet(dataclasses.replace(result, scenario=scenario)).reasons
+        wanted = {"event": scenario.expect.event, **scenario.fleet.expect.model_dump(
+            exclude_none=True)}
+        return [CheckRow("fleet", shown_value(wanted), "fail" if reasons else "pass",
+                         "; ".join(reasons))]
     base = _reasons(result, alone(scenario, None))
     rows: list[CheckRow] = []
     for name, value in scenario.expect.checks().items():

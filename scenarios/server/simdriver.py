@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from emulator.kernel import Kernel
+from scenarios.server import replies as R
 from scenarios.server.actions import (
     Action,
     ActionRunner,
@@ -142,6 +143,7 @@ class ServerConnection:
         if self.closed:
             return
         self.closed = True
+        self.server.connection_closed()
         self._take_secrets()
         self.engine.on_close(reason)
         self.server.kernel.emit(self.source, "closed", reason=reason)
@@ -309,7 +311,8 @@ class SimServer:
 
     def __init__(self, kernel: Kernel, host: SimHost, config: ServerConfig, *, port: int = 25,
                  tls: ServerTls | None = None, clock_start: datetime,
-                 name: str = "server", shared_rules: bool = True) -> None:
+                 name: str = "server", shared_rules: bool = True,
+                 max_connections: int | None = None, keep_transcripts: bool = True) -> None:
         self.kernel = kernel
         self.host = host
         self.config = config
@@ -319,6 +322,17 @@ class SimServer:
         self.clock_start = clock_start
         self.implicit_tls = config.implicit_tls
         self.connections: list[ServerConnection] = []
+        self.max_connections = max_connections
+        self.keep_transcripts = keep_transcripts
+        """Whether each engine keeps its own transcript (a copy of every byte; the trace's
+        rx/tx records are the same, so a lean run keeps none)."""
+        """Connections served at once; one more is greeted with 421 and closed."""
+        self.refused = 0
+        """Connections refused for ``max_connections`` (each a ``refused`` record)."""
+        self.peak_open = 0
+        """The most connections open at once."""
+        self._open = 0
+        self._accepted = 0
         self._rulebook = RuleBook(config.rules) if shared_rules else None
         self.on_connection: Callable[[ServerConnection], None] | None = None
         host.stack.listen(port, self._accept)
@@ -327,18 +341,36 @@ class SimServer:
         return self.clock_start + timedelta(microseconds=self.kernel.now_us)
 
     def _accept(self, sock: TcpSocket) -> None:
-        # The trace's rx/tx records are this driver's transcript: the engine keeps none
-        # (it would hold a second copy of every byte a run carries).
-        engine = ServerEngine(self.config, self._rulebook, keep_transcript=False)
-        conn = ServerConnection(self, engine, sock, index=len(self.connections) + 1)
-        self.connections.append(conn)
+        self._accepted += 1
         address = sock.remote_address
         peer = f"{address[0]}:{address[1]}" if address else "?"
+        if self.max_connections is not None and self._open >= self.max_connections:
+            self._refuse(sock, peer)
+            return
+        engine = ServerEngine(self.config, self._rulebook,
+                              keep_transcript=self.keep_transcripts)
+        conn = ServerConnection(self, engine, sock, index=self._accepted)
+        self.connections.append(conn)
+        self._open += 1
+        self.peak_open = max(self.peak_open, self._open)
         self.kernel.emit(conn.source, "accept", peer=peer)
         sock.set_event_handler(conn.on_event)
         if self.on_connection is not None:
             self.on_connection(conn)
         conn._enqueue(engine.on_connect())
+
+    def _refuse(self, sock: TcpSocket, peer: str) -> None:
+        """All connections taken: 421 and close (RFC 5321 3.8), as the asyncio driver."""
+        self.refused += 1
+        reply = R.encode(R.too_many_connections(self.config.hostname))
+        self.kernel.emit(f"{self.name}.c{self._accepted}", "refused", peer=peer,
+                         why="max_connections", data=reply)
+        sock.send(reply)
+        sock.close()
+
+    def connection_closed(self) -> None:
+        """A served connection ended (its slot is free again)."""
+        self._open -= 1
 
     def tls_secrets(self) -> list[str]:
         """Every connection's TLS secrets so far, as NSS key log lines."""

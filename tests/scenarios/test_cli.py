@@ -190,7 +190,7 @@ def test_nonexistent_file_and_unknown_name_exit_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize("bug", [ValueError("internal: a bug"), OSError(5, "I/O error")])
 def test_an_internal_error_is_not_reported_as_bad_input(
         monkeypatch: pytest.MonkeyPatch, bug: Exception) -> None:
-    def broken_run(*args: object) -> None:
+    def broken_run(*args: object, **kwargs: object) -> None:
         raise bug
 
     monkeypatch.setattr(scenarios.cli.run, "run", broken_run)
