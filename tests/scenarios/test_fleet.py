@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
+from scenarios.cli.main import main
 from scenarios.format import ScenarioError, parse_scenario
 from scenarios.runner import resolve_scenario, run
 
@@ -142,3 +150,70 @@ def test_the_catalog_midnight_burst_shows_refusals_and_retries() -> None:
     fleet = result.fleet
     assert fleet is not None and result.passed, result.verdict.reason
     assert fleet.refused >= 1 and fleet.retried >= 1 and fleet.peak_connections == 2
+
+
+def test_each_device_is_judged_by_its_own_last_event() -> None:
+    """Per device: passed exactly when its last event is [expect] event; the fleet fails
+    only beyond max_failed, and its reason names the failed devices by address."""
+    limit = "max_connections = 1"
+    scenario = _scenario("devices = 4\n[fleet.expect]\nmax_failed = 3", server=limit)
+    result = run(scenario)  # type: ignore[arg-type]
+    fleet = result.fleet
+    assert fleet is not None and result.passed, result.verdict.reason
+    assert 1 <= fleet.failed <= 3
+    for device in fleet.devices:
+        assert device.passed == (device.event == "sent"), device
+        assert device.attempts == 1
+    strict = _scenario("devices = 4\n[fleet.expect]\nmax_failed = 0", server=limit)
+    failing = run(strict)  # type: ignore[arg-type]
+    assert failing.fleet == fleet and not failing.passed
+    for device in fleet.devices:
+        assert (f"d{device.index} ({device.ip})" in failing.verdict.reason) != device.passed
+
+
+def test_the_fleet_hash_depends_on_every_device_and_not_on_the_process(tmp_path: Path) -> None:
+    """The same fleet gives the same hash in two smtp-hil processes (different
+    PYTHONHASHSEED); one device more gives another."""
+    path = tmp_path / "fleet.toml"
+    path.write_text(BASE.format(fleet="devices = 5\nspread_s = 1\nretries = 2\nretry_after_s = 3",
+                                server="max_connections = 2"))
+    hashes = []
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        out = subprocess.run([sys.executable, "-m", "scenarios.cli", "run", str(path),
+                              "--json"], capture_output=True, text=True, env=env, check=False)
+        assert out.returncode == 0, out.stderr
+        hashes.append(json.loads(out.stdout)["trace_sha256"])
+    assert hashes[0] == hashes[1]
+    bigger = _scenario("devices = 6\nspread_s = 1\nretries = 2\nretry_after_s = 3",
+                       server="max_connections = 2")
+    assert run(bigger).trace_sha256 != hashes[0]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("fleet", "needle"), [
+    ("devices = 0", "fleet.devices: expected an integer >= 1, got 0"),
+    ('devices = "many"', "fleet.devices: expected an integer, got 'many'"),
+    ('devices = 2\nstart = "sometimes"', "fleet.start: expected one of spread, rtc"),
+    ("devices = 70000", "fleet.devices"),
+    ("devices = 2\nretry_after_s = -1", "fleet.retry_after_s"),
+    ("devices = 2\n[fleet.expect]\nmax_failed = -1", "fleet.expect.max_failed"),
+])
+def test_a_bad_fleet_section_exits_2_naming_the_file_and_the_key(
+        tmp_path: Path, fleet: str, needle: str) -> None:
+    path = tmp_path / "bad-fleet.toml"
+    path.write_text(BASE.format(fleet=fleet, server=""))
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["run", str(path)], out=out, err=err) == 2
+    assert f"{path}: {needle}" in err.getvalue()
+    assert "Traceback" not in err.getvalue() + out.getvalue() and out.getvalue() == ""
+
+
+def test_run_prints_the_fleet_and_json_gives_every_device(tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["run", "midnight-burst"], out=out, err=err) == 0, err.getvalue()
+    assert "8 devices: 8 as expected, 0 not" in out.getvalue()
+    out = io.StringIO()
+    assert main(["run", "midnight-burst", "--json"], out=out, err=err) == 0
+    fleet = json.loads(out.getvalue())["fleet"]
+    assert fleet["devices"] == 8 and fleet["sent"] == 8 and fleet["refused"] >= 1
+    assert len(fleet["per_device"]) == 8
