@@ -23,6 +23,11 @@ Robot.
 
 from __future__ import annotations
 
+import binascii
+import hashlib
+import re
+from collections.abc import Iterable
+from email.message import Message
 from typing import Final
 
 from scenarios.server.mailbox import ReceivedMail
@@ -31,6 +36,9 @@ from smtp.message import normalise_line_ends
 _CRLF: Final = b"\r\n"
 _SHOWN: Final = 24
 """How many bytes of a difference a sentence quotes."""
+_DECODE_BLOCK: Final = 64 * 1024
+"""How many characters of a base64 payload :func:`decoded_digest` decodes at a time."""
+_BASE64_BLOCK: Final = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 
 
 def received_text_body(mail: ReceivedMail) -> bytes:
@@ -75,3 +83,52 @@ def body_difference(expected: bytes, got: bytes) -> str | None:
     return (f"the body the server received differs from the job's at byte {at} "
             f"({len(got)} bytes received, {len(expected)} expected): received "
             f"{got[at:at + _SHOWN]!r}, expected {expected[at:at + _SHOWN]!r}")
+
+
+def digest_of(chunks: Iterable[bytes]) -> tuple[int, str]:
+    """The length and SHA-256 of the bytes ``chunks`` make together."""
+    digest, length = hashlib.sha256(), 0
+    for chunk in chunks:
+        digest.update(chunk)
+        length += len(chunk)
+    return length, digest.hexdigest()
+
+
+def decoded_digest(part: Message) -> tuple[int, str | None]:
+    """The length and SHA-256 of ``part.get_payload(decode=True)`` (a leaf part), without
+    holding the decoded bytes or their copies: a base64 payload that is strictly valid
+    (only the alphabet, a multiple of four, ``=`` only at the end: what
+    ``get_payload`` decodes with ``validate=True``, with no defect) is decoded block by
+    block; anything else goes through ``get_payload`` itself, so the result is always
+    that of the bytes ``get_payload(decode=True)`` gives (``(0, None)`` when it gives
+    none: a multipart)."""
+    payload = part.get_payload()
+    cte = str(part.get("content-transfer-encoding", "")).lower()
+    if cte == "base64" and isinstance(payload, str):
+        streamed = _strict_base64_digest(payload)
+        if streamed is not None:
+            return streamed
+    data = part.get_payload(decode=True)
+    return digest_of([data]) if isinstance(data, bytes) else (0, None)
+
+
+def _strict_base64_digest(payload: str) -> tuple[int, str] | None:
+    """Length and SHA-256 of the base64 ``payload`` decoded, or None when it is not
+    strictly valid (then the email package's lenient decoding decides)."""
+    digest, length, carry, padded = hashlib.sha256(), 0, b"", False
+    for start in range(0, len(payload), _DECODE_BLOCK):
+        text = payload[start:start + _DECODE_BLOCK]
+        if not text.isascii():
+            return None
+        data = carry + text.encode("ascii").translate(None, b"\r\n")
+        cut = len(data) - len(data) % 4
+        block, carry = data[:cut], data[cut:]
+        if not block:
+            continue
+        if padded or not _BASE64_BLOCK.fullmatch(block):
+            return None
+        padded = block.endswith(b"=")
+        decoded = binascii.a2b_base64(block)
+        digest.update(decoded)
+        length += len(decoded)
+    return None if carry else (length, digest.hexdigest())

@@ -20,7 +20,13 @@ from scenarios.format import Expect, ServerExpect
 from scenarios.record import ServerSide
 from scenarios.server.mailbox import Observations, ReceivedMail
 from scenarios.server.names import ehlo_name_acceptable
-from scenarios.verdict.bodies import body_difference, expected_text_body, received_text_body
+from scenarios.verdict.bodies import (
+    body_difference,
+    decoded_digest,
+    digest_of,
+    expected_text_body,
+    received_text_body,
+)
 from smtp.jobs import Job
 from smtp.message import MailJob
 
@@ -44,16 +50,15 @@ def body_problem(expect: Expect, job: Job, mailbox: Sequence[ReceivedMail]) -> s
         return why
     message = mail.message
     attachments = list(message.iter_attachments()) if message.is_multipart() else []
-    sent = [b"".join(a.iter_content()) for a in job.attachments]
-    for want, part in zip(sent, attachments, strict=False):
-        data = part.get_payload(decode=True)
-        if data != want:
-            name = part.get_filename()
-            got_len = len(data) if isinstance(data, bytes) else 0
-            return (f"attachment {name}: server received {got_len} bytes differing from "
-                    f"the {len(want)} sent")
-    if len(attachments) != len(sent):
-        return (f"expected {len(sent)} attachment(s), "
+    # each attachment compared by length and SHA-256, both sides streamed (flat memory)
+    for sent, part in zip(job.attachments, attachments, strict=False):
+        want_len, want = digest_of(sent.iter_content())
+        got_len, got = decoded_digest(part)
+        if (got_len, got) != (want_len, want):
+            return (f"attachment {part.get_filename()}: server received {got_len} bytes "
+                    f"differing from the {want_len} sent")
+    if len(attachments) != len(job.attachments):
+        return (f"expected {len(job.attachments)} attachment(s), "
                 f"the server received {len(attachments)}")
     return None
 
