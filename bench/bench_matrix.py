@@ -4,10 +4,13 @@ Run: ``.venv/bin/python bench/bench_matrix.py`` (``--processes N`` whole-process
 default 3). It prints figures and asserts nothing.
 
 (a) The whole ``smtp-hil matrix`` process, as a user runs it (output thrown away), N
-    times: wall seconds, CPU seconds (user + system, from the process's own rusage) and
-    peak RSS, median (min-max), with the load average before each run. The goal is at
-    most 2 s of wall time on 2 cores (with ``--jobs``) and at most 0.6 of the CPU time
-    measured when issue 10 was filed (4.7-5.1 s user on this machine).
+    times with ``--jobs 1`` and N times with its default (one worker per core): wall
+    seconds, CPU seconds (user + system of the process and its workers, from its
+    rusage) and peak RSS of the process itself, median (min-max), with the load average
+    before each run; and whether every run wrote the same golden file (the trace hash
+    of every cell) as the first ``--jobs 1`` run. The goal is at most 2 s of wall time
+    on 2 cores (with ``--jobs``) and at most 0.6 of the CPU time measured when issue 10
+    was filed (4.7-5.1 s user on this machine).
 (b) The same runs inside this process: loading the catalog, the runs' CPU seconds, runs
     per CPU second (what ``explore`` gets too: one schedule is one run), virtual time
     simulated, and the scenarios that cost the most CPU (all profiles summed).
@@ -21,6 +24,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -33,26 +37,40 @@ from smtp.profiles import PROFILE_NAMES
 
 
 def whole_process(processes: int) -> None:
-    command = [str(Path(sys.executable).with_name("smtp-hil")), "matrix"]
-    print(f"(a) the whole `smtp-hil matrix` process, {processes} runs ({bytecode_cache()})")
-    walls: list[float] = []
-    cpus: list[float] = []
-    rss: list[float] = []
-    loads: list[str] = []
-    for _ in range(processes):
-        loads.append(load_average())
-        start = time.perf_counter()
-        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _pid, status, usage = os.wait4(child.pid, 0)
-        walls.append(time.perf_counter() - start)
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise RuntimeError(f"smtp-hil matrix exited {os.waitstatus_to_exitcode(status)}")
-        cpus.append(usage.ru_utime + usage.ru_stime)
-        rss.append(usage.ru_maxrss / 1024)
-    print(f"    wall s     {spread(walls)}")
-    print(f"    CPU s      {spread(cpus)}")
-    print(f"    peak RSS   {spread(rss, digits=0)} MiB")
-    print(f"    ({', '.join(loads)} before each run)")
+    print(f"(a) the whole `smtp-hil matrix` process, {processes} runs each "
+          f"({bytecode_cache()}, {os.cpu_count()} cores)")
+    with tempfile.TemporaryDirectory(prefix="smtp-hil-bench-matrix-") as temp:
+        goldens: list[bytes] = []
+        for jobs in (["--jobs", "1"], []):
+            label = " ".join(jobs) or "default --jobs"
+            walls: list[float] = []
+            cpus: list[float] = []
+            rss: list[float] = []
+            loads: list[str] = []
+            for index in range(processes):
+                golden = Path(temp) / f"golden-{len(goldens)}-{index}.toml"
+                command = [str(Path(sys.executable).with_name("smtp-hil")), "matrix", *jobs,
+                           "--write-golden", str(golden)]
+                loads.append(load_average())
+                start = time.perf_counter()
+                child = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+                _pid, status, usage = os.wait4(child.pid, 0)
+                walls.append(time.perf_counter() - start)
+                if os.waitstatus_to_exitcode(status) != 0:
+                    raise RuntimeError(f"{' '.join(command)} exited "
+                                       f"{os.waitstatus_to_exitcode(status)}")
+                cpus.append(usage.ru_utime + usage.ru_stime)
+                rss.append(usage.ru_maxrss / 1024)
+                goldens.append(golden.read_bytes())
+            print(f"  {label}")
+            print(f"    wall s     {spread(walls)}")
+            print(f"    CPU s      {spread(cpus)}")
+            print(f"    peak RSS   {spread(rss, digits=0)} MiB")
+            print(f"    ({', '.join(loads)} before each run)")
+        same = all(g == goldens[0] for g in goldens)
+        print(f"  every run's trace hashes the same as the first --jobs 1 run's: "
+              f"{'yes' if same else 'NO'}")
 
 
 def in_process() -> None:

@@ -48,3 +48,12 @@ def test_the_fuzz_script_runs_a_small_budget_and_replays_an_input(
         assert replayed.startswith("profile ") and "input 7 of seed 0" in replayed
     finally:
         del sys.modules["fuzz_replies"]
+
+
+def test_make_bench_runs_every_bench_script() -> None:
+    """`make bench` prints every benchmark's figures: a new script must be added there."""
+    makefile = (BENCH.parent / "Makefile").read_text()
+    recipe = makefile.split("\nbench:", 1)[1].split("\n\n", 1)[0]
+    ran = {line.split("bench/", 1)[1].split()[0] for line in recipe.splitlines()
+           if "bench/bench_" in line}
+    assert ran == {p.name for p in BENCH.glob("bench_*.py")}
