@@ -97,24 +97,34 @@ class BufferPool:
     def free_count(self) -> int | None:
         return self.stats.free
 
-    def alloc(self, purpose: str) -> Buffer | None:
-        """Take a buffer, or return None (and count it) when the pool is empty."""
+    def _count_allocation(self, purpose: str) -> bool:
+        """Count one buffer taken for ``purpose`` (the peak and the lowest free see it);
+        False, counted as a failure with an ``exhausted`` record, when the pool is empty.
+        The caller then holds it (``alloc``) or gives it back at once (``lend``)."""
         st = self.stats
         if st.count is not None and st.in_use >= st.count:
             st.failed_allocations += 1
             st.failed_by_purpose[purpose] = st.failed_by_purpose.get(purpose, 0) + 1
             if self.traced:
                 self.kernel.emit(self.name, "exhausted", purpose=purpose, in_use=st.in_use)
+            return False
+        st.allocations += 1
+        during = st.in_use + 1
+        st.peak_in_use = max(st.peak_in_use, during)
+        if st.count is not None:
+            free = st.count - during
+            st.lowest_free = free if st.lowest_free is None else min(st.lowest_free, free)
+        return True
+
+    def alloc(self, purpose: str) -> Buffer | None:
+        """Take a buffer, or return None (and count it) when the pool is empty."""
+        if not self._count_allocation(purpose):
             return None
+        st = self.stats
         buf = Buffer(self, self._next_id, purpose)
         self._next_id += 1
         self._live[buf.id] = buf
         st.in_use += 1
-        st.allocations += 1
-        st.peak_in_use = max(st.peak_in_use, st.in_use)
-        if st.count is not None:
-            free = st.count - st.in_use
-            st.lowest_free = free if st.lowest_free is None else min(st.lowest_free, free)
         if self.traced:
             self.kernel.emit(self.name, "alloc", purpose=purpose, id=buf.id, in_use=st.in_use)
         return buf
@@ -125,20 +135,9 @@ class BufferPool:
         see it) but written as no ``alloc``/``free`` pair: the caller puts the returned
         number in use (this buffer included) on the record of what it sent. None, with
         an ``exhausted`` record, when the pool is empty."""
-        st = self.stats
-        if st.count is not None and st.in_use >= st.count:
-            st.failed_allocations += 1
-            st.failed_by_purpose[purpose] = st.failed_by_purpose.get(purpose, 0) + 1
-            if self.traced:
-                self.kernel.emit(self.name, "exhausted", purpose=purpose, in_use=st.in_use)
+        if not self._count_allocation(purpose):
             return None
-        st.allocations += 1
-        during = st.in_use + 1
-        st.peak_in_use = max(st.peak_in_use, during)
-        if st.count is not None:
-            free = st.count - during
-            st.lowest_free = free if st.lowest_free is None else min(st.lowest_free, free)
-        return during
+        return self.stats.in_use + 1
 
     def _release(self, buf: Buffer) -> None:
         del self._live[buf.id]
