@@ -31,6 +31,7 @@ from email.message import Message
 from typing import Final
 
 from scenarios.server.mailbox import ReceivedMail
+from scenarios.verdict.mimeskeleton import Skeleton, full_payload, payload_pieces, skeleton
 from smtp.message import normalise_line_ends
 
 _CRLF: Final = b"\r\n"
@@ -41,24 +42,28 @@ _DECODE_BLOCK: Final = 64 * 1024
 _BASE64_BLOCK: Final = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 
 
-def received_text_body(mail: ReceivedMail) -> bytes:
+def received_text_body(mail: ReceivedMail, shape: Skeleton | None = None) -> bytes:
     """The text body of ``mail`` as bytes: its plain-text part when it is multipart,
-    decoded from its transfer encoding; empty when there is none."""
-    message = mail.message
+    decoded from its transfer encoding; empty when there is none. ``shape``: the
+    content's :func:`~scenarios.verdict.mimeskeleton.skeleton`, when already made."""
+    shape = shape or skeleton(mail.content)
+    message = shape.message
     part = message.get_body(preferencelist=("plain",)) if message.is_multipart() else message
     if part is None:
         return b""
+    full_payload(shape, part)
     payload = part.get_payload(decode=True)
     return payload if isinstance(payload, bytes) else b""
 
 
-def expected_text_body(body: str | bytes, mail: ReceivedMail) -> bytes:
+def expected_text_body(body: str | bytes, mail: ReceivedMail,
+                       shape: Skeleton | None = None) -> bytes:
     """The bytes a correct client delivers for the job body ``body`` in ``mail``'s way
     (DATA or BDAT, whole content or a multipart's text part): see the module docstring."""
     raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
     wire = normalise_line_ends(raw)
     if (wire and not wire.endswith(_CRLF) and mail.via == "DATA"
-            and not mail.message.is_multipart()):
+            and not (shape or skeleton(mail.content)).message.is_multipart()):
         wire += _CRLF
     return wire
 
@@ -94,41 +99,43 @@ def digest_of(chunks: Iterable[bytes]) -> tuple[int, str]:
     return length, digest.hexdigest()
 
 
-def decoded_digest(part: Message) -> tuple[int, str | None]:
-    """The length and SHA-256 of ``part.get_payload(decode=True)`` (a leaf part), without
-    holding the decoded bytes or their copies: a base64 payload that is strictly valid
-    (only the alphabet, a multiple of four, ``=`` only at the end: what
-    ``get_payload`` decodes with ``validate=True``, with no defect) is decoded block by
-    block; anything else goes through ``get_payload`` itself, so the result is always
-    that of the bytes ``get_payload(decode=True)`` gives (``(0, None)`` when it gives
-    none: a multipart)."""
-    payload = part.get_payload()
+def decoded_digest(part: Message, shape: Skeleton) -> tuple[int, str | None]:
+    """The length and SHA-256 of ``part.get_payload(decode=True)`` (a leaf part of
+    ``shape.message``, its runs put back), without holding the decoded bytes or their
+    copies: a base64 payload that is strictly valid (only the alphabet, a multiple of
+    four, ``=`` only at the end: what ``get_payload`` decodes with ``validate=True``,
+    with no defect) is decoded block by block; anything else goes through
+    ``get_payload`` itself, so the result is always that of the bytes
+    ``get_payload(decode=True)`` gives (``(0, None)`` when it gives none: a multipart)."""
     cte = str(part.get("content-transfer-encoding", "")).lower()
-    if cte == "base64" and isinstance(payload, str):
-        streamed = _strict_base64_digest(payload)
+    if cte == "base64" and isinstance(part.get_payload(), str):
+        streamed = _strict_base64_digest(payload_pieces(shape, part))
         if streamed is not None:
             return streamed
+    if not part.is_multipart():
+        full_payload(shape, part)
     data = part.get_payload(decode=True)
     return digest_of([data]) if isinstance(data, bytes) else (0, None)
 
 
-def _strict_base64_digest(payload: str) -> tuple[int, str] | None:
-    """Length and SHA-256 of the base64 ``payload`` decoded, or None when it is not
-    strictly valid (then the email package's lenient decoding decides)."""
+def _strict_base64_digest(pieces: Iterable[str]) -> tuple[int, str] | None:
+    """Length and SHA-256 of the base64 text ``pieces`` make, decoded, or None when it
+    is not strictly valid (then the email package's lenient decoding decides)."""
     digest, length, carry, padded = hashlib.sha256(), 0, b"", False
-    for start in range(0, len(payload), _DECODE_BLOCK):
-        text = payload[start:start + _DECODE_BLOCK]
-        if not text.isascii():
-            return None
-        data = carry + text.encode("ascii").translate(None, b"\r\n")
-        cut = len(data) - len(data) % 4
-        block, carry = data[:cut], data[cut:]
-        if not block:
-            continue
-        if padded or not _BASE64_BLOCK.fullmatch(block):
-            return None
-        padded = block.endswith(b"=")
-        decoded = binascii.a2b_base64(block)
-        digest.update(decoded)
-        length += len(decoded)
+    for piece in pieces:
+        for start in range(0, len(piece), _DECODE_BLOCK):
+            text = piece[start:start + _DECODE_BLOCK]
+            if not text.isascii():
+                return None
+            data = carry + text.encode("ascii").translate(None, b"\r\n")
+            cut = len(data) - len(data) % 4
+            block, carry = data[:cut], data[cut:]
+            if not block:
+                continue
+            if padded or not _BASE64_BLOCK.fullmatch(block):
+                return None
+            padded = block.endswith(b"=")
+            decoded = binascii.a2b_base64(block)
+            digest.update(decoded)
+            length += len(decoded)
     return None if carry else (length, digest.hexdigest())

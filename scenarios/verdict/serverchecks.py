@@ -27,6 +27,7 @@ from scenarios.verdict.bodies import (
     expected_text_body,
     received_text_body,
 )
+from scenarios.verdict.mimeskeleton import skeleton
 from smtp.jobs import Job
 from smtp.message import MailJob
 
@@ -45,15 +46,18 @@ def body_problem(expect: Expect, job: Job, mailbox: Sequence[ReceivedMail]) -> s
     if not mailbox:
         return "body_exact: the server received no mail"
     mail = mailbox[0]
-    why = body_difference(expected_text_body(job.body, mail), received_text_body(mail))
+    # the structure without the bulk, each attachment compared by length and SHA-256,
+    # both sides streamed (flat memory; scenarios.verdict.mimeskeleton)
+    shape = skeleton(mail.content)
+    why = body_difference(expected_text_body(job.body, mail, shape),
+                          received_text_body(mail, shape))
     if why is not None:
         return why
-    message = mail.message
+    message = shape.message
     attachments = list(message.iter_attachments()) if message.is_multipart() else []
-    # each attachment compared by length and SHA-256, both sides streamed (flat memory)
     for sent, part in zip(job.attachments, attachments, strict=False):
         want_len, want = digest_of(sent.iter_content())
-        got_len, got = decoded_digest(part)
+        got_len, got = decoded_digest(part, shape)
         if (got_len, got) != (want_len, want):
             return (f"attachment {part.get_filename()}: server received {got_len} bytes "
                     f"differing from the {want_len} sent")
