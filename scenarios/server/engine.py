@@ -441,7 +441,7 @@ class ServerEngine(SmtpVerbs):
 
     def _content_refusal(self, mail: ReceivedMail) -> str | None:
         config, octets = self.config, self.session.envelope.octets
-        if config.max_size is not None and octets > config.max_size:
+        if config.size_limit is not None and octets > config.size_limit:
             return R.S552_SIZE_EXCEEDED
         if (refusal := self._hold.refusal(octets)) is not None:
             return refusal
