@@ -45,6 +45,7 @@ from scenarios.server.actions import (
     segment,
 )
 from scenarios.server.content import ContentIntake, Framing
+from scenarios.server.ledger import Answer, answer_of
 from scenarios.server.esmtp_params import parse_params as parse_params  # re-export: public
 from scenarios.server.limits import ContentHold
 from scenarios.server.mailbox import Observations, ReceivedMail, SizeRecord
@@ -71,12 +72,15 @@ class ServerEngine(SmtpVerbs):
     """One connection of a scripted SMTP server (see the module docstring)."""
 
     def __init__(self, config: ServerConfig, rulebook: RuleBook | None = None, *,
-                 hold: ContentHold | None = None, keep_transcript: bool = True) -> None:
+                 hold: ContentHold | None = None, keep_transcript: bool = True,
+                 keep_answers: bool = False) -> None:
         """``rulebook``: pass one shared ``RuleBook(config.rules)`` to every connection of a
         server so that rule counts run across connections (``GREETING`` with ``nth=2`` is
         then the second connection); by default each engine counts on its own. ``hold``
         bounds the mail content kept (:mod:`scenarios.server.limits`; none by default);
-        ``keep_transcript`` False keeps no copy of the bytes in :attr:`transcript`."""
+        ``keep_transcript`` False keeps no copy of the bytes in :attr:`transcript`;
+        ``keep_answers`` keeps the reply ledger for :meth:`take_answers`
+        (:mod:`scenarios.server.ledger`)."""
         if not isinstance(config, ServerConfig):
             raise ValueError(f"config: expected a ServerConfig, got {config!r}")
         self.config = config
@@ -86,6 +90,8 @@ class ServerEngine(SmtpVerbs):
         self._observations = Observations()
         self._transcript: list[tuple[str, bytes]] = []
         self._keep_transcript = keep_transcript
+        self._keep_answers = keep_answers
+        self._answers: list[Answer] = []
         self._hold = hold if hold is not None else ContentHold()
         self._buffer = bytearray()
         self.content = ContentIntake(config, self._observations, self._hold, self._buffer)
@@ -116,6 +122,12 @@ class ServerEngine(SmtpVerbs):
     def transcript(self) -> list[tuple[str, bytes]]:
         """``("C", bytes)`` per read and ``("S", bytes)`` per write, in order."""
         return self._transcript
+
+    def take_answers(self) -> list[Answer]:
+        """The ledger entries of the commands answered since the last call (only with
+        ``keep_answers``), oldest first."""
+        answers, self._answers = self._answers, []
+        return answers
 
     @property
     def closed(self) -> bool:
@@ -237,7 +249,10 @@ class ServerEngine(SmtpVerbs):
         reply = rule.reply_bytes() if rule is not None else None
         if reply is None and outcome.reply is not None:
             reply = R.encode(outcome.reply)
-        self._emit(apply_rule(rule, reply, outcome.after))
+        actions = apply_rule(rule, reply, outcome.after)
+        self._emit(actions)
+        if self._keep_answers:
+            self._answers.append(answer_of(verb, rule, outcome.reply, actions))
         if rule is not None and rule.action in ("ignore", "silent", "close", "reset"):
             reply = None
         if reply is not None:
@@ -268,7 +283,10 @@ class ServerEngine(SmtpVerbs):
 
     def _reply_now(self, text: str) -> None:
         """A reply no rule can touch (line too long)."""
-        self._emit([Send(R.encode(text))])
+        actions: list[Action] = [Send(R.encode(text))]
+        self._emit(actions)
+        if self._keep_answers:
+            self._answers.append(answer_of("*", None, text, actions))
 
     # --- framing -----------------------------------------------------------------------
     def _process(self) -> None:

@@ -8,7 +8,8 @@ delays have passed, as a single-threaded server would. ``Send`` is one ``send()`
 so one segment (one TLS record under TLS); ``Delay`` waits in virtual time.
 
 Every byte the engine sees or sends is a trace record (``server``/``rx``, ``tx``) in
-plaintext, so the transcript is a view of the trace. After the server's own close_notify
+plaintext, so the transcript is a view of the trace; so is each entry of its reply
+ledger (``answer``: :mod:`scenarios.server.ledger`), when the command is taken. After the server's own close_notify
 (``DropTls("close_notify")``) nothing the client sends is processed: it is read, so its
 buffers go back, and traced as ``discarded``; a Send after the alert goes out in
 plaintext on the raw socket, so trace, transcript and pcap show the same bytes. The
@@ -37,6 +38,7 @@ from scenarios.server.actions import (
     StartTls,
 )
 from scenarios.server.engine import ServerEngine
+from scenarios.server.ledger import ANSWER_KIND
 from scenarios.server.rules import RuleBook, ServerConfig
 from stack.api import CloseReason, EventHandler, SocketEvent, SocketState, StreamSocket
 from stack.simhost import SimHost
@@ -159,6 +161,10 @@ class ServerConnection:
 
     # -- carrying out actions in order
     def _enqueue(self, actions: list[Action]) -> None:
+        """Trace the engine's answers (its reply ledger) as it took the commands, then
+        carry out what it asked for."""
+        for answer in self.engine.take_answers():
+            self.server.kernel.emit(self.source, ANSWER_KIND, **answer.trace_fields())
         self.actions.enqueue(actions)
 
     def _delay(self, us: int) -> bool:
@@ -348,7 +354,7 @@ class SimServer:
             self._refuse(sock, peer)
             return
         engine = ServerEngine(self.config, self._rulebook,
-                              keep_transcript=self.keep_transcripts)
+                              keep_transcript=self.keep_transcripts, keep_answers=True)
         conn = ServerConnection(self, engine, sock, index=self._accepted)
         self.connections.append(conn)
         self._open += 1
