@@ -45,8 +45,8 @@ from scenarios.server.actions import (
     segment,
 )
 from scenarios.server.content import ContentIntake, Framing
-from scenarios.server.ledger import Answer, answer_of
 from scenarios.server.esmtp_params import parse_params as parse_params  # re-export: public
+from scenarios.server.ledger import Answer, answer_of
 from scenarios.server.limits import ContentHold
 from scenarios.server.mailbox import Observations, ReceivedMail, SizeRecord
 from scenarios.server.names import ehlo_name_acceptable as ehlo_name_acceptable  # re-export

@@ -9,11 +9,12 @@ so one segment (one TLS record under TLS); ``Delay`` waits in virtual time.
 
 Every byte the engine sees or sends is a trace record (``server``/``rx``, ``tx``) in
 plaintext, so the transcript is a view of the trace; so is each entry of its reply
-ledger (``answer``: :mod:`scenarios.server.ledger`), when the command is taken. After the server's own close_notify
-(``DropTls("close_notify")``) nothing the client sends is processed: it is read, so its
-buffers go back, and traced as ``discarded``; a Send after the alert goes out in
-plaintext on the raw socket, so trace, transcript and pcap show the same bytes. The
-server's clock (for Date checks) is its configured start time plus kernel time.
+ledger (``answer``: :mod:`scenarios.server.ledger`), when the command is taken. After
+the server's own close_notify (``DropTls("close_notify")``) nothing the client sends is
+processed: it is read, so its buffers go back, and traced as ``discarded``; a Send after
+the alert goes out in plaintext on the raw socket, so trace, transcript and pcap show
+the same bytes. The server's clock (for Date checks) is its configured start time plus
+kernel time.
 
 This module knows the kernel, the simulated TCP socket, TLS and the engine; it knows
 nothing about the device or its client.
