@@ -53,13 +53,19 @@ from scenarios.format.loader import ScenarioError, load_catalog_file, load_scena
 from scenarios.format.meta import Reproduction, ScenarioMeta
 from scenarios.format.scenario import Scenario
 from scenarios.format.server import RuleSection, ServerSection
-from scenarios.format.vocabulary import ERROR_KIND_NAMES, EVENT_NAMES
+from scenarios.format.vocabulary import (
+    ERROR_KIND_NAMES,
+    EVENT_NAMES,
+    INVARIANT_NAMES,
+    InvariantName,
+)
 from smtp.events import PROGRESS_EVENT_NAMES
 
 __all__ = [
     "ERROR_KIND_NAMES",
     "EVENT_NAMES",
     "FAULT_NAMES",
+    "INVARIANT_NAMES",
     "JOB_KINDS",
     "PROGRESS_EVENT_NAMES",
     "SERVER_OBSERVABLE",
@@ -72,6 +78,7 @@ __all__ = [
     "Fault",
     "HoldFault",
     "InjectRstFault",
+    "InvariantName",
     "LinkSection",
     "MailJobSection",
     "PartitionFault",

@@ -17,7 +17,9 @@ stays where it was meant to be. Keys (any fault verb that takes ``at_s``, and
   :mod:`scenarios.server.ledger`);
 - ``after_nth`` (default 1): the occurrence of the anchor that counts, over every
   connection of the run;
-- ``after_s`` (default 0): seconds after the anchor. ``at_s`` is refused with ``after``.
+- ``after_s`` (default 0): seconds after the anchor. With 0 the fault happens at the
+  instant the server took the command, before its reply leaves; ``at_s`` is refused
+  with ``after``.
 
 Counting faults count from the anchor: ``drop_nth``'s ``n``-th segment and
 ``drop_after``'s ``after_payload_bytes`` are counted from the moment the anchor fires.
@@ -115,6 +117,9 @@ def when_anchored(link: Link, anchor: str, nth: int, offset_us: int,
         seen += 1
         if seen == nth:
             fired = True
-            kernel.call_later(offset_us, action)
+            if offset_us:
+                kernel.call_later(offset_us, action)
+            else:
+                action()  # at once: before the server's reply to the anchor leaves
 
     kernel.trace.subscribe(on_record)

@@ -243,6 +243,7 @@ class ServerEngine(SmtpVerbs):
     def _dispatch(self, verb: str, argument: str, rule: Rule | None) -> None:
         """Rule first, then the verb method (unless the rule suppresses it), then the reply."""
         outcome = self._result = _Outcome()
+        mails_before = len(self._mailbox)
         if rule is None or rule.keeps_transition():
             self._handler(verb)(argument)
         self._result = _Outcome()
@@ -252,7 +253,8 @@ class ServerEngine(SmtpVerbs):
         actions = apply_rule(rule, reply, outcome.after)
         self._emit(actions)
         if self._keep_answers:
-            self._answers.append(answer_of(verb, rule, outcome.reply, actions))
+            self._answers.append(answer_of(verb, rule, outcome.reply, actions,
+                                           stored=len(self._mailbox) > mails_before))
         if rule is not None and rule.action in ("ignore", "silent", "close", "reset"):
             reply = None
         if reply is not None:

@@ -4,8 +4,9 @@ One :class:`Answer` per command line, content end (``DATA_END``), BDAT chunk, SA
 (``AUTH_RESPONSE``) or greeting the engine answered: the command's verb, the code of the
 reply it wrote (None: it wrote none), whether the command had its normal, successful
 effect (``acted``: the sender recorded, the recipient added, the mail stored, TLS
-started), and whether what it wrote for it was exactly one well-formed reply
-(``clean``), as the client's own reply parser reads it: a rule's injected bytes, a second
+started), whether it stored a mail (``stored``: the answer to the content, the final dot
+or the last BDAT chunk), and whether what it wrote for it was exactly one well-formed
+reply (``clean``), as the client's own reply parser reads it: a rule's injected bytes, a second
 reply, bytes ``send_during_data`` pushed after a 354, or a reply with no line end are
 not clean.
 
@@ -23,7 +24,7 @@ time or the session.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -47,27 +48,42 @@ class Answer:
     code: int | None
     acted: bool
     clean: bool
+    stored: bool = False
+
+    @property
+    def replied(self) -> bool:
+        """Whether the server wrote anything for this command."""
+        return self.code is not None or not self.clean
 
     def trace_fields(self) -> dict[str, FieldValue]:
         return {"verb": self.verb, "code": self.code, "acted": self.acted,
-                "clean": self.clean}
+                "clean": self.clean, "stored": self.stored}
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, FieldValue]) -> Answer:
+        """The entry an ``answer`` trace record carries."""
+        verb, code = fields.get("verb"), fields.get("code")
+        return cls(verb=str(verb), code=code if isinstance(code, int) else None,
+                   acted=fields.get("acted") is True, clean=fields.get("clean") is True,
+                   stored=fields.get("stored") is True)
 
 
 def answer_of(verb: str, rule: Rule | None, own_reply: str | None,
-              actions: Sequence[Action]) -> Answer:
+              actions: Sequence[Action], *, stored: bool = False) -> Answer:
     """The ledger entry of one answer: ``verb`` answered under ``rule`` (None: the
     engine's own reply), ``own_reply`` the reply the verb's method chose (None: the rule
-    kept the method from running), ``actions`` what the answer asked the driver to do."""
+    kept the method from running), ``actions`` what the answer asked the driver to do,
+    ``stored`` whether it stored a mail."""
     written = b"".join(action.data for action in actions if isinstance(action, Send))
     acted = (own_reply is not None and own_reply.startswith(_POSITIVE)
              and (rule is None or rule.keeps_transition()))
     if not written:
-        return Answer(verb, None, acted, clean=True)
+        return Answer(verb, None, acted, clean=True, stored=stored)
     head = written[:3]
     code = int(head) if len(head) == 3 and head.isdigit() else None
     if rule is None and len(written) == len(_first_reply(written)):
-        return Answer(verb, code, acted, clean=True)
-    return Answer(verb, code, acted, clean=_one_reply(written))
+        return Answer(verb, code, acted, clean=True, stored=stored)
+    return Answer(verb, code, acted, clean=_one_reply(written), stored=stored)
 
 
 def _first_reply(written: bytes) -> bytes:

@@ -76,3 +76,15 @@ def test_no_reply_is_recorded_as_such() -> None:
     answers = ledger(Rule("RCPT", action="ignore"))
     rcpt = next(a for a in answers if a.verb == "RCPT")
     assert (rcpt.code, rcpt.acted, rcpt.clean) == (None, False, True)
+
+
+def test_the_answer_that_stored_the_mail_says_so() -> None:
+    answers = ledger()
+    assert [a.verb for a in answers if a.stored] == ["DATA_END"]
+    chunks = [b"EHLO c.example\r\n", b"MAIL FROM:<d@example.org>\r\n",
+              b"RCPT TO:<o@example.net>\r\n", b"BDAT 3\r\nabc", b"BDAT 2 LAST\r\nde"]
+    plain = ledger(lines=chunks)
+    assert [(a.verb, a.stored) for a in plain[-2:]] == [("BDAT", False), ("DATA_END", True)]
+    ruled = ledger(Rule("BDAT", reply="250 2.0.0 chunk or mail"), lines=chunks)
+    assert [(a.verb, a.acted, a.stored) for a in ruled[-2:]] == [
+        ("BDAT", True, False), ("BDAT", True, True)]
