@@ -296,10 +296,12 @@ _JUDGES: Final[dict[InvariantName, _Judge]] = {
 
 
 def context_of(record: RunRecord) -> tuple[ContextPart, ...]:
-    """What the session was in: TLS was up, the watchdog reset the board, the server
-    ended a connection (closed it, reset it or dropped TLS)."""
+    """What the session was in before the job ended (or the run, with no terminal
+    event): TLS was up, the watchdog reset the board, the server ended a connection
+    (closed it, reset it or dropped TLS)."""
     parts: list[ContextPart] = []
-    server = [r for r in record.trace if r.source.startswith("server.")]
+    end = record.terminal.t_us if record.terminal is not None else record.virtual_us
+    server = [r for r in record.trace if r.source.startswith("server.") and r.t_us <= end]
     if any(r.kind == "tls_established" for r in server):
         parts.append("tls")
     if record.watchdog_resets:
