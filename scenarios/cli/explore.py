@@ -105,12 +105,14 @@ def add_explore_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=cmd_explore)
 
 
-class _ProgressLine:
-    """Progress on standard error: in place on a terminal, every 10 s when piped."""
+class ProgressLine:
+    """Progress on standard error: in place on a terminal, every ``every_s`` seconds
+    (10) when piped."""
 
-    def __init__(self, err: TextIO) -> None:
+    def __init__(self, err: TextIO, every_s: float = PIPED_EVERY_S) -> None:
         self.err = err
         self.tty = err.isatty()
+        self.every_s = every_s
         self.last = time.monotonic()
 
     def __call__(self, state: Progress) -> None:
@@ -121,7 +123,7 @@ class _ProgressLine:
                 f"[{releases}: {', '.join(state.starts)}]")
         if self.tty:
             progress(self.err, text)
-        elif time.monotonic() - self.last >= PIPED_EVERY_S:
+        elif time.monotonic() - self.last >= self.every_s:
             self.last = time.monotonic()
             self.err.write(text + "\n")
             self.err.flush()
@@ -156,7 +158,7 @@ def cmd_explore(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 raise UserInputError(f"--invariant: unknown {', '.join(map(repr, unknown))} "
                                      f"(known: {', '.join(INVARIANT_NAMES)})")
         budget = args.budget if args.budget is not None or args.time is not None else 2000
-        line = _ProgressLine(err)
+        line = ProgressLine(err)
         report = explore(args.scenarios, args.profile, budget=budget, time_s=args.time,
                          seed=args.seed, vary=args.vary, invariants=args.invariant,
                          jobs=args.jobs, scheduler=args.scheduler, shard=args.shard,

@@ -60,7 +60,9 @@ class ExploreFailure:
             return None
         return order[max(failing) + 1]
 
-    def line(self) -> str:
+    def line(self, profiles: Sequence[str] = ()) -> str:
+        """The summary line; ``profiles``: the releases where this same failure (the same
+        shrunk case, invariant and reason) was found (default: this one's)."""
         changes = len(self.shrunk)
         what = "no change: the starting point itself" if not changes else (
             f"{changes} change{'s' if changes > 1 else ''}: "
@@ -73,7 +75,10 @@ class ExploreFailure:
         elif not self.current_keeps:
             bisect += ", current fails it too"
         sure = "" if self.deterministic is not False else " NOT DETERMINISTIC"
-        return (f"FAIL {self.signature.label()} from {self.start} (schedule {self.index}, "
+        sig = self.signature
+        label = sig.label() if len(profiles) <= 1 else sig.label().rsplit(" on ", 1)[0] + \
+            f" on {span(profiles)}"
+        return (f"FAIL {label} from {self.start} (schedule {self.index}, "
                 f"shrunk in {self.shrink_runs} runs): {self.signature.invariant}: "
                 f"{self.shrunk_text}{where} ({what}; {bisect}){sure}")
 
@@ -171,7 +176,13 @@ class ExploreReport:
     def summary(self) -> list[str]:
         """What the CLI prints at the end: one line per distinct failure, the notes, and
         how much ran."""
-        lines = [f.line() for f in self.failures]
+        groups: dict[tuple[object, ...], list[ExploreFailure]] = {}
+        for f in self.failures:
+            key = (f.start, f.shrunk, f.shrunk_seed, f.signature.invariant, f.signature.reason,
+                   f.signature.context)
+            groups.setdefault(key, []).append(f)
+        lines = [same[0].line([f.signature.profile for f in same])
+                 for same in groups.values()]
         if self.failing and not self.failures:
             lines += [f"FAIL {s.label()} (schedule {f.index}, not shrunk)"
                       for f in self.failing for s in f.signatures][:20]

@@ -153,8 +153,15 @@ def content_difference(job: MailJob, mail: ReceivedMail) -> str | None:
     shape = skeleton(mail.content)
     why = body_difference(expected_text_body(job.body, mail, shape),
                           received_text_body(mail, shape))
-    if why is not None:
-        return why
+    return why if why is not None else attachments_difference(job, mail, shape)
+
+
+def attachments_difference(job: MailJob, mail: ReceivedMail,
+                           shape: Skeleton | None = None) -> str | None:
+    """Why ``mail``'s attachments are not ``job``'s, byte for byte (length and SHA-256);
+    None when they are. ``shape``: the content's skeleton, when already made."""
+    if shape is None:
+        shape = skeleton(mail.content)
     message = shape.message
     attachments = list(message.iter_attachments()) if message.is_multipart() else []
     for sent, part in zip(job.attachments, attachments, strict=False):

@@ -54,7 +54,12 @@ from scenarios.format.vocabulary import InvariantName
 from scenarios.record import RunRecord
 from scenarios.server.ledger import ANSWER_KIND, Answer
 from scenarios.server.mailbox import Observations, ReceivedMail
-from scenarios.verdict.bodies import content_difference
+from scenarios.verdict.bodies import (
+    attachments_difference,
+    body_difference,
+    expected_text_body,
+    received_text_body,
+)
 from scenarios.verdict.datecheck import COMPOSED_KIND, date_difference, rtc_reading
 from scenarios.verdict.findings import Finding, Note, Violation
 from smtp.events import Sent, describe
@@ -199,9 +204,14 @@ def sent_means_one_exact_copy(record: RunRecord, facts: MailFacts | None) -> lis
                      else Violation(name, "copies", text))
     if copies:
         mail = copies[0].mail
-        why = content_difference(facts.job, mail)
+        expected, got = expected_text_body(facts.job.body, mail), received_text_body(mail)
+        why = body_difference(expected, got)
         if why is not None:
-            found.append(Violation(name, "body", f"sent, but {why}"))
+            reason = "body cut" if expected.startswith(got) else "body"
+            found.append(Violation(name, reason, f"sent, but {why}"))
+        why = attachments_difference(facts.job, mail)
+        if why is not None:
+            found.append(Violation(name, "attachments", f"sent, but {why}"))
         envelope, accepted = sorted(mail.recipient_addresses), sorted(event.accepted)
         if envelope != accepted:
             text = (f"sent to {accepted} by the client's event, but the server's envelope "
