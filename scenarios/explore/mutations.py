@@ -150,9 +150,9 @@ def apply(base: Doc, mutations: list[Mutation]) -> Doc:
         p = m.p
         kind = m.kind
         if kind == "rule":
-            rules.append(p)
+            rules.append(_first("verb", p))
         elif kind == "fault":
-            link.setdefault("faults", []).append(p)
+            link.setdefault("faults", []).append(_first("fault", p))
         elif kind == "link":
             link.update(p)
         elif kind == "server_knob":
@@ -188,6 +188,11 @@ def apply(base: Doc, mutations: list[Mutation]) -> Doc:
     if rules:
         server["rules"] = [*rules, *server.get("rules", [])]
     return doc
+
+
+def _first(key: str, table: dict[str, Scalar]) -> Doc:
+    """``table`` with ``key`` first, as a person writes it (``verb = ...`` on top)."""
+    return {key: table[key], **{k: v for k, v in table.items() if k != key}}
 
 
 def _remove_capability(server: Doc, keyword: str) -> None:
