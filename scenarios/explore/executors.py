@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -110,7 +111,8 @@ class LocalPool:
         method = "fork" if ("fork" in multiprocessing.get_all_start_methods()
                             and threading.active_count() == 1) else "spawn"
         self._pool = ProcessPoolExecutor(max_workers=workers,
-                                         mp_context=multiprocessing.get_context(method))
+                                         mp_context=multiprocessing.get_context(method),
+                                         initializer=_ignore_ctrl_c)
 
     def run(self, campaign: Campaign, tasks: Iterator[Task]) -> Iterator[BatchResult]:
         def submit(task: Task) -> Future[BatchResult]:
@@ -119,6 +121,12 @@ class LocalPool:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore_ctrl_c() -> None:
+    """In a worker: Ctrl-C is the parent's to handle (it stops submitting and lets the
+    batches running finish), not a reason for a worker to die mid-batch."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _bounded(submit: Callable[[Task], Future[BatchResult]], tasks: Iterator[Task],

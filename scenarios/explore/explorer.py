@@ -11,7 +11,8 @@ What ran is always a prefix of the campaign: with ``budget=N`` the schedules 0 .
 the longest prefix that completed in time (the report says how many: the same as that
 ``budget``); with ``stop_at_first`` the prefix up to the first failing schedule. So the
 report is the same whatever the executor and the number of jobs, and the same again
-for the same seed.
+for the same seed. (Interrupted by Ctrl-C, it shows every failing schedule that finished,
+unshrunk.)
 
 This module knows the search's bookkeeping; the schedules are :mod:`scenarios.explore.
 loop`'s, the processes :mod:`scenarios.explore.executors`'.
@@ -228,8 +229,10 @@ class _Search:
         prefix = self._prefix()
         if self.stop_at_first and self.first_failure is not None:
             prefix = [i for i in prefix if i <= self.first_failure]
-        kept = set(prefix)
         report = self.report
+        # Interrupted, every failure seen is shown (what was found so far); otherwise
+        # only the prefix counts, so the result is the same however the work was spread.
+        kept = {i for _, i in self.done} if report.interrupted else set(prefix)
         report.schedules_run = len(prefix)
         report.runs = len(prefix) * len(report.profiles)
         report.elapsed_s = time.monotonic() - self.started

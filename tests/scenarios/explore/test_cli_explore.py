@@ -6,6 +6,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -123,3 +130,41 @@ def test_bad_input_exits_2_naming_what_is_wrong(argv: tuple[str, ...], message: 
     assert code == 2
     assert message in err and "Traceback" not in err
     assert out == ""
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs OS ptys")
+def test_ctrl_c_prints_what_was_found_and_exits_130(tmp_path: Path) -> None:
+    """SIGINT once the progress line shows a failure: the failing schedules so far are
+    printed (not shrunk), one line says so, exit 130, no traceback (two worker
+    processes: they leave Ctrl-C to the parent)."""
+    primary, secondary = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scenarios.cli", "explore", "chunking", "--profile", "2.0",
+         "--budget", "100000", "--vary", "server", "--invariant", "terminal.exactly_one",
+         "--jobs", "2", "--out", str(tmp_path)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=secondary,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])})
+    os.close(secondary)
+    seen = b""
+    deadline = time.monotonic() + 120
+    while not re.search(rb"[1-9][0-9]* failing", seen):
+        assert time.monotonic() < deadline, seen[-500:]
+        if select.select([primary], [], [], 1.0)[0]:
+            seen += os.read(primary, 65536)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    try:
+        while select.select([primary], [], [], 0.2)[0]:
+            chunk = os.read(primary, 65536)
+            if not chunk:
+                break
+            seen += chunk
+    except OSError:
+        pass
+    os.close(primary)
+    text, err = out.decode(), seen.decode(errors="replace")
+    assert proc.returncode == 130, (text, err[-2000:])
+    assert re.search(r"^FAIL hang on 2\.0 \(schedule \d+, not shrunk\)$", text, re.M), text
+    assert "(interrupted)" in text.splitlines()[-1]
+    assert "smtp-hil: interrupted: " in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
