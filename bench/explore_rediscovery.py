@@ -136,7 +136,7 @@ def shrinking(report: ExploreReport) -> list[str]:
         result = run(load_scenario(failure.file), failure.signature.profile,
                      failure.shrunk_seed)
         wanted = f"invariant {failure.signature.invariant}: "
-        reproduced += any(r.startswith(wanted) for r in result.verdict.reasons)
+        reproduced += any(wanted in r for r in result.verdict.reasons)
     return [f"shrinking: {len(cases)} distinct failures (shrunk case, invariant, reason); "
             f"changes: " + ", ".join(f"{n}: {sizes[n]}" for n in sorted(sizes))
             + f"; runs to shrink {min(runs)} to {max(runs)} (mean {sum(runs) / len(runs):.1f});"
