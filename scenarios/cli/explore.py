@@ -4,13 +4,15 @@ invariants on every run, shrink each distinct failure to a scenario file.
     smtp-hil explore SCENARIO... [--profile P[,P...]|all] [--budget N | --time S]
         [--seed K] [--jobs J | --scheduler ADDRESS] [--shard K/N] [--out DIR]
         [--vary server,link,job,device] [--invariant NAME[,NAME...]] [--stop-at-first]
-        [--json]
-    smtp-hil explore --merge SHARD.json... [--json]
+        [--json] [--report FILE.html]
+    smtp-hil explore --merge SHARD.json... [--json] [--report FILE.html]
 
 While it runs, a progress line (schedules run, per second, failures found) on standard
 error: rewritten in place on a terminal, one line every 10 s when piped. At the end one
 line per distinct failure with the file written for it, one per kind of note, and a
-last line with how much ran. Exit status 1 when anything failed, 0 when nothing did
+last line with how much ran (``--report``: the same as an HTML page, with each failure's
+first schedule and its shrunk file run on every release, :mod:`scenarios.explore.
+htmlreport`). Exit status 1 when anything failed, 0 when nothing did
 (notes never fail), 2 on bad input, 130 on Ctrl-C (after printing what it found so far,
 not shrunk).
 
@@ -23,13 +25,23 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final, TextIO
 
 from emulator.userinput import UserInputError
 from scenarios.cli import args as cliargs
+from scenarios.cli.outputs import check_output_file, write_html
 from scenarios.cli.progress import EXIT_INTERRUPTED, done_progress, progress
-from scenarios.explore import DIMENSIONS, ExploreReport, Progress, explore, merge
+from scenarios.explore import (
+    DIMENSIONS,
+    ExploreReport,
+    Progress,
+    StartPoint,
+    explore,
+    load_start,
+    merge,
+)
 from scenarios.format import INVARIANT_NAMES
 from smtp.profiles import PROFILE_NAMES
 
@@ -100,6 +112,9 @@ def add_explore_parser(subparsers: Any) -> None:
     parser.add_argument("--stop-at-first", action="store_true",
                         help="stop at the first failing schedule")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--report", type=Path, default=None, metavar="FILE.html",
+                        help="write an HTML report: each distinct failure with its first "
+                             "schedule as found and its shrunk file run on every release")
     parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="FILE.json",
                         help="combine the --json reports of a campaign's shards")
     parser.set_defaults(handler=cmd_explore)
@@ -143,7 +158,21 @@ def _merged(paths: list[Path]) -> ExploreReport:
         raise UserInputError(f"--merge: {exc}") from None
 
 
+def _starts(names: Sequence[str]) -> dict[str, StartPoint]:
+    """The starting points that can be loaded again by name (for the report)."""
+    found = {}
+    for name in names:
+        try:
+            start = load_start(name)
+        except UserInputError:
+            continue  # a file start of merged shards: shown without its unshrunk run
+        found[start.name] = start
+    return found
+
+
 def cmd_explore(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.report is not None:
+        check_output_file("--report", args.report)
     if args.merge is not None:
         if args.scenarios:
             raise UserInputError("--merge combines reports: give no scenarios with it")
@@ -164,6 +193,12 @@ def cmd_explore(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                          jobs=args.jobs, scheduler=args.scheduler, shard=args.shard,
                          out=args.out, stop_at_first=args.stop_at_first, progress=line)
         done_progress(err)
+    if args.report is not None:
+        # start-up: the report's views and HTML load only for --report (as run's)
+        from scenarios.explore.htmlreport import explore_report  # start-up: see above
+
+        starts = _starts(args.scenarios or report.starts)
+        write_html(args.report, explore_report(report, starts))
     if args.json:
         out.write(json.dumps(report.to_json(), indent=2) + "\n")
     else:
