@@ -38,7 +38,7 @@ from scenarios.explore.shrink import Shrunk, shrink
 from scenarios.explore.start import TIME_LIMIT_S, StartPoint
 from scenarios.explore.writer import render, scenario_name, write_new
 from scenarios.format import InvariantName, Scenario, load_scenario, parse_scenario
-from scenarios.runner import run
+from scenarios.runner import RunResult, run
 from scenarios.verdict.client import judge
 from smtp.events import ClientError, describe
 from smtp.profiles import PROFILE_NAMES
@@ -107,18 +107,23 @@ def _finish(campaign: Campaign, case: _Case, folder: Path, keep: bool, command: 
     doc = _document(case, name, invariants, current, current_keeps, shown, reproduces=[])
     header = _header(case, command, judged, current_keeps)
     draft = parse_scenario(render(doc, header), source=f"{name}.toml")
-    failing = [p for p, j in judged.items()
-               if p != "current" and j.result is not None
-               and not judge(dataclasses.replace(j.result, scenario=draft)).passed]
+    failing = [p for p, j in judged.items()  # a run that raised fails any verdict
+               if p != "current" and (j.result is None or not judge(
+                   dataclasses.replace(j.result, scenario=draft)).passed)]
     doc = _document(case, name, invariants, current, current_keeps, shown,
                     reproduces=failing)
     text = render(doc, header)
     path = write_new(folder, name, text)
     written = load_scenario(path)
     _check_round_trip(written, scenario, path)
-    mine = run(written, signature.profile, seed)
-    fresh.submit(str(path), signature.profile, seed)
-    deterministic = fresh.compare(mine).trace_sha256 == mine.trace_sha256
+    try:
+        mine: RunResult | None = run(written, signature.profile, seed)
+    except Exception:  # the case is a crash (device.no_crash): no trace to compare
+        mine = None
+    deterministic: bool | None = None
+    if mine is not None:
+        fresh.submit(str(path), signature.profile, seed)
+        deterministic = fresh.compare(mine).trace_sha256 == mine.trace_sha256
     findings = []
     for first, sig, first_text in case.failures:
         same = [p for p, j in judged.items()
@@ -131,7 +136,8 @@ def _finish(campaign: Campaign, case: _Case, folder: Path, keep: bool, command: 
             shrunk=case.shrunk.mutations, shrunk_seed=seed, shrink_runs=case.shrunk.runs,
             shrunk_text=shrunk_text, file=str(path) if keep else None,
             fails_on=tuple(same), current_keeps=current_keeps,
-            trace_sha256=mine.trace_sha256, deterministic=deterministic))
+            trace_sha256=mine.trace_sha256 if mine is not None else "",
+            deterministic=deterministic))
     return findings
 
 

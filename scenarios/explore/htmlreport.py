@@ -77,38 +77,52 @@ def as_found(start: StartPoint, failure: ExploreFailure) -> RunResult:
     return result
 
 
+def _on_every_release(path: str, seed: int) -> dict[str, RunResult] | None:
+    written = load_scenario(path)
+    try:
+        return {p: run(written, p, seed) for p in PROFILE_NAMES}
+    except Exception:  # device.no_crash: a release's run raises
+        return None
+
+
 def explore_report(report: ExploreReport, starts: Mapping[str, StartPoint], *,
                    title: str | None = None) -> Report:
     """The HTML report's records of ``report`` (see the module docstring); ``starts``:
     the campaign's starting points by name (a failure whose start is missing is shown
     without its unshrunk run)."""
     views: dict[str, RunView] = {}
-    on_releases: dict[str, dict[str, RunResult]] = {}
-    # each written file's run on every release
+    on_releases: dict[str, dict[str, RunResult] | None] = {}
+    # each written file's run on every release (None: its runs raise, a crash case)
     lines: list[SummaryLine] = []
     for group in _groups(report):
         first = group[0]
         links: list[tuple[str, str]] = []
+        raised = False
         start = starts.get(first.start)
         if start is not None:
-            found = as_found(start, first)
-            views.setdefault(run_id(found), run_view(found))
-            links.append((f"schedule {first.index} as found", run_id(found)))
+            try:
+                found = as_found(start, first)
+            except Exception:  # device.no_crash: nothing to draw
+                raised = True
+            else:
+                views.setdefault(run_id(found), run_view(found))
+                links.append((f"schedule {first.index} as found", run_id(found)))
         if first.file is not None:
             if first.file not in on_releases:  # two failures may share one file
-                written = load_scenario(first.file)
-                on_releases[first.file] = {p: run(written, p, first.shrunk_seed)
-                                           for p in PROFILE_NAMES}
+                on_releases[first.file] = _on_every_release(first.file, first.shrunk_seed)
+            runs = on_releases[first.file]
+            raised |= runs is None
             for profile in dict.fromkeys(f.signature.profile for f in group):
-                links.append((f"shrunk, on {profile}",
-                              run_id(on_releases[first.file][profile])))
-        lines.append(SummaryLine(first.line([f.signature.profile for f in group]),
+                if runs is not None:
+                    links.append((f"shrunk, on {profile}", run_id(runs[profile])))
+        text = first.line([f.signature.profile for f in group])
+        lines.append(SummaryLine(text + (" (the run raises: nothing to draw)" if raised else ""),
                                  failure=True, links=tuple(links)))
     for text in report.summary():
         failing = text.startswith("FAIL ")
         if not (failing and report.failures):  # the shrunk failures are above, with links
             lines.append(SummaryLine(text, failure=failing))
-    shrunk_runs = [r for runs in on_releases.values() for r in runs.values()]
+    shrunk_runs = [r for runs in on_releases.values() if runs for r in runs.values()]
     for result in shrunk_runs:
         views.setdefault(run_id(result), run_view(result))
     grid = matrix_grid(shrunk_runs) if shrunk_runs else None
