@@ -38,16 +38,6 @@ from scenarios.runner import RunResult, run
 from smtp.profiles import PROFILE_NAMES
 
 
-def _groups(report: ExploreReport) -> list[list[ExploreFailure]]:
-    """The distinct failures as the summary groups them (one shrunk case, one line)."""
-    groups: dict[tuple[object, ...], list[ExploreFailure]] = {}
-    for f in report.failures:
-        key = (f.start, f.shrunk, f.shrunk_seed, f.signature.invariant, f.signature.reason,
-               f.signature.context)
-        groups.setdefault(key, []).append(f)
-    return list(groups.values())
-
-
 def as_found(start: StartPoint, failure: ExploreFailure) -> RunResult:
     """The failure's first schedule as the search ran it, judged by the invariants it
     broke (and the event it ended with, so that only they decide)."""
@@ -94,7 +84,7 @@ def explore_report(report: ExploreReport, starts: Mapping[str, StartPoint], *,
     on_releases: dict[str, dict[str, RunResult] | None] = {}
     # each written file's run on every release (None: its runs raise, a crash case)
     lines: list[SummaryLine] = []
-    for group in _groups(report):
+    for group in report.groups():
         first = group[0]
         links: list[tuple[str, str]] = []
         raised = False
@@ -131,7 +121,7 @@ def explore_report(report: ExploreReport, starts: Mapping[str, StartPoint], *,
 
 
 def _heading(report: ExploreReport) -> str:
-    distinct = len(_groups(report))
+    distinct = len(report.groups())
     if report.interrupted:
         return "interrupted: the failing schedules found so far, not shrunk"
     if distinct:

@@ -173,16 +173,20 @@ class ExploreReport:
     def passed(self) -> bool:
         return not self.failures and not self.failing
 
-    def summary(self) -> list[str]:
-        """What the CLI prints at the end: one line per distinct failure, the notes, and
-        how much ran."""
+    def groups(self) -> list[list[ExploreFailure]]:
+        """The failures, one group per line of the summary: the same shrunk case breaking
+        the same invariant for the same reason, on one release or several."""
         groups: dict[tuple[object, ...], list[ExploreFailure]] = {}
         for f in self.failures:
             key = (f.start, f.shrunk, f.shrunk_seed, f.signature.invariant, f.signature.reason,
                    f.signature.context)
             groups.setdefault(key, []).append(f)
-        lines = [same[0].line([f.signature.profile for f in same])
-                 for same in groups.values()]
+        return list(groups.values())
+
+    def summary(self) -> list[str]:
+        """What the CLI prints at the end: one line per distinct failure, the notes, and
+        how much ran."""
+        lines = [same[0].line([f.signature.profile for f in same]) for same in self.groups()]
         if self.failing and not self.failures:
             lines += [f"FAIL {s.label()} (schedule {f.index}, not shrunk)"
                       for f in self.failing for s in f.signatures][:20]
