@@ -105,6 +105,12 @@ def _reads_back(rendered: str, value: str) -> bool:
         return False
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_new(folder: Path, name: str, text: str) -> Path:
     """Write ``text`` to ``folder/name.toml`` (``name-2.toml`` ... when taken), whole:
     a temporary file, then a rename that refuses to replace."""
@@ -112,6 +118,7 @@ def write_new(folder: Path, name: str, text: str) -> Path:
     handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
     with os.fdopen(handle, "w", encoding="utf-8") as stream:
         stream.write(text)
+    os.chmod(temporary, 0o666 & ~_umask())  # as open() would make it, not mkstemp's 0600
     number = 1
     while True:
         path = folder / (f"{name}.toml" if number == 1 else f"{name}-{number}.toml")

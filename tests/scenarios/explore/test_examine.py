@@ -6,6 +6,7 @@ that read the wall clock or the OS RNG would differ from its replay."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,11 @@ def test_a_reproducible_finding_is_deterministic(tmp_path: Path) -> None:
     [failure] = explore(["pipelining"], out=tmp_path, **CASE).failures  # type: ignore[arg-type]
     assert failure.deterministic is True
     assert "NOT DETERMINISTIC" not in failure.line()
+    # the file is as readable as any file the user writes (not mkstemp's 0600)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert failure.file is not None
+    assert Path(failure.file).stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_a_run_that_differs_in_a_fresh_process_breaks_deterministic(
