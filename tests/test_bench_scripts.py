@@ -61,9 +61,10 @@ def test_make_bench_runs_every_bench_script() -> None:
 
 def test_the_rediscovery_script_labels_a_small_campaign(capsys: pytest.CaptureFixture[str],
                                                           tmp_path: Path) -> None:
-    """`make explore`'s script on a tiny campaign: month/day found on 2.2 from the
-    date-header happy path, labelled by flipping the flag back; the other bugs of 2.2
-    are MISSED at this budget, so the exit status is 1."""
+    """`make explore`'s script on a tiny campaign: month/day (schedule 0) and the
+    blank-line truncation (schedule 1) found on 2.2 from the date-header happy path,
+    each labelled by flipping its flag back; 2.2's TLS timeout cannot be reached from a
+    plaintext start and is MISSED, so the exit status is 1."""
     script = _load("explore_rediscovery.py")
     try:
         status = script.main(["--budget", "3", "--others-budget", "0", "--starts",
@@ -73,6 +74,8 @@ def test_the_rediscovery_script_labels_a_small_campaign(capsys: pytest.CaptureFi
     finally:
         del sys.modules["explore_rediscovery"]
     assert status == 1
-    assert "| 2.2 | MISSED | 0 | - | - | - | MISSED |" in out
+    assert "| 2.2 | 1 | 0 | - | - | - | MISSED |" in out
     assert "month/day on 2.2: schedule 0 from date-header, mail.date_is_rtc (date)" in out
+    assert "blank line on 2.2: schedule 1 from date-header, " \
+           "mail.sent_means_one_exact_copy (body cut)" in out
     assert "current: 0 failure(s) in 3 schedules" in out
