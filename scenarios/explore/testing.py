@@ -42,7 +42,9 @@ def failure_message(report: ExploreReport) -> str:
 
 class Exploration:
     """``Exploration(folder, profile)("pipelining", budget=200)``: a bounded exploration
-    whose files go under ``folder``; ``profile`` when the call names none."""
+    whose files go under ``folder``; ``profile`` when the call names none. Each call
+    writes to a fresh ``folder/runN`` (the first N not taken, so a suite run again in
+    the same output folder gets the files' own names, not ``-2`` copies)."""
 
     def __init__(self, folder: Path, profile: str = "current") -> None:
         self.folder = folder
@@ -53,7 +55,10 @@ class Exploration:
                  budget: int = 200, seed: int = 0, vary: Iterable[str] | None = None,
                  invariants: Iterable[str] | None = None,
                  stop_at_first: bool = False) -> ExploreReport:
-        out = self.folder / f"run{len(self.reports) + 1}"
+        number = len(self.reports) + 1
+        while (self.folder / f"run{number}").exists():  # an earlier run of the suite's
+            number += 1
+        out = self.folder / f"run{number}"
         report = explore(list(scenarios), self.profile if profiles is None else profiles,
                          budget=budget, seed=seed, vary=vary, invariants=invariants, jobs=1,
                          out=out, stop_at_first=stop_at_first)

@@ -51,3 +51,10 @@ def test_explore_scenario_fails_with_the_shrunk_file_path(tmp_path: Path) -> Non
     assert message.startswith("explore found 1 failure:\nFAIL body cut on 2.4 from pipelining")
     written = tmp_path / "explore" / "explore" / "run1" / "explore-pipelining-body_cut-2_4.toml"
     assert f"-> {written} " in message and written.is_file()
+    # the suite run again in the same output folder: a fresh run folder, the same name
+    again = SmtpHilLibrary(output_dir=str(tmp_path))
+    with pytest.raises(ExplorationFailed) as failed:
+        again.explore_scenario("pipelining", profile="2.4", budget=10, vary="job",
+                               stop_at_first=True)
+    rewritten = written.parent.parent / "run2" / written.name
+    assert f"-> {rewritten} " in str(failed.value) and rewritten.is_file()
