@@ -141,7 +141,8 @@ class LibraryContext:
         """The simulated scripted server of the booted board or of the last run, whatever
         firmware ran it."""
         if self.session is None and self.result is not None:
-            return self.result.world.server
+            world = self.result.world
+            return world.server if world is not None else None
         return self.world.server
 
     def mailbox(self) -> list[ReceivedMail]:
