@@ -51,7 +51,8 @@ def _server_default(name: str) -> Any:
     raise KeyError(name)  # pragma: no cover - a renamed field breaks the tests first
 
 
-_RULE_FIELD_NAMES: Final = {"delay_us": "delay_s", "trickle_delay_us": "trickle_delay_s"}
+_RULE_FIELD_NAMES: Final = {"delay_us": "delay_s", "trickle_delay_us": "trickle_delay_s",
+                             "stop_reading_us": "stop_reading_s"}
 
 
 class RuleSection(BaseModel):
@@ -71,6 +72,8 @@ class RuleSection(BaseModel):
     delay_s: Seconds = 0.0
     trickle_delay_s: Seconds = 0.0
     drop_tls_mode: DropTlsMode | None = None
+    stop_reading_s: Seconds | None = None
+    """With action stop_reading: how long the server does not read; None: for good."""
 
     @model_validator(mode="after")
     def _check_rule(self) -> RuleSection:
@@ -91,6 +94,8 @@ class RuleSection(BaseModel):
             in_tls=self.in_tls, reply=self.reply, raw=self.raw, inject=self.inject,
             transition=self.transition, action=self.action, delay_us=seconds_to_us(self.delay_s),
             trickle_delay_us=seconds_to_us(self.trickle_delay_s), drop_tls_mode=self.drop_tls_mode,
+            stop_reading_us=(None if self.stop_reading_s is None
+                             else seconds_to_us(self.stop_reading_s)),
         )
 
 

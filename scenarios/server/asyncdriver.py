@@ -25,7 +25,10 @@ implicit TLS and the three ways of dropping TLS behave as in the simulation:
 ``tcp_close`` (FIN, no close_notify), ``rst`` (RST) and ``close_notify`` (the alert, TCP
 stays open, later Sends are plaintext; what the client sends after it is discarded, never
 processed, and the server closes once the client's own close_notify is in). A failed
-handshake is reported to the engine (``on_tls_failed``), which closes.
+handshake is reported to the engine (``on_tls_failed``), which closes. ``StopReading``
+pauses reading from the socket (paced like a delay, or for good): the OS receive buffer
+fills, its window closes, and the client's TCP stops and probes, as in the simulation
+(the idle timeout still applies meanwhile).
 
 Everything the server sees or sends is reported to an optional sink as
 :class:`~scenarios.server.transcript.TranscriptLine` (plaintext, with seconds since the
@@ -66,6 +69,7 @@ from scenarios.server.actions import (
     Send,
     Silence,
     StartTls,
+    StopReading,
 )
 from scenarios.server.authmask import CredentialFinder
 from scenarios.server.engine import ServerEngine
@@ -122,6 +126,8 @@ class AsyncConnection(asyncio.Protocol):
         self._idle = IdleWatch(server.limits.idle_timeout_s, self._idle_timeout)
         self._unfed = bytearray()
         self._writes_wait = False
+        self._not_reading = False  # StopReading: the OS receive buffer fills
+        self._read_timer: asyncio.TimerHandle | None = None
         server.connections.append(self)
 
     @property
@@ -180,7 +186,8 @@ class AsyncConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._writes_wait = False
         if self._transport is not None and not self._transport.is_closing():
-            self._transport.resume_reading()
+            if not self._not_reading:
+                self._transport.resume_reading()
             self._feed(b"")
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -346,6 +353,25 @@ class AsyncConnection(asyncio.Protocol):
                 self._send_fin()
         elif isinstance(action, Silence):
             self._note("silence")
+        elif isinstance(action, StopReading):
+            self._stop_reading(action.us)
+
+    def _stop_reading(self, us: int | None) -> None:
+        wait = None if us is None else self.server.pacing.seconds(us)
+        self._note("stop_reading", detail="for good" if wait is None else f"for {wait:g} s")
+        self._not_reading = True
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+        if wait is not None:
+            self._read_timer = asyncio.get_running_loop().call_later(wait, self._read_again)
+
+    def _read_again(self) -> None:
+        self._read_timer = None
+        self._not_reading = False
+        self._note("resume_reading")
+        transport = self._transport
+        if transport is not None and not transport.is_closing() and not self._writes_wait:
+            transport.resume_reading()
 
     def _start_tls(self) -> None:
         params = self.server.tls
@@ -409,9 +435,10 @@ class AsyncConnection(asyncio.Protocol):
         self.closed = True
         self.close_reason = reason
         self._idle.cancel()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for handle in (self._timer, self._read_timer):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._read_timer = None
         if self._gather is not None:
             self._gather.cancel()
             self._gather = None

@@ -24,7 +24,10 @@ What a rule does:
   apart); ``reply_then_close``; ``drop_tls`` (the reply inside TLS, then ``DropTls``;
   with ``close_notify`` then ``inject`` in plaintext, the only thing the server still
   sends: it reads nothing more); ``ignore`` (no reply, keep serving); ``silent`` (no
-  reply, never answer again); ``close`` (FIN, no reply); ``reset`` (RST, no reply).
+  reply, never answer again); ``close`` (FIN, no reply); ``reset`` (RST, no reply);
+  ``stop_reading`` (the reply, then the server stops reading from the connection for
+  ``stop_reading_us``, or for good when it is None: its TCP receive window fills and
+  closes, see :class:`~scenarios.server.actions.StopReading`).
 - ``delay_us`` delays everything the rule sends.
 
 This module knows nothing about sockets, clocks or the protocol state.
@@ -51,10 +54,12 @@ from scenarios.server.actions import (
     Segmentation,
     Send,
     Silence,
+    StopReading,
 )
 
 RuleAction: TypeAlias = Literal[
-    "reply", "trickle", "reply_then_close", "drop_tls", "ignore", "silent", "close", "reset"
+    "reply", "trickle", "reply_then_close", "drop_tls", "ignore", "silent", "close", "reset",
+    "stop_reading"
 ]
 RULE_ACTIONS: Final[tuple[str, ...]] = get_args(RuleAction)
 PSEUDO_VERBS: Final = frozenset({"GREETING", "DATA_END", "AUTH_RESPONSE"})
@@ -83,6 +88,7 @@ class Rule:
     delay_us: int = 0
     trickle_delay_us: int = 0
     drop_tls_mode: DropTlsMode | None = None
+    stop_reading_us: int | None = None
     _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -123,6 +129,9 @@ class Rule:
                              f"{self.drop_tls_mode!r}: the connection ends first")
         if self.action != "trickle" and self.trickle_delay_us:
             raise ValueError("Rule.trickle_delay_us: only used with action 'trickle'")
+        check_optional_int("Rule.stop_reading_us", self.stop_reading_us, 0)
+        if self.action != "stop_reading" and self.stop_reading_us is not None:
+            raise ValueError("Rule.stop_reading_us: only used with action 'stop_reading'")
 
     def matches(self, verb: str, argument: str, in_tls: bool) -> bool:
         if self.verb == "*":
@@ -174,7 +183,9 @@ class Rule:
         elif payload:
             out.append(Send(payload))
         tail = [a for a in after if not isinstance(a, Close)]
-        out.extend(after if self.action in ("reply", "trickle") else tail)
+        out.extend(after if self.action in ("reply", "trickle", "stop_reading") else tail)
+        if self.action == "stop_reading":
+            out.append(StopReading(self.stop_reading_us))
         if self.action == "reply_then_close":
             out.append(Close())
         elif self.action == "drop_tls":
