@@ -111,7 +111,8 @@ def fleet_dict(fleet: FleetOutcome) -> dict[str, Any]:
         "queue_peak": fleet.queue_peak, "queue_dropped": fleet.queue_dropped,
         "per_device": [{"device": d.index, "ip": d.ip, "start_us": d.start_us,
                         "attempts": d.attempts, "event": d.event, "detail": d.detail,
-                        "done_us": d.done_us, "passed": d.passed} for d in fleet.devices],
+                        "done_us": d.done_us, "passed": d.passed, "firmware": d.firmware}
+                       for d in fleet.devices],
     }
 
 
