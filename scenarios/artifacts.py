@@ -117,7 +117,11 @@ def fleet_dict(fleet: FleetOutcome) -> dict[str, Any]:
 
 
 def run_dirname(result: RunResult) -> str:
-    return f"{result.scenario.name}--{result.profile}--seed{result.seed}"
+    """``<scenario>--<release>--seed<N>``; a C firmware's run names the firmware instead
+    of the release (``dot-line-in-body--lwip--seed0``), so it never overwrites the
+    model's ``current`` run."""
+    ran_on = result.profile if result.firmware == "model" else result.firmware
+    return f"{result.scenario.name}--{ran_on}--seed{result.seed}"
 
 
 def capture_epoch_s(scenario: Scenario) -> int:
