@@ -86,7 +86,7 @@ def result_dict(result: RunResult) -> dict[str, Any]:
         "terminal_t_us": terminal.t_us if terminal else None,
         "events": [{"t_us": e.t_us, "event": describe(e.event)} for e in result.events],
         "mailbox": [{"sender": m.sender, "recipients": [r.address for r in m.recipients],
-                     "size": len(m.content), "via": m.via} for m in result.mailbox],
+                     "size": m.size, "via": m.via} for m in result.mailbox],
         "virtual_us": result.virtual_us,
         "wall_s": round(result.wall_s, 6),
         "pool": {"count": result.pool.count, "peak_in_use": result.pool.peak_in_use,

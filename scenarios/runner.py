@@ -29,7 +29,7 @@ from scenarios.fleet import run_fleet
 from scenarios.format import Scenario, load_scenario
 from scenarios.record import RunRecord, ServerSide
 from scenarios.server.simdriver import ServerConnection
-from scenarios.verdict.client import Verdict, judge, reads_record
+from scenarios.verdict.client import Verdict, judge, reads_latest, reads_record
 from scenarios.verdict.fleet import judge_fleet
 from scenarios.world import World, build_world
 
@@ -86,6 +86,13 @@ class RunResult(RunRecord):
         hash, the verdict and every other field stay)."""
         return dataclasses.replace(self, world=None,
                                    trace=self.trace if keep_trace else ())
+
+
+def lean_trace() -> Trace:
+    """A trace that keeps only what the verdict reads: the records
+    :func:`~scenarios.verdict.client.reads_record` accepts and the latest that
+    :func:`~scenarios.verdict.client.reads_latest` does, bulk bytes as their digests."""
+    return Trace(keep_bytes=LEAN_KEEP_BYTES, keep=reads_record, keep_latest=reads_latest)
 
 
 def resolve_scenario(name_or_path: str, catalog: Path | None = None) -> Scenario:
@@ -146,7 +153,7 @@ def run(scenario: Scenario, profile: str = "current", seed: int = 0,
     the scenario as ``current`` expects it, and a scenario it cannot run raises
     :class:`~scenarios.applicability.NotApplicable`. Without ``keep_trace`` the run is
     lean: its trace keeps only the records the verdict reads
-    (:func:`scenarios.verdict.client.reads_record`), so memory does not grow with the
+    (:func:`lean_trace`), so memory does not grow with the
     segments and the content a run carries; the hash and the verdict are the same.
     """
     choice = firmware_for(scenario, firmware)
@@ -174,7 +181,7 @@ def _run_fleet(scenario: Scenario, profile: str, seed: int, keep_trace: bool,
     (its devices are gone by the end of the run); ``firmware`` runs the devices ``[fleet]
     firmware`` does not name."""
     started = time.perf_counter()
-    trace = Trace() if keep_trace else Trace(keep_bytes=LEAN_KEEP_BYTES, keep=reads_record)
+    trace = Trace() if keep_trace else lean_trace()
     record, secrets = run_fleet(scenario, profile, seed, trace, firmware)
     return RunResult(**_fields(record), verdict=judge_fleet(record), world=None,
                      key_log=tuple(secrets), wall_s=time.perf_counter() - started)
@@ -183,7 +190,7 @@ def _run_fleet(scenario: Scenario, profile: str, seed: int, keep_trace: bool,
 def _run_one(scenario: Scenario, profile: str, seed: int, choice: FirmwareChoice,
              keep_trace: bool) -> RunResult:
     started = time.perf_counter()
-    trace = Trace() if keep_trace else Trace(keep_bytes=LEAN_KEEP_BYTES, keep=reads_record)
+    trace = Trace() if keep_trace else lean_trace()
     world: World | CFirmwareWorld
     if choice.is_model:
         world = build_world(scenario, profile, seed, trace=trace)
