@@ -28,7 +28,7 @@ from typing import Final
 
 IN_MEMORY_LIMIT: Final = 1 << 20
 """Content up to this size stays in memory; beyond it, the content goes to a file."""
-READ_BLOCK: Final = 1 << 20
+READ_BLOCK: Final = 1 << 18
 """How much :meth:`MailContent.blocks` reads at a time by default."""
 FIND_BLOCK: Final = 64 * 1024
 """How much :meth:`MailContent.find` reads at a time (it usually looks near the start:

@@ -23,7 +23,7 @@ from scenarios.server.spool import MailContent
 
 RUN_LINES: Final = 32
 """Shorter runs stay in place (a few lines are not worth a marker)."""
-WINDOW: Final = 1 << 20
+WINDOW: Final = 1 << 18
 """About how many bytes :func:`runs` reads at a time (and the longest line it follows)."""
 _BREAK: Final = re.compile(rb"[^A-Za-z0-9+/=\r\n]|\r(?!\n)|\n\r?\n|^\r?\n", re.MULTILINE)
 """What cannot be inside a run: a byte outside the alphabet, a bare CR, an empty line.
