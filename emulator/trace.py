@@ -319,7 +319,7 @@ class Trace:
             raise ValueError("keep_latest: only with keep (without it every record stays)")
         self.keep = keep
         self.keep_latest = keep_latest
-        self._latest: TraceRecord | None = None
+        self._latest_at: int | None = None
         self.recorded = 0
         self._records: list[TraceRecord] = []
         self._hash = hashlib.sha256()
@@ -351,16 +351,15 @@ class Trace:
             if slim is not None:
                 self._records[position] = TraceRecord(t_us, source, kind, slim)
         if latest:
-            self._latest = self._records[position]
+            self._latest_at = position
         return rec
 
     def _drop_latest(self) -> None:
-        """Let go of the record ``keep_latest`` kept last (by identity; the list is what
-        a lean run keeps: a few records)."""
-        if self._latest is not None:
-            index = next(i for i, r in enumerate(self._records) if r is self._latest)
-            del self._records[index]
-            self._latest = None
+        """Let go of the record ``keep_latest`` kept last: always the one at
+        :attr:`_latest_at` (records after it only move down by one when it goes)."""
+        if self._latest_at is not None:
+            del self._records[self._latest_at]
+            self._latest_at = None
 
     def subscribe(self, callback: Callable[[TraceRecord], None]) -> None:
         """Call ``callback`` with every record from now on (live views)."""
