@@ -5,8 +5,8 @@
 ``trace.jsonl`` and ``capture.pcap`` record by record, the same bytes
 :func:`scenarios.artifacts.write_artifacts` writes from a whole trace after the run.
 Credentials are hidden as the dialogue streams (:class:`~scenarios.masking.
-MaskingStream` for the trace lines and the capture, a
-:class:`~scenarios.masking.ServerFollower` for the transcript) unless ``show_secrets``.
+MaskingStream`: blanked in the trace lines and the capture, marked in the transcript
+with the spans it found) unless ``show_secrets``.
 Once the run is over, :meth:`StreamedArtifacts.close` and
 :func:`~scenarios.artifacts.finish_artifacts` write the rest (the key log, the result).
 
@@ -24,7 +24,8 @@ from typing import TextIO
 
 from emulator.trace import JsonlStream, TraceRecord
 from scenarios.artifacts import transcript_entry
-from scenarios.masking import MaskingStream, ServerFollower
+from scenarios.masking import SERVER_PREFIX, MaskingStream
+from scenarios.server.authmask import Span
 from stack.pcap import PcapStream
 
 
@@ -41,19 +42,19 @@ class StreamedArtifacts:
         self._pcap_file = (out / "capture.pcap").open("wb")
         self._jsonl = JsonlStream(self._jsonl_file)
         self._pcap = PcapStream(self._pcap_file, epoch_s=epoch_s)
-        self._server = ServerFollower()
         self._transcript_lines = 0
         self._masking = None if show_secrets else MaskingStream(self._write_shown)
 
     def __call__(self, record: TraceRecord) -> None:
-        hidden = () if self._show_secrets else self._server.spans(record)
-        for line in transcript_entry(record, hidden):
-            self._transcript.write(line + "\n")
-            self._transcript_lines += 1
         if self._masking is None:
+            hidden: tuple[Span, ...] = ()
             self._write_shown(record)
         else:
-            self._masking(record)
+            hidden = self._masking(record)
+        if record.source.startswith(SERVER_PREFIX):  # the transcript's records only
+            for line in transcript_entry(record, hidden):
+                self._transcript.write(line + "\n")
+                self._transcript_lines += 1
 
     def _write_shown(self, record: TraceRecord) -> None:
         self._jsonl(record)

@@ -248,16 +248,18 @@ class MaskingStream:
         self._placer = _Placer()
         self._waiting: deque[tuple[TraceRecord, tuple[_Stream, int] | None]] = deque()
 
-    def __call__(self, rec: TraceRecord) -> None:
+    def __call__(self, rec: TraceRecord) -> tuple[Span, ...]:
+        """Take the next record; the credential spans of its data (a server ``rx``
+        record's), for a view that marks them rather than blanks them."""
         spans = self._server.spans(rec)
-        if spans:
-            rec = _blank_server(rec, spans)
-        placed = self._placer.place(rec)
+        shown = _blank_server(rec, spans) if spans else rec
+        placed = self._placer.place(shown)
         if placed is None and not self._waiting:
-            self._show(rec)  # the usual case: nothing to wait for
-            return
-        self._waiting.append((rec, placed))
+            self._show(shown)  # the usual case: nothing to wait for
+            return spans
+        self._waiting.append((shown, placed))
         self._release(final=False)
+        return spans
 
     def close(self) -> None:
         """The run ended: show every record still waiting."""
