@@ -130,7 +130,7 @@ def firmware_for(scenario: Scenario, firmware: FirmwareChoice | None = None) -> 
 def watchable(scenario: Scenario, firmware: FirmwareChoice | None = None) -> bool:
     """Whether :func:`run` can show ``scenario``'s records to ``watch`` subscribers as
     they come: one run (no fleet, no RTC variants) of the board's model firmware (a C
-    firmware's run is always labelled ``current``, whatever the profile asked)."""
+    firmware's runs are written after the run, as before)."""
     return (scenario.fleet is None and not scenario.device.rtc_variants
             and firmware_for(scenario, firmware).is_model)
 
