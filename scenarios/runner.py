@@ -96,6 +96,14 @@ def lean_trace() -> Trace:
     return Trace(keep_bytes=LEAN_KEEP_BYTES, keep=reads_record, keep_latest=reads_latest)
 
 
+def reads_more_than_lean(scenario: Scenario) -> bool:
+    """Whether the verdict of ``scenario`` reads records a lean trace drops: ``[expect]
+    invariants`` read the device's receptions, its TCP closing and the server's reply
+    ledger, so such a run keeps its whole trace (its memory then grows with the content
+    it carries); judged on a lean trace, an invariant would pass what it must fail."""
+    return bool(scenario.expect.invariants)
+
+
 def resolve_scenario(name_or_path: str, catalog: Path | None = None) -> Scenario:
     """A catalog scenario by name, or a scenario file by path."""
     path = Path(name_or_path)
@@ -163,7 +171,8 @@ def run(scenario: Scenario, profile: str = "current", seed: int = 0,
     the scenario as ``current`` expects it, and a scenario it cannot run raises
     :class:`~scenarios.applicability.NotApplicable`. Without ``keep_trace`` the run is
     lean: its trace keeps only the records the verdict reads
-    (:func:`lean_trace`), so memory does not grow with the
+    (:func:`lean_trace`; the whole trace when :func:`reads_more_than_lean`), so memory
+    does not grow with the
     segments and the content a run carries; the hash and the verdict are the same.
     ``watch``: subscribers that see every record as it is made (streamed artifacts,
     :mod:`scenarios.artifactstream`); only for one run, so not with RTC variants nor a
@@ -207,7 +216,7 @@ def _run_one(scenario: Scenario, profile: str, seed: int, choice: FirmwareChoice
              keep_trace: bool, watch: Sequence[Callable[[TraceRecord], None]] = ()
              ) -> RunResult:
     started = time.perf_counter()
-    trace = Trace() if keep_trace else lean_trace()
+    trace = Trace() if keep_trace or reads_more_than_lean(scenario) else lean_trace()
     for subscriber in watch:
         trace.subscribe(subscriber)
     world: World | CFirmwareWorld

@@ -248,3 +248,28 @@ def test_expect_invariants_makes_the_verdict_judge_them() -> None:
         "invariant mail.date_is_rtc: Date header says 27 Dec 2024 16:45:00, the device RTC "
         "read 28 Nov 2024 16:45:00 when the message was built"]
     assert run_text(text).passed
+
+
+def test_a_lean_run_judges_expect_invariants_as_a_full_run_does() -> None:
+    """``[expect] invariants`` read records a lean run (``keep_trace=False``: every CLI run
+    without a view that reads the trace) would not keep (the device's receptions, its TCP
+    closing, the server's reply ledger): the verdict must be the same either way, or a
+    lean run would pass what a full one fails."""
+    from scenarios.catalog import load_catalog
+
+    names = ", ".join(f'"{name}"' for name in judged_by_one_record())
+    differing = []
+    for scenario in load_catalog():
+        if scenario.fleet is not None:
+            continue
+        text = catalog(scenario.name).replace(
+            "[expect]\n", f"[expect]\ninvariants = [{names}]\n", 1)
+        assert f"invariants = [{names}]" in text, f"{scenario.name} has no [expect]"
+        judged = parse_scenario(text, source=f"{scenario.name}.toml")
+        for profile in ("current", "2.0"):
+            full = run(judged, profile)
+            lean = run(judged, profile, keep_trace=False)
+            if lean.verdict != full.verdict:
+                differing.append(f"{scenario.name} on {profile}: full {full.verdict.reasons}"
+                                 f", lean {lean.verdict.reasons}")
+    assert not differing, "\n".join(differing)
