@@ -57,11 +57,14 @@ class ServerTls:
     max_version: str | None = None
     keylog_file: str | None = None
     """Append TLS secrets here (``serve`` with ``SSLKEYLOGFILE``); never in the simulation."""
+    security_level: int | None = None
+    """OpenSSL's security level, lowered to serve a deliberately weak certificate
+    (:attr:`stack.tls.badcerts.ServerCertificate.security_level`)."""
 
     def config(self) -> TlsConfig:
         return TlsConfig(ciphers=self.ciphers, min_version=self.min_version,
                          max_version=self.max_version, cert_chain=(self.cert_pem, self.key_pem),
-                         keylog_file=self.keylog_file)
+                         keylog_file=self.keylog_file, security_level=self.security_level)
 
 
 @dataclass

@@ -152,8 +152,8 @@ class CertAuthority(_PemPair):
         from the parameters (fixed width).
         """
         names = _check_names(dns_names)
-        _check_choice("key_type", key_type, KEY_TYPES)
-        _check_choice("signature", signature, SIGNATURE_HASHES)
+        check_choice("key_type", key_type, KEY_TYPES)
+        check_choice("signature", signature, SIGNATURE_HASHES)
         start, end = _check_validity(not_before, not_after)
         cache_key: tuple[object, ...] = (names, key_type, start, end, signature)
         leaf = self._issued.get(cache_key)
@@ -278,7 +278,7 @@ def make_self_signed(
     """A server certificate that signs itself (issuer = subject, not a CA), signed with
     SHA-256; cached per parameters. No client should trust it unless told to."""
     names = _check_names(dns_names)
-    _check_choice("key_type", key_type, KEY_TYPES)
+    check_choice("key_type", key_type, KEY_TYPES)
     start, end = _check_validity(not_before, not_after)
     cache_key: tuple[object, ...] = (names, key_type, start, end)
     leaf = _self_signed.get(cache_key)
@@ -322,7 +322,7 @@ def _new_key(key_type: KeyType, cache_as: str | None) -> PrivateKey:
     return cached_ec_key(f"ec-p256 {cache_as}", make)
 
 
-def _check_choice(field_name: str, value: object, choices: tuple[str, ...]) -> None:
+def check_choice(field_name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
         expected = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{field_name}: expected one of {expected}, got {value!r}")
