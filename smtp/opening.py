@@ -159,9 +159,11 @@ class Opening:
 
     def _on_starttls(self, reply: Reply) -> list[Output]:
         if not accepts("STARTTLS", reply):
-            # A refused STARTTLS is a downgrade: no credentials or mail in plaintext.
+            # A refused STARTTLS is a downgrade: no credentials or mail in plaintext. After
+            # a 221 the server is closing (hostile-servers.md row 4): just close, no QUIT.
+            close = CloseMode.CLOSE if reply.code == 221 else CloseMode.QUIT
             return self.session.fail_session(ClientError(
-                ErrorKind.TLS_FAILED, f"STARTTLS refused: {reply}", reply), close=CloseMode.QUIT)
+                ErrorKind.TLS_FAILED, f"STARTTLS refused: {reply}", reply), close=close)
         return self.session.start_tls()
 
     # ---- AUTH ------------------------------------------------------------------------

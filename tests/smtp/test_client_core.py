@@ -505,7 +505,9 @@ def test_starttls_then_ehlo_again_and_only_post_tls_capabilities_count() -> None
 
 
 @pytest.mark.parametrize("refusal", [R.S454_TLS_UNAVAILABLE, R.S502_NOT_IMPLEMENTED,
-                                     "354 do something else", "221 2.0.0 Bye"])
+                                     "354 do something else", "500 5.5.1 unknown",
+                                     "501 5.5.4 syntax", "530 5.7.0 must issue AUTH",
+                                     "250 2.0.0 OK"])
 def test_starttls_refused_fails_closed(refusal: str) -> None:
     # transition=False: the engine must not start TLS after a 3xx/2xx it was told to send.
     server = replace(TLS_SERVER, rules=(Rule("STARTTLS", reply=refusal, transition=False),))
@@ -517,6 +519,35 @@ def test_starttls_refused_fails_closed(refusal: str) -> None:
     assert pair.obs.commands_after_failed_starttls == ["QUIT"]
     assert pair.commands == ["EHLO", "STARTTLS", "QUIT"]
     assert pair.obs.auth_mechanisms == [] and pair.mailbox == []
+
+
+def test_starttls_answered_221_closes_without_quit() -> None:
+    """221 is the server saying goodbye (hostile-servers.md row 4: "421/221 -> close"):
+    the client once answered it with QUIT, to a server that had closed the session."""
+    server = replace(TLS_SERVER, rules=(Rule("STARTTLS", reply="221 2.0.0 Bye",
+                                             transition=False),))
+    pair = Pair([mail()], server=server, security="starttls",
+                credentials=Credentials("dev", "s3cret")).run()
+
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.TLS_FAILED
+    assert error.detail == "STARTTLS refused: 221 2.0.0 Bye"
+    assert pair.commands == ["EHLO", "STARTTLS"]
+    assert pair.obs.commands_after_failed_starttls == []
+    assert pair.outputs[-1] == ClientClose(abort=False)
+    assert pair.obs.auth_mechanisms == [] and pair.mailbox == []
+
+
+def test_starttls_answered_421_aborts_without_quit() -> None:
+    server = replace(TLS_SERVER, rules=(Rule("STARTTLS", reply="421 4.3.0 shutting down",
+                                             transition=False),))
+    pair = Pair([mail()], server=server, security="starttls",
+                credentials=Credentials("dev", "s3cret")).run()
+
+    abort = only_terminal(pair)
+    assert isinstance(abort, CommandAbort) and abort.command == "STARTTLS"
+    assert pair.commands == ["EHLO", "STARTTLS"]
+    assert pair.outputs[-1] == ClientClose(abort=True)
 
 
 def test_server_that_answers_220_but_never_starts_tls_fails_closed() -> None:
