@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from smtp import commands
-from smtp.auth import Mechanism, choose_mechanism, decode_challenge
+from smtp.auth import MAX_CHALLENGE, Mechanism, choose_mechanism, decode_challenge
 from smtp.errors import RemoteProtocolError, SmtpInputError
 from smtp.events import (
     Authenticated,
@@ -36,7 +36,7 @@ from smtp.extensions import parse_extensions
 from smtp.outputs import Output
 from smtp.phases import CloseMode
 from smtp.profiles import Profile
-from smtp.replies import Reply
+from smtp.replies import Reply, ReplyLineTooLong
 from smtp.replycodes import accepts
 from smtp.settings import ClientSettings
 
@@ -230,6 +230,17 @@ class Opening:
             return session.fail_session(ClientError(
                 ErrorKind.AUTH_FAILED, f"{mechanism.name}: {reply}", reply), close=CloseMode.QUIT)
         return handler
+
+    def cancel_oversized_challenge(self, too_long: ReplyLineTooLong) -> list[Output]:
+        """A 334 line over the limit: cancel with ``*`` (RFC 4954) and close, without
+        reading the rest (a megabyte challenge costs the device 16 KiB, not a megabyte).
+        The server's 501 to the ``*`` is not awaited: the rest of its line is in the way."""
+        session = self.session
+        return session.send(commands.auth_cancel(), "AUTH cancel") + session.fail_session(
+            ClientError(ErrorKind.AUTH_FAILED,
+                        f"exchange cancelled: AUTH challenge longer than {too_long.limit} "
+                        f"octets (at most {MAX_CHALLENGE} octets decoded)"),
+            close=CloseMode.CLOSE)
 
     def _auth_cancelled(self, reason: str) -> Handler:
         def handler(reply: Reply) -> list[Output]:

@@ -31,7 +31,7 @@ from scenarios.server.actions import StartTls as ServerStartTls
 from scenarios.server.engine import ServerEngine
 from scenarios.server.mailbox import Observations, ReceivedMail
 from scenarios.server.rules import Rule, RuleAction, ServerConfig
-from smtp.auth import Credentials
+from smtp.auth import AUTH_REPLY_LINE_LIMIT, MAX_CHALLENGE, Credentials
 from smtp.client import ClientCore
 from smtp.events import (
     Authenticated,
@@ -655,6 +655,70 @@ def test_cram_md5_answer_is_the_rfc_2195_digest() -> None:
     assert SendBytes(base64.b64encode(f"dev {digest}".encode()) + b"\r\n",
                      "AUTH response") in pair.sent
     assert pair.obs.authenticated_user == "dev"
+
+
+# AUTH challenge sizes (hostile-servers.md row 32): the reply parser's line limit and the
+# challenge limit of smtp/auth.py agree, so a challenge of up to MAX_CHALLENGE octets is
+# read and answered, and a longer one is cancelled with "*" without being read.
+
+def _challenge_server(challenge_line: str) -> ServerConfig:
+    """A server whose first LOGIN prompt is ``challenge_line`` (the exchange goes on)."""
+    return ServerConfig(hostname=SERVER_HOST, capabilities=("AUTH LOGIN",), credentials=USERS,
+                        rules=(Rule("AUTH", reply=challenge_line, transition=True),))
+
+
+@pytest.mark.parametrize("decoded", [600, MAX_CHALLENGE])
+def test_a_long_valid_challenge_is_answered(decoded: int) -> None:
+    """A verbose LOGIN prompt over a 512-octet line was once "malformed reply: reply line
+    longer than 512 octets": the 12,288-octet challenge limit could never be reached."""
+    prompt = base64.b64encode(b"Username, please: " + b"u" * (decoded - 18)).decode()
+    assert len("334 " + prompt + "\r\n") == (AUTH_REPLY_LINE_LIMIT if decoded == MAX_CHALLENGE
+                                              else 806)
+    pair = Pair([mail()], server=_challenge_server(f"334 {prompt}"),
+                credentials=USER_PASS).run()
+
+    assert isinstance(only_terminal(pair), Sent)
+    assert pair.obs.authenticated_user == "dev"
+    # Once authenticated, a reply line is held to 512 octets again.
+    assert pair.core.parser.max_line_length == 512
+
+
+@pytest.mark.parametrize("quanta", [4097, (1 << 20) // 3])
+def test_a_challenge_over_the_limit_is_cancelled_unread(quanta: int) -> None:
+    """One base64 quantum over the limit, or a megabyte: the client reads 16 KiB of it,
+    answers "*" (RFC 4954) and closes; it once reset the connection with a "malformed
+    reply" and no "*"."""
+    pair = Pair([mail()], server=_challenge_server("334 " + "QUFB" * quanta),
+                credentials=USER_PASS).run()
+
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.AUTH_FAILED
+    assert error.detail == ("exchange cancelled: AUTH challenge longer than 16390 octets "
+                            "(at most 12288 octets decoded)")
+    assert pair.sent[-1] == SendBytes(b"*\r\n", "AUTH cancel")
+    assert pair.outputs[-1] == ClientClose(abort=False)
+    assert pair.commands == ["EHLO", "AUTH"]
+    assert pair.obs.authenticated_user is None and pair.mailbox == []
+
+
+def test_an_oversized_line_that_is_no_challenge_is_a_malformed_reply() -> None:
+    pair = Pair([mail()], server=_challenge_server("535 " + "x" * 20000),
+                credentials=USER_PASS).run()
+
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.PROTOCOL
+    assert error.detail == "malformed reply: reply line longer than 16390 octets"
+    assert pair.outputs[-1] == ClientClose(abort=True)
+    assert b"*\r\n" not in [sent.data for sent in pair.sent]
+
+
+def test_outside_auth_a_reply_line_is_held_to_512_octets() -> None:
+    server = ServerConfig(hostname=SERVER_HOST, rules=(Rule("MAIL", reply="250 " + "x" * 600),))
+    pair = Pair([mail()], server=server).run()
+
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError)
+    assert error.detail == "malformed reply: reply line longer than 512 octets"
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"])
