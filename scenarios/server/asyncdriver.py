@@ -21,7 +21,8 @@ sent were sent without waiting for one. It adds ``gather_s`` to each reply's lat
 
 TLS is OpenSSL through ``ssl.MemoryBIO`` (the server-side context from
 :func:`stack.tls.config.make_context`, with the scenario's ciphers and versions), so STARTTLS,
-implicit TLS and the three ways of dropping TLS behave as in the simulation:
+implicit TLS, a stalled handshake (:mod:`scenarios.server.tlsstall`) and the three
+ways of dropping TLS behave as in the simulation:
 ``tcp_close`` (FIN, no close_notify), ``rst`` (RST) and ``close_notify`` (the alert, TCP
 stays open, later Sends are plaintext; what the client sends after it is discarded, never
 processed, and the server closes once the client's own close_notify is in). A failed
@@ -84,6 +85,7 @@ from scenarios.server.socketbounds import (
     RefusedConnection,
 )
 from scenarios.server.tlspipe import TlsPipe
+from scenarios.server.tlsstall import HandshakeStall
 from scenarios.server.transcript import TranscriptLine, TranscriptSink, credential_spans
 from stack.tls.config import make_context
 from stack.tls.session import openssl_reason
@@ -111,6 +113,8 @@ class AsyncConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._tls: TlsPipe | None = None
         self._handshaking = False
+        self._stall_noted = False
+        self._discarded_noted = 0
         self._tls_dropped = False  # our close_notify is out: nothing more is processed
         self._actions = ActionRunner(self._do, self._delay, lambda: self.closed)
         self._peer_eof = False
@@ -250,6 +254,7 @@ class AsyncConnection(asyncio.Protocol):
             self._enqueue(self.engine.on_tls_failed(reason))
             return
         self._write_raw(tls.outgoing())
+        self._note_stall()
         if not done:
             return
         self._handshaking = False
@@ -259,6 +264,20 @@ class AsyncConnection(asyncio.Protocol):
         self._note("tls_established", detail=f"cipher={name} version={version}")
         self._enqueue(self.engine.on_tls_established(name, version))
         self._decrypt(b"")
+
+    def _note_stall(self) -> None:
+        """What a stalled handshake (tlsstall.py) withheld and threw away, for the
+        transcript: the stall once, then each discarded read."""
+        stall = self._tls.stall if self._tls is not None else None
+        if stall is None or not stall.stalled:
+            return
+        if not self._stall_noted:
+            self._stall_noted = True
+            self._note("tls_stall", detail=f"mode={stall.mode} records_sent={stall.records_sent}")
+        if stall.discarded > self._discarded_noted:
+            self._note("discarded", detail=f"{stall.discarded - self._discarded_noted} bytes: "
+                                           "the server stalls its TLS handshake")
+            self._discarded_noted = stall.discarded
 
     def _decrypt(self, data: bytes) -> None:
         tls = self._tls
@@ -354,7 +373,11 @@ class AsyncConnection(asyncio.Protocol):
             self._enqueue(self.engine.on_tls_failed("no certificate configured"))
             return
         context = make_context(params.config(), server_side=True)
-        self._tls = TlsPipe(context)
+        self.server.handshakes += 1
+        stall = None
+        if params.stall is not None and self.server.handshakes == params.stall_nth:
+            stall = HandshakeStall(params.stall)
+        self._tls = TlsPipe(context, stall)
         self._handshaking = True
 
     # -- the socket ---------------------------------------------------------------------
@@ -466,6 +489,8 @@ class AsyncServer:
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     keep_lines: bool = True
     connections: list[AsyncConnection] = field(default_factory=list)
+    handshakes: int = 0
+    """TLS handshakes begun so far, across connections (``ServerTls.stall_nth``)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.config, ServerConfig):

@@ -37,8 +37,10 @@ from scenarios.server.actions import (
     StartTls,
 )
 from scenarios.server.engine import ServerEngine
+from scenarios.server.rawsocket import RawSocket, RawSocketWrapper
 from scenarios.server.rules import RuleBook, ServerConfig
-from stack.api import CloseReason, EventHandler, SocketEvent, SocketState, StreamSocket
+from scenarios.server.tlsstall import HandshakeStall, StalledRawSocket, TlsStallMode, check_stall
+from stack.api import SocketEvent, SocketState, StreamSocket
 from stack.simhost import SimHost
 from stack.tcp import TcpSocket
 from stack.tls.config import TlsConfig, make_context
@@ -60,6 +62,13 @@ class ServerTls:
     security_level: int | None = None
     """OpenSSL's security level, lowered to serve a deliberately weak certificate
     (:attr:`stack.tls.badcerts.ServerCertificate.security_level`)."""
+    stall: TlsStallMode | None = None
+    """Stall in the middle of a handshake (:mod:`scenarios.server.tlsstall`)."""
+    stall_nth: int = 1
+    """Which of the server's handshakes stalls, counted from 1 across connections."""
+
+    def __post_init__(self) -> None:
+        check_stall(self.stall, self.stall_nth)
 
     def config(self) -> TlsConfig:
         return TlsConfig(ciphers=self.ciphers, min_version=self.min_version,
@@ -238,12 +247,16 @@ class ServerConnection:
             kernel.emit(self.source, "discarded_plaintext", length=len(leftover))
         context = make_context(tls_params.config(), server_side=True)
         self.secrets = SecretsCapture(context)
-        raw: StreamSocket = self.raw
+        raw: RawSocket = self.raw
         if self.server.config.segmentation == "byte_by_byte":
             # The handshake flight goes out one byte per segment too (hostile-servers.md
             # row 19); application records are already one reply byte each.
-            raw = _HandshakeByteSplitter(self.raw)
-            self.splitter = raw
+            self.splitter = _HandshakeByteSplitter(self.raw)
+            raw = self.splitter
+        self.server.handshakes += 1
+        if tls_params.stall is not None and self.server.handshakes == tls_params.stall_nth:
+            raw = StalledRawSocket(raw, HandshakeStall(tls_params.stall),
+                                   on_stall=self._on_stall, on_discard=self._on_discard)
         tls = TlsSocket(raw, context, server_side=True)
         self.tls = tls
         self.engine_tls_pending = True
@@ -252,61 +265,32 @@ class ServerConnection:
         self.on_event(SocketEvent.CONNECTED)
 
 
-class _HandshakeByteSplitter:
+    def _on_stall(self, stall: HandshakeStall) -> None:
+        self.server.kernel.emit(self.source, "tls_stall", mode=stall.mode,
+                                records_sent=stall.records_sent)
+
+    def _on_discard(self, length: int) -> None:
+        self.server.kernel.emit(self.source, "discarded", length=length,
+                                why="the server stalls its TLS handshake")
+
+
+class _HandshakeByteSplitter(RawSocketWrapper):
     """The raw socket under server-side TLS, sending one byte per segment while
     ``splitting`` (during the handshake); otherwise a plain pass-through."""
 
-    def __init__(self, raw: TcpSocket) -> None:
-        self._raw = raw
+    def __init__(self, raw: RawSocket) -> None:
+        super().__init__(raw)
         self.splitting = True
-
-    @property
-    def state(self) -> SocketState:
-        return self._raw.state
-
-    @property
-    def close_reason(self) -> CloseReason | None:
-        return self._raw.close_reason
-
-    @property
-    def close_detail(self) -> str | None:
-        return self._raw.close_detail
-
-    @property
-    def peer_closed(self) -> bool:
-        return self._raw.peer_closed
-
-    @property
-    def rx_buffered(self) -> int:
-        return self._raw.rx_buffered
-
-    def set_event_handler(self, handler: EventHandler | None) -> None:
-        self._raw.set_event_handler(handler)
-
-    def set_ciphertext(self, on: bool) -> None:
-        self._raw.set_ciphertext(on)
-
-    def connect(self, host: str, port: int) -> None:
-        self._raw.connect(host, port)
 
     def send(self, data: bytes) -> int:
         if not self.splitting:
-            return self._raw.send(data)
+            return self.raw.send(data)
         sent = 0
         for index in range(len(data)):
-            if self._raw.send(data[index:index + 1]) != 1:
+            if self.raw.send(data[index:index + 1]) != 1:
                 break
             sent += 1
         return sent
-
-    def recv(self, max_bytes: int = 65536) -> bytes:
-        return self._raw.recv(max_bytes)
-
-    def close(self) -> None:
-        self._raw.close()
-
-    def abort(self) -> None:
-        self._raw.abort()
 
 
 class SimServer:
@@ -336,6 +320,8 @@ class SimServer:
         """The most connections open at once."""
         self._open = 0
         self._accepted = 0
+        self.handshakes = 0
+        """TLS handshakes begun so far, across connections (``ServerTls.stall_nth``)."""
         self._rulebook = RuleBook(config.rules) if shared_rules else None
         self.on_connection: Callable[[ServerConnection], None] | None = None
         host.stack.listen(port, self._accept)

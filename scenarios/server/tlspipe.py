@@ -1,9 +1,11 @@
 """Server-side TLS over memory BIOs for the scripted server on real sockets: ciphertext
 in and out, plaintext for the engine (:mod:`scenarios.server.asyncdriver` drives it).
 
-OpenSSL through ``ssl.MemoryBIO``: the handshake, decryption (noting the client's
-close_notify), encryption, our own close_notify, and what follows the client's after we
-sent ours. This module knows ``ssl``; nothing about sockets, engines or time.
+OpenSSL through ``ssl.MemoryBIO``: the handshake (through a
+:class:`~scenarios.server.tlsstall.HandshakeStall` when one is given), decryption
+(noting the client's close_notify), encryption, our own close_notify, and what follows
+the client's after we sent ours. This module knows ``ssl``; nothing about sockets,
+engines or time.
 """
 
 from __future__ import annotations
@@ -11,11 +13,15 @@ from __future__ import annotations
 import contextlib
 import ssl
 
+from scenarios.server.tlsstall import HandshakeStall
+
 
 class TlsPipe:
     """Server-side TLS over memory BIOs: ciphertext in and out, plaintext for the engine."""
 
-    def __init__(self, context: ssl.SSLContext) -> None:
+    def __init__(self, context: ssl.SSLContext, stall: HandshakeStall | None = None) -> None:
+        self.stall = stall
+        """Cuts the handshake: the client's bytes in, the server's flight out."""
         self._in = ssl.MemoryBIO()
         self._out = ssl.MemoryBIO()
         self.obj = context.wrap_bio(self._in, self._out, server_side=True)
@@ -23,11 +29,12 @@ class TlsPipe:
         self.unwrapping = False
 
     def outgoing(self) -> bytes:
-        return self._out.read()
+        data = self._out.read()
+        return data if self.stall is None else self.stall.outgoing(data)
 
     def handshake(self, data: bytes) -> bool:
         """Feed handshake bytes; True once done. Raises ``ssl.SSLError`` on failure."""
-        self._in.write(data)
+        self._in.write(data if self.stall is None else self.stall.incoming(data))
         try:
             self.obj.do_handshake()
         except ssl.SSLWantReadError:
