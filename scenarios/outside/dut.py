@@ -40,11 +40,11 @@ from scenarios.outside.dutsecrets import (
     private_file,
     scenario_secrets,
 )
+from scenarios.outside.tls import scenario_tls
 from scenarios.server.asyncdriver import (
     AsyncConnection,
     AsyncServer,
     Pacing,
-    throwaway_tls,
 )
 from scenarios.server.transcript import TranscriptSink
 from scenarios.verdict.server import CheckResult, ServerVerdict, judge_server, summary
@@ -193,10 +193,7 @@ async def run_dut_async(dut: DutFile, scenario: Scenario, *,
     assert isinstance(job, MailJob)
     limit_s = min(scenario.meta.time_limit_s, time_cap_s)
     server_section = scenario.server
-    tls, ca_pem = throwaway_tls(key_type=server_section.tls_cert,
-                                ciphers=server_section.tls_ciphers,
-                                min_version=server_section.tls_min_version,
-                                max_version=server_section.tls_max_version)
+    tls, ca_pem = scenario_tls(scenario)
     server = AsyncServer(scenario.server_config(), tls=tls, pacing=pacing or Pacing(),
                          on_line=on_line)
     auth = scenario.device_config(LOOPBACK).auth

@@ -491,13 +491,15 @@ class AsyncServer:
     connections: list[AsyncConnection] = field(default_factory=list)
     handshakes: int = 0
     """TLS handshakes begun so far, across connections (``ServerTls.stall_nth``)."""
+    seed: int = 0
+    """Seeds what the rules draw (a trickle's jitter): the same seed, the same gaps."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.config, ServerConfig):
             raise ValueError(f"config: expected a ServerConfig, got {self.config!r}")
         if not isinstance(self.gather_s, int | float) or not 0 <= self.gather_s <= 10:
             raise ValueError(f"gather_s: expected seconds in 0..10, got {self.gather_s!r}")
-        self.rulebook = RuleBook(self.config.rules)
+        self.rulebook = RuleBook(self.config.rules, seed=self.seed)
         self._server: asyncio.Server | None = None
         self._started = time.monotonic()
         self._finished: asyncio.Queue[AsyncConnection] = asyncio.Queue()

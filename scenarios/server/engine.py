@@ -71,17 +71,20 @@ class ServerEngine(SmtpVerbs):
     """One connection of a scripted SMTP server (see the module docstring)."""
 
     def __init__(self, config: ServerConfig, rulebook: RuleBook | None = None, *,
-                 hold: ContentHold | None = None, keep_transcript: bool = True) -> None:
+                 hold: ContentHold | None = None, keep_transcript: bool = True,
+                 seed: int = 0) -> None:
         """``rulebook``: pass one shared ``RuleBook(config.rules)`` to every connection of a
         server so that rule counts run across connections (``GREETING`` with ``nth=2`` is
         then the second connection); by default each engine counts on its own. ``hold``
         bounds the mail content kept (:mod:`scenarios.server.limits`; none by default);
-        ``keep_transcript`` False keeps no copy of the bytes in :attr:`transcript`."""
+        ``keep_transcript`` False keeps no copy of the bytes in :attr:`transcript`;
+        ``seed`` seeds the rules' draws (a trickle's jitter) when the engine makes its own
+        rule book."""
         if not isinstance(config, ServerConfig):
             raise ValueError(f"config: expected a ServerConfig, got {config!r}")
         self.config = config
         self.session = Session()
-        self._rules = rulebook if rulebook is not None else RuleBook(config.rules)
+        self._rules = rulebook if rulebook is not None else RuleBook(config.rules, seed=seed)
         self._mailbox: list[ReceivedMail] = []
         self._observations = Observations()
         self._transcript: list[tuple[str, bytes]] = []
@@ -237,7 +240,8 @@ class ServerEngine(SmtpVerbs):
         reply = rule.reply_bytes() if rule is not None else None
         if reply is None and outcome.reply is not None:
             reply = R.encode(outcome.reply)
-        self._emit(apply_rule(rule, reply, outcome.after))
+        rng = self._rules.rng_for(rule) if rule is not None else None
+        self._emit(apply_rule(rule, reply, outcome.after, rng))
         if rule is not None and rule.action in ("ignore", "silent", "close", "reset"):
             reply = None
         if reply is not None:

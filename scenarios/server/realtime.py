@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from scenarios.server.simdriver import ServerTls
+from scenarios.server.tlsstall import TlsStallMode
 from stack.tls.badcerts import CertificateSpec, TrustAnchor, server_certificate, trust_anchors
 from stack.tls.certs import make_ca
 
@@ -50,8 +51,9 @@ class Pacing:
 def throwaway_tls(*, key_type: str = "rsa", names: Sequence[str] = DEFAULT_TLS_NAMES,
                   ciphers: str | None = None, min_version: str | None = None,
                   max_version: str | None = None, certificate: CertificateSpec | None = None,
-                  trusts: Sequence[TrustAnchor] = ("test_ca",),
-                  now: datetime | None = None) -> tuple[ServerTls, bytes]:
+                  trusts: Sequence[TrustAnchor] = ("test_ca",), now: datetime | None = None,
+                  stall: TlsStallMode | None = None, stall_nth: int = 1,
+                  ) -> tuple[ServerTls, bytes]:
     """Server TLS parameters with a certificate from a throwaway CA (made once per
     process), and the trust anchors in PEM for the client.
 
@@ -59,7 +61,8 @@ def throwaway_tls(*, key_type: str = "rsa", names: Sequence[str] = DEFAULT_TLS_N
     weak key, ...; default: a valid leaf with ``key_type``), its relative dates counted
     from ``now`` (default: the host clock); the server's OpenSSL security level is
     lowered as far as a weak kind needs. ``trusts`` says what the client is given:
-    ``test_ca`` is the throwaway CA."""
+    ``test_ca`` is the throwaway CA. ``stall``/``stall_nth``: see
+    :class:`~scenarios.server.simdriver.ServerTls`."""
     if key_type not in ("rsa", "ecdsa"):
         raise ValueError(f"key_type: expected 'rsa' or 'ecdsa', got {key_type!r}")
     spec = certificate if certificate is not None else CertificateSpec(
@@ -69,5 +72,5 @@ def throwaway_tls(*, key_type: str = "rsa", names: Sequence[str] = DEFAULT_TLS_N
                               reference=now if now is not None else host_clock())
     tls = ServerTls(cert_pem=made.leaf.cert_pem, key_pem=made.leaf.key_pem, ciphers=ciphers,
                     min_version=min_version, max_version=max_version,
-                    security_level=made.security_level)
+                    security_level=made.security_level, stall=stall, stall_nth=stall_nth)
     return tls, trust_anchors(trusts, ca=ca, presented=made.leaf)

@@ -27,6 +27,7 @@ scenario files (``scenarios/format/replay.py`` maps ``[[server.replay]]`` onto i
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias, get_args
@@ -86,7 +87,8 @@ class ReplayStep(Rule):
             return 0
         return self.gaps_us[0] if len(self.gaps_us) == 1 else self.gaps_us[index - 1]
 
-    def answer(self, reply: bytes | None, after: Sequence[Action]) -> list[Action]:
+    def answer(self, reply: bytes | None, after: Sequence[Action],
+               rng: random.Random | None = None) -> list[Action]:
         out: list[Action] = [Delay(self.delay_us)] if self.delay_us else []
         for index, piece in enumerate(self.pieces()):
             if index and self._gap(index):

@@ -322,7 +322,7 @@ class SimServer:
         self._accepted = 0
         self.handshakes = 0
         """TLS handshakes begun so far, across connections (``ServerTls.stall_nth``)."""
-        self._rulebook = RuleBook(config.rules) if shared_rules else None
+        self._rulebook = RuleBook(config.rules, seed=kernel.seed) if shared_rules else None
         self.on_connection: Callable[[ServerConnection], None] | None = None
         host.stack.listen(port, self._accept)
 
@@ -336,7 +336,7 @@ class SimServer:
         if self.max_connections is not None and self._open >= self.max_connections:
             self._refuse(sock, peer)
             return
-        engine = ServerEngine(self.config, self._rulebook,
+        engine = ServerEngine(self.config, self._rulebook, seed=self.kernel.seed,
                               keep_transcript=self.keep_transcripts)
         conn = ServerConnection(self, engine, sock, index=self._accepted)
         self.connections.append(conn)
