@@ -34,9 +34,12 @@ from stack.tcp import TX_PURPOSE
 from stack.tls.keylog import write_key_log
 
 TRANSCRIPT_KINDS: Final[frozenset[TraceKind]] = frozenset({
-    "rx", "tx", "accept", "tls_established", "tls_failed", "drop_tls", "discarded", "closed"})
+    "rx", "tx", "accept", "tls_established", "tls_failed", "drop_tls", "discarded", "closed",
+    "tls_stall", "tx_generated"})
 """The server's trace records the transcript shows: bytes, and the events that say why
-bytes stop or are not shown (a dropped TLS session, input the server discarded)."""
+bytes stop or are not shown (a dropped TLS session, input the server discarded, a
+stalled handshake, a generated reply: its length, how much went out and its SHA-256,
+never its bytes)."""
 _BYTES_KINDS: Final[frozenset[TraceKind]] = frozenset({"rx", "tx"})
 
 

@@ -27,6 +27,7 @@ from scenarios.format.datetimes import UtcDateTime
 from scenarios.format.replay import ReplayEntries, replay_rules
 from scenarios.format.vocabulary import DEFAULT_RTC, STRICT, NonEmpty, TlsVersionName, seconds_to_us
 from scenarios.server.actions import DropTlsMode, Segmentation
+from scenarios.server.generated import MAX_COUNT, MAX_SIZE, GeneratedReply, GenerateKind
 from scenarios.server.rules import Rule, RuleAction, ServerConfig
 from scenarios.server.tlsstall import TlsStallMode
 from smtp.bounds import AdvertisedSize, Count, Hours, LineLength, Port, PositiveCount, Seconds
@@ -59,6 +60,34 @@ _RULE_FIELD_NAMES: Final = {"delay_us": "delay_s", "trickle_delay_us": "trickle_
                             "trickle_jitter_us": "trickle_jitter_s"}
 
 
+class GenerateSection(BaseModel):
+    """``[server.rules.generate]``: a reply made as the socket takes it (the fields of
+    :class:`scenarios.server.generated.GeneratedReply`)."""
+
+    model_config = STRICT
+    kind: GenerateKind
+    head: str | None = None
+    line: str = "250-X"
+    count: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
+    tail: str | None = None
+    prefix: str = ""
+    fill: str = "A"
+    size: Annotated[int, Field(ge=0, le=MAX_SIZE)] = 0
+    crlf: bool = True
+    decoded_size: Annotated[int, Field(ge=0, le=MAX_SIZE)] = 0
+
+    @model_validator(mode="after")
+    def _check_generate(self) -> GenerateSection:
+        try:
+            self.to_reply()
+        except ValueError as exc:
+            raise problems_error([_dataclass_problem(str(exc), "GeneratedReply.", {})]) from None
+        return self
+
+    def to_reply(self) -> GeneratedReply:
+        return GeneratedReply(**self.model_dump())
+
+
 class RuleSection(BaseModel):
     """One ``[[server.rules]]`` entry: a ``scenarios.server.rules.Rule`` with seconds."""
 
@@ -80,6 +109,8 @@ class RuleSection(BaseModel):
     trickle_bytes: PositiveCount = 1
     """Bytes per write of a trickle."""
     drop_tls_mode: DropTlsMode | None = None
+    generate: GenerateSection | None = None
+    """A reply made as the socket takes it, instead of ``reply``."""
 
     @model_validator(mode="after")
     def _check_rule(self) -> RuleSection:
@@ -102,6 +133,7 @@ class RuleSection(BaseModel):
             trickle_delay_us=seconds_to_us(self.trickle_delay_s),
             trickle_jitter_us=seconds_to_us(self.trickle_jitter_s),
             trickle_bytes=self.trickle_bytes, drop_tls_mode=self.drop_tls_mode,
+            generate=self.generate.to_reply() if self.generate is not None else None,
         )
 
 

@@ -19,14 +19,13 @@ alone, the rest waits for our ACK. So the driver acknowledges at once (Linux
 engine sees them. This is sound, not a guess: bytes that arrive while no reply has been
 sent were sent without waiting for one. It adds ``gather_s`` to each reply's latency.
 
-TLS is OpenSSL through ``ssl.MemoryBIO`` (the server-side context from
-:func:`stack.tls.config.make_context`, with the scenario's ciphers and versions), so STARTTLS,
-implicit TLS, a stalled handshake (:mod:`scenarios.server.tlsstall`) and the three
-ways of dropping TLS behave as in the simulation:
-``tcp_close`` (FIN, no close_notify), ``rst`` (RST) and ``close_notify`` (the alert, TCP
-stays open, later Sends are plaintext; what the client sends after it is discarded, never
-processed, and the server closes once the client's own close_notify is in). A failed
-handshake is reported to the engine (``on_tls_failed``), which closes.
+TLS is OpenSSL through ``ssl.MemoryBIO`` (:mod:`scenarios.server.tlspipe`), so STARTTLS,
+implicit TLS, a stalled handshake and the three ways of dropping TLS behave as in the
+simulation: ``tcp_close`` (FIN, no close_notify), ``rst`` (RST) and ``close_notify``
+(the alert, TCP stays open, later Sends are plaintext; what the client sends after it is
+discarded, and the server closes once the client's own close_notify is in). A failed
+handshake is reported to the engine (``on_tls_failed``), which closes. A generated reply
+(``SendGenerated``) goes out chunk by chunk as the transport drains.
 
 Everything the server sees or sends is reported to an optional sink as
 :class:`~scenarios.server.transcript.TranscriptLine` (plaintext, with seconds since the
@@ -65,11 +64,13 @@ from scenarios.server.actions import (
     DropTls,
     Reset,
     Send,
+    SendGenerated,
     Silence,
     StartTls,
 )
 from scenarios.server.authmask import CredentialFinder
 from scenarios.server.engine import ServerEngine
+from scenarios.server.generated import GeneratedStream
 from scenarios.server.limits import ConnectionLimits
 from scenarios.server.mailbox import ReceivedMail
 from scenarios.server.realtime import DEFAULT_TLS_NAMES as DEFAULT_TLS_NAMES  # re-exports
@@ -113,10 +114,9 @@ class AsyncConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._tls: TlsPipe | None = None
         self._handshaking = False
-        self._stall_noted = False
-        self._discarded_noted = 0
         self._tls_dropped = False  # our close_notify is out: nothing more is processed
-        self._actions = ActionRunner(self._do, self._delay, lambda: self.closed)
+        self._actions = ActionRunner(self._do, self._delay, lambda: self.closed, self._stream)
+        self._generated: GeneratedStream | None = None
         self._peer_eof = False
         self._fin_sent = False
         self._timer: asyncio.TimerHandle | None = None
@@ -183,6 +183,8 @@ class AsyncConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._writes_wait = False
+        if self._generated is not None and self._write_generated():
+            self._resume()
         if self._transport is not None and not self._transport.is_closing():
             self._transport.resume_reading()
             self._feed(b"")
@@ -266,18 +268,9 @@ class AsyncConnection(asyncio.Protocol):
         self._decrypt(b"")
 
     def _note_stall(self) -> None:
-        """What a stalled handshake (tlsstall.py) withheld and threw away, for the
-        transcript: the stall once, then each discarded read."""
-        stall = self._tls.stall if self._tls is not None else None
-        if stall is None or not stall.stalled:
-            return
-        if not self._stall_noted:
-            self._stall_noted = True
-            self._note("tls_stall", detail=f"mode={stall.mode} records_sent={stall.records_sent}")
-        if stall.discarded > self._discarded_noted:
-            self._note("discarded", detail=f"{stall.discarded - self._discarded_noted} bytes: "
-                                           "the server stalls its TLS handshake")
-            self._discarded_noted = stall.discarded
+        """What a stalled handshake withheld and threw away, for the transcript."""
+        for kind, detail in self._tls.stall_news() if self._tls is not None else ():
+            self._note(kind, detail=detail)
 
     def _decrypt(self, data: bytes) -> None:
         tls = self._tls
@@ -325,6 +318,40 @@ class AsyncConnection(asyncio.Protocol):
         self._actions.resume()
         self._after_actions()
 
+    def _send(self, data: bytes) -> bool:
+        """Write ``data`` (encrypted under TLS); False when TLS broke under us."""
+        tls = self._tls
+        try:
+            self._write_raw(tls.encrypt(data) if tls is not None and tls.open else data)
+        except ssl.SSLError as exc:  # the peer's alert, a reset
+            self._feed_nothing_more(f"TLS error: {openssl_reason(exc)}")
+            return False
+        return True
+
+    def _stream(self, action: SendGenerated) -> bool:
+        """Start a generated reply; True while it waits for the transport to drain."""
+        self._generated = GeneratedStream(action.reply)
+        return not self._write_generated() and not self.closed
+
+    def _write_generated(self) -> bool:
+        """Chunks until the transport pushes back (``pause_writing``); True, and the
+        engine told, once the reply is all out."""
+        stream = self._generated
+        assert stream is not None
+        while not stream.done and not self._writes_wait and not self.closed:
+            if self._send(stream.pending()):
+                stream.took(len(stream.pending()))
+        if stream.done:
+            self._end_generated()
+        return stream.done
+
+    def _end_generated(self) -> None:
+        stream, self._generated = self._generated, None
+        if stream is not None:
+            self._note("tx_generated", detail=f"{stream.reply.describe()}; sent {stream.sent} "
+                                              f"sha256={stream.sha256()}")
+            self.engine.note_generated(stream.reply.total, stream.sent)
+
     def _after_actions(self) -> None:
         if not self._actions.running and self._peer_eof and not self.closed:
             self._finish("peer closed")
@@ -333,12 +360,7 @@ class AsyncConnection(asyncio.Protocol):
         if isinstance(action, Send):
             self._idle.touch()
             self._note("S", action.data)
-            tls = self._tls
-            try:
-                self._write_raw(tls.encrypt(action.data) if tls is not None and tls.open
-                                else action.data)
-            except ssl.SSLError as exc:  # TLS broke under us (the peer's alert, a reset)
-                self._feed_nothing_more(f"TLS error: {openssl_reason(exc)}")
+            self._send(action.data)
         elif isinstance(action, StartTls):
             self._start_tls()
         elif isinstance(action, Close):
@@ -431,6 +453,7 @@ class AsyncConnection(asyncio.Protocol):
             return
         self.closed = True
         self.close_reason = reason
+        self._end_generated()
         self._idle.cancel()
         if self._timer is not None:
             self._timer.cancel()
@@ -489,10 +512,7 @@ class AsyncServer:
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     keep_lines: bool = True
     connections: list[AsyncConnection] = field(default_factory=list)
-    handshakes: int = 0
-    """TLS handshakes begun so far, across connections (``ServerTls.stall_nth``)."""
-    seed: int = 0
-    """Seeds what the rules draw (a trickle's jitter): the same seed, the same gaps."""
+    seed: int = 0  # seeds what the rules draw (a trickle's jitter)
 
     def __post_init__(self) -> None:
         if not isinstance(self.config, ServerConfig):
@@ -505,6 +525,7 @@ class AsyncServer:
         self._finished: asyncio.Queue[AsyncConnection] = asyncio.Queue()
         self.address: tuple[str, int] | None = None
         self.accepted = 0  # connections accepted so far, refused ones included
+        self.handshakes = 0  # TLS handshakes begun, across connections (stall_nth)
 
     def next_index(self) -> int:
         self.accepted += 1

@@ -47,7 +47,7 @@ from scenarios.server.actions import (
 from scenarios.server.content import ContentIntake, Framing
 from scenarios.server.esmtp_params import parse_params as parse_params  # re-export: public
 from scenarios.server.limits import ContentHold
-from scenarios.server.mailbox import Observations, ReceivedMail, SizeRecord
+from scenarios.server.mailbox import GeneratedSent, Observations, ReceivedMail, SizeRecord
 from scenarios.server.names import ehlo_name_acceptable as ehlo_name_acceptable  # re-export
 from scenarios.server.rules import PSEUDO_VERBS, Rule, RuleBook, ServerConfig, apply_rule
 from scenarios.server.session import Session
@@ -124,6 +124,11 @@ class ServerEngine(SmtpVerbs):
     def closed(self) -> bool:
         """True once the connection is over (closed, reset, dropped with TLS, or lost)."""
         return self._closed
+
+    def note_generated(self, total: int, sent: int) -> None:
+        """The driver's report on a ``SendGenerated``: ``sent`` of its ``total`` octets
+        went out before it ended (all of them, or the connection ended first)."""
+        self._observations.generated_replies.append(GeneratedSent(total, sent))
 
     def on_connect(self) -> list[Action]:
         """A client connected: the greeting, or ``StartTls()`` under implicit TLS (the

@@ -27,6 +27,9 @@ What a rule does:
   with ``close_notify`` then ``inject`` in plaintext, the only thing the server still
   sends: it reads nothing more); ``ignore`` (no reply, keep serving); ``silent`` (no
   reply, never answer again); ``close`` (FIN, no reply); ``reset`` (RST, no reply).
+- ``generate`` (a :class:`~scenarios.server.generated.GeneratedReply`) replaces ``reply``
+  with a reply made as the socket takes it (a 100 MB line, 10,000 lines, a 1 MB AUTH
+  challenge), with ``action`` ``reply`` or ``reply_then_close``.
 - ``delay_us`` delays everything the rule sends.
 
 This module knows nothing about sockets, clocks or the protocol state.
@@ -53,8 +56,10 @@ from scenarios.server.actions import (
     Reset,
     Segmentation,
     Send,
+    SendGenerated,
     Silence,
 )
+from scenarios.server.generated import GeneratedReply
 
 RuleAction: TypeAlias = Literal[
     "reply", "trickle", "reply_then_close", "drop_tls", "ignore", "silent", "close", "reset"
@@ -88,6 +93,7 @@ class Rule:
     trickle_jitter_us: int = 0
     trickle_bytes: int = 1
     drop_tls_mode: DropTlsMode | None = None
+    generate: GeneratedReply | None = None
     _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -133,6 +139,17 @@ class Rule:
                 raise ValueError(f"Rule.{name}: only used with action 'trickle'")
         if self.action != "trickle" and self.trickle_bytes != 1:
             raise ValueError("Rule.trickle_bytes: only used with action 'trickle'")
+        if self.generate is not None:
+            if not isinstance(self.generate, GeneratedReply):
+                raise ValueError(f"Rule.generate: expected a GeneratedReply, got "
+                                 f"{self.generate!r}")
+            for name in ("reply", "inject"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"Rule.{name}: not used with generate (the generated "
+                                     "reply is the whole answer)")
+            if self.action not in ("reply", "reply_then_close"):
+                raise ValueError(f"Rule.generate: only with action 'reply' or "
+                                 f"'reply_then_close', not {self.action!r}")
 
     def matches(self, verb: str, argument: str, in_tls: bool) -> bool:
         if self.verb == "*":
@@ -145,7 +162,10 @@ class Rule:
         return self._pattern is None or self._pattern.search(argument) is not None
 
     def reply_bytes(self) -> bytes | None:
-        """The wire bytes of ``reply`` (None when the rule keeps the default reply)."""
+        """The wire bytes of ``reply`` (None when the rule keeps the default reply); of a
+        generated reply, its start (what the engine reads the reply code from)."""
+        if self.generate is not None:
+            return self.generate.start()
         if self.reply is None:
             return None
         if self.raw:
@@ -178,7 +198,9 @@ class Rule:
             out.append(stop[self.action])
             return out
         payload = (reply or b"") + (b"" if self.action == "drop_tls" else self.inject_bytes())
-        if self.action == "trickle":
+        if self.generate is not None:
+            out.append(SendGenerated(self.generate))
+        elif self.action == "trickle":
             step = self.trickle_bytes
             for i in range(0, len(payload), step):
                 gap = self.trickle_delay_us

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Final
 
 from emulator.kernel import Kernel
 from scenarios.server import replies as R
@@ -33,10 +34,12 @@ from scenarios.server.actions import (
     DropTls,
     Reset,
     Send,
+    SendGenerated,
     Silence,
     StartTls,
 )
 from scenarios.server.engine import ServerEngine
+from scenarios.server.generated import GeneratedStream
 from scenarios.server.rawsocket import RawSocket, RawSocketWrapper
 from scenarios.server.rules import RuleBook, ServerConfig
 from scenarios.server.tlsstall import HandshakeStall, StalledRawSocket, TlsStallMode, check_stall
@@ -46,6 +49,13 @@ from stack.tcp import TcpSocket
 from stack.tls.config import TlsConfig, make_context
 from stack.tls.keylog import SecretsCapture
 from stack.tls.session import TlsSocket
+
+STREAM_WINDOW: Final = 64 * 1024
+"""At most this many bytes of a generated reply wait in TCP's queue (sent or not,
+unacknowledged): a client that stops reading costs the server no more."""
+STREAM_POLL_US: Final = 1000
+"""How soon a generated reply waiting for TCP's queue to drain looks again (doubling,
+up to about a second, while nothing drains)."""
 
 
 @dataclass(frozen=True)
@@ -96,10 +106,13 @@ class ServerConnection:
     tls_secrets: list[str] = field(default_factory=list)
     """The TLS secrets of this connection (NSS key log lines; never traced)."""
     secrets: SecretsCapture | None = None
+    stream: GeneratedStream | None = None
+    """The generated reply being written, while it is."""
+    stream_waits: int = 0
     actions: ActionRunner = field(init=False)
 
     def __post_init__(self) -> None:
-        self.actions = ActionRunner(self._do, self._delay, lambda: self.closed)
+        self.actions = ActionRunner(self._do, self._delay, lambda: self.closed, self._stream)
 
     @property
     def sock(self) -> StreamSocket:
@@ -133,6 +146,7 @@ class ServerConnection:
             kernel.emit(self.source, "tls_established", cipher=cipher[0], version=cipher[1])
             self._enqueue(self.engine.on_tls_established(cipher[0], cipher[1]))
         self._flush()
+        self._pump_stream()
         if not self.silent and not self.engine_tls_pending:
             while True:
                 data = self.sock.recv(65536)
@@ -156,6 +170,7 @@ class ServerConnection:
             return
         self.closed = True
         self.server.connection_closed()
+        self._end_stream()
         self._take_secrets()
         self.engine.on_close(reason)
         self.server.kernel.emit(self.source, "closed", reason=reason)
@@ -213,6 +228,58 @@ class ServerConnection:
         elif isinstance(action, Silence):
             kernel.emit(self.source, "silence")
             self.silent = True
+
+    def _stream(self, action: SendGenerated) -> bool:
+        """Start writing a generated reply; True while it is not all out yet."""
+        self.stream = GeneratedStream(action.reply)
+        if self._write_stream():
+            self._end_stream()
+            return False
+        return not self.closed
+
+    def _pump_stream(self) -> None:
+        """On a socket event: more of the generated reply; once it is all out, the
+        actions after it go on."""
+        if self.stream is None or self.closed or not self._write_stream():
+            return
+        self._end_stream()
+        self.actions.resume()
+        if not self.actions.running and not self.closed:
+            self.on_event(SocketEvent.READABLE)
+
+    def _write_stream(self) -> bool:
+        """Hand the socket what it takes of the generated reply (after any earlier
+        Sends); whether it is all out."""
+        stream = self.stream
+        assert stream is not None
+        if self.outbox:
+            self._flush()
+            if self.outbox:
+                return False
+        while not stream.done:
+            if self.sock.state is SocketState.CLOSED:
+                return False  # _finish ends the stream as abandoned
+            room = STREAM_WINDOW - self.raw.tx_queued
+            if room <= 0:  # the server host's pool has no bound: keep TCP's queue short
+                self.stream_waits += 1  # a client that reads nothing: look less often
+                wait = STREAM_POLL_US << min(self.stream_waits - 1, 10)
+                self.server.kernel.call_later(wait, self._pump_stream)
+                return False
+            taken = self.sock.send(stream.pending()[:room])
+            if taken <= 0:
+                return False
+            self.stream_waits = 0
+            stream.took(taken)
+        return True
+
+    def _end_stream(self) -> None:
+        stream, self.stream = self.stream, None
+        if stream is None:
+            return
+        reply = stream.reply
+        self.server.kernel.emit(self.source, "tx_generated", what=reply.describe(),
+                                total=reply.total, sent=stream.sent, sha256=stream.sha256())
+        self.engine.note_generated(reply.total, stream.sent)
 
     def _flush(self, *, one_write: bool = False) -> None:
         if not self.outbox or self.sock.state is SocketState.CLOSED:

@@ -22,11 +22,28 @@ class TlsPipe:
     def __init__(self, context: ssl.SSLContext, stall: HandshakeStall | None = None) -> None:
         self.stall = stall
         """Cuts the handshake: the client's bytes in, the server's flight out."""
+        self._stall_told = False
+        self._discarded_told = 0
         self._in = ssl.MemoryBIO()
         self._out = ssl.MemoryBIO()
         self.obj = context.wrap_bio(self._in, self._out, server_side=True)
         self.open = False
         self.unwrapping = False
+
+    def stall_news(self) -> list[tuple[str, str]]:
+        """What the stall did since last asked, as transcript notes: ``tls_stall`` once
+        it took hold, then ``discarded`` for each batch of client bytes thrown away."""
+        stall, news = self.stall, []
+        if stall is None or not stall.stalled:
+            return []
+        if not self._stall_told:
+            self._stall_told = True
+            news.append(("tls_stall", f"mode={stall.mode} records_sent={stall.records_sent}"))
+        if stall.discarded > self._discarded_told:
+            news.append(("discarded", f"{stall.discarded - self._discarded_told} bytes: the "
+                                      "server stalls its TLS handshake"))
+            self._discarded_told = stall.discarded
+        return news
 
     def outgoing(self) -> bytes:
         data = self._out.read()
