@@ -208,6 +208,8 @@ class Observations:
     # --- AUTH --------------------------------------------------------------------------
     auth_mechanisms: list[str] = field(default_factory=list)
     auth_in_plaintext: bool = False
+    auth_outside_tls: list[str] = field(default_factory=list)
+    """The mechanism of every AUTH sent outside TLS, in order."""
     """AUTH arrived outside TLS while the server offered STARTTLS."""
     authenticated_user: str | None = None
     auth_failures: int = 0
