@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import email.utils
 import os
+import re
 import signal
 import socket
 import sys
@@ -68,6 +69,13 @@ def message_for(scenario: Scenario, now: datetime, *, raw_body: bool = False) ->
         domain = "device.invalid"
     date = email.utils.format_datetime(now.astimezone(UTC).replace(microsecond=0))
     built = dataclasses.replace(job, body="") if raw_body else job
+    if scenario.job.allow_invalid:
+        # The program gets the raw addresses as arguments; the message file's headers
+        # are the harness's, written without the line breaks.
+        built = dataclasses.replace(
+            built, sender=_header_address(built.sender),
+            to=tuple(map(_header_address, built.to)), cc=tuple(map(_header_address, built.cc)),
+            bcc=tuple(map(_header_address, built.bcc)), dsn_envid=None)
     try:
         builder = MessageBuilder(built, date_header=date, message_id_domain=domain,
                                  message_id_seq=1, boundary_seed=0)
@@ -79,6 +87,15 @@ def message_for(scenario: Scenario, now: datetime, *, raw_body: bool = False) ->
         body = job.body.encode("utf-8") if isinstance(job.body, str) else bytes(job.body)
         message = message.partition(b"\r\n\r\n")[0] + b"\r\n\r\n" + body
     return message
+
+
+def _header_address(value: str) -> str:
+    """An address for the message file's headers: the part before a line break when that
+    is a plain address, else a placeholder (the envelope keeps the raw value)."""
+    head = re.split(r"[\r\n\0]", value, maxsplit=1)[0]
+    if head == value or re.fullmatch(r"[^\s\"@<>]+@[^\s\"@<>]+", head):
+        return head
+    return "invalid@example.invalid"
 
 
 # ----------------------------------------------------------------------------------------

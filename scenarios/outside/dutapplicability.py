@@ -5,7 +5,8 @@ what only the simulation or the modelled device has. :func:`link_reasons` names 
 program run can apply (the link's faults and loss: real sockets have no link model);
 :func:`device_reasons` names the device's own settings a program is never told (its RTC,
 its TLS and version settings, a forced AUTH mechanism) and the jobs a program is not
-handed (header injection: the message file is the harness's; VRFY, ETRN);
+handed (header injection: the message file is the harness's; DSN parameters; VRFY,
+ETRN);
 :func:`dut_reasons` what this program's DUT file cannot express (a security mode without
 a fragment, credentials without ``[client.auth]``, an opportunistic case for a program
 whose STARTTLS is mandatory, CR/LF in an address for a program that does not take its
@@ -60,6 +61,10 @@ def device_reasons(scenario: Scenario) -> list[str]:
     job = scenario.to_job()
     if not isinstance(job, MailJob):
         reasons.append(f"a {scenario.job.kind} job: a client program sends mail")
+    elif isinstance(scenario.job, MailJobSection) and (
+            scenario.job.dsn_envid is not None or scenario.job.dsn_notify is not None
+            or scenario.job.dsn_ret is not None or scenario.job.dsn_orcpt):
+        reasons.append("DSN parameters (job.dsn_*) that a client program is not given")
     elif scenario.job.allow_invalid and _header_breaks(scenario):
         reasons.append("CR or LF in a header field: a client program relays the message "
                        "file the harness wrote, whose headers are the harness's to encode")

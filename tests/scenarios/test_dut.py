@@ -297,3 +297,14 @@ def test_the_audit_keys_of_a_dut_file_are_checked(tmp_path: Path, key: str, valu
     path = _dut(tmp_path, f'[client]\nname = "x"\ncommand = ["x"]\n{key} = {value}\n')
     with pytest.raises(DutError, match=message):
         DutFile.load(path)
+
+
+def test_an_address_with_a_line_break_stays_raw_for_the_program_not_in_the_headers() -> None:
+    """The program gets the raw address as an argument (curl takes it as it is); the
+    message file's headers are the harness's and carry no line break."""
+    scenario = resolve_scenario("envelope-crlf-in-recipient")
+    message = message_for(scenario, NOW)
+    assert b"To: ops@example.net\r\n" in message
+    assert b"RCPT TO" not in message
+    quoted = message_for(resolve_scenario("envelope-quoted-local-part"), NOW)
+    assert b"To: invalid@example.invalid\r\n" in quoted
