@@ -208,9 +208,9 @@ class Observations:
     # --- AUTH --------------------------------------------------------------------------
     auth_mechanisms: list[str] = field(default_factory=list)
     auth_in_plaintext: bool = False
+    """AUTH arrived outside TLS, whether or not the server offered STARTTLS."""
     auth_outside_tls: list[str] = field(default_factory=list)
     """The mechanism of every AUTH sent outside TLS, in order."""
-    """AUTH arrived outside TLS while the server offered STARTTLS."""
     authenticated_user: str | None = None
     auth_failures: int = 0
     # --- content -----------------------------------------------------------------------
