@@ -319,14 +319,13 @@ class AsyncConnection(asyncio.Protocol):
         self._after_actions()
 
     def _send(self, data: bytes) -> bool:
-        """Write ``data`` (encrypted under TLS); False when TLS broke under us."""
+        """Write ``data`` (encrypted under TLS); False when TLS broke or writes go nowhere."""
         tls = self._tls
         try:
-            self._write_raw(tls.encrypt(data) if tls is not None and tls.open else data)
+            return self._write_raw(tls.encrypt(data) if tls is not None and tls.open else data)
         except ssl.SSLError as exc:  # the peer's alert, a reset
             self._feed_nothing_more(f"TLS error: {openssl_reason(exc)}")
             return False
-        return True
 
     def _stream(self, action: SendGenerated) -> bool:
         """Start a generated reply; True while it waits for the transport to drain."""
@@ -334,13 +333,13 @@ class AsyncConnection(asyncio.Protocol):
         return not self._write_generated() and not self.closed
 
     def _write_generated(self) -> bool:
-        """Chunks until the transport pushes back (``pause_writing``); True, and the
-        engine told, once the reply is all out."""
+        """Chunks until the transport pushes back; True (the engine told) once all out."""
         stream = self._generated
         assert stream is not None
         while not stream.done and not self._writes_wait and not self.closed:
-            if self._send(stream.pending()):
-                stream.took(len(stream.pending()))
+            if not self._send(stream.pending()):
+                break  # TLS broke, or an RST: the transport drops writes without a word
+            stream.took(len(stream.pending()))
         if stream.done:
             self._end_generated()
         return stream.done
@@ -403,10 +402,12 @@ class AsyncConnection(asyncio.Protocol):
         self._handshaking = True
 
     # -- the socket ---------------------------------------------------------------------
-    def _write_raw(self, data: bytes) -> None:
+    def _write_raw(self, data: bytes) -> bool:
         transport = self._transport
-        if data and transport is not None and not transport.is_closing() and not self._fin_sent:
-            transport.write(data)
+        if transport is None or transport.is_closing() or self._fin_sent:
+            return False
+        transport.write(data)  # nothing for b""
+        return True
 
     def _send_fin(self) -> None:
         """Orderly close: FIN now, the socket closed when the client's FIN arrives (or

@@ -274,3 +274,42 @@ def test_the_asyncio_server_writes_a_generated_reply_as_the_transport_drains() -
     assert (seen.total, seen.sent, seen.abandoned) == (reply.total, reply.total, False)
     (note,) = [line for line in server.connections[0].lines if line.kind == "tx_generated"]
     assert note.detail.endswith(f"sent {reply.total} sha256={hashlib.sha256(got).hexdigest()}")
+
+
+def test_a_client_that_resets_after_a_little_of_a_hundred_megabytes_abandoned_it() -> None:
+    """The client reads 8 KiB of a 100 MB line and resets. The transport then drops
+    every write without a word until the loss reaches the driver; the driver once counted
+    those dropped writes as sent, so ``reply_abandoned`` failed a client that gave up
+    (curl, smtplib: "read the whole generated reply (104857604 octets)")."""
+    reply = GeneratedReply("long_line", prefix="250 ", size=100 * 1024 * 1024, crlf=False)
+
+    async def scenario() -> AsyncServer:
+        config = ServerConfig(starttls=False, rules=(Rule("EHLO", generate=reply),))
+        server = AsyncServer(config)
+        _, port = await server.start("127.0.0.1", 0)
+
+        def client() -> None:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                data = b""
+                while not data.endswith(b"\r\n"):
+                    data += sock.recv(4096)  # the greeting
+                sock.sendall(b"EHLO me\r\n")
+                got = 0
+                while got < 8192:
+                    chunk = sock.recv(8192)
+                    assert chunk, "the server closed early"
+                    got += len(chunk)
+                # Close with unread data: the kernel answers the server's next segment
+                # with RST, as when curl or smtplib exit after refusing the line.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00"
+                                b"\x00\x00\x00\x00")
+
+        await asyncio.to_thread(client)
+        assert await server.wait_all_closed(10)
+        await server.close()
+        return server
+
+    server = asyncio.run(asyncio.wait_for(scenario(), 60))
+    (seen,) = server.connections[0].engine.observations.generated_replies
+    assert seen.abandoned, (seen.total, seen.sent)
+    assert seen.sent < 16 * 1024 * 1024, seen.sent
