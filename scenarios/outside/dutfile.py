@@ -32,7 +32,7 @@ swaks and a standard-library ``smtplib`` script::
     default_timeout_s = 120           # its own timeout when it cannot be set (omit: none)
 
 The argument list is ``command``, then the security fragment, then ``auth.args``, then
-``after``. An element that is itself a list is repeated once per envelope recipient
+``timeout_args`` (when an audit sets the timeout), then ``after``. An element that is itself a list is repeated once per envelope recipient
 (``{recipient}`` is only known there). Placeholders (``{{``/``}}`` for literal braces) are
 the names of :data:`PLACEHOLDERS`; any other name is refused when the file is loaded.
 
@@ -302,9 +302,11 @@ class DutFile:
             raise DutError(f"{self.path}: the program {self.program_path!r} is not installed")
         return found
 
-    def _parts(self, scenario: Scenario) -> list[Arg]:
+    def _parts(self, scenario: Scenario, *, timeout: bool = False) -> list[Arg]:
         """The argument templates for ``scenario``: command, security fragment, auth
-        arguments (when it logs in), after."""
+        arguments (when it logs in), ``timeout_args`` (with ``timeout``), after: the
+        positional arguments stay last (msmtp read a timeout after its ``--`` as a
+        recipient)."""
         security = scenario.device_config(LOOPBACK).server.security
         if security not in self.security and security != "none":
             raise DutError(f"{self.path}: client.security.{security}: missing; scenario "
@@ -315,6 +317,8 @@ class DutFile:
                 raise DutError(f"{self.path}: [client.auth]: missing; scenario "
                                f"{scenario.name} logs in")
             parts += self.auth
+        if timeout and self.timeout_args is not None:
+            parts += self.timeout_args
         return parts + list(self.after)
 
     def placeholders_used(self, scenario: Scenario) -> set[str]:
@@ -352,10 +356,8 @@ class DutFile:
     def argv(self, scenario: Scenario, values: Mapping[str, str],
              recipients: Sequence[str]) -> list[str]:
         """The argument list for ``scenario`` with ``values`` for the placeholders; with a
-        ``timeout_s`` value, ``timeout_args`` after it."""
-        parts = self._parts(scenario)
-        if "timeout_s" in values and self.timeout_args is not None:
-            parts += self.timeout_args
+        ``timeout_s`` value, ``timeout_args`` before ``after``."""
+        parts = self._parts(scenario, timeout="timeout_s" in values)
         out: list[str] = []
         for part in parts:
             if isinstance(part, tuple):

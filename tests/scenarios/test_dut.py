@@ -308,3 +308,18 @@ def test_an_address_with_a_line_break_stays_raw_for_the_program_not_in_the_heade
     assert b"RCPT TO" not in message
     quoted = message_for(resolve_scenario("envelope-quoted-local-part"), NOW)
     assert b"To: invalid@example.invalid\r\n" in quoted
+
+
+def test_timeout_args_come_before_the_positional_arguments(tmp_path: Path) -> None:
+    """msmtp's ``--timeout=2`` once came after its ``--``: msmtp took it for a recipient,
+    never timed out, and failed every timeouts case of the audit by being killed."""
+    path = _dut(tmp_path, '[client]\nname = "x"\ncommand = ["x", "--from={sender}"]\n'
+                          'after = ["--", ["{recipient}"]]\n'
+                          'timeout_args = ["--timeout={timeout_s}"]\n')
+    scenario = _scenario()
+    dut = DutFile.load(path)
+    values = {"sender": "a@example.com", "timeout_s": "2"}
+    assert dut.argv(scenario, values, ["b@example.net"]) == [
+        "x", "--from=a@example.com", "--timeout=2", "--", "b@example.net"]
+    assert dut.argv(scenario, {"sender": "a@example.com"}, ["b@example.net"]) == [
+        "x", "--from=a@example.com", "--", "b@example.net"]
