@@ -32,8 +32,9 @@ swaks and a standard-library ``smtplib`` script::
     default_timeout_s = 120           # its own timeout when it cannot be set (omit: none)
 
 The argument list is ``command``, then the security fragment, then ``auth.args``, then
-``timeout_args`` (when an audit sets the timeout), then ``after``. An element that is itself a list is repeated once per envelope recipient
-(``{recipient}`` is only known there). Placeholders (``{{``/``}}`` for literal braces) are
+``timeout_args`` (when an audit sets the timeout), then ``after``. An element that is
+itself a list is repeated once per envelope recipient (``{recipient}`` is only known
+there). Placeholders (``{{``/``}}`` for literal braces) are
 the names of :data:`PLACEHOLDERS`; any other name is refused when the file is loaded.
 
 Secrets. A program's command line is readable by every user of the machine
