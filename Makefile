@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest robot bench golden fuzz clean lwip
+.PHONY: run test lint typecheck pytest robot bench golden fuzz explore clean lwip
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_report.py
 	$(BIN)/python bench/bench_import.py
 	$(BIN)/python bench/bench_serve_memory.py
+	$(BIN)/python bench/bench_explore.py
 
 # lwIP 2.1.3 and its SMTP client as a C firmware (emulator/cfirmware/lwip): the source is
 # fetched by package name (apt-get source lwip, or LWIP_SRC=/path/to/lwip), never kept in
@@ -70,6 +71,13 @@ lwip:
 # prints inputs per second and every failure with the command that replays it.
 fuzz: $(STAMP)
 	$(BIN)/python bench/fuzz_replies.py
+
+# The explorer's full rediscovery campaign (bench/explore_rediscovery.py): the five happy
+# paths on every release, 2,000 schedules each, then five more on current; prints which
+# changelog bug each release showed at which schedule, and exits 0 only when every
+# release found each of its bugs and current found nothing. Shrunk files: build/explore/.
+explore: $(STAMP)
+	$(BIN)/python bench/explore_rediscovery.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

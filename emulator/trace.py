@@ -70,7 +70,7 @@ FirmwareKind: TypeAlias = Literal["submit", "event", "log", "wire_problem", "con
 """The firmware on a board: jobs and events (``<board>.app``), a C firmware's log lines,
 wire problems and faults (``<board>.fw``)."""
 ClientKind: TypeAlias = Literal["send", "event", "message_composed", "discarded_plaintext",
-                                "job_lost"]
+                                "job_lost", "matched"]
 """The SMTP client task (``<board>.smtp``): :mod:`smtp.task`, :class:`smtp.outputs.Log`."""
 UartKind: TypeAlias = Literal["rx", "rx_overrun", "tx"]
 """A UART (``<board>.uart``)."""
@@ -90,9 +90,10 @@ TlsKind: TypeAlias = Literal["tls_start", "tls_established", "tls_close_notify_r
 ServerKind: TypeAlias = Literal["accept", "rx", "tx", "tls_established", "tls_failed",
                                 "tls_close_notify", "discarded", "discarded_plaintext",
                                 "close", "reset", "drop_tls", "silence", "closed", "refused",
-                                "idle_timeout", "tls_stall", "tx_generated"]
+                                "idle_timeout", "tls_stall", "tx_generated", "answer"]
 """A scripted server's connection (``server.c<N>``), simulated or on real sockets (the
-asyncio driver's transcript lines become these records in reports)."""
+asyncio driver's transcript lines become these records in reports); ``answer`` is an
+entry of the simulated server's reply ledger."""
 TestKind: TypeAlias = Literal["done", "reply", "hello", "set_order"]
 """Kinds the test suite's own tasks and hooks record (``tests/``): listed so that the
 check below lets them through."""

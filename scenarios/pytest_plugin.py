@@ -14,6 +14,10 @@ is enough. It adds two options and four fixtures:
   in virtual time (:class:`HilBoard`); nobody listens yet.
 - ``hil_server``: puts a scripted server on ``hil_board``'s server host, built from a
   ``ServerConfig``, a scenario name or path, or the default correct server.
+- ``hil_explore``: a bounded exploration (:mod:`scenarios.explore.testing`):
+  ``hil_explore("pipelining", budget=200)`` returns the report, its shrunk files under
+  the test's temporary directory; ``assert_nothing_found(report)`` fails the test with
+  the summary and the top of each shrunk file.
 
 :func:`assert_passed` fails a test with the verdict's reasons and the last lines of the
 transcript. When a test that ran scenarios fails, the artifacts of its runs (transcript,
@@ -45,6 +49,8 @@ if TYPE_CHECKING:
     from emulator.board import Board
     from emulator.firmware import SmtpFirmware, TimedEvent
     from emulator.kernel import Kernel
+    from scenarios.explore.report import ExploreReport
+    from scenarios.explore.testing import Exploration
     from scenarios.format import Scenario
     from scenarios.runner import RunResult
     from scenarios.server.rules import ServerConfig
@@ -316,6 +322,24 @@ def hil_run(request: pytest.FixtureRequest, hil_profile: str, hil_seed: int,
 def hil_board(hil_profile: str, hil_seed: int) -> HilBoard:
     """A fresh emulated board, link and server host in virtual time (see HilBoard)."""
     return HilBoard.build(hil_profile, hil_seed)
+
+
+@pytest.fixture
+def hil_explore(hil_profile: str, tmp_path: Path) -> Exploration:
+    """A bounded exploration on ``--hil-profile`` (see Exploration)."""
+    # start-up: imported when used (see the module docstring)
+    from scenarios.explore.testing import Exploration
+
+    return Exploration(tmp_path / "smtp-hil-explore", hil_profile)
+
+
+def assert_nothing_found(report: ExploreReport) -> None:
+    """Fail the test, naming each shrunk file, when an exploration found failures."""
+    __tracebackhide__ = True
+    # start-up: imported when used (see the module docstring)
+    from scenarios.explore.testing import assert_nothing_found as check
+
+    check(report)
 
 
 class ServerFactory:

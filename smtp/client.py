@@ -66,6 +66,12 @@ from smtp.timers import TimerName
 from smtp.transaction import MailTransaction, compose
 
 
+def _matched(command: Command, reply: Reply) -> Log:
+    """The record of ``reply`` taken as the answer to ``command`` (the invariants align
+    these with the server's reply ledger: :mod:`scenarios.verdict.invariants`)."""
+    return Log("matched", f"{command} {reply.code}")
+
+
 class ClientCore(PhaseMachine):
     """One SMTP session working through a queue of jobs.
 
@@ -268,17 +274,19 @@ class ClientCore(PhaseMachine):
             if self.phase is Phase.CONTENT and not reply.is_positive_completion:
                 # An early final reply while we stream the content: the server gave up.
                 self.enter_phase(Phase.SESSION)
-                return self.end_job(CommandAbort("DATA", reply), rset=True,
-                                    close=CloseMode.ABORT)
+                return [_matched("DATA", reply), *self.end_job(
+                    CommandAbort("DATA", reply), rset=True, close=CloseMode.ABORT)]
             return self.fail_session(
                 ClientError(ErrorKind.PROTOCOL, f"unsolicited reply: {reply}", reply),
                 close=CloseMode.ABORT)
         expect = self._expect.popleft()
+        matched = _matched(expect.command, reply)
         if reply.code == 421 and expect.command not in ("GREETING", "QUIT"):
             # RFC 5321 3.8: the server is shutting down the channel; whatever the command,
             # the transaction is over. Report it on the command it answered.
-            return self.fail_session(CommandAbort(expect.command, reply), close=CloseMode.ABORT)
-        out = expect.handler(reply)
+            return [matched, *self.fail_session(CommandAbort(expect.command, reply),
+                                                close=CloseMode.ABORT)]
+        out: list[Output] = [matched, *expect.handler(reply)]
         phase = self.phase
         if phase is Phase.SESSION or phase is Phase.QUITTING:  # the head's timer runs
             out += self._arm_head()

@@ -75,10 +75,12 @@ class Close:
     abort: bool = False
 
 
-LogKind: TypeAlias = Literal["discarded_plaintext", "job_lost"]
+LogKind: TypeAlias = Literal["discarded_plaintext", "job_lost", "matched"]
 """``discarded_plaintext``: bytes after the 220 to STARTTLS, dropped unread (RFC 3207);
-``job_lost``: a release before 2.1 dropped a job without an event. The task records
-it under this kind, one of :data:`emulator.trace.TraceKind`."""
+``job_lost``: a release before 2.1 dropped a job without an event; ``matched``: a reply
+was taken as the answer to a command (detail ``"MAIL 250"``: the command, the reply's
+code), in the order the client read them. The task records it under this kind, one of
+:data:`emulator.trace.TraceKind`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,3 +57,25 @@ def test_make_bench_runs_every_bench_script() -> None:
     ran = {line.split("bench/", 1)[1].split()[0] for line in recipe.splitlines()
            if "bench/bench_" in line}
     assert ran == {p.name for p in BENCH.glob("bench_*.py")}
+
+
+def test_the_rediscovery_script_labels_a_small_campaign(capsys: pytest.CaptureFixture[str],
+                                                          tmp_path: Path) -> None:
+    """`make explore`'s script on a tiny campaign: month/day (schedule 0) and the
+    blank-line truncation (schedule 1) found on 2.2 from the date-header happy path,
+    each labelled by flipping its flag back; 2.2's TLS timeout cannot be reached from a
+    plaintext start and is MISSED, so the exit status is 1."""
+    script = _load("explore_rediscovery.py")
+    try:
+        status = script.main(["--budget", "3", "--others-budget", "0", "--starts",
+                              "date-header", "--profiles", "2.2,current", "--jobs", "1",
+                              "--out", str(tmp_path)])
+        out = capsys.readouterr().out
+    finally:
+        del sys.modules["explore_rediscovery"]
+    assert status == 1
+    assert "| 2.2 | 1 | 0 | - | - | - | MISSED |" in out
+    assert "month/day on 2.2: schedule 0 from date-header, mail.date_is_rtc (date)" in out
+    assert "blank line on 2.2: schedule 1 from date-header, " \
+           "mail.sent_means_one_exact_copy (body cut)" in out
+    assert "current: 0 failure(s) in 3 schedules" in out

@@ -102,9 +102,15 @@ def _add_import(sub: Any) -> None:
     add_import_parser(sub)
 
 
+def _add_explore(sub: Any) -> None:
+    from scenarios.cli.explore import add_explore_parser  # start-up: see above
+    add_explore_parser(sub)
+
+
 SUBCOMMANDS: Final[dict[str, Callable[[Any], None]]] = {
     "list": _add_list, "run": _add_run, "matrix": _add_matrix, "audit": _add_audit,
     "send": _add_send, "board": _add_board, "serve": _add_serve, "import": _add_import,
+    "explore": _add_explore,
 }
 """Every subcommand, in the order ``--help`` lists them, and what adds its parser."""
 

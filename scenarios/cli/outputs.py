@@ -20,6 +20,7 @@ from scenarios.runner import RunResult
 
 if TYPE_CHECKING:
     from scenarios.report.from_runs import FirmwareRuns
+    from scenarios.report.model import Report
 
 
 def check_output_file(option: str, path: Path) -> None:
@@ -59,10 +60,15 @@ def write_report(path: Path, results: list[RunResult], *, title: str, matrix: bo
     # start-up: the report's views and HTML load only for --report (measured: 13 ms of
     # every `smtp-hil run` and `matrix`)
     from scenarios.report.from_runs import build_report  # start-up: see above
-    from scenarios.report.html import render_report  # start-up: see above
 
-    report = build_report(results, title=title, matrix=matrix, firmware=firmware,
-                          artifacts=artifacts, report=path)
+    write_html(path, build_report(results, title=title, matrix=matrix, firmware=firmware,
+                                  artifacts=artifacts, report=path))
+
+
+def write_html(path: Path, report: Report) -> None:
+    """``report`` as the HTML file ``--report`` names."""
+    from scenarios.report.html import render_report  # start-up: see write_report
+
     try:
         path.write_text(render_report(report), encoding="utf-8")
     except OSError as exc:

@@ -59,7 +59,12 @@ from scenarios.format.meta import (
 )
 from scenarios.format.scenario import Scenario
 from scenarios.format.server import RuleSection, ServerSection
-from scenarios.format.vocabulary import ERROR_KIND_NAMES, EVENT_NAMES
+from scenarios.format.vocabulary import (
+    ERROR_KIND_NAMES,
+    EVENT_NAMES,
+    INVARIANT_NAMES,
+    InvariantName,
+)
 from smtp.events import PROGRESS_EVENT_NAMES
 
 __all__ = [
@@ -68,6 +73,7 @@ __all__ = [
     "ERROR_KIND_NAMES",
     "EVENT_NAMES",
     "FAULT_NAMES",
+    "INVARIANT_NAMES",
     "JOB_KINDS",
     "PROGRESS_EVENT_NAMES",
     "SERVER_OBSERVABLE",
@@ -81,6 +87,7 @@ __all__ = [
     "Fault",
     "HoldFault",
     "InjectRstFault",
+    "InvariantName",
     "LinkSection",
     "MailJobSection",
     "PartitionFault",

@@ -22,6 +22,7 @@ from scenarios.format.vocabulary import (
     STRICT,
     ErrorKindName,
     EventName,
+    InvariantName,
     NonEmpty,
     ProgressEventName,
     seconds_to_us_or_none,
@@ -77,7 +78,9 @@ class ServerExpect(BaseModel):
 
 _COMMAND_EVENTS: Final = ("command_abort", "timeout")
 _LIST_CHECKS: Final = frozenset({"headers_present", "headers_absent", "headers_match",
-                                 "events_include"})
+                                 "events_include", "invariants"})
+_NOT_FROM_ONE_RUN: Final = frozenset({"run.deterministic"})
+"""Invariants no single run can judge (a second run in a fresh process does)."""
 
 
 class Expect(BaseModel):
@@ -107,6 +110,9 @@ class Expect(BaseModel):
     """The stack never found the pool empty when it needed a buffer to send a segment."""
     pool_returns_to_full: bool | None = None
     no_watchdog_reset: bool = True
+    invariants: list[InvariantName] = Field(default_factory=list)
+    """Invariants (:mod:`scenarios.verdict.invariants`) this run must keep, judged with
+    the same definitions and words as ``smtp-hil explore`` uses."""
     server: ServerExpect = Field(default_factory=ServerExpect)
 
     @property
@@ -129,6 +135,10 @@ class Expect(BaseModel):
             except re.error as exc:
                 problems.append((("headers_match", header),
                                  f"not a regular expression: {exc}"))
+        problems += [(("invariants", i), f"{name} is judged by running again "
+                                           f"(smtp-hil run --check-determinism), not by "
+                                           f"one run's verdict")
+                     for i, name in enumerate(self.invariants) if name in _NOT_FROM_ONE_RUN]
         if problems:
             raise problems_error(problems)
         return self
@@ -172,6 +182,7 @@ SERVER_OBSERVABLE: Final[Mapping[str, bool]] = {
     "tx_allocations_never_failed": False,
     "pool_returns_to_full": False,
     "no_watchdog_reset": False,
+    "invariants": False,  # they read the client's events and the device
     **{f"server.{name}": True for name in ServerExpect.model_fields},
 }
 """For each expectation (dotted name): can the server side alone check it? A later

@@ -3,7 +3,9 @@
 One entry per fault: ``fault`` names the verb (the same names as :class:`stack.link.Link`'s
 methods and the Robot keywords: ``drop_nth``, ``drop_after``, ``inject_rst``, ``hold``,
 ``partition``, ``set_loss``), ``at_s`` when it is armed or fires, and the verb's own
-keys. Sides are named as the file names them: ``device`` or ``server``. ``hold`` and
+keys. Instead of ``at_s``, a fault may be anchored to what the server saw: ``after =
+"server:DATA"`` (with ``after_nth`` and ``after_s``: :mod:`scenarios.format.anchors`).
+Sides are named as the file names them: ``device`` or ``server``. ``hold`` and
 ``partition`` go by pairs of sides (``src`` to ``dst``, either left out: any), and a
 timed one is released or repaired alone, ``duration_s`` later: overlapping holds and
 partitions never end one another.
@@ -25,8 +27,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Final, Literal, TypeAlias, get_args
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from scenarios.format.anchors import AnchoredTiming
 from scenarios.format.vocabulary import (
     STRICT,
     Probability,
@@ -54,15 +58,20 @@ class Sides:
         return None if side is None else self.ip(side)
 
 
-class _TimedFault(BaseModel):
-    """A fault the runner arms (or fires) ``at_s`` seconds into the run."""
+class _TimedFault(AnchoredTiming):
+    """A fault the runner arms (or fires) ``at_s`` seconds into the run, or ``after_s``
+    after an anchor (:class:`~scenarios.format.anchors.AnchoredTiming`)."""
 
     model_config = STRICT
-    at_s: Seconds = 0.0
+    at_s: Seconds | None = 0.0  # None only where a verb needs at_s or after (inject_rst)
 
     @property
     def at_us(self) -> int:
-        return seconds_to_us(self.at_s)
+        return seconds_to_us(self.at_s or 0.0)
+
+    def when(self, link: Link, action: Callable[[], object]) -> None:
+        """Call ``action`` when this fault is due (at ``at_s``, or after its anchor)."""
+        self.schedule(link, self.at_us, action)
 
 
 class DropNthFault(_TimedFault):
@@ -75,15 +84,15 @@ class DropNthFault(_TimedFault):
     payload_only: bool = False
 
     def arm(self, link: Link, sides: Sides) -> None:
-        link.kernel.call_at(self.at_us, partial(link.drop_nth, self.n,
-                                                src=sides.ip_or_any(self.src),
-                                                payload_only=self.payload_only))
+        self.when(link, partial(link.drop_nth, self.n, src=sides.ip_or_any(self.src),
+                                payload_only=self.payload_only))
 
 
-class DropAfterFault(BaseModel):
+class DropAfterFault(AnchoredTiming):
     """Make ``src`` a silent peer from ``at_s`` or once it has sent
     ``after_payload_bytes`` payload bytes, whichever comes first (from the start when
-    neither is given). Armed when the run starts (``Link.drop_after(time_us=...)``)."""
+    neither is given). Armed when the run starts (``Link.drop_after(time_us=...)``), or
+    when its anchor fires: then ``after_s`` and the bytes count from the anchor."""
 
     model_config = STRICT
     fault: Literal["drop_after"]
@@ -97,8 +106,13 @@ class DropAfterFault(BaseModel):
         return seconds_to_us_or_none(self.at_s)
 
     def arm(self, link: Link, sides: Sides) -> None:
-        link.drop_after(src=sides.ip(self.src), time_us=self.time_us,
-                        payload_bytes=self.after_payload_bytes)
+        if self.after is None:
+            link.drop_after(src=sides.ip(self.src), time_us=self.time_us,
+                            payload_bytes=self.after_payload_bytes)
+            return
+        offset = seconds_to_us(self.after_s) if "after_s" in self.model_fields_set else None
+        self.schedule(link, 0, partial(link.drop_after, src=sides.ip(self.src),
+                                       time_us=offset, payload_bytes=self.after_payload_bytes))
 
 
 class InjectRstFault(_TimedFault):
@@ -106,11 +120,18 @@ class InjectRstFault(_TimedFault):
 
     fault: Literal["inject_rst"]
     towards: Side
-    at_s: Seconds  # required: there is no connection to reset at the start
+    at_s: Seconds | None = Field(default=None, validate_default=True)
+
+    @field_validator("at_s")
+    @classmethod
+    def _at_or_after(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is None and info.data.get("after") is None:
+            # there is no connection to reset at the start: say when
+            raise PydanticCustomError("missing", "Field required")
+        return value
 
     def arm(self, link: Link, sides: Sides) -> None:
-        link.kernel.call_at(self.at_us, partial(link.inject_rst,
-                                                towards=sides.ip(self.towards)))
+        self.when(link, partial(link.inject_rst, towards=sides.ip(self.towards)))
 
 
 class _PairedFault(_TimedFault):
@@ -133,7 +154,7 @@ class _PairedFault(_TimedFault):
         return self
 
     def arm(self, link: Link, sides: Sides) -> None:
-        link.kernel.call_at(self.at_us, partial(self._place, link, sides))
+        self.when(link, partial(self._place, link, sides))
 
     def _place(self, link: Link, sides: Sides) -> None:
         end = self._start(link, sides.ip_or_any(self.src), sides.ip_or_any(self.dst))
@@ -175,8 +196,7 @@ class SetLossFault(_TimedFault):
     src: Side | None = None
 
     def arm(self, link: Link, sides: Sides) -> None:
-        link.kernel.call_at(self.at_us, partial(link.set_loss, self.probability,
-                                                src=sides.ip_or_any(self.src)))
+        self.when(link, partial(link.set_loss, self.probability, src=sides.ip_or_any(self.src)))
 
 
 Fault: TypeAlias = Annotated[

@@ -47,6 +47,18 @@ TlsVersionName: TypeAlias = Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 HISTORICAL_PROFILES: Final = tuple(p for p in PROFILE_NAMES if p != "current")
 """The releases a scenario may say it fails on (``current`` has every bug fixed)."""
 
+InvariantName: TypeAlias = Literal[
+    "terminal.exactly_one", "terminal.timely", "terminal.prompt_on_close",
+    "mail.sent_means_one_exact_copy", "mail.failure_means_no_copy", "mail.date_is_rtc",
+    "mail.headers_as_job", "tls.policy", "tls.downgrade_announced", "device.pool_full",
+    "device.no_watchdog_reset", "device.no_crash", "run.deterministic",
+]
+"""The invariants :mod:`scenarios.verdict.invariants` judges (what holds for every run of
+every scenario, whatever its ``[expect]``). Listed here, once, because the format sits
+below the verdicts: ``expect.invariants`` names them (a test checks that the verdict
+module judges exactly these)."""
+INVARIANT_NAMES: Final[tuple[InvariantName, ...]] = get_args(InvariantName)
+
 DEFAULT_RTC: Final = datetime(2024, 6, 3, 10, 0, 0, tzinfo=UTC)
 """The device RTC (and the server clock) when the scenario does not say."""
 LINE_BREAKS: Final = frozenset("\r\n\x00")

@@ -247,6 +247,8 @@ class _Builder:
             conn.phase = ""
             self.mark(rec.t_us, "server", "conn",
                       f"connection {conn.number} closed ({rec.fields.get('reason')})")
+        elif kind == "answer":
+            return  # the reply ledger: the arrows already show what the server wrote
         elif kind == "discarded_plaintext":
             self.mark(rec.t_us, "server", "log", f"server discards "
                       f"{rec.fields.get('length')} plaintext byte(s) sent before TLS")
@@ -325,6 +327,8 @@ class _Builder:
             elif kind == "message_composed":
                 self.mark(t, "client", "log", f"message composed: Date {rec.fields.get('date')} "
                           f"from the RTC reading {rec.fields.get('rtc')}")
+            elif kind == "matched":
+                return  # which reply answered which command: the arrows' business
             else:
                 detail = rec.fields.get("detail")
                 text = f"{kind}: {detail}" if isinstance(detail, str) else \

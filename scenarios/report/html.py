@@ -26,7 +26,15 @@ from html import escape
 from importlib.resources import files
 from typing import Final
 
-from scenarios.report.model import JsonValue, MatrixGrid, Outcome, Report, RunView, Scorecard
+from scenarios.report.model import (
+    JsonValue,
+    MatrixGrid,
+    Outcome,
+    Report,
+    RunView,
+    Scorecard,
+    SummaryLine,
+)
 
 GENERATOR = "smtp-hil"
 ERROR_CATCHER = (
@@ -143,6 +151,19 @@ def _run_list(runs: tuple[RunView, ...]) -> str:
             f'<ul class="run-list">{items}</ul></section>')
 
 
+def _summary(title: str, lines: tuple[SummaryLine, ...]) -> str:
+    items = []
+    for line in lines:
+        links = " ".join(f'<a href="#run-{escape(run_id)}">{escape(label)}</a>'
+                         for label, run_id in line.links)
+        bad = ' class="bad"' if line.failure else ""
+        items.append(f"<li{bad}>{escape(line.text)}"
+                     + (f' <span class="summary-links">{links}</span>' if links else "")
+                     + "</li>")
+    return (f'<section id="summary" aria-label="summary"><h2>{escape(title)}</h2>'
+            f'<ul class="summary">{"".join(items)}</ul></section>')
+
+
 def render_report(report: Report) -> str:
     """The HTML text of ``report`` (module docstring)."""
     counts = dict.fromkeys(Outcome, 0)
@@ -159,6 +180,8 @@ def render_report(report: Report) -> str:
     listing = _matrix(report.matrix) if report.matrix is not None else (
         _scorecard(report.scorecard) if report.scorecard is not None else (
             _run_list(report.runs) if len(report.runs) > 1 else ""))
+    if report.summary:
+        listing = _summary(report.summary_title, report.summary) + "\n" + listing
     return f"""<!DOCTYPE html>
 <html lang="en" data-report-state="loading">
 <head>

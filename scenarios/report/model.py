@@ -364,11 +364,24 @@ class Scorecard:
 
 
 @dataclass(frozen=True, slots=True)
+class SummaryLine:
+    """A line above the matrix (an exploration's findings): its text, whether it is a
+    failure, and the runs it links to, each as (label, ``run_id``)."""
+
+    text: str
+    failure: bool = False
+    links: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
-    """What one HTML file shows: a title, the runs, and the matrix or the audit's
-    scorecard when there is one."""
+    """What one HTML file shows: a title, the runs, the matrix or the audit's scorecard
+    when there is one, and summary lines when there are (``smtp-hil explore --report``:
+    what it found)."""
 
     title: str
     runs: tuple[RunView, ...]
     matrix: MatrixGrid | None = None
     scorecard: Scorecard | None = None
+    summary: tuple[SummaryLine, ...] = ()
+    summary_title: str = "Summary"

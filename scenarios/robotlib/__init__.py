@@ -3,12 +3,12 @@
 The library is composed of components by area, as robotframework-browser composes its
 ``keywords/*.py``: board (:mod:`.keywords.board`), scripted server and whole scenarios
 (:mod:`.keywords.server`), link faults (:mod:`.keywords.network`), serial consoles
-(:mod:`.keywords.console`), the server's mailbox (:mod:`.keywords.mailbox`) and artifacts
-(:mod:`.keywords.artifacts`). Each keyword is a thin, documented method of one component,
-tagged with its area (``board``, ``server``, ``network``, ``console``, ``mailbox``,
-``artifacts``); the library offers them all through Robot's hybrid API, and Python code
-can call them as plain methods (``SmtpHilLibrary().boot_emulated_board(profile="2.4")``),
-Robot or not.
+(:mod:`.keywords.console`), the server's mailbox (:mod:`.keywords.mailbox`), artifacts
+(:mod:`.keywords.artifacts`) and bounded explorations (:mod:`.keywords.explore`). Each
+keyword is a thin, documented method of one component, tagged with its area (``board``,
+``server``, ``network``, ``console``, ``mailbox``, ``artifacts``, ``explore``); the
+library offers them all through Robot's hybrid API, and Python code can call them as
+plain methods (``SmtpHilLibrary().boot_emulated_board(profile="2.4")``), Robot or not.
 
 This module knows the components and Robot's library conventions; the keywords are the
 components' business.
@@ -23,6 +23,7 @@ from scenarios.robotlib.context import LibraryComponent, LibraryContext
 from scenarios.robotlib.keywords.artifacts import ArtifactKeywords
 from scenarios.robotlib.keywords.board import BoardKeywords
 from scenarios.robotlib.keywords.console import ConsoleKeywords
+from scenarios.robotlib.keywords.explore import ExploreKeywords
 from scenarios.robotlib.keywords.mailbox import MailboxKeywords
 from scenarios.robotlib.keywords.network import NetworkKeywords
 from scenarios.robotlib.keywords.server import ServerKeywords
@@ -69,7 +70,8 @@ class SmtpHilLibrary:
     = Areas =
 
     Every keyword carries the tag of its area (``board``, ``server``, ``network``,
-    ``console``, ``mailbox``, ``artifacts``): the keyword documentation filters by tag.
+    ``console``, ``mailbox``, ``artifacts``, ``explore``): the keyword documentation
+    filters by tag.
 
     == Board ==
 
@@ -114,6 +116,12 @@ class SmtpHilLibrary:
     `Save Artifacts` writes the transcript, the trace and a pcap of the run under
     ``${OUTPUT DIR}/artifacts/<test name>/`` and links them in the log; `Transcript Should
     Contain` checks the SMTP dialogue.
+
+    == Explore ==
+
+    `Explore Scenario` searches faults and inputs from a scenario within a budget, as
+    ``smtp-hil explore`` does, and fails naming the shrunk scenario file of each failure
+    it finds (written under ``${OUTPUT DIR}/explore/<test name>/`` and linked in the log).
 
     = Assertions =
 
@@ -174,8 +182,10 @@ class SmtpHilLibrary:
         self.console = ConsoleKeywords(self.ctx)
         self.mailbox = MailboxKeywords(self.ctx)
         self.artifacts = ArtifactKeywords(self.ctx)
+        self.explore = ExploreKeywords(self.ctx)
         components: list[LibraryComponent] = [self.board, self.server, self.network,
-                                              self.console, self.mailbox, self.artifacts]
+                                              self.console, self.mailbox, self.artifacts,
+                                              self.explore]
         self._keywords: dict[str, Any] = {}
         for component in components:
             for name in dir(type(component)):

@@ -105,7 +105,7 @@ class AsyncConnection(asyncio.Protocol):
         self.server = server
         self.index = server.next_index()
         self.engine = ServerEngine(server.config, server.rulebook, keep_transcript=False,
-                                   hold=server.limits.hold(server.config.max_size))
+                                   hold=server.limits.hold(server.config.size_limit))
         self.lines: list[TranscriptLine] = []
         self.peer = "?"
         self.close_reason: str | None = None

@@ -46,6 +46,7 @@ from scenarios.server.actions import (
 )
 from scenarios.server.content import ContentIntake, Framing
 from scenarios.server.esmtp_params import parse_params as parse_params  # re-export: public
+from scenarios.server.ledger import Answer, answer_of
 from scenarios.server.limits import ContentHold
 from scenarios.server.mailbox import GeneratedSent, Observations, ReceivedMail, SizeRecord
 from scenarios.server.names import ehlo_name_acceptable as ehlo_name_acceptable  # re-export
@@ -72,14 +73,16 @@ class ServerEngine(SmtpVerbs):
 
     def __init__(self, config: ServerConfig, rulebook: RuleBook | None = None, *,
                  hold: ContentHold | None = None, keep_transcript: bool = True,
-                 seed: int = 0) -> None:
+                 seed: int = 0, keep_answers: bool = False) -> None:
         """``rulebook``: pass one shared ``RuleBook(config.rules)`` to every connection of a
         server so that rule counts run across connections (``GREETING`` with ``nth=2`` is
         then the second connection); by default each engine counts on its own. ``hold``
         bounds the mail content kept (:mod:`scenarios.server.limits`; none by default);
         ``keep_transcript`` False keeps no copy of the bytes in :attr:`transcript`;
         ``seed`` seeds the rules' draws (a trickle's jitter) when the engine makes its own
-        rule book."""
+        rule book;
+        ``keep_answers`` keeps the reply ledger for :meth:`take_answers`
+        (:mod:`scenarios.server.ledger`)."""
         if not isinstance(config, ServerConfig):
             raise ValueError(f"config: expected a ServerConfig, got {config!r}")
         self.config = config
@@ -89,6 +92,8 @@ class ServerEngine(SmtpVerbs):
         self._observations = Observations()
         self._transcript: list[tuple[str, bytes]] = []
         self._keep_transcript = keep_transcript
+        self._keep_answers = keep_answers
+        self._answers: list[Answer] = []
         self._hold = hold if hold is not None else ContentHold()
         self._buffer = bytearray()
         self.content = ContentIntake(config, self._observations, self._hold, self._buffer)
@@ -119,6 +124,12 @@ class ServerEngine(SmtpVerbs):
     def transcript(self) -> list[tuple[str, bytes]]:
         """``("C", bytes)`` per read and ``("S", bytes)`` per write, in order."""
         return self._transcript
+
+    def take_answers(self) -> list[Answer]:
+        """The ledger entries of the commands answered since the last call (only with
+        ``keep_answers``), oldest first."""
+        answers, self._answers = self._answers, []
+        return answers
 
     @property
     def closed(self) -> bool:
@@ -239,6 +250,7 @@ class ServerEngine(SmtpVerbs):
     def _dispatch(self, verb: str, argument: str, rule: Rule | None) -> None:
         """Rule first, then the verb method (unless the rule suppresses it), then the reply."""
         outcome = self._result = _Outcome()
+        mails_before = len(self._mailbox)
         if rule is None or rule.keeps_transition():
             self._handler(verb)(argument)
         self._result = _Outcome()
@@ -246,7 +258,11 @@ class ServerEngine(SmtpVerbs):
         if reply is None and outcome.reply is not None:
             reply = R.encode(outcome.reply)
         rng = self._rules.rng_for(rule) if rule is not None else None
-        self._emit(apply_rule(rule, reply, outcome.after, rng))
+        actions = apply_rule(rule, reply, outcome.after, rng)
+        self._emit(actions)
+        if self._keep_answers:
+            self._answers.append(answer_of(verb, rule, outcome.reply, actions,
+                                           stored=len(self._mailbox) > mails_before))
         if rule is not None and rule.action in ("ignore", "silent", "close", "reset"):
             reply = None
         if reply is not None:
@@ -277,7 +293,10 @@ class ServerEngine(SmtpVerbs):
 
     def _reply_now(self, text: str) -> None:
         """A reply no rule can touch (line too long)."""
-        self._emit([Send(R.encode(text))])
+        actions: list[Action] = [Send(R.encode(text))]
+        self._emit(actions)
+        if self._keep_answers:
+            self._answers.append(answer_of("*", None, text, actions))
 
     # --- framing -----------------------------------------------------------------------
     def _process(self) -> None:
@@ -450,7 +469,7 @@ class ServerEngine(SmtpVerbs):
 
     def _content_refusal(self, mail: ReceivedMail) -> str | None:
         config, octets = self.config, self.session.envelope.octets
-        if config.max_size is not None and octets > config.max_size:
+        if config.size_limit is not None and octets > config.size_limit:
             return R.S552_SIZE_EXCEEDED
         if (refusal := self._hold.refusal(octets)) is not None:
             return refusal

@@ -379,5 +379,11 @@ class ServerConfig:
         )
         return tuple(c for c in base if c.upper() != "STARTTLS") if tls else base
 
+    @property
+    def size_limit(self) -> int | None:
+        """The largest message the server takes, in octets; None: no fixed maximum
+        (``max_size`` None, or 0, which ``SIZE 0`` advertises as such: RFC 1870 4)."""
+        return self.max_size or None
+
     def send_during_data_bytes(self) -> bytes | None:
         return None if self.send_during_data is None else _as_bytes(self.send_during_data)

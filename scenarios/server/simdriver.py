@@ -8,11 +8,13 @@ delays have passed, as a single-threaded server would. ``Send`` is one ``send()`
 so one segment (one TLS record under TLS); ``Delay`` waits in virtual time.
 
 Every byte the engine sees or sends is a trace record (``server``/``rx``, ``tx``) in
-plaintext, so the transcript is a view of the trace. After the server's own close_notify
-(``DropTls("close_notify")``) nothing the client sends is processed: it is read, so its
-buffers go back, and traced as ``discarded``; a Send after the alert goes out in
-plaintext on the raw socket, so trace, transcript and pcap show the same bytes. The
-server's clock (for Date checks) is its configured start time plus kernel time.
+plaintext, so the transcript is a view of the trace; so is each entry of its reply
+ledger (``answer``: :mod:`scenarios.server.ledger`), when the command is taken. After
+the server's own close_notify (``DropTls("close_notify")``) nothing the client sends is
+processed: it is read, so its buffers go back, and traced as ``discarded``; a Send after
+the alert goes out in plaintext on the raw socket, so trace, transcript and pcap show
+the same bytes. The server's clock (for Date checks) is its configured start time plus
+kernel time.
 
 This module knows the kernel, the simulated TCP socket, TLS and the engine; it knows
 nothing about the device or its client.
@@ -40,6 +42,7 @@ from scenarios.server.actions import (
 )
 from scenarios.server.engine import ServerEngine
 from scenarios.server.generated import GeneratedStream
+from scenarios.server.ledger import ANSWER_KIND
 from scenarios.server.rawsocket import RawSocket, RawSocketWrapper
 from scenarios.server.rules import RuleBook, ServerConfig
 from scenarios.server.tlsstall import HandshakeStall, StalledRawSocket, TlsStallMode, check_stall
@@ -186,6 +189,10 @@ class ServerConnection:
 
     # -- carrying out actions in order
     def _enqueue(self, actions: list[Action]) -> None:
+        """Trace the engine's answers (its reply ledger) as it took the commands, then
+        carry out what it asked for."""
+        for answer in self.engine.take_answers():
+            self.server.kernel.emit(self.source, ANSWER_KIND, **answer.trace_fields())
         self.actions.enqueue(actions)
 
     def _delay(self, us: int) -> bool:
@@ -404,7 +411,7 @@ class SimServer:
             self._refuse(sock, peer)
             return
         engine = ServerEngine(self.config, self._rulebook, seed=self.kernel.seed,
-                              keep_transcript=self.keep_transcripts)
+                              keep_transcript=self.keep_transcripts, keep_answers=True)
         conn = ServerConnection(self, engine, sock, index=self._accepted)
         self.connections.append(conn)
         self._open += 1

@@ -150,7 +150,8 @@ class SmtpVerbs(abc.ABC):
         if problem is not None:
             return self.reply(problem)
         size = declared_size(path.params)
-        if size is not None and self.config.max_size is not None and size > self.config.max_size:
+        limit = self.config.size_limit
+        if size is not None and limit is not None and size > limit:
             return self.reply(R.S552_SIZE_EXCEEDED)
         envelope = session.envelope
         envelope.sender, envelope.mail_params, envelope.size_declared = (

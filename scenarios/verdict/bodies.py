@@ -17,8 +17,12 @@ The received side is the server's content after dot-unstuffing, the text part de
 from its transfer encoding (quoted-printable), and nothing more: a lost trailing blank
 line, a body of blank lines cut to nothing, a bare LF or an extra line end all differ.
 
-This module knows received mails and the email package; nothing of runs, scenarios or
-Robot.
+:func:`content_difference` is the whole comparison of a mail with its job: the body,
+then each attachment byte for byte (``body_exact``, and the explorer's invariant that
+``sent`` means one exact copy).
+
+This module knows received mails, mail jobs and the email package; nothing of runs,
+scenarios or Robot.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Final
 
 from scenarios.server.mailbox import ReceivedMail
 from scenarios.verdict.mimeskeleton import Skeleton, full_payload, payload_pieces, skeleton
-from smtp.message import normalise_line_ends
+from smtp.message import MailJob, normalise_line_ends
 
 _CRLF: Final = b"\r\n"
 _SHOWN: Final = 24
@@ -139,3 +143,34 @@ def _strict_base64_digest(pieces: Iterable[str]) -> tuple[int, str] | None:
             digest.update(decoded)
             length += len(decoded)
     return None if carry else (length, digest.hexdigest())
+
+
+def content_difference(job: MailJob, mail: ReceivedMail) -> str | None:
+    """Why ``mail`` does not carry ``job``'s body and attachments exactly (the body after
+    the two allowed changes, each attachment byte for byte), in plain words; None when
+    it does. The structure without the bulk, each attachment compared by length and
+    SHA-256, both sides streamed (flat memory; :mod:`scenarios.verdict.mimeskeleton`)."""
+    shape = skeleton(mail.content)
+    why = body_difference(expected_text_body(job.body, mail, shape),
+                          received_text_body(mail, shape))
+    return why if why is not None else attachments_difference(job, mail, shape)
+
+
+def attachments_difference(job: MailJob, mail: ReceivedMail,
+                           shape: Skeleton | None = None) -> str | None:
+    """Why ``mail``'s attachments are not ``job``'s, byte for byte (length and SHA-256);
+    None when they are. ``shape``: the content's skeleton, when already made."""
+    if shape is None:
+        shape = skeleton(mail.content)
+    message = shape.message
+    attachments = list(message.iter_attachments()) if message.is_multipart() else []
+    for sent, part in zip(job.attachments, attachments, strict=False):
+        want_len, want = digest_of(sent.iter_content())
+        got_len, got = decoded_digest(part, shape)
+        if (got_len, got) != (want_len, want):
+            return (f"attachment {part.get_filename()}: server received {got_len} bytes "
+                    f"differing from the {want_len} sent")
+    if len(attachments) != len(job.attachments):
+        return (f"expected {len(job.attachments)} attachment(s), "
+                f"the server received {len(attachments)}")
+    return None

@@ -22,6 +22,7 @@ from emulator.units import format_us
 from scenarios.record import RunRecord
 from scenarios.verdict.datecheck import COMPOSED_KIND, composition, date_difference, rtc_reading
 from scenarios.verdict.firmware import check_firmware
+from scenarios.verdict.invariants import check as check_invariant_names
 from scenarios.verdict.serverchecks import (
     body_problem,
     headers_problem,
@@ -173,13 +174,22 @@ def check_pool(result: RunRecord) -> str | None:
     return "; ".join(problems) or None
 
 
+def check_invariants(result: RunRecord) -> str | None:
+    """``invariants``: each named invariant holds (:mod:`scenarios.verdict.invariants`,
+    the very definitions and words ``smtp-hil explore`` judges by)."""
+    names = result.scenario.expect.invariants
+    if not names:
+        return None
+    return "; ".join(check_invariant_names(result, names).lines()) or None
+
+
 def check_server(result: RunRecord) -> str | None:
     return server_problem(result.scenario.expect.server, result.server_side, result.mailbox)
 
 
 CHECKS: tuple[Check, ...] = (check_firmware, check_event, check_recipients, check_events_include,
                              check_mailbox_count, check_body, check_headers, check_date,
-                             check_time, check_pool, check_server)
+                             check_time, check_pool, check_invariants, check_server)
 
 
 def judge(result: RunRecord) -> Verdict:

@@ -20,14 +20,7 @@ from scenarios.format import Expect, ServerExpect
 from scenarios.record import ServerSide
 from scenarios.server.mailbox import Observations, ReceivedMail
 from scenarios.server.names import ehlo_name_acceptable
-from scenarios.verdict.bodies import (
-    body_difference,
-    decoded_digest,
-    digest_of,
-    expected_text_body,
-    received_text_body,
-)
-from scenarios.verdict.mimeskeleton import skeleton
+from scenarios.verdict.bodies import content_difference
 from smtp.jobs import Job
 from smtp.message import MailJob
 
@@ -45,26 +38,7 @@ def body_problem(expect: Expect, job: Job, mailbox: Sequence[ReceivedMail]) -> s
         return None
     if not mailbox:
         return "body_exact: the server received no mail"
-    mail = mailbox[0]
-    # the structure without the bulk, each attachment compared by length and SHA-256,
-    # both sides streamed (flat memory; scenarios.verdict.mimeskeleton)
-    shape = skeleton(mail.content)
-    why = body_difference(expected_text_body(job.body, mail, shape),
-                          received_text_body(mail, shape))
-    if why is not None:
-        return why
-    message = shape.message
-    attachments = list(message.iter_attachments()) if message.is_multipart() else []
-    for sent, part in zip(job.attachments, attachments, strict=False):
-        want_len, want = digest_of(sent.iter_content())
-        got_len, got = decoded_digest(part, shape)
-        if (got_len, got) != (want_len, want):
-            return (f"attachment {part.get_filename()}: server received {got_len} bytes "
-                    f"differing from the {want_len} sent")
-    if len(attachments) != len(job.attachments):
-        return (f"expected {len(job.attachments)} attachment(s), "
-                f"the server received {len(attachments)}")
-    return None
+    return content_difference(job, mailbox[0])
 
 
 def headers_problem(expect: Expect, mailbox: Sequence[ReceivedMail]) -> str | None:

@@ -361,7 +361,7 @@ def test_libdoc_tags_every_keyword_with_the_area_of_its_module(tmp_path: Path) -
     assert done.returncode == 0, done.stdout + done.stderr
     keywords = json.loads(spec.read_text())["keywords"]
     library = SmtpHilLibrary()
-    areas = {"board", "server", "network", "console", "mailbox", "artifacts"}
+    areas = {"board", "server", "network", "console", "mailbox", "artifacts", "explore"}
     for keyword in keywords:
         method = getattr(library, keyword["name"].lower().replace(" ", "_"))
         module_area = type(method.__self__).__module__.rpartition(".")[2]

@@ -617,6 +617,21 @@ def test_content_over_max_size_is_refused() -> None:
     assert obs.sizes[0].declared is None and obs.sizes[0].actual == 15
 
 
+def test_max_size_zero_is_no_fixed_maximum() -> None:
+    """RFC 1870 4: "SIZE 0" advertises no fixed maximum, so a server with ``max_size = 0``
+    takes any declared size and any content (it refused every mail with 552: found by
+    smtp-hil explore, which shrank a pipelined-MAIL case to exactly this setting)."""
+    wire = Wire(max_size=0)
+    wire.connect()
+    assert "SIZE 0" in wire.send(b"EHLO client.example.org\r\n")[0]
+    assert wire.send(b"MAIL FROM:<dev@example.org> SIZE=5000\r\n") == [R.S250_SENDER_OK]
+    assert wire.send(b"RCPT TO:<ops@example.net>\r\n") == [R.S250_RECIPIENT_OK]
+    wire.send(b"DATA\r\n")
+    assert wire.send(b"Subject: s\r\n\r\n" + b"x" * 5000 + b"\r\n.\r\n") == [
+        R.queued_as("HIL000001")]
+    assert len(wire.engine.mailbox) == 1
+
+
 def mail_with_date(wire: Wire, date: str | None, now: datetime) -> list[str]:
     header = b"" if date is None else b"Date: " + date.encode() + b"\r\n"
     for command in (b"MAIL FROM:<d@example.org>\r\n", b"RCPT TO:<o@example.net>\r\n", b"DATA\r\n"):

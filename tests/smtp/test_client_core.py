@@ -609,11 +609,22 @@ def test_plaintext_injected_after_220_ready_is_discarded(delivery: Delivery) -> 
     # so LOGIN (post-TLS) is used, not the injected PLAIN.
     assert pair.obs.auth_mechanisms == ["LOGIN"]
     assert event_types(pair) == [Connected, TlsEstablished, Authenticated, Sent]
+    logs = [log for log in pair.logs if log.kind != "matched"]
     if delivery == "as_sent":  # the core got it with the 220 and dropped it
-        assert [log.kind for log in pair.logs] == ["discarded_plaintext"]
-        assert str(len(INJECTED)) in pair.logs[0].detail
+        assert [log.kind for log in logs] == ["discarded_plaintext"]
+        assert str(len(INJECTED)) in logs[0].detail
     else:  # it was still in the socket: the driver drops it before the handshake
         assert pair.discarded == INJECTED
+
+
+def test_each_reply_taken_is_logged_with_the_command_it_answered() -> None:
+    """The ``matched`` logs: every reply the core read, in order, with the command it was
+    matched to (the invariants align them with the server's reply ledger)."""
+    pair = Pair([mail()], server=replace(TLS_SERVER, starttls=False)).run()
+    matched = [log.detail for log in pair.logs if log.kind == "matched"]
+    assert matched[:2] == ["GREETING 220", "EHLO 250"]
+    assert matched[-1] == "QUIT 221"
+    assert "DATA 354" in matched and matched[-2] == "DATA 250"
 
 
 # ---- AUTH --------------------------------------------------------------------------------
@@ -1091,7 +1102,7 @@ def test_stalled_tls_handshake_times_out_and_a_late_handshake_is_ignored() -> No
     core.receive(b"220 smtp.example.com ESMTP\r\n")
     core.receive(b"250-smtp.example.com\r\n250 STARTTLS\r\n")
     assert core.receive(b"220 2.0.0 Ready to start TLS\r\n") == [
-        StartTls(), ArmTimer("tls_handshake", 60 * SECOND_US)]
+        Log("matched", "STARTTLS 220"), StartTls(), ArmTimer("tls_handshake", 60 * SECOND_US)]
     # The handshake neither finishes nor fails: the timer ends the job.
     assert core.timer_expired() == [Notify(Timeout("tls_handshake", 60 * SECOND_US)),
                                     CancelTimer(), ClientClose(abort=True)]

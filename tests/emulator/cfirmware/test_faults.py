@@ -21,6 +21,7 @@ from emulator.cfirmware.worker import FirmwareProcess
 from scenarios.firmware_choice import FirmwareChoice
 from scenarios.format import parse_scenario
 from scenarios.runner import run
+from scenarios.verdict.invariants import check
 
 HERE = Path(__file__).resolve().parent
 INCLUDE = HERE.parents[2] / "emulator" / "cfirmware" / "include"
@@ -83,6 +84,14 @@ def test_a_fault_is_the_verdict(faulty: FirmwareChoice, subject: str, reason: st
     faults = result.world.kernel.trace.select("board.fw", "fault")
     assert [f.get("text") for f in faults] == [reason]
     assert _no_firmware_workers()
+
+
+def test_a_crash_breaks_the_no_crash_invariant(faulty: FirmwareChoice) -> None:
+    report = check(_run(faulty, "segfault"))
+    assert [(v.invariant, v.reason) for v in report.violations] == [
+        ("device.no_crash", "firmware fault")]
+    # "fine" reports sent without a word to the server: a crash it is not
+    assert "device.no_crash" not in {v.invariant for v in check(_run(faulty, "fine")).violations}
 
 
 def test_a_hang_is_cut_by_the_wall_clock_limit(faulty: FirmwareChoice) -> None:
