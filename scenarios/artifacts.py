@@ -35,11 +35,11 @@ from stack.tls.keylog import write_key_log
 
 TRANSCRIPT_KINDS: Final[frozenset[TraceKind]] = frozenset({
     "rx", "tx", "accept", "tls_established", "tls_failed", "drop_tls", "discarded", "closed",
-    "tls_stall", "tx_generated"})
+    "tls_stall", "tx_generated", "stop_reading", "resume_reading"})
 """The server's trace records the transcript shows: bytes, and the events that say why
 bytes stop or are not shown (a dropped TLS session, input the server discarded, a
 stalled handshake, a generated reply: its length, how much went out and its SHA-256,
-never its bytes)."""
+never its bytes; a server that stopped reading)."""
 _BYTES_KINDS: Final[frozenset[TraceKind]] = frozenset({"rx", "tx"})
 
 
@@ -112,12 +112,17 @@ def fleet_dict(fleet: FleetOutcome) -> dict[str, Any]:
         "queue_peak": fleet.queue_peak, "queue_dropped": fleet.queue_dropped,
         "per_device": [{"device": d.index, "ip": d.ip, "start_us": d.start_us,
                         "attempts": d.attempts, "event": d.event, "detail": d.detail,
-                        "done_us": d.done_us, "passed": d.passed} for d in fleet.devices],
+                        "done_us": d.done_us, "passed": d.passed, "firmware": d.firmware}
+                       for d in fleet.devices],
     }
 
 
 def run_dirname(result: RunResult) -> str:
-    return f"{result.scenario.name}--{result.profile}--seed{result.seed}"
+    """``<scenario>--<release>--seed<N>``; a C firmware's run names the firmware instead
+    of the release (``dot-line-in-body--lwip--seed0``), so it never overwrites the
+    model's ``current`` run."""
+    ran_on = result.profile if result.firmware == "model" else result.firmware
+    return f"{result.scenario.name}--{ran_on}--seed{result.seed}"
 
 
 def capture_epoch_s(scenario: Scenario) -> int:

@@ -82,12 +82,13 @@ class CFirmwareWorld:
 
 
 def firmware_config(scenario: Scenario, settings: ClientSettings, kernel: Kernel,
-                    now_ms: int = 0) -> FirmwareConfig:
-    """The firmware's configuration for ``scenario`` (the seed is drawn from ``kernel``)."""
+                    now_ms: int = 0, ip: str | None = None) -> FirmwareConfig:
+    """The firmware's configuration for ``scenario`` (the seed is drawn from ``kernel``;
+    ``ip``: a fleet device's own address instead of ``[device] ip``)."""
     device = scenario.device
     credentials = settings.credentials
     return FirmwareConfig(
-        now_ms=now_ms, seed=kernel.rng.getrandbits(32), ip=device.ip, netmask=NETMASK,
+        now_ms=now_ms, seed=kernel.rng.getrandbits(32), ip=ip or device.ip, netmask=NETMASK,
         gateway=GATEWAY, mtu=scenario.link.mtu, pool_buffers=device.pool_buffers,
         buffer_size=device.buffer_size, server_ip=SERVER_IP, server_port=settings.server_port,
         domain=device.domain or "", hostname=device.hostname, username=credentials.username,

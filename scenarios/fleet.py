@@ -13,6 +13,12 @@ event it reported. Every draw (start times, RTC errors, retry jitter) comes from
 kernel's generator, so a fleet run is as deterministic as a single one: one trace, the
 devices' sources named ``d0``, ``d1``, ...
 
+A device runs the Python model on the release under test, or a C firmware (``[fleet]
+firmware``, ``[device] firmware`` or ``--firmware``; :mod:`scenarios.fleetcfirmware`
+builds those): lwIP devices and model devices share the link and the server. A C
+device's fault (assertion, crash, hang) stops it for good and is one of the run's
+firmware problems; it never reports an outcome, so the run goes on to its time limit.
+
 This module knows the world's parts and the fleet section; the verdict is
 :mod:`scenarios.verdict.fleet`'s, the result record :mod:`scenarios.record`'s.
 """
@@ -22,7 +28,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from emulator.board import Board
 from emulator.firmware import SmtpFirmware, TimedEvent
@@ -31,6 +37,7 @@ from emulator.porting import BoardPorting
 from emulator.rtc import Rtc
 from emulator.trace import Trace
 from emulator.units import SECOND
+from scenarios.firmware_choice import MODEL_FIRMWARE, FirmwareChoice
 from scenarios.format import Scenario
 from scenarios.format.fleet import FleetSection
 from scenarios.record import DeviceOutcome, FleetOutcome, RunRecord, ServerSide
@@ -42,6 +49,10 @@ from smtp.profiles import Profile, get_profile
 from smtp.settings import ClientSettings
 from stack.link import Link
 from stack.pool import PoolStats
+
+if TYPE_CHECKING:
+    from emulator.cfirmware.board import CFirmwareBoard
+    from emulator.cfirmware.firmware import CFirmware
 
 RETIRE_AFTER_US: Final = 5 * SECOND
 """How long after its last event a device is looked at again to be taken off the link
@@ -57,8 +68,9 @@ class _Device:
     ip: str
     start_us: int
     rtc_start: datetime | None
-    board: Board | None = None
-    firmware: SmtpFirmware | None = None
+    choice: FirmwareChoice = MODEL_FIRMWARE
+    board: Board | CFirmwareBoard | None = None
+    firmware: SmtpFirmware | CFirmware | None = None
     attempts: int = 0
     last: TimedEvent | None = None
     final: bool = False
@@ -81,7 +93,8 @@ class Fleet:
     """The devices of one fleet run and what they do (see the module docstring)."""
 
     def __init__(self, scenario: Scenario, profile: Profile, kernel: Kernel, link: Link,
-                 server: SimServer | None) -> None:
+                 server: SimServer | None,
+                 firmware: list[FirmwareChoice] | None = None) -> None:
         fleet = scenario.fleet
         assert fleet is not None, "a scenario with a [fleet]"
         self.scenario = scenario
@@ -95,6 +108,10 @@ class Fleet:
         self.config_refused = refused
         self.job: Job = scenario.to_job()
         self.devices = [self._plan(i) for i in range(fleet.devices)]
+        for device, choice in zip(self.devices, firmware or [], strict=False):
+            device.choice = choice
+        self.problems: list[str] = []
+        """The C devices' faults and malformed packets, each named by its device."""
         self.pending = fleet.devices
         """Devices without their final outcome yet."""
         self.retiring = fleet.devices
@@ -133,6 +150,17 @@ class Fleet:
             elapsed = kernel.now_us + kernel.now_us * spec.rtc_drift_ppm // 1_000_000
             reading = device.rtc_start + timedelta(microseconds=elapsed)
         rtc = Rtc(kernel, start=reading, drift_ppm=spec.rtc_drift_ppm, name=f"{name}.rtc")
+        if not device.choice.is_model:
+            # start-up: C firmware loads only when a device runs one (as in the runner)
+            from scenarios.fleetcfirmware import start_c_device
+
+            c_board, c_firmware = start_c_device(self.scenario, self.settings, kernel,
+                                                 self.link, device.choice, name=name,
+                                                 ip=device.ip, rtc=rtc)
+            c_firmware.on_event = lambda event: self._event(device, event)
+            device.board, device.firmware = c_board, c_firmware
+            self._attempt(device)
+            return
         board = Board(kernel, name=name, ip=device.ip, pool_buffers=spec.pool_buffers,
                       buffer_size=spec.buffer_size, rtc=rtc,
                       watchdog_timeout_us=spec.watchdog_timeout_us)
@@ -171,7 +199,13 @@ class Fleet:
         """Take a device that is done off the link once its connection has ended."""
         board, firmware = device.board, device.firmware
         assert board is not None and firmware is not None
-        settled = firmware.idle and board.pool.in_use == 0 and not board.stack.connections
+        if isinstance(board, Board):
+            settled = firmware.idle and board.pool.in_use == 0 and not board.stack.connections
+        else:
+            from scenarios.fleetcfirmware import c_device_settled  # start-up: see _start
+
+            assert not isinstance(firmware, SmtpFirmware), "a C board runs a C firmware"
+            settled = c_device_settled(board, firmware, self.server)
         device.tries_to_retire += 1
         if not settled and device.tries_to_retire < RETIRE_TRIES:
             self.kernel.call_later(RETIRE_AFTER_US, self._retire, device)
@@ -181,7 +215,12 @@ class Fleet:
         device.board = device.firmware = None
         self.retiring -= 1
 
-    def _keep_figures(self, board: Board) -> None:
+    def _keep_figures(self, board: Board | CFirmwareBoard) -> None:
+        if not isinstance(board, Board):
+            from scenarios.fleetcfirmware import c_device_problems  # start-up: see _start
+
+            self.problems += c_device_problems(board)
+            board.close()  # its instance's worker process goes
         totals, stats = self.totals, board.pool.stats
         totals.peak_in_use = max(totals.peak_in_use, stats.peak_in_use)
         totals.failed_allocations += stats.failed_allocations
@@ -197,6 +236,7 @@ class Fleet:
         for device in self.devices:
             if device.board is not None:
                 self._keep_figures(device.board)
+                device.board = device.firmware = None
 
     def outcome(self) -> FleetOutcome:
         devices = tuple(
@@ -205,7 +245,7 @@ class Fleet:
                           detail=describe(d.last.event) if d.last is not None
                           else "no terminal event",
                           done_us=d.last.t_us if d.final and d.last is not None else None,
-                          passed=self._passed(d))
+                          passed=self._passed(d), firmware=d.choice.label)
             for d in self.devices)
         server = self.server
         inbound = self.link.port_queues(SERVER_IP)[0]
@@ -223,13 +263,20 @@ class Fleet:
                          frames_dropped=totals.frames_dropped)
 
 
-def run_fleet(scenario: Scenario, profile_name: str, seed: int,
-              trace: Trace) -> tuple[RunRecord, list[str]]:
+def run_fleet(scenario: Scenario, profile_name: str, seed: int, trace: Trace,
+              firmware: FirmwareChoice = MODEL_FIRMWARE) -> tuple[RunRecord, list[str]]:
     """Run every device of ``scenario``'s fleet until each is done (or the time limit);
     what the run observed, as the record the fleet verdict judges, and the server's TLS
-    secrets (NSS key log lines) for the artifacts."""
+    secrets (NSS key log lines) for the artifacts. ``firmware`` runs the devices
+    ``[fleet] firmware`` does not name (raises ``NotApplicable`` for a C firmware that
+    cannot run the scenario, before anything runs)."""
     fleet_spec = scenario.fleet
     assert fleet_spec is not None, "a scenario with a [fleet]"
+    choices = [firmware] * fleet_spec.devices
+    if fleet_spec.firmware or not firmware.is_model:
+        from scenarios.fleetcfirmware import fleet_firmware  # start-up: see Fleet._start
+
+        choices = fleet_firmware(scenario, firmware)
     profile = get_profile(profile_name)
     kernel = Kernel(seed=seed, trace=trace)
     link = build_link(scenario, kernel)
@@ -237,12 +284,14 @@ def run_fleet(scenario: Scenario, profile_name: str, seed: int,
         link.set_loss(scenario.link.loss)
     _server_host, server = build_server(scenario, kernel, link)
     link.share(SERVER_IP, queue_frames=fleet_spec.queue_frames)
-    fleet = Fleet(scenario, profile, kernel, link, server)
+    fleet = Fleet(scenario, profile, kernel, link, server, choices)
     limit = scenario.time_limit_us
-    kernel.run(until_us=limit, stop=lambda: fleet.pending == 0)
-    if fleet.pending == 0:
-        kernel.run(until_us=limit, stop=lambda: fleet.retiring == 0)
-    fleet.finish()
+    try:
+        kernel.run(until_us=limit, stop=lambda: fleet.pending == 0)
+        if fleet.pending == 0:
+            kernel.run(until_us=limit, stop=lambda: fleet.retiring == 0)
+    finally:
+        fleet.finish()  # also releases the C devices' worker processes
     connections = server.connections if server is not None else []
     side = ServerSide.of(c.engine for c in connections)
     totals = fleet.totals
@@ -254,4 +303,5 @@ def run_fleet(scenario: Scenario, profile_name: str, seed: int,
         watchdog_resets=totals.watchdog_resets, watchdog_reset_reasons=totals.reset_reasons,
         board_name="d0", trace=tuple(kernel.trace.records), trace_sha256=kernel.trace.sha256(),
         carries_tls=link.stats.ciphertext_frames > 0, ran=scenario,
+        firmware=firmware.label, firmware_problems=fleet.problems,
         fleet=fleet.outcome()), secrets

@@ -20,9 +20,16 @@ What a CI consumer sees of each outcome:
 * without it (``run``), a run that fails as the catalog says is a failure, as its exit
   status says, of ``type="reproduces"`` rather than ``type="fail"``.
 
+A C firmware's runs (``--firmware lwip``) have the classname ``<suite>.firmware_<label>``
+(``smtp-hil-matrix.firmware_lwip``): a pass is an empty testcase, a failure (the
+firmware's own result, judged as ``current`` would be) ``<failure type="fail">``, and a
+scenario the firmware cannot run (``not_applicable``) ``<skipped type="not-applicable"
+message="not applicable: <reason>">``, with no run.
+
 Every testcase's ``<system-out>`` has ``outcome:`` (``pass``, ``reproduces``,
-``unexpected-fail``, ``unexpected-pass``), the release, seed, virtual time, trace hash
-and the changelog lines the catalog names for that release.
+``unexpected-fail``, ``unexpected-pass``; a C firmware's ``pass``, ``fails``,
+``not-applicable``), the release (or ``firmware:``), seed, virtual time, trace hash and
+the changelog lines the catalog names for that release.
 
 This module knows results and the XML format; it runs nothing.
 """
@@ -35,7 +42,9 @@ from datetime import UTC, datetime
 from xml.etree import ElementTree
 
 from emulator.units import format_us
+from scenarios.applicability import NotApplicable
 from scenarios.artifacts import transcript_lines
+from scenarios.firmware_choice import MODEL
 from scenarios.report.from_runs import expected_to_fail, run_outcome
 from scenarios.report.model import Outcome
 from scenarios.runner import RunResult
@@ -54,9 +63,21 @@ def _changelog(result: RunResult) -> list[str]:
             if result.profile in r.profiles]
 
 
+def _classname(suite: str, result: RunResult) -> str:
+    if result.firmware != MODEL:
+        return _firmware_classname(suite, result.firmware)
+    return f"{suite}.release_{result.profile.replace('.', '_')}"
+
+
+def _firmware_classname(suite: str, label: str) -> str:
+    return f"{suite}.firmware_{label.replace('.', '_')}"
+
+
 def _system_out(result: RunResult, outcome: Outcome) -> str:
-    lines = [f"outcome: {outcome.value}", f"profile: {result.profile}",
-             f"seed: {result.seed}", f"virtual_s: {format_us(result.virtual_us)}",
+    ran_on = (f"profile: {result.profile}" if result.firmware == MODEL
+              else f"firmware: {result.firmware}")
+    lines = [f"outcome: {outcome.value}", ran_on, f"seed: {result.seed}",
+             f"virtual_s: {format_us(result.virtual_us)}",
              f"trace_sha256: {result.trace_sha256}"]
     lines += [f"reproduces: {line}" for line in _changelog(result)]
     return "\n".join(lines) + "\n"
@@ -70,7 +91,7 @@ def _tail(result: RunResult, show_secrets: bool) -> str:
 def _testcase(result: RunResult, suite: str, expected_failures: bool,
               show_secrets: bool) -> ElementTree.Element:
     case = ElementTree.Element("testcase", {
-        "classname": f"{suite}.release_{result.profile.replace('.', '_')}",
+        "classname": _classname(suite, result),
         "name": result.scenario.name,
         "time": _seconds(result.wall_s)})
     outcome = run_outcome(result)
@@ -94,11 +115,26 @@ def _testcase(result: RunResult, suite: str, expected_failures: bool,
     return case
 
 
+def _not_applicable_case(exc: NotApplicable, suite: str) -> ElementTree.Element:
+    case = ElementTree.Element("testcase", {
+        "classname": _firmware_classname(suite, exc.firmware), "name": exc.scenario,
+        "time": _seconds(0)})
+    ElementTree.SubElement(case, "skipped", {
+        "type": Outcome.NOT_APPLICABLE.value,
+        "message": f"not applicable: {exc.reason}"[:MESSAGE_LIMIT]})
+    ElementTree.SubElement(case, "system-out").text = (
+        f"outcome: {Outcome.NOT_APPLICABLE.value}\nfirmware: {exc.firmware}\n")
+    return case
+
+
 def junit_xml(results: Sequence[RunResult], *, suite: str = "smtp-hil",
-              expected_failures: bool = False, show_secrets: bool = False) -> str:
-    """The JUnit XML text of ``results`` (module docstring); the transcript tails hide
-    credentials unless ``show_secrets``."""
+              expected_failures: bool = False, show_secrets: bool = False,
+              not_applicable: Sequence[NotApplicable] = ()) -> str:
+    """The JUnit XML text of ``results`` and of the scenarios a C firmware cannot run
+    (``not_applicable``, as skipped testcases) (module docstring); the transcript tails
+    hide credentials unless ``show_secrets``."""
     cases = [_testcase(r, suite, expected_failures, show_secrets) for r in results]
+    cases += [_not_applicable_case(exc, suite) for exc in not_applicable]
     failures = sum(1 for c in cases if c.find("failure") is not None)
     skipped = sum(1 for c in cases if c.find("skipped") is not None)
     wall = _seconds(sum(r.wall_s for r in results))

@@ -6,10 +6,13 @@ is enough. It adds two options and four fixtures:
 - ``--hil-profile NAME`` (default ``current``) and ``--hil-seed N`` (default 0): the
   release and seed every run of the session uses unless a test says otherwise; the
   fixtures ``hil_profile`` and ``hil_seed`` hold them.
+- ``--hil-firmware model|lwip|PATH.so``: the firmware ``hil_run`` runs on (the
+  ``hil_firmware`` fixture; :mod:`scenarios.pytest_firmware`).
 - ``--hil-show-secrets``: credentials in clear in the artifacts and failure texts
   (hidden by default, as in every view of :mod:`scenarios.artifacts`).
 - ``hil_run``: runs a scenario by catalog name, by path, or from TOML text
-  (``hil_run(scenario_text=...)``) and returns the :class:`~scenarios.runner.RunResult`.
+  (``hil_run(scenario_text=...)``) and returns the :class:`~scenarios.runner.RunResult`;
+  ``firmware="lwip"`` runs it on lwIP (a scenario lwIP cannot run skips the test).
 - ``hil_board``: a fresh emulated board with its SMTP firmware, a link and a server host
   in virtual time (:class:`HilBoard`); nobody listens yet.
 - ``hil_server``: puts a scripted server on ``hil_board``'s server host, built from a
@@ -43,6 +46,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from emulator.units import MINUTE
+from scenarios.pytest_firmware import add_firmware_option, check_firmware_option, run_on_firmware
+from scenarios.pytest_firmware import hil_firmware as hil_firmware  # the fixture, registered
 from smtp.profiles import check_profile_name
 
 if TYPE_CHECKING:
@@ -106,13 +111,18 @@ def failure_text(result: RunResult, *, show_secrets: bool = False) -> str:
     from scenarios.artifacts import transcript_lines
 
     head = (f"scenario {result.scenario.name} "
-            f"{'passed' if result.passed else 'failed'} on {result.profile} "
+            f"{'passed' if result.passed else 'failed'} on {_ran_on(result)} "
             f"(seed {result.seed})")
     reasons = "\n".join(f"  {reason}" for reason in result.verdict.reasons) or "  as expected"
     tail = transcript_lines(result.trace,
                             show_secrets=show_secrets)[-TRANSCRIPT_TAIL:]
     shown = "\n".join(f"  {line}" for line in tail) or "  (nothing was said)"
     return f"{head}:\n{reasons}\nlast {len(tail)} transcript lines:\n{shown}"
+
+
+def _ran_on(result: RunResult) -> str:
+    """The release, or the C firmware that ran instead of the model."""
+    return result.profile if result.firmware == "model" else result.firmware
 
 
 def assert_passed(result: RunResult, *, show_secrets: bool = False) -> None:
@@ -129,12 +139,14 @@ def assert_passed(result: RunResult, *, show_secrets: bool = False) -> None:
 
 class HilRunner:
     """The ``hil_run`` fixture: ``hil_run("name")``, ``hil_run(path)`` or
-    ``hil_run(scenario_text=...)``; ``profile=`` and ``seed=`` override the options."""
+    ``hil_run(scenario_text=...)``; ``profile=``, ``seed=`` and ``firmware=`` override
+    the options."""
 
     def __init__(self, profile: str, seed: int, artifacts_root: Path, *,
-                 show_secrets: bool = False) -> None:
+                 show_secrets: bool = False, firmware: str | None = None) -> None:
         self.profile = profile
         self.seed = seed
+        self.firmware = firmware
         self.artifacts_root = artifacts_root
         self.show_secrets = show_secrets
         self.results: list[RunResult] = []
@@ -142,13 +154,12 @@ class HilRunner:
 
     def __call__(self, scenario: str | Path | Scenario | None = None, *,
                  scenario_text: str | None = None, profile: str | None = None,
-                 seed: int | None = None) -> RunResult:
-        # start-up: imported when used (see the module docstring)
-        from scenarios.runner import run
-
-        result = run(self.load(scenario, scenario_text),
-                     self.profile if profile is None else profile,
-                     self.seed if seed is None else seed)
+                 seed: int | None = None, firmware: str | None = None) -> RunResult:
+        __tracebackhide__ = True
+        result = run_on_firmware(self.load(scenario, scenario_text),
+                                 self.profile if profile is None else profile,
+                                 self.seed if seed is None else seed,
+                                 self.firmware if firmware is None else firmware)
         self.results.append(result)
         return result
 
@@ -285,6 +296,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--hil-show-secrets", action="store_true",
                     help="credentials in clear in the artifacts and failure texts of "
                          "failing tests (hidden by default)")
+    add_firmware_option(group, parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -292,6 +304,7 @@ def pytest_configure(config: pytest.Config) -> None:
         check_profile_name(config.getoption("hil_profile"))
     except ValueError as exc:
         raise pytest.UsageError(f"--hil-profile: {exc}") from None
+    check_firmware_option(config)
     config.stash[_ARTIFACTS] = []
 
 
@@ -309,10 +322,11 @@ def hil_seed(request: pytest.FixtureRequest) -> int:
 
 @pytest.fixture
 def hil_run(request: pytest.FixtureRequest, hil_profile: str, hil_seed: int,
-            tmp_path: Path) -> Iterator[HilRunner]:
+            hil_firmware: str | None, tmp_path: Path) -> Iterator[HilRunner]:
     """Run a scenario by name, path or ``scenario_text=``; returns the RunResult."""
     runner = HilRunner(hil_profile, hil_seed, tmp_path / "smtp-hil",
-                       show_secrets=bool(request.config.getoption("hil_show_secrets")))
+                       show_secrets=bool(request.config.getoption("hil_show_secrets")),
+                       firmware=hil_firmware)
     request.node.stash[_RUNNER] = runner
     yield runner
     del request.node.stash[_RUNNER]
@@ -373,7 +387,7 @@ def pytest_runtest_makereport(item: pytest.Item,
     lines = []
     for result in runner.results:
         what = (f"{'pass' if result.passed else 'FAIL'} {result.scenario.name} "
-                f"[{result.profile} seed {result.seed}]")
+                f"[{_ran_on(result)} seed {result.seed}]")
         try:
             path = runner.write_artifacts(result)
         except Exception as exc:  # a broken view must not hide the test's own failure

@@ -73,6 +73,8 @@ class DeviceOutcome:
     detail: str
     done_us: int | None
     passed: bool
+    firmware: str = "model"
+    """``model`` (the Python client on the run's release), ``lwip`` or a library's name."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,6 +123,11 @@ def check_runnable(scenario: Scenario, firmware: FirmwareChoice | None = None) -
     """Raise :class:`~scenarios.applicability.NotApplicable` when the firmware that would
     run ``scenario`` (see :func:`firmware_for`) cannot."""
     choice = firmware_for(scenario, firmware)
+    if scenario.fleet is not None and (scenario.fleet.firmware or not choice.is_model):
+        from scenarios.fleetcfirmware import fleet_firmware  # start-up: as below
+
+        fleet_firmware(scenario, choice)  # every firmware of the fleet's devices
+        return
     if not choice.is_model:
         # start-up: C firmware (its worker process, ctypes) loads only when one runs
         # (measured: 8 ms of every `smtp-hil run`)
@@ -144,9 +149,10 @@ def run(scenario: Scenario, profile: str = "current", seed: int = 0,
     (:func:`scenarios.verdict.client.reads_record`), so memory does not grow with the
     segments and the content a run carries; the hash and the verdict are the same.
     """
-    if scenario.fleet is not None:
-        return _run_fleet(scenario, profile, seed, keep_trace)
     choice = firmware_for(scenario, firmware)
+    if scenario.fleet is not None:
+        return _run_fleet(scenario, profile if choice.is_model else "current", seed,
+                          keep_trace, choice)
     check_runnable(scenario, choice)
     if not choice.is_model:
         profile = "current"
@@ -162,12 +168,14 @@ def run(scenario: Scenario, profile: str = "current", seed: int = 0,
                                scenario=scenario)
 
 
-def _run_fleet(scenario: Scenario, profile: str, seed: int, keep_trace: bool) -> RunResult:
+def _run_fleet(scenario: Scenario, profile: str, seed: int, keep_trace: bool,
+               firmware: FirmwareChoice) -> RunResult:
     """A ``[fleet]`` scenario: many devices at once (:mod:`scenarios.fleet`), no world kept
-    (its devices are gone by the end of the run)."""
+    (its devices are gone by the end of the run); ``firmware`` runs the devices ``[fleet]
+    firmware`` does not name."""
     started = time.perf_counter()
     trace = Trace() if keep_trace else Trace(keep_bytes=LEAN_KEEP_BYTES, keep=reads_record)
-    record, secrets = run_fleet(scenario, profile, seed, trace)
+    record, secrets = run_fleet(scenario, profile, seed, trace, firmware)
     return RunResult(**_fields(record), verdict=judge_fleet(record), world=None,
                      key_log=tuple(secrets), wall_s=time.perf_counter() - started)
 

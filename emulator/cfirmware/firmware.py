@@ -30,6 +30,8 @@ This module knows the board, the firmware's events and the SMTP client's event t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from emulator.cfirmware.abi import ERROR_KIND_NAMES, EventKind
 from emulator.cfirmware.board import CFirmwareBoard
 from emulator.cfirmware.calls import FirmwareEvent, FirmwareFault, FirmwareJob
@@ -78,6 +80,8 @@ class CFirmware:
         self.server_host = server_host
         self.server_port = server_port
         self.events: list[TimedEvent] = []
+        self.on_event: Callable[[TimedEvent], None] | None = None
+        """Called with every client event as it is recorded (a fleet's device watches)."""
         self.jobs_submitted = 0
         self._jobs: dict[int, tuple[MailJob, int]] = {}
         board.on_event = self._on_event
@@ -104,9 +108,12 @@ class CFirmware:
             return
         if is_terminal(client_event):
             self._jobs.pop(event.job_id, None)
-        self.events.append(TimedEvent(kernel.now_us, client_event))
+        timed = TimedEvent(kernel.now_us, client_event)
+        self.events.append(timed)
         kernel.emit(f"{self.board.name}.app", "event", job_id=event.job_id,
                     line=describe(client_event), detail=event.detail)
+        if self.on_event is not None:
+            self.on_event(timed)
 
     def _reply(self, event: FirmwareEvent) -> Reply:
         return Reply(event.reply_code, (event.reply_text.replace("\r", " ").replace("\n", " "),))

@@ -68,6 +68,8 @@ class FirmwareColumn:
     results: list[RunResult] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
     """Scenario name -> the verdict's reason or why it does not apply."""
+    not_applicable: list[NotApplicable] = field(default_factory=list)
+    """The scenarios it cannot run, with why (the JUnit file's skipped testcases)."""
 
     def as_dict(self, scenarios: list[Scenario]) -> dict[str, object]:
         return {"firmware": self.label,
@@ -91,6 +93,7 @@ def firmware_column(scenarios: list[Scenario], choice: FirmwareChoice,
             result = run(scenario, "current", seed, firmware=choice)
         except NotApplicable as exc:
             column.cells.append(NOT_APPLICABLE_CELL)
+            column.not_applicable.append(exc)
             column.notes[scenario.name] = f"not applicable: {exc.reason}"
             continue
         column.results.append(result)

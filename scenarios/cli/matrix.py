@@ -127,9 +127,10 @@ def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if interrupted:
         rows = [(s, c) for s, c in rows if any(cell != NOT_RUN for cell in c)]
     if args.junit is not None:
-        write_junit(args.junit, junit_xml(results, suite="smtp-hil-matrix",
-                                           expected_failures=True,
-                                           show_secrets=args.show_secrets))
+        write_junit(args.junit, junit_xml(
+            results + (column.results if column else []), suite="smtp-hil-matrix",
+            expected_failures=True, show_secrets=args.show_secrets,
+            not_applicable=column.not_applicable if column else ()))
     if args.write_golden is not None:
         if interrupted:
             err.write(f"smtp-hil: --write-golden {args.write_golden}: not written, the matrix "

@@ -18,6 +18,12 @@ after ``retry_after_s`` plus up to ``retry_jitter_s`` drawn from the generator, 
 holds that many frames waiting and loses the rest (``[server] max_connections`` bounds
 the connections the server serves at once; beyond it the greeting is 421).
 
+``firmware`` mixes firmware in one fleet: ``firmware = { lwip = 3 }`` runs the first 3
+devices (``d0`` to ``d2``) on lwIP, the rest on the scenario's own firmware (``[device]
+firmware``, or ``--firmware``); several entries take the devices after each other, in
+the order written. Each key is a firmware setting (``model``, ``lwip`` or a library path
+ending in ``.so``, relative to the scenario file).
+
 This module knows the two sections' keys and their bounds; running a fleet is
 :mod:`scenarios.fleet`'s business.
 """
@@ -29,9 +35,10 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from scenarios.firmware_choice import check_firmware_setting
 from scenarios.format.vocabulary import STRICT
 from smtp.bounds import Count, PositiveCount, PositiveSeconds, Seconds
-from smtp.inputwording import problems_error
+from smtp.inputwording import Problem, problems_error
 
 MAX_DEVICES: Final = 65_000
 """The most devices one fleet has (a /16 of addresses after ``[device] ip``)."""
@@ -68,8 +75,26 @@ class FleetSection(BaseModel):
     retry_jitter_s: Seconds = 0.0
     queue_frames: PositiveCount | None = None
     """The frames the server's port holds waiting; None: no limit."""
+    firmware: dict[str, PositiveCount] = Field(default_factory=dict)
+    """Firmware setting -> how many devices run it, from ``d0`` on (module docstring)."""
     expect: FleetExpect = Field(default_factory=FleetExpect)
     """``[fleet.expect]``: the fleet as a whole (each device: the scenario's [expect])."""
+
+    @model_validator(mode="after")
+    def _check_firmware(self) -> FleetSection:
+        problems: list[Problem] = []
+        for setting in self.firmware:
+            try:
+                check_firmware_setting(setting)
+            except ValueError as exc:
+                problems.append((("firmware", setting), str(exc)))
+        total = sum(self.firmware.values())
+        if total > self.devices:
+            problems.append((("firmware",), f"{total} devices named, the fleet has "
+                                            f"{self.devices}"))
+        if problems:
+            raise problems_error(problems)
+        return self
 
     @model_validator(mode="after")
     def _check_start(self) -> FleetSection:

@@ -57,7 +57,8 @@ def _server_default(name: str) -> Any:
 
 
 _RULE_FIELD_NAMES: Final = {"delay_us": "delay_s", "trickle_delay_us": "trickle_delay_s",
-                            "trickle_jitter_us": "trickle_jitter_s"}
+                            "trickle_jitter_us": "trickle_jitter_s",
+                            "stop_reading_us": "stop_reading_s"}
 
 
 class GenerateSection(BaseModel):
@@ -111,6 +112,8 @@ class RuleSection(BaseModel):
     drop_tls_mode: DropTlsMode | None = None
     generate: GenerateSection | None = None
     """A reply made as the socket takes it, instead of ``reply``."""
+    stop_reading_s: Seconds | None = None
+    """With action stop_reading: how long the server does not read; None: for good."""
 
     @model_validator(mode="after")
     def _check_rule(self) -> RuleSection:
@@ -134,6 +137,8 @@ class RuleSection(BaseModel):
             trickle_jitter_us=seconds_to_us(self.trickle_jitter_s),
             trickle_bytes=self.trickle_bytes, drop_tls_mode=self.drop_tls_mode,
             generate=self.generate.to_reply() if self.generate is not None else None,
+            stop_reading_us=(None if self.stop_reading_s is None
+                             else seconds_to_us(self.stop_reading_s)),
         )
 
 

@@ -43,11 +43,8 @@ from scenarios.outside.dutsecrets import (
     scenario_secrets,
 )
 from scenarios.outside.tls import scenario_tls
-from scenarios.server.asyncdriver import (
-    AsyncConnection,
-    AsyncServer,
-    Pacing,
-)
+from scenarios.server.asyncdriver import AsyncConnection, Pacing
+from scenarios.server.asyncserver import AsyncServer
 from scenarios.server.transcript import TranscriptSink
 from scenarios.verdict.server import CheckResult, ServerVerdict, judge_server, summary
 from smtp.message import MailJob, MessageBuilder

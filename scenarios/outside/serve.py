@@ -31,13 +31,8 @@ from typing import Any, Final, TextIO
 from emulator.userinput import UserInputError
 from scenarios.format import Scenario
 from scenarios.outside.tls import scenario_tls
-from scenarios.server.asyncdriver import (
-    DEFAULT_TLS_NAMES,
-    AsyncConnection,
-    AsyncServer,
-    Pacing,
-    host_clock,
-)
+from scenarios.server.asyncdriver import DEFAULT_TLS_NAMES, AsyncConnection, Pacing, host_clock
+from scenarios.server.asyncserver import AsyncServer
 from scenarios.server.limits import ConnectionLimits
 from scenarios.server.simdriver import ServerTls
 from scenarios.server.socketbounds import TRIM_AFTER_BYTES, TRIM_DELAY_S, give_back_free_memory

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from emulator.trace import Opaque, TraceKind, TraceRecord
+from emulator.units import format_us
 from scenarios.report.model import DialogueRow, Lane, RowKind, TlsPhase
 
 LINES_SHOWN = 6
@@ -243,6 +244,15 @@ class _Builder:
             conn.phase = ""
         elif kind == "silence":
             self.mark(rec.t_us, "server", "fault", "server goes silent")
+        elif kind == "stop_reading":
+            how_long = rec.fields.get("for_us")
+            until = (f"for {format_us(how_long)} s" if isinstance(how_long, int)
+                     else "for good")
+            self.mark(rec.t_us, "server", "fault", f"server stops reading {until}: its "
+                      f"receive window fills and closes")
+        elif kind == "resume_reading":
+            self.mark(rec.t_us, "server", "fault", f"server reads again "
+                      f"({rec.fields.get('unread')} bytes were waiting)")
         elif kind == "closed":
             conn.phase = ""
             self.mark(rec.t_us, "server", "conn",

@@ -35,6 +35,7 @@ from scenarios.format import Scenario
 from scenarios.robotlib.socket_server import SocketServer
 from scenarios.runner import RunResult
 from scenarios.server.mailbox import Observations, ReceivedMail
+from scenarios.server.simdriver import SimServer
 from scenarios.session import DeviceSession
 from scenarios.world import World
 
@@ -115,7 +116,11 @@ class LibraryContext:
         if self.session is not None:
             return self.session.world
         if self.result is not None and isinstance(self.result.world, World):
-            return self.result.world  # Robot runs scenarios on the Python model only
+            return self.result.world
+        if self.result is not None:
+            raise NotReady(f"The last `Run Scenario` ran on {self.result.firmware}: the board "
+                           f"and artifact keywords read the Python model's world only (the "
+                           f"verdict, mailbox and server observation keywords read any run).")
         raise NotReady("No emulated board: boot one with `Boot Emulated Board` "
                        "(or run a whole scenario with `Run Scenario`) first.")
 
@@ -132,19 +137,27 @@ class LibraryContext:
         self.event_cursor = 0
 
     # ---- what the scripted server saw --------------------------------------------------------
+    def server_of_world(self) -> SimServer | None:
+        """The simulated scripted server of the booted board or of the last run, whatever
+        firmware ran it."""
+        if self.session is None and self.result is not None:
+            world = self.result.world
+            return world.server if world is not None else None
+        return self.world.server
+
     def mailbox(self) -> list[ReceivedMail]:
         """The mails the scripted server received in full: the socket server's when one
         runs, else the simulated world's."""
         if self.socket_server is not None:
             return self.socket_server.mailbox()
-        server = self.world.server
+        server = self.server_of_world()
         return [m for c in (server.connections if server else []) for m in c.engine.mailbox]
 
     def observations(self) -> list[Observations]:
         """What the scripted server noticed, one record per connection."""
         if self.socket_server is not None:
             return self.socket_server.observations()
-        server = self.world.server
+        server = self.server_of_world()
         return [c.engine.observations for c in (server.connections if server else [])]
 
     # ---- where artifacts go ------------------------------------------------------------------

@@ -17,7 +17,8 @@ from typing import Final, TypeVar
 
 from scenarios.format import Scenario
 from scenarios.outside.tls import scenario_tls
-from scenarios.server.asyncdriver import AsyncServer, Pacing
+from scenarios.server.asyncdriver import Pacing
+from scenarios.server.asyncserver import AsyncServer
 from scenarios.server.mailbox import Observations, ReceivedMail
 
 _T = TypeVar("_T")

@@ -15,6 +15,7 @@ from scenarios.server.actions import (
     Send,
     Silence,
     StartTls,
+    StopReading,
 )
 from scenarios.server.engine import ServerEngine
 from scenarios.server.mailbox import Observations, ReceivedMail, Recipient
@@ -35,4 +36,5 @@ __all__ = [
     "ServerEngine",
     "Silence",
     "StartTls",
+    "StopReading",
 ]

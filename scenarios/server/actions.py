@@ -24,6 +24,13 @@ actions are:
   the driver discards it, traced as such, so that what the transcript shows is what
   was on the wire).
 - ``Silence()``: the engine will never answer again; the driver may stop reading.
+- ``StopReading(us)``: the server stops reading from the connection, for ``us``
+  microseconds (None: for good). What the client sends then piles up unread in the
+  server's TCP receive buffer; once that is full the advertised window is 0 and the
+  client's TCP can send nothing more (it probes the window). Bytes already read are still
+  processed. Afterwards the driver reads again: the window opens and the engine gets what
+  piled up. The simulated driver's TCP advertises the closing window itself; on a real
+  socket the driver stops reading and the OS receive buffer fills the same way.
 
 ``segment`` applies the server's segmentation knob to a list; :class:`ActionRunner` is
 the ordering rule above, shared by the simulated and the asyncio drivers. This module knows nothing
@@ -107,7 +114,20 @@ class Silence:
     """The server stops answering anything, for the rest of the connection."""
 
 
-Action: TypeAlias = Send | SendGenerated | Delay | StartTls | Close | Reset | DropTls | Silence
+@dataclass(frozen=True, slots=True)
+class StopReading:
+    """Stop reading from the connection for ``us`` microseconds, or for good (None)."""
+
+    us: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.us is not None and (not isinstance(self.us, int) or isinstance(self.us, bool)
+                                    or self.us < 0):
+            raise ValueError(f"StopReading.us: expected an integer >= 0 or None, got {self.us!r}")
+
+
+Action: TypeAlias = (Send | SendGenerated | Delay | StartTls | Close | Reset | DropTls | Silence
+                     | StopReading)
 
 
 def segment(actions: list[Action], mode: Segmentation, coalesce: bool = False) -> list[Action]:

@@ -1,9 +1,10 @@
 """Runs the scripted server engine on real sockets with asyncio, in real time.
 
 The real-socket twin of :mod:`scenarios.server.simdriver`, for real clients: an SMTP
-client program, a real board, an emulator. :class:`AsyncServer` listens on an OS socket
-and gives each accepted connection its own :class:`~scenarios.server.engine.ServerEngine`
-(one shared rule book, so rule counts run across connections, as in the simulation).
+client program, a real board, an emulator.
+:class:`~scenarios.server.asyncserver.AsyncServer` listens on an OS socket and gives
+each accepted connection its own :class:`~scenarios.server.engine.ServerEngine` (one
+shared rule book, so rule counts run across connections, as in the simulation).
 Each :class:`AsyncConnection` feeds the engine what the client sends (decrypted under
 TLS) and carries out the engine's actions in order: a list starts only after the
 previous list's delays have passed. ``Send`` is one ``transport.write`` (one TLS record
@@ -25,7 +26,10 @@ simulation: ``tcp_close`` (FIN, no close_notify), ``rst`` (RST) and ``close_noti
 (the alert, TCP stays open, later Sends are plaintext; what the client sends after it is
 discarded, and the server closes once the client's own close_notify is in). A failed
 handshake is reported to the engine (``on_tls_failed``), which closes. A generated reply
-(``SendGenerated``) goes out chunk by chunk as the transport drains.
+(``SendGenerated``) goes out chunk by chunk as the transport drains. ``StopReading``
+pauses reading from the socket (paced like a delay, or for good): the OS receive buffer
+fills, its window closes, and the client's TCP stops and probes, as in the simulation
+(the idle timeout still applies meanwhile).
 
 Everything the server sees or sends is reported to an optional sink as
 :class:`~scenarios.server.transcript.TranscriptLine` (plaintext, with seconds since the
@@ -35,7 +39,8 @@ live. The engine's clock (Date checks) is the host's clock.
 
 Bounds (:mod:`scenarios.server.limits`, :mod:`scenarios.server.socketbounds`): content
 per mail and connection, idle timeout, open connections, backpressure (a client that
-does not read its replies is not read either); :meth:`AsyncServer.release` forgets one.
+does not read its replies is not read either);
+:meth:`~scenarios.server.asyncserver.AsyncServer.release` forgets one.
 
 This module reads the wall clock and touches OS sockets: nothing in the simulated world
 may import it. It knows the engine, TLS and asyncio; it knows nothing about scenario
@@ -50,11 +55,7 @@ import errno
 import socket
 import ssl
 import struct
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from scenarios.server import replies as R
 from scenarios.server.actions import (
@@ -67,29 +68,29 @@ from scenarios.server.actions import (
     SendGenerated,
     Silence,
     StartTls,
+    StopReading,
 )
 from scenarios.server.authmask import CredentialFinder
 from scenarios.server.engine import ServerEngine
 from scenarios.server.generated import GeneratedStream
-from scenarios.server.limits import ConnectionLimits
 from scenarios.server.mailbox import ReceivedMail
 from scenarios.server.realtime import DEFAULT_TLS_NAMES as DEFAULT_TLS_NAMES  # re-exports
 from scenarios.server.realtime import Pacing as Pacing
 from scenarios.server.realtime import host_clock as host_clock
 from scenarios.server.realtime import throwaway_tls as throwaway_tls
-from scenarios.server.rules import RuleBook, ServerConfig
-from scenarios.server.simdriver import ServerTls
 from scenarios.server.socketbounds import (
     FEED_SLICE_BYTES,
     GATHER_FLUSH_BYTES,
     IdleWatch,
-    RefusedConnection,
 )
 from scenarios.server.tlspipe import TlsPipe
 from scenarios.server.tlsstall import HandshakeStall
-from scenarios.server.transcript import TranscriptLine, TranscriptSink, credential_spans
+from scenarios.server.transcript import TranscriptLine, credential_spans
 from stack.tls.config import make_context
 from stack.tls.session import openssl_reason
+
+if TYPE_CHECKING:
+    from scenarios.server.asyncserver import AsyncServer
 
 CLOSE_LINGER_S: Final = 2.0
 """After our FIN, how long we wait for the client's before closing the socket anyway."""
@@ -126,6 +127,8 @@ class AsyncConnection(asyncio.Protocol):
         self._idle = IdleWatch(server.limits.idle_timeout_s, self._idle_timeout)
         self._unfed = bytearray()
         self._writes_wait = False
+        self._not_reading = False  # StopReading: the OS receive buffer fills
+        self._read_timer: asyncio.TimerHandle | None = None
         server.connections.append(self)
 
     @property
@@ -186,7 +189,8 @@ class AsyncConnection(asyncio.Protocol):
         if self._generated is not None and self._write_generated():
             self._resume()
         if self._transport is not None and not self._transport.is_closing():
-            self._transport.resume_reading()
+            if not self._not_reading:
+                self._transport.resume_reading()
             self._feed(b"")
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -386,6 +390,25 @@ class AsyncConnection(asyncio.Protocol):
                 self._send_fin()
         elif isinstance(action, Silence):
             self._note("silence")
+        elif isinstance(action, StopReading):
+            self._stop_reading(action.us)
+
+    def _stop_reading(self, us: int | None) -> None:
+        wait = None if us is None else self.server.pacing.seconds(us)
+        self._note("stop_reading", detail="for good" if wait is None else f"for {wait:g} s")
+        self._not_reading = True
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+        if wait is not None:
+            self._read_timer = asyncio.get_running_loop().call_later(wait, self._read_again)
+
+    def _read_again(self) -> None:
+        self._read_timer = None
+        self._not_reading = False
+        self._note("resume_reading")
+        transport = self._transport
+        if transport is not None and not transport.is_closing() and not self._writes_wait:
+            transport.resume_reading()
 
     def _start_tls(self) -> None:
         params = self.server.tls
@@ -456,9 +479,10 @@ class AsyncConnection(asyncio.Protocol):
         self.close_reason = reason
         self._end_generated()
         self._idle.cancel()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for handle in (self._timer, self._read_timer):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._read_timer = None
         if self._gather is not None:
             self._gather.cancel()
             self._gather = None
@@ -493,108 +517,3 @@ class AsyncConnection(asyncio.Protocol):
             self.lines.append(line)
         if self.server.on_line is not None:
             self.server.on_line(line)
-
-
-@dataclass
-class AsyncServer:
-    """The scripted server listening on an OS socket (see the module docstring).
-
-    ``clock`` is the server's clock for the engine's Date check; ``on_line`` receives
-    every :class:`TranscriptLine` as it happens; ``keep_lines`` keeps them in each
-    connection's ``lines`` too; ``limits`` bounds what connections hold.
-    """
-
-    config: ServerConfig
-    tls: ServerTls | None = None
-    pacing: Pacing = field(default_factory=Pacing)
-    clock: Callable[[], datetime] = host_clock
-    on_line: TranscriptSink | None = None
-    gather_s: float = DEFAULT_GATHER_S
-    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
-    keep_lines: bool = True
-    connections: list[AsyncConnection] = field(default_factory=list)
-    seed: int = 0  # seeds what the rules draw (a trickle's jitter)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.config, ServerConfig):
-            raise ValueError(f"config: expected a ServerConfig, got {self.config!r}")
-        if not isinstance(self.gather_s, int | float) or not 0 <= self.gather_s <= 10:
-            raise ValueError(f"gather_s: expected seconds in 0..10, got {self.gather_s!r}")
-        self.rulebook = RuleBook(self.config.rules, seed=self.seed)
-        self._server: asyncio.Server | None = None
-        self._started = time.monotonic()
-        self._finished: asyncio.Queue[AsyncConnection] = asyncio.Queue()
-        self.address: tuple[str, int] | None = None
-        self.accepted = 0  # connections accepted so far, refused ones included
-        self.handshakes = 0  # TLS handshakes begun, across connections (stall_nth)
-
-    def next_index(self) -> int:
-        self.accepted += 1
-        return self.accepted
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self._started
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
-        """Listen on ``host:port`` (0: a free port); the address actually bound. Raises
-        OSError (address in use, no such address) and ValueError (bad TLS parameters)."""
-        if self.tls is not None:
-            make_context(self.tls.config(), server_side=True)  # bad cert/key: ValueError now
-        loop = asyncio.get_running_loop()
-        self._started = time.monotonic()
-        self._server = await loop.create_server(self._protocol, host, port)
-        sockname = self._server.sockets[0].getsockname()
-        self.address = (str(sockname[0]), int(sockname[1]))
-        return self.address
-
-    def _protocol(self) -> asyncio.Protocol:
-        """A new connection's engine, or a 421 when ``max_connections`` are open."""
-        limit = self.limits.max_connections
-        if sum(not c.closed for c in self.connections) < limit:
-            return AsyncConnection(self)
-        return RefusedConnection(R.encode(R.too_many_connections(self.config.hostname)),
-                                 self.next_index(), f"too many connections (limit {limit})",
-                                 self.on_line, self.elapsed)
-
-    def _connection_finished(self, connection: AsyncConnection) -> None:
-        self._finished.put_nowait(connection)
-
-    def release(self, connection: AsyncConnection) -> None:
-        """Forget a connection that has ended (its verdict is out): nothing of it stays."""
-        if connection.closed and connection in self.connections:
-            self.connections.remove(connection)
-
-    async def next_finished(self) -> AsyncConnection:
-        """The next connection to end, in the order they ended."""
-        return await self._finished.get()
-
-    @property
-    def open_connections(self) -> list[AsyncConnection]:
-        return [c for c in self.connections if not c.closed]
-
-    async def wait_all_closed(self, timeout_s: float) -> bool:
-        """Wait until every accepted connection has ended; False on timeout."""
-        deadline = time.monotonic() + timeout_s
-        while self.open_connections:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            waiters = [asyncio.ensure_future(c.finished.wait()) for c in self.open_connections]
-            _, pending = await asyncio.wait(waiters, timeout=left)
-            for waiter in pending:
-                waiter.cancel()
-        return True
-
-    async def close(self) -> None:
-        """Stop listening and abort every connection still open."""
-        if self._server is not None:
-            self._server.close()
-        for connection in self.open_connections:
-            connection.abort("server stopped")
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
-
-    @property
-    def mailbox(self) -> list[ReceivedMail]:
-        return [m for c in self.connections for m in c.engine.mailbox]

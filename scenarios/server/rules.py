@@ -26,7 +26,10 @@ What a rule does:
   ``reply_then_close``; ``drop_tls`` (the reply inside TLS, then ``DropTls``;
   with ``close_notify`` then ``inject`` in plaintext, the only thing the server still
   sends: it reads nothing more); ``ignore`` (no reply, keep serving); ``silent`` (no
-  reply, never answer again); ``close`` (FIN, no reply); ``reset`` (RST, no reply).
+  reply, never answer again); ``close`` (FIN, no reply); ``reset`` (RST, no reply);
+  ``stop_reading`` (the reply, then the server stops reading from the connection for
+  ``stop_reading_us``, or for good when it is None: its TCP receive window fills and
+  closes, see :class:`~scenarios.server.actions.StopReading`).
 - ``generate`` (a :class:`~scenarios.server.generated.GeneratedReply`) replaces ``reply``
   with a reply made as the socket takes it (a 100 MB line, 10,000 lines, a 1 MB AUTH
   challenge), with ``action`` ``reply`` or ``reply_then_close``.
@@ -58,11 +61,13 @@ from scenarios.server.actions import (
     Send,
     SendGenerated,
     Silence,
+    StopReading,
 )
 from scenarios.server.generated import GeneratedReply
 
 RuleAction: TypeAlias = Literal[
-    "reply", "trickle", "reply_then_close", "drop_tls", "ignore", "silent", "close", "reset"
+    "reply", "trickle", "reply_then_close", "drop_tls", "ignore", "silent", "close", "reset",
+    "stop_reading"
 ]
 RULE_ACTIONS: Final[tuple[str, ...]] = get_args(RuleAction)
 PSEUDO_VERBS: Final = frozenset({"GREETING", "DATA_END", "AUTH_RESPONSE"})
@@ -94,6 +99,7 @@ class Rule:
     trickle_bytes: int = 1
     drop_tls_mode: DropTlsMode | None = None
     generate: GeneratedReply | None = None
+    stop_reading_us: int | None = None
     _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -150,6 +156,9 @@ class Rule:
             if self.action not in ("reply", "reply_then_close"):
                 raise ValueError(f"Rule.generate: only with action 'reply' or "
                                  f"'reply_then_close', not {self.action!r}")
+        check_optional_int("Rule.stop_reading_us", self.stop_reading_us, 0)
+        if self.action != "stop_reading" and self.stop_reading_us is not None:
+            raise ValueError("Rule.stop_reading_us: only used with action 'stop_reading'")
 
     def matches(self, verb: str, argument: str, in_tls: bool) -> bool:
         if self.verb == "*":
@@ -212,7 +221,9 @@ class Rule:
         elif payload:
             out.append(Send(payload))
         tail = [a for a in after if not isinstance(a, Close)]
-        out.extend(after if self.action in ("reply", "trickle") else tail)
+        out.extend(after if self.action in ("reply", "trickle", "stop_reading") else tail)
+        if self.action == "stop_reading":
+            out.append(StopReading(self.stop_reading_us))
         if self.action == "reply_then_close":
             out.append(Close())
         elif self.action == "drop_tls":

@@ -13,8 +13,11 @@ ledger (``answer``: :mod:`scenarios.server.ledger`), when the command is taken. 
 the server's own close_notify (``DropTls("close_notify")``) nothing the client sends is
 processed: it is read, so its buffers go back, and traced as ``discarded``; a Send after
 the alert goes out in plaintext on the raw socket, so trace, transcript and pcap show
-the same bytes. The server's clock (for Date checks) is its configured start time plus
-kernel time.
+the same bytes. While the server does not read (``StopReading``, traced ``stop_reading``
+and ``resume_reading``) what the client sends stays in the simulated TCP's receive
+buffer: the advertised window shrinks to 0 and the client's TCP stops and probes, until
+the server reads again. The server's clock (for Date checks) is its configured start
+time plus kernel time.
 
 This module knows the kernel, the simulated TCP socket, TLS and the engine; it knows
 nothing about the device or its client.
@@ -39,6 +42,7 @@ from scenarios.server.actions import (
     SendGenerated,
     Silence,
     StartTls,
+    StopReading,
 )
 from scenarios.server.engine import ServerEngine
 from scenarios.server.generated import GeneratedStream
@@ -103,6 +107,8 @@ class ServerConnection:
     """The server sent its close_notify: what still arrives is discarded, not processed,
     and what the rule writes after the alert goes out in plaintext."""
     closed: bool = False
+    not_reading: bool = False
+    """The server stopped reading (``StopReading``): the client's bytes stay unread."""
     outbox: bytearray = field(default_factory=bytearray)
     engine_tls_pending: bool = False
     splitter: _HandshakeByteSplitter | None = None
@@ -150,7 +156,7 @@ class ServerConnection:
             self._enqueue(self.engine.on_tls_established(cipher[0], cipher[1]))
         self._flush()
         self._pump_stream()
-        if not self.silent and not self.engine_tls_pending:
+        if not self.silent and not self.engine_tls_pending and not self.not_reading:
             while True:
                 data = self.sock.recv(65536)
                 if not data:
@@ -161,7 +167,7 @@ class ServerConnection:
                     continue
                 kernel.emit(self.source, "rx", data=data)
                 self._enqueue(self.engine.on_data(data, now=self.server.now()))
-                if self.engine_tls_pending or self.silent:
+                if self.engine_tls_pending or self.silent or self.not_reading:
                     break
         sock = self.sock
         if sock.state is SocketState.CLOSED or (sock.peer_closed and not self.actions.running):
@@ -235,6 +241,24 @@ class ServerConnection:
         elif isinstance(action, Silence):
             kernel.emit(self.source, "silence")
             self.silent = True
+        elif isinstance(action, StopReading):
+            self._stop_reading(action.us)
+
+    def _stop_reading(self, us: int | None) -> None:
+        kernel = self.server.kernel
+        kernel.emit(self.source, "stop_reading",
+                    for_us=us, unread=self.raw.rx_buffered)
+        self.not_reading = True
+        if us is not None:
+            kernel.call_later(us, self._resume_reading)
+
+    def _resume_reading(self) -> None:
+        if self.closed or not self.not_reading:
+            return
+        self.not_reading = False
+        self.server.kernel.emit(self.source, "resume_reading", unread=self.raw.rx_buffered)
+        if not self.actions.running:
+            self.on_event(SocketEvent.READABLE)
 
     def _stream(self, action: SendGenerated) -> bool:
         """Start writing a generated reply; True while it is not all out yet."""

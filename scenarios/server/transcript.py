@@ -34,7 +34,8 @@ class TranscriptLine:
     ``kind`` is ``"C"`` (client bytes, plaintext), ``"S"`` (server bytes, plaintext) or
     an event: ``accept``, ``tls_established``, ``tls_failed``, ``close``, ``reset``,
     ``drop_tls``, ``discarded`` (client bytes after our close_notify, not processed),
-    ``silence``, ``closed``, ``refused``, ``idle_timeout``; ``detail`` says more about an
+    ``silence``, ``stop_reading``, ``resume_reading``, ``closed``, ``refused``,
+    ``idle_timeout``; ``detail`` says more about an
     event. ``secrets``: the spans of ``data`` that are credentials.
     """
 

@@ -45,6 +45,7 @@ def judge_fleet(record: RunRecord) -> Verdict:
     if expect.min_refused is not None and fleet.refused < expect.min_refused:
         reasons.append(f"the server refused {fleet.refused} connection(s) with 421, fewer "
                        f"than {expect.min_refused}")
+    reasons += [f"firmware problem on {problem}" for problem in record.firmware_problems]
     return Verdict(passed=not reasons, reasons=reasons)
 
 

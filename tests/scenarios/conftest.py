@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from emulator.cfirmware.library import FirmwareUnavailable
 from scenarios.catalog import load_catalog
+from scenarios.firmware_choice import FirmwareChoice, resolve_firmware
 from scenarios.golden import Entry, entry_of
 from scenarios.runner import RunResult, run
 from smtp.profiles import PROFILE_NAMES
@@ -43,3 +45,13 @@ def catalog_matrix(matrix_results: list[RunResult]) -> dict[tuple[str, str], Mat
     """(scenario name, profile) -> the run of that scenario on that release, seed 0."""
     return {(r.scenario.name, r.profile): MatrixRun(r.passed, r.verdict.reason, entry_of(r))
             for r in matrix_results}
+
+
+@pytest.fixture
+def lwip() -> FirmwareChoice:
+    """lwIP's firmware; the test skips with the one line saying why (and how to get it)
+    when it is not built (``make lwip``)."""
+    try:
+        return resolve_firmware("lwip")
+    except FirmwareUnavailable as exc:
+        pytest.skip(f"lwIP tests: {exc}")

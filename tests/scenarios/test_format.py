@@ -596,7 +596,7 @@ def test_rule_and_server_problems() -> None:
     assert lines[:4] == [
         "x.toml: server.rules[0].reply: required when transition is false",
         "x.toml: server.rules[1].action: expected one of reply, trickle, reply_then_close, "
-        "drop_tls, ignore, silent, close, reset, got 'explode'",
+        "drop_tls, ignore, silent, close, reset, stop_reading, got 'explode'",
         "x.toml: server.rules[1].delay_s: expected a number >= 0, got -1",
         "x.toml: server.rules[2].drop_tls_mode: missing, expected one of tcp_close, rst, "
         "close_notify with action drop_tls",

@@ -19,7 +19,7 @@ import pytest
 
 from scenarios.format import ScenarioError, parse_scenario
 from scenarios.runner import RunResult, run
-from scenarios.server.asyncdriver import AsyncServer
+from scenarios.server.asyncserver import AsyncServer
 from scenarios.server.generated import CHUNK, GeneratedReply
 from scenarios.server.rules import Rule, ServerConfig
 from scenarios.server.simdriver import STREAM_WINDOW

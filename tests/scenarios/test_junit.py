@@ -21,11 +21,14 @@ from xml.etree import ElementTree
 import pytest
 import xmlschema
 
+import scenarios.cli.matrix
 from scenarios.artifacts import transcript_lines
 from scenarios.cli.main import main
+from scenarios.firmware_choice import FirmwareChoice
 from scenarios.format import load_scenario
 from scenarios.junit import junit_xml
 from scenarios.runner import RunResult, resolve_scenario, run
+from smtp.profiles import PROFILE_NAMES
 
 SCHEMA_MEMBER = "testing/example_scripts/junit-10.xsd"
 
@@ -146,3 +149,39 @@ def test_a_failure_text_hides_credentials(tmp_path: Path) -> None:
     assert "AUTH PLAIN &lt;credentials hidden, 28 bytes&gt;" in text
     assert plain_response not in text and "s3cret-pump7" not in text
     assert plain_response in junit_xml([result], show_secrets=True)
+
+
+def test_the_matrix_with_a_firmware_column_reports_its_runs_and_skips_what_does_not_apply(
+        junit_schema: xmlschema.XMLSchema, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        lwip: FirmwareChoice) -> None:
+    # three rows (not the whole catalog): lwIP passes one, fails one, cannot run one
+    rows = [resolve_scenario(n) for n in ("auth-plain", "dot-line-in-body", "starttls")]
+    monkeypatch.setattr(scenarios.cli.matrix, "load_catalog", lambda: rows)
+    junit = tmp_path / "m.xml"
+    code = main(["matrix", "--firmware", "lwip", "--junit", str(junit)],
+                out=io.StringIO(), err=io.StringIO())
+    assert code == 0  # the model's releases match the catalog; lwIP's column never decides
+    text = junit.read_text()
+    junit_schema.validate(text)
+    cases = _cases(text)
+    lwip = {name: case for (classname, name), case in cases.items()
+            if classname == "smtp-hil-matrix.firmware_lwip"}
+    assert sorted(lwip) == ["auth-plain", "dot-line-in-body", "starttls"]
+    assert len(cases) == 3 * len(PROFILE_NAMES) + 3
+    assert [child.tag for child in lwip["auth-plain"]] == ["system-out"]
+    assert "outcome: pass\nfirmware: lwip\n" in lwip["auth-plain"].findtext("system-out", "")
+    failure = lwip["dot-line-in-body"].find("failure")
+    assert failure is not None and failure.get("type") == "fail"
+    assert "the body was cut" in (failure.get("message") or "")
+    assert "C: RSET" in (failure.text or "")  # the transcript's tail: the body as commands
+    assert "outcome: fails" in lwip["dot-line-in-body"].findtext("system-out", "")
+    skipped = lwip["starttls"].find("skipped")
+    assert skipped is not None and skipped.get("type") == "not-applicable"
+    assert (skipped.get("message") or "").startswith("not applicable: STARTTLS")
+    assert lwip["starttls"].get("time") == "0.000"
+    suite = ElementTree.fromstring(text).find("testsuite")
+    assert suite is not None
+    reproduced = sum(1 for r in rows for p in PROFILE_NAMES
+                     if p != "current" and r.reproduced_by(p))
+    assert suite.get("skipped") == str(reproduced + 1)
+    assert suite.get("failures") == "1"

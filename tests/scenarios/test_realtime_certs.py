@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 import pytest
 from cryptography import x509
 
-from scenarios.server.asyncdriver import AsyncServer, throwaway_tls
+from scenarios.server.asyncdriver import throwaway_tls
+from scenarios.server.asyncserver import AsyncServer
 from scenarios.server.rules import ServerConfig
 from stack.tls.badcerts import CertificateKind, CertificateSpec, TrustAnchor
 

@@ -23,7 +23,8 @@ import pytest
 from emulator.kernel import Kernel
 from emulator.trace import TraceRecord
 from emulator.units import SECOND
-from scenarios.server.asyncdriver import AsyncServer, throwaway_tls
+from scenarios.server.asyncdriver import throwaway_tls
+from scenarios.server.asyncserver import AsyncServer
 from scenarios.server.rules import ServerConfig
 from scenarios.server.simdriver import ServerTls, SimServer
 from scenarios.server.tlsstall import HandshakeStall, TlsStallMode

@@ -15,14 +15,14 @@ LWIP_FILES := core/init.c core/def.c core/inet_chksum.c core/ip.c core/mem.c cor
               core/netif.c core/pbuf.c core/stats.c core/tcp.c core/tcp_in.c core/tcp_out.c \
               core/timeouts.c core/ipv4/icmp.c core/ipv4/ip4.c core/ipv4/ip4_addr.c \
               apps/smtp/smtp.c
-GLUE_FILES := $(HERE)/hil_lwip.c
+GLUE_FILES := $(wildcard $(HERE)/hil_lwip*.c)
 
 CFLAGS  := -std=gnu99 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra -Werror
 INCLUDE := -Iemulator/cfirmware/include -I$(HERE) -I$(LWIP_SRC_DIR)/src/include
 LDFLAGS := -shared -Wl,-z,defs -Wl,--wrap=memp_malloc -Wl,--wrap=memp_free
 
 LWIP_OBJS := $(patsubst %.c,$(OBJ_DIR)/lwip/%.o,$(LWIP_FILES))
-GLUE_OBJS := $(OBJ_DIR)/glue/hil_lwip.o
+GLUE_OBJS := $(patsubst $(HERE)/%.c,$(OBJ_DIR)/glue/%.o,$(GLUE_FILES))
 HEADERS   := $(wildcard $(HERE)/*.h $(HERE)/arch/*.h emulator/cfirmware/include/*.h)
 
 $(LIB): $(LWIP_OBJS) $(GLUE_OBJS)

@@ -7,7 +7,7 @@
  * not applicable to this firmware). apps/smtp needs LWIP_TCP and LWIP_CALLBACK_API.
  *
  * The pbuf pool is compiled at HIL_LWIP_POOL_MAX buffers of 1536 bytes; at init the glue
- * takes back all but the scenario's pool_buffers (hil_lwip.c), so the pool a run sees is
+ * takes back all but the scenario's pool_buffers (hil_lwip_pool.c), so the pool a run sees is
  * exactly the scenario's, allocation by allocation.
  */
 #ifndef HIL_LWIPOPTS_H
@@ -76,7 +76,7 @@
 #define SMTP_SUPPORT_AUTH_PLAIN         1
 #define SMTP_SUPPORT_AUTH_LOGIN         1
 
-/* Hooks: the initial sequence number comes from the run's seed (hil_lwip.c). */
+/* Hooks: the initial sequence number comes from the run's seed (hil_lwip_random.c). */
 #define LWIP_HOOK_FILENAME              "hil_lwip_hooks.h"
 #define LWIP_HOOK_TCP_ISN(local_ip, local_port, remote_ip, remote_port) \
     hil_lwip_tcp_isn((local_ip), (local_port), (remote_ip), (remote_port))

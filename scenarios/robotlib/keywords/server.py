@@ -19,8 +19,9 @@ from typing import Literal
 from robot.api import logger
 
 from scenarios.robotlib.context import LibraryComponent, NotReady, keyword
+from scenarios.robotlib.firmware import run_on_firmware, skip_unless_available
 from scenarios.robotlib.socket_server import SocketServer
-from scenarios.runner import resolve_scenario, run
+from scenarios.runner import RunResult, resolve_scenario
 from scenarios.server.mailbox import Observations
 from scenarios.server.names import ehlo_name_acceptable
 from scenarios.world import SERVER_IP
@@ -41,6 +42,11 @@ def _combined(name: str, records: list[Observations]) -> object:
         return sum(values)
     present = [v for v in values if v is not None]
     return present[-1] if present else default
+
+
+def _ran_on(result: RunResult) -> str:
+    """``release 2.4``, or the C firmware that ran instead of the model."""
+    return f"release {result.profile}" if result.firmware == "model" else result.firmware
 
 
 class ServerKeywords(LibraryComponent):
@@ -121,22 +127,33 @@ class ServerKeywords(LibraryComponent):
 
     # ---- whole scenarios -----------------------------------------------------------------
     @keyword()
-    def run_scenario(self, scenario: str, profile: str = "current", seed: int = 0) -> str:
+    def run_scenario(self, scenario: str, profile: str = "current", seed: int = 0,
+                     firmware: str | None = None) -> str:
         """Runs ``scenario`` from start to end on release ``profile``, as ``smtp-hil run``
         does (its job, its time limit, its verdict), and returns ``pass`` or ``fail``.
 
         The run's world stays for the mailbox, pool and artifact keywords; the verdict is
         checked with `Scenario Should Pass` or `Scenario Should Fail`.
 
-        | `Run Scenario` | chunking | profile=2.0 |
-        | `Scenario Should Pass` | | |
+        ``firmware``: ``model`` (the Python client), ``lwip`` (lwIP 2.1.3's client, built
+        by ``make lwip``) or the path of a C firmware library; default: the scenario's
+        own (``[device] firmware``). A C firmware runs the scenario as ``current`` is
+        expected to behave, whatever ``profile`` says. A scenario it cannot run (STARTTLS
+        on lwIP, ...) skips the test with the reason: not applicable is neither a pass nor
+        a failure. After a run on a C firmware the verdict, mailbox and server observation
+        keywords work; the board and artifact keywords read the model's world only.
+
+        | `Run Scenario` | chunking | profile=2.0 | |
+        | `Scenario Should Pass` | | | |
+        | `Run Scenario` | dot-line-in-body | firmware=lwip | |
+        | `Scenario Should Fail` | containing=the body was cut | | |
         """
         loaded = resolve_scenario(scenario)
         self.ctx.forget_world()
-        result = run(loaded, profile, seed)
+        result = run_on_firmware(loaded, profile, seed, firmware)
         self.ctx.scenario = loaded
         self.ctx.result = result
-        logger.info(f"{loaded.name} on {profile} (seed {seed}): "
+        logger.info(f"{loaded.name} on {_ran_on(result)} (seed {seed}): "
                     f"{'pass' if result.passed else 'fail'}: {result.verdict.reason}")
         return "pass" if result.passed else "fail"
 
@@ -144,9 +161,18 @@ class ServerKeywords(LibraryComponent):
         result = self.ctx.result
         if result is None:
             raise NotReady("No scenario has run: use `Run Scenario` first.")
-        where = f"Scenario {result.scenario.name} on release {result.profile} (seed " \
-                f"{result.seed})"
+        where = f"Scenario {result.scenario.name} on {_ran_on(result)} (seed {result.seed})"
         return where, result.passed, result.verdict.reason
+
+    @keyword()
+    def skip_unless_firmware_is_available(self, firmware: str) -> None:
+        """Skips the test (or, in a suite setup, the suite's tests) unless ``firmware``
+        (``lwip``, or the path of a C firmware library) can be had, with the one line
+        saying why and how to get it (``make lwip``).
+
+        | `Skip Unless Firmware Is Available` | lwip |
+        """
+        skip_unless_available(firmware)
 
     @keyword()
     def scenario_should_pass(self) -> None:

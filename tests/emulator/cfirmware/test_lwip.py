@@ -197,6 +197,8 @@ def test_an_option_lwip_does_not_know_is_bad_input(lwip: FirmwareChoice) -> None
     ("textless-reply", "expected sent, got timeout (unknown) after 479 s"),
     ("data-end-timeout", "the job took 2399.750000 s of virtual time, more than the "
                          "610.000000 s allowed"),
+    ("data-block-timeout", "the job took 479.750000 s of virtual time, more than the "
+                           "190.000000 s allowed"),
     ("quit-unanswered", "1 connection(s) still open at the end of the run"),
     ("multiline-reply-exceeds-pool", "the buffer pool ran dry: 12 received frame(s) dropped "
                                      "for want of an IP buffer"),

@@ -1,7 +1,7 @@
 /*
  * arch/cc.h -- lwIP's architecture header for the smtp-hil board (gcc on Linux, hosted).
  *
- * Assertions go to the glue (hil_lwip.c), which records file, line and message and
+ * Assertions go to the glue (hil_lwip_fault.c), which records file, line and message and
  * returns from the running hil_fw_* entry point with HIL_FW_ASSERTION_FAILED; the harness
  * turns that into the run's verdict ("firmware assertion failed at smtp.c:NNN: ...").
  * Randomness (the first local port) comes from the run's seed, never from the OS.
