@@ -55,7 +55,9 @@ import errno
 import socket
 import ssl
 import struct
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable
+from datetime import datetime
+from typing import Final, Protocol
 
 from scenarios.server import replies as R
 from scenarios.server.actions import (
@@ -73,11 +75,14 @@ from scenarios.server.actions import (
 from scenarios.server.authmask import CredentialFinder
 from scenarios.server.engine import ServerEngine
 from scenarios.server.generated import GeneratedStream
+from scenarios.server.limits import ConnectionLimits
 from scenarios.server.mailbox import ReceivedMail
 from scenarios.server.realtime import DEFAULT_TLS_NAMES as DEFAULT_TLS_NAMES  # re-exports
 from scenarios.server.realtime import Pacing as Pacing
 from scenarios.server.realtime import host_clock as host_clock
 from scenarios.server.realtime import throwaway_tls as throwaway_tls
+from scenarios.server.rules import RuleBook, ServerConfig
+from scenarios.server.simdriver import ServerTls
 from scenarios.server.socketbounds import (
     FEED_SLICE_BYTES,
     GATHER_FLUSH_BYTES,
@@ -85,12 +90,9 @@ from scenarios.server.socketbounds import (
 )
 from scenarios.server.tlspipe import TlsPipe
 from scenarios.server.tlsstall import HandshakeStall
-from scenarios.server.transcript import TranscriptLine, credential_spans
+from scenarios.server.transcript import TranscriptLine, TranscriptSink, credential_spans
 from stack.tls.config import make_context
 from stack.tls.session import openssl_reason
-
-if TYPE_CHECKING:
-    from scenarios.server.asyncserver import AsyncServer
 
 CLOSE_LINGER_S: Final = 2.0
 """After our FIN, how long we wait for the client's before closing the socket anyway."""
@@ -99,10 +101,35 @@ DEFAULT_GATHER_S: Final = 0.02
 docstring: pipelining on real sockets)."""
 
 
+class ConnectionHost(Protocol):
+    """What a connection needs of the server that accepted it
+    (:class:`~scenarios.server.asyncserver.AsyncServer`)."""
+
+    config: ServerConfig
+    tls: ServerTls | None
+    pacing: Pacing
+    on_line: TranscriptSink | None
+    gather_s: float
+    limits: ConnectionLimits
+    keep_lines: bool
+    connections: list[AsyncConnection]
+    rulebook: RuleBook
+    handshakes: int
+
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    def next_index(self) -> int: ...
+
+    def elapsed(self) -> float: ...
+
+    def connection_finished(self, connection: AsyncConnection) -> None: ...
+
+
 class AsyncConnection(asyncio.Protocol):
     """One accepted connection: its engine, its TLS state and its pending actions."""
 
-    def __init__(self, server: AsyncServer) -> None:
+    def __init__(self, server: ConnectionHost) -> None:
         self.server = server
         self.index = server.next_index()
         self.engine = ServerEngine(server.config, server.rulebook, keep_transcript=False,
@@ -492,7 +519,7 @@ class AsyncConnection(asyncio.Protocol):
         if transport is not None and not transport.is_closing():
             transport.close()
         self.finished.set()
-        self.server._connection_finished(self)
+        self.server.connection_finished(self)
 
     def _idle_timeout(self) -> None:
         """Nothing either way for the idle timeout (the server's own delays excepted):

@@ -89,7 +89,7 @@ class AsyncServer:
                                  self.next_index(), f"too many connections (limit {limit})",
                                  self.on_line, self.elapsed)
 
-    def _connection_finished(self, connection: AsyncConnection) -> None:
+    def connection_finished(self, connection: AsyncConnection) -> None:
         self._finished.put_nowait(connection)
 
     def release(self, connection: AsyncConnection) -> None:
