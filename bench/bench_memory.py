@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
                         f"{', --artifacts' if artifacts else ''}"
                 cells = " ".join(f"{rss:16.0f} {cpu:6.2f}" for rss, cpu, _ in figures)
                 growth = figures[-1][0] - figures[0][0]
-                print(f"  {label:<26} {cells}   {growth:+.0f} MiB")
+                print(f"  {label:<26} {cells}   {growth:+.1f} MiB ({growth * MIB / 1e6:+.1f} MB)")
 
 
 if __name__ == "__main__":

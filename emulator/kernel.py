@@ -5,6 +5,13 @@ next scheduled event, so idle time costs nothing. Events due at the same instant
 the order they were scheduled (a sequence number breaks ties). All randomness in the
 simulated world comes from :attr:`Kernel.rng`, seeded once.
 
+A cancelled event stays in the heap until its time comes, unless the heap doubles in
+size since it was last swept: then the cancelled entries are dropped and the rest made a
+heap again (:data:`SWEEP_FLOOR`). Every entry's ``(time, sequence)`` is unique, so the
+order events run in does not depend on the heap's layout, and a sweep changes nothing
+but memory: a long transfer re-arms its timeouts thousands of times, and each re-arming
+would otherwise hold a cancelled entry for minutes of virtual time.
+
 The kernel knows nothing about boards, stacks or SMTP. It is passed explicitly through
 constructors; there is no ambient "current kernel".
 """
@@ -14,10 +21,13 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from emulator.checks import check_int
 from emulator.trace import TRACE_KINDS, FieldValue, Trace, TraceKind, TraceRecord, unknown_kind
+
+SWEEP_FLOOR: Final = 4096
+"""The heap is not swept below this many entries (a sweep is then not worth its time)."""
 
 
 class Handle:
@@ -50,6 +60,7 @@ class Kernel:
         self.trace = trace if trace is not None else Trace()
         self._now_us = 0
         self._heap: list[tuple[int, int, Handle]] = []
+        self._sweep_at = SWEEP_FLOOR
         self._sequence = 0
         self.events_run = 0
 
@@ -64,7 +75,22 @@ class Kernel:
         handle = Handle(int(when_us), callback, args)
         heapq.heappush(self._heap, (handle.when_us, self._sequence, handle))
         self._sequence += 1
+        if len(self._heap) > self._sweep_at:
+            self._sweep()
         return handle
+
+    def _sweep(self) -> None:
+        """Drop the cancelled entries (module docstring); the next sweep waits until the
+        heap has doubled again."""
+        live = [entry for entry in self._heap if not entry[2].cancelled]
+        heapq.heapify(live)
+        self._heap = live
+        self._sweep_at = max(SWEEP_FLOOR, 2 * len(live))
+
+    @property
+    def pending(self) -> int:
+        """Entries in the heap, cancelled ones included (for tests and benchmarks)."""
+        return len(self._heap)
 
     def call_later(self, delay_us: int, callback: Callable[..., object], *args: Any) -> Handle:
         """Run ``callback(*args)`` after ``delay_us`` microseconds of virtual time."""

@@ -302,17 +302,25 @@ class Trace:
 
     ``keep``: None keeps every record; a predicate keeps only the records it accepts
     (the others are hashed and seen by the subscribers, then let go: a run whose views
-    need only a few kinds of record does not hold one per segment). :attr:`recorded`
-    counts them all, ``len()`` the records kept."""
+    need only a few kinds of record does not hold one per segment). ``keep_latest``
+    (with ``keep`` only): of the records this predicate accepts and ``keep`` does not,
+    only the latest stays (a view that reads the last server reply does not hold one
+    per chunk of a 20 MiB mail). :attr:`recorded` counts them all, ``len()`` the
+    records kept."""
 
     def __init__(self, *, keep_bytes: int | None = None,
-                 keep: Callable[[TraceRecord], bool] | None = None) -> None:
+                 keep: Callable[[TraceRecord], bool] | None = None,
+                 keep_latest: Callable[[TraceRecord], bool] | None = None) -> None:
         if keep_bytes is not None and (not isinstance(keep_bytes, int)
                                        or isinstance(keep_bytes, bool) or keep_bytes < 0):
             raise ValueError(f"keep_bytes: expected None or a number of bytes >= 0, "
                              f"got {keep_bytes!r}")
         self.keep_bytes = keep_bytes
+        if keep_latest is not None and keep is None:
+            raise ValueError("keep_latest: only with keep (without it every record stays)")
         self.keep = keep
+        self.keep_latest = keep_latest
+        self._latest_at: int | None = None
         self.recorded = 0
         self._records: list[TraceRecord] = []
         self._hash = hashlib.sha256()
@@ -328,9 +336,13 @@ class Trace:
         must not change it afterwards)."""
         rec = TraceRecord(t_us, source, kind, fields)
         self.recorded += 1
-        position = -1
+        position, latest = -1, False
         if self.keep is None or self.keep(rec):
             position = len(self._records)
+            self._records.append(rec)
+        elif self.keep_latest is not None and self.keep_latest(rec):
+            self._drop_latest()
+            position, latest = len(self._records), True
             self._records.append(rec)
         self._hash.update(encode_record(rec))
         for subscriber in self._subscribers:
@@ -339,7 +351,16 @@ class Trace:
             slim = _elided(fields, self.keep_bytes)
             if slim is not None:
                 self._records[position] = TraceRecord(t_us, source, kind, slim)
+        if latest:
+            self._latest_at = position
         return rec
+
+    def _drop_latest(self) -> None:
+        """Let go of the record ``keep_latest`` kept last: always the one at
+        :attr:`_latest_at` (records after it only move down by one when it goes)."""
+        if self._latest_at is not None:
+            del self._records[self._latest_at]
+            self._latest_at = None
 
     def subscribe(self, callback: Callable[[TraceRecord], None]) -> None:
         """Call ``callback`` with every record from now on (live views)."""

@@ -27,7 +27,7 @@ from scenarios.masking import masked_records, server_spans
 from scenarios.record import FleetOutcome
 from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import RunResult
-from scenarios.server.authmask import with_markers
+from scenarios.server.authmask import Span, with_markers
 from smtp.events import describe
 from stack.pcap import write_pcap
 from stack.tcp import TX_PURPOSE
@@ -48,28 +48,28 @@ def transcript_lines(records: Sequence[TraceRecord], *, show_secrets: bool = Fal
     """``C:``/``S:`` lines with virtual timestamps, from the server's rx/tx records;
     credentials hidden unless ``show_secrets``."""
     hidden = {} if show_secrets else server_spans(records)
-    lines: list[str] = []
-    for index, rec in enumerate(records):
-        if not rec.source.startswith("server.") or rec.kind not in TRANSCRIPT_KINDS:
-            continue
-        stamp = format_us(rec.t_us)
-        if rec.kind in _BYTES_KINDS:
-            data = rec.fields.get("data")
-            if not isinstance(data, bytes):
-                continue
-            who = "C:" if rec.kind == "rx" else "S:"
-            text = with_markers(data, hidden.get(index, ())).decode("latin-1")
-            parts = text.split("\r\n")
-            if parts and parts[-1] == "":
-                parts.pop()
-            for part in parts:
-                shown = part.encode("unicode_escape").decode("ascii")
-                lines.append(f"{stamp} {who} {shown}")
-        else:
-            details = " ".join(f"{k}={v!s}" if not isinstance(v, bytes) else f"{k}={v!r}"
-                               for k, v in sorted(rec.fields.items()))
-            lines.append(f"{stamp} -- {rec.kind} {details}".rstrip())
-    return lines
+    return [line for index, rec in enumerate(records)
+            for line in transcript_entry(rec, hidden.get(index, ()))]
+
+
+def transcript_entry(rec: TraceRecord, hidden: Sequence[Span] = ()) -> list[str]:
+    """The transcript lines of one record (none unless it is a server record the
+    transcript shows); ``hidden``: the credential spans of its data."""
+    if not rec.source.startswith("server.") or rec.kind not in TRANSCRIPT_KINDS:
+        return []
+    stamp = format_us(rec.t_us)
+    if rec.kind not in _BYTES_KINDS:
+        details = " ".join(f"{k}={v!s}" if not isinstance(v, bytes) else f"{k}={v!r}"
+                           for k, v in sorted(rec.fields.items()))
+        return [f"{stamp} -- {rec.kind} {details}".rstrip()]
+    data = rec.fields.get("data")
+    if not isinstance(data, bytes):
+        return []
+    who = "C:" if rec.kind == "rx" else "S:"
+    parts = with_markers(data, hidden).decode("latin-1").split("\r\n")
+    if parts and parts[-1] == "":
+        parts.pop()
+    return [f"{stamp} {who} {part.encode('unicode_escape').decode('ascii')}" for part in parts]
 
 
 def result_dict(result: RunResult) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def result_dict(result: RunResult) -> dict[str, Any]:
         "terminal_t_us": terminal.t_us if terminal else None,
         "events": [{"t_us": e.t_us, "event": describe(e.event)} for e in result.events],
         "mailbox": [{"sender": m.sender, "recipients": [r.address for r in m.recipients],
-                     "size": len(m.content), "via": m.via} for m in result.mailbox],
+                     "size": m.size, "via": m.via} for m in result.mailbox],
         "virtual_us": result.virtual_us,
         "wall_s": round(result.wall_s, 6),
         "pool": {"count": result.pool.count, "peak_in_use": result.pool.peak_in_use,
@@ -122,7 +122,13 @@ def run_dirname(result: RunResult) -> str:
     of the release (``dot-line-in-body--lwip--seed0``), so it never overwrites the
     model's ``current`` run."""
     ran_on = result.profile if result.firmware == "model" else result.firmware
-    return f"{result.scenario.name}--{ran_on}--seed{result.seed}"
+    return dirname_for(result.scenario.name, ran_on, result.seed)
+
+
+def dirname_for(name: str, ran_on: str, seed: int) -> str:
+    """The folder of one run's artifacts: ``<scenario>--<ran_on>--seed<N>``, ``ran_on``
+    the release of the model firmware or the name of a C firmware."""
+    return f"{name}--{ran_on}--seed{seed}"
 
 
 def capture_epoch_s(scenario: Scenario) -> int:
@@ -150,7 +156,8 @@ def write_artifacts(result: RunResult, folder: Path, *, show_secrets: bool = Fal
     """Transcript, trace (JSON lines), pcap, TLS key log and result JSON in
     ``folder/<run>/``; credentials hidden unless ``show_secrets``. The key log holds the
     TLS secrets whatever ``show_secrets`` says (it is what decrypts the pcap): it is
-    written only here, where the user asked for artifacts, with mode 0600."""
+    written only here, where the user asked for artifacts, with mode 0600. (A run can
+    also write the first three as it goes: :mod:`scenarios.artifactstream`.)"""
     out = folder / run_dirname(result)
     out.mkdir(parents=True, exist_ok=True)
     records = result.trace
@@ -161,7 +168,12 @@ def write_artifacts(result: RunResult, folder: Path, *, show_secrets: bool = Fal
         for line in records_to_jsonl(shown):
             fh.write(line + "\n")
     write_pcap(shown, out / "capture.pcap", epoch_s=capture_epoch_s(result.as_run))
-    write_key_log(out / "keylog.txt", tls_secrets(result))
-    (out / "result.json").write_text(json.dumps(result_dict(result), indent=2) + "\n")
+    finish_artifacts(result, out)
     return out
 
+
+def finish_artifacts(result: RunResult, out: Path) -> None:
+    """The files of ``out`` that are written once the run is over: the TLS key log
+    (mode 0600) and the result JSON."""
+    write_key_log(out / "keylog.txt", tls_secrets(result))
+    (out / "result.json").write_text(json.dumps(result_dict(result), indent=2) + "\n")

@@ -17,7 +17,8 @@ Two places of a trace carry a client's plaintext:
   TLS. Each connection's two byte streams are put back in order by sequence number
   (retransmissions and segments that overtook a lost one included), followed by a
   finder as they become contiguous, and every copy of a credential byte is blanked,
-  whichever segment carried it: :func:`masked_records`.
+  whichever segment carried it: :func:`masked_records`, or as the run goes,
+  :class:`MaskingStream` (a segment is shown once the finder has followed its bytes).
 
 Blanking keeps lengths (``*`` for each byte), so sequence numbers, the pcap's TCP
 streams and the trace's record structure stay consistent; the transcript says what was
@@ -30,7 +31,8 @@ the server's records; it runs nothing and knows no file formats.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -52,25 +54,35 @@ def _is_link(record: TraceRecord) -> bool:
     return record.source == LINK_SOURCE or record.source.startswith(LINK_SOURCE + ".")
 
 
-def server_spans(records: Sequence[TraceRecord]) -> dict[int, tuple[Span, ...]]:
-    """For each server ``rx`` record (by index in ``records``) that holds credentials,
-    their spans in its ``data``."""
-    finders: dict[str, CredentialFinder] = {}
-    spans: dict[int, tuple[Span, ...]] = {}
-    for index, rec in enumerate(records):
+class ServerFollower:
+    """Follows the scripted server's records in order, one finder per connection: the
+    credential spans of each ``rx`` record's ``data`` as it comes."""
+
+    def __init__(self) -> None:
+        self._finders: dict[str, CredentialFinder] = {}
+
+    def spans(self, rec: TraceRecord) -> tuple[Span, ...]:
+        """The spans of ``rec``'s data that are credentials (none unless a server
+        ``rx`` record holds some); every server record must be shown, in order."""
         if not _is_server(rec):
-            continue
-        finder = finders.setdefault(rec.source, CredentialFinder())
+            return ()
+        finder = self._finders.setdefault(rec.source, CredentialFinder())
         data = rec.fields.get("data")
         if rec.kind == "rx" and isinstance(data, bytes):
-            found = finder.client(data)
-            if found:
-                spans[index] = found
-        elif rec.kind == "tx" and isinstance(data, bytes):
+            return finder.client(data)
+        if rec.kind == "tx" and isinstance(data, bytes):
             finder.server(data)
         elif rec.kind in _NEW_SESSION_KINDS:
             finder.restart()
-    return spans
+        return ()
+
+
+def server_spans(records: Sequence[TraceRecord]) -> dict[int, tuple[Span, ...]]:
+    """For each server ``rx`` record (by index in ``records``) that holds credentials,
+    their spans in its ``data``."""
+    follower = ServerFollower()
+    return {index: found for index, rec in enumerate(records)
+            if (found := follower.spans(rec))}
 
 
 @dataclass
@@ -82,6 +94,13 @@ class _Stream:
     early: dict[int, bytes | Opaque] = field(default_factory=dict)
     secret: list[Span] = field(default_factory=list)
     """Credential byte ranges, as offsets in the stream."""
+    done: bool = False
+    """A new connection took this one's place: no more bytes will come."""
+
+    def decided(self, offset: int, length: int) -> bool:
+        """Whether every credential range over ``[offset, offset + length)`` is known:
+        the finder has followed those bytes, or never will."""
+        return self.done or offset + length <= self.expected
 
     def offset(self, seq: int) -> int:
         return (seq - self.isn - 1) % _SEQ_SPACE
@@ -133,38 +152,69 @@ def _endpoints(rec: TraceRecord) -> tuple[str, str, int, str] | None:
     return src, dst, seq, flags
 
 
-def _link_placements(records: Sequence[TraceRecord]) -> dict[int, tuple[_Stream, int]]:
-    """For each link record with a plaintext payload (by index): its TCP stream and the
-    payload's offset in it. Once this returns, every stream holds all its credential
-    ranges, so a segment sent before the bytes that complete a credential is covered."""
-    placements: dict[int, tuple[_Stream, int]] = {}
-    connections: dict[frozenset[str], _Connection] = {}
-    for index, rec in enumerate(records):
+class _Placer:
+    """Follows the link's segment records in order: which TCP stream and offset each
+    payload is at, the streams' finders fed as their bytes become contiguous."""
+
+    def __init__(self) -> None:
+        self._connections: dict[frozenset[str], _Connection] = {}
+
+    def place(self, rec: TraceRecord) -> tuple[_Stream, int] | None:
+        """Where ``rec``'s plaintext payload sits (None: not a link segment record with
+        one); every link record must be shown, in order."""
         if not _is_link(rec) or rec.kind not in _SEGMENT_KINDS:
-            continue
+            return None
         ends = _endpoints(rec)
         if ends is None:
-            continue
+            return None
         src, dst, seq, flags = ends
         key = frozenset((src, dst))
-        connection = connections.get(key)
+        connection = self._connections.get(key)
         opens = rec.kind == "tx" and "S" in flags and "A" not in flags
         if connection is None or (opens and (src not in connection.streams
                                              or connection.streams[src].isn != seq)):
-            connection = connections[key] = _Connection(client=src)
+            if connection is not None:
+                for old in connection.streams.values():
+                    old.done = True
+            connection = self._connections[key] = _Connection(client=src)
         stream = connection.streams.get(src)
         if stream is None or (rec.kind == "tx" and "S" in flags and stream.isn != seq):
+            if stream is not None:
+                stream.done = True
             stream = _Stream(isn=seq if "S" in flags else (seq - 1) % _SEQ_SPACE)
             connection.streams[src] = stream
         payload = rec.fields.get("payload")
         if not isinstance(payload, bytes | Opaque) or not len(payload):
-            continue
+            return None
         offset = stream.offset(seq)
-        if isinstance(payload, bytes):
-            placements[index] = (stream, offset)
         if rec.kind == "tx":
             connection.take(src, stream, offset, payload)
-    return placements
+        return (stream, offset) if isinstance(payload, bytes) else None
+
+
+def _link_placements(records: Sequence[TraceRecord]) -> dict[int, tuple[_Stream, int]]:
+    """For each link record with a plaintext payload (by index): its TCP stream and the
+    payload's offset in it. Once this returns, every stream holds all its credential
+    ranges, so a segment sent before the bytes that complete a credential is covered."""
+    placer = _Placer()
+    return {index: placed for index, rec in enumerate(records)
+            if (placed := placer.place(rec)) is not None}
+
+
+def _blank_server(rec: TraceRecord, spans: Sequence[Span]) -> TraceRecord:
+    data = rec.fields["data"]
+    assert isinstance(data, bytes)  # spans are only found in rx data
+    return dataclasses.replace(rec, fields={**rec.fields, "data": blank(data, spans)})
+
+
+def _blank_link(rec: TraceRecord, stream: _Stream, offset: int) -> TraceRecord:
+    payload = rec.fields["payload"]
+    assert isinstance(payload, bytes)  # only plaintext payloads are placed
+    overlap = [(max(a - offset, 0), min(b - offset, len(payload)))
+               for a, b in stream.secret if a < offset + len(payload) and b > offset]
+    if not overlap:
+        return rec
+    return dataclasses.replace(rec, fields={**rec.fields, "payload": blank(payload, overlap)})
 
 
 def masked_records(records: Sequence[TraceRecord]) -> list[TraceRecord]:
@@ -173,17 +223,66 @@ def masked_records(records: Sequence[TraceRecord]) -> list[TraceRecord]:
     Records without credentials are the same objects."""
     out = list(records)
     for index, spans in server_spans(records).items():
-        rec = out[index]
-        data = rec.fields["data"]
-        assert isinstance(data, bytes)  # server_spans only reports rx data
-        out[index] = dataclasses.replace(rec, fields={**rec.fields, "data": blank(data, spans)})
+        out[index] = _blank_server(out[index], spans)
     for index, (stream, offset) in _link_placements(records).items():
-        rec = out[index]
-        payload = rec.fields["payload"]
-        assert isinstance(payload, bytes)  # only plaintext payloads are placed
-        overlap = [(max(a - offset, 0), min(b - offset, len(payload)))
-                   for a, b in stream.secret if a < offset + len(payload) and b > offset]
-        if overlap:
-            out[index] = dataclasses.replace(
-                rec, fields={**rec.fields, "payload": blank(payload, overlap)})
+        out[index] = _blank_link(out[index], stream, offset)
     return out
+
+
+class MaskingStream:
+    """:func:`masked_records` as the run goes: call it with each record in order (or
+    subscribe it to a trace) and it calls ``show`` with the same record, credentials
+    blanked, as soon as every byte the record carries has been followed.
+
+    A segment's bytes are followed when they become contiguous in their TCP stream, so
+    a segment sent after a gap (never, from a TCP that sends in order; retransmissions
+    fill gaps) waits, with every record after it, until the gap is filled or its
+    connection is replaced; records keep their order. :meth:`close` shows what still
+    waits, blanked by what is known then, as :func:`masked_records` does. What it
+    shows is, record for record, what :func:`masked_records` gives for the whole
+    trace."""
+
+    def __init__(self, show: Callable[[TraceRecord], None]) -> None:
+        self._show = show
+        self._server = ServerFollower()
+        self._placer = _Placer()
+        self._waiting: deque[tuple[TraceRecord, tuple[_Stream, int] | None]] = deque()
+
+    def __call__(self, rec: TraceRecord) -> tuple[Span, ...]:
+        """Take the next record; the credential spans of its data (a server ``rx``
+        record's), for a view that marks them rather than blanks them."""
+        spans = self._server.spans(rec)
+        shown = _blank_server(rec, spans) if spans else rec
+        placed = self._placer.place(shown)
+        if placed is None and not self._waiting:
+            self._show(shown)  # the usual case: nothing to wait for
+            return spans
+        self._waiting.append((shown, placed))
+        self._release(final=False)
+        return spans
+
+    def close(self) -> None:
+        """The run ended: show every record still waiting."""
+        self._release(final=True)
+
+    @property
+    def waiting(self) -> int:
+        """Records held back, waiting for bytes before them in their stream."""
+        return len(self._waiting)
+
+    def _release(self, final: bool) -> None:
+        while self._waiting:
+            rec, placed = self._waiting[0]
+            if placed is not None:
+                stream, offset = placed
+                if not final and not stream.decided(offset, _payload_length(rec)):
+                    return
+                rec = _blank_link(rec, stream, offset)
+            self._waiting.popleft()
+            self._show(rec)
+
+
+def _payload_length(rec: TraceRecord) -> int:
+    payload = rec.fields["payload"]
+    assert isinstance(payload, bytes)  # only plaintext payloads are placed
+    return len(payload)

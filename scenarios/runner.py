@@ -16,11 +16,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from emulator.trace import Trace
+from emulator.trace import Trace, TraceRecord
 from emulator.units import MINUTE
 from scenarios.applicability import check_applicable
 from scenarios.catalog import catalog_path, load_named
@@ -29,7 +30,7 @@ from scenarios.fleet import run_fleet
 from scenarios.format import Scenario, load_scenario
 from scenarios.record import RunRecord, ServerSide
 from scenarios.server.simdriver import ServerConnection
-from scenarios.verdict.client import Verdict, judge, reads_record
+from scenarios.verdict.client import Verdict, judge, reads_latest, reads_record
 from scenarios.verdict.fleet import judge_fleet
 from scenarios.world import World, build_world
 
@@ -88,6 +89,13 @@ class RunResult(RunRecord):
                                    trace=self.trace if keep_trace else ())
 
 
+def lean_trace() -> Trace:
+    """A trace that keeps only what the verdict reads: the records
+    :func:`~scenarios.verdict.client.reads_record` accepts and the latest that
+    :func:`~scenarios.verdict.client.reads_latest` does, bulk bytes as their digests."""
+    return Trace(keep_bytes=LEAN_KEEP_BYTES, keep=reads_record, keep_latest=reads_latest)
+
+
 def resolve_scenario(name_or_path: str, catalog: Path | None = None) -> Scenario:
     """A catalog scenario by name, or a scenario file by path."""
     path = Path(name_or_path)
@@ -119,6 +127,14 @@ def firmware_for(scenario: Scenario, firmware: FirmwareChoice | None = None) -> 
     return resolve_firmware(scenario.device.firmware, base)
 
 
+def watchable(scenario: Scenario, firmware: FirmwareChoice | None = None) -> bool:
+    """Whether :func:`run` can show ``scenario``'s records to ``watch`` subscribers as
+    they come: one run (no fleet, no RTC variants) of the board's model firmware (a C
+    firmware's runs are written after the run, as before)."""
+    return (scenario.fleet is None and not scenario.device.rtc_variants
+            and firmware_for(scenario, firmware).is_model)
+
+
 def check_runnable(scenario: Scenario, firmware: FirmwareChoice | None = None) -> None:
     """Raise :class:`~scenarios.applicability.NotApplicable` when the firmware that would
     run ``scenario`` (see :func:`firmware_for`) cannot."""
@@ -137,7 +153,8 @@ def check_runnable(scenario: Scenario, firmware: FirmwareChoice | None = None) -
 
 
 def run(scenario: Scenario, profile: str = "current", seed: int = 0,
-        firmware: FirmwareChoice | None = None, *, keep_trace: bool = True) -> RunResult:
+        firmware: FirmwareChoice | None = None, *, keep_trace: bool = True,
+        watch: Sequence[Callable[[TraceRecord], None]] = ()) -> RunResult:
     """Run ``scenario`` on release ``profile`` with ``seed``; never raises on a bad client.
 
     With RTC variants every variant runs; the result is the first failing one (or the
@@ -146,9 +163,15 @@ def run(scenario: Scenario, profile: str = "current", seed: int = 0,
     the scenario as ``current`` expects it, and a scenario it cannot run raises
     :class:`~scenarios.applicability.NotApplicable`. Without ``keep_trace`` the run is
     lean: its trace keeps only the records the verdict reads
-    (:func:`scenarios.verdict.client.reads_record`), so memory does not grow with the
+    (:func:`lean_trace`), so memory does not grow with the
     segments and the content a run carries; the hash and the verdict are the same.
+    ``watch``: subscribers that see every record as it is made (streamed artifacts,
+    :mod:`scenarios.artifactstream`); only for one run, so not with RTC variants nor a
+    fleet (ValueError).
     """
+    if watch and (scenario.fleet is not None or scenario.device.rtc_variants):
+        raise ValueError(f"watch: {scenario.name} is not one run (a fleet or RTC "
+                         f"variants): its records cannot be watched as one trace")
     choice = firmware_for(scenario, firmware)
     if scenario.fleet is not None:
         return _run_fleet(scenario, profile if choice.is_model else "current", seed,
@@ -156,7 +179,7 @@ def run(scenario: Scenario, profile: str = "current", seed: int = 0,
     check_runnable(scenario, choice)
     if not choice.is_model:
         profile = "current"
-    runs = [_run_one(v, profile, seed, choice, keep_trace) for v in variants(scenario)]
+    runs = [_run_one(v, profile, seed, choice, keep_trace, watch) for v in variants(scenario)]
     if len(runs) == 1:
         return runs[0]
     combined = hashlib.sha256("".join(r.trace_sha256 for r in runs).encode()).hexdigest()
@@ -174,16 +197,19 @@ def _run_fleet(scenario: Scenario, profile: str, seed: int, keep_trace: bool,
     (its devices are gone by the end of the run); ``firmware`` runs the devices ``[fleet]
     firmware`` does not name."""
     started = time.perf_counter()
-    trace = Trace() if keep_trace else Trace(keep_bytes=LEAN_KEEP_BYTES, keep=reads_record)
+    trace = Trace() if keep_trace else lean_trace()
     record, secrets = run_fleet(scenario, profile, seed, trace, firmware)
     return RunResult(**_fields(record), verdict=judge_fleet(record), world=None,
                      key_log=tuple(secrets), wall_s=time.perf_counter() - started)
 
 
 def _run_one(scenario: Scenario, profile: str, seed: int, choice: FirmwareChoice,
-             keep_trace: bool) -> RunResult:
+             keep_trace: bool, watch: Sequence[Callable[[TraceRecord], None]] = ()
+             ) -> RunResult:
     started = time.perf_counter()
-    trace = Trace() if keep_trace else Trace(keep_bytes=LEAN_KEEP_BYTES, keep=reads_record)
+    trace = Trace() if keep_trace else lean_trace()
+    for subscriber in watch:
+        trace.subscribe(subscriber)
     world: World | CFirmwareWorld
     if choice.is_model:
         world = build_world(scenario, profile, seed, trace=trace)

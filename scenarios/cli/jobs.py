@@ -38,8 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scenarios.cli.outputs import write_run_artifacts
+from scenarios.cli.streamrun import run_with_streamed_artifacts
 from scenarios.format import Scenario
-from scenarios.runner import RunResult, run
+from scenarios.runner import RunResult, run, watchable
 
 GC_THRESHOLDS = (50_000, 50, 100)
 """Generation-0 threshold raised from 700: a run allocates tens of thousands of
@@ -75,7 +76,14 @@ def default_jobs() -> int:
 
 
 def run_cell(cell: Cell, options: CellOptions) -> RunResult:
-    """Run one cell, write its artifacts if asked, and return it without its world."""
+    """Run one cell, write its artifacts if asked (as it runs when nothing else reads
+    its trace), and return it without its world."""
+    if (options.artifacts is not None and not options.keep_trace
+            and watchable(cell.scenario)):
+        result, _ = run_with_streamed_artifacts(cell.scenario, cell.profile, options.seed,
+                                                None, options.artifacts,
+                                                options.show_secrets)
+        return result.lean(keep_trace=False)
     result = run(cell.scenario, cell.profile, options.seed,
                  keep_trace=options.keep_trace or options.artifacts is not None)
     if options.artifacts is not None:

@@ -37,10 +37,12 @@ from scenarios.cli.outputs import (
 )
 from scenarios.cli.progress import done_progress, progress, say_interrupted, uninterrupted
 from scenarios.cli.run_dut import add_dut_arguments, cmd_run_dut
+from scenarios.cli.streamrun import run_with_streamed_artifacts
 from scenarios.determinism import DeterminismCheck, DeterminismChecker
+from scenarios.firmware_choice import FirmwareChoice
 from scenarios.format import Scenario
 from scenarios.reproducibility import why_not_reproducible
-from scenarios.runner import RunResult, check_runnable, resolve_scenario, run
+from scenarios.runner import RunResult, check_runnable, resolve_scenario, run, watchable
 
 EXIT_OK, EXIT_FAIL = 0, 1
 RUN_HELP: Final = "run scenarios (catalog names or .toml paths)"
@@ -113,14 +115,20 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     continue
                 if args.check_determinism:
                     checker.before(scenario, args.profile, seed, args.firmware)
-                result = run(scenario, args.profile, seed, firmware,
-                             keep_trace=_views_read_the_trace(args))
+                written: Path | None = None
+                if _streams_artifacts(args, scenario, firmware):
+                    result, written = run_with_streamed_artifacts(
+                        scenario, args.profile, seed, firmware, args.artifacts,
+                        args.show_secrets)
+                else:
+                    result = run(scenario, args.profile, seed, firmware,
+                                 keep_trace=_views_read_the_trace(args))
                 check = checker.after(scenario, result) if args.check_determinism else None
                 if not result.passed or (check is not None and check.deterministic is False):
                     status = EXIT_FAIL
                 with uninterrupted():  # a run is printed and counted whole
                     done_progress(err)
-                    _report_run(args, out, result, check)
+                    _report_run(args, out, result, check, written)
                     results.append(result)
                     done += 1
     except KeyboardInterrupt:
@@ -144,8 +152,16 @@ def _views_read_the_trace(args: argparse.Namespace) -> bool:
     return bool(args.junit or args.report or args.artifacts or args.check_determinism)
 
 
+def _streams_artifacts(args: argparse.Namespace, scenario: Scenario,
+                       firmware: FirmwareChoice | None) -> bool:
+    """Whether the run writes its artifacts as it goes: they are asked for, nothing else
+    reads the whole trace, and the run can be watched (one run of the model firmware)."""
+    return (args.artifacts is not None and watchable(scenario, firmware)
+            and not (args.junit or args.report or args.check_determinism))
+
+
 def _report_run(args: argparse.Namespace, out: TextIO, result: RunResult,
-                check: DeterminismCheck | None) -> None:
+                check: DeterminismCheck | None, written: Path | None) -> None:
     if args.json:
         data = result_dict(result)
         if check is not None:
@@ -160,7 +176,7 @@ def _report_run(args: argparse.Namespace, out: TextIO, result: RunResult,
         if check is None and why is not None:
             out.write(f"     note: this trace hash is not reproducible: {why}\n")
     if args.artifacts is not None:
-        where = write_run_artifacts(result, args.artifacts, args.show_secrets)
+        where = written or write_run_artifacts(result, args.artifacts, args.show_secrets)
         if not args.json:
             out.write(f"     artifacts: {where}\n")
     out.flush()  # a reader of a pipe sees each run as it finishes

@@ -126,7 +126,7 @@ def _facts(result: RunResult) -> list[tuple[str, str]]:
         ("wall time", f"{result.wall_s:.3f} s"),
         ("seed", str(result.seed)),
         ("trace SHA-256", result.trace_sha256),
-        ("mails received", ", ".join(f"{len(m.content)} bytes via {m.via}"
+        ("mails received", ", ".join(f"{m.size} bytes via {m.via}"
                                      for m in result.mailbox) or "none"),
         ("buffer pool", f"{pool.count} buffers, peak {pool.peak_in_use} in use, "
                         f"{pool.failed_allocations} failed allocation(s), "

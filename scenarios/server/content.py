@@ -26,6 +26,7 @@ from scenarios.server.limits import ContentHold
 from scenarios.server.mailbox import Observations
 from scenarios.server.rules import ServerConfig
 from scenarios.server.session import Envelope
+from scenarios.server.spool import MailContent
 
 DATA_LINE_LIMIT: Final = 1000
 """RFC 5321 4.5.3.1.6: a text line is at most 1000 octets including CRLF."""
@@ -155,11 +156,17 @@ class ContentIntake:
         chunk, self.bdat_chunk = bytes(self.bdat_chunk), bytearray()
         return chunk
 
-    def observe_bdat_line_endings(self, content: bytes | bytearray) -> None:
-        """BDAT content is not line-based, but the same rule holds: no bare CR or LF."""
+    def observe_bdat_line_endings(self, content: MailContent) -> None:
+        """BDAT content is not line-based, but the same rule holds: no bare CR or LF
+        (counted block by block; a CRLF split between two blocks is one CRLF)."""
         obs = self.observations
-        bare_lf = content.count(b"\n") - content.count(b"\r\n")
-        bare_cr = content.count(b"\r") - content.count(b"\r\n")
+        lf = cr = crlf = 0
+        previous = b""
+        for block in content.blocks():
+            lf, cr, crlf = lf + block.count(b"\n"), cr + block.count(b"\r"), \
+                crlf + block.count(b"\r\n") + (previous == b"\r" and block[:1] == b"\n")
+            previous = block[-1:]
+        bare_lf, bare_cr = lf - crlf, cr - crlf
         obs.bare_lf_in_data = obs.bare_lf_in_data or bare_lf > 0
         obs.bare_cr_in_data = obs.bare_cr_in_data or bare_cr > 0
 

@@ -205,7 +205,8 @@ class ServerEngine(SmtpVerbs):
             obs.close_reason = reason
         envelope = self.session.envelope
         if self.content.framing is not Framing.COMMAND or envelope.via is not None:
-            obs.unfinished_content = bytes(envelope.content) + bytes(self.content.bdat_chunk)
+            obs.unfinished_content = (envelope.content.to_bytes()
+                                      + bytes(self.content.bdat_chunk))
 
     # --- event plumbing ----------------------------------------------------------------
     def _event(self, work: Callable[[], None]) -> list[Action]:
@@ -428,7 +429,7 @@ class ServerEngine(SmtpVerbs):
             sender=envelope.sender or "",
             recipients=tuple(envelope.recipients),
             mail_params=dict(envelope.mail_params),
-            content=bytes(envelope.content),
+            stored=envelope.content,
             via=envelope.via or "DATA",
             helo_name=session.helo_name,
             tls=session.tls_active,
@@ -446,9 +447,9 @@ class ServerEngine(SmtpVerbs):
             reads = self._rules.reads_argument("DATA_END")
             self._answer("DATA_END", mail.content.decode("latin-1") if reads else "")
         if not self._accepted:
-            kept = mail.content[:self._hold.room(0)]  # within what the connection may keep
+            kept = mail.stored.prefix(self._hold.room(0))  # what the connection may keep
             self._hold.keep(len(kept))
-            obs.refused_mail.append(dataclasses.replace(mail, content=kept))
+            obs.refused_mail.append(dataclasses.replace(mail, stored=kept))
         self._pending_mail = None
         session.reset_transaction()
 
@@ -463,7 +464,7 @@ class ServerEngine(SmtpVerbs):
         self._queue_serial += 1
         queue_id = f"HIL{self._queue_serial:06d}"
         self._mailbox.append(dataclasses.replace(mail, queue_id=queue_id))
-        self._hold.keep(len(mail.content))
+        self._hold.keep(mail.size)
         self._accepted = True
         self.reply(R.queued_as(queue_id))
 

@@ -2,8 +2,11 @@
 
 ``ReceivedMail`` is one message whose content arrived in full: the envelope, the ESMTP
 parameters, and the content bytes exactly as they were after dot-unstuffing (DATA) or
-as the chunks carried them (BDAT), without the terminating ``.`` line. Headers are
-parsed lazily with ``email.parser.BytesParser`` (policy ``default``).
+as the chunks carried them (BDAT), without the terminating ``.`` line. The content is
+stored as a :class:`~scenarios.server.spool.MailContent` (``stored``: out of memory once
+it is large; verdicts read it in blocks); :attr:`ReceivedMail.content` gives it whole, as
+bytes, to whoever asks. Headers are parsed lazily with ``email.parser.BytesParser``
+(policy ``default``), from the header section only.
 
 ``Observations`` is the record of how the client behaved: EHLO names, pipelining, line
 endings, STARTTLS discipline, AUTH in plaintext, dot-stuffing, Date headers, sizes. A
@@ -26,8 +29,14 @@ from email.message import EmailMessage
 from functools import cached_property
 from typing import Final, Literal, TypeAlias
 
+from scenarios.server.spool import MailContent
+
 PARSE_BLOCK: Final = 64 * 1024
 """How much content :attr:`ReceivedMail.message` feeds the email parser at a time."""
+HEADER_SECTION_LIMIT: Final = 1 << 20
+"""How far :attr:`ReceivedMail.headers` looks for the blank line ending the header
+section; a content without one within this many bytes is parsed whole for its headers
+(as before the content was spooled)."""
 Via: TypeAlias = Literal["DATA", "BDAT"]
 PlaintextMail: TypeAlias = Literal["starttls_not_offered", "starttls_refused",
                                    "starttls_offered"]
@@ -61,12 +70,25 @@ class ReceivedMail:
     sender: str
     recipients: tuple[Recipient, ...]
     mail_params: Mapping[str, str | None]
-    content: bytes
+    stored: MailContent
+    """The content, kept out of memory once large (read it in blocks)."""
     via: Via
     queue_id: str | None = None
     helo_name: str | None = None
     tls: bool = False
     authenticated_user: str | None = None
+
+    @property
+    def content(self) -> bytes:
+        """The whole content as bytes (read from :attr:`stored` on every call: the
+        verdicts read blocks instead, so a large mail is in memory only for a caller
+        that asks for it whole)."""
+        return self.stored.to_bytes()
+
+    @property
+    def size(self) -> int:
+        """The content's length in bytes."""
+        return len(self.stored)
 
     @cached_property
     def message(self) -> EmailMessage:
@@ -75,9 +97,8 @@ class ReceivedMail:
         decode and split of the whole content peaks at 7 to 8 times its size."""
         parser = email.feedparser.BytesFeedParser(_factory=EmailMessage,
                                                   policy=email.policy.default)
-        content = memoryview(self.content)
-        for start in range(0, len(content), PARSE_BLOCK):
-            parser.feed(bytes(content[start:start + PARSE_BLOCK]))
+        for block in self.stored.blocks(size=PARSE_BLOCK):
+            parser.feed(block)
         message = parser.close()
         assert isinstance(message, EmailMessage)  # the factory's class
         return message
@@ -91,9 +112,11 @@ class ReceivedMail:
     @cached_property
     def _header_section(self) -> EmailMessage:
         """Only the header section parsed (a 10 MiB body is not copied to read a Date)."""
-        ends = [i + len(s) for s in (b"\r\n\r\n", b"\n\n") if (i := self.content.find(s)) >= 0]
+        stored = self.stored
+        ends = [i + len(s) for s in (b"\r\n\r\n", b"\n\n")
+                if (i := stored.find(s, limit=HEADER_SECTION_LIMIT)) >= 0]
         parser = email.parser.BytesParser(_class=EmailMessage, policy=email.policy.default)
-        return parser.parsebytes(self.content[:min(ends)] if ends else self.content)
+        return parser.parsebytes(stored.read(0, min(ends)) if ends else stored.to_bytes())
 
     def headers(self, name: str) -> list[str]:
         """Every header called ``name``, in order, as written (unfolded)."""
@@ -104,14 +127,15 @@ class ReceivedMail:
     @property
     def body(self) -> bytes:
         """The bytes after the first empty line (CRLF CRLF, or LF LF for sloppy content)."""
-        if self.content.startswith((b"\r\n", b"\n")):
-            return self.content[2:] if self.content.startswith(b"\r\n") else self.content[1:]
+        content = self.content
+        if content.startswith((b"\r\n", b"\n")):
+            return content[2:] if content.startswith(b"\r\n") else content[1:]
         separators = (b"\r\n\r\n", b"\n\n")
-        ends = [(i, len(s)) for s in separators if (i := self.content.find(s)) >= 0]
+        ends = [(i, len(s)) for s in separators if (i := content.find(s)) >= 0]
         if not ends:
             return b""
         start, length = min(ends)
-        return self.content[start + length :]
+        return content[start + length :]
 
     @property
     def recipient_addresses(self) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from scenarios.server.mailbox import Recipient, Via
+from scenarios.server.spool import MailContent
 
 
 @dataclass
@@ -24,7 +25,8 @@ class Envelope:
     mail_params: dict[str, str | None] = field(default_factory=dict)
     size_declared: int | None = None
     recipients: list[Recipient] = field(default_factory=list)
-    content: bytearray = field(default_factory=bytearray)
+    content: MailContent = field(default_factory=MailContent)
+    """What was kept of the content so far (out of memory once large)."""
     octets: int = 0
     """Content bytes received, kept or not (``content`` stops at the hold's cap)."""
     via: Via | None = None
@@ -34,7 +36,7 @@ class Envelope:
         """``data`` arrived (``octets`` of it, when more came than was kept): keep at most
         ``room`` bytes of it (None: all)."""
         self.octets += len(data) if octets is None else octets
-        self.content += data if room is None else data[:room]
+        self.content.append(data if room is None else data[:room])
 
     @property
     def started(self) -> bool:

@@ -50,7 +50,7 @@ def received_text_body(mail: ReceivedMail, shape: Skeleton | None = None) -> byt
     """The text body of ``mail`` as bytes: its plain-text part when it is multipart,
     decoded from its transfer encoding; empty when there is none. ``shape``: the
     content's :func:`~scenarios.verdict.mimeskeleton.skeleton`, when already made."""
-    shape = shape or skeleton(mail.content)
+    shape = shape or skeleton(mail.stored)
     message = shape.message
     part = message.get_body(preferencelist=("plain",)) if message.is_multipart() else message
     if part is None:
@@ -67,7 +67,7 @@ def expected_text_body(body: str | bytes, mail: ReceivedMail,
     raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
     wire = normalise_line_ends(raw)
     if (wire and not wire.endswith(_CRLF) and mail.via == "DATA"
-            and not (shape or skeleton(mail.content)).message.is_multipart()):
+            and not (shape or skeleton(mail.stored)).message.is_multipart()):
         wire += _CRLF
     return wire
 
@@ -150,7 +150,7 @@ def content_difference(job: MailJob, mail: ReceivedMail) -> str | None:
     the two allowed changes, each attachment byte for byte), in plain words; None when
     it does. The structure without the bulk, each attachment compared by length and
     SHA-256, both sides streamed (flat memory; :mod:`scenarios.verdict.mimeskeleton`)."""
-    shape = skeleton(mail.content)
+    shape = skeleton(mail.stored)
     why = body_difference(expected_text_body(job.body, mail, shape),
                           received_text_body(mail, shape))
     return why if why is not None else attachments_difference(job, mail, shape)
@@ -161,7 +161,7 @@ def attachments_difference(job: MailJob, mail: ReceivedMail,
     """Why ``mail``'s attachments are not ``job``'s, byte for byte (length and SHA-256);
     None when they are. ``shape``: the content's skeleton, when already made."""
     if shape is None:
-        shape = skeleton(mail.content)
+        shape = skeleton(mail.stored)
     message = shape.message
     attachments = list(message.iter_attachments()) if message.is_multipart() else []
     for sent, part in zip(job.attachments, attachments, strict=False):

@@ -49,12 +49,17 @@ Check = Callable[[RunRecord], str | None]
 
 
 def reads_record(record: TraceRecord) -> bool:
-    """Whether the verdict reads ``record``: the scripted server's replies (``tx``, for
-    the last one a hanging job got) and the client's ``message_composed`` records (the
-    Date check). A run that no other view looks into keeps only these
+    """Whether the verdict reads ``record`` whatever comes after it: the client's
+    ``message_composed`` records (the Date check). A run that no other view looks into
+    keeps only these and the latest record :func:`reads_latest` accepts
     (:func:`scenarios.runner.run` without ``keep_trace``)."""
-    kind = record.kind
-    return kind == COMPOSED_KIND or (kind == "tx" and record.source.startswith("server."))
+    return record.kind == COMPOSED_KIND
+
+
+def reads_latest(record: TraceRecord) -> bool:
+    """Whether ``record`` is one of those the verdict reads only the latest of: the
+    scripted server's replies (``tx``: the last one a hanging job got)."""
+    return record.kind == "tx" and record.source.startswith("server.")
 
 
 def _last_server_reply(result: RunRecord) -> tuple[int, str] | None:

@@ -34,6 +34,7 @@ from scenarios.server.authmask import hide_credentials
 from scenarios.server.engine import ServerEngine
 from scenarios.server.mailbox import Observations, ReceivedMail
 from scenarios.server.names import ehlo_name_acceptable
+from scenarios.server.spool import MailContent
 from scenarios.verdict.serverchecks import (
     body_problem,
     headers_problem,
@@ -140,20 +141,34 @@ def content_check(engines: Sequence[ServerEngine], message: bytes) -> CheckResul
     mails = [m for e in engines for m in e.mailbox]
     if not mails:
         return CheckResult("content_exact", "fail", "content_exact: the server received no mail")
-    got = mails[0].content
+    got = mails[0].stored
     if mails[0].via == "DATA" and message and not message.endswith(b"\r\n"):
         # RFC 5321 4.1.1.4: a client ends the content with CRLF before the final dot; one
         # that adds the missing CRLF is right (body_exact's rule, scenarios/verdict/bodies).
         message += b"\r\n"
-    if got == message:
+    at = first_difference(got, message)
+    if at is None:
         return CheckResult("content_exact", "pass",
                            f"the content is the {len(message)}-byte message, byte for byte")
-    at = next((i for i, (a, b) in enumerate(zip(got, message, strict=False)) if a != b),
-              min(len(got), len(message)))
+    shown = got.read(at, at + 24)
     return CheckResult("content_exact", "fail",
                        f"the content differs from the message given to the client at byte {at} "
                        f"({len(got)} bytes received, {len(message)} given): "
-                       f"received {got[at:at + 24]!r}, given {message[at:at + 24]!r}")
+                       f"received {shown!r}, given {message[at:at + 24]!r}")
+
+
+def first_difference(got: MailContent, message: bytes) -> int | None:
+    """Where ``got`` first differs from ``message`` (the shorter one's length when one
+    is the start of the other), or None when they are the same bytes; ``got`` is read
+    block by block."""
+    at = 0
+    for block in got.blocks():
+        if block != message[at:at + len(block)]:
+            wanted = message[at:at + len(block)]
+            return at + next((i for i, (a, b) in enumerate(zip(block, wanted, strict=False))
+                              if a != b), min(len(block), len(wanted)))
+        at += len(block)
+    return None if at == len(message) else at
 
 
 def judge_server(scenario: Scenario, engines: Sequence[ServerEngine], *,
@@ -309,7 +324,7 @@ def summary(engines: Sequence[ServerEngine]) -> dict[str, object]:
         "authenticated_user": next((o.authenticated_user for o in obs
                                     if o.authenticated_user), None),
         "mails": [{"sender": m.sender, "recipients": m.recipient_addresses,
-                   "size": len(m.content), "via": m.via, "tls": m.tls}
+                   "size": m.size, "via": m.via, "tls": m.tls}
                   for e in engines for m in e.mailbox],
         "close_reasons": [o.close_reason for o in obs],
     }

@@ -98,3 +98,23 @@ def test_a_negative_seed_is_refused_not_folded_onto_its_absolute_value() -> None
     with pytest.raises(ValueError, match=r"seed: expected an integer >= 0, got -1"):
         Kernel(seed=-1)
     assert Kernel(seed=0).seed == 0
+
+
+def test_a_sweep_drops_cancelled_entries_and_changes_no_event_order() -> None:
+    """Re-armed timeouts leave cancelled entries; once the heap doubles they go, and
+    the events that remain run in the same order (same times, same ties)."""
+    from emulator.kernel import SWEEP_FLOOR
+
+    def schedule(kernel: Kernel, ran: list[int]) -> None:
+        for i in range(3 * SWEEP_FLOOR):
+            handle = kernel.call_at(10 * MINUTE + i % 7, ran.append, i)
+            if i % 5:
+                handle.cancel()  # four in five re-armed: a cancelled entry each
+
+    kernel, ran = Kernel(), []
+    schedule(kernel, ran)
+    assert kernel.pending < 2 * SWEEP_FLOOR  # swept: the live fifth and what came since
+    kernel.run()
+    expected = sorted((i for i in range(3 * SWEEP_FLOOR) if not i % 5),
+                      key=lambda i: (10 * MINUTE + i % 7, i))
+    assert ran == expected and kernel.pending == 0

@@ -126,6 +126,20 @@ def test_a_jsonl_stream_writes_every_byte_as_the_records_come() -> None:
         f'{{"len":2,"sha256":"{hashlib.sha256(bytes([1, 2])).hexdigest()}"}}}}}}')
 
 
+def test_keep_latest_keeps_only_the_last_record_it_accepts_and_hashes_them_all() -> None:
+    full = Trace()
+    lean = Trace(keep=lambda r: r.kind == "boot", keep_latest=lambda r: r.kind == "tx")
+    for trace in (full, lean):
+        trace.record(0, "server.c1", "tx", data=b"220 hi\r\n")
+        trace.record(1, "board", "boot")
+        trace.record(2, "server.c1", "tx", data=b"250 ok\r\n")
+        trace.record(3, "server.c1", "rx", data=b"QUIT\r\n")
+    assert lean.sha256() == full.sha256() and lean.recorded == 4
+    assert [(r.t_us, r.kind) for r in lean] == [(1, "boot"), (2, "tx")]
+    with pytest.raises(ValueError, match="keep_latest: only with keep"):
+        Trace(keep_latest=lambda r: True)
+
+
 def test_keep_bytes_must_be_a_size() -> None:
     with pytest.raises(ValueError, match="keep_bytes"):
         Trace(keep_bytes=-1)

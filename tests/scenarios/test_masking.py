@@ -13,15 +13,19 @@ import base64
 import hashlib
 import hmac
 import io
+import json
 from pathlib import Path
 
 import pytest
 
-from scenarios.artifacts import transcript_lines
+from emulator.trace import TraceRecord
+from scenarios.artifacts import capture_epoch_s, transcript_lines, write_artifacts
+from scenarios.artifactstream import StreamedArtifacts
 from scenarios.cli.main import main
 from scenarios.format import parse_scenario
-from scenarios.masking import masked_records
+from scenarios.masking import MaskingStream, masked_records
 from scenarios.runner import resolve_scenario, run
+from smtp.profiles import PROFILE_NAMES
 
 USER, PASSWORD = b"pump7", b"s3cret-pump7"
 TOKEN = b"ya29.token-of-pump7"
@@ -171,3 +175,91 @@ def test_a_lossy_link_never_carries_a_credential_into_the_pcap_records(
         for value in rec.fields.values():
             if isinstance(value, bytes):
                 assert not any(f in value for f in FORMS), rec
+
+
+# --- artifacts written as the run goes (scenarios/artifactstream.py) ----------------------
+
+_STREAMED_FILES = ("transcript.txt", "trace.jsonl", "capture.pcap")
+
+
+def _auth_scenarios() -> list[str]:
+    """Every catalog scenario whose client or server holds a password."""
+    return sorted(p.stem for p in Path("scenarios/catalog").glob("*.toml")
+                  if "password" in p.read_text())
+
+
+def test_streamed_artifacts_carry_no_credential(tmp_path: Path) -> None:
+    """``run --artifacts`` alone writes as the run goes, from a lean run: no credential
+    in any file, the transcript says what was hidden, and the runs' verdicts and hashes
+    are those of runs that keep their whole trace."""
+    artifacts = tmp_path / "out"
+    args = _scenario_args(tmp_path)
+    code, out, err = _cli("run", *args, "--json", "--artifacts", str(artifacts))
+    assert code == 1 and err == ""  # the refused AUTH fails, as it should
+    leaks = [f for f in FORMS if f in _everything(artifacts, out)]
+    assert leaks == []
+    transcript = (artifacts / "auth-plain--current--seed0" / "transcript.txt").read_text()
+    assert "C: AUTH PLAIN <credentials hidden, 28 bytes>" in transcript
+    login = (artifacts / "auth-login-lossy--current--seed0" / "transcript.txt").read_text()
+    assert login.count("C: <credentials hidden, ") == 2
+    _, full_out, _ = _cli("run", *args, "--json", "--junit", str(tmp_path / "j.xml"))
+    assert ([(r["verdict"], r["trace_sha256"]) for r in map(json.loads, out.splitlines())]
+            == [(r["verdict"], r["trace_sha256"])
+                for r in map(json.loads, full_out.splitlines())])
+
+
+@pytest.mark.parametrize("show_secrets", [False, True])
+def test_streamed_artifacts_are_byte_for_byte_those_of_the_whole_trace(
+        tmp_path: Path, show_secrets: bool) -> None:
+    """Every catalog AUTH scenario on every release (and the lossy LOGIN on six seeds):
+    the files written as the run goes are the very bytes write_artifacts writes from
+    the same run's whole trace afterwards (the same run: TLS ciphertext differs between
+    runs)."""
+    cases = [(resolve_scenario(name), profile, 0)
+             for name in _auth_scenarios() for profile in PROFILE_NAMES]
+    lossy = parse_scenario(_lossy_login(tmp_path).read_text().replace(
+        "[server]", "[link]\nloss = 0.2\n\n[server]", 1), source="lossy.toml")
+    cases += [(lossy, "current", seed) for seed in range(6)]
+    for scenario, profile, seed in cases:
+        where = tmp_path / f"{scenario.name}-{profile}-{seed}"
+        with StreamedArtifacts(where / "streamed", epoch_s=capture_epoch_s(scenario),
+                               show_secrets=show_secrets) as streams:
+            result = run(scenario, profile, seed, watch=[streams])
+        whole = write_artifacts(result, where / "whole", show_secrets=show_secrets)
+        for name in _STREAMED_FILES:
+            assert (where / "streamed" / name).read_bytes() == (whole / name).read_bytes(), (
+                scenario.name, profile, seed, name)
+        if not show_secrets:
+            assert not [f for f in FORMS if f in _everything(where / "streamed")], where
+
+
+def test_a_segment_after_a_gap_waits_until_its_credential_is_known() -> None:
+    """A client segment sent before the bytes ahead of it in its stream (crafted: TCP
+    sends in order) is held back, with what follows it, until the gap is filled; then
+    every record comes out in order, blanked as masked_records blanks the whole list."""
+    client, server = "10.0.0.2:49152", "10.0.0.1:25"
+
+    def segment(t_us: int, src: str, dst: str, seq: int, flags: str,
+                payload: bytes = b"") -> TraceRecord:
+        return TraceRecord(t_us, "link", "tx", {"src": src, "dst": dst, "seq": seq,
+                                               "ack": 0, "flags": flags, "payload": payload})
+
+    secret = base64.b64encode(b"\0" + USER + b"\0" + PASSWORD)
+    first, second = b"AUTH PLAIN " + secret[:10], secret[10:] + b"\r\n"
+    records = [segment(0, client, server, 1000, "S"),
+               segment(1, server, client, 5000, "SA"),
+               segment(2, server, client, 5001, "PA", b"250 AUTH PLAIN\r\n"),
+               segment(3, client, server, 1001 + len(first), "PA", second),  # ahead of a gap
+               TraceRecord(4, "board", "boot", {}),
+               segment(5, client, server, 1001, "PA", first)]
+    shown: list[TraceRecord] = []
+    stream = MaskingStream(shown.append)
+    for rec in records[:5]:
+        stream(rec)
+    assert len(shown) == 3 and stream.waiting == 2
+    stream(records[5])
+    stream.close()
+    assert shown == masked_records(records)
+    assert shown[3].fields["payload"] == b"*" * len(secret[10:]) + b"\r\n"
+    assert not any(f in rec.fields.get("payload", b"") for rec in shown for f in FORMS
+                   if isinstance(rec.fields.get("payload"), bytes))

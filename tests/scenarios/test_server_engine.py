@@ -714,6 +714,7 @@ def test_the_message_fed_in_blocks_is_the_message_parsed_at_once() -> None:
 
     from scenarios.server import mailbox
     from scenarios.server.mailbox import ReceivedMail
+    from scenarios.server.spool import MailContent
 
     base64_lines = b"".join(b"QUJD" * 19 + b"\r\n" for _ in range(4000))
     content = (b"From: a@example.com\r\nSubject: blocks\r\nMIME-Version: 1.0\r\n"
@@ -728,10 +729,46 @@ def test_the_message_fed_in_blocks_is_the_message_parsed_at_once() -> None:
         mailbox.PARSE_BLOCK = block
         try:
             fed = ReceivedMail(sender="a@example.com", recipients=(), mail_params={},
-                               content=content, via="DATA").message
+                               stored=MailContent.of(content), via="DATA").message
         finally:
             mailbox.PARSE_BLOCK = original
         assert fed.as_bytes() == whole.as_bytes()
         assert [p.get_payload(decode=True) for p in fed.walk()] == \
             [p.get_payload(decode=True) for p in whole.walk()]
         assert [type(d) for d in fed.defects] == [type(d) for d in whole.defects]
+
+
+def test_a_large_mail_is_spooled_and_read_back_as_it_came() -> None:
+    """DATA content over the spool's memory limit goes to its file: the mailbox still
+    gives the same bytes, headers, Date and size, and the verdict reads it in blocks."""
+    from scenarios.server.spool import IN_MEMORY_LIMIT
+
+    wire = in_transaction()
+    head = b"Date: Mon, 03 Jun 2024 10:00:00 +0000\r\nSubject: big\r\n\r\n"
+    body = b"".join(b".line %07d\r\n" % i for i in range(IN_MEMORY_LIMIT // 10))
+    assert wire.send(b"DATA\r\n") == [R.S354_START_DATA]
+    stuffed = (head + body).replace(b"\r\n.", b"\r\n..")
+    replies = [r for at in range(0, len(stuffed), 65_536)
+               for r in wire.send(stuffed[at:at + 65_536])]
+    assert replies + wire.send(b".\r\n") == [R.queued_as("HIL000001")]
+    (mail,) = wire.engine.mailbox
+    assert not mail.stored.in_memory and mail.size == len(head) + len(body)
+    assert mail.content == head + body and mail.header("Subject") == "big"
+    assert mail.date_header == "Mon, 03 Jun 2024 10:00:00 +0000"
+    assert mail.stored.sha256 == hashlib.sha256(head + body).hexdigest()
+
+
+def test_bdat_line_ends_split_between_two_spool_blocks_are_not_bare() -> None:
+    from scenarios.server.spool import READ_BLOCK
+
+    wire = in_transaction()
+    content = b"Subject: b\r\n\r\n" + b"x" * (READ_BLOCK - 15) + b"\r\nend\r\n"
+    assert content[READ_BLOCK - 1:READ_BLOCK + 1] == b"\r\n"  # a CRLF over the boundary
+    assert wire.send(b"BDAT %d LAST\r\n" % len(content) + content) == [
+        R.queued_as("HIL000001")]
+    obs = wire.engine.observations
+    assert not obs.bare_cr_in_data and not obs.bare_lf_in_data
+    wire = in_transaction()
+    bare = content.replace(b"end\r\n", b"end\n")
+    wire.send(b"BDAT %d LAST\r\n" % len(bare) + bare)
+    assert wire.engine.observations.bare_lf_in_data

@@ -10,6 +10,7 @@ from scenarios.server.engine import ServerEngine
 from scenarios.server.limits import ContentHold
 from scenarios.server.mailbox import ReceivedMail
 from scenarios.server.rules import ServerConfig
+from scenarios.server.spool import MailContent
 
 ENVELOPE = b"EHLO dev.example.com\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\n"
 
@@ -109,7 +110,7 @@ def test_the_transcript_is_kept_only_when_asked() -> None:
 def test_reading_a_header_of_a_big_mail_does_not_copy_its_body() -> None:
     content = b"Date: Mon, 03 Jun 2024 10:00:00 +0000\r\nSubject: x\r\n\r\n" + b"b" * 10_000_000
     mail = ReceivedMail(sender="a@example.com", recipients=(), mail_params={},
-                        content=content, via="DATA")
+                        stored=MailContent.of(content), via="DATA")
     tracemalloc.start()
     try:
         assert mail.date_header == "Mon, 03 Jun 2024 10:00:00 +0000"

@@ -12,6 +12,7 @@ import pytest
 
 from scenarios.format import Scenario, parse_scenario
 from scenarios.runner import RunResult, run
+from scenarios.server.spool import MailContent
 from scenarios.verdict import (
     CHECKS,
     Verdict,
@@ -270,8 +271,8 @@ def _with_date(result: RunResult, date: str) -> RunResult:
     mail = result.mailbox[0]
     old = f"Date: {mail.header('Date')}\r\n".encode()
     assert old in mail.content
-    forged = dataclasses.replace(mail, content=mail.content.replace(old,
-                                                                  f"Date: {date}\r\n".encode()))
+    forged = dataclasses.replace(mail, stored=MailContent.of(
+        mail.content.replace(old, f"Date: {date}\r\n".encode())))
     return dataclasses.replace(result, mailbox=[forged, *result.mailbox[1:]])
 
 

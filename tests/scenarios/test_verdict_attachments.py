@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from scenarios.format.expect import Expect
 from scenarios.server.mailbox import ReceivedMail
+from scenarios.server.spool import MailContent
 from scenarios.verdict.bodies import decoded_digest, digest_of, received_text_body
 from scenarios.verdict.mimeskeleton import Skeleton, full_payload, skeleton
 from scenarios.verdict.serverchecks import body_problem
@@ -85,7 +86,7 @@ def _mail_with(attachment: bytes, sent: bytes) -> tuple[MailJob, ReceivedMail]:
     job = MailJob(sender="a@example.com", to=("b@example.net",), body="Hello\r\n",
                   attachments=(Attachment("dump.bin", "application/octet-stream", sent),))
     mail = ReceivedMail(sender="a@example.com", recipients=(), mail_params={},
-                        content=content, via="BDAT")
+                        stored=MailContent.of(content), via="BDAT")
     return job, mail
 
 
