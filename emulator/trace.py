@@ -90,7 +90,8 @@ TlsKind: TypeAlias = Literal["tls_start", "tls_established", "tls_close_notify_r
 ServerKind: TypeAlias = Literal["accept", "rx", "tx", "tls_established", "tls_failed",
                                 "tls_close_notify", "discarded", "discarded_plaintext",
                                 "close", "reset", "drop_tls", "silence", "closed", "refused",
-                                "idle_timeout", "answer", "stop_reading", "resume_reading"]
+                                "idle_timeout", "tls_stall", "tx_generated", "answer",
+                                "stop_reading", "resume_reading"]
 """A scripted server's connection (``server.c<N>``), simulated or on real sockets (the
 asyncio driver's transcript lines become these records in reports); ``answer`` is an
 entry of the simulated server's reply ledger."""

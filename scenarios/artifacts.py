@@ -35,10 +35,11 @@ from stack.tls.keylog import write_key_log
 
 TRANSCRIPT_KINDS: Final[frozenset[TraceKind]] = frozenset({
     "rx", "tx", "accept", "tls_established", "tls_failed", "drop_tls", "discarded", "closed",
-    "stop_reading", "resume_reading"})
+    "tls_stall", "tx_generated", "stop_reading", "resume_reading"})
 """The server's trace records the transcript shows: bytes, and the events that say why
-bytes stop or are not shown (a dropped TLS session, input the server discarded, a server
-that stopped reading)."""
+bytes stop or are not shown (a dropped TLS session, input the server discarded, a
+stalled handshake, a generated reply: its length, how much went out and its SHA-256,
+never its bytes; a server that stopped reading)."""
 _BYTES_KINDS: Final[frozenset[TraceKind]] = frozenset({"rx", "tx"})
 
 

@@ -3,8 +3,11 @@
 From a :class:`~scenarios.format.Scenario`, a release profile and a seed it makes the
 kernel (seeded), the link with its faults scheduled, the board with its RTC, buffer
 pool and SMTP firmware, and the server host with the scripted server listening (or not).
-Certificates come from the shared test PKI; the device trusts its CA and checks the
-server's name ``smtp.example.test`` against its own RTC.
+Certificates come from the shared test PKI: the server presents the scenario's
+certificate (valid by default, or any kind a client must refuse, its relative dates
+counted from the device's RTC), and the device trusts what ``device.trusts`` names (the
+test CA by default) and checks the server's name ``smtp.example.test`` against its own
+RTC.
 
 This module wires things together; it runs nothing and judges nothing.
 """
@@ -18,7 +21,7 @@ from emulator.board import Board
 from emulator.firmware import SmtpFirmware
 from emulator.kernel import Kernel
 from emulator.porting import BoardPorting
-from emulator.rtc import Rtc
+from emulator.rtc import EPOCH, Rtc
 from emulator.trace import Trace
 from scenarios.format import Scenario, Sides
 from scenarios.server.simdriver import ServerTls, SimServer
@@ -27,7 +30,8 @@ from smtp.profiles import Profile, get_profile
 from smtp.settings import ClientSettings, settings_from_config
 from stack.link import Link
 from stack.simhost import SimHost
-from stack.tls.certs import default_test_pki
+from stack.tls.badcerts import ServerCertificate, server_certificate, trust_anchors
+from stack.tls.certs import DEFAULT_SERVER_NAMES, default_test_pki
 
 SERVER_IP = "198.51.100.25"
 SERVER_NAME = "smtp.example.test"
@@ -78,22 +82,34 @@ def client_settings(scenario: Scenario, profile: Profile) -> tuple[ClientSetting
     if version != CONFIG_VERSION and not profile.skips_config_version_check:
         refused = (f"config_version: file has version {version}, this client expects "
                    f"version {CONFIG_VERSION}")
-    pki = default_test_pki()
-    settings = settings_from_config(config, ca_pem=pki.ca.cert_pem)
+    anchors = trust_anchors(scenario.device.trusts, ca=default_test_pki().ca,
+                            presented=presented_certificate(scenario).leaf)
+    settings = settings_from_config(config, ca_pem=anchors)
     if settings.tls.server_name is None:
         settings = dataclasses.replace(
             settings, tls=dataclasses.replace(settings.tls, server_name=SERVER_NAME))
     return settings, refused
 
 
-def server_tls(scenario: Scenario) -> ServerTls:
-    """The scripted server's certificate, ciphers and versions for ``scenario``."""
-    pki = default_test_pki()
+def presented_certificate(scenario: Scenario) -> ServerCertificate:
+    """The certificate the scripted server presents (``server.certificate``), issued by
+    the test CA unless its kind says otherwise; relative dates count from the device's
+    RTC as it reads when the run starts (1970 when unset)."""
     server = scenario.server
-    leaf = pki.leaf if server.tls_cert == "rsa" else pki.ca.issue(
-        [SERVER_NAME, "localhost"], key_type="ecdsa")
-    return ServerTls(cert_pem=leaf.cert_pem, key_pem=leaf.key_pem, ciphers=server.tls_ciphers,
-                     min_version=server.tls_min_version, max_version=server.tls_max_version)
+    spec = server.certificate_spec()
+    names = DEFAULT_SERVER_NAMES if spec.key_type != "ecdsa" else (SERVER_NAME, "localhost")
+    return server_certificate(spec, ca=default_test_pki().ca, names=names,
+                              reference=scenario.device.rtc or EPOCH)
+
+
+def server_tls(scenario: Scenario) -> ServerTls:
+    """The scripted server's certificate, ciphers, versions and stall for ``scenario``."""
+    server = scenario.server
+    made = presented_certificate(scenario)
+    return ServerTls(cert_pem=made.leaf.cert_pem, key_pem=made.leaf.key_pem,
+                     ciphers=server.tls_ciphers, min_version=server.tls_min_version,
+                     max_version=server.tls_max_version, security_level=made.security_level,
+                     stall=server.tls_stall, stall_nth=server.tls_stall_nth)
 
 
 def build_world(scenario: Scenario, profile_name: str = "current", seed: int = 0, *,

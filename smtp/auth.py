@@ -6,6 +6,8 @@ base64-decoded (``decode_challenge``) and answers leave raw (``commands.auth_con
 encodes them). A server that asks for more rounds than the mechanism has, sends a
 challenge over 12288 octets, or keeps going past ``MAX_ROUNDS``, gets a
 ``RemoteProtocolError``; the client then cancels with ``*`` (hostile-servers.md row 32).
+While it authenticates the client reads reply lines up to :data:`AUTH_REPLY_LINE_LIMIT`,
+exactly the largest challenge, so the two limits agree.
 
 Mechanisms: PLAIN (RFC 4616, empty authzid), LOGIN (draft-murchison-sasl-login; any
 prompt text is accepted), CRAM-MD5 (RFC 2195), ANONYMOUS (RFC 4505), XOAUTH2 (Google's
@@ -30,6 +32,12 @@ from smtp.errors import RemoteProtocolError, SmtpInputError
 
 MAX_CHALLENGE: Final = 12288
 """Largest decoded challenge accepted, in octets (the RFC 4954 AUTH line size)."""
+MAX_CHALLENGE_BASE64: Final = (MAX_CHALLENGE + 2) // 3 * 4
+"""The base64 length of the largest challenge (16384 characters)."""
+AUTH_REPLY_LINE_LIMIT: Final = len("334 ") + MAX_CHALLENGE_BASE64 + len("\r\n")
+"""The longest reply line the client reads while it authenticates (16390 octets), so the
+largest challenge fits: the reply parser's limit and :data:`MAX_CHALLENGE` agree. A
+longer line is cancelled with ``*`` unread (hostile-servers.md row 32)."""
 MAX_ROUNDS: Final = 4
 """Most challenges answered in one exchange, whatever the mechanism."""
 MAX_ANONYMOUS_TRACE: Final = 255
@@ -276,7 +284,7 @@ def choose_mechanism(
 def decode_challenge(text: str) -> bytes:
     """The base64 text of a 334 reply, decoded; invalid base64 is a protocol error."""
     text = text.strip(" \t")
-    if len(text) > (MAX_CHALLENGE + 2) // 3 * 4:
+    if len(text) > MAX_CHALLENGE_BASE64:
         raise RemoteProtocolError(
             f"AUTH challenge of {len(text)} base64 characters is over the "
             f"{MAX_CHALLENGE}-octet limit"

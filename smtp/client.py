@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 
 from smtp import commands
+from smtp.auth import AUTH_REPLY_LINE_LIMIT
 from smtp.errors import RemoteProtocolError, SmtpInputError
 from smtp.events import (
     ClientError,
@@ -58,7 +59,7 @@ from smtp.outputs import (
 )
 from smtp.phases import CloseMode, Phase, PhaseMachine
 from smtp.profiles import Profile
-from smtp.replies import Reply, ReplyParser
+from smtp.replies import DEFAULT_MAX_LINE_LENGTH, Reply, ReplyLineTooLong, ReplyParser
 from smtp.replycodes import Command, accepts
 from smtp.settings import ClientSettings, Porting
 from smtp.timers import TimerName
@@ -168,7 +169,13 @@ class ClientCore(PhaseMachine):
         """Bytes from the server (plaintext, or decrypted under TLS)."""
         if self.phase in (Phase.DONE, Phase.STUCK, Phase.IDLE):
             return []
-        self.parser.feed(data)
+        parser = self.parser
+        # While it authenticates the client reads lines as long as the largest challenge.
+        limit = (AUTH_REPLY_LINE_LIMIT if self._expect and self._expect[0].command == "AUTH"
+                 else DEFAULT_MAX_LINE_LENGTH)
+        if parser.max_line_length != limit:
+            parser.max_line_length = limit
+        parser.feed(data)
         out: list[Output] = []
         # Every reply completed by these bytes was on the wire before any command sent
         # while handling them: it can only answer a command already waiting for one. A
@@ -179,11 +186,14 @@ class ClientCore(PhaseMachine):
             self._answerable_by_partial = None
         while self.phase not in (Phase.DONE, Phase.STUCK):
             try:
-                reply = self.parser.next_reply()
+                reply = parser.next_reply()
+            except ReplyLineTooLong as exc:
+                if self._expect and self._expect[0].command == "AUTH" \
+                        and exc.line_start.startswith(b"334"):
+                    return out + self._opening.cancel_oversized_challenge(exc)
+                return out + self._malformed(exc)
             except RemoteProtocolError as exc:
-                return out + self.fail_session(
-                    ClientError(ErrorKind.PROTOCOL, f"malformed reply: {exc.reason}"),
-                    close=CloseMode.ABORT)
+                return out + self._malformed(exc)
             if reply is None:
                 if self.parser.pending_bytes():
                     self._answerable_by_partial = answerable
@@ -255,6 +265,10 @@ class ClientCore(PhaseMachine):
         return []
 
     # ---- plumbing ---------------------------------------------------------------
+    def _malformed(self, exc: RemoteProtocolError) -> list[Output]:
+        return self.fail_session(ClientError(ErrorKind.PROTOCOL, f"malformed reply: {exc.reason}"),
+                                 close=CloseMode.ABORT)
+
     def _dispatch(self, reply: Reply) -> list[Output]:
         if not self._expect:
             if self.phase is Phase.CONTENT and not reply.is_positive_completion:

@@ -4,8 +4,11 @@
 (HELO when EHLO is refused, unless TLS is required), STARTTLS as the security mode
 asks (RFC 3207: EHLO again once TLS is up), the ``tls_downgraded`` event when
 opportunistic STARTTLS finds none, and AUTH (RFC 4954) with the strongest mechanism the
-release, the server and the credentials allow, never a secret in plaintext where
-STARTTLS was wanted. A failure here ends the session, and every job with it.
+release, the server and the credentials allow. Where STARTTLS was wanted but not had,
+there is no AUTH at all, whatever the mechanism: CRAM-MD5 keeps the password off the
+wire but gives a man in the middle the user name and a digest a dictionary attack
+recovers (hostile-servers.md rows 1 and 7; msmtp fails closed the same way). A failure
+here ends the session, and every job with it.
 
 The opening sees the session that runs it only through :class:`OpeningSession`, a small
 public protocol :class:`~smtp.client.ClientCore` satisfies. This module never touches
@@ -17,7 +20,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from smtp import commands
-from smtp.auth import Mechanism, choose_mechanism, decode_challenge
+from smtp.auth import MAX_CHALLENGE, Mechanism, choose_mechanism, decode_challenge
 from smtp.errors import RemoteProtocolError, SmtpInputError
 from smtp.events import (
     Authenticated,
@@ -33,7 +36,7 @@ from smtp.extensions import parse_extensions
 from smtp.outputs import Output
 from smtp.phases import CloseMode
 from smtp.profiles import Profile
-from smtp.replies import Reply
+from smtp.replies import Reply, ReplyLineTooLong
 from smtp.replycodes import accepts
 from smtp.settings import ClientSettings
 
@@ -41,8 +44,6 @@ from smtp.settings import ClientSettings
 _MECHANISMS_2_0 = ("CRAM-MD5", "PLAIN", "LOGIN", "ANONYMOUS")
 _MECHANISMS_1_0 = ("LOGIN",)
 _HELO_FALLBACK_CODES = frozenset({500, 502, 504, 550})
-#: Mechanisms that put the password (or a bearer token) on the wire as it is.
-_SECRET_IN_CLEAR = frozenset({"PLAIN", "LOGIN", "XOAUTH2"})
 
 
 class OpeningSession(Protocol):
@@ -158,9 +159,11 @@ class Opening:
 
     def _on_starttls(self, reply: Reply) -> list[Output]:
         if not accepts("STARTTLS", reply):
-            # A refused STARTTLS is a downgrade: no credentials or mail in plaintext.
+            # A refused STARTTLS is a downgrade: no credentials or mail in plaintext. After
+            # a 221 the server is closing (hostile-servers.md row 4): just close, no QUIT.
+            close = CloseMode.CLOSE if reply.code == 221 else CloseMode.QUIT
             return self.session.fail_session(ClientError(
-                ErrorKind.TLS_FAILED, f"STARTTLS refused: {reply}", reply), close=CloseMode.QUIT)
+                ErrorKind.TLS_FAILED, f"STARTTLS refused: {reply}", reply), close=close)
         return self.session.start_tls()
 
     # ---- AUTH ------------------------------------------------------------------------
@@ -189,24 +192,21 @@ class Opening:
         if not self._wants_auth():
             return session.begin_jobs()
         offered = session.extensions.get("AUTH", "").split()
-        allowed = self._allowed_mechanisms()
-        plaintext_only = self._opportunistic_without_tls()
-        if plaintext_only:
-            # STARTTLS was wanted but not offered (stripped?): no secret goes out in clear.
-            allowed = tuple(m for m in allowed if m not in _SECRET_IN_CLEAR)
+        what = " ".join(offered) if offered else "none"
+        if self._opportunistic_without_tls():
+            # STARTTLS was wanted but not had (stripped?): no AUTH of any mechanism.
+            return session.fail_session(ClientError(
+                ErrorKind.TLS_REQUIRED,
+                f"the server offers no STARTTLS; refusing to authenticate without TLS "
+                f"(server offers: {what})"), close=CloseMode.QUIT)
         try:
             mechanism = choose_mechanism(offered, session.settings.credentials,
-                                         configured=session.settings.mechanism, allowed=allowed)
+                                         configured=session.settings.mechanism,
+                                         allowed=self._allowed_mechanisms())
         except SmtpInputError as exc:
             return session.fail_session(ClientError(ErrorKind.AUTH_FAILED, str(exc)),
                                         close=CloseMode.QUIT)
         if mechanism is None:
-            what = " ".join(offered) if offered else "none"
-            if plaintext_only:
-                return session.fail_session(ClientError(
-                    ErrorKind.TLS_REQUIRED,
-                    f"the server offers no STARTTLS; refusing to send credentials in "
-                    f"plaintext (server offers: {what})"), close=CloseMode.QUIT)
             return session.fail_session(ClientError(
                 ErrorKind.AUTH_FAILED,
                 f"no usable AUTH mechanism (server offers: {what})"), close=CloseMode.QUIT)
@@ -230,6 +230,17 @@ class Opening:
             return session.fail_session(ClientError(
                 ErrorKind.AUTH_FAILED, f"{mechanism.name}: {reply}", reply), close=CloseMode.QUIT)
         return handler
+
+    def cancel_oversized_challenge(self, too_long: ReplyLineTooLong) -> list[Output]:
+        """A 334 line over the limit: cancel with ``*`` (RFC 4954) and close, without
+        reading the rest (a megabyte challenge costs the device 16 KiB, not a megabyte).
+        The server's 501 to the ``*`` is not awaited: the rest of its line is in the way."""
+        session = self.session
+        return session.send(commands.auth_cancel(), "AUTH cancel") + session.fail_session(
+            ClientError(ErrorKind.AUTH_FAILED,
+                        f"exchange cancelled: AUTH challenge longer than {too_long.limit} "
+                        f"octets (at most {MAX_CHALLENGE} octets decoded)"),
+            close=CloseMode.CLOSE)
 
     def _auth_cancelled(self, reason: str) -> Handler:
         def handler(reply: Reply) -> list[Output]:

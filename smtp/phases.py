@@ -87,6 +87,7 @@ class CloseMode(enum.Enum):
     """How a session that ends early leaves its connection."""
 
     QUIT = "quit"  # say QUIT: its reply (or its timer) closes the connection
+    CLOSE = "close"  # close the connection now (FIN), no QUIT: the server said goodbye
     ABORT = "abort"  # reset the connection now (RST)
     GONE = "gone"  # the connection is gone already: nothing to close
 

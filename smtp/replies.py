@@ -13,8 +13,11 @@ Rules (see shared/reference/hostile-servers.md rows 14-18, 21, 29 and 30):
 - Lines end with CRLF; a bare LF is tolerated as a line end (a CR right before it is
   stripped). Any other CR inside a line is an error ("bare CR in reply").
 - A line is at most ``max_line_length`` octets including its terminator (512 by default,
-  RFC 5321 4.5.3.1.5). The limit is checked on the partial line as bytes arrive, so an
-  endless line is never buffered. A reply has at most ``max_lines`` lines.
+  RFC 5321 4.5.3.1.5; the client raises it while it authenticates, so a challenge as
+  long as :data:`smtp.auth.MAX_CHALLENGE` fits). The limit is checked on the partial line
+  as bytes arrive, so an endless line is never buffered; the error
+  (:class:`ReplyLineTooLong`) keeps the line's first octets, so the client can tell an
+  oversized AUTH challenge from other junk. A reply has at most ``max_lines`` lines.
 - Text bytes are never an error: they are decoded as latin-1, and control characters
   (C0 except TAB, DEL, C1) become ``?`` so the text is safe to log or show.
 
@@ -46,6 +49,15 @@ _SECOND_DIGITS: Final = frozenset(b"012345")
 _THIRD_DIGITS: Final = frozenset(b"0123456789")
 _SP: Final = 0x20
 _DASH: Final = 0x2D
+
+
+class ReplyLineTooLong(RemoteProtocolError):
+    """A reply line over the parser's limit; ``line_start``: its first (up to 4) octets."""
+
+    def __init__(self, limit: int, line_start: bytes) -> None:
+        super().__init__(f"reply line longer than {limit} octets")
+        self.limit = limit
+        self.line_start = line_start
 
 
 @dataclass(frozen=True)
@@ -125,15 +137,9 @@ class ReplyParser:
         max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
         max_lines: int = DEFAULT_MAX_LINES,
     ) -> None:
-        if isinstance(max_line_length, bool) or not isinstance(max_line_length, int):
-            raise ValueError(f"max_line_length must be an int, got {max_line_length!r}")
-        if max_line_length < 5:
-            raise ValueError(
-                f"max_line_length must be at least 5 (room for '250\\r\\n'), got {max_line_length}"
-            )
         if isinstance(max_lines, bool) or not isinstance(max_lines, int) or max_lines < 1:
             raise ValueError(f"max_lines must be an int of at least 1, got {max_lines!r}")
-        self._max_line_length = max_line_length
+        self._max_line_length = _checked_line_length(max_line_length)
         self._max_lines = max_lines
         self._partial = bytearray()
         self._code: int | None = None
@@ -141,8 +147,18 @@ class ReplyParser:
         self._ready: deque[tuple[Reply, int]] = deque()
         self._current_bytes = 0
         self._pending = 0
-        self._failure: str | None = None
+        self._failure: RemoteProtocolError | None = None
         self._failure_raised = False
+
+    @property
+    def max_line_length(self) -> int:
+        """The longest line accepted, terminator included; settable between feeds (the
+        line being read is held to the new limit from the next byte on)."""
+        return self._max_line_length
+
+    @max_line_length.setter
+    def max_line_length(self, value: int) -> None:
+        self._max_line_length = _checked_line_length(value)
 
     # -- input --------------------------------------------------------------------------
 
@@ -157,13 +173,13 @@ class ReplyParser:
             newline = data.find(b"\n", start)
             if newline < 0:
                 if len(self._partial) + (end - start) >= self._max_line_length:
-                    self._fail(f"reply line longer than {self._max_line_length} octets")
+                    self._too_long(data[start:start + 4])
                 else:
                     self._partial += data[start:]
                 return
             line_length = len(self._partial) + newline + 1 - start
             if line_length > self._max_line_length:
-                self._fail(f"reply line longer than {self._max_line_length} octets")
+                self._too_long(data[start:start + 4])
                 return
             if self._partial:
                 self._partial += data[start : newline + 1]
@@ -190,7 +206,7 @@ class ReplyParser:
             return reply
         if self._failure is not None:
             self._failure_raised = True
-            raise RemoteProtocolError(self._failure)
+            raise self._failure.with_traceback(None)
         return None
 
     def pending_bytes(self) -> int:
@@ -219,7 +235,14 @@ class ReplyParser:
     # -- internals ----------------------------------------------------------------------
 
     def _fail(self, reason: str) -> None:
-        self._failure = reason
+        self._set_failure(RemoteProtocolError(reason))
+
+    def _too_long(self, tail_start: bytes) -> None:
+        line_start = (bytes(self._partial[:4]) + tail_start)[:4]
+        self._set_failure(ReplyLineTooLong(self._max_line_length, line_start))
+
+    def _set_failure(self, failure: RemoteProtocolError) -> None:
+        self._failure = failure
         self._partial.clear()
         self._reset_current()
 
@@ -265,3 +288,12 @@ class ReplyParser:
             self._reset_current()
         elif len(self._lines) >= self._max_lines:
             self._fail(f"reply has more than {self._max_lines} lines")
+
+
+def _checked_line_length(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"max_line_length must be an int, got {value!r}")
+    if value < 5:
+        raise ValueError(
+            f"max_line_length must be at least 5 (room for '250\\r\\n'), got {value}")
+    return value

@@ -77,6 +77,11 @@ def _add_matrix(sub: Any) -> None:
     add_matrix_parser(sub)
 
 
+def _add_audit(sub: Any) -> None:
+    from scenarios.cli.audit import add_audit_parser  # start-up: see above
+    add_audit_parser(sub)
+
+
 def _add_send(sub: Any) -> None:
     from scenarios.cli.send import add_send_parser  # start-up: see above
     add_send_parser(sub)
@@ -103,8 +108,8 @@ def _add_explore(sub: Any) -> None:
 
 
 SUBCOMMANDS: Final[dict[str, Callable[[Any], None]]] = {
-    "list": _add_list, "run": _add_run, "matrix": _add_matrix, "send": _add_send,
-    "board": _add_board, "serve": _add_serve, "import": _add_import,
+    "list": _add_list, "run": _add_run, "matrix": _add_matrix, "audit": _add_audit,
+    "send": _add_send, "board": _add_board, "serve": _add_serve, "import": _add_import,
     "explore": _add_explore,
 }
 """Every subcommand, in the order ``--help`` lists them, and what adds its parser."""

@@ -5,7 +5,9 @@ the device under test (:mod:`scenarios.outside.dut`).
 ``--time-cap`` bounds each run in real time (default 60 s); ``--time-scale`` and
 ``--max-delay`` shorten the scenario's delays. The options that belong to the simulation
 (``--seed``, ``--profile``, ``--artifacts`` ...) are refused: a program is not
-simulated. Credentials are hidden in what is printed unless ``--show-secrets``.
+simulated. A scenario with link faults or loss is "not applicable" (real sockets have no
+link model), said with the reason, and not counted as passed. Credentials are hidden in
+what is printed unless ``--show-secrets``.
 
 This module parses the ``--dut`` options and prints; the runs are
 :mod:`scenarios.outside.dut`'s.
@@ -72,6 +74,7 @@ def run_with_dut(scenarios: Sequence[str | Scenario], dut_path: str | Path, out:
     import asyncio
 
     from scenarios.outside.dut import run_dict, run_dut_async  # start-up: as asyncio
+    from scenarios.outside.dutapplicability import link_reasons  # start-up: as asyncio
     from scenarios.server.realtime import Pacing  # start-up: as asyncio
 
     dut = resolve_dut(dut_path)
@@ -82,6 +85,15 @@ def run_with_dut(scenarios: Sequence[str | Scenario], dut_path: str | Path, out:
     pacing = Pacing(time_scale=time_scale, max_delay_s=max_delay_s)
     status = EXIT_OK
     for scenario in resolved:
+        unappliable = link_reasons(scenario)
+        if unappliable:  # neither a pass nor a run: a fault never applied proves nothing
+            status = EXIT_FAIL
+            reason = "; ".join(unappliable)
+            _write(out, json.dumps({"scenario": scenario.name, "client": dut.name,
+                                    "verdict": "not applicable", "reason": reason})
+                   if json_output else f"N/A  {scenario.name} [dut {dut.name}] not "
+                                       f"applicable: {reason}")
+            continue
         run = asyncio.run(run_dut_async(dut, scenario, time_cap_s=time_cap_s, pacing=pacing))
         if not run.passed:
             status = EXIT_FAIL

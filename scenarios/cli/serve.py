@@ -1,7 +1,7 @@
 """``smtp-hil serve``: a scenario's scripted server on a real socket, in real time.
 
     smtp-hil serve NAME|PATH --listen HOST:PORT [--tls-cert FILE --tls-key FILE]
-                   [--once] [--json] [--time-scale X] [--max-delay S] [bounds ...]
+                   [--once] [--json] [--seed N] [--time-scale X] [--max-delay S] [bounds ...]
 
 It prints the dialogue live and, each time a client disconnects, the server-side verdict
 of that connection (:mod:`scenarios.outside.serve` does the serving). Without
@@ -74,6 +74,9 @@ def add_serve_parser(subparsers: Any) -> None:
     parser.add_argument("--once", action="store_true",
                         help="stop after the first client disconnects (exit 1 if it failed)")
     parser.add_argument("--json", action="store_true", help="print JSON lines")
+    parser.add_argument("--seed", type=cliargs.seed, default=0, metavar="N",
+                        help="seeds what the scenario's rules draw, such as a trickle's "
+                             "jitter (default 0)")
     cliargs.add_show_secrets_argument(parser)
     cliargs.add_pacing_arguments(parser)
     limits = ConnectionLimits()
@@ -107,6 +110,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         limits=ConnectionLimits(max_message_bytes=args.max_message_size,
                                 max_connection_bytes=args.max_connection_size,
                                 idle_timeout_s=args.idle_timeout,
-                                max_connections=args.max_connections))
+                                max_connections=args.max_connections),
+        seed=args.seed)
     passed = serve(resolve_scenario(args.scenario), options, out)
     return EXIT_OK if passed else EXIT_FAIL

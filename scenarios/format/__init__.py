@@ -50,7 +50,13 @@ from scenarios.format.job import (
 )
 from scenarios.format.link import LinkSection
 from scenarios.format.loader import ScenarioError, load_catalog_file, load_scenario, parse_scenario
-from scenarios.format.meta import Reproduction, ScenarioMeta
+from scenarios.format.meta import (
+    AUDIT_GROUPS,
+    AUDIT_TAGS,
+    AuditSection,
+    Reproduction,
+    ScenarioMeta,
+)
 from scenarios.format.scenario import Scenario
 from scenarios.format.server import RuleSection, ServerSection
 from scenarios.format.vocabulary import (
@@ -62,6 +68,8 @@ from scenarios.format.vocabulary import (
 from smtp.events import PROGRESS_EVENT_NAMES
 
 __all__ = [
+    "AUDIT_GROUPS",
+    "AUDIT_TAGS",
     "ERROR_KIND_NAMES",
     "EVENT_NAMES",
     "FAULT_NAMES",
@@ -70,6 +78,7 @@ __all__ = [
     "PROGRESS_EVENT_NAMES",
     "SERVER_OBSERVABLE",
     "AttachmentSection",
+    "AuditSection",
     "DeviceSection",
     "DropAfterFault",
     "DropNthFault",

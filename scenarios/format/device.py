@@ -1,11 +1,12 @@
 """``[device]``: the emulated board, its RTC, its firmware, and its partial device
 configuration.
 
-The board's own keys (pool, buffer size, RTC, RTC drift, address, names, watchdog) sit
-in ``[device]``; ``[device.config]`` holds the rest of the device configuration, checked
-against :class:`smtp.config.DeviceConfig` and worded where the scenario file sets it
-(``device.config.features.pipelinning: unknown key``). ``[server] host`` and (unless
-the scenario sets one) the port are the runner's: the scripted server's address.
+The board's own keys (pool, buffer size, RTC, RTC drift, address, names, watchdog, the
+trust anchors) sit in ``[device]``; ``[device.config]`` holds the rest of the device
+configuration, checked against :class:`smtp.config.DeviceConfig` and worded where the
+scenario file sets it (``device.config.features.pipelinning: unknown key``).
+``[server] host`` and (unless the scenario sets one) the port are the runner's: the
+scripted server's address.
 
 This module knows the section's keys and the device configuration's schema; nothing of
 the other sections, nothing of running.
@@ -24,9 +25,14 @@ from scenarios.format.vocabulary import DEFAULT_RTC, STRICT, seconds_to_us
 from smtp.bounds import BufferSize, PoolBuffers, PositiveSeconds
 from smtp.config import CONFIG_VERSION, DOMAIN_PATTERN, HOSTNAME_PATTERN, DeviceConfig, IPv4String
 from smtp.inputwording import Problem, describe_error, problems_error
+from stack.tls.badcerts import TrustAnchor
 
 MAX_RTC_VARIANTS: Final = 100
 """Each RTC variant is a whole run."""
+
+
+def _trust_the_test_ca() -> list[TrustAnchor]:
+    return ["test_ca"]
 
 
 def _domain_value(value: object) -> object:
@@ -73,6 +79,11 @@ class DeviceSection(BaseModel):
     """The board's firmware (``scenarios.firmware_choice``); ``--firmware`` overrides it."""
     firmware_options: dict[str, str] = Field(default_factory=dict)
     """``key = "value"`` handed to a C firmware's init (each firmware documents its own)."""
+    trusts: Annotated[list[TrustAnchor], Field(min_length=1)] = Field(
+        default_factory=_trust_the_test_ca)
+    """The device's trust anchors (:data:`stack.tls.badcerts.TrustAnchor`): the test CA,
+    the other CA (the issuer of ``unknown_ca`` certificates), or the certificate the
+    server presents (pinned). To check nothing, set ``config.tls.verify = false``."""
 
     @property
     def watchdog_timeout_us(self) -> int:

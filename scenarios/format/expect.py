@@ -62,6 +62,18 @@ class ServerExpect(BaseModel):
     """The verb of every command line the server received, in order (upper-case)."""
     connections_closed: bool | None = None
     """Every connection was over by the end of the run (closed by either side)."""
+    commands_absent: list[Annotated[str, Field(pattern=r"^[A-Za-z]+$")]] | None = None
+    """Verbs the client must never send, on any connection, at any time (``AUTH``,
+    ``MAIL``): fail-closed checks that do not pin the exact command list, which differs
+    between correct clients."""
+    no_unknown_commands: bool | None = None
+    """Every command line the server read was a verb it knows (message data sent as
+    commands after an unexpected 354 shows up here)."""
+    no_long_lines: bool | None = None
+    """No content line over 1000 octets including CRLF (RFC 5321 4.5.3.1.6)."""
+    reply_abandoned: bool | None = None
+    """A generated reply (``[server.rules.generate]``) was not all sent: the client
+    closed or reset the connection first instead of reading it to the end."""
 
 
 _COMMAND_EVENTS: Final = ("command_abort", "timeout")

@@ -10,7 +10,8 @@ written with ``raw = true``; ``writes`` (sizes) or ``write_size`` cut it into wr
 ``delay_s`` comes before the first write, ``gaps_s`` between writes (one number for all,
 or one per gap); ``join_previous`` sends the first write together with the previous
 answer's last one; ``then`` is what the server did after (``close``, ``reset``,
-``silent``, ``drop_tls`` with ``drop_tls_mode``), ``then_delay_s`` later.
+``silent``, ``drop_tls`` with ``drop_tls_mode``), ``then_delay_s`` later; ``inject``
+(with ``drop_tls`` and ``close_notify`` only) is sent in plaintext after the alert.
 ``scenarios/README.md`` documents every key with an example.
 
 The entries become :class:`scenarios.server.replay.ReplayStep` rules placed before the
@@ -60,6 +61,9 @@ class ReplayEntry(BaseModel):
     then: ReplayThen | None = None
     then_delay_s: Seconds = 0.0
     drop_tls_mode: DropTlsMode | None = None
+    inject: Annotated[str, Field(min_length=1)] | None = None
+    """With ``then = "drop_tls"`` and ``close_notify``: bytes sent in plaintext after the
+    alert (exactly as written)."""
 
     @model_validator(mode="after")
     def _check_entry(self) -> ReplayEntry:
@@ -98,7 +102,8 @@ class ReplayEntry(BaseModel):
         return replay_step(self.on, nth, wire, times=self.times, writes=writes, gaps_us=gaps_us,
                            delay_us=_us(self.delay_s), join_previous=self.join_previous,
                            then=self.then, then_delay_us=_us(self.then_delay_s),
-                           drop_tls_mode=self.drop_tls_mode)
+                           drop_tls_mode=self.drop_tls_mode,
+                           inject=replies.text_bytes(self.inject) if self.inject else None)
 
 
 def _step_problem(message: str) -> Problem:

@@ -28,7 +28,7 @@ from scenarios.format.expect import JOB_OF_EVENT, Expect
 from scenarios.format.fleet import FleetSection
 from scenarios.format.job import JobSection
 from scenarios.format.link import LinkSection
-from scenarios.format.meta import Reproduction, ScenarioMeta
+from scenarios.format.meta import AUDIT_TAGS, AuditSection, Reproduction, ScenarioMeta
 from scenarios.format.server import ServerSection
 from scenarios.format.vocabulary import DEFAULT_RTC, STRICT
 from scenarios.server.rules import ServerConfig
@@ -111,6 +111,31 @@ class Scenario(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _check_audit(self) -> Scenario:
+        """A ``hostile`` or ``security`` scenario is an audit case, and the reverse; its
+        advisory checks are checks it makes."""
+        tagged = [tag for tag in self.meta.tags if tag in AUDIT_TAGS]
+        audit = self.meta.audit
+        problems: list[Problem] = []
+        if tagged and audit is None:
+            problems.append((("scenario", "audit"), f"missing: a scenario tagged {tagged[0]} "
+                                                    "is an audit case (group, case, claim, "
+                                                    "outcome)"))
+        elif audit is not None and len(tagged) != 1:
+            problems.append((("scenario", "tags"), "an audit case is tagged hostile or "
+                                                   "security (exactly one of them)"))
+        if audit is not None:
+            checks = self.expect.checks()
+            for index, name in enumerate(audit.advisory):
+                if name not in checks:
+                    problems.append((("scenario", "audit", "advisory", index),
+                                     f"{name!r} is not a check this scenario makes "
+                                     f"(it makes: {', '.join(checks)})"))
+        if problems:
+            raise problems_error(problems)
+        return self
+
+    @model_validator(mode="after")
     def _check_login_expected_is_possible(self) -> Scenario:
         user = self.expect.server.authenticated_as
         users = self.server.credentials
@@ -164,6 +189,10 @@ class Scenario(BaseModel):
     @property
     def tags(self) -> list[str]:
         return list(self.meta.tags)
+
+    @property
+    def audit(self) -> AuditSection | None:
+        return self.meta.audit
 
     @property
     def reproduces(self) -> list[Reproduction]:

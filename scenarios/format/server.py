@@ -2,8 +2,9 @@
 
 Every key of :class:`scenarios.server.rules.ServerConfig` has the same name here (rules
 with seconds instead of microseconds); ``listen``, ``port``, ``clock`` and the ``tls_*``
-keys are the runner's (whether anybody listens, where, the server's clock, its
-certificate and TLS settings). ``[[server.rules]]`` override the correct server's
+keys, ``certificate`` (:mod:`scenarios.format.certificate`) and ``tls_stall`` are the
+runner's (whether anybody listens, where, the server's clock, its certificate and TLS
+settings). ``[[server.rules]]`` override the correct server's
 replies (:class:`RuleSection`); ``[[server.replay]]`` answers with a recorded server's
 bytes (:mod:`scenarios.format.replay`) and comes before the rules.
 
@@ -21,13 +22,17 @@ from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
+from scenarios.format.certificate import CertificateSection
 from scenarios.format.datetimes import UtcDateTime
 from scenarios.format.replay import ReplayEntries, replay_rules
 from scenarios.format.vocabulary import DEFAULT_RTC, STRICT, NonEmpty, TlsVersionName, seconds_to_us
 from scenarios.server.actions import DropTlsMode, Segmentation
+from scenarios.server.generated import MAX_COUNT, MAX_SIZE, GeneratedReply, GenerateKind
 from scenarios.server.rules import Rule, RuleAction, ServerConfig
+from scenarios.server.tlsstall import TlsStallMode
 from smtp.bounds import AdvertisedSize, Count, Hours, LineLength, Port, PositiveCount, Seconds
 from smtp.inputwording import Problem, expected, problems_error
+from stack.tls.badcerts import CertificateSpec
 
 DEFAULT_PORT: Final = 25
 DEFAULT_IMPLICIT_TLS_PORT: Final = 465
@@ -52,7 +57,36 @@ def _server_default(name: str) -> Any:
 
 
 _RULE_FIELD_NAMES: Final = {"delay_us": "delay_s", "trickle_delay_us": "trickle_delay_s",
-                             "stop_reading_us": "stop_reading_s"}
+                            "trickle_jitter_us": "trickle_jitter_s",
+                            "stop_reading_us": "stop_reading_s"}
+
+
+class GenerateSection(BaseModel):
+    """``[server.rules.generate]``: a reply made as the socket takes it (the fields of
+    :class:`scenarios.server.generated.GeneratedReply`)."""
+
+    model_config = STRICT
+    kind: GenerateKind
+    head: str | None = None
+    line: str = "250-X"
+    count: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
+    tail: str | None = None
+    prefix: str = ""
+    fill: str = "A"
+    size: Annotated[int, Field(ge=0, le=MAX_SIZE)] = 0
+    crlf: bool = True
+    decoded_size: Annotated[int, Field(ge=0, le=MAX_SIZE)] = 0
+
+    @model_validator(mode="after")
+    def _check_generate(self) -> GenerateSection:
+        try:
+            self.to_reply()
+        except ValueError as exc:
+            raise problems_error([_dataclass_problem(str(exc), "GeneratedReply.", {})]) from None
+        return self
+
+    def to_reply(self) -> GeneratedReply:
+        return GeneratedReply(**self.model_dump())
 
 
 class RuleSection(BaseModel):
@@ -71,7 +105,13 @@ class RuleSection(BaseModel):
     action: RuleAction = "reply"
     delay_s: Seconds = 0.0
     trickle_delay_s: Seconds = 0.0
+    trickle_jitter_s: Seconds = 0.0
+    """Each trickle gap is ``trickle_delay_s`` plus a uniform 0..this (seeded)."""
+    trickle_bytes: PositiveCount = 1
+    """Bytes per write of a trickle."""
     drop_tls_mode: DropTlsMode | None = None
+    generate: GenerateSection | None = None
+    """A reply made as the socket takes it, instead of ``reply``."""
     stop_reading_s: Seconds | None = None
     """With action stop_reading: how long the server does not read; None: for good."""
 
@@ -93,7 +133,10 @@ class RuleSection(BaseModel):
             verb=self.verb, argument=self.argument, nth=self.nth, times=self.times,
             in_tls=self.in_tls, reply=self.reply, raw=self.raw, inject=self.inject,
             transition=self.transition, action=self.action, delay_us=seconds_to_us(self.delay_s),
-            trickle_delay_us=seconds_to_us(self.trickle_delay_s), drop_tls_mode=self.drop_tls_mode,
+            trickle_delay_us=seconds_to_us(self.trickle_delay_s),
+            trickle_jitter_us=seconds_to_us(self.trickle_jitter_s),
+            trickle_bytes=self.trickle_bytes, drop_tls_mode=self.drop_tls_mode,
+            generate=self.generate.to_reply() if self.generate is not None else None,
             stop_reading_us=(None if self.stop_reading_s is None
                              else seconds_to_us(self.stop_reading_s)),
         )
@@ -110,7 +153,7 @@ def _dataclass_problem(message: str, prefix: str, renames: Mapping[str, str]) ->
 
 _SERVER_ONLY: Final = frozenset(
     {"listen", "port", "clock", "tls_cert", "tls_ciphers", "tls_min_version",
-     "tls_max_version", "max_connections"})
+     "tls_max_version", "max_connections", "certificate", "tls_stall", "tls_stall_nth"})
 """[server] keys that are the runner's business, not ``ServerConfig``'s."""
 
 
@@ -132,6 +175,13 @@ class ServerSection(BaseModel):
     max_connections: PositiveCount | None = None
     """How many connections the server serves at once; one more is greeted with 421 and
     closed (RFC 5321 3.8). None: no limit."""
+    certificate: CertificateSection | None = None
+    """The certificate presented, of any kind (:mod:`scenarios.format.certificate`);
+    None: a valid one with the ``tls_cert`` key."""
+    tls_stall: TlsStallMode | None = None
+    """Stall in the middle of a TLS handshake (:mod:`scenarios.server.tlsstall`)."""
+    tls_stall_nth: PositiveCount = 1
+    """Which of the server's handshakes stalls (counted from 1 across connections)."""
     # --- ServerConfig, 1:1 ----------------------------------------------------------
     hostname: str = _server_default("hostname")
     capabilities: list[str] | None = None
@@ -186,6 +236,12 @@ class ServerSection(BaseModel):
         if problems:
             raise problems_error(problems)
         return self
+
+    def certificate_spec(self) -> CertificateSpec:
+        """What the server presents (``certificate``, else a valid one with ``tls_cert``)."""
+        if self.certificate is None:
+            return CertificateSpec(key=self.tls_cert)
+        return self.certificate.to_spec(self.tls_cert)
 
     def to_server_config(self) -> ServerConfig:
         """The ``ServerConfig`` of the scripted server (every field but the runner's)."""

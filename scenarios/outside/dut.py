@@ -8,8 +8,8 @@ Date from the host clock), starts the scripted server on a free loopback port
 real seconds (killing its whole process group when it runs over), and judges the run:
 the server-side verdict (:mod:`scenarios.verdict.server`) with the scenario's ``event``
 judged from the exit status (``sent``: the program must exit with a success status;
-``command_abort``/``error``: with any other status; ``timeout``: any other status, or
-killed at the time limit).
+``command_abort``/``error``/``timeout``: with any other status, by itself: a program
+killed at the time limit never gave up, so it fails a ``timeout`` too).
 
 This module reads the host clock and runs processes; it knows nothing about the
 simulated world or the command line.
@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import email.utils
 import os
+import re
 import signal
 import socket
 import sys
@@ -40,12 +42,9 @@ from scenarios.outside.dutsecrets import (
     private_file,
     scenario_secrets,
 )
-from scenarios.server.asyncdriver import (
-    AsyncConnection,
-    AsyncServer,
-    Pacing,
-    throwaway_tls,
-)
+from scenarios.outside.tls import scenario_tls
+from scenarios.server.asyncdriver import AsyncConnection, Pacing
+from scenarios.server.asyncserver import AsyncServer
 from scenarios.server.transcript import TranscriptSink
 from scenarios.verdict.server import CheckResult, ServerVerdict, judge_server, summary
 from smtp.message import MailJob, MessageBuilder
@@ -54,8 +53,10 @@ OUTPUT_GRACE_S: Final = 2.0
 """After the program ended (or was killed), how long its output may take to drain."""
 
 
-def message_for(scenario: Scenario, now: datetime) -> bytes:
-    """The scenario job's message as the device would build it, dated ``now``."""
+def message_for(scenario: Scenario, now: datetime, *, raw_body: bool = False) -> bytes:
+    """The scenario job's message as the device would build it, dated ``now``. With
+    ``raw_body`` the body follows the headers exactly as the job gives it, bare CR and LF
+    kept (a smuggling probe for a program that relays what it is given)."""
     job = scenario.to_job()
     if not isinstance(job, MailJob):
         raise DutError(f"scenario {scenario.name}: a client program sends mail; this job is "
@@ -64,13 +65,34 @@ def message_for(scenario: Scenario, now: datetime) -> bytes:
     if domain is None or domain.startswith("["):
         domain = "device.invalid"
     date = email.utils.format_datetime(now.astimezone(UTC).replace(microsecond=0))
+    built = dataclasses.replace(job, body="") if raw_body else job
+    if scenario.job.allow_invalid:
+        # The program gets the raw addresses as arguments; the message file's headers
+        # are the harness's, written without the line breaks.
+        built = dataclasses.replace(
+            built, sender=_header_address(built.sender),
+            to=tuple(map(_header_address, built.to)), cc=tuple(map(_header_address, built.cc)),
+            bcc=tuple(map(_header_address, built.bcc)), dsn_envid=None)
     try:
-        builder = MessageBuilder(job, date_header=date, message_id_domain=domain,
+        builder = MessageBuilder(built, date_header=date, message_id_domain=domain,
                                  message_id_seq=1, boundary_seed=0)
     except ValueError as exc:
         raise DutError(f"scenario {scenario.name}: the job cannot be written as a "
                        f"message: {exc}") from None
-    return builder.to_bytes()
+    message = builder.to_bytes()
+    if raw_body:
+        body = job.body.encode("utf-8") if isinstance(job.body, str) else bytes(job.body)
+        message = message.partition(b"\r\n\r\n")[0] + b"\r\n\r\n" + body
+    return message
+
+
+def _header_address(value: str) -> str:
+    """An address for the message file's headers: the part before a line break when that
+    is a plain address, else a placeholder (the envelope keeps the raw value)."""
+    head = re.split(r"[\r\n\0]", value, maxsplit=1)[0]
+    if head == value or re.fullmatch(r"[^\s\"@<>]+@[^\s\"@<>]+", head):
+        return head
+    return "invalid@example.invalid"
 
 
 # ----------------------------------------------------------------------------------------
@@ -115,7 +137,9 @@ def exit_check(event: str, exit_status: int | None, killed: bool, limit_s: float
     if killed:
         ended = f"the client was still running after {limit_s:g} s and was killed"
         if event == "timeout":
-            return CheckResult("event", "pass", f"expected timeout: {ended}")
+            # A program that never gives up is no proof of a timeout: it must end by itself.
+            return CheckResult("event", "fail", f"expected timeout: the client did not give "
+                                                f"up by itself within {limit_s:g} s ({ended})")
         return CheckResult("event", "fail", f"expected {event}: {ended} (it hangs)")
     assert exit_status is not None
     delivered = exit_status in success
@@ -183,20 +207,20 @@ async def _run_program(argv: list[str], stdin: bytes | None, limit_s: float,
 async def run_dut_async(dut: DutFile, scenario: Scenario, *,
                         time_cap_s: float = DEFAULT_TIME_CAP_S,
                         pacing: Pacing | None = None,
-                        on_line: TranscriptSink | None = None) -> DutRun:
-    """Run ``scenario`` with ``dut`` as the client (see the module docstring)."""
+                        on_line: TranscriptSink | None = None,
+                        client_timeout_s: float | None = None) -> DutRun:
+    """Run ``scenario`` with ``dut`` as the client (see the module docstring);
+    ``client_timeout_s`` sets the program's own timeout through its ``timeout_args``."""
     dut.require_installed()
     dut.refuse_option_like_values(scenario)
     now = datetime.now(UTC)
-    message = message_for(scenario, now)
+    audit = scenario.audit
+    message = message_for(scenario, now, raw_body=audit is not None and "raw_body" in audit.needs)
     job = scenario.to_job()
     assert isinstance(job, MailJob)
     limit_s = min(scenario.meta.time_limit_s, time_cap_s)
     server_section = scenario.server
-    tls, ca_pem = throwaway_tls(key_type=server_section.tls_cert,
-                                ciphers=server_section.tls_ciphers,
-                                min_version=server_section.tls_min_version,
-                                max_version=server_section.tls_max_version)
+    tls, ca_pem = scenario_tls(scenario)
     server = AsyncServer(scenario.server_config(), tls=tls, pacing=pacing or Pacing(),
                          on_line=on_line)
     auth = scenario.device_config(LOOPBACK).auth
@@ -220,6 +244,8 @@ async def run_dut_async(dut: DutFile, scenario: Scenario, *,
             "python": sys.executable, "dut_dir": str(dut.path.resolve().parent),
             "time_limit_s": str(max(1, int(limit_s))),
         }
+        if client_timeout_s is not None:
+            values["timeout_s"] = str(max(1, round(client_timeout_s)))
         if auth.username:
             values["username"] = auth.username
         if auth.password is not None:
@@ -235,7 +261,11 @@ async def run_dut_async(dut: DutFile, scenario: Scenario, *,
         finally:
             await server.close()
     engines = [c.engine for c in server.connections]
-    verdict = judge_server(scenario, engines, message=message, now=datetime.now(UTC))
+    # A raw body is no byte-for-byte target: a correct client turns its bare CR and LF
+    # into CRLF; body_exact judges that.
+    raw_body = audit is not None and "raw_body" in audit.needs
+    verdict = judge_server(scenario, engines, message=None if raw_body else message,
+                           now=datetime.now(UTC))
     run = DutRun(scenario=scenario, dut=dut, argv=argv, exit_status=status, killed=killed,
                  time_limit_s=limit_s, wall_s=wall, stdout=stdout, stderr=stderr,
                  message=message, verdict=verdict, connections=list(server.connections))

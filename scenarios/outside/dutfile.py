@@ -25,9 +25,16 @@ swaks and a standard-library ``smtplib`` script::
     args = ["--netrc-file", "{netrc_file}"]
     env = {}                          # environment variables for the program
 
+    # for smtp-hil audit (all optional):
+    opportunistic = false             # its starttls fragment never falls back to plaintext
+    raw_arguments = false             # an address reaches it as an argument, CR/LF and all
+    timeout_args = ["--timeout={timeout_s}"]   # how to set its own per-command timeout
+    default_timeout_s = 120           # its own timeout when it cannot be set (omit: none)
+
 The argument list is ``command``, then the security fragment, then ``auth.args``, then
-``after``. An element that is itself a list is repeated once per envelope recipient
-(``{recipient}`` is only known there). Placeholders (``{{``/``}}`` for literal braces) are
+``timeout_args`` (when an audit sets the timeout), then ``after``. An element that is
+itself a list is repeated once per envelope recipient (``{recipient}`` is only known
+there). Placeholders (``{{``/``}}`` for literal braces) are
 the names of :data:`PLACEHOLDERS`; any other name is refused when the file is loaded.
 
 Secrets. A program's command line is readable by every user of the machine
@@ -88,6 +95,7 @@ PLACEHOLDERS: Final[Mapping[str, str]] = {
     "python": "the Python interpreter running smtp-hil",
     "dut_dir": "the folder of the DUT file",
     "time_limit_s": "the run's time limit, whole seconds",
+    "timeout_s": "the client's own timeout an audit asks for, whole seconds (timeout_args)",
 }
 
 _PROGRAM_PLACEHOLDERS: Final = ("python", "dut_dir")
@@ -179,6 +187,15 @@ class DutFile:
     """Environment variables (with placeholders) added when the scenario logs in."""
     stdin: StdinMode = "none"
     success_exit_codes: frozenset[int] = frozenset({0})
+    opportunistic: bool = True
+    """Its ``starttls`` fragment goes on in plaintext when STARTTLS is not had (False:
+    that mode is mandatory, as msmtp's ``--tls=on``)."""
+    raw_arguments: bool = False
+    """Addresses reach the program unchanged as arguments (CR and LF included)."""
+    timeout_args: tuple[Arg, ...] | None = None
+    """The arguments that set its own timeout to ``{timeout_s}`` (an audit's)."""
+    default_timeout_s: float | None = None
+    """Its own timeout when ``timeout_args`` is not used (None: none known)."""
 
     @classmethod
     def load(cls, path: str | Path) -> DutFile:
@@ -200,7 +217,8 @@ class DutFile:
         if not isinstance(client, dict):
             raise DutError("[client]: missing section")
         _check_keys(client, ("name", "description", "program", "command", "after", "stdin",
-                             "success_exit_codes", "security", "auth"), "client")
+                             "success_exit_codes", "security", "auth", "opportunistic",
+                             "raw_arguments", "timeout_args", "default_timeout_s"), "client")
         name = client.get("name")
         if not isinstance(name, str) or not name:
             raise DutError(f"client.name: expected a non-empty string, got {name!r}")
@@ -242,11 +260,31 @@ class DutFile:
             _check_keys(auth_table, ("args", "env"), "client.auth")
             auth = _args(auth_table.get("args", []), "client.auth.args")
             auth_env = _environment(auth_table.get("env", {}), "client.auth.env")
+        flags = {}
+        for key, default in (("opportunistic", True), ("raw_arguments", False)):
+            value = client.get(key, default)
+            if not isinstance(value, bool):
+                raise DutError(f"client.{key}: expected true or false, got {value!r}")
+            flags[key] = value
+        timeout_args = None
+        if "timeout_args" in client:
+            timeout_args = _args(client["timeout_args"], "client.timeout_args")
+            texts = [t for a in timeout_args for t in (a if isinstance(a, tuple) else (a,))]
+            if not any("timeout_s" in _placeholders(t, "client.timeout_args") for t in texts):
+                raise DutError("client.timeout_args: expected {timeout_s} in one argument")
+        default_timeout = client.get("default_timeout_s")
+        if default_timeout is not None and (
+                isinstance(default_timeout, bool) or not isinstance(default_timeout, int | float)
+                or not 0 < default_timeout <= 86400):
+            raise DutError(f"client.default_timeout_s: expected seconds (0 to 86400), got "
+                           f"{default_timeout!r}")
         return cls(path=path, name=name, description=description, program=program,
                    command=command, after=after, security=security, auth=auth,
                    auth_env=auth_env,
                    stdin="message" if stdin == "message" else "none",
-                   success_exit_codes=frozenset(codes))
+                   success_exit_codes=frozenset(codes), timeout_args=timeout_args,
+                   default_timeout_s=None if default_timeout is None else float(default_timeout),
+                   **flags)
 
     @property
     def program_path(self) -> str:
@@ -265,9 +303,11 @@ class DutFile:
             raise DutError(f"{self.path}: the program {self.program_path!r} is not installed")
         return found
 
-    def _parts(self, scenario: Scenario) -> list[Arg]:
+    def _parts(self, scenario: Scenario, *, timeout: bool = False) -> list[Arg]:
         """The argument templates for ``scenario``: command, security fragment, auth
-        arguments (when it logs in), after."""
+        arguments (when it logs in), ``timeout_args`` (with ``timeout``), after: the
+        positional arguments stay last (msmtp read a timeout after its ``--`` as a
+        recipient)."""
         security = scenario.device_config(LOOPBACK).server.security
         if security not in self.security and security != "none":
             raise DutError(f"{self.path}: client.security.{security}: missing; scenario "
@@ -278,6 +318,8 @@ class DutFile:
                 raise DutError(f"{self.path}: [client.auth]: missing; scenario "
                                f"{scenario.name} logs in")
             parts += self.auth
+        if timeout and self.timeout_args is not None:
+            parts += self.timeout_args
         return parts + list(self.after)
 
     def placeholders_used(self, scenario: Scenario) -> set[str]:
@@ -314,8 +356,9 @@ class DutFile:
 
     def argv(self, scenario: Scenario, values: Mapping[str, str],
              recipients: Sequence[str]) -> list[str]:
-        """The argument list for ``scenario`` with ``values`` for the placeholders."""
-        parts = self._parts(scenario)
+        """The argument list for ``scenario`` with ``values`` for the placeholders; with a
+        ``timeout_s`` value, ``timeout_args`` before ``after``."""
+        parts = self._parts(scenario, timeout="timeout_s" in values)
         out: list[str] = []
         for part in parts:
             if isinstance(part, tuple):

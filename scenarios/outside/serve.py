@@ -30,14 +30,9 @@ from typing import Any, Final, TextIO
 
 from emulator.userinput import UserInputError
 from scenarios.format import Scenario
-from scenarios.server.asyncdriver import (
-    DEFAULT_TLS_NAMES,
-    AsyncConnection,
-    AsyncServer,
-    Pacing,
-    host_clock,
-    throwaway_tls,
-)
+from scenarios.outside.tls import scenario_tls
+from scenarios.server.asyncdriver import DEFAULT_TLS_NAMES, AsyncConnection, Pacing, host_clock
+from scenarios.server.asyncserver import AsyncServer
 from scenarios.server.limits import ConnectionLimits
 from scenarios.server.simdriver import ServerTls
 from scenarios.server.socketbounds import TRIM_AFTER_BYTES, TRIM_DELAY_S, give_back_free_memory
@@ -67,6 +62,8 @@ class ServeOptions:
     show_secrets: bool = False
     pacing: Pacing = field(default_factory=Pacing)
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    seed: int = 0
+    """Seeds what the rules draw (a trickle's jitter)."""
 
 
 def host_port(host: str, port: int) -> str:
@@ -105,13 +102,16 @@ def server_tls(scenario: Scenario, cert: Path | None, key: Path | None,
         names = list(DEFAULT_TLS_NAMES)
         if host not in ("", "0.0.0.0", "::"):
             names.append(host)
-        return throwaway_tls(key_type=section.tls_cert, names=names,
-                             ciphers=section.tls_ciphers, min_version=section.tls_min_version,
-                             max_version=section.tls_max_version)
+        return scenario_tls(scenario, names=names)
+    if section.certificate is not None:
+        raise UserInputError(f"--tls-cert: the scenario names its own certificate "
+                             f"(server.certificate kind = {section.certificate.kind}); "
+                             "give one or the other")
     pems = [_read_pem_file("--tls-cert", cert, CERT_FILE),
             _read_pem_file("--tls-key", key, KEY_FILE)]
     tls = ServerTls(cert_pem=pems[0], key_pem=pems[1], ciphers=section.tls_ciphers,
-                    min_version=section.tls_min_version, max_version=section.tls_max_version)
+                    min_version=section.tls_min_version, max_version=section.tls_max_version,
+                    stall=section.tls_stall, stall_nth=section.tls_stall_nth)
     try:
         make_context(tls.config(), server_side=True)
     except ValueError as exc:
@@ -183,7 +183,8 @@ async def _serve_until_stopped(options: ServeOptions, scenario: Scenario, tls: S
                 _write(out, f"[c{line.connection}] {text}")
 
     server = AsyncServer(scenario.server_config(), tls=tls, pacing=options.pacing,
-                         on_line=show, limits=options.limits, keep_lines=False)
+                         on_line=show, limits=options.limits, keep_lines=False,
+                         seed=options.seed)
     host, port = options.host, options.port
     try:
         bound = await server.start(host, port)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from html import escape
 from importlib.resources import files
+from typing import Final
 
 from scenarios.report.model import (
     JsonValue,
@@ -31,6 +32,7 @@ from scenarios.report.model import (
     Outcome,
     Report,
     RunView,
+    Scorecard,
     SummaryLine,
 )
 
@@ -113,6 +115,32 @@ def _matrix(grid: MatrixGrid) -> str:
 </section>"""
 
 
+_SCORE_LETTERS: Final = {"pass": ("pass", "."), "fail": ("fails", "f"),
+                         "not_applicable": ("not-applicable", "-")}
+
+
+def _scorecard(card: Scorecard) -> str:
+    sections = []
+    for title, rows in card.groups:
+        items = []
+        for row in rows:
+            css, letter = _SCORE_LETTERS[row.status]
+            name = escape(row.scenario)
+            link = (f'<a href="#run-{escape(row.run_id)}">{name}</a>' if row.run_id
+                    else name)
+            items.append(f'<tr data-scenario="{name}"><td><span class="cell o-{css}">{letter}'
+                         f'</span></td><th scope="row" title="{escape(row.title)}">{link}</th>'
+                         f"<td>{row.case}</td><td>{escape(row.reason)}</td></tr>")
+        sections.append(f"<h3>{escape(title)}</h3><table class=\"scorecard\"><thead><tr>"
+                        "<th></th><th scope=\"col\">case</th><th scope=\"col\">row</th>"
+                        f"<th scope=\"col\">result</th></tr></thead><tbody>{''.join(items)}"
+                        "</tbody></table>")
+    return (f'<section id="scorecard" aria-label="scorecard"><h2>Scorecard '
+            f"<small>{escape(card.client)}</small></h2>"
+            f'<p class="matrix-verdict">{escape(card.summary)}</p>{"".join(sections)}'
+            "</section>")
+
+
 def _run_list(runs: tuple[RunView, ...]) -> str:
     items = "".join(
         f'<li><a href="#run-{escape(r.run_id)}"><span class="cell o-{r.outcome.value}">'
@@ -150,7 +178,8 @@ def render_report(report: Report) -> str:
         f'<script type="application/json" id="run-data-{escape(r.run_id)}">'
         f"{script_json(r.as_json())}</script>" for r in report.runs)
     listing = _matrix(report.matrix) if report.matrix is not None else (
-        _run_list(report.runs) if len(report.runs) > 1 else "")
+        _scorecard(report.scorecard) if report.scorecard is not None else (
+            _run_list(report.runs) if len(report.runs) > 1 else ""))
     if report.summary:
         listing = _summary(report.summary_title, report.summary) + "\n" + listing
     return f"""<!DOCTYPE html>

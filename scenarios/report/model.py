@@ -39,8 +39,8 @@ class Outcome(enum.Enum):
     UNEXPECTED_PASS = "unexpected-pass"
     """Passes on a release the catalog says fails it."""
     FAILS = "fails"
-    """A C firmware (lwIP) fails it: its own result, judged as ``current`` would be, never
-    a surprise (the catalog says nothing about it)."""
+    """A C firmware (lwIP) or an audited client fails it: its own result, judged as
+    ``current`` would be, never a surprise (the catalog says nothing about it)."""
     NOT_APPLICABLE = "not-applicable"
     """The scenario needs something this firmware does not have: no run."""
 
@@ -66,7 +66,7 @@ _WORDS: Mapping[Outcome, str] = {
     Outcome.REPRODUCES: "fails as the catalog says (the bug reproduces)",
     Outcome.UNEXPECTED_FAIL: "fails unexpectedly",
     Outcome.UNEXPECTED_PASS: "passes although the catalog says it fails",
-    Outcome.FAILS: "fails (a C firmware's own result, not a surprise)",
+    Outcome.FAILS: "fails (the client's own result, not a surprise)",
     Outcome.NOT_APPLICABLE: "not applicable to this firmware",
 }
 
@@ -338,6 +338,31 @@ class MatrixGrid:
         return out
 
 
+ScorecardStatus: TypeAlias = Literal["pass", "fail", "not_applicable"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScorecardRow:
+    """One audit case: its status, the reason in one sentence, and its run (none when
+    not applicable)."""
+
+    scenario: str
+    title: str
+    case: int
+    status: ScorecardStatus
+    reason: str
+    run_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Scorecard:
+    """``smtp-hil audit``'s scorecard: who was audited, the groups' rows, the summary."""
+
+    client: str
+    groups: tuple[tuple[str, tuple[ScorecardRow, ...]], ...]
+    summary: str
+
+
 @dataclass(frozen=True, slots=True)
 class SummaryLine:
     """A line above the matrix (an exploration's findings): its text, whether it is a
@@ -350,11 +375,13 @@ class SummaryLine:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """What one HTML file shows: a title, the runs, the matrix when there is one, and
-    summary lines when there are (``smtp-hil explore --report``: what it found)."""
+    """What one HTML file shows: a title, the runs, the matrix or the audit's scorecard
+    when there is one, and summary lines when there are (``smtp-hil explore --report``:
+    what it found)."""
 
     title: str
     runs: tuple[RunView, ...]
     matrix: MatrixGrid | None = None
+    scorecard: Scorecard | None = None
     summary: tuple[SummaryLine, ...] = ()
     summary_title: str = "Summary"

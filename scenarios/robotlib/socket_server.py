@@ -16,7 +16,9 @@ from collections.abc import Callable
 from typing import Final, TypeVar
 
 from scenarios.format import Scenario
-from scenarios.server.asyncdriver import AsyncServer, Pacing, throwaway_tls
+from scenarios.outside.tls import scenario_tls
+from scenarios.server.asyncdriver import Pacing
+from scenarios.server.asyncserver import AsyncServer
 from scenarios.server.mailbox import Observations, ReceivedMail
 
 _T = TypeVar("_T")
@@ -27,15 +29,12 @@ SOCKET_SETUP_TIMEOUT_S: Final = 30.0
 class SocketServer:
     """A scenario's scripted server on a real socket; its asyncio loop runs on a thread.
 
-    TLS uses a throwaway CA made for this process (:attr:`ca_pem` is its certificate,
-    for the client to trust)."""
+    TLS uses a throwaway CA made for this process (:attr:`ca_pem` holds the anchors the
+    scenario's device trusts: by default that CA's certificate)."""
 
     def __init__(self, scenario: Scenario, *, host: str, port: int, time_scale: float,
                  max_delay_s: float | None) -> None:
-        spec = scenario.server
-        tls, self.ca_pem = throwaway_tls(key_type=spec.tls_cert, ciphers=spec.tls_ciphers,
-                                         min_version=spec.tls_min_version,
-                                         max_version=spec.tls_max_version)
+        tls, self.ca_pem = scenario_tls(scenario)
         self.server: AsyncServer = AsyncServer(scenario.server_config(), tls=tls,
                                                pacing=Pacing(time_scale, max_delay_s))
         self._loop = asyncio.new_event_loop()

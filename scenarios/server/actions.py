@@ -9,6 +9,10 @@ actions are:
   two Sends nor split one unless the transport forces it). ``Send(data, join=True)``
   goes out in the same write as the Send right before it in the same list, when nothing
   lies between them (a replayed server that answered a pipelined group in one segment).
+- ``SendGenerated(reply)``: write a :class:`~scenarios.server.generated.GeneratedReply`
+  chunk by chunk as the socket takes it (never held whole); the actions after it wait
+  until it is all out, or the connection ends. The driver tells the engine how much went
+  out (``ServerEngine.note_generated``).
 - ``Delay(us)``: the actions after it in this list happen ``us`` microseconds later.
 - ``StartTls()``: start server-side TLS now. Bytes of earlier Sends go out in plaintext
   first; everything after it is inside TLS once the handshake is done. The driver then
@@ -40,6 +44,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias, get_args
 
+from scenarios.server.generated import GeneratedReply
+
 DropTlsMode: TypeAlias = Literal["tcp_close", "rst", "close_notify"]
 DROP_TLS_MODES: Final[tuple[str, ...]] = get_args(DropTlsMode)
 
@@ -57,6 +63,13 @@ class Send:
     def __post_init__(self) -> None:
         if not isinstance(self.data, bytes) or not self.data:
             raise ValueError(f"Send.data: expected non-empty bytes, got {self.data!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class SendGenerated:
+    """Write a generated reply as the socket takes it (see the module docstring)."""
+
+    reply: GeneratedReply
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +126,8 @@ class StopReading:
             raise ValueError(f"StopReading.us: expected an integer >= 0 or None, got {self.us!r}")
 
 
-Action: TypeAlias = Send | Delay | StartTls | Close | Reset | DropTls | Silence | StopReading
+Action: TypeAlias = (Send | SendGenerated | Delay | StartTls | Close | Reset | DropTls | Silence
+                     | StopReading)
 
 
 def segment(actions: list[Action], mode: Segmentation, coalesce: bool = False) -> list[Action]:
@@ -162,16 +176,20 @@ def sent_bytes(actions: list[Action]) -> bytes:
 class ActionRunner:
     """Carries out action lists in order; a list starts after the previous one's delays.
 
-    The driver supplies ``perform`` (one non-Delay action), ``delay`` (schedule its own
-    resume call after ``us`` microseconds and return True, or return False to go on at
-    once, e.g. for a zero delay), and ``stopped`` (the connection is gone: drop the rest).
-    The driver's resume callback calls :meth:`resume`.
+    The driver supplies ``perform`` (one action that is neither a Delay nor a
+    SendGenerated), ``delay`` (schedule its own resume call after ``us`` microseconds and
+    return True, or return False to go on at once, e.g. for a zero delay), ``stream``
+    (start writing a generated reply and return True, calling :meth:`resume` once it is
+    out or the connection ended; False when it was written at once) and ``stopped`` (the
+    connection is gone: drop the rest). The driver's resume callback calls :meth:`resume`.
     """
 
     def __init__(self, perform: Callable[[Action], None], delay: Callable[[int], bool],
-                 stopped: Callable[[], bool]) -> None:
+                 stopped: Callable[[], bool],
+                 stream: Callable[[SendGenerated], bool] | None = None) -> None:
         self._perform = perform
         self._delay = delay
+        self._stream = stream
         self._stopped = stopped
         self._pending: deque[list[Action]] = deque()
         self.running = False
@@ -198,6 +216,15 @@ class ActionRunner:
                 if isinstance(action, Delay):
                     if self._delay(action.us):
                         return  # still running: resume() continues this list
+                    continue
+                if isinstance(action, SendGenerated):
+                    if self._stream is None:
+                        raise ValueError("SendGenerated: this driver writes no generated "
+                                         "replies")
+                    if self._stream(action):
+                        return  # resume() continues once the reply is out
+                    if self._stopped():
+                        break
                     continue
                 self._perform(action)
                 if self._stopped():

@@ -1,9 +1,10 @@
 """Runs the scripted server engine on real sockets with asyncio, in real time.
 
 The real-socket twin of :mod:`scenarios.server.simdriver`, for real clients: an SMTP
-client program, a real board, an emulator. :class:`AsyncServer` listens on an OS socket
-and gives each accepted connection its own :class:`~scenarios.server.engine.ServerEngine`
-(one shared rule book, so rule counts run across connections, as in the simulation).
+client program, a real board, an emulator.
+:class:`~scenarios.server.asyncserver.AsyncServer` listens on an OS socket and gives
+each accepted connection its own :class:`~scenarios.server.engine.ServerEngine` (one
+shared rule book, so rule counts run across connections, as in the simulation).
 Each :class:`AsyncConnection` feeds the engine what the client sends (decrypted under
 TLS) and carries out the engine's actions in order: a list starts only after the
 previous list's delays have passed. ``Send`` is one ``transport.write`` (one TLS record
@@ -19,13 +20,13 @@ alone, the rest waits for our ACK. So the driver acknowledges at once (Linux
 engine sees them. This is sound, not a guess: bytes that arrive while no reply has been
 sent were sent without waiting for one. It adds ``gather_s`` to each reply's latency.
 
-TLS is OpenSSL through ``ssl.MemoryBIO`` (the server-side context from
-:func:`stack.tls.config.make_context`, with the scenario's ciphers and versions), so STARTTLS,
-implicit TLS and the three ways of dropping TLS behave as in the simulation:
-``tcp_close`` (FIN, no close_notify), ``rst`` (RST) and ``close_notify`` (the alert, TCP
-stays open, later Sends are plaintext; what the client sends after it is discarded, never
-processed, and the server closes once the client's own close_notify is in). A failed
-handshake is reported to the engine (``on_tls_failed``), which closes. ``StopReading``
+TLS is OpenSSL through ``ssl.MemoryBIO`` (:mod:`scenarios.server.tlspipe`), so STARTTLS,
+implicit TLS, a stalled handshake and the three ways of dropping TLS behave as in the
+simulation: ``tcp_close`` (FIN, no close_notify), ``rst`` (RST) and ``close_notify``
+(the alert, TCP stays open, later Sends are plaintext; what the client sends after it is
+discarded, and the server closes once the client's own close_notify is in). A failed
+handshake is reported to the engine (``on_tls_failed``), which closes. A generated reply
+(``SendGenerated``) goes out chunk by chunk as the transport drains. ``StopReading``
 pauses reading from the socket (paced like a delay, or for good): the OS receive buffer
 fills, its window closes, and the client's TCP stops and probes, as in the simulation
 (the idle timeout still applies meanwhile).
@@ -38,7 +39,8 @@ live. The engine's clock (Date checks) is the host's clock.
 
 Bounds (:mod:`scenarios.server.limits`, :mod:`scenarios.server.socketbounds`): content
 per mail and connection, idle timeout, open connections, backpressure (a client that
-does not read its replies is not read either); :meth:`AsyncServer.release` forgets one.
+does not read its replies is not read either);
+:meth:`~scenarios.server.asyncserver.AsyncServer.release` forgets one.
 
 This module reads the wall clock and touches OS sockets: nothing in the simulated world
 may import it. It knows the engine, TLS and asyncio; it knows nothing about scenario
@@ -53,11 +55,9 @@ import errno
 import socket
 import ssl
 import struct
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
+from typing import Final, Protocol
 
 from scenarios.server import replies as R
 from scenarios.server.actions import (
@@ -67,12 +67,14 @@ from scenarios.server.actions import (
     DropTls,
     Reset,
     Send,
+    SendGenerated,
     Silence,
     StartTls,
     StopReading,
 )
 from scenarios.server.authmask import CredentialFinder
 from scenarios.server.engine import ServerEngine
+from scenarios.server.generated import GeneratedStream
 from scenarios.server.limits import ConnectionLimits
 from scenarios.server.mailbox import ReceivedMail
 from scenarios.server.realtime import DEFAULT_TLS_NAMES as DEFAULT_TLS_NAMES  # re-exports
@@ -85,9 +87,9 @@ from scenarios.server.socketbounds import (
     FEED_SLICE_BYTES,
     GATHER_FLUSH_BYTES,
     IdleWatch,
-    RefusedConnection,
 )
 from scenarios.server.tlspipe import TlsPipe
+from scenarios.server.tlsstall import HandshakeStall
 from scenarios.server.transcript import TranscriptLine, TranscriptSink, credential_spans
 from stack.tls.config import make_context
 from stack.tls.session import openssl_reason
@@ -99,10 +101,35 @@ DEFAULT_GATHER_S: Final = 0.02
 docstring: pipelining on real sockets)."""
 
 
+class ConnectionHost(Protocol):
+    """What a connection needs of the server that accepted it
+    (:class:`~scenarios.server.asyncserver.AsyncServer`)."""
+
+    config: ServerConfig
+    tls: ServerTls | None
+    pacing: Pacing
+    on_line: TranscriptSink | None
+    gather_s: float
+    limits: ConnectionLimits
+    keep_lines: bool
+    connections: list[AsyncConnection]
+    rulebook: RuleBook
+    handshakes: int
+
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    def next_index(self) -> int: ...
+
+    def elapsed(self) -> float: ...
+
+    def connection_finished(self, connection: AsyncConnection) -> None: ...
+
+
 class AsyncConnection(asyncio.Protocol):
     """One accepted connection: its engine, its TLS state and its pending actions."""
 
-    def __init__(self, server: AsyncServer) -> None:
+    def __init__(self, server: ConnectionHost) -> None:
         self.server = server
         self.index = server.next_index()
         self.engine = ServerEngine(server.config, server.rulebook, keep_transcript=False,
@@ -116,7 +143,8 @@ class AsyncConnection(asyncio.Protocol):
         self._tls: TlsPipe | None = None
         self._handshaking = False
         self._tls_dropped = False  # our close_notify is out: nothing more is processed
-        self._actions = ActionRunner(self._do, self._delay, lambda: self.closed)
+        self._actions = ActionRunner(self._do, self._delay, lambda: self.closed, self._stream)
+        self._generated: GeneratedStream | None = None
         self._peer_eof = False
         self._fin_sent = False
         self._timer: asyncio.TimerHandle | None = None
@@ -185,6 +213,8 @@ class AsyncConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._writes_wait = False
+        if self._generated is not None and self._write_generated():
+            self._resume()
         if self._transport is not None and not self._transport.is_closing():
             if not self._not_reading:
                 self._transport.resume_reading()
@@ -257,6 +287,7 @@ class AsyncConnection(asyncio.Protocol):
             self._enqueue(self.engine.on_tls_failed(reason))
             return
         self._write_raw(tls.outgoing())
+        self._note_stall()
         if not done:
             return
         self._handshaking = False
@@ -266,6 +297,11 @@ class AsyncConnection(asyncio.Protocol):
         self._note("tls_established", detail=f"cipher={name} version={version}")
         self._enqueue(self.engine.on_tls_established(name, version))
         self._decrypt(b"")
+
+    def _note_stall(self) -> None:
+        """What a stalled handshake withheld and threw away, for the transcript."""
+        for kind, detail in self._tls.stall_news() if self._tls is not None else ():
+            self._note(kind, detail=detail)
 
     def _decrypt(self, data: bytes) -> None:
         tls = self._tls
@@ -313,6 +349,39 @@ class AsyncConnection(asyncio.Protocol):
         self._actions.resume()
         self._after_actions()
 
+    def _send(self, data: bytes) -> bool:
+        """Write ``data`` (encrypted under TLS); False when TLS broke or writes go nowhere."""
+        tls = self._tls
+        try:
+            return self._write_raw(tls.encrypt(data) if tls is not None and tls.open else data)
+        except ssl.SSLError as exc:  # the peer's alert, a reset
+            self._feed_nothing_more(f"TLS error: {openssl_reason(exc)}")
+            return False
+
+    def _stream(self, action: SendGenerated) -> bool:
+        """Start a generated reply; True while it waits for the transport to drain."""
+        self._generated = GeneratedStream(action.reply)
+        return not self._write_generated() and not self.closed
+
+    def _write_generated(self) -> bool:
+        """Chunks until the transport pushes back; True (the engine told) once all out."""
+        stream = self._generated
+        assert stream is not None
+        while not stream.done and not self._writes_wait and not self.closed:
+            if not self._send(stream.pending()):
+                break  # TLS broke, or an RST: the transport drops writes without a word
+            stream.took(len(stream.pending()))
+        if stream.done:
+            self._end_generated()
+        return stream.done
+
+    def _end_generated(self) -> None:
+        stream, self._generated = self._generated, None
+        if stream is not None:
+            self._note("tx_generated", detail=f"{stream.reply.describe()}; sent {stream.sent} "
+                                              f"sha256={stream.sha256()}")
+            self.engine.note_generated(stream.reply.total, stream.sent)
+
     def _after_actions(self) -> None:
         if not self._actions.running and self._peer_eof and not self.closed:
             self._finish("peer closed")
@@ -321,12 +390,7 @@ class AsyncConnection(asyncio.Protocol):
         if isinstance(action, Send):
             self._idle.touch()
             self._note("S", action.data)
-            tls = self._tls
-            try:
-                self._write_raw(tls.encrypt(action.data) if tls is not None and tls.open
-                                else action.data)
-            except ssl.SSLError as exc:  # TLS broke under us (the peer's alert, a reset)
-                self._feed_nothing_more(f"TLS error: {openssl_reason(exc)}")
+            self._send(action.data)
         elif isinstance(action, StartTls):
             self._start_tls()
         elif isinstance(action, Close):
@@ -380,14 +444,20 @@ class AsyncConnection(asyncio.Protocol):
             self._enqueue(self.engine.on_tls_failed("no certificate configured"))
             return
         context = make_context(params.config(), server_side=True)
-        self._tls = TlsPipe(context)
+        self.server.handshakes += 1
+        stall = None
+        if params.stall is not None and self.server.handshakes == params.stall_nth:
+            stall = HandshakeStall(params.stall)
+        self._tls = TlsPipe(context, stall)
         self._handshaking = True
 
     # -- the socket ---------------------------------------------------------------------
-    def _write_raw(self, data: bytes) -> None:
+    def _write_raw(self, data: bytes) -> bool:
         transport = self._transport
-        if data and transport is not None and not transport.is_closing() and not self._fin_sent:
-            transport.write(data)
+        if transport is None or transport.is_closing() or self._fin_sent:
+            return False
+        transport.write(data)  # nothing for b""
+        return True
 
     def _send_fin(self) -> None:
         """Orderly close: FIN now, the socket closed when the client's FIN arrives (or
@@ -434,6 +504,7 @@ class AsyncConnection(asyncio.Protocol):
             return
         self.closed = True
         self.close_reason = reason
+        self._end_generated()
         self._idle.cancel()
         for handle in (self._timer, self._read_timer):
             if handle is not None:
@@ -448,7 +519,7 @@ class AsyncConnection(asyncio.Protocol):
         if transport is not None and not transport.is_closing():
             transport.close()
         self.finished.set()
-        self.server._connection_finished(self)
+        self.server.connection_finished(self)
 
     def _idle_timeout(self) -> None:
         """Nothing either way for the idle timeout (the server's own delays excepted):
@@ -473,106 +544,3 @@ class AsyncConnection(asyncio.Protocol):
             self.lines.append(line)
         if self.server.on_line is not None:
             self.server.on_line(line)
-
-
-@dataclass
-class AsyncServer:
-    """The scripted server listening on an OS socket (see the module docstring).
-
-    ``clock`` is the server's clock for the engine's Date check; ``on_line`` receives
-    every :class:`TranscriptLine` as it happens; ``keep_lines`` keeps them in each
-    connection's ``lines`` too; ``limits`` bounds what connections hold.
-    """
-
-    config: ServerConfig
-    tls: ServerTls | None = None
-    pacing: Pacing = field(default_factory=Pacing)
-    clock: Callable[[], datetime] = host_clock
-    on_line: TranscriptSink | None = None
-    gather_s: float = DEFAULT_GATHER_S
-    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
-    keep_lines: bool = True
-    connections: list[AsyncConnection] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.config, ServerConfig):
-            raise ValueError(f"config: expected a ServerConfig, got {self.config!r}")
-        if not isinstance(self.gather_s, int | float) or not 0 <= self.gather_s <= 10:
-            raise ValueError(f"gather_s: expected seconds in 0..10, got {self.gather_s!r}")
-        self.rulebook = RuleBook(self.config.rules)
-        self._server: asyncio.Server | None = None
-        self._started = time.monotonic()
-        self._finished: asyncio.Queue[AsyncConnection] = asyncio.Queue()
-        self.address: tuple[str, int] | None = None
-        self.accepted = 0  # connections accepted so far, refused ones included
-
-    def next_index(self) -> int:
-        self.accepted += 1
-        return self.accepted
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self._started
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
-        """Listen on ``host:port`` (0: a free port); the address actually bound. Raises
-        OSError (address in use, no such address) and ValueError (bad TLS parameters)."""
-        if self.tls is not None:
-            make_context(self.tls.config(), server_side=True)  # bad cert/key: ValueError now
-        loop = asyncio.get_running_loop()
-        self._started = time.monotonic()
-        self._server = await loop.create_server(self._protocol, host, port)
-        sockname = self._server.sockets[0].getsockname()
-        self.address = (str(sockname[0]), int(sockname[1]))
-        return self.address
-
-    def _protocol(self) -> asyncio.Protocol:
-        """A new connection's engine, or a 421 when ``max_connections`` are open."""
-        limit = self.limits.max_connections
-        if sum(not c.closed for c in self.connections) < limit:
-            return AsyncConnection(self)
-        return RefusedConnection(R.encode(R.too_many_connections(self.config.hostname)),
-                                 self.next_index(), f"too many connections (limit {limit})",
-                                 self.on_line, self.elapsed)
-
-    def _connection_finished(self, connection: AsyncConnection) -> None:
-        self._finished.put_nowait(connection)
-
-    def release(self, connection: AsyncConnection) -> None:
-        """Forget a connection that has ended (its verdict is out): nothing of it stays."""
-        if connection.closed and connection in self.connections:
-            self.connections.remove(connection)
-
-    async def next_finished(self) -> AsyncConnection:
-        """The next connection to end, in the order they ended."""
-        return await self._finished.get()
-
-    @property
-    def open_connections(self) -> list[AsyncConnection]:
-        return [c for c in self.connections if not c.closed]
-
-    async def wait_all_closed(self, timeout_s: float) -> bool:
-        """Wait until every accepted connection has ended; False on timeout."""
-        deadline = time.monotonic() + timeout_s
-        while self.open_connections:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            waiters = [asyncio.ensure_future(c.finished.wait()) for c in self.open_connections]
-            _, pending = await asyncio.wait(waiters, timeout=left)
-            for waiter in pending:
-                waiter.cancel()
-        return True
-
-    async def close(self) -> None:
-        """Stop listening and abort every connection still open."""
-        if self._server is not None:
-            self._server.close()
-        for connection in self.open_connections:
-            connection.abort("server stopped")
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
-
-    @property
-    def mailbox(self) -> list[ReceivedMail]:
-        return [m for c in self.connections for m in c.engine.mailbox]

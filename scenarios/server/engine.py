@@ -48,7 +48,7 @@ from scenarios.server.content import ContentIntake, Framing
 from scenarios.server.esmtp_params import parse_params as parse_params  # re-export: public
 from scenarios.server.ledger import Answer, answer_of
 from scenarios.server.limits import ContentHold
-from scenarios.server.mailbox import Observations, ReceivedMail, SizeRecord
+from scenarios.server.mailbox import GeneratedSent, Observations, ReceivedMail, SizeRecord
 from scenarios.server.names import ehlo_name_acceptable as ehlo_name_acceptable  # re-export
 from scenarios.server.rules import PSEUDO_VERBS, Rule, RuleBook, ServerConfig, apply_rule
 from scenarios.server.session import Session
@@ -73,19 +73,21 @@ class ServerEngine(SmtpVerbs):
 
     def __init__(self, config: ServerConfig, rulebook: RuleBook | None = None, *,
                  hold: ContentHold | None = None, keep_transcript: bool = True,
-                 keep_answers: bool = False) -> None:
+                 seed: int = 0, keep_answers: bool = False) -> None:
         """``rulebook``: pass one shared ``RuleBook(config.rules)`` to every connection of a
         server so that rule counts run across connections (``GREETING`` with ``nth=2`` is
         then the second connection); by default each engine counts on its own. ``hold``
         bounds the mail content kept (:mod:`scenarios.server.limits`; none by default);
         ``keep_transcript`` False keeps no copy of the bytes in :attr:`transcript`;
+        ``seed`` seeds the rules' draws (a trickle's jitter) when the engine makes its own
+        rule book;
         ``keep_answers`` keeps the reply ledger for :meth:`take_answers`
         (:mod:`scenarios.server.ledger`)."""
         if not isinstance(config, ServerConfig):
             raise ValueError(f"config: expected a ServerConfig, got {config!r}")
         self.config = config
         self.session = Session()
-        self._rules = rulebook if rulebook is not None else RuleBook(config.rules)
+        self._rules = rulebook if rulebook is not None else RuleBook(config.rules, seed=seed)
         self._mailbox: list[ReceivedMail] = []
         self._observations = Observations()
         self._transcript: list[tuple[str, bytes]] = []
@@ -133,6 +135,11 @@ class ServerEngine(SmtpVerbs):
     def closed(self) -> bool:
         """True once the connection is over (closed, reset, dropped with TLS, or lost)."""
         return self._closed
+
+    def note_generated(self, total: int, sent: int) -> None:
+        """The driver's report on a ``SendGenerated``: ``sent`` of its ``total`` octets
+        went out before it ended (all of them, or the connection ended first)."""
+        self._observations.generated_replies.append(GeneratedSent(total, sent))
 
     def on_connect(self) -> list[Action]:
         """A client connected: the greeting, or ``StartTls()`` under implicit TLS (the
@@ -251,7 +258,8 @@ class ServerEngine(SmtpVerbs):
         reply = rule.reply_bytes() if rule is not None else None
         if reply is None and outcome.reply is not None:
             reply = R.encode(outcome.reply)
-        actions = apply_rule(rule, reply, outcome.after)
+        rng = self._rules.rng_for(rule) if rule is not None else None
+        actions = apply_rule(rule, reply, outcome.after, rng)
         self._emit(actions)
         if self._keep_answers:
             self._answers.append(answer_of(verb, rule, outcome.reply, actions,

@@ -175,6 +175,19 @@ class SizeRecord:
     actual: int
 
 
+@dataclass(frozen=True)
+class GeneratedSent:
+    """A generated reply (``SendGenerated``): how long it is, and how much went out."""
+
+    total: int
+    sent: int
+
+    @property
+    def abandoned(self) -> bool:
+        """The client closed or reset the connection before it was all out."""
+        return self.sent < self.total
+
+
 @dataclass
 class Observations:
     """Everything the server noticed about the client, in arrival order."""
@@ -219,7 +232,9 @@ class Observations:
     # --- AUTH --------------------------------------------------------------------------
     auth_mechanisms: list[str] = field(default_factory=list)
     auth_in_plaintext: bool = False
-    """AUTH arrived outside TLS while the server offered STARTTLS."""
+    """AUTH arrived outside TLS, whether or not the server offered STARTTLS."""
+    auth_outside_tls: list[str] = field(default_factory=list)
+    """The mechanism of every AUTH sent outside TLS, in order."""
     authenticated_user: str | None = None
     auth_failures: int = 0
     # --- content -----------------------------------------------------------------------
@@ -242,6 +257,8 @@ class Observations:
     """Content of a transaction the connection ended in the middle of."""
     send_during_data_count: int = 0
     close_reason: str | None = None
+    generated_replies: list[GeneratedSent] = field(default_factory=list)
+    """Every generated reply the server began, in order, with how much went out."""
 
     def note_unadvertised(self, keyword: str) -> None:
         if keyword not in self.used_without_advertisement:

@@ -1,6 +1,7 @@
 """Real time and real certificates for the scripted server on real sockets: how a
 scenario's delays map onto the wall clock (:class:`Pacing`), the server's clock
-(:func:`host_clock`) and a throwaway CA's certificate for it (:func:`throwaway_tls`).
+(:func:`host_clock`) and a throwaway CA's certificate for it, of any kind a client must
+refuse, with the client's trust anchors (:func:`throwaway_tls`).
 
 This module reads the wall clock and makes keys; it knows nothing about sockets or
 engines. :mod:`scenarios.server.asyncdriver` re-exports its names.
@@ -14,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Final
 
 from scenarios.server.simdriver import ServerTls
+from scenarios.server.tlsstall import TlsStallMode
+from stack.tls.badcerts import CertificateSpec, TrustAnchor, server_certificate, trust_anchors
 from stack.tls.certs import make_ca
 
 THROWAWAY_CA_NAME: Final = "smtp-hil throwaway CA"
@@ -47,13 +50,27 @@ class Pacing:
 
 def throwaway_tls(*, key_type: str = "rsa", names: Sequence[str] = DEFAULT_TLS_NAMES,
                   ciphers: str | None = None, min_version: str | None = None,
-                  max_version: str | None = None) -> tuple[ServerTls, bytes]:
-    """Server TLS parameters with a leaf for ``names`` from a throwaway CA (made once per
-    process), and that CA's certificate in PEM for the client to trust."""
+                  max_version: str | None = None, certificate: CertificateSpec | None = None,
+                  trusts: Sequence[TrustAnchor] = ("test_ca",), now: datetime | None = None,
+                  stall: TlsStallMode | None = None, stall_nth: int = 1,
+                  ) -> tuple[ServerTls, bytes]:
+    """Server TLS parameters with a certificate from a throwaway CA (made once per
+    process), and the trust anchors in PEM for the client.
+
+    ``certificate`` picks the kind (:mod:`stack.tls.badcerts`: expired, self-signed,
+    weak key, ...; default: a valid leaf with ``key_type``), its relative dates counted
+    from ``now`` (default: the host clock); the server's OpenSSL security level is
+    lowered as far as a weak kind needs. ``trusts`` says what the client is given:
+    ``test_ca`` is the throwaway CA. ``stall``/``stall_nth``: see
+    :class:`~scenarios.server.simdriver.ServerTls`."""
     if key_type not in ("rsa", "ecdsa"):
         raise ValueError(f"key_type: expected 'rsa' or 'ecdsa', got {key_type!r}")
+    spec = certificate if certificate is not None else CertificateSpec(
+        key="rsa" if key_type == "rsa" else "ecdsa")
     ca = make_ca(common_name=THROWAWAY_CA_NAME)
-    leaf = ca.issue(list(dict.fromkeys(names)), key_type="rsa" if key_type == "rsa" else "ecdsa")
-    tls = ServerTls(cert_pem=leaf.cert_pem, key_pem=leaf.key_pem, ciphers=ciphers,
-                    min_version=min_version, max_version=max_version)
-    return tls, ca.cert_pem
+    made = server_certificate(spec, ca=ca, names=list(dict.fromkeys(names)),
+                              reference=now if now is not None else host_clock())
+    tls = ServerTls(cert_pem=made.leaf.cert_pem, key_pem=made.leaf.key_pem, ciphers=ciphers,
+                    min_version=min_version, max_version=max_version,
+                    security_level=made.security_level, stall=stall, stall_nth=stall_nth)
+    return tls, trust_anchors(trusts, ca=ca, presented=made.leaf)

@@ -27,6 +27,7 @@ scenario files (``scenarios/format/replay.py`` maps ``[[server.replay]]`` onto i
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias, get_args
@@ -69,6 +70,9 @@ class ReplayStep(Rule):
             raise ValueError(f"ReplayStep.then: expected one of {REPLAY_THENS}, got {self.then!r}")
         if self.then_delay_us and self.then is None:
             raise ValueError("ReplayStep.then_delay_us: only used with then")
+        if self.inject is not None and self.then != "drop_tls":
+            raise ValueError("ReplayStep.inject: only used with then = \"drop_tls\" and "
+                             "drop_tls_mode = \"close_notify\"")
 
     def pieces(self) -> list[bytes]:
         """The reply cut into its writes."""
@@ -86,7 +90,8 @@ class ReplayStep(Rule):
             return 0
         return self.gaps_us[0] if len(self.gaps_us) == 1 else self.gaps_us[index - 1]
 
-    def answer(self, reply: bytes | None, after: Sequence[Action]) -> list[Action]:
+    def answer(self, reply: bytes | None, after: Sequence[Action],
+               rng: random.Random | None = None) -> list[Action]:
         out: list[Action] = [Delay(self.delay_us)] if self.delay_us else []
         for index, piece in enumerate(self.pieces()):
             if index and self._gap(index):
@@ -102,6 +107,8 @@ class ReplayStep(Rule):
         if self.then == "drop_tls":
             assert self.drop_tls_mode is not None  # checked by Rule
             out.append(DropTls(self.drop_tls_mode))
+            if self.inject is not None:
+                out.append(Send(self.inject_bytes()))
         else:
             ending: dict[str, Action] = {"close": Close(), "reset": Reset(), "silent": Silence()}
             out.append(ending[self.then])
@@ -122,10 +129,12 @@ def replay_step(verb: str, nth: int, reply: bytes | None, *, times: int = 1,
                 gaps_us: Sequence[int] = (), delay_us: int = 0, join_previous: bool = False,
                 then: ReplayThen | None = None, then_delay_us: int = 0,
                 drop_tls_mode: Literal["tcp_close", "rst", "close_notify"] | None = None,
-                ) -> ReplayStep:
-    """A step answering the ``nth`` ``verb`` once with ``reply`` (see the module docstring)."""
+                inject: bytes | None = None) -> ReplayStep:
+    """A step answering the ``nth`` ``verb`` once with ``reply`` (see the module docstring);
+    ``inject`` (with ``then = "drop_tls"`` and ``close_notify``) is sent in plaintext after
+    the alert."""
     return ReplayStep(
         verb=verb, nth=nth, times=times, reply=reply or None, raw=True,
         action=_action(bool(reply), then), delay_us=delay_us, drop_tls_mode=drop_tls_mode,
         writes=tuple(writes), gaps_us=tuple(gaps_us), join_previous=join_previous,
-        then=then, then_delay_us=then_delay_us)
+        then=then, then_delay_us=then_delay_us, inject=inject or None)

@@ -20,14 +20,19 @@ What a rule does:
 - ``transition``: whether the command still has its normal effect (MAIL records the
   sender, STARTTLS starts TLS, DATA_END stores the mail, QUIT closes). None means yes when
   the rule keeps the default reply or its reply is 2xx/3xx, no otherwise.
-- ``action``: ``reply``; ``trickle`` (the reply one byte per write, ``trickle_delay_us``
-  apart); ``reply_then_close``; ``drop_tls`` (the reply inside TLS, then ``DropTls``;
+- ``action``: ``reply``; ``trickle`` (the reply ``trickle_bytes`` bytes per write,
+  ``trickle_delay_us`` apart, plus a uniform 0..``trickle_jitter_us`` per gap drawn from
+  the rule book's seeded generator: hostile-servers.md row 27's "1 byte every 20-60 s");
+  ``reply_then_close``; ``drop_tls`` (the reply inside TLS, then ``DropTls``;
   with ``close_notify`` then ``inject`` in plaintext, the only thing the server still
   sends: it reads nothing more); ``ignore`` (no reply, keep serving); ``silent`` (no
   reply, never answer again); ``close`` (FIN, no reply); ``reset`` (RST, no reply);
   ``stop_reading`` (the reply, then the server stops reading from the connection for
   ``stop_reading_us``, or for good when it is None: its TCP receive window fills and
   closes, see :class:`~scenarios.server.actions.StopReading`).
+- ``generate`` (a :class:`~scenarios.server.generated.GeneratedReply`) replaces ``reply``
+  with a reply made as the socket takes it (a 100 MB line, 10,000 lines, a 1 MB AUTH
+  challenge), with ``action`` ``reply`` or ``reply_then_close``.
 - ``delay_us`` delays everything the rule sends.
 
 This module knows nothing about sockets, clocks or the protocol state.
@@ -35,6 +40,7 @@ This module knows nothing about sockets, clocks or the protocol state.
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,9 +59,11 @@ from scenarios.server.actions import (
     Reset,
     Segmentation,
     Send,
+    SendGenerated,
     Silence,
     StopReading,
 )
+from scenarios.server.generated import GeneratedReply
 
 RuleAction: TypeAlias = Literal[
     "reply", "trickle", "reply_then_close", "drop_tls", "ignore", "silent", "close", "reset",
@@ -87,7 +95,10 @@ class Rule:
     action: RuleAction = "reply"
     delay_us: int = 0
     trickle_delay_us: int = 0
+    trickle_jitter_us: int = 0
+    trickle_bytes: int = 1
     drop_tls_mode: DropTlsMode | None = None
+    generate: GeneratedReply | None = None
     stop_reading_us: int | None = None
     _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
@@ -107,6 +118,8 @@ class Rule:
         check_optional_int("Rule.times", self.times, 1)
         check_optional_int("Rule.delay_us", self.delay_us, 0)
         check_optional_int("Rule.trickle_delay_us", self.trickle_delay_us, 0)
+        check_optional_int("Rule.trickle_jitter_us", self.trickle_jitter_us, 0)
+        check_optional_int("Rule.trickle_bytes", self.trickle_bytes, 1)
         if self.action not in RULE_ACTIONS:
             raise ValueError(f"Rule.action: expected one of {RULE_ACTIONS}, got {self.action!r}")
         for name in ("reply", "inject"):
@@ -127,8 +140,22 @@ class Rule:
         if self.inject is not None and self.drop_tls_mode in ("tcp_close", "rst"):
             raise ValueError(f"Rule.inject: never sent with drop_tls_mode "
                              f"{self.drop_tls_mode!r}: the connection ends first")
-        if self.action != "trickle" and self.trickle_delay_us:
-            raise ValueError("Rule.trickle_delay_us: only used with action 'trickle'")
+        for name in ("trickle_delay_us", "trickle_jitter_us"):
+            if self.action != "trickle" and getattr(self, name):
+                raise ValueError(f"Rule.{name}: only used with action 'trickle'")
+        if self.action != "trickle" and self.trickle_bytes != 1:
+            raise ValueError("Rule.trickle_bytes: only used with action 'trickle'")
+        if self.generate is not None:
+            if not isinstance(self.generate, GeneratedReply):
+                raise ValueError(f"Rule.generate: expected a GeneratedReply, got "
+                                 f"{self.generate!r}")
+            for name in ("reply", "inject"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"Rule.{name}: not used with generate (the generated "
+                                     "reply is the whole answer)")
+            if self.action not in ("reply", "reply_then_close"):
+                raise ValueError(f"Rule.generate: only with action 'reply' or "
+                                 f"'reply_then_close', not {self.action!r}")
         check_optional_int("Rule.stop_reading_us", self.stop_reading_us, 0)
         if self.action != "stop_reading" and self.stop_reading_us is not None:
             raise ValueError("Rule.stop_reading_us: only used with action 'stop_reading'")
@@ -144,7 +171,10 @@ class Rule:
         return self._pattern is None or self._pattern.search(argument) is not None
 
     def reply_bytes(self) -> bytes | None:
-        """The wire bytes of ``reply`` (None when the rule keeps the default reply)."""
+        """The wire bytes of ``reply`` (None when the rule keeps the default reply); of a
+        generated reply, its start (what the engine reads the reply code from)."""
+        if self.generate is not None:
+            return self.generate.start()
         if self.reply is None:
             return None
         if self.raw:
@@ -164,9 +194,11 @@ class Rule:
         wire = self.reply_bytes()
         return wire is None or wire[:1] in (b"2", b"3")
 
-    def answer(self, reply: bytes | None, after: Sequence[Action]) -> list[Action]:
+    def answer(self, reply: bytes | None, after: Sequence[Action],
+               rng: random.Random | None = None) -> list[Action]:
         """The actions when this rule fires: ``reply``, then ``after``, shaped by
-        ``action``, ``delay_us`` and ``inject`` (a subclass may shape them its own way)."""
+        ``action``, ``delay_us`` and ``inject`` (a subclass may shape them its own way).
+        ``rng`` draws a trickle's jitter (None: no jitter)."""
         if self.action == "ignore":
             return []
         out: list[Action] = [Delay(self.delay_us)] if self.delay_us else []
@@ -175,11 +207,17 @@ class Rule:
             out.append(stop[self.action])
             return out
         payload = (reply or b"") + (b"" if self.action == "drop_tls" else self.inject_bytes())
-        if self.action == "trickle":
-            for i in range(len(payload)):
-                if i and self.trickle_delay_us:
-                    out.append(Delay(self.trickle_delay_us))
-                out.append(Send(payload[i : i + 1]))
+        if self.generate is not None:
+            out.append(SendGenerated(self.generate))
+        elif self.action == "trickle":
+            step = self.trickle_bytes
+            for i in range(0, len(payload), step):
+                gap = self.trickle_delay_us
+                if self.trickle_jitter_us and rng is not None:
+                    gap += rng.randint(0, self.trickle_jitter_us)
+                if i and gap:
+                    out.append(Delay(gap))
+                out.append(Send(payload[i : i + step]))
         elif payload:
             out.append(Send(payload))
         tail = [a for a in after if not isinstance(a, Close)]
@@ -197,12 +235,24 @@ class Rule:
 
 
 class RuleBook:
-    """The rules of one connection with their match counters."""
+    """The rules of one connection (or one server) with their match counters, and one
+    random generator per rule for what a rule draws (a trickle's jitter), seeded from
+    ``seed`` and the rule's place: the same seed gives the same draws."""
 
-    def __init__(self, rules: Sequence[Rule]) -> None:
+    def __init__(self, rules: Sequence[Rule], *, seed: int = 0) -> None:
         self._rules = tuple(rules)
         self._seen = [0] * len(self._rules)
         self._fired = [0] * len(self._rules)
+        self._seed = seed
+        self._rngs: dict[int, random.Random] = {}
+
+    def rng_for(self, rule: Rule) -> random.Random:
+        """The generator of ``rule`` (one of this book's rules)."""
+        index = next(i for i, r in enumerate(self._rules) if r is rule)
+        rng = self._rngs.get(index)
+        if rng is None:
+            rng = self._rngs[index] = random.Random(f"smtp-hil rule {self._seed}:{index}")
+        return rng
 
     def match(self, verb: str, argument: str, in_tls: bool) -> Rule | None:
         """Count this command for every rule it matches; return the first that fires."""
@@ -229,13 +279,14 @@ class RuleBook:
         return limit is None or self._fired[index] < limit
 
 
-def apply_rule(rule: Rule | None, reply: bytes | None, after: Sequence[Action]) -> list[Action]:
+def apply_rule(rule: Rule | None, reply: bytes | None, after: Sequence[Action],
+               rng: random.Random | None = None) -> list[Action]:
     """The actions for one answer: ``reply`` (already the rule's or the default), then
     ``after`` (what the command itself does next: StartTls, Close, unsolicited Sends),
-    shaped by ``rule`` (see :meth:`Rule.answer`)."""
+    shaped by ``rule`` (see :meth:`Rule.answer`; ``rng`` is the rule's generator)."""
     if rule is None:
         return ([Send(reply)] if reply else []) + list(after)
-    return rule.answer(reply, after)
+    return rule.answer(reply, after, rng)
 
 
 def default_capabilities(max_size: int | None, starttls: bool) -> tuple[str, ...]:

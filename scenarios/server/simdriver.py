@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Final
 
 from emulator.kernel import Kernel
 from scenarios.server import replies as R
@@ -38,19 +39,30 @@ from scenarios.server.actions import (
     DropTls,
     Reset,
     Send,
+    SendGenerated,
     Silence,
     StartTls,
     StopReading,
 )
 from scenarios.server.engine import ServerEngine
+from scenarios.server.generated import GeneratedStream
 from scenarios.server.ledger import ANSWER_KIND
+from scenarios.server.rawsocket import RawSocket, RawSocketWrapper
 from scenarios.server.rules import RuleBook, ServerConfig
-from stack.api import CloseReason, EventHandler, SocketEvent, SocketState, StreamSocket
+from scenarios.server.tlsstall import HandshakeStall, StalledRawSocket, TlsStallMode, check_stall
+from stack.api import SocketEvent, SocketState, StreamSocket
 from stack.simhost import SimHost
 from stack.tcp import TcpSocket
 from stack.tls.config import TlsConfig, make_context
 from stack.tls.keylog import SecretsCapture
 from stack.tls.session import TlsSocket
+
+STREAM_WINDOW: Final = 64 * 1024
+"""At most this many bytes of a generated reply wait in TCP's queue (sent or not,
+unacknowledged): a client that stops reading costs the server no more."""
+STREAM_POLL_US: Final = 1000
+"""How soon a generated reply waiting for TCP's queue to drain looks again (doubling,
+up to about a second, while nothing drains)."""
 
 
 @dataclass(frozen=True)
@@ -64,11 +76,21 @@ class ServerTls:
     max_version: str | None = None
     keylog_file: str | None = None
     """Append TLS secrets here (``serve`` with ``SSLKEYLOGFILE``); never in the simulation."""
+    security_level: int | None = None
+    """OpenSSL's security level, lowered to serve a deliberately weak certificate
+    (:attr:`stack.tls.badcerts.ServerCertificate.security_level`)."""
+    stall: TlsStallMode | None = None
+    """Stall in the middle of a handshake (:mod:`scenarios.server.tlsstall`)."""
+    stall_nth: int = 1
+    """Which of the server's handshakes stalls, counted from 1 across connections."""
+
+    def __post_init__(self) -> None:
+        check_stall(self.stall, self.stall_nth)
 
     def config(self) -> TlsConfig:
         return TlsConfig(ciphers=self.ciphers, min_version=self.min_version,
                          max_version=self.max_version, cert_chain=(self.cert_pem, self.key_pem),
-                         keylog_file=self.keylog_file)
+                         keylog_file=self.keylog_file, security_level=self.security_level)
 
 
 @dataclass
@@ -93,10 +115,13 @@ class ServerConnection:
     tls_secrets: list[str] = field(default_factory=list)
     """The TLS secrets of this connection (NSS key log lines; never traced)."""
     secrets: SecretsCapture | None = None
+    stream: GeneratedStream | None = None
+    """The generated reply being written, while it is."""
+    stream_waits: int = 0
     actions: ActionRunner = field(init=False)
 
     def __post_init__(self) -> None:
-        self.actions = ActionRunner(self._do, self._delay, lambda: self.closed)
+        self.actions = ActionRunner(self._do, self._delay, lambda: self.closed, self._stream)
 
     @property
     def sock(self) -> StreamSocket:
@@ -130,6 +155,7 @@ class ServerConnection:
             kernel.emit(self.source, "tls_established", cipher=cipher[0], version=cipher[1])
             self._enqueue(self.engine.on_tls_established(cipher[0], cipher[1]))
         self._flush()
+        self._pump_stream()
         if not self.silent and not self.engine_tls_pending and not self.not_reading:
             while True:
                 data = self.sock.recv(65536)
@@ -153,6 +179,7 @@ class ServerConnection:
             return
         self.closed = True
         self.server.connection_closed()
+        self._end_stream()
         self._take_secrets()
         self.engine.on_close(reason)
         self.server.kernel.emit(self.source, "closed", reason=reason)
@@ -233,6 +260,58 @@ class ServerConnection:
         if not self.actions.running:
             self.on_event(SocketEvent.READABLE)
 
+    def _stream(self, action: SendGenerated) -> bool:
+        """Start writing a generated reply; True while it is not all out yet."""
+        self.stream = GeneratedStream(action.reply)
+        if self._write_stream():
+            self._end_stream()
+            return False
+        return not self.closed
+
+    def _pump_stream(self) -> None:
+        """On a socket event: more of the generated reply; once it is all out, the
+        actions after it go on."""
+        if self.stream is None or self.closed or not self._write_stream():
+            return
+        self._end_stream()
+        self.actions.resume()
+        if not self.actions.running and not self.closed:
+            self.on_event(SocketEvent.READABLE)
+
+    def _write_stream(self) -> bool:
+        """Hand the socket what it takes of the generated reply (after any earlier
+        Sends); whether it is all out."""
+        stream = self.stream
+        assert stream is not None
+        if self.outbox:
+            self._flush()
+            if self.outbox:
+                return False
+        while not stream.done:
+            if self.sock.state is SocketState.CLOSED:
+                return False  # _finish ends the stream as abandoned
+            room = STREAM_WINDOW - self.raw.tx_queued
+            if room <= 0:  # the server host's pool has no bound: keep TCP's queue short
+                self.stream_waits += 1  # a client that reads nothing: look less often
+                wait = STREAM_POLL_US << min(self.stream_waits - 1, 10)
+                self.server.kernel.call_later(wait, self._pump_stream)
+                return False
+            taken = self.sock.send(stream.pending()[:room])
+            if taken <= 0:
+                return False
+            self.stream_waits = 0
+            stream.took(taken)
+        return True
+
+    def _end_stream(self) -> None:
+        stream, self.stream = self.stream, None
+        if stream is None:
+            return
+        reply = stream.reply
+        self.server.kernel.emit(self.source, "tx_generated", what=reply.describe(),
+                                total=reply.total, sent=stream.sent, sha256=stream.sha256())
+        self.engine.note_generated(reply.total, stream.sent)
+
     def _flush(self, *, one_write: bool = False) -> None:
         if not self.outbox or self.sock.state is SocketState.CLOSED:
             return
@@ -266,12 +345,16 @@ class ServerConnection:
             kernel.emit(self.source, "discarded_plaintext", length=len(leftover))
         context = make_context(tls_params.config(), server_side=True)
         self.secrets = SecretsCapture(context)
-        raw: StreamSocket = self.raw
+        raw: RawSocket = self.raw
         if self.server.config.segmentation == "byte_by_byte":
             # The handshake flight goes out one byte per segment too (hostile-servers.md
             # row 19); application records are already one reply byte each.
-            raw = _HandshakeByteSplitter(self.raw)
-            self.splitter = raw
+            self.splitter = _HandshakeByteSplitter(self.raw)
+            raw = self.splitter
+        self.server.handshakes += 1
+        if tls_params.stall is not None and self.server.handshakes == tls_params.stall_nth:
+            raw = StalledRawSocket(raw, HandshakeStall(tls_params.stall),
+                                   on_stall=self._on_stall, on_discard=self._on_discard)
         tls = TlsSocket(raw, context, server_side=True)
         self.tls = tls
         self.engine_tls_pending = True
@@ -280,61 +363,32 @@ class ServerConnection:
         self.on_event(SocketEvent.CONNECTED)
 
 
-class _HandshakeByteSplitter:
+    def _on_stall(self, stall: HandshakeStall) -> None:
+        self.server.kernel.emit(self.source, "tls_stall", mode=stall.mode,
+                                records_sent=stall.records_sent)
+
+    def _on_discard(self, length: int) -> None:
+        self.server.kernel.emit(self.source, "discarded", length=length,
+                                why="the server stalls its TLS handshake")
+
+
+class _HandshakeByteSplitter(RawSocketWrapper):
     """The raw socket under server-side TLS, sending one byte per segment while
     ``splitting`` (during the handshake); otherwise a plain pass-through."""
 
-    def __init__(self, raw: TcpSocket) -> None:
-        self._raw = raw
+    def __init__(self, raw: RawSocket) -> None:
+        super().__init__(raw)
         self.splitting = True
-
-    @property
-    def state(self) -> SocketState:
-        return self._raw.state
-
-    @property
-    def close_reason(self) -> CloseReason | None:
-        return self._raw.close_reason
-
-    @property
-    def close_detail(self) -> str | None:
-        return self._raw.close_detail
-
-    @property
-    def peer_closed(self) -> bool:
-        return self._raw.peer_closed
-
-    @property
-    def rx_buffered(self) -> int:
-        return self._raw.rx_buffered
-
-    def set_event_handler(self, handler: EventHandler | None) -> None:
-        self._raw.set_event_handler(handler)
-
-    def set_ciphertext(self, on: bool) -> None:
-        self._raw.set_ciphertext(on)
-
-    def connect(self, host: str, port: int) -> None:
-        self._raw.connect(host, port)
 
     def send(self, data: bytes) -> int:
         if not self.splitting:
-            return self._raw.send(data)
+            return self.raw.send(data)
         sent = 0
         for index in range(len(data)):
-            if self._raw.send(data[index:index + 1]) != 1:
+            if self.raw.send(data[index:index + 1]) != 1:
                 break
             sent += 1
         return sent
-
-    def recv(self, max_bytes: int = 65536) -> bytes:
-        return self._raw.recv(max_bytes)
-
-    def close(self) -> None:
-        self._raw.close()
-
-    def abort(self) -> None:
-        self._raw.abort()
 
 
 class SimServer:
@@ -364,7 +418,9 @@ class SimServer:
         """The most connections open at once."""
         self._open = 0
         self._accepted = 0
-        self._rulebook = RuleBook(config.rules) if shared_rules else None
+        self.handshakes = 0
+        """TLS handshakes begun so far, across connections (``ServerTls.stall_nth``)."""
+        self._rulebook = RuleBook(config.rules, seed=kernel.seed) if shared_rules else None
         self.on_connection: Callable[[ServerConnection], None] | None = None
         host.stack.listen(port, self._accept)
 
@@ -378,7 +434,7 @@ class SimServer:
         if self.max_connections is not None and self._open >= self.max_connections:
             self._refuse(sock, peer)
             return
-        engine = ServerEngine(self.config, self._rulebook,
+        engine = ServerEngine(self.config, self._rulebook, seed=self.kernel.seed,
                               keep_transcript=self.keep_transcripts, keep_answers=True)
         conn = ServerConnection(self, engine, sock, index=self._accepted)
         self.connections.append(conn)

@@ -112,6 +112,7 @@ class SmtpVerbs(abc.ABC):
             # Credentials outside TLS, whether or not STARTTLS was offered: a stripped
             # STARTTLS (a MitM hiding it) is exactly when this matters.
             obs.auth_in_plaintext = True
+            obs.auth_outside_tls.append(obs.auth_mechanisms[-1])
         if not session.extended:
             return self.reply(R.S503_EHLO_FIRST)
         if session.authenticated_user is not None:

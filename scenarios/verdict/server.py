@@ -136,11 +136,16 @@ def _passed_detail(name: str, value: object, engines: Sequence[ServerEngine]) ->
 
 
 def content_check(engines: Sequence[ServerEngine], message: bytes) -> CheckResult:
-    """The first mail's content is byte for byte the ``message`` the client was given."""
+    """The first mail's content is byte for byte the ``message`` the client was given
+    (with the CRLF a client adds before the final dot when the message lacks it)."""
     mails = [m for e in engines for m in e.mailbox]
     if not mails:
         return CheckResult("content_exact", "fail", "content_exact: the server received no mail")
     got = mails[0].stored
+    if mails[0].via == "DATA" and message and not message.endswith(b"\r\n"):
+        # RFC 5321 4.1.1.4: a client ends the content with CRLF before the final dot; one
+        # that adds the missing CRLF is right (body_exact's rule, scenarios/verdict/bodies).
+        message += b"\r\n"
     at = first_difference(got, message)
     if at is None:
         return CheckResult("content_exact", "pass",
@@ -241,8 +246,10 @@ def observation_notes(observations: Sequence[Observations], mails: Sequence[Rece
     unadvertised = sorted({u for o in observations for u in o.used_without_advertisement})
     if unadvertised:
         notes.append(f"extensions used without being advertised: {unadvertised}")
-    if any(o.auth_in_plaintext for o in observations):
-        notes.append("AUTH sent outside TLS: the credentials crossed the wire in plaintext")
+    outside = list(dict.fromkeys(m for o in observations for m in o.auth_outside_tls))
+    if outside:
+        notes.append(f"AUTH {', '.join(m or '(no mechanism)' for m in outside)} sent outside "
+                     f"TLS: {_exposed(outside)}")
     after = [c for o in observations for c in o.commands_after_failed_starttls if c != "QUIT"]
     if after:
         notes.append(f"commands after a refused or failed STARTTLS: {after}")
@@ -264,6 +271,24 @@ def observation_notes(observations: Sequence[Observations], mails: Sequence[Rece
         notes.append(f"{data_too_long} content line(s) over 1000 octets (RFC 5321 4.5.3.1.6)")
     notes.extend(_date_notes(mails, now))
     return notes
+
+
+_EXPOSED: Final = {
+    "PLAIN": "the user name and password crossed the wire in plaintext",
+    "LOGIN": "the user name and password crossed the wire in plaintext",
+    "XOAUTH2": "the bearer token crossed the wire in plaintext",
+    "CRAM-MD5": "the user name and a CRAM-MD5 digest of the password crossed the wire in "
+                "plaintext (not the password itself, but a dictionary attack recovers it "
+                "offline)",
+    "ANONYMOUS": "only an anonymous trace string crossed the wire (no secret)",
+}
+
+
+def _exposed(mechanisms: Sequence[str]) -> str:
+    """What AUTH outside TLS gave away, in plain words."""
+    said = list(dict.fromkeys(_EXPOSED.get(m, "an AUTH exchange crossed the wire in "
+                                              "plaintext") for m in mechanisms))
+    return "; ".join(said)
 
 
 def _date_notes(mails: Sequence[ReceivedMail], now: datetime | None) -> list[str]:

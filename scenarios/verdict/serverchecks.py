@@ -143,6 +143,29 @@ def server_problem(wanted: ServerExpect, side: ServerSide,
         if seen != wanted.commands:
             problems.append(f"expected the commands {', '.join(wanted.commands)}; the server "
                             f"received {', '.join(v or '(empty line)' for v in seen)}")
+    if wanted.commands_absent is not None:
+        banned = {verb.upper() for verb in wanted.commands_absent}
+        sent = list(dict.fromkeys(v for o in observations for v in o.commands if v in banned))
+        if sent:
+            problems.append(f"the client sent {', '.join(sent)}, which it must never send here")
+    unknown = [c for o in observations for c in o.unknown_commands]
+    want("no_unknown_commands", not unknown,
+         f"command lines the server does not know: {unknown[:5]}"
+         + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+         + " (message data sent as commands?)")
+    long_lines = sum(o.data_lines_too_long for o in observations)
+    want("no_long_lines", not long_lines,
+         f"{long_lines} content line(s) over 1000 octets including CRLF (RFC 5321 4.5.3.1.6)")
+    generated = [g for o in observations for g in o.generated_replies]
+    abandoned = [g for g in generated if g.abandoned]
+    if wanted.reply_abandoned is not None and not generated:
+        problems.append("reply_abandoned: the server sent no generated reply")
+    else:
+        whole = next((g.total for g in generated if not g.abandoned), 0)
+        gave_up = abandoned[0].sent if abandoned else 0
+        want("reply_abandoned", bool(abandoned),
+             f"the client read the whole generated reply ({whole} octets) instead of "
+             "giving up", f"the client gave up on a generated reply after {gave_up} octets")
     open_connections = sum(not c.closed for c in side.connections)
     want("connections_closed", not open_connections,
          f"{open_connections} connection(s) still open at the end of the run")

@@ -7,7 +7,9 @@
 - :mod:`stack.tls.verify`: the WebPKI verification itself, with the time as an argument;
 - :mod:`stack.tls.records`: where TLS records end in a ciphertext stream (headers only);
 - :mod:`stack.tls.keylog`: session secrets in the NSS key log format;
-- :mod:`stack.tls.certs`: a throwaway test PKI with record lengths stable run to run.
+- :mod:`stack.tls.certs`: a throwaway test PKI with record lengths stable run to run;
+- :mod:`stack.tls.badcerts`: server certificates by kind (expired, self-signed, weak key,
+  ...) for tests of clients that must refuse them, and the trust anchors to go with them.
 
 Nothing here reads a clock or knows SMTP, kernels or boards.
 """

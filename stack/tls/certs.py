@@ -7,6 +7,13 @@ an RSA-2048 CA (an RSA signature is always 256 bytes; an ECDSA one is not). RSA 
 and P-256 points have fixed DER lengths too, so two PKIs made from the same parameters
 give certificates of the same length.
 
+It also makes the certificates a client must refuse, for tests of that client: leaves
+with a weak key (``key_type="rsa1024"``), leaves signed with a broken hash
+(``signature="sha1"`` or ``"md5"``: ``cryptography`` refuses to sign with them, so the
+leaf is built with SHA-256 and re-signed, see :func:`_resign`), and self-signed leaves
+(:func:`make_self_signed`). Nothing here judges a certificate: that is
+:mod:`stack.tls.verify`'s business.
+
 Key generation itself uses OS randomness. That is outside the simulation's observable:
 keys only change ciphertext CONTENT, which the trace leaves out (it hashes ciphertext by
 length). Note that an ECDSA leaf makes the server's handshake signature vary in length
@@ -33,12 +40,18 @@ from typing import Literal, TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from stack.tls.keycache import cached_ec_key, cached_rsa_key
 
-KeyType: TypeAlias = Literal["rsa", "ecdsa"]
+KeyType: TypeAlias = Literal["rsa", "ecdsa", "rsa1024"]
+"""``rsa``: RSA-2048; ``ecdsa``: P-256; ``rsa1024``: a WEAK RSA-1024 key (for tests of
+clients that must refuse it; OpenSSL loads it only at security level 0)."""
+KEY_TYPES: tuple[KeyType, ...] = ("rsa", "ecdsa", "rsa1024")
+SignatureHash: TypeAlias = Literal["sha256", "sha1", "md5"]
+"""The hash the issuer signs a leaf with; ``sha1`` and ``md5`` are broken (for tests)."""
+SIGNATURE_HASHES: tuple[SignatureHash, ...] = ("sha256", "sha1", "md5")
 PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 DEFAULT_NOT_BEFORE = datetime(2024, 1, 1, tzinfo=UTC)
@@ -46,6 +59,7 @@ DEFAULT_NOT_AFTER = datetime(2034, 1, 1, tzinfo=UTC)
 DEFAULT_CA_NAME = "smtp-hil test CA"
 DEFAULT_SERVER_NAMES = ("smtp.example.test", "localhost", "127.0.0.1")
 RSA_BITS = 2048
+WEAK_RSA_BITS = 1024
 CA_SERIAL = 0x1000_0000_0000_0001
 _ORGANIZATION = "smtp-hil"
 
@@ -110,6 +124,7 @@ class LeafCert(_PemPair):
 
     names: tuple[str, ...] = ()
     key_type: KeyType = "rsa"
+    signature: SignatureHash = "sha256"
 
 
 @dataclass(eq=False)
@@ -128,71 +143,33 @@ class CertAuthority(_PemPair):
         key_type: KeyType = "rsa",
         not_before: datetime = DEFAULT_NOT_BEFORE,
         not_after: datetime = DEFAULT_NOT_AFTER,
+        signature: SignatureHash = "sha256",
     ) -> LeafCert:
         """A leaf for ``dns_names`` (IP literals become IP SANs); cached per parameters.
 
-        The first name is the subject CN. The leaf is always signed with this CA's RSA key
-        and SHA-256, with a serial derived from the parameters (fixed width).
+        The first name is the subject CN. The leaf is signed with this CA's RSA key and
+        ``signature`` (SHA-256 unless a test wants a broken hash), with a serial derived
+        from the parameters (fixed width).
         """
         names = _check_names(dns_names)
-        if key_type not in ("rsa", "ecdsa"):
-            raise ValueError(f"key_type: expected 'rsa' or 'ecdsa', got {key_type!r}")
+        check_choice("key_type", key_type, KEY_TYPES)
+        check_choice("signature", signature, SIGNATURE_HASHES)
         start, end = _check_validity(not_before, not_after)
-        cache_key: tuple[object, ...] = (names, key_type, start, end)
+        cache_key: tuple[object, ...] = (names, key_type, start, end, signature)
         leaf = self._issued.get(cache_key)
         if leaf is None:
-            leaf = self._issue_fresh(names, key_type, start, end)
+            key = _new_key(key_type, f"leaf {names} {key_type} {start} {end}"
+                           if self.key_cache else None)
+            ca_ski = self.certificate.extensions.get_extension_for_class(
+                x509.SubjectKeyIdentifier).value
+            builder = _leaf_builder(names, key, key_type, start, end,
+                                    serial=_serial_for(names, key_type, start, end, signature),
+                                    issuer=self.certificate.subject, issuer_ski=ca_ski)
+            certificate = _sign(builder, self.private_key, signature)
+            leaf = LeafCert(certificate=certificate, private_key=key, names=names,
+                            key_type=key_type, signature=signature)
             self._issued[cache_key] = leaf
         return leaf
-
-    def _issue_fresh(
-        self, names: tuple[str, ...], key_type: KeyType, start: datetime, end: datetime
-    ) -> LeafCert:
-        key = _new_key(key_type, f"leaf {names} {key_type} {start} {end}"
-                       if self.key_cache else None)
-        subject = x509.Name(
-            [
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORGANIZATION),
-                x509.NameAttribute(NameOID.COMMON_NAME, names[0]),
-            ]
-        )
-        ca_ski = self.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(self.certificate.subject)
-            .public_key(key.public_key())
-            .serial_number(_serial_for(names, key_type, start, end))
-            .not_valid_before(start)
-            .not_valid_after(end)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=key_type == "rsa",
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-            )
-            .add_extension(x509.SubjectAlternativeName(_san_entries(names)), critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                           critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski.value),
-                critical=False,
-            )
-        )
-        certificate = builder.sign(self.private_key, hashes.SHA256())
-        return LeafCert(certificate=certificate, private_key=key, names=names, key_type=key_type)
 
 
 @dataclass(frozen=True)
@@ -288,27 +265,157 @@ def is_test_key(key_pem: bytes) -> bool:
     return key_pem in _TEST_KEY_PEMS
 
 
+_self_signed: dict[tuple[object, ...], LeafCert] = {}
+
+
+def make_self_signed(
+    dns_names: list[str] | tuple[str, ...],
+    *,
+    key_type: KeyType = "rsa",
+    not_before: datetime = DEFAULT_NOT_BEFORE,
+    not_after: datetime = DEFAULT_NOT_AFTER,
+) -> LeafCert:
+    """A server certificate that signs itself (issuer = subject, not a CA), signed with
+    SHA-256; cached per parameters. No client should trust it unless told to."""
+    names = _check_names(dns_names)
+    check_choice("key_type", key_type, KEY_TYPES)
+    start, end = _check_validity(not_before, not_after)
+    cache_key: tuple[object, ...] = (names, key_type, start, end)
+    leaf = _self_signed.get(cache_key)
+    if leaf is None:
+        key = _new_key(key_type, None)
+        subject = _leaf_subject(names)
+        builder = _leaf_builder(
+            names, key, key_type, start, end,
+            serial=_serial_for(names, f"self-signed {key_type}", start, end, "sha256"),
+            issuer=subject, issuer_ski=x509.SubjectKeyIdentifier.from_public_key(
+                key.public_key()))
+        certificate = builder.sign(key, hashes.SHA256())
+        leaf = LeafCert(certificate=certificate, private_key=key, names=names,
+                        key_type=key_type)
+        _self_signed[cache_key] = leaf
+    return leaf
+
+
 # ---- helpers -----------------------------------------------------------------------
 
 
-def _new_rsa_key(cache_as: str | None) -> rsa.RSAPrivateKey:
+def _new_rsa_key(cache_as: str | None, bits: int = RSA_BITS) -> rsa.RSAPrivateKey:
     def make() -> rsa.RSAPrivateKey:
-        return rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+        return rsa.generate_private_key(public_exponent=65537, key_size=bits)
     if cache_as is None:
         return make()
-    return cached_rsa_key(f"rsa-{RSA_BITS} {cache_as}", make)
+    return cached_rsa_key(f"rsa-{bits} {cache_as}", make)
 
 
 def _new_key(key_type: KeyType, cache_as: str | None) -> PrivateKey:
     """A new key, or with ``cache_as`` (what it is for) the per-user cached one."""
     if key_type == "rsa":
         return _new_rsa_key(cache_as)
+    if key_type == "rsa1024":
+        return _new_rsa_key(cache_as, WEAK_RSA_BITS)
 
     def make() -> ec.EllipticCurvePrivateKey:
         return ec.generate_private_key(ec.SECP256R1())
     if cache_as is None:
         return make()
     return cached_ec_key(f"ec-p256 {cache_as}", make)
+
+
+def check_choice(field_name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        expected = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{field_name}: expected one of {expected}, got {value!r}")
+
+
+def _leaf_subject(names: tuple[str, ...]) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORGANIZATION),
+            x509.NameAttribute(NameOID.COMMON_NAME, names[0]),
+        ]
+    )
+
+
+def _leaf_builder(
+    names: tuple[str, ...], key: PrivateKey, key_type: KeyType, start: datetime,
+    end: datetime, *, serial: int, issuer: x509.Name, issuer_ski: x509.SubjectKeyIdentifier,
+) -> x509.CertificateBuilder:
+    """A server certificate for ``names`` (TLS server auth), not signed yet."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_leaf_subject(names))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=key_type != "ecdsa",
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(x509.SubjectAlternativeName(_san_entries(names)), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                       critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
+            critical=False,
+        )
+    )
+
+
+# DER of the signature algorithm OIDs (all nine bytes long: swapping keeps every length).
+_SHA256_WITH_RSA = bytes.fromhex("06092a864886f70d01010b")
+_BROKEN_WITH_RSA: dict[SignatureHash, tuple[bytes, hashes.HashAlgorithm]] = {
+    "sha1": (bytes.fromhex("06092a864886f70d010105"), hashes.SHA1()),
+    "md5": (bytes.fromhex("06092a864886f70d010104"), hashes.MD5()),
+}
+
+
+def _sign(builder: x509.CertificateBuilder, ca_key: PrivateKey,
+          signature: SignatureHash) -> x509.Certificate:
+    certificate = builder.sign(ca_key, hashes.SHA256())
+    if signature == "sha256":
+        return certificate
+    if not isinstance(ca_key, rsa.RSAPrivateKey):
+        raise ValueError(f"signature: {signature!r} needs an RSA issuer")
+    return _resign(certificate, ca_key, signature)
+
+
+def _resign(certificate: x509.Certificate, ca_key: rsa.RSAPrivateKey,
+            signature: SignatureHash) -> x509.Certificate:
+    """``certificate`` (signed with SHA-256 by ``ca_key``) signed again with a broken hash.
+
+    ``cryptography`` will not sign with SHA-1 or MD5, but it will sign bytes: the
+    algorithm identifier (in the TBS part and outside it) is replaced by the broken one
+    of the same length, the TBS part is signed with PKCS#1 v1.5 and that hash, and the
+    new 256-byte signature takes the old one's place. Every length stays the same.
+    """
+    oid, algorithm = _BROKEN_WITH_RSA[signature]
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    if der.count(_SHA256_WITH_RSA) != 2:
+        raise ValueError("certificate: expected a sha256WithRSAEncryption signature")
+    swapped = x509.load_der_x509_certificate(der.replace(_SHA256_WITH_RSA, oid))
+    new_signature = ca_key.sign(swapped.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
+    old_signature = certificate.signature
+    if len(new_signature) != len(old_signature) or der.count(old_signature) != 1:
+        raise ValueError("certificate: the signature cannot be replaced in place")
+    resigned = der.replace(_SHA256_WITH_RSA, oid).replace(old_signature, new_signature)
+    return x509.load_der_x509_certificate(resigned)
 
 
 def _check_names(dns_names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -351,8 +458,12 @@ def _san_entries(names: tuple[str, ...]) -> list[x509.GeneralName]:
     return entries
 
 
-def _serial_for(names: tuple[str, ...], key_type: str, start: datetime, end: datetime) -> int:
+def _serial_for(names: tuple[str, ...], key_type: str, start: datetime, end: datetime,
+                signature: SignatureHash) -> int:
     """A 64-bit serial (top nibble 0x1, so its DER length is fixed) from the parameters."""
-    text = "|".join([*names, key_type, start.isoformat(), end.isoformat()])
+    parts = [*names, key_type, start.isoformat(), end.isoformat()]
+    if signature != "sha256":  # (SHA-256 leaves keep the serials they always had)
+        parts.append(signature)
+    text = "|".join(parts)
     digest = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
     return 0x1000_0000_0000_0000 | (digest & 0x0FFF_FFFF_FFFF_FFFF)

@@ -31,6 +31,11 @@ from stack.tls.verify import check_arguments, verify_server_certificate
 
 Verifier: TypeAlias = Callable[[list[bytes]], None]
 
+PYTHON_DEFAULT_CIPHERS = ("ECDH+AESGCM:ECDH+CHACHA20:ECDH+AES:DHE+AES:!aNULL:!eNULL:!aDSS:"
+                          "!SHA1:!AESCCM")
+"""Python's own default cipher string (3.10 and later), without its ``@SECLEVEL=2``: what
+a context offers when :attr:`TlsConfig.ciphers` is None, also at another security level."""
+
 _VERSIONS: dict[str, ssl.TLSVersion] = {
     "TLSv1": ssl.TLSVersion.TLSv1,
     "TLSv1.1": ssl.TLSVersion.TLSv1_1,
@@ -62,6 +67,11 @@ class TlsConfig:
     keylog_file: str | None = None
     """Append the session secrets to this file (``SSLKEYLOGFILE``); outside the
     simulation only, where the user named the file."""
+    security_level: int | None = None
+    """OpenSSL's security level (0 to 5) for this side; None keeps the default (2 here).
+    A scripted server presenting a deliberately weak certificate (an RSA-1024 key, a
+    SHA-1 signature) needs 0, or OpenSSL refuses to load it (``EE_KEY_TOO_SMALL``,
+    ``CA_MD_TOO_WEAK``)."""
 
     def __post_init__(self) -> None:
         if self.ciphers is not None:
@@ -83,6 +93,9 @@ class TlsConfig:
             raise ValueError(f"tls.server_name: expected a host name, got {self.server_name!r}")
         if self.cert_chain is not None:
             _check_cert_chain(self.cert_chain)
+        if self.security_level is not None and (
+                isinstance(self.security_level, bool) or self.security_level not in range(6)):
+            raise ValueError(f"tls.security_level: expected 0 to 5, got {self.security_level!r}")
 
 
 def _check_ciphers(ciphers: str) -> None:
@@ -181,6 +194,7 @@ def make_context(config: TlsConfig, *, server_side: bool) -> ssl.SSLContext:
         if config.cert_chain is None:
             raise ValueError("tls.cert_chain: a server needs (cert_pem, key_pem)")
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        _set_ciphers(context, config)  # the security level first: it judges the chain
         cert_path, key_path = _files_for(config.cert_chain)
         context.load_cert_chain(cert_path, key_path)
         context.num_tickets = 0
@@ -188,9 +202,8 @@ def make_context(config: TlsConfig, *, server_side: bool) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+        _set_ciphers(context, config)
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_TICKET | ssl.OP_NO_RENEGOTIATION
-    if config.ciphers is not None:
-        context.set_ciphers(config.ciphers)
     low = _version("min_version", config.min_version)
     high = _version("max_version", config.max_version)
     if low is not None:
@@ -212,6 +225,16 @@ def shared_context(config: TlsConfig, *, server_side: bool) -> ssl.SSLContext:
     are captured through its context (:class:`stack.tls.keylog.SecretsCapture`) needs a
     context of its own: :func:`make_context`."""
     return make_context(config, server_side=server_side)
+
+
+def _set_ciphers(context: ssl.SSLContext, config: TlsConfig) -> None:
+    """The configured ciphers (Python's default when None), at the configured level."""
+    if config.security_level is None:
+        if config.ciphers is not None:
+            context.set_ciphers(config.ciphers)
+        return
+    ciphers = PYTHON_DEFAULT_CIPHERS if config.ciphers is None else config.ciphers
+    context.set_ciphers(f"@SECLEVEL={config.security_level}:{ciphers}")
 
 
 def client_verifier(config: TlsConfig, clock: Callable[[], datetime]) -> Verifier | None:

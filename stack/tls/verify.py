@@ -6,9 +6,15 @@ the host clock). After the handshake the TLS layer hands the peer's DER certific
 decides, with ``cryptography.x509.verification`` (the WebPKI rules), giving a reason a
 firmware engineer reads at a glance: "certificate not yet valid: valid from 2024-01-01
 00:00:00 UTC, device clock reads 1970-01-01 00:00:00 UTC", "certificate expired ...",
-"name mismatch ...", "unknown issuer ...". The certificate's bytes are the server's: one
-that does not parse, however cryptography fails on it, is "malformed server certificate:
-...", never another exception.
+"weak key: ...", "weak signature: ...", "name mismatch ...", "unknown issuer ...". The
+certificate's bytes are the server's: one that does not parse, however cryptography fails
+on it, is "malformed server certificate: ...", never another exception.
+
+Strength (the WebPKI verifier checks signature algorithms, but not key sizes): every
+certificate the server sent must have an RSA key of at least 2048 bits, an EC key on
+P-256, P-384 or P-521, or an Ed25519/Ed448 key (DSA and anything else are refused), and
+must not be signed with MD5 or SHA-1 (a certificate that is itself a trust anchor, a
+pinned one, has no signature to trust and is not judged by it).
 
 This module knows X.509 and nothing about sockets, TLS records, kernels or clocks: the
 time is an argument. A naive ``at`` is taken as UTC.
@@ -21,6 +27,9 @@ import ipaddress
 from datetime import UTC, datetime
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509 import DNSName, IPAddress
 from cryptography.x509.verification import (
     PolicyBuilder,
@@ -30,8 +39,13 @@ from cryptography.x509.verification import (
 )
 
 _MALFORMED = (ValueError, TypeError, x509.InvalidVersion, x509.DuplicateExtension,
-              x509.UnsupportedGeneralNameType)
+              x509.UnsupportedGeneralNameType, UnsupportedAlgorithm)
 """What cryptography raises on certificate bytes it cannot parse (some of it lazily)."""
+
+MIN_RSA_BITS = 2048
+ALLOWED_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+"""The elliptic curves a server key may use (the CA/Browser Forum's list)."""
+_BROKEN_HASHES: dict[type[hashes.HashAlgorithm], str] = {hashes.MD5: "MD5", hashes.SHA1: "SHA-1"}
 
 
 class CertificateError(Exception):
@@ -71,6 +85,9 @@ def verify_server_certificate(
         chain = [x509.load_der_x509_certificate(der) for der in der_chain]
         leaf, intermediates = chain[0], chain[1:]
         _check_dates(leaf, now, what="certificate")
+        for cert in chain:
+            _check_strength(cert, anchors, what="the server's certificate" if cert is leaf
+                            else f"intermediate '{cert.subject.rfc4514_string()}'")
         try:
             verifier.verify(leaf, intermediates)
         except VerificationError as exc:
@@ -150,6 +167,36 @@ def _check_dates(cert: x509.Certificate, now: datetime, *, what: str) -> None:
         raise CertificateError(f"{what} not yet valid: valid from {format_time(start)}, {clock}")
     if now > end:
         raise CertificateError(f"{what} expired: valid until {format_time(end)}, {clock}")
+
+
+def _check_strength(cert: x509.Certificate, anchors: list[x509.Certificate], *,
+                    what: str) -> None:
+    """Refuse a weak key, and a broken signature hash unless ``cert`` is a trust anchor."""
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise CertificateError(f"weak key: {what} has an RSA key of {key.key_size} bits "
+                                   f"(at least {MIN_RSA_BITS})")
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        if key.curve.name not in ALLOWED_CURVES:
+            allowed = ", ".join(ALLOWED_CURVES.values())
+            raise CertificateError(f"weak key: {what} has an EC key on curve {key.curve.name} "
+                                   f"(allowed: {allowed})")
+    elif isinstance(key, dsa.DSAPublicKey):
+        raise CertificateError(f"weak key: {what} has a DSA key (DSA is not allowed)")
+    elif not isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        raise CertificateError(f"weak key: {what} has a {type(key).__name__} key, which is "
+                               "not allowed")
+    if cert in anchors:
+        return
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        algorithm = None
+    broken = _BROKEN_HASHES.get(type(algorithm)) if algorithm is not None else None
+    if broken is not None:
+        raise CertificateError(f"weak signature: {what} is signed with {broken}, a broken "
+                               "hash (at least SHA-256)")
 
 
 def _names_of(cert: x509.Certificate) -> list[str]:

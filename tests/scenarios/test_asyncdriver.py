@@ -11,11 +11,8 @@ from typing import BinaryIO, TypeVar
 
 import pytest
 
-from scenarios.server.asyncdriver import (
-    AsyncServer,
-    Pacing,
-    throwaway_tls,
-)
+from scenarios.server.asyncdriver import Pacing, throwaway_tls
+from scenarios.server.asyncserver import AsyncServer
 from scenarios.server.rules import Rule, ServerConfig
 from scenarios.server.transcript import TranscriptLine
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from scenarios.cli.run_dut import run_with_dut
 from scenarios.format import Scenario, parse_scenario
 from scenarios.outside.dut import exit_check, message_for, run_dut
 from scenarios.outside.dutfile import PLACEHOLDERS, DutError, DutFile, shipped_dut_files
@@ -147,7 +149,7 @@ def test_the_message_is_the_jobs_message_with_the_given_date() -> None:
     ("command_abort", 1, False, "pass"),
     ("command_abort", 0, False, "fail"),
     ("error", 75, False, "pass"),
-    ("timeout", None, True, "pass"),
+    ("timeout", None, True, "fail"),
     ("timeout", 1, False, "pass"),
     ("timeout", 0, False, "fail"),
 ])
@@ -211,8 +213,12 @@ command = ["sh", "-c", "sleep 30 & echo $! > {pids}; echo $$ >> {pids}; wait"]
     assert not any(_alive(pid) for pid in started)
 
 
-def test_a_client_that_hangs_on_a_silent_server_meets_a_timeout_expectation(
+def test_a_client_that_hangs_on_a_silent_server_fails_a_timeout_expectation(
         tmp_path: Path) -> None:
+    """This test once asserted the opposite: a program killed at the time cap "met" the
+    timeout expectation. But a client that never gives up then passes every timeout
+    scenario (msmtp, whose timeout is off by default, did): a timeout is the client
+    ending by itself, reporting failure, before the cap."""
     path = _dut(tmp_path, '[client]\nname = "nc"\ncommand = ["sleep", "30"]\n')
     scenario = parse_scenario("""
 [scenario]
@@ -239,4 +245,81 @@ event = "timeout"
 mailbox_count = 0
 """, source="silent.toml")
     run = run_dut(DutFile.load(path), scenario)
-    assert run.killed and run.passed, run.verdict.reasons
+    assert run.killed and not run.passed
+    event = next(c for c in run.verdict.checks if c.name == "event")
+    assert event.status == "fail"
+    assert event.detail.startswith("expected timeout: the client did not give up by itself "
+                                   "within 0.5 s")
+
+
+def test_a_raw_body_keeps_its_bare_line_ends_and_a_normal_one_does_not() -> None:
+    scenario = parse_scenario("""
+[scenario]
+name = "raw"
+title = "raw"
+
+[device.config.server]
+security = "none"
+
+[job]
+from = "a@example.com"
+to = ["b@example.net"]
+subject = "probe"
+body = "line one\\n.\\nline two\\r.\\r"
+
+[expect]
+event = "sent"
+""", source="raw.toml")
+    raw = message_for(scenario, NOW, raw_body=True)
+    assert raw.endswith(b"\r\n\r\nline one\n.\nline two\r.\r")
+    assert b"Subject: probe\r\n" in raw
+    normal = message_for(scenario, NOW)
+    assert b"line one\r\n.\r\nline two\r\n.\r\n" in normal
+
+
+def test_a_scenario_with_link_faults_is_not_applicable_to_a_program() -> None:
+    out = io.StringIO()
+    status = run_with_dut(["lossy-link"], "smtplib", out, json_output=False)
+    assert status == 1
+    assert out.getvalue() == ("N/A  lossy-link [dut smtplib] not applicable: link faults "
+                              "(drop_nth) cannot be applied to a client program on real "
+                              "sockets: they have no link model; link.loss (0.1) cannot be "
+                              "applied to a client program on real sockets\n")
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("opportunistic", '"no"', "client.opportunistic: expected true or false"),
+    ("timeout_args", '["--timeout"]', r"client.timeout_args: expected \{timeout_s\}"),
+    ("default_timeout_s", "-1", "client.default_timeout_s: expected seconds"),
+])
+def test_the_audit_keys_of_a_dut_file_are_checked(tmp_path: Path, key: str, value: str,
+                                                  message: str) -> None:
+    path = _dut(tmp_path, f'[client]\nname = "x"\ncommand = ["x"]\n{key} = {value}\n')
+    with pytest.raises(DutError, match=message):
+        DutFile.load(path)
+
+
+def test_an_address_with_a_line_break_stays_raw_for_the_program_not_in_the_headers() -> None:
+    """The program gets the raw address as an argument (curl takes it as it is); the
+    message file's headers are the harness's and carry no line break."""
+    scenario = resolve_scenario("envelope-crlf-in-recipient")
+    message = message_for(scenario, NOW)
+    assert b"To: ops@example.net\r\n" in message
+    assert b"RCPT TO" not in message
+    quoted = message_for(resolve_scenario("envelope-quoted-local-part"), NOW)
+    assert b"To: invalid@example.invalid\r\n" in quoted
+
+
+def test_timeout_args_come_before_the_positional_arguments(tmp_path: Path) -> None:
+    """msmtp's ``--timeout=2`` once came after its ``--``: msmtp took it for a recipient,
+    never timed out, and failed every timeouts case of the audit by being killed."""
+    path = _dut(tmp_path, '[client]\nname = "x"\ncommand = ["x", "--from={sender}"]\n'
+                          'after = ["--", ["{recipient}"]]\n'
+                          'timeout_args = ["--timeout={timeout_s}"]\n')
+    scenario = _scenario()
+    dut = DutFile.load(path)
+    values = {"sender": "a@example.com", "timeout_s": "2"}
+    assert dut.argv(scenario, values, ["b@example.net"]) == [
+        "x", "--from=a@example.com", "--timeout=2", "--", "b@example.net"]
+    assert dut.argv(scenario, {"sender": "a@example.com"}, ["b@example.net"]) == [
+        "x", "--from=a@example.com", "--", "b@example.net"]

@@ -33,7 +33,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("curl", "auth-plain"): "pass",
     ("curl", "pipelining"): "fail: server.pipelined: " + _NO_PIPELINING.format(client="curl"),
     ("curl", "blank-line-truncation"): "pass",
-    ("curl", "smuggling-end-of-data"): "pass",
+    ("curl", "smuggling-end-of-data"): "fail: body_exact,server.no_bare_line_endings: curl "
+        "sends the message file's bare LF and CR as they are (4 bare LF, 3 bare CR on the "
+        "wire, end-of-data look-alikes a lenient receiver splits: CVE-2023-51764)",
     ("curl", "pipeline-mail-rejected"): "fail: server.pipelined: "
         + _NO_PIPELINING.format(client="curl") + " (it does exit 55 on the 550: the event "
         "is right)",
@@ -46,7 +48,8 @@ EXPECTED: dict[tuple[str, str], str] = {
         "connection without TLS ('cannot use a secure authentication method'): no mail",
     ("msmtp", "pipelining"): "pass",
     ("msmtp", "blank-line-truncation"): "pass",
-    ("msmtp", "smuggling-end-of-data"): "pass",
+    ("msmtp", "smuggling-end-of-data"): "fail: body_exact,server.no_bare_line_endings: msmtp "
+        "turns a bare LF into CRLF but passes a bare CR as it is (3 on the wire)",
     ("msmtp", "pipeline-mail-rejected"): "pass",
     ("msmtp", "outlook-ecdhe-only"): "pass",
     ("msmtp", "starttls-stripped"): "pass",
@@ -54,7 +57,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("swaks", "auth-plain"): f"fail: {_SWAKS_TRAILER}",
     ("swaks", "pipelining"): f"fail: {_SWAKS_TRAILER}",
     ("swaks", "blank-line-truncation"): f"fail: {_SWAKS_TRAILER}",
-    ("swaks", "smuggling-end-of-data"): f"fail: {_SWAKS_TRAILER}",
+    ("swaks", "smuggling-end-of-data"): "fail: body_exact,server.no_bare_line_endings: swaks "
+        "turns a bare LF into CRLF but passes a bare CR as it is (3 on the wire)",
     ("swaks", "pipeline-mail-rejected"): "pass",
     ("swaks", "outlook-ecdhe-only"): f"fail: {_SWAKS_TRAILER}",
     ("swaks", "starttls-stripped"): "pass",
@@ -63,7 +67,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("smtplib", "pipelining"): "fail: server.pipelined: "
         + _NO_PIPELINING.format(client="smtplib"),
     ("smtplib", "blank-line-truncation"): "pass",
-    ("smtplib", "smuggling-end-of-data"): "pass",
+    ("smtplib", "smuggling-end-of-data"): "fail: body_exact,server.no_bare_line_endings: "
+        "smtplib sends the message file's bare LF and CR as they are (it stuffs a dot after "
+        "a bare LF, but the bare line ends stay)",
     ("smtplib", "pipeline-mail-rejected"): "fail: server.pipelined: "
         + _NO_PIPELINING.format(client="smtplib") + " (SMTPSenderRefused, exit 1: the event "
         "is right)",

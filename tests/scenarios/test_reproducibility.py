@@ -1,7 +1,8 @@
 """Scenarios that cannot give the same trace hash twice say so wherever the hash shows.
 
-The one such setting is an ECDSA server certificate (see scenarios/reproducibility.py
-for why it cannot be made reproducible with OpenSSL 3.0 through Python's ssl).
+Two settings do: an ECDSA server certificate (see scenarios/reproducibility.py for why it
+cannot be made reproducible with OpenSSL 3.0 through Python's ssl), and a server that
+answers STARTTLS with 220 but stays in plaintext, reading the ClientHello as commands.
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ from pathlib import Path
 
 from scenarios.cli.main import main
 from scenarios.format import parse_scenario
-from scenarios.reproducibility import ECDSA_NOT_REPRODUCIBLE, why_not_reproducible
+from scenarios.reproducibility import (
+    ECDSA_NOT_REPRODUCIBLE,
+    PLAINTEXT_CLIENT_HELLO_NOT_REPRODUCIBLE,
+    why_not_reproducible,
+)
 from scenarios.runner import resolve_scenario, run
 
 ECDSA = """
@@ -89,3 +94,15 @@ def test_check_determinism_reports_it_as_not_checked_with_the_reason(tmp_path: P
     data = json.loads(out)
     assert data["deterministic"] is None
     assert data["determinism"] == {"checked": False, "why": ECDSA_NOT_REPRODUCIBLE}
+
+
+def test_a_220_without_tls_really_makes_the_hash_vary_and_says_why() -> None:
+    """The catalog's starttls-220-without-tls: the server reads the random ClientHello as
+    plaintext commands. Twenty runs give more than one hash (the outcome is always the
+    same); a server that starts TLS after its 220 gives one."""
+    plaintext = resolve_scenario("starttls-220-without-tls")
+    assert why_not_reproducible(plaintext) == PLAINTEXT_CLIENT_HELLO_NOT_REPRODUCIBLE
+    results = [run(plaintext) for _ in range(20)]
+    assert len({r.trace_sha256 for r in results}) > 1
+    assert all(r.passed for r in results)
+    assert why_not_reproducible(resolve_scenario("starttls-refused-454")) is None

@@ -319,16 +319,20 @@ def test_a_lean_run_has_the_same_hash_and_verdict_and_keeps_only_what_the_verdic
     last reply, message_composed), bulk bytes as digests; nothing a verdict decides on
     changes, across the whole catalog on the current release and on 2.4."""
     from scenarios.catalog import load_catalog
+    from scenarios.reproducibility import why_not_reproducible
     from scenarios.verdict.client import reads_latest, reads_record
 
     for scenario in load_catalog():
+        # A trace that differs from run to run (reproducibility.py) differs here too.
+        same_trace = why_not_reproducible(scenario) is None
         for profile in ("current", "2.4"):
             full = run(scenario, profile)
             lean = run(scenario, profile, keep_trace=False)
             where = f"{scenario.name} on {profile}"
-            assert lean.trace_sha256 == full.trace_sha256, where
+            assert lean.trace_sha256 == full.trace_sha256 or not same_trace, where
             assert lean.verdict == full.verdict, where
-            replies = [r for r in full.trace if reads_latest(r)]
-            assert [(r.t_us, r.kind) for r in lean.trace] == [
-                (r.t_us, r.kind) for r in full.trace
-                if reads_record(r) or (replies and r is replies[-1])], where
+            if same_trace:
+                replies = [r for r in full.trace if reads_latest(r)]
+                assert [(r.t_us, r.kind) for r in lean.trace] == [
+                    (r.t_us, r.kind) for r in full.trace
+                    if reads_record(r) or (replies and r is replies[-1])], where

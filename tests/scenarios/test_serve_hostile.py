@@ -32,7 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.server.asyncdriver import AsyncConnection, AsyncServer
+from scenarios.server.asyncdriver import AsyncConnection
+from scenarios.server.asyncserver import AsyncServer
 from scenarios.server.rules import Rule, ServerConfig
 
 ROOT = Path(__file__).resolve().parents[2]

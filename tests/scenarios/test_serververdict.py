@@ -242,3 +242,42 @@ def test_no_downgrade_note_when_the_device_does_not_want_tls_or_did_not_go_on() 
     offered = _plaintext_mail(ServerConfig(capabilities=("STARTTLS",)))  # offered, unused
     notes = judge_server(_scenario(WANTS_TLS), [offered], now=NOW).notes
     assert not any("went on in plaintext" in n for n in notes)
+
+
+def test_a_client_that_adds_the_missing_final_crlf_matches_the_message() -> None:
+    """RFC 5321 4.1.1.4: a message that does not end with CRLF gets one before the final
+    dot. content_exact once failed curl, msmtp and smtplib for doing just that
+    ("received b'\\r\\n', given b''"), while body_exact (the same rule) passed them."""
+    message = HEADERS + b"no line end at the end"
+    assert content_check([_one_at_a_time(message + b"\r\n")], message).status == "pass"
+    other = content_check([_one_at_a_time(message + b"X\r\n")], message)
+    assert other.status == "fail"
+    assert content_check([_one_at_a_time(message + b"\r\n")], message + b"\r\n").status \
+        == "pass"
+
+
+def _auth_outside_tls(mechanism: str, first_line: bytes) -> ServerEngine:
+    config = ServerConfig(starttls=False, credentials={"pump7": "s3cret"})
+    return _session(b"EHLO dev.example.com\r\n", first_line, b"QUIT\r\n", config=config)
+
+
+def test_the_note_on_auth_outside_tls_says_what_crossed_the_wire() -> None:
+    """It once said "the credentials crossed the wire in plaintext" for every mechanism,
+    CRAM-MD5 too, where the password itself does not."""
+    plain = base64.b64encode(b"\0pump7\0s3cret")
+    cases = {
+        "PLAIN": (b"AUTH PLAIN " + plain + b"\r\n",
+                  "AUTH PLAIN sent outside TLS: the user name and password crossed the wire "
+                  "in plaintext"),
+        "CRAM-MD5": (b"AUTH CRAM-MD5\r\n",
+                     "AUTH CRAM-MD5 sent outside TLS: the user name and a CRAM-MD5 digest of "
+                     "the password crossed the wire in plaintext (not the password itself, but "
+                     "a dictionary attack recovers it offline)"),
+        "ANONYMOUS": (b"AUTH ANONYMOUS dGVzdA==\r\n",
+                      "AUTH ANONYMOUS sent outside TLS: only an anonymous trace string crossed "
+                      "the wire (no secret)"),
+    }
+    for mechanism, (line, note) in cases.items():
+        engine = _auth_outside_tls(mechanism, line)
+        notes = observation_notes([engine.observations], engine.mailbox, now=NOW)
+        assert note in notes, (mechanism, notes)

@@ -17,7 +17,8 @@ from emulator.units import SECOND
 from scenarios.format import ScenarioError, parse_scenario
 from scenarios.runner import resolve_scenario, run
 from scenarios.server.actions import Send, StopReading
-from scenarios.server.asyncdriver import AsyncServer, Pacing
+from scenarios.server.asyncdriver import Pacing
+from scenarios.server.asyncserver import AsyncServer
 from scenarios.server.rules import Rule, ServerConfig
 
 BODY_LINES = [f"{i:03d};pressure_bar=4.1;flow_l_min=12.25;temperature_c=41;valve=open;"

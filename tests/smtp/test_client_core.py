@@ -31,7 +31,7 @@ from scenarios.server.actions import StartTls as ServerStartTls
 from scenarios.server.engine import ServerEngine
 from scenarios.server.mailbox import Observations, ReceivedMail
 from scenarios.server.rules import Rule, RuleAction, ServerConfig
-from smtp.auth import Credentials
+from smtp.auth import AUTH_REPLY_LINE_LIMIT, MAX_CHALLENGE, Credentials
 from smtp.client import ClientCore
 from smtp.events import (
     Authenticated,
@@ -505,7 +505,9 @@ def test_starttls_then_ehlo_again_and_only_post_tls_capabilities_count() -> None
 
 
 @pytest.mark.parametrize("refusal", [R.S454_TLS_UNAVAILABLE, R.S502_NOT_IMPLEMENTED,
-                                     "354 do something else", "221 2.0.0 Bye"])
+                                     "354 do something else", "500 5.5.1 unknown",
+                                     "501 5.5.4 syntax", "530 5.7.0 must issue AUTH",
+                                     "250 2.0.0 OK"])
 def test_starttls_refused_fails_closed(refusal: str) -> None:
     # transition=False: the engine must not start TLS after a 3xx/2xx it was told to send.
     server = replace(TLS_SERVER, rules=(Rule("STARTTLS", reply=refusal, transition=False),))
@@ -517,6 +519,35 @@ def test_starttls_refused_fails_closed(refusal: str) -> None:
     assert pair.obs.commands_after_failed_starttls == ["QUIT"]
     assert pair.commands == ["EHLO", "STARTTLS", "QUIT"]
     assert pair.obs.auth_mechanisms == [] and pair.mailbox == []
+
+
+def test_starttls_answered_221_closes_without_quit() -> None:
+    """221 is the server saying goodbye (hostile-servers.md row 4: "421/221 -> close"):
+    the client once answered it with QUIT, to a server that had closed the session."""
+    server = replace(TLS_SERVER, rules=(Rule("STARTTLS", reply="221 2.0.0 Bye",
+                                             transition=False),))
+    pair = Pair([mail()], server=server, security="starttls",
+                credentials=Credentials("dev", "s3cret")).run()
+
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.TLS_FAILED
+    assert error.detail == "STARTTLS refused: 221 2.0.0 Bye"
+    assert pair.commands == ["EHLO", "STARTTLS"]
+    assert pair.obs.commands_after_failed_starttls == []
+    assert pair.outputs[-1] == ClientClose(abort=False)
+    assert pair.obs.auth_mechanisms == [] and pair.mailbox == []
+
+
+def test_starttls_answered_421_aborts_without_quit() -> None:
+    server = replace(TLS_SERVER, rules=(Rule("STARTTLS", reply="421 4.3.0 shutting down",
+                                             transition=False),))
+    pair = Pair([mail()], server=server, security="starttls",
+                credentials=Credentials("dev", "s3cret")).run()
+
+    abort = only_terminal(pair)
+    assert isinstance(abort, CommandAbort) and abort.command == "STARTTLS"
+    assert pair.commands == ["EHLO", "STARTTLS"]
+    assert pair.outputs[-1] == ClientClose(abort=True)
 
 
 def test_server_that_answers_220_but_never_starts_tls_fails_closed() -> None:
@@ -635,6 +666,70 @@ def test_cram_md5_answer_is_the_rfc_2195_digest() -> None:
     assert SendBytes(base64.b64encode(f"dev {digest}".encode()) + b"\r\n",
                      "AUTH response") in pair.sent
     assert pair.obs.authenticated_user == "dev"
+
+
+# AUTH challenge sizes (hostile-servers.md row 32): the reply parser's line limit and the
+# challenge limit of smtp/auth.py agree, so a challenge of up to MAX_CHALLENGE octets is
+# read and answered, and a longer one is cancelled with "*" without being read.
+
+def _challenge_server(challenge_line: str) -> ServerConfig:
+    """A server whose first LOGIN prompt is ``challenge_line`` (the exchange goes on)."""
+    return ServerConfig(hostname=SERVER_HOST, capabilities=("AUTH LOGIN",), credentials=USERS,
+                        rules=(Rule("AUTH", reply=challenge_line, transition=True),))
+
+
+@pytest.mark.parametrize("decoded", [600, MAX_CHALLENGE])
+def test_a_long_valid_challenge_is_answered(decoded: int) -> None:
+    """A verbose LOGIN prompt over a 512-octet line was once "malformed reply: reply line
+    longer than 512 octets": the 12,288-octet challenge limit could never be reached."""
+    prompt = base64.b64encode(b"Username, please: " + b"u" * (decoded - 18)).decode()
+    assert len("334 " + prompt + "\r\n") == (AUTH_REPLY_LINE_LIMIT if decoded == MAX_CHALLENGE
+                                              else 806)
+    pair = Pair([mail()], server=_challenge_server(f"334 {prompt}"),
+                credentials=USER_PASS).run()
+
+    assert isinstance(only_terminal(pair), Sent)
+    assert pair.obs.authenticated_user == "dev"
+    # Once authenticated, a reply line is held to 512 octets again.
+    assert pair.core.parser.max_line_length == 512
+
+
+@pytest.mark.parametrize("quanta", [4097, (1 << 20) // 3])
+def test_a_challenge_over_the_limit_is_cancelled_unread(quanta: int) -> None:
+    """One base64 quantum over the limit, or a megabyte: the client reads 16 KiB of it,
+    answers "*" (RFC 4954) and closes; it once reset the connection with a "malformed
+    reply" and no "*"."""
+    pair = Pair([mail()], server=_challenge_server("334 " + "QUFB" * quanta),
+                credentials=USER_PASS).run()
+
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.AUTH_FAILED
+    assert error.detail == ("exchange cancelled: AUTH challenge longer than 16390 octets "
+                            "(at most 12288 octets decoded)")
+    assert pair.sent[-1] == SendBytes(b"*\r\n", "AUTH cancel")
+    assert pair.outputs[-1] == ClientClose(abort=False)
+    assert pair.commands == ["EHLO", "AUTH"]
+    assert pair.obs.authenticated_user is None and pair.mailbox == []
+
+
+def test_an_oversized_line_that_is_no_challenge_is_a_malformed_reply() -> None:
+    pair = Pair([mail()], server=_challenge_server("535 " + "x" * 20000),
+                credentials=USER_PASS).run()
+
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.PROTOCOL
+    assert error.detail == "malformed reply: reply line longer than 16390 octets"
+    assert pair.outputs[-1] == ClientClose(abort=True)
+    assert b"*\r\n" not in [sent.data for sent in pair.sent]
+
+
+def test_outside_auth_a_reply_line_is_held_to_512_octets() -> None:
+    server = ServerConfig(hostname=SERVER_HOST, rules=(Rule("MAIL", reply="250 " + "x" * 600),))
+    pair = Pair([mail()], server=server).run()
+
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError)
+    assert error.detail == "malformed reply: reply line longer than 512 octets"
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"])
@@ -1229,16 +1324,34 @@ def test_starttls_mode_without_starttls_never_sends_a_password_in_plaintext() ->
     assert not pair.obs.auth_in_plaintext
     error = only_terminal(pair)
     assert isinstance(error, ClientError) and error.kind is ErrorKind.TLS_REQUIRED
-    assert "refusing to send credentials in plaintext" in error.detail
+    assert "refusing to authenticate without TLS" in error.detail
 
 
-def test_starttls_mode_without_starttls_may_use_cram_md5() -> None:
-    server = ServerConfig(hostname=SERVER_HOST, capabilities=("AUTH PLAIN CRAM-MD5",),
+@pytest.mark.parametrize("profile", [p for p in PROFILE_NAMES if p != "1.0"])
+@pytest.mark.parametrize("offered", ["AUTH PLAIN CRAM-MD5", "AUTH CRAM-MD5 ANONYMOUS"])
+def test_starttls_mode_without_starttls_never_authenticates_not_even_with_cram_md5(
+        profile: str, offered: str) -> None:
+    """This test once asserted the opposite: CRAM-MD5 in plaintext was allowed because
+    the password itself never crosses the wire. But a man in the middle who strips
+    STARTTLS then has the user name and an HMAC-MD5 of the password, which a dictionary
+    attack recovers offline, and the mail goes in plaintext behind it
+    (hostile-servers.md rows 1 and 7: "send no credentials; no AUTH before TLS"). So
+    where STARTTLS was wanted and not had, no AUTH goes out at all, with any mechanism,
+    and the job fails with tls_required, as msmtp does. The changelog says nothing about
+    it, so every release with STARTTLS behaves the same."""
+    server = ServerConfig(hostname=SERVER_HOST, capabilities=(offered,),
                           credentials=USERS, starttls=False)
-    pair = Pair([mail()], server=server, security="starttls", credentials=USER_PASS).run()
+    pair = Pair([mail()], server=server, profile=profile, security="starttls",
+                credentials=USER_PASS).run()
 
-    assert pair.obs.auth_mechanisms == ["CRAM-MD5"]  # the password itself never goes out
-    assert isinstance(only_terminal(pair), Sent)
+    assert "AUTH" not in pair.commands and "MAIL" not in pair.commands
+    assert pair.commands == ["EHLO", "QUIT"]
+    assert pair.obs.auth_mechanisms == [] and pair.mailbox == []
+    error = only_terminal(pair)
+    assert isinstance(error, ClientError) and error.kind is ErrorKind.TLS_REQUIRED
+    assert error.detail == ("the server offers no STARTTLS; refusing to authenticate "
+                            f"without TLS (server offers: {offered.removeprefix('AUTH ')})")
+    assert bool(downgrades(pair)) == (profile == "current")
 
 
 # ---- tls_downgraded: opportunistic STARTTLS going on in plaintext says so ---------------

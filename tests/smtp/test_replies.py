@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smtp.errors import RemoteProtocolError
-from smtp.replies import Reply, ReplyParser
+from smtp.replies import Reply, ReplyLineTooLong, ReplyParser
 
 MiB = 1024 * 1024
 
@@ -232,6 +232,34 @@ def test_long_line_error_comes_before_any_newline() -> None:
             fed += 64
             parser.next_reply()
     assert fed <= 512 + 64
+
+
+@pytest.mark.parametrize("chunks", [[b"334 " + b"Q" * 600], [b"33", b"4 ", b"Q" * 600],
+                                    [b"334 QQ", b"Q" * 600 + b"\r\n"]])
+def test_a_line_too_long_keeps_its_first_octets(chunks: list[bytes]) -> None:
+    parser = ReplyParser()
+    for chunk in chunks:
+        parser.feed(chunk)
+    for _ in range(2):  # raised again on every later call, the same
+        with pytest.raises(ReplyLineTooLong) as info:
+            parser.next_reply()
+        assert (info.value.limit, info.value.line_start) == (512, b"334 ")
+        assert info.value.reason == "reply line longer than 512 octets"
+
+
+def test_the_line_limit_can_change_between_feeds() -> None:
+    parser = ReplyParser()
+    parser.max_line_length = 2000
+    parser.feed(b"334 " + b"Q" * 1000)
+    parser.feed(b"\r\n")
+    assert parser.next_reply() == Reply(334, ("Q" * 1000,))
+    parser.max_line_length = 512
+    parser.feed(b"250 " + b"x" * 600)
+    with pytest.raises(ReplyLineTooLong):
+        parser.next_reply()
+    for bad in (4, True, "512"):
+        with pytest.raises(ValueError, match="max_line_length"):
+            parser.max_line_length = bad  # type: ignore[assignment]
 
 
 def test_custom_max_line_length() -> None:

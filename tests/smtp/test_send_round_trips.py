@@ -12,7 +12,8 @@ import asyncio
 
 import pytest
 
-from scenarios.server.asyncdriver import AsyncServer, Pacing
+from scenarios.server.asyncdriver import Pacing
+from scenarios.server.asyncserver import AsyncServer
 from scenarios.server.rules import ServerConfig
 from smtp.events import Sent, is_terminal
 from smtp.hostclient import send_jobs

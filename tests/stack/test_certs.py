@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
 from stack.tls.certs import (
@@ -17,9 +18,11 @@ from stack.tls.certs import (
     DEFAULT_NOT_AFTER,
     DEFAULT_NOT_BEFORE,
     DEFAULT_SERVER_NAMES,
+    SignatureHash,
     default_test_pki,
     generate_ca,
     make_ca,
+    make_self_signed,
 )
 from stack.tls.verify import CertificateError, format_time, verify_server_certificate
 
@@ -99,6 +102,51 @@ def test_written_files_load_into_an_ssl_context(tmp_path: Path) -> None:
     context.load_cert_chain(owned.cert, owned.key)
 
 
+# ---- certificates a client must refuse -------------------------------------------------
+
+
+def test_a_weak_key_leaf_has_1024_bits_and_the_usual_signature() -> None:
+    leaf = default_test_pki().ca.issue(["smtp.example.test"], key_type="rsa1024")
+    assert isinstance(leaf.private_key, rsa.RSAPrivateKey)
+    assert leaf.private_key.key_size == 1024
+    assert leaf.certificate.signature_algorithm_oid == SignatureAlgorithmOID.RSA_WITH_SHA256
+    assert leaf.key_type == "rsa1024"
+
+
+@pytest.mark.parametrize(("signature", "oid", "algorithm"), [
+    ("sha1", SignatureAlgorithmOID.RSA_WITH_SHA1, hashes.SHA1()),
+    ("md5", SignatureAlgorithmOID.RSA_WITH_MD5, hashes.MD5()),
+])
+def test_a_broken_hash_leaf_is_really_signed_with_it_and_keeps_every_length(
+        signature: SignatureHash, oid: x509.ObjectIdentifier,
+        algorithm: hashes.HashAlgorithm) -> None:
+    ca = default_test_pki().ca
+    leaf = ca.issue(list(DEFAULT_SERVER_NAMES), signature=signature)
+    cert = leaf.certificate
+    assert cert.signature_algorithm_oid == oid
+    assert type(cert.signature_hash_algorithm) is type(algorithm)
+    assert leaf.signature == signature
+    # The CA's key really signed the TBS part with that hash (raises if not).
+    ca_key = ca.certificate.public_key()
+    assert isinstance(ca_key, rsa.RSAPublicKey)
+    ca_key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
+    assert len(leaf.cert_der) == len(default_test_pki().leaf.cert_der)
+    assert cert.serial_number != default_test_pki().leaf.certificate.serial_number
+
+
+def test_a_self_signed_leaf_signs_itself_and_is_cached() -> None:
+    leaf = make_self_signed(["smtp.example.test", "127.0.0.1"])
+    cert = leaf.certificate
+    assert cert.issuer == cert.subject
+    key = cert.public_key()
+    assert isinstance(key, rsa.RSAPublicKey)
+    key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), hashes.SHA256())
+    basic = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    assert basic.ca is False
+    assert make_self_signed(("smtp.example.test", "127.0.0.1")) is leaf
+    assert make_self_signed(["smtp.example.test"], key_type="ecdsa") is not leaf
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
@@ -106,6 +154,9 @@ def test_written_files_load_into_an_ssl_context(tmp_path: Path) -> None:
         (lambda: make_ca().issue("smtp.example.test"), "dns_names"),  # type: ignore[arg-type]
         (lambda: make_ca().issue(["bad name"]), "dns_names"),
         (lambda: make_ca().issue(["x.test"], key_type="dsa"), "key_type"),  # type: ignore[arg-type]
+        (lambda: make_ca().issue(["x.test"], signature="sha512"), "signature"),  # type: ignore[arg-type]
+        (lambda: make_self_signed([]), "dns_names"),
+        (lambda: make_self_signed(["x.test"], key_type="dsa"), "key_type"),  # type: ignore[arg-type]
         (
             lambda: make_ca().issue(["x.test"], not_before=datetime(2030, 1, 1),
                                     not_after=datetime(2020, 1, 1)),

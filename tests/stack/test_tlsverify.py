@@ -13,10 +13,11 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from stack.tls.certs import Pki, default_test_pki, make_ca
+from stack.tls.certs import Pki, SignatureHash, default_test_pki, make_ca
 from stack.tls.verify import (
     CertificateError,
     check_arguments,
@@ -124,6 +125,91 @@ def test_a_self_signed_certificate_is_not_a_trust_anchor(pki: Pki) -> None:
     reason = _reason(pki, chain=[_self_signed_leaf("smtp.example.test")])
     assert reason == ("unknown issuer: self-signed certificate 'CN=smtp.example.test' "
                       "is not a trust anchor")
+
+
+# ---- strength: weak keys and broken signature hashes (hostile-servers.md row 11) ----------
+
+
+def _leaf_with_key(pki: Pki, key: CertificateIssuerPrivateKeyTypes) -> bytes:
+    """A leaf for smtp.example.test with ``key``, signed by the test CA with SHA-256."""
+    ca = pki.ca.certificate
+    ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smtp.example.test")]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(datetime(2024, 1, 1, tzinfo=UTC))
+        .not_valid_after(datetime(2034, 1, 1, tzinfo=UTC))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("smtp.example.test")]),
+                       critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
+                       critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                       critical=False)
+        .sign(pki.ca.private_key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def test_a_1024_bit_rsa_key_is_a_weak_key(pki: Pki) -> None:
+    """The WebPKI verifier accepts it (it checks signature algorithms, not key sizes):
+    before the strength check the device delivered over a 1024-bit server key."""
+    weak = pki.ca.issue(["smtp.example.test"], key_type="rsa1024")
+    assert _reason(pki, chain=[weak.cert_der]) == (
+        "weak key: the server's certificate has an RSA key of 1024 bits (at least 2048)")
+
+
+@pytest.mark.parametrize("curve", [ec.SECP192R1(), ec.SECP256K1()], ids=lambda c: c.name)
+def test_an_ec_key_off_the_allowed_curves_is_a_weak_key(pki: Pki,
+                                                         curve: ec.EllipticCurve) -> None:
+    leaf = _leaf_with_key(pki, ec.generate_private_key(curve))
+    assert _reason(pki, chain=[leaf]) == (
+        f"weak key: the server's certificate has an EC key on curve {curve.name} "
+        "(allowed: P-256, P-384, P-521)")
+
+
+def test_a_dsa_key_is_a_weak_key(pki: Pki) -> None:
+    leaf = _leaf_with_key(pki, dsa.generate_private_key(key_size=2048))
+    assert _reason(pki, chain=[leaf]) == (
+        "weak key: the server's certificate has a DSA key (DSA is not allowed)")
+
+
+@pytest.mark.parametrize("key", [ec.generate_private_key(ec.SECP384R1()),
+                                 ed25519.Ed25519PrivateKey.generate()],
+                         ids=["P-384", "Ed25519"])
+def test_strong_keys_of_other_kinds_pass(pki: Pki,
+                                         key: CertificateIssuerPrivateKeyTypes) -> None:
+    _verify(pki, chain=[_leaf_with_key(pki, key)])
+
+
+@pytest.mark.parametrize(("signature", "named"), [("sha1", "SHA-1"), ("md5", "MD5")])
+def test_a_broken_signature_hash_is_a_weak_signature_not_an_unknown_issuer(
+        pki: Pki, signature: SignatureHash, named: str) -> None:
+    """The verifier refuses these too, but its "candidates exhausted" once read as an
+    unknown issuer, naming the very CA the device trusts."""
+    leaf = pki.ca.issue(["smtp.example.test"], signature=signature)
+    assert _reason(pki, chain=[leaf.cert_der]) == (
+        f"weak signature: the server's certificate is signed with {named}, a broken hash "
+        "(at least SHA-256)")
+
+
+def test_a_pinned_certificate_is_not_judged_by_its_own_signature(pki: Pki) -> None:
+    """Trusted as itself (its PEM is a trust anchor), a certificate's signature vouches
+    for nothing; its key still must be strong."""
+    sha1 = pki.ca.issue(["smtp.example.test"], signature="sha1")
+    _verify(pki, chain=[sha1.cert_der], anchors=sha1.cert_pem)
+    weak = pki.ca.issue(["smtp.example.test"], key_type="rsa1024")
+    assert _reason(pki, chain=[weak.cert_der], anchors=weak.cert_pem).startswith("weak key:")
+
+
+def test_a_weak_intermediate_is_named(pki: Pki) -> None:
+    weak = pki.ca.issue(["intermediate.example.test"], key_type="rsa1024")
+    reason = _reason(pki, chain=[pki.leaf.cert_der, weak.cert_der])
+    assert reason == ("weak key: intermediate 'CN=intermediate.example.test,O=smtp-hil' has "
+                      "an RSA key of 1024 bits (at least 2048)")
 
 
 def test_an_expired_issuer_is_named_with_its_dates() -> None:

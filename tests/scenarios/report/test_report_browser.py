@@ -96,7 +96,8 @@ def test_the_matrix_report(chromium: Chromium, matrix_report: tuple[Path, dict[s
     page.evaluate("(() => { const f = document.getElementById('matrix-filter');"
                   " f.value = 'pipelin'; f.dispatchEvent(new Event('input')); })()")
     assert _texts(page, "table.matrix tbody tr:not(.hidden) th") == [
-        "pipeline-coalesced-replies", "pipeline-mail-rejected", "pipelining"]
+        "pipeline-coalesced-replies", "pipeline-mail-rejected", "pipelining",
+        "starttls-pipelined-fake-replies"]
 
     # a reproduced bug: the body cut at the first blank line on 2.4
     _show(page, "blank-line-truncation--2.4--seed0")
