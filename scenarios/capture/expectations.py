@@ -5,10 +5,16 @@ The server's answers decide, read in order until one ends the job, with the clie
 own reply parser (:class:`smtp.replies.ReplyParser`) judging whether a reply is valid:
 
 - nobody listened: ``error`` ``connection_refused``; no greeting: ``timeout`` at
-  ``GREETING``; a malformed reply, or a second reply to one command: ``error``
-  ``protocol``;
-- STARTTLS refused while the client requires TLS, or not offered when it quit at once:
-  ``tls_required``; a failed handshake: ``tls_failed``; AUTH refused: ``auth_failed``;
+  ``GREETING``; a greeting of 421 or 554: ``service_unavailable``, of any other code but
+  220: ``protocol``; a malformed reply, or a second reply to one command (but the content:
+  its first reply ends the job): ``error`` ``protocol``;
+- a 421 to any command: ``command_abort`` at that command; EHLO or HELO answered with
+  anything but 250 (and EHLO not with a code the client falls back to HELO on):
+  ``command_abort``;
+- STARTTLS not offered when the client quit at once, or EHLO refused and no HELO:
+  ``tls_required``; STARTTLS answered with anything but 220, or a failed handshake:
+  ``tls_failed``; a handshake the server stopped in the middle of: ``timeout`` at
+  ``tls_handshake``; AUTH refused: ``auth_failed``;
 - MAIL, DATA or the content refused (any 4xx/5xx): ``command_abort`` with the command
   and code; every recipient refused: ``command_abort`` at RCPT;
 - a command never answered: ``timeout`` with the command; the connection ended before
@@ -28,7 +34,9 @@ from typing import Any
 from scenarios.capture.dialogue import Answer, Dialogue, Exchange
 from scenarios.capture.facts import ClientFacts, Transaction
 from smtp.errors import RemoteProtocolError
+from smtp.opening import HELO_FALLBACK_CODES
 from smtp.replies import ReplyParser
+from smtp.replycodes import SUCCESS
 
 _COMMAND_OF: dict[str, str] = {"DATA_END": "DATA", "AUTH_RESPONSE": "AUTH"}
 """The command a client names in its event for what the server answers (a pseudo verb)."""
@@ -53,12 +61,47 @@ def malformed(answer: Answer, verb: str) -> str | None:
             count += 1
     except RemoteProtocolError as exc:
         return exc.reason
-    if count > 1 and verb not in ("STARTTLS",):
+    if count > 1 and verb not in ("STARTTLS", "DATA_END"):
+        # (after the content, the first reply ends the job: a surplus one comes too late)
         return f"{count} replies to one {verb}"
     return None
 
 
-def _event(exchange: Exchange, facts: ClientFacts, dialogue: Dialogue) -> Expectation | None:
+def _opening_event(verb: str, code: int, security: str) -> Expectation | None:
+    """The event a reply to the greeting, EHLO, HELO or STARTTLS ends the job with, as
+    the client's opening (``smtp.opening``) decides, or a 421 to any command (RFC 5321
+    3.8: reported on the command it answered); None when the job goes on."""
+    if verb == "GREETING":
+        if code in SUCCESS["GREETING"]:
+            return None
+        if code in (421, 554):
+            return Expectation({"event": "error", "error_kind": "service_unavailable",
+                                "reply_code": code}, why=f"the greeting was {code}")
+        return Expectation({"event": "error", "error_kind": "protocol"},
+                           why=f"a greeting of {code} is no greeting")
+    command = _COMMAND_OF.get(verb, verb)
+    if code == 421 and verb != "QUIT":
+        return Expectation({"event": "command_abort", "command": command, "reply_code": code},
+                           why=f"the server is shutting down (421 to {command})")
+    if verb == "EHLO" and code in HELO_FALLBACK_CODES:
+        if security == "required":
+            return Expectation({"event": "error", "error_kind": "tls_required"},
+                               why=f"EHLO refused with {code} and the client needs TLS: no "
+                                   f"HELO in plaintext")
+        return None  # HELO follows
+    if (verb == "EHLO" and code not in SUCCESS["EHLO"]) or (
+            verb == "HELO" and code not in SUCCESS["HELO"]):
+        return Expectation({"event": "command_abort", "command": verb, "reply_code": code},
+                           why=f"{code} is not a success answer to {verb}")
+    if verb == "STARTTLS" and code not in SUCCESS["STARTTLS"]:
+        return Expectation({"event": "error", "error_kind": "tls_failed"},
+                           why=f"STARTTLS refused with {code}: no credentials or mail in "
+                               f"plaintext")
+    return None
+
+
+def _event(exchange: Exchange, facts: ClientFacts, dialogue: Dialogue,
+           security: str) -> Expectation | None:
     """The event this exchange ends the job with, or None when the job goes on."""
     answer, verb = exchange.answer, exchange.verb
     if answer is None or (not answer.replies and answer.then == "silent"):
@@ -79,13 +122,15 @@ def _event(exchange: Exchange, facts: ClientFacts, dialogue: Dialogue) -> Expect
             return Expectation({"event": "error", "error_kind": "connection_lost"},
                                why=f"the server ended the connection at {verb}")
         return None
-    if verb == "GREETING" and code // 100 != 2:
-        return Expectation({"event": "error", "error_kind": "service_unavailable",
-                            "reply_code": code}, why=f"the greeting was {code}")
+    opening = _opening_event(verb, code, security)
+    if opening is not None:
+        return opening
     if verb == "STARTTLS":
-        if code != 220:
-            return None
         tls = dialogue.session.tls
+        if tls is not None and tls.stall is not None:
+            return Expectation({"event": "timeout", "command": "tls_handshake"},
+                               why=f"the server stopped in the TLS handshake "
+                                   f"({tls.stall.replace('_', ' ')})")
         if tls is not None and tls.handshake_failed:
             return Expectation({"event": "error", "error_kind": "tls_failed"},
                                why="the TLS handshake after STARTTLS failed")
@@ -157,7 +202,7 @@ def expectation(dialogue: Dialogue, facts: ClientFacts, security: str) -> Expect
         if forged is not None and exchange.unit is not None \
                 and exchange.unit.arrival_us > forged.t_us:
             break
-        found = _event(exchange, facts, dialogue)
+        found = _event(exchange, facts, dialogue, security)
         if found is not None:
             return _with_server(found, facts, session)
         if exchange.verb in ("DATA_END", "BDAT") and current is not None \
