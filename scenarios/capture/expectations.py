@@ -14,7 +14,8 @@ own reply parser (:class:`smtp.replies.ReplyParser`) judging whether a reply is 
 - STARTTLS not offered when the client quit at once, or EHLO refused and no HELO:
   ``tls_required``; STARTTLS answered with anything but 220, or a failed handshake:
   ``tls_failed``; a handshake the server stopped in the middle of: ``timeout`` at
-  ``tls_handshake``; AUTH refused: ``auth_failed``;
+  ``tls_handshake``; AUTH refused, or a challenge longer than the client reads:
+  ``auth_failed``;
 - MAIL, DATA or the content refused (any 4xx/5xx): ``command_abort`` with the command
   and code; every recipient refused: ``command_abort`` at RCPT;
 - a command never answered: ``timeout`` with the command; the connection ended before
@@ -33,6 +34,7 @@ from typing import Any
 
 from scenarios.capture.dialogue import Answer, Dialogue, Exchange
 from scenarios.capture.facts import ClientFacts, Transaction
+from smtp.auth import AUTH_REPLY_LINE_LIMIT
 from smtp.errors import RemoteProtocolError
 from smtp.opening import HELO_FALLBACK_CODES
 from smtp.replies import ReplyParser
@@ -109,6 +111,12 @@ def _event(exchange: Exchange, facts: ClientFacts, dialogue: Dialogue,
             return None
         return Expectation({"event": "timeout", "command": _COMMAND_OF.get(verb, verb)},
                            why=f"the server never answered {verb}")
+    data = answer.data
+    if verb in ("AUTH", "AUTH_RESPONSE") and data.startswith(b"334") \
+            and b"\n" not in data[:AUTH_REPLY_LINE_LIMIT]:
+        return Expectation({"event": "error", "error_kind": "auth_failed"},
+                           why=f"a challenge over {AUTH_REPLY_LINE_LIMIT} octets: the client "
+                               f"cancels the exchange")
     problem = malformed(answer, verb) if answer.replies else None
     if problem is not None:
         return Expectation({"event": "error", "error_kind": "protocol"},

@@ -9,11 +9,11 @@ last line when the capture has it), ``long_line`` (a prefix and one character re
 or ``challenge`` (``334 `` and the base64 of the generator's own pattern). The generator
 itself checks the candidate, byte for byte, against the whole recorded answer.
 
-What a capture cannot tell: how long a reply the client cut short would have gone on
-(nor what the server had queued beyond what reached the wire). Such a reply is generated
-without end, as the generator's largest (``lines`` without a last line): the server is
-still sending when the client hangs up, as recorded. A reply the capture shows whole is
-generated exactly.
+What a capture cannot tell: how long a reply the client cut short would have gone on,
+nor what the server had queued beyond what reached the wire. Such a reply is generated
+one chunk (64 KiB, what the simulated server queues at most) beyond what the capture
+shows, and ``lines`` without a last line: the server is still sending when the client
+hangs up, as recorded. A reply the capture shows whole is generated exactly.
 
 This module knows replies as bytes and the generator; it knows nothing about captures.
 """
@@ -84,7 +84,7 @@ def _lines(data: bytes, complete: bool) -> GeneratedReply | None:
         tail = _text(lines[-2])
         if tail is None:
             return None
-    count = len(whole) if complete else MAX_COUNT
+    count = len(whole) if complete else min(MAX_COUNT, len(whole) + 2 + CHUNK // len(lines[1]))
     return _made(kind="lines", head=head, line=line, count=count, tail=tail)
 
 
@@ -95,7 +95,7 @@ def _long_line(data: bytes, complete: bool) -> GeneratedReply | None:
     if prefix is None or fill is None:
         return None
     crlf = complete and data.endswith(b"\r\n")
-    size = len(data) - 4 - (2 if crlf else 0) if complete else MAX_SIZE
+    size = len(data) - 4 - (2 if crlf else 0) if complete else min(MAX_SIZE, len(data) + CHUNK)
     return _made(kind="long_line", prefix=prefix, fill=fill, size=size, crlf=crlf)
 
 
@@ -109,7 +109,7 @@ def _challenge(data: bytes, complete: bool) -> GeneratedReply | None:
         except (binascii.Error, ValueError):
             return None
     else:
-        size = MAX_SIZE
+        size = min(MAX_SIZE, (len(encoded) + CHUNK) // 4 * 3 + 3)
     return _made(kind="challenge", prefix="334 ", decoded_size=size)
 
 

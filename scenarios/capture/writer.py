@@ -355,8 +355,8 @@ class _Writer:
                                      f"recorded, too large to write out: generated"))
             if not found.whole:
                 rule.add(tomlkit.comment("the client hung up before the reply ended: how far "
-                                         "it went on is not in the capture; generated "
-                                         "without end"))
+                                         "it went on is not in the capture; generated one "
+                                         "64 KiB chunk beyond what it shows"))
             rule.add("verb", exchange.verb)
             if found.reply.kind == "challenge":
                 _add(rule, "transition", True, "a 334: the exchange goes on")
