@@ -106,6 +106,8 @@ class Session:
     refused: bool = False
     """The server side answered the client's SYN with RST: nobody listened."""
     link: LinkEstimate | None = None
+    server_mss: int | None = None
+    """The most the server put in one segment (the MSS the client announced)."""
     plain_after_tls: Piece | None = None
     """Bytes the server wrote in the clear after its last TLS record (after a
     close_notify), with the time of the frame they began in."""

@@ -209,6 +209,7 @@ class _Reader:
                                if _side(f, self.client) == "server" and f.has(ACK)
                                and not f.has(RST)]
         self._handshake(session)
+        session.server_mss = self._peer_mss("server")
         self._pieces(session, tcp_chunks)
         session.endings = self._endings()
         session.losses = self._losses()

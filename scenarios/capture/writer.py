@@ -92,14 +92,20 @@ def _comment_for(exchange: Exchange, session: Session) -> str:
     return f"C: {line}{when}"
 
 
-def _generated(exchange: Exchange) -> Recognised | None:
+def _generated(exchange: Exchange, session: Session) -> Recognised | None:
     """The generated reply an answer too large to write out is, if it is one (one reply,
-    sent alone, nothing done after it)."""
+    sent alone, nothing done after it). An answer without its end is one only when its
+    last segment was full (the server was still sending when the capture's bytes stop;
+    a write that ended leaves a short last segment, and is written out as it is)."""
     answer = exchange.answer
     if exchange.unit is None or answer is None or len(answer.replies) != 1 \
-            or answer.then is not None or answer.join_previous:
+            or answer.then is not None or answer.join_previous or not answer.writes:
         return None
-    return recognise(answer.data, answer.replies[0].complete)
+    complete = answer.replies[0].complete
+    mss = session.server_mss
+    if not complete and (mss is None or len(answer.writes[-1][1]) % mss):
+        return None
+    return recognise(answer.data, complete)
 
 
 def _same_answer(one: Answer | None, other: Answer | None) -> bool:
@@ -401,7 +407,7 @@ class _Writer:
             counts[verb] = counts.get(verb, 0) + 1
             if not _VERB.fullmatch(verb):
                 continue
-            generated = _generated(exchange)
+            generated = _generated(exchange, self.session)
             if generated is not None:
                 self.generated.append((exchange, generated))
                 continue
