@@ -135,6 +135,11 @@ def _event(exchange: Exchange, facts: ClientFacts, dialogue: Dialogue,
         return opening
     if verb == "STARTTLS":
         tls = dialogue.session.tls
+        if tls is not None and tls.stall == "after_first_flight" and tls.version == "TLSv1.3":
+            return Expectation({"event": "timeout", "command": "EHLO"},
+                               why="the server stopped after its TLS 1.3 first flight: the "
+                                   "client is done with the handshake and waits for the "
+                                   "answer to EHLO")
         if tls is not None and tls.stall is not None:
             return Expectation({"event": "timeout", "command": "tls_handshake"},
                                why=f"the server stopped in the TLS handshake "
@@ -195,6 +200,14 @@ def expectation(dialogue: Dialogue, facts: ClientFacts, security: str) -> Expect
         return Expectation({"event": "error", "error_kind": "tls_required"},
                            why="the server offered no STARTTLS and the client quit: it "
                                "required TLS")
+    tls = session.tls
+    if tls is not None and tls.implicit and tls.handshake_failed:  # before any greeting
+        if tls.stall is not None:
+            return Expectation({"event": "timeout", "command": "tls_handshake"},
+                               why=f"the server stopped in the TLS handshake "
+                                   f"({tls.stall.replace('_', ' ')})")
+        return Expectation({"event": "error", "error_kind": "tls_failed"},
+                           why="the TLS handshake (implicit TLS) failed")
     forged = next((e for e in session.endings if e.forged and e.side == "server"), None)
     transactions = iter(facts.transactions)
     current: Transaction | None = None

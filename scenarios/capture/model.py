@@ -73,6 +73,10 @@ class TlsFacts:
     """Each close_notify alert: who sent it, when."""
     stall: TlsStall | None = None
     """Where the server stopped in the middle of the handshake (``[server] tls_stall``)."""
+    certificate: bytes | None = None
+    """The server's certificate (DER), read when the handshake failed otherwise."""
+    server_name: str | None = None
+    """The name the client asked for (SNI), with ``certificate``."""
 
 
 @dataclass(frozen=True, slots=True)

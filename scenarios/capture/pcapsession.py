@@ -39,6 +39,7 @@ from scenarios.capture.tshark import (
     follow_tcp,
     follow_tls,
     frames,
+    handshake_facts,
 )
 
 SMTP_PORTS: Final = frozenset({25, 465, 587, 2525})
@@ -392,20 +393,28 @@ class _Reader:
         server_app = any(_APPLICATION_DATA in f.tls_content_types or _FINISHED
                          in f.tls_handshake_types for f in self.frames
                          if _side(f, self.client) == "server")
-        failed = hello is None or not server_app
-        stall = None
-        if failed:
-            start = next((f.number for f in self.frames if _CLIENT_HELLO
-                          in f.tls_handshake_types and _side(f, self.client) == "client"), None)
-            flights = {side: [(f.tls_content_types, f.tls_handshake_types) for f in self.frames
-                              if start is not None and f.number >= start and f.length
-                              and _side(f, self.client) == side]
-                       for side in ("client", "server")}
-            stall = stall_of(flights["server"], flights["client"])
+        client_done = any(_APPLICATION_DATA in f.tls_content_types or _FINISHED
+                          in f.tls_handshake_types for f in self.frames
+                          if _side(f, self.client) == "client")
+        failed = hello is None or not server_app or not client_done
+        stall = certificate = server_name = None
+        start = next((f.number for f in self.frames if _CLIENT_HELLO
+                      in f.tls_handshake_types and _side(f, self.client) == "client"), None)
+        flights = {side: [(f.tls_content_types, f.tls_handshake_types) for f in self.frames
+                          if start is not None and f.number >= start and f.length
+                          and _side(f, self.client) == side]
+                   for side in ("client", "server")}
+        stall = stall_of(flights["server"], flights["client"])
+        failed = failed or stall is not None
+        if failed and stall is None and hello is not None:
+            certificate, server_name = handshake_facts(self.path, self.summary.index,
+                                                       keylog=self.keylog,
+                                                       decode_as=self.decode_as)
         notifies = tuple((_side(f, self.client), f.t_us - self.origin) for f in self.frames
                          if _ALERT in f.tls_content_types and 0 in f.tls_alerts)
         return TlsFacts(implicit=self.implicit, version=version, cipher=cipher,
-                        handshake_failed=failed, close_notify=notifies, stall=stall)
+                        handshake_failed=failed, close_notify=notifies, stall=stall,
+                        certificate=certificate, server_name=server_name)
 
     # -- how it ended, and what was lost
     def _endings(self) -> list[Ending]:

@@ -9,10 +9,12 @@ Two facts an import needs when a TLS session cannot be (or need not be) decrypte
 - :func:`stall_of`: a handshake the server stopped in the middle of, as the frames' TLS
   record and handshake types (read by tshark, in the clear in every TLS version) show it:
   nothing after the ClientHello, the ServerHello alone, or the whole TLS 1.2 first flight
-  up to ServerHelloDone and no ChangeCipherSpec after the client's Finished; in each case
-  the client sent no alert (a client that refuses the certificate says so with an alert:
-  that is a failed handshake, not a stall). A TLS 1.3 first flight is encrypted after the
-  ServerHello: without the keys its end cannot be told from a finished handshake.
+  up to ServerHelloDone and no ChangeCipherSpec after the client's Finished, or the whole
+  TLS 1.3 first flight up to the server's Finished (readable with the key log's handshake
+  secrets) and not one record after it while the client sends application data; in each
+  case the client sent no alert (a client that refuses the certificate says so with an
+  alert: that is a failed handshake, not a stall). Without the handshake secrets a TLS
+  1.3 first flight's end cannot be told from a finished handshake.
 
 This module knows TLS record framing and handshake type numbers; it knows nothing about
 SMTP, tshark or scenario files.
@@ -27,7 +29,7 @@ TlsStall: TypeAlias = Literal["before_server_hello", "after_server_hello",
                               "after_first_flight"]
 
 CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA = 20, 21, 22, 23
-CLIENT_HELLO, SERVER_HELLO, SERVER_HELLO_DONE = 1, 2, 14
+CLIENT_HELLO, SERVER_HELLO, SERVER_HELLO_DONE, FINISHED = 1, 2, 14, 20
 _CONTENT_TYPES: Final = frozenset({20, 21, 22, 23, 24})
 _HEADER: Final = 5
 
@@ -69,4 +71,11 @@ def stall_of(server: Sequence[tuple[tuple[int, ...], tuple[int, ...]]],
     if SERVER_HELLO_DONE in handshakes and CHANGE_CIPHER_SPEC not in types \
             and APPLICATION_DATA not in types and ALERT not in types:
         return "after_first_flight"
+    finished = next((i for i, (_, frame_handshakes) in enumerate(client)
+                     if FINISHED in frame_handshakes), None)
+    server_finished = next((i for i, (_, frame_handshakes) in enumerate(server)
+                            if FINISHED in frame_handshakes), None)
+    if SERVER_HELLO_DONE not in handshakes and server_finished == len(server) - 1 \
+            and finished is not None and len(client) > finished + 1:
+        return "after_first_flight"  # TLS 1.3: the client is done and meets silence
     return None

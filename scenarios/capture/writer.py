@@ -22,6 +22,7 @@ from typing import Any, Final
 import tomlkit
 from tomlkit.items import Table
 
+from scenarios.capture.certificate import certificate_finding
 from scenarios.capture.dialogue import Answer, Dialogue, Exchange
 from scenarios.capture.expectations import Expectation
 from scenarios.capture.facts import ClientFacts
@@ -374,6 +375,18 @@ class _Writer:
 
     def _server_tls(self, table: Table) -> None:
         tls = self.session.tls
+        if tls is not None and tls.certificate is not None and self.session.start_epoch_us \
+                is not None:
+            at = datetime.fromtimestamp(self.session.start_epoch_us / 1e6, tz=UTC)
+            found = certificate_finding(tls.certificate, at, tls.server_name)
+            if found is not None and found.kind != "valid":
+                section = tomlkit.table()
+                section.add(tomlkit.comment(f"the client refused the recorded certificate: "
+                                            f"{found.why}"))
+                section.add("kind", found.kind)
+                for key, value in found.keys.items():
+                    section.add(key, value)
+                table.add("certificate", section)
         if tls is not None and tls.stall is not None:
             _add(table, "tls_stall", tls.stall, "where the recorded server stopped in the "
                  "TLS handshake (its records show it; the connection stayed up)")

@@ -159,6 +159,10 @@ SERVER_HELLO = ((22,), (2,))
     ([((22, 22, 22, 22), (2, 11, 12, 14))], [HELLO, ((21,), ())], None),  # client refused
     ([((), ())], [HELLO], None),  # plaintext from the server: no TLS at all
     ([SERVER_HELLO], [], None),  # no ClientHello: no handshake to stall in
+    ([((22, 20, 22, 23), (2, 8, 11, 15)), ((22, 23), (20,))],  # TLS 1.3: Finished, then
+     [HELLO, ((20, 22, 23), (20,)), ((23,), ())], "after_first_flight"),  # nothing more
+    ([((22, 20, 22, 23), (2, 8, 11, 15)), ((22, 23), (20,)), ((23,), ())],
+     [HELLO, ((20, 22, 23), (20,)), ((23,), ())], None),  # TLS 1.3 answered: no stall
 ])
 def test_a_stall_is_where_the_servers_records_stop(
         server: list[tuple[tuple[int, ...], tuple[int, ...]]],

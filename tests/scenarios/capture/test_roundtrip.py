@@ -22,15 +22,9 @@ from scenarios.catalog import catalog_names
 from scenarios.cli.main import main
 from scenarios.format import load_scenario
 
-# The hostile-server catalog (issue 14) goes beyond what import reproduces so far; each
-# reason is what the round trip showed (not done: import does not handle these yet).
+# What a capture cannot give back; each reason is what the round trip showed.
 _NO_PACKETS = ("the client refuses the job before it connects (CR or LF in an address or "
                "a header): the capture holds no packet to import")
-_NOT_DECRYPTED = ("import cannot decrypt the capture: the TLS handshake was refused, "
-                  "aborted or stalled, and tshark finds no usable session secrets")
-_NOT_IMPORTED = ("import does not reproduce this hostile server yet (generated replies, "
-                 "TLS stalls, plaintext after a TLS drop, jittered or trickled writes, "
-                 "drops mid-body): the replayed server's writes or their timing differ")
 NOT_ROUND_TRIPPED = {
     "config-version-check": "the client refuses its configuration before it connects: the "
                             "capture holds no packet and no server behaviour to import "
@@ -45,25 +39,27 @@ NOT_ROUND_TRIPPED = {
     "header-bare-cr-in-subject": _NO_PACKETS,
     "header-bare-lf-in-display-name": _NO_PACKETS,
     "header-crlf-in-subject": _NO_PACKETS,
-    "starttls-injection-own-segment": _NOT_DECRYPTED,
-    "tls-cert-checked-against-rtc": _NOT_DECRYPTED,
-    "tls-cert-expired": _NOT_DECRYPTED,
-    "tls-cert-implicit-tls-unknown-ca": _NOT_DECRYPTED,
-    "tls-cert-not-yet-valid": _NOT_DECRYPTED,
-    "tls-cert-self-signed": _NOT_DECRYPTED,
-    "tls-cert-unknown-ca": _NOT_DECRYPTED,
-    "tls-cert-weak-key": _NOT_DECRYPTED,
-    "tls-cert-weak-signature": _NOT_DECRYPTED,
-    "tls-cert-wrong-name": _NOT_DECRYPTED,
-    "tls-handshake-stall-after-first-flight-tls13": _NOT_DECRYPTED,
     "auth-challenge-1mb": "the client stopped reading the 1 MiB challenge: its last ~60 KB and "
                           "the server's 501 never left the server's queue, so the capture "
                           "holds neither; import generates the challenge one 64 KiB chunk "
                           "beyond what it shows (it passes on current), and the generated "
                           "reply's length and hash differ from the recorded one",
-    "drop-421-mid-body": _NOT_IMPORTED,
-    "starttls-220-without-tls": _NOT_IMPORTED,
-    "starttls-injection-ehlo-ignored": _NOT_IMPORTED,
+    "drop-421-mid-body": "the 421 came while the client was still sending a 90 KB mail, and it "
+                         "reset mid-content; the capture holds only the 5 KB that arrived, "
+                         "so the imported job is that small and the client has sent it all "
+                         "(and QUIT) before it reads the 421: another client behaviour, and "
+                         "the server's 221 and close follow",
+    "starttls-220-without-tls": "the server said 220 to STARTTLS, did not start TLS and took "
+                                "the client's ClientHello for command lines (three 500 "
+                                "replies); a [[server.replay]] entry cannot say a 220 that "
+                                "does not start TLS, so import keeps the 500s in the STARTTLS "
+                                "answer at their recorded gap, and the first comes 2.559 ms "
+                                "after the 220 instead of when the ClientHello arrived",
+    "starttls-injection-ehlo-ignored": "the server ignored the EHLO inside TLS (rule action "
+                                       "ignore); silent-after-starttls falls silent (action "
+                                       "silent): on the wire both are a command never "
+                                       "answered, import writes then = \"silent\", and the "
+                                       "trace's silence record is the one difference",
     "data-block-timeout": "the server stops reading: a capture shows its window closing, "
                           "not that the server chose it, and import makes a server that "
                           "reads what comes (the client's reset at the end reads as a lost "
