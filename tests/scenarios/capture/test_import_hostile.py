@@ -4,8 +4,8 @@ The round trip over the catalog (``test_roundtrip.py``) shows the whole chain on
 hostile scenario; these tests pin each piece: the expectation a correct client's opening
 gives (odd greetings, a 421 anywhere, EHLO or STARTTLS refused, a challenge too long to
 read), the timing and bytes of a trickled or odd reply, the end of TLS records with
-plaintext after them, a handshake the server stopped in, and a reply too large to write
-out recognised as a generated one.
+plaintext after them, a handshake the server stopped in, a reply too large to write out
+recognised as a generated one, and a certificate the client refused read back as its kind.
 """
 
 from __future__ import annotations
@@ -13,17 +13,23 @@ from __future__ import annotations
 import io
 import shutil
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
+from scenarios.capture.certificate import certificate_finding
 from scenarios.capture.generated import LARGE, generate_keys, recognise
 from scenarios.capture.importer import import_scenario
 from scenarios.capture.tlsflight import records_end, stall_of
 from scenarios.cli.main import main
 from scenarios.format import parse_scenario
 from scenarios.server.generated import CHUNK, GeneratedReply
+from stack.tls.badcerts import CertificateKind, CertificateSpec, server_certificate
+from stack.tls.certs import make_ca
 
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None,
                                   reason="tshark is not installed (Debian: apt-get install "
@@ -194,3 +200,24 @@ def test_a_small_or_irregular_reply_is_written_out() -> None:
     irregular = b"250-smtp.example.com\r\n" + b"".join(
         f"250-LINE{i}\r\n".encode() for i in range(LARGE // 8))
     assert recognise(irregular, complete=False) is None
+
+
+CAPTURED_AT = datetime(2024, 6, 3, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("kind", ["valid", "self_signed", "unknown_ca", "expired",
+                                  "not_yet_valid", "wrong_name", "weak_key",
+                                  "weak_signature"])
+def test_a_refused_certificate_is_read_back_as_its_kind(kind: CertificateKind) -> None:
+    made = server_certificate(CertificateSpec(kind=kind), ca=make_ca(),
+                              names=["smtp.example.test"], reference=CAPTURED_AT)
+    der = x509.load_pem_x509_certificate(made.leaf.cert_pem).public_bytes(Encoding.DER)
+    found = certificate_finding(der, CAPTURED_AT, "smtp.example.test")
+    assert found is not None and found.kind == kind, found
+    if kind in ("expired", "not_yet_valid"):  # the kind's own dates, to the day
+        expected = {"expired": (-400, -30), "not_yet_valid": (30, 400)}[kind]
+        assert (found.keys["valid_from_days"], found.keys["valid_until_days"]) == expected
+
+
+def test_what_is_not_a_certificate_is_no_finding() -> None:
+    assert certificate_finding(b"\x30\x03\x02\x01\x00", CAPTURED_AT, None) is None
