@@ -16,8 +16,9 @@ own reply parser (:class:`smtp.replies.ReplyParser`) judging whether a reply is 
   ``tls_failed``; a handshake the server stopped in the middle of: ``timeout`` at
   ``tls_handshake``; AUTH refused, or a challenge longer than the client reads:
   ``auth_failed``;
-- MAIL, DATA or the content refused (any 4xx/5xx): ``command_abort`` with the command
-  and code; every recipient refused: ``command_abort`` at RCPT;
+- MAIL, DATA or the content refused (any 4xx/5xx), or a refusal right after the 354
+  while the content is on its way: ``command_abort`` with the command and code; every
+  recipient refused: ``command_abort`` at RCPT;
 - a command never answered: ``timeout`` with the command; the connection ended before
   the final reply: ``error`` ``connection_lost``;
 - the content accepted: ``sent`` with its code, and the mailbox, body, recipients and
@@ -117,6 +118,11 @@ def _event(exchange: Exchange, facts: ClientFacts, dialogue: Dialogue,
         return Expectation({"event": "error", "error_kind": "auth_failed"},
                            why=f"a challenge over {AUTH_REPLY_LINE_LIMIT} octets: the client "
                                f"cancels the exchange")
+    if verb == "DATA" and answer.code == 354 and len(answer.replies) > 1 \
+            and (final := answer.replies[1].code) is not None and final // 100 != 2:
+        return Expectation({"event": "command_abort", "command": "DATA", "reply_code": final},
+                           why=f"the server gave up with {final} while the content was on "
+                               f"its way")
     problem = malformed(answer, verb) if answer.replies else None
     if problem is not None:
         return Expectation({"event": "error", "error_kind": "protocol"},

@@ -221,3 +221,19 @@ def test_a_refused_certificate_is_read_back_as_its_kind(kind: CertificateKind) -
 
 def test_what_is_not_a_certificate_is_no_finding() -> None:
     assert certificate_finding(b"\x30\x03\x02\x01\x00", CAPTURED_AT, None) is None
+
+
+def test_a_refusal_during_the_content_aborts_data(tmp_path: Path) -> None:
+    expect = imported(tmp_path, OPENING + "S: 250-mail.example.net\nS: 250 PIPELINING\n"
+                      + MAIL + "S: 250 ok\nC: DATA\nS: 354 go ahead\n"
+                      "S: 421 4.3.0 shutting down\n")["expect"]
+    assert (expect["event"], expect["command"], expect["reply_code"]) == \
+        ("command_abort", "DATA", 421)
+
+
+@needs_tshark
+def test_a_mail_cut_short_is_grown_to_its_declared_size(tmp_path: Path) -> None:
+    scenario = imported_run(tmp_path, "drop-421-mid-body")
+    attachment = scenario["job"]["attachments"][-1]
+    content = 4995  # what arrived of the 90340 bytes MAIL announced
+    assert 90340 * 0.7 < attachment["size"] + content < 90340

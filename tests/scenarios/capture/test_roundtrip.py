@@ -44,11 +44,6 @@ NOT_ROUND_TRIPPED = {
                           "holds neither; import generates the challenge one 64 KiB chunk "
                           "beyond what it shows (it passes on current), and the generated "
                           "reply's length and hash differ from the recorded one",
-    "drop-421-mid-body": "the 421 came while the client was still sending a 90 KB mail, and it "
-                         "reset mid-content; the capture holds only the 5 KB that arrived, "
-                         "so the imported job is that small and the client has sent it all "
-                         "(and QUIT) before it reads the 421: another client behaviour, and "
-                         "the server's 221 and close follow",
     "starttls-220-without-tls": "the server said 220 to STARTTLS, did not start TLS and took "
                                 "the client's ClientHello for command lines (three 500 "
                                 "replies); a [[server.replay]] entry cannot say a 220 that "
