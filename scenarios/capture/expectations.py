@@ -19,8 +19,9 @@ own reply parser (:class:`smtp.replies.ReplyParser`) judging whether a reply is 
 - MAIL, DATA or the content refused (any 4xx/5xx), or a refusal right after the 354
   while the content is on its way: ``command_abort`` with the command and code; every
   recipient refused: ``command_abort`` at RCPT;
-- a command never answered: ``timeout`` with the command; the connection ended before
-  the final reply: ``error`` ``connection_lost``;
+- a command never answered, or a command whose bytes the server stopped taking (the
+  client gave up, the server never ended): ``timeout`` with the command; the connection
+  ended before the final reply: ``error`` ``connection_lost``;
 - the content accepted: ``sent`` with its code, and the mailbox, body, recipients and
   way (DATA or BDAT) as the server received them; VRFY and ETRN: their result events.
 
@@ -243,6 +244,13 @@ def expectation(dialogue: Dialogue, facts: ClientFacts, security: str) -> Expect
                                "send it)")
     if current is not None and (refusal := _rcpt_refusal(current)) is not None:
         return refusal
+    last = next((e for e in reversed(dialogue.exchanges) if not e.discarded), None)
+    if session.ending("server") is None and last is not None and last.unit is not None \
+            and not last.unit.complete and last.answer is None:
+        command = _COMMAND_OF.get(last.verb, last.verb)
+        return Expectation({"event": "timeout", "command": command},
+                           why=f"the server stopped taking {command}'s bytes and never "
+                               f"answered: the client gave up")
     if session.ending("server") is not None or session.ending("client") is not None:
         return Expectation({"event": "error", "error_kind": "connection_lost"},
                            why="the connection ended before the job did")

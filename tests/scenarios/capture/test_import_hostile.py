@@ -237,3 +237,10 @@ def test_a_mail_cut_short_is_grown_to_its_declared_size(tmp_path: Path) -> None:
     attachment = scenario["job"]["attachments"][-1]
     content = 4995  # what arrived of the 90340 bytes MAIL announced
     assert 90340 * 0.7 < attachment["size"] + content < 90340
+
+
+def test_content_the_server_stopped_taking_is_a_timeout_at_data(tmp_path: Path) -> None:
+    expect = imported(tmp_path, OPENING + "S: 250-mail.example.net\nS: 250 PIPELINING\n"
+                      + MAIL + "S: 250 ok\nC: DATA\nS: 354 go ahead\n"
+                      "C: Subject: readings\nC: \nC: the first half of the mail\n")["expect"]
+    assert (expect["event"], expect["command"]) == ("timeout", "DATA")

@@ -55,10 +55,6 @@ NOT_ROUND_TRIPPED = {
                                        "silent): on the wire both are a command never "
                                        "answered, import writes then = \"silent\", and the "
                                        "trace's silence record is the one difference",
-    "data-block-timeout": "the server stops reading: a capture shows its window closing, "
-                          "not that the server chose it, and import makes a server that "
-                          "reads what comes (the client's reset at the end reads as a lost "
-                          "connection)",
 }
 ENDINGS = ("close", "reset", "drop_tls", "silence")
 
