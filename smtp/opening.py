@@ -43,7 +43,7 @@ from smtp.settings import ClientSettings
 # Mechanisms each release can speak; XOAUTH2 only where the profile has it.
 _MECHANISMS_2_0 = ("CRAM-MD5", "PLAIN", "LOGIN", "ANONYMOUS")
 _MECHANISMS_1_0 = ("LOGIN",)
-_HELO_FALLBACK_CODES = frozenset({500, 502, 504, 550})
+HELO_FALLBACK_CODES = frozenset({500, 502, 504, 550})
 
 
 class OpeningSession(Protocol):
@@ -115,7 +115,7 @@ class Opening:
         if reply.code == 421:
             return session.fail_session(ClientError(
                 ErrorKind.SERVICE_UNAVAILABLE, str(reply), reply), close=CloseMode.ABORT)
-        if reply.code in _HELO_FALLBACK_CODES:
+        if reply.code in HELO_FALLBACK_CODES:
             if self._tls_required_but_missing():
                 return session.fail_session(ClientError(
                     ErrorKind.TLS_REQUIRED,

@@ -92,6 +92,8 @@ class Answer:
     then: Then | None = None
     then_delay_us: int = 0
     drop_tls_mode: DropMode | None = None
+    inject: bytes | None = None
+    """With ``drop_tls`` by ``close_notify``: what the server sent in the clear after it."""
 
     @property
     def data(self) -> bytes:
@@ -372,7 +374,9 @@ def _endings(dialogue: Dialogue) -> None:
             exchange.unit is not None and exchange.unit.tls)
         orderly = session.tls is not None and any(
             side == "server" and t <= server_end.t_us for side, t in session.tls.close_notify)
-        if server_end.kind == "rst":
+        if server_end.kind == "rst" and in_tls:  # on the wire, the same as a reset
+            answer.then, answer.drop_tls_mode = "drop_tls", "rst"
+        elif server_end.kind == "rst":
             answer.then = "reset"
         elif in_tls and not orderly:
             answer.then, answer.drop_tls_mode = "drop_tls", "tcp_close"
@@ -390,6 +394,9 @@ def _endings(dialogue: Dialogue) -> None:
             base = answer.last_us if answer.last_us is not None else _ready_at(dialogue, owner)
             answer.then, answer.drop_tls_mode = "drop_tls", "close_notify"
             answer.then_delay_us = max(0, notified[0] - base)
+            plain = session.plain_after_tls
+            if plain is not None and plain.t_us >= notified[0]:
+                answer.inject = plain.data
             return
     unanswered = [i for i in live if dialogue.exchanges[i].answer is None
                   and ((u := dialogue.exchanges[i].unit) is None or u.complete)]
@@ -408,8 +415,10 @@ def _server_wrote_after(dialogue: Dialogue, index: int) -> bool:
 
 
 def _ready_at(dialogue: Dialogue, index: int) -> int:
+    """When the server had the unit of exchange ``index`` (the greeting's: when it had
+    the connection)."""
     unit = dialogue.exchanges[index].unit
-    return unit.arrival_us if unit is not None else 0
+    return unit.arrival_us if unit is not None else dialogue.session.accepted_us
 
 
 def _owner_at(dialogue: Dialogue, t_us: int) -> int:

@@ -5,14 +5,23 @@ The server's answers decide, read in order until one ends the job, with the clie
 own reply parser (:class:`smtp.replies.ReplyParser`) judging whether a reply is valid:
 
 - nobody listened: ``error`` ``connection_refused``; no greeting: ``timeout`` at
-  ``GREETING``; a malformed reply, or a second reply to one command: ``error``
-  ``protocol``;
-- STARTTLS refused while the client requires TLS, or not offered when it quit at once:
-  ``tls_required``; a failed handshake: ``tls_failed``; AUTH refused: ``auth_failed``;
-- MAIL, DATA or the content refused (any 4xx/5xx): ``command_abort`` with the command
-  and code; every recipient refused: ``command_abort`` at RCPT;
-- a command never answered: ``timeout`` with the command; the connection ended before
-  the final reply: ``error`` ``connection_lost``;
+  ``GREETING``; a greeting of 421 or 554: ``service_unavailable``, of any other code but
+  220: ``protocol``; a malformed reply, or a second reply to one command (but the content:
+  its first reply ends the job): ``error`` ``protocol``;
+- a 421 to any command: ``command_abort`` at that command; EHLO or HELO answered with
+  anything but 250 (and EHLO not with a code the client falls back to HELO on):
+  ``command_abort``;
+- STARTTLS not offered when the client quit at once, or EHLO refused and no HELO:
+  ``tls_required``; STARTTLS answered with anything but 220, or a failed handshake:
+  ``tls_failed``; a handshake the server stopped in the middle of: ``timeout`` at
+  ``tls_handshake``; AUTH refused, or a challenge longer than the client reads:
+  ``auth_failed``;
+- MAIL, DATA or the content refused (any 4xx/5xx), or a refusal right after the 354
+  while the content is on its way: ``command_abort`` with the command and code; every
+  recipient refused: ``command_abort`` at RCPT;
+- a command never answered, or a command whose bytes the server stopped taking (the
+  client gave up, the server never ended): ``timeout`` with the command; the connection
+  ended before the final reply: ``error`` ``connection_lost``;
 - the content accepted: ``sent`` with its code, and the mailbox, body, recipients and
   way (DATA or BDAT) as the server received them; VRFY and ETRN: their result events.
 
@@ -27,8 +36,11 @@ from typing import Any
 
 from scenarios.capture.dialogue import Answer, Dialogue, Exchange
 from scenarios.capture.facts import ClientFacts, Transaction
+from smtp.auth import AUTH_REPLY_LINE_LIMIT
 from smtp.errors import RemoteProtocolError
+from smtp.opening import HELO_FALLBACK_CODES
 from smtp.replies import ReplyParser
+from smtp.replycodes import SUCCESS
 
 _COMMAND_OF: dict[str, str] = {"DATA_END": "DATA", "AUTH_RESPONSE": "AUTH"}
 """The command a client names in its event for what the server answers (a pseudo verb)."""
@@ -53,12 +65,47 @@ def malformed(answer: Answer, verb: str) -> str | None:
             count += 1
     except RemoteProtocolError as exc:
         return exc.reason
-    if count > 1 and verb not in ("STARTTLS",):
+    if count > 1 and verb not in ("STARTTLS", "DATA_END"):
+        # (after the content, the first reply ends the job: a surplus one comes too late)
         return f"{count} replies to one {verb}"
     return None
 
 
-def _event(exchange: Exchange, facts: ClientFacts, dialogue: Dialogue) -> Expectation | None:
+def _opening_event(verb: str, code: int, security: str) -> Expectation | None:
+    """The event a reply to the greeting, EHLO, HELO or STARTTLS ends the job with, as
+    the client's opening (``smtp.opening``) decides, or a 421 to any command (RFC 5321
+    3.8: reported on the command it answered); None when the job goes on."""
+    if verb == "GREETING":
+        if code in SUCCESS["GREETING"]:
+            return None
+        if code in (421, 554):
+            return Expectation({"event": "error", "error_kind": "service_unavailable",
+                                "reply_code": code}, why=f"the greeting was {code}")
+        return Expectation({"event": "error", "error_kind": "protocol"},
+                           why=f"a greeting of {code} is no greeting")
+    command = _COMMAND_OF.get(verb, verb)
+    if code == 421 and verb != "QUIT":
+        return Expectation({"event": "command_abort", "command": command, "reply_code": code},
+                           why=f"the server is shutting down (421 to {command})")
+    if verb == "EHLO" and code in HELO_FALLBACK_CODES:
+        if security == "required":
+            return Expectation({"event": "error", "error_kind": "tls_required"},
+                               why=f"EHLO refused with {code} and the client needs TLS: no "
+                                   f"HELO in plaintext")
+        return None  # HELO follows
+    if (verb == "EHLO" and code not in SUCCESS["EHLO"]) or (
+            verb == "HELO" and code not in SUCCESS["HELO"]):
+        return Expectation({"event": "command_abort", "command": verb, "reply_code": code},
+                           why=f"{code} is not a success answer to {verb}")
+    if verb == "STARTTLS" and code not in SUCCESS["STARTTLS"]:
+        return Expectation({"event": "error", "error_kind": "tls_failed"},
+                           why=f"STARTTLS refused with {code}: no credentials or mail in "
+                               f"plaintext")
+    return None
+
+
+def _event(exchange: Exchange, facts: ClientFacts, dialogue: Dialogue,
+           security: str) -> Expectation | None:
     """The event this exchange ends the job with, or None when the job goes on."""
     answer, verb = exchange.answer, exchange.verb
     if answer is None or (not answer.replies and answer.then == "silent"):
@@ -66,6 +113,17 @@ def _event(exchange: Exchange, facts: ClientFacts, dialogue: Dialogue) -> Expect
             return None
         return Expectation({"event": "timeout", "command": _COMMAND_OF.get(verb, verb)},
                            why=f"the server never answered {verb}")
+    data = answer.data
+    if verb in ("AUTH", "AUTH_RESPONSE") and data.startswith(b"334") \
+            and b"\n" not in data[:AUTH_REPLY_LINE_LIMIT]:
+        return Expectation({"event": "error", "error_kind": "auth_failed"},
+                           why=f"a challenge over {AUTH_REPLY_LINE_LIMIT} octets: the client "
+                               f"cancels the exchange")
+    if verb == "DATA" and answer.code == 354 and len(answer.replies) > 1 \
+            and (final := answer.replies[1].code) is not None and final // 100 != 2:
+        return Expectation({"event": "command_abort", "command": "DATA", "reply_code": final},
+                           why=f"the server gave up with {final} while the content was on "
+                               f"its way")
     problem = malformed(answer, verb) if answer.replies else None
     if problem is not None:
         return Expectation({"event": "error", "error_kind": "protocol"},
@@ -79,13 +137,20 @@ def _event(exchange: Exchange, facts: ClientFacts, dialogue: Dialogue) -> Expect
             return Expectation({"event": "error", "error_kind": "connection_lost"},
                                why=f"the server ended the connection at {verb}")
         return None
-    if verb == "GREETING" and code // 100 != 2:
-        return Expectation({"event": "error", "error_kind": "service_unavailable",
-                            "reply_code": code}, why=f"the greeting was {code}")
+    opening = _opening_event(verb, code, security)
+    if opening is not None:
+        return opening
     if verb == "STARTTLS":
-        if code != 220:
-            return None
         tls = dialogue.session.tls
+        if tls is not None and tls.stall == "after_first_flight" and tls.version == "TLSv1.3":
+            return Expectation({"event": "timeout", "command": "EHLO"},
+                               why="the server stopped after its TLS 1.3 first flight: the "
+                                   "client is done with the handshake and waits for the "
+                                   "answer to EHLO")
+        if tls is not None and tls.stall is not None:
+            return Expectation({"event": "timeout", "command": "tls_handshake"},
+                               why=f"the server stopped in the TLS handshake "
+                                   f"({tls.stall.replace('_', ' ')})")
         if tls is not None and tls.handshake_failed:
             return Expectation({"event": "error", "error_kind": "tls_failed"},
                                why="the TLS handshake after STARTTLS failed")
@@ -142,6 +207,14 @@ def expectation(dialogue: Dialogue, facts: ClientFacts, security: str) -> Expect
         return Expectation({"event": "error", "error_kind": "tls_required"},
                            why="the server offered no STARTTLS and the client quit: it "
                                "required TLS")
+    tls = session.tls
+    if tls is not None and tls.implicit and tls.handshake_failed:  # before any greeting
+        if tls.stall is not None:
+            return Expectation({"event": "timeout", "command": "tls_handshake"},
+                               why=f"the server stopped in the TLS handshake "
+                                   f"({tls.stall.replace('_', ' ')})")
+        return Expectation({"event": "error", "error_kind": "tls_failed"},
+                           why="the TLS handshake (implicit TLS) failed")
     forged = next((e for e in session.endings if e.forged and e.side == "server"), None)
     transactions = iter(facts.transactions)
     current: Transaction | None = None
@@ -157,7 +230,7 @@ def expectation(dialogue: Dialogue, facts: ClientFacts, security: str) -> Expect
         if forged is not None and exchange.unit is not None \
                 and exchange.unit.arrival_us > forged.t_us:
             break
-        found = _event(exchange, facts, dialogue)
+        found = _event(exchange, facts, dialogue, security)
         if found is not None:
             return _with_server(found, facts, session)
         if exchange.verb in ("DATA_END", "BDAT") and current is not None \
@@ -171,6 +244,13 @@ def expectation(dialogue: Dialogue, facts: ClientFacts, security: str) -> Expect
                                "send it)")
     if current is not None and (refusal := _rcpt_refusal(current)) is not None:
         return refusal
+    last = next((e for e in reversed(dialogue.exchanges) if not e.discarded), None)
+    if session.ending("server") is None and last is not None and last.unit is not None \
+            and not last.unit.complete and last.answer is None:
+        command = _COMMAND_OF.get(last.verb, last.verb)
+        return Expectation({"event": "timeout", "command": command},
+                           why=f"the server stopped taking {command}'s bytes and never "
+                               f"answered: the client gave up")
     if session.ending("server") is not None or session.ending("client") is not None:
         return Expectation({"event": "error", "error_kind": "connection_lost"},
                            why="the connection ended before the job did")

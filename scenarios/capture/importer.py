@@ -34,6 +34,7 @@ from scenarios.capture.problems import (
 from scenarios.capture.transcripts import read_text_session
 from scenarios.capture.writer import scenario_toml
 from scenarios.format import ScenarioError, parse_scenario
+from smtp.opening import HELO_FALLBACK_CODES
 from stack.tls.keylog import check_line
 
 InputFormat: TypeAlias = Literal["auto", "pcap", "transcript", "swaks"]
@@ -80,7 +81,7 @@ def _security(session: Session, dialogue: Dialogue, facts: ClientFacts) -> str:
     """The device's ``security`` setting, as far as its behaviour shows it."""
     if session.tls is not None and session.tls.implicit:
         return "tls"
-    if facts.starttls_code is not None:
+    if dialogue.answered("STARTTLS"):  # answered or not: the client asked for TLS
         return "starttls"
     if facts.starttls_offered:
         return "none"
@@ -89,6 +90,10 @@ def _security(session: Session, dialogue: Dialogue, facts: ClientFacts) -> str:
     if ehlo is not None and ehlo.answer is not None and ehlo.answer.code == 250 \
             and malformed(ehlo.answer, "EHLO") is None and quit_at_once:
         return "required"
+    if ehlo is not None and ehlo.answer is not None \
+            and ehlo.answer.code in HELO_FALLBACK_CODES and not dialogue.answered("HELO") \
+            and set(facts.commands_after_ehlo) <= {"QUIT"} and not facts.transactions:
+        return "required"  # EHLO refused and no HELO in plaintext: the client needs TLS
     return "none"
 
 

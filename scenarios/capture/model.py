@@ -19,6 +19,8 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
+from scenarios.capture.tlsflight import TlsStall
+
 Side: TypeAlias = Literal["client", "server"]
 InputKind: TypeAlias = Literal["pcap", "transcript", "swaks", "dialogue"]
 
@@ -69,6 +71,12 @@ class TlsFacts:
     handshake_failed: bool = False
     close_notify: tuple[tuple[Side, int], ...] = ()
     """Each close_notify alert: who sent it, when."""
+    stall: TlsStall | None = None
+    """Where the server stopped in the middle of the handshake (``[server] tls_stall``)."""
+    certificate: bytes | None = None
+    """The server's certificate (DER), read when the handshake failed otherwise."""
+    server_name: str | None = None
+    """The name the client asked for (SNI), with ``certificate``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +110,11 @@ class Session:
     refused: bool = False
     """The server side answered the client's SYN with RST: nobody listened."""
     link: LinkEstimate | None = None
+    server_mss: int | None = None
+    """The most the server put in one segment (the MSS the client announced)."""
+    plain_after_tls: Piece | None = None
+    """Bytes the server wrote in the clear after its last TLS record (after a
+    close_notify), with the time of the frame they began in."""
     notes: list[str] = field(default_factory=list)
     """Facts worth a comment in the scenario (e.g. frames lost)."""
     end_us: int = 0

@@ -28,6 +28,7 @@ from typing import Final
 
 from scenarios.capture.model import Ending, LinkEstimate, Loss, Piece, Session, Side, TlsFacts
 from scenarios.capture.problems import CAPTURE_FILE, CaptureError, check_user_file
+from scenarios.capture.tlsflight import records_end, stall_of
 from scenarios.capture.tshark import (
     ACK,
     FIN,
@@ -38,6 +39,7 @@ from scenarios.capture.tshark import (
     follow_tcp,
     follow_tls,
     frames,
+    handshake_facts,
 )
 
 SMTP_PORTS: Final = frozenset({25, 465, 587, 2525})
@@ -208,6 +210,7 @@ class _Reader:
                                if _side(f, self.client) == "server" and f.has(ACK)
                                and not f.has(RST)]
         self._handshake(session)
+        session.server_mss = self._peer_mss("server")
         self._pieces(session, tcp_chunks)
         session.endings = self._endings()
         session.losses = self._losses()
@@ -296,6 +299,18 @@ class _Reader:
                 self._greeting_ready(session, tls_pieces)
         pieces.sort(key=lambda p: (p.frame or 0, 0 if not p.tls else 1))
         session.pieces = pieces
+        if tls_from["server"] is not None:
+            session.plain_after_tls = self._plain_after_tls(sides["server"], tls_from["server"])
+
+    def _plain_after_tls(self, chunks: list[FollowedChunk], tls_from: int) -> Piece | None:
+        """What the server wrote in the clear after its TLS records ended."""
+        data, offsets = _bytes_with_frames(chunks)
+        end = records_end(data, tls_from)
+        if end >= len(data) or end == tls_from:
+            return None
+        frame = _frame_at(offsets, end)
+        return Piece("server", self.rel(frame), data[end:], False,
+                     self.by_number[frame].end_seq, frame)
 
     def _greeting_ready(self, session: Session, tls_pieces: list[Piece]) -> None:
         """Under implicit TLS the server greets once the handshake is done: when it had
@@ -378,11 +393,28 @@ class _Reader:
         server_app = any(_APPLICATION_DATA in f.tls_content_types or _FINISHED
                          in f.tls_handshake_types for f in self.frames
                          if _side(f, self.client) == "server")
-        failed = hello is None or not server_app
+        client_done = any(_APPLICATION_DATA in f.tls_content_types or _FINISHED
+                          in f.tls_handshake_types for f in self.frames
+                          if _side(f, self.client) == "client")
+        failed = hello is None or not server_app or not client_done
+        stall = certificate = server_name = None
+        start = next((f.number for f in self.frames if _CLIENT_HELLO
+                      in f.tls_handshake_types and _side(f, self.client) == "client"), None)
+        flights = {side: [(f.tls_content_types, f.tls_handshake_types) for f in self.frames
+                          if start is not None and f.number >= start and f.length
+                          and _side(f, self.client) == side]
+                   for side in ("client", "server")}
+        stall = stall_of(flights["server"], flights["client"])
+        failed = failed or stall is not None
+        if failed and stall is None and hello is not None:
+            certificate, server_name = handshake_facts(self.path, self.summary.index,
+                                                       keylog=self.keylog,
+                                                       decode_as=self.decode_as)
         notifies = tuple((_side(f, self.client), f.t_us - self.origin) for f in self.frames
                          if _ALERT in f.tls_content_types and 0 in f.tls_alerts)
         return TlsFacts(implicit=self.implicit, version=version, cipher=cipher,
-                        handshake_failed=failed, close_notify=notifies)
+                        handshake_failed=failed, close_notify=notifies, stall=stall,
+                        certificate=certificate, server_name=server_name)
 
     # -- how it ended, and what was lost
     def _endings(self) -> list[Ending]:

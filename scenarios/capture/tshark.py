@@ -228,3 +228,27 @@ def follow_tls(capture: Path, stream: int, *, keylog: Path | None,
                decode_as: Sequence[str] = ()) -> list[FollowedChunk]:
     """The decrypted application data of stream ``stream`` per TLS record."""
     return _follow(capture, "tls", stream, keylog, decode_as)
+
+
+def handshake_facts(capture: Path, stream: int, *, keylog: Path | None,
+                    decode_as: Sequence[str] = ()) -> tuple[bytes | None, str | None]:
+    """The server's (first) certificate, DER, and the server name the client asked for
+    (SNI) in TCP stream ``stream``, when tshark can read them (the certificate of TLS
+    1.3 only with the key log's handshake secrets)."""
+    text = _run(capture, [*_preferences(keylog, decode_as), "-Y", f"tcp.stream=={stream}",
+                          "-T", "fields", "-E", "separator=/t", "-E", "occurrence=f",
+                          "-e", "tls.handshake.certificate",
+                          "-e", "tls.handshake.extensions_server_name"])
+    certificate = name = None
+    for line in text.splitlines():
+        values = line.split("\t")
+        if len(values) < 2:
+            continue
+        if certificate is None and values[0]:
+            try:
+                certificate = bytes.fromhex(values[0].replace(":", ""))
+            except ValueError:
+                certificate = None
+        if name is None and values[1]:
+            name = values[1]
+    return certificate, name

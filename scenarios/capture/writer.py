@@ -22,9 +22,11 @@ from typing import Any, Final
 import tomlkit
 from tomlkit.items import Table
 
+from scenarios.capture.certificate import certificate_finding
 from scenarios.capture.dialogue import Answer, Dialogue, Exchange
 from scenarios.capture.expectations import Expectation
 from scenarios.capture.facts import ClientFacts
+from scenarios.capture.generated import Recognised, generate_keys, recognise
 from scenarios.capture.mailjob import job_from_transaction
 from scenarios.capture.model import Session
 
@@ -54,8 +56,9 @@ def _add(table: Table, key: str, value: Any, comment: str | None = None) -> None
 
 
 def _seconds(us: int) -> float:
-    """Microseconds as seconds, to 10 microseconds (below what a capture can tell)."""
-    return round(us, -1) / 1_000_000
+    """Microseconds as seconds, to the microsecond (a pcap's time stamps are to the
+    microsecond: a jittered trickle's gaps are kept exactly)."""
+    return us / 1_000_000
 
 
 def _text(data: bytes) -> str:
@@ -67,7 +70,7 @@ def _reply_value(data: bytes) -> tuple[str, bool]:
     format adds the CRLFs back), or else the exact bytes with ``raw = true``."""
     text = _text(data)
     lines = text.split("\r\n")
-    if (text.endswith("\r\n") and len(lines) >= 2
+    if (text.endswith("\r\n") and len(lines) >= 2 and lines[-2] != ""
             and all(line.isprintable() and "\r" not in line and "\n" not in line
                     for line in lines[:-1])):
         return "\n".join(lines[:-1]), False
@@ -90,6 +93,22 @@ def _comment_for(exchange: Exchange, session: Session) -> str:
     return f"C: {line}{when}"
 
 
+def _generated(exchange: Exchange, session: Session) -> Recognised | None:
+    """The generated reply an answer too large to write out is, if it is one (one reply,
+    sent alone, nothing done after it). An answer without its end is one only when its
+    last segment was full (the server was still sending when the capture's bytes stop;
+    a write that ended leaves a short last segment, and is written out as it is)."""
+    answer = exchange.answer
+    if exchange.unit is None or answer is None or len(answer.replies) != 1 \
+            or answer.then is not None or answer.join_previous or not answer.writes:
+        return None
+    complete = answer.replies[0].complete
+    mss = session.server_mss
+    if not complete and (mss is None or len(answer.writes[-1][1]) % mss):
+        return None
+    return recognise(answer.data, complete)
+
+
 def _same_answer(one: Answer | None, other: Answer | None) -> bool:
     """Whether two answers replay the same way (same bytes, writes, delays, no ending)."""
     if one is None or other is None:
@@ -100,8 +119,8 @@ def _same_answer(one: Answer | None, other: Answer | None) -> bool:
     gaps = [[b[0] - a[0] for a, b in zip(x.writes, x.writes[1:], strict=False)]
             for x in (one, other)]
     return (one.data == other.data and [len(d) for _, d in one.writes]
-            == [len(d) for _, d in other.writes] and round(one.delay_us, -1)
-            == round(other.delay_us, -1) and gaps[0] == gaps[1])
+            == [len(d) for _, d in other.writes] and one.delay_us
+            == other.delay_us and gaps[0] == gaps[1])
 
 
 class _Writer:
@@ -115,6 +134,7 @@ class _Writer:
         self.security = security
         self.doc = tomlkit.document()
         self.byte_by_byte = self._byte_by_byte()
+        self.generated: list[tuple[Exchange, Recognised]] = []
 
     def _byte_by_byte(self) -> bool:
         server = self.session.side_pieces("server")
@@ -185,7 +205,8 @@ class _Writer:
         why = {"tls": "TLS from the first byte (implicit TLS)",
                "starttls": "the client used STARTTLS",
                "none": "the server offered STARTTLS and the client did not use it",
-               "required": "no STARTTLS offered and the client quit: it requires TLS"}
+               "required": "no STARTTLS offered (or EHLO refused) and the client quit: "
+                           "it requires TLS"}
         _add(table, "security", self.security, why.get(self.security))
         return table
 
@@ -324,10 +345,51 @@ class _Writer:
         steps = self._replay()
         if steps:
             table.add("replay", steps)
+        if self.generated:
+            table.add("rules", self._generated_rules())
         self.doc.add("server", table)
+
+    def _generated_rules(self) -> Any:
+        """A ``[[server.rules]]`` entry with ``generate`` for each answer too large to
+        write out (``scenarios/capture/generated.py``)."""
+        rules = tomlkit.aot()
+        for exchange, found in self.generated:
+            rule = tomlkit.table()
+            answer = exchange.answer
+            assert answer is not None
+            size = len(answer.data)
+            rule.add(tomlkit.comment(f"{_comment_for(exchange, self.session)}: {size} bytes "
+                                     f"recorded, too large to write out: generated"))
+            if not found.whole:
+                rule.add(tomlkit.comment("the client hung up before the reply ended: how far "
+                                         "it went on is not in the capture; generated one "
+                                         "64 KiB chunk beyond what it shows"))
+            rule.add("verb", exchange.verb)
+            if found.reply.kind == "challenge":
+                _add(rule, "transition", True, "a 334: the exchange goes on")
+            if answer.delay_us and self.session.timed:
+                rule.add("delay_s", _seconds(answer.delay_us))
+            rule.add("generate", generate_keys(found.reply))
+            rules.append(rule)
+        return rules
 
     def _server_tls(self, table: Table) -> None:
         tls = self.session.tls
+        if tls is not None and tls.certificate is not None and self.session.start_epoch_us \
+                is not None:
+            at = datetime.fromtimestamp(self.session.start_epoch_us / 1e6, tz=UTC)
+            found = certificate_finding(tls.certificate, at, tls.server_name)
+            if found is not None and found.kind != "valid":
+                section = tomlkit.table()
+                section.add(tomlkit.comment(f"the client refused the recorded certificate: "
+                                            f"{found.why}"))
+                section.add("kind", found.kind)
+                for key, value in found.keys.items():
+                    section.add(key, value)
+                table.add("certificate", section)
+        if tls is not None and tls.stall is not None:
+            _add(table, "tls_stall", tls.stall, "where the recorded server stopped in the "
+                 "TLS handshake (its records show it; the connection stayed up)")
         if tls is None or tls.version is None:
             return
         if tls.cipher is not None and "ECDSA" in tls.cipher:
@@ -357,6 +419,10 @@ class _Writer:
             verb = exchange.verb
             counts[verb] = counts.get(verb, 0) + 1
             if not _VERB.fullmatch(verb):
+                continue
+            generated = _generated(exchange, self.session)
+            if generated is not None:
+                self.generated.append((exchange, generated))
                 continue
             if runs and runs[-1][0].verb == verb and runs[-1][1] + runs[-1][2] == counts[verb] \
                     and _same_answer(runs[-1][0].answer, exchange.answer):
@@ -394,7 +460,9 @@ class _Writer:
             if raw:
                 step.add("raw", True)
             sizes = [len(d) for _, d in answer.writes]
-            if len(sizes) > 1 and not self.byte_by_byte:
+            gapped = any(b[0] != a[0] for a, b in zip(answer.writes, answer.writes[1:],
+                                                      strict=False))
+            if len(sizes) > 1 and (gapped or not self.byte_by_byte):
                 if all(s == 1 for s in sizes):
                     step.add("write_size", 1)
                 else:
@@ -417,6 +485,8 @@ class _Writer:
                 step.add("then_delay_s", _seconds(answer.then_delay_us))
             if answer.drop_tls_mode is not None:
                 step.add("drop_tls_mode", answer.drop_tls_mode)
+            if answer.inject is not None:
+                _add(step, "inject", _text(answer.inject), "sent in the clear after the alert")
 
     def _job(self) -> None:
         facts = self.facts
@@ -464,7 +534,13 @@ class _Writer:
                                   f"client does with these answers"))
         for key, value in expectation.expect.items():
             table.add(key, value)
-        if "mailbox_count" not in expectation.expect:
+        unanswered = any(t.content_complete and t.final_code is None
+                         for t in self.facts.transactions)
+        if "mailbox_count" not in expectation.expect and unanswered:
+            table.add(tomlkit.comment("no mailbox_count: the server never answered a mail's "
+                                      "content, so the recording cannot tell whether it kept "
+                                      "it"))
+        elif "mailbox_count" not in expectation.expect:
             accepted = sum(1 for t in self.facts.transactions
                            if t.final_code is not None and t.final_code // 100 == 2)
             table.add("mailbox_count", accepted)
