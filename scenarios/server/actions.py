@@ -195,6 +195,14 @@ class ActionRunner:
         self.running = False
         """True while a list is being carried out or waits inside a Delay."""
 
+    @property
+    def tls_ahead(self) -> bool:
+        """Whether a StartTls waits in the lists still to be carried out: what the peer
+        sends meanwhile (after the 220, during the reply's gaps) is its TLS handshake, never
+        plaintext dialogue; the drivers leave it unread for TLS to find as plaintext
+        buffered before TLS (discarded, by length)."""
+        return any(isinstance(a, StartTls) for actions in self._pending for a in actions)
+
     def enqueue(self, actions: list[Action]) -> None:
         if actions:
             self._pending.append(list(actions))

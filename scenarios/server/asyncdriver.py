@@ -185,6 +185,8 @@ class AsyncConnection(asyncio.Protocol):
         tls = self._tls
         if self._tls_dropped:
             self._discard_after_close_notify(data)
+        elif tls is None and self._actions.tls_ahead:  # see ActionRunner.tls_ahead
+            self._note("discarded_plaintext", detail=f"length={len(data)}")
         elif tls is None:
             self._gather_plaintext(data)
         elif self._handshaking:

@@ -156,7 +156,8 @@ class ServerConnection:
             self._enqueue(self.engine.on_tls_established(cipher[0], cipher[1]))
         self._flush()
         self._pump_stream()
-        if not self.silent and not self.engine_tls_pending and not self.not_reading:
+        if not self.silent and not self.engine_tls_pending and not self.not_reading \
+                and not self.actions.tls_ahead:
             while True:
                 data = self.sock.recv(65536)
                 if not data:
@@ -167,7 +168,8 @@ class ServerConnection:
                     continue
                 kernel.emit(self.source, "rx", data=data)
                 self._enqueue(self.engine.on_data(data, now=self.server.now()))
-                if self.engine_tls_pending or self.silent or self.not_reading:
+                if self.engine_tls_pending or self.silent or self.not_reading \
+                        or self.actions.tls_ahead:
                     break
         sock = self.sock
         if sock.state is SocketState.CLOSED or (sock.peer_closed and not self.actions.running):

@@ -211,3 +211,21 @@ def test_the_server_host_gets_every_buffer_back_however_the_connection_ends(
     pool = result.world.server_host.pool
     assert pool.in_use == 0, f"{pool.in_use} server buffer(s) still in use"
     assert result.pool_in_use_at_end == 0
+
+
+def test_a_handshake_sent_while_a_starttls_reply_is_still_going_out_is_not_read_as_plaintext(
+        ) -> None:
+    """starttls-injection-own-segment: the 220, a 0.2 s gap, the injection, then TLS. The
+    client's ClientHello arrives in the gap: the server must not read it as plaintext
+    dialogue (its random bytes made the trace differ from run to run); TLS finds it
+    buffered before TLS and discards it by length."""
+    from scenarios.runner import resolve_scenario, run
+
+    scenario = resolve_scenario("starttls-injection-own-segment")
+    first, second = run(scenario, "current"), run(scenario, "current")
+    assert first.trace_sha256 == second.trace_sha256
+    server = [r for r in first.trace if r.source.startswith("server.")]
+    discarded = [r for r in server if r.kind == "discarded_plaintext"]
+    assert len(discarded) == 1 and discarded[0].fields["length"] > 0
+    assert not [r for r in server if r.kind == "rx" and r.t_us > discarded[0].t_us - 200_000
+                and r.t_us < discarded[0].t_us]
