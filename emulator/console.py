@@ -81,11 +81,12 @@ def parse_fields(line: str) -> dict[str, str]:
     return fields
 
 
-def _fields(**values: object) -> str:
+def format_fields(**values: object) -> str:
+    """``key=value`` fields, each value quoted as a POSIX shell would."""
     return " ".join(f"{k}={shlex.quote(str(v))}" for k, v in values.items())
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     """One line of output: control characters are shown escaped, never sent raw."""
     out = []
     for ch in text:
@@ -251,7 +252,7 @@ class Console:
 
     def _say(self, lines: Iterable[str]) -> None:
         self._end_prompt_line()
-        self._write("".join(_printable(line) + "\r\n" for line in lines))
+        self._write("".join(printable(line) + "\r\n" for line in lines))
 
     def _end_prompt_line(self) -> None:
         if self._prompt_open:
@@ -266,14 +267,14 @@ class Console:
     def _banner(self) -> None:
         stats = self.board.stats
         reason = stats.reset_reasons[-1] if stats.reset_reasons else "power-on"
-        lines = [f"BOOT: {_fields(boot=stats.boots, reason=reason)}", self._version_line()]
+        lines = [f"BOOT: {format_fields(boot=stats.boots, reason=reason)}", self._version_line()]
         if self.firmware.config_refused is not None:
             lines.append(f"ERR: configuration refused: {self.firmware.config_refused}")
         self._say(lines)
 
     def _version_line(self) -> str:
         profile = self.firmware.profile
-        return f"VERSION: {_fields(release=profile.name, ip_stack=profile.ip_stack)}"
+        return f"VERSION: {format_fields(release=profile.name, ip_stack=profile.ip_stack)}"
 
     def _print_new_events(self) -> None:
         events = self.firmware.events
@@ -367,7 +368,7 @@ class Console:
     def _rtc_line(self) -> str:
         rtc = self.board.rtc
         when = rtc.now().replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return f"RTC: {_fields(time=when, valid=str(rtc.valid).lower())}"
+        return f"RTC: {format_fields(time=when, valid=str(rtc.valid).lower())}"
 
     def _cmd_rtc(self, args: list[str]) -> None:
         action = self._rtc_commands.get(args[0]) if args else None
@@ -399,12 +400,12 @@ class Console:
         if self.firmware.config_refused is not None:
             raise CommandError(f"smtp {sub}: configuration refused: {self.firmware.config_refused}")
         self.firmware.submit(job)
-        self._say([f"OK: {_fields(queued=kind, job=self.firmware.jobs_submitted)}"])
+        self._say([f"OK: {format_fields(queued=kind, job=self.firmware.jobs_submitted)}"])
 
     def _status_line(self) -> str:
         status = self.firmware.status
         last = describe(status.events[-1]) if status.events else "none"
-        return "STATUS: " + _fields(state=status.state.value, queued=len(self.firmware.jobs),
+        return "STATUS: " + format_fields(state=status.state.value, queued=len(self.firmware.jobs),
                                     sessions=status.sessions, events=len(status.events),
                                     submitted=self.firmware.jobs_submitted, last=last)
 
@@ -412,7 +413,7 @@ class Console:
         if args != ["stats"]:
             raise self._unknown(["stack", *args[:1]])
         pool, board = self.board.pool.stats, self.board.stats
-        self._say(["STACK: " + _fields(
+        self._say(["STACK: " + format_fields(
             pool_buffers=pool.count, in_use=pool.in_use, free=pool.free,
             peak_in_use=pool.peak_in_use, lowest_free=pool.lowest_free,
             allocations=pool.allocations, failed_allocations=pool.failed_allocations,
@@ -426,7 +427,7 @@ class Console:
         if len(args) != 1 or args[0] not in ECHO_SETTINGS:
             raise CommandError("echo: expected on or off")
         self.echo = ECHO_SETTINGS[args[0]]
-        self._say([f"OK: {_fields(echo=args[0])}"])
+        self._say([f"OK: {format_fields(echo=args[0])}"])
 
     def _cmd_reset(self, args: list[str]) -> None:
         self._no_args("reset", args)

@@ -241,6 +241,11 @@ class RealBoard:
         answer = self.command(send_command(job))
         if answer.group(0).startswith("ERR"):
             raise ValueError(f"the board refused the job: {answer.string}")
+        return self.wait_for_event(timeout=timeout)
+
+    def wait_for_event(self, *, timeout: float = 600.0) -> str:
+        """The next terminal event line, without the ``SMTP: `` tag (ConsoleTimeout if
+        none comes in time): the end of a job queued earlier."""
         return self.console.wait_for_line(_TERMINAL_LINE, timeout).string[len("SMTP: "):]
 
     def events(self, lines: Iterable[str] | None = None) -> list[str]:

@@ -33,11 +33,12 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from scenarios.audit.cases import CaseResult, CaseStatus, CheckLine
-from scenarios.format import Scenario
+from scenarios.format import AuditSection, Scenario
 from scenarios.outside.dut import DutRun, run_dut_async
 from scenarios.outside.dutapplicability import device_reasons, dut_reasons, link_reasons
 from scenarios.outside.dutfile import DEFAULT_TIME_CAP_S, DutFile
 from scenarios.server.realtime import Pacing
+from scenarios.verdict.server import ServerVerdict
 
 DEFAULT_CLIENT_TIMEOUT_S: Final = 10.0
 DEVICE_COMMAND_TIMER_S: Final = 300.0
@@ -83,18 +84,27 @@ def _one(scenario: Scenario, dut: DutFile, time_cap_s: float,
 
 def judge_program(scenario: Scenario, run: DutRun) -> CaseResult:
     """The case's result from a program's run: its outcome, then the server's checks."""
-    audit = scenario.audit
-    assert audit is not None
-    ending = outcome_check(audit.outcome, run)
+    return judge_outcome_and_checks(scenario, outcome_check(_audit(scenario).outcome, run),
+                                    run.verdict, run.hide_secrets, exit_status=run.exit_status,
+                                    wall_s=run.wall_s, run=run)
+
+
+def judge_outcome_and_checks(scenario: Scenario, ending: CheckLine, verdict: ServerVerdict,
+                             hide: Callable[[str], str], *, exit_status: int | None,
+                             wall_s: float, run: object) -> CaseResult:
+    """The case's result from how the client ended (``ending``) and the server's checks
+    of ``verdict`` (its ``event`` left out: ``ending`` stands for it; the case's
+    ``advisory`` checks become notes); ``hide`` hides the credentials in what is shown."""
+    audit = _audit(scenario)
     advisory = set(audit.advisory)
     if "body_exact" in advisory:
         advisory.add("content_exact")  # the same body, byte for byte
     checks = [ending]
-    notes = list(run.verdict.notes)
-    for check in run.verdict.checks:
+    notes = list(verdict.notes)
+    for check in verdict.checks:
         if check.name == "event":
             continue
-        detail = run.hide_secrets(check.detail)
+        detail = hide(check.detail)
         if check.name in advisory and check.status == "fail":
             checks.append(CheckLine(check.name, "advisory", detail))
             notes.append(f"advisory {check.name}: {detail}")
@@ -104,8 +114,20 @@ def judge_program(scenario: Scenario, run: DutRun) -> CaseResult:
     status: CaseStatus = "fail" if failed else "pass"
     reason = failed[0] if failed else f"{audit.claim} ({ending.detail})"
     return CaseResult(scenario, status, reason, failed, tuple(checks),
-                      tuple(run.hide_secrets(n) for n in notes),
-                      exit_status=run.exit_status, wall_s=run.wall_s, run=run)
+                      tuple(hide(n) for n in notes), exit_status=exit_status, wall_s=wall_s,
+                      run=run)
+
+
+def judge_outcome(outcome: str, *, delivered: bool, ended: str,
+                  detail: str | None = None) -> CheckLine:
+    """A client's ending against the case's ``outcome``: ``delivered`` says whether it
+    reports the mail delivered, ``ended`` how it ended (``exit 0``, ``sent 250 OK``),
+    ``detail`` what it said when it did not deliver (default: ``ended``)."""
+    if outcome == "refuse" and delivered:
+        return CheckLine("outcome", "fail", f"it claims it delivered ({ended})")
+    if outcome == "deliver" and not delivered:
+        return CheckLine("outcome", "fail", f"it did not deliver ({detail or ended})")
+    return CheckLine("outcome", "pass", ended)
 
 
 def outcome_check(outcome: str, run: DutRun) -> CheckLine:
@@ -115,11 +137,13 @@ def outcome_check(outcome: str, run: DutRun) -> CheckLine:
                                             f"{run.time_limit_s:g} s: it was killed at the "
                                             "time cap")
     status = run.exit_status
-    delivered = status in run.dut.success_exit_codes
     said = run.stderr_tail(1)
     said = f": {run.hide_secrets(said)}" if said else ""
-    if outcome == "refuse" and delivered:
-        return CheckLine("outcome", "fail", f"it claims it delivered (exit {status})")
-    if outcome == "deliver" and not delivered:
-        return CheckLine("outcome", "fail", f"it did not deliver (exit {status}{said})")
-    return CheckLine("outcome", "pass", f"exit {status}")
+    return judge_outcome(outcome, delivered=status in run.dut.success_exit_codes,
+                         ended=f"exit {status}", detail=f"exit {status}{said}")
+
+
+def _audit(scenario: Scenario) -> AuditSection:
+    audit = scenario.audit
+    assert audit is not None
+    return audit

@@ -1,12 +1,15 @@
 """``smtp-hil audit``: every hostile-server case of the catalog put to one SMTP client.
 
-    smtp-hil audit [--dut NAME|FILE | --profile P | --firmware model|lwip|PATH.so]
+    smtp-hil audit [--dut NAME|FILE | --profile P | --firmware model|lwip|PATH.so
+                    | --board URL --board-config FILE]
                    [--tag T]... [--group G]... [--json] [--report FILE.html]
                    [--time-cap S] [--client-timeout S] [--seed N]
 
 By default the modelled client on ``current``, in simulation (``--profile`` another
 release; ``--firmware`` a C firmware). ``--dut`` runs a client program instead, on real
-sockets (:mod:`scenarios.audit.programs`). It selects every scenario tagged ``hostile``
+sockets (:mod:`scenarios.audit.programs`); ``--board`` a board through its console (any
+pyserial URL), each case served where its configuration (``--board-config``) points it
+(:mod:`scenarios.audit.board`). It selects every scenario tagged ``hostile``
 or ``security``, narrowed by ``--tag`` (all the given tags) and ``--group``, and prints
 the scorecard as each case ends: one line per case (PASS, FAIL or N/A and the reason in
 one sentence), grouped, and a summary line (:mod:`scenarios.audit.scorecard`);
@@ -56,6 +59,12 @@ def add_audit_parser(subparsers: Any) -> None:
                         help="audit a client program: a DUT file or a shipped one "
                              f"({', '.join(shipped_dut_files())}); default: the modelled "
                              "client, in simulation")
+    parser.add_argument("--board", metavar="URL",
+                        help="audit a board through its console: a pyserial URL "
+                             "(/dev/ttyUSB0, socket://HOST:PORT, a pty); needs --board-config")
+    parser.add_argument("--board-config", type=Path, metavar="FILE",
+                        help="with --board: what the board is configured with (TOML: its "
+                             "server address, security, credentials, trust, timeouts)")
     cliargs.add_profile_argument(parser)
     add_firmware_argument(parser, "the board's firmware for the modelled audit: model "
                                   "(default), lwip, or a C firmware library")
@@ -83,6 +92,10 @@ def add_audit_parser(subparsers: Any) -> None:
 
 def cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``smtp-hil audit``; returns the exit status."""
+    if args.board is not None or args.board_config is not None:
+        from scenarios.cli.auditboard import audit_board_command  # it uses this module's
+
+        return audit_board_command(args, out)
     if args.dut is not None:
         clashes = [option for option, given in (
             ("--profile", args.profile != "current"), ("--firmware", args.firmware is not None),
@@ -102,7 +115,7 @@ def cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         who = f"firmware {firmware.label}" if firmware is not None and not firmware.is_model \
             else f"the modelled client, release {args.profile}"
         audited = f"{who} (simulation, seed {args.seed or 0})"
-    printer = _Printer(out, audited, len(cases), quiet=args.json)
+    printer = Printer(out, audited, len(cases), quiet=args.json)
     results: list[CaseResult]
     if args.dut is not None:
         results = audit_program(cases, dut, time_cap_s=args.time_cap,
@@ -110,6 +123,12 @@ def cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         results = audit_modelled(cases, profile=args.profile, seed=args.seed or 0,
                                  firmware=firmware, progress=printer.case)
+    return finish_audit(args, out, printer, audited, results)
+
+
+def finish_audit(args: argparse.Namespace, out: TextIO, printer: Printer, audited: str,
+                 results: list[CaseResult]) -> int:
+    """The summary (or the JSON), the report; the exit status."""
     if args.json:
         out.write(json.dumps(scorecard_json(audited, results)) + "\n")
     else:
@@ -119,7 +138,7 @@ def cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return audit_exit_status(results)
 
 
-class _Printer:
+class Printer:
     """The scorecard's lines as the cases end: the header, each group's title before its
     first case, one line per case, the summary at the end."""
 

@@ -2,6 +2,8 @@
 
     smtp-hil board [--profile P] [--scenario NAME|PATH] [--seed N] [--echo]
                    [--pty [--duration S] [--speed X | --fast]] [--url [--name NAME]]
+    smtp-hil board --pty --network host --config DEVICE.toml [--profile P] [--echo]
+                   [--duration S]
 
 The board runs the SMTP firmware of release ``P`` in the world of a scenario (its link
 and scripted server; the scenario's own job is not sent: jobs come from the console).
@@ -19,8 +21,14 @@ and scripted server; the scenario's own job is not sent: jobs come from the cons
   and prints ``URL: hil://NAME``. That URL reaches the board only from this Python
   process (e.g. a keyword library that calls :func:`cmd_board` in a thread).
 
+- ``--network host`` (with ``--pty`` and ``--config``): the console on a pty, but the
+  client on the host's OS sockets and clock, configured as ``smtp-hil send`` is
+  (:mod:`scenarios.outside.hostboard`): a device under test whose network a server on
+  this machine can reach (``smtp-hil audit --board``). Not with ``--scenario``,
+  ``--seed``, ``--speed``, ``--fast`` or ``--url`` (there is no simulated world).
+
 This module parses the board subcommand's arguments and prints; the device is built by
-:mod:`scenarios.session`.
+:mod:`scenarios.session` (or :mod:`scenarios.outside.hostboard`).
 """
 
 from __future__ import annotations
@@ -30,9 +38,11 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
+from emulator.userinput import UserInputError
 from scenarios.catalog import DEFAULT_SCENARIO
 from scenarios.cli import args as cliargs
 
@@ -63,6 +73,12 @@ def add_board_parser(subparsers: Any) -> None:
     parser.add_argument("--url", action="store_true",
                         help="publish the console as hil://NAME in this process")
     parser.add_argument("--name", default="board", help="the hil:// name (default board)")
+    parser.add_argument("--network", choices=("sim", "host"), default="sim",
+                        help="sim: the scenario's simulated link and server (default); host: "
+                             "the host's OS sockets (with --pty and --config)")
+    parser.add_argument("--config", type=Path, metavar="DEVICE.toml",
+                        help="with --network host: the device configuration (as smtp-hil "
+                             "send --config)")
     parser.set_defaults(handler=cmd_board)
 
 
@@ -72,6 +88,8 @@ def cmd_board(args: argparse.Namespace, out: TextIO, err: TextIO, *,
     # start-up: the session (console, UART, pyserial) is imported only when a board is
     # wanted; at the top it costs every other subcommand about 45 ms (measured with
     # python -X importtime: scenarios.cli.main 568 ms with it, 520 ms without)
+    if args.network == "host" or args.config is not None:
+        return _serve_host_network(args, out)
     from scenarios.session import open_session
 
     session = open_session(args.scenario, args.profile, args.seed, echo=args.echo)
@@ -113,6 +131,42 @@ def _serve_pty(session: DeviceSession, args: argparse.Namespace, out: TextIO) ->
         restore = _on_signals(lambda: bridge.stop())
         try:
             bridge.serve(args.duration)
+        finally:
+            restore()
+    return EXIT_OK
+
+
+def _serve_host_network(args: argparse.Namespace, out: TextIO) -> int:
+    """``--network host``: the console on a pty, the client on the host stack."""
+    # start-up: as the session, imported only when wanted
+    from scenarios.cli.send import read_config_ca
+    from scenarios.outside.hostboard import HostBoard
+    from smtp.config import load_config
+    from smtp.profiles import PROFILES
+    from smtp.settings import settings_from_config
+
+    problems = [f"{option}: not with --network host (there is no simulated world)"
+                for option, given in (("--scenario", args.scenario != DEFAULT_SCENARIO),
+                                      ("--seed", args.seed != 0), ("--fast", args.fast),
+                                      ("--speed", args.speed != 1.0), ("--url", args.url))
+                if given]
+    if args.network != "host":
+        problems.append("--config: only with --network host")
+    if not args.pty:
+        problems.append("--network host: needs --pty (the console is a pty)")
+    if args.config is None:
+        problems.append("--network host: needs --config DEVICE.toml")
+    if problems:
+        raise UserInputError(problems)
+    profile = PROFILES[args.profile]
+    config = load_config(args.config, check_version=not profile.skips_config_version_check)
+    settings = settings_from_config(config, ca_pem=read_config_ca(config, args.config))
+    with HostBoard(settings, profile, echo=args.echo) as board:
+        out.write(f"PTY: {board.slave_path}\n")
+        out.flush()
+        restore = _on_signals(board.stop)
+        try:
+            board.serve(args.duration)
         finally:
             restore()
     return EXIT_OK

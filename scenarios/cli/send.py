@@ -98,7 +98,7 @@ def add_send_parser(subparsers: Any) -> None:
 # ---- inputs ------------------------------------------------------------------------------
 
 
-def _read_ca(config: DeviceConfig, config_path: Path) -> bytes | None:
+def read_config_ca(config: DeviceConfig, config_path: Path) -> bytes | None:
     """The bytes of ``tls.ca_file`` (relative to the config file's folder), checked as PEM."""
     if config.tls.ca_file is None:
         return None
@@ -187,7 +187,7 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     raised: :class:`~emulator.userinput.UserInputError`)."""
     profile = PROFILES[args.profile]
     config = load_config(args.config, check_version=not profile.skips_config_version_check)
-    ca_pem = _read_ca(config, args.config)
+    ca_pem = read_config_ca(config, args.config)
     job = build_job(args, config)
     settings = settings_from_config(config, ca_pem=ca_pem)
     keylog = env_key_log_file()

@@ -18,54 +18,61 @@ This module knows the scenario format and the DUT file; it runs nothing.
 
 from __future__ import annotations
 
+from typing import Final
+
 from scenarios.format import MailJobSection, Scenario
 from scenarios.format.vocabulary import DEFAULT_RTC, LINE_BREAKS
 from scenarios.outside.dutfile import LOOPBACK, DutFile, has_credentials
 from smtp.message import MailJob
 
+PROGRAM: Final = "a client program"
 
-def link_reasons(scenario: Scenario) -> list[str]:
-    """The link settings no program run can apply (each a reason it is not applicable)."""
+
+def link_reasons(scenario: Scenario, client: str = PROGRAM) -> list[str]:
+    """The link settings no run on real sockets can apply (each a reason it is not
+    applicable); ``client`` names what runs (a board, by default a program)."""
     link = scenario.link
     reasons = []
     if link.faults:
         names = ", ".join(dict.fromkeys(f.fault for f in link.faults))
-        reasons.append(f"link faults ({names}) cannot be applied to a client program on real "
+        reasons.append(f"link faults ({names}) cannot be applied to {client} on real "
                        "sockets: they have no link model")
     if link.loss:
-        reasons.append(f"link.loss ({link.loss:g}) cannot be applied to a client program on "
+        reasons.append(f"link.loss ({link.loss:g}) cannot be applied to {client} on "
                        "real sockets")
     return reasons
 
 
-def device_reasons(scenario: Scenario) -> list[str]:
-    """The device's own settings and jobs a client program is never given."""
+def device_reasons(scenario: Scenario, client: str = PROGRAM) -> list[str]:
+    """The device's own settings and jobs a client program (or ``client``) is never
+    given. CR or LF in a header field is a program's reason only (its message file is
+    the harness's); a board's console names its own limits."""
     device = scenario.device
     config = device.config
     reasons = []
     if device.rtc != DEFAULT_RTC or device.rtc_variants:
-        reasons.append("a device setting (device.rtc) that a client program cannot be given")
+        reasons.append(f"a device setting (device.rtc) that {client} cannot be given")
     tls = config.get("tls", {})
     if tls:
-        reasons.append(f"device TLS settings (device.config.tls: {', '.join(tls)}) that a "
-                       "client program cannot be given")
+        reasons.append(f"device TLS settings (device.config.tls: {', '.join(tls)}) that "
+                       f"{client} cannot be given")
     if config.get("server", {}).get("tls_server_name") is not None:
-        reasons.append("a device setting (device.config.server.tls_server_name) that a "
-                       "client program cannot be given")
+        reasons.append("a device setting (device.config.server.tls_server_name) that "
+                       f"{client} cannot be given")
     if "config_version" in config:
         reasons.append("the device's configuration header version (config_version)")
     mechanism = config.get("auth", {}).get("mechanism")
     if mechanism is not None:
-        reasons.append(f"an AUTH mechanism forced on the device ({mechanism}) that a client "
-                       "program cannot be told")
+        reasons.append(f"an AUTH mechanism forced on the device ({mechanism}) that {client} "
+                       "cannot be told")
     job = scenario.to_job()
     if not isinstance(job, MailJob):
-        reasons.append(f"a {scenario.job.kind} job: a client program sends mail")
+        reasons.append(f"a {scenario.job.kind} job: {client} sends mail")
     elif isinstance(scenario.job, MailJobSection) and (
             scenario.job.dsn_envid is not None or scenario.job.dsn_notify is not None
             or scenario.job.dsn_ret is not None or scenario.job.dsn_orcpt):
-        reasons.append("DSN parameters (job.dsn_*) that a client program is not given")
-    elif scenario.job.allow_invalid and _header_breaks(scenario):
+        reasons.append(f"DSN parameters (job.dsn_*) that {client} is not given")
+    elif client == PROGRAM and scenario.job.allow_invalid and _header_breaks(scenario):
         reasons.append("CR or LF in a header field: a client program relays the message "
                        "file the harness wrote, whose headers are the harness's to encode")
     return reasons

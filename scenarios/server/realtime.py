@@ -17,7 +17,7 @@ from typing import Final
 from scenarios.server.simdriver import ServerTls
 from scenarios.server.tlsstall import TlsStallMode
 from stack.tls.badcerts import CertificateSpec, TrustAnchor, server_certificate, trust_anchors
-from stack.tls.certs import make_ca
+from stack.tls.certs import CertAuthority, make_ca
 
 THROWAWAY_CA_NAME: Final = "smtp-hil throwaway CA"
 DEFAULT_TLS_NAMES: Final = ("localhost", "127.0.0.1", "smtp.example.test")
@@ -53,7 +53,7 @@ def throwaway_tls(*, key_type: str = "rsa", names: Sequence[str] = DEFAULT_TLS_N
                   max_version: str | None = None, certificate: CertificateSpec | None = None,
                   trusts: Sequence[TrustAnchor] = ("test_ca",), now: datetime | None = None,
                   stall: TlsStallMode | None = None, stall_nth: int = 1,
-                  ) -> tuple[ServerTls, bytes]:
+                  ca: CertAuthority | None = None) -> tuple[ServerTls, bytes]:
     """Server TLS parameters with a certificate from a throwaway CA (made once per
     process), and the trust anchors in PEM for the client.
 
@@ -62,12 +62,15 @@ def throwaway_tls(*, key_type: str = "rsa", names: Sequence[str] = DEFAULT_TLS_N
     from ``now`` (default: the host clock); the server's OpenSSL security level is
     lowered as far as a weak kind needs. ``trusts`` says what the client is given:
     ``test_ca`` is the throwaway CA. ``stall``/``stall_nth``: see
-    :class:`~scenarios.server.simdriver.ServerTls`."""
+    :class:`~scenarios.server.simdriver.ServerTls`. ``ca``: the CA that issues (and that
+    ``test_ca`` names) instead of the per-process throwaway one (an audit's kept CA,
+    which a board holds)."""
     if key_type not in ("rsa", "ecdsa"):
         raise ValueError(f"key_type: expected 'rsa' or 'ecdsa', got {key_type!r}")
     spec = certificate if certificate is not None else CertificateSpec(
         key="rsa" if key_type == "rsa" else "ecdsa")
-    ca = make_ca(common_name=THROWAWAY_CA_NAME)
+    if ca is None:
+        ca = make_ca(common_name=THROWAWAY_CA_NAME)
     made = server_certificate(spec, ca=ca, names=list(dict.fromkeys(names)),
                               reference=now if now is not None else host_clock())
     tls = ServerTls(cert_pem=made.leaf.cert_pem, key_pem=made.leaf.key_pem, ciphers=ciphers,
