@@ -204,7 +204,7 @@ def _one(scenario: Scenario, board: RealBoard, config: BoardConfig,
     try:
         run = asyncio.run(_run(adapted, board, config, ca, Pacing(time_scale=scale), limit))
     except ValueError as exc:  # the console answered ERR: the job could not be given
-        why = f"the board's console refused the job: {exc}"
+        why = str(exc)  # "the board refused the job: ERR: line too long ..."
         return CaseResult(scenario, "not_applicable", why, (why,))
     return judge_board(scenario, run)
 

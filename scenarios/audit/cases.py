@@ -59,20 +59,24 @@ class CaseResult:
 
 
 def select_cases(scenarios: Iterable[Scenario], *, tags: Sequence[str] = (),
-                 groups: Sequence[str] = ()) -> list[Scenario]:
-    """The audit cases among ``scenarios`` carrying every tag in ``tags`` and in one of
-    ``groups`` (all when empty), in scorecard order. An unknown tag or group is a
-    :class:`UserInputError` naming the known ones."""
+                 groups: Sequence[str] = (), names: Sequence[str] = ()) -> list[Scenario]:
+    """The audit cases among ``scenarios`` carrying every tag in ``tags``, in one of
+    ``groups`` and named in ``names`` (each: all when empty), in scorecard order. An
+    unknown tag, group or case name is a :class:`UserInputError` naming the known tags
+    and groups (or saying the name is no audit case)."""
     cases = [s for s in scenarios if s.audit is not None]
     known_tags = sorted({t for s in cases for t in s.tags})
     problems = [f"--tag: {tag!r} is no audit case's tag (known: {', '.join(known_tags)})"
                 for tag in tags if tag not in known_tags]
     problems += [f"--group: {group!r} is not a group (known: {', '.join(AUDIT_GROUPS)})"
                  for group in groups if group not in AUDIT_GROUPS]
+    known_names = {s.name for s in cases}
+    problems += [f"--case: {name!r} is no audit case (no catalog scenario of that name is "
+                 "tagged hostile or security)" for name in names if name not in known_names]
     if problems:
         raise UserInputError(problems)
     chosen = [s for s in cases if all(t in s.tags for t in tags)
-              and (not groups or _audit(s).group in groups)]
+              and (not groups or _audit(s).group in groups) and (not names or s.name in names)]
     order = list(AUDIT_GROUPS)
     return sorted(chosen, key=lambda s: (order.index(_audit(s).group), _audit(s).case, s.name))
 

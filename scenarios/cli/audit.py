@@ -2,7 +2,7 @@
 
     smtp-hil audit [--dut NAME|FILE | --profile P | --firmware model|lwip|PATH.so
                     | --board URL --board-config FILE]
-                   [--tag T]... [--group G]... [--json] [--report FILE.html]
+                   [--tag T]... [--group G]... [--case NAME]... [--json] [--report FILE.html]
                    [--time-cap S] [--client-timeout S] [--seed N]
 
 By default the modelled client on ``current``, in simulation (``--profile`` another
@@ -10,7 +10,7 @@ release; ``--firmware`` a C firmware). ``--dut`` runs a client program instead, 
 sockets (:mod:`scenarios.audit.programs`); ``--board`` a board through its console (any
 pyserial URL), each case served where its configuration (``--board-config``) points it
 (:mod:`scenarios.audit.board`). It selects every scenario tagged ``hostile``
-or ``security``, narrowed by ``--tag`` (all the given tags) and ``--group``, and prints
+or ``security``, narrowed by ``--tag`` (all the given tags), ``--group`` and ``--case``, and prints
 the scorecard as each case ends: one line per case (PASS, FAIL or N/A and the reason in
 one sentence), grouped, and a summary line (:mod:`scenarios.audit.scorecard`);
 ``--json`` prints the scorecard as one JSON object at the end, ``--report`` writes the
@@ -75,6 +75,8 @@ def add_audit_parser(subparsers: Any) -> None:
     parser.add_argument("--group", action="append", default=[], metavar="G",
                         help=f"only the cases of this group ({', '.join(AUDIT_GROUPS)}); "
                              "repeat for more")
+    parser.add_argument("--case", action="append", default=[], metavar="NAME",
+                        help="only this case (a scenario name; repeat for more)")
     parser.add_argument("--json", action="store_true",
                         help="print the scorecard as one JSON object")
     parser.add_argument("--report", type=Path, metavar="FILE.html",
@@ -105,7 +107,8 @@ def cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                                  "not simulated)")
     if args.report is not None:
         check_output_file("--report", args.report)
-    cases = select_cases(load_catalog(), tags=args.tag, groups=args.group)
+    cases = select_cases(load_catalog(), tags=args.tag, groups=args.group,
+                         names=args.case)
     if args.dut is not None:
         dut = resolve_dut(args.dut)
         dut.require_installed()

@@ -50,7 +50,8 @@ def audit_board_command(args: argparse.Namespace, out: TextIO) -> int:
     if args.report is not None:
         check_output_file("--report", args.report)
     config, folder = load_board_config(args.board_config)
-    cases = select_cases(load_catalog(), tags=args.tag, groups=args.group)
+    cases = select_cases(load_catalog(), tags=args.tag, groups=args.group,
+                         names=args.case)
     ca: CertAuthority | None = None
     ca_line = "no TLS"
     if config.server.security != "none" and config.tls.trusts == "audit_ca":
