@@ -32,22 +32,22 @@ client's events. It knows nothing about scenarios, servers, pyserial or ptys.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
 from emulator.board import Board
+from emulator.consoleshell import (
+    CommandError,
+    ConsoleShell,
+    format_fields,
+)
 from emulator.firmware import SmtpFirmware
 from emulator.trace import TraceRecord
 from emulator.uart import Uart
 from smtp.events import describe
 from smtp.jobs import EtrnJob, Job, MailJob, VrfyJob
 from stack.api import Task, TaskContext, Wait
-
-PROMPT = "> "
-MAX_LINE = 1024
-_BACKSPACE = (0x08, 0x7F)
-_CTRL_C = 0x03
 
 HELP_LINES = (
     "help                          this list",
@@ -81,26 +81,6 @@ def parse_fields(line: str) -> dict[str, str]:
     return fields
 
 
-def format_fields(**values: object) -> str:
-    """``key=value`` fields, each value quoted as a POSIX shell would."""
-    return " ".join(f"{k}={shlex.quote(str(v))}" for k, v in values.items())
-
-
-def printable(text: str) -> str:
-    """One line of output: control characters are shown escaped, never sent raw."""
-    out = []
-    for ch in text:
-        if ch == "\r":
-            out.append("\\r")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
 def _unescape_body(text: str) -> str:
     out: list[str] = []
     i = 0
@@ -113,10 +93,6 @@ def _unescape_body(text: str) -> str:
             out.append(ch)
             i += 1
     return "".join(out)
-
-
-class CommandError(ValueError):
-    """A command line the console refuses; the message is printed after ``ERR: ``."""
 
 
 def parse_mail_options(args: list[str]) -> MailJob:
@@ -195,29 +171,24 @@ def parse_rtc_time(args: list[str]) -> datetime:
     return when
 
 
-class Console:
+class Console(ConsoleShell):
     """The console shell task on ``board``, talking over ``uart``."""
 
     def __init__(self, board: Board, uart: Uart, firmware: SmtpFirmware, *, echo: bool = False,
                  name: str = "console") -> None:
+        super().__init__(echo=echo)
         self.board = board
         self.uart = uart
         self.firmware = firmware
-        self.echo = echo
         self.name = name
-        self.commands_run = 0
-        self._events_printed = len(firmware.events)
+        self.events_printed = len(firmware.events)
         self._ctx: TaskContext | None = None
-        self._line = bytearray()
-        self._prompt_open = False
-        self._skip_lf = False
-        self._overlong = False
         self._reset_pending = False
-        self._commands: dict[str, Callable[[list[str]], None]] = {
+        self.commands.update({
             "help": self._cmd_help, "version": self._cmd_version, "rtc": self._cmd_rtc,
             "smtp": self._cmd_smtp, "stack": self._cmd_stack, "echo": self._cmd_echo,
             "reset": self._cmd_reset,
-        }
+        })
         self._rtc_commands: dict[str, Callable[[list[str]], None]] = {
             "get": self._rtc_get, "set": self._rtc_set, "unset": self._rtc_unset,
         }
@@ -229,15 +200,15 @@ class Console:
         # A fresh boot: the line buffer lives in RAM and starts empty. (Whether a prompt
         # is open is the terminal's state: the banner then starts on a line of its own.)
         self._ctx = ctx
-        self._line.clear()
-        self._skip_lf = self._overlong = self._reset_pending = False
+        self.clear_line()
+        self._reset_pending = False
         self.uart.on_rx = ctx.wake
         self._banner()
-        self._prompt()
+        self.prompt()
         while True:
-            self._print_new_events()
+            self.print_new_events(self.firmware.events, lambda timed: timed.event)
             if not self._reset_pending:
-                self._consume(self.uart.read())
+                self.consume(self.uart.read())
             yield Wait()
 
     def _on_trace(self, record: TraceRecord) -> None:
@@ -246,124 +217,34 @@ class Console:
                 and self._ctx is not None):
             self._ctx.wake()
 
+    # ---- the shell's hooks --------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        self.uart.write(data)
+
+    def input_stopped(self) -> bool:
+        return self._reset_pending  # the board is going down: the rest of the input is lost
+
     # ---- output -----------------------------------------------------------------------
-    def _write(self, text: str) -> None:
-        self.uart.write(text.encode("utf-8"))
-
-    def _say(self, lines: Iterable[str]) -> None:
-        self._end_prompt_line()
-        self._write("".join(printable(line) + "\r\n" for line in lines))
-
-    def _end_prompt_line(self) -> None:
-        if self._prompt_open:
-            self._write("\r\n")
-            self._prompt_open = False
-
-    def _prompt(self) -> None:
-        partial = self._line.decode("utf-8", errors="replace") if self.echo else ""
-        self._write(PROMPT + partial)
-        self._prompt_open = True
-
     def _banner(self) -> None:
         stats = self.board.stats
         reason = stats.reset_reasons[-1] if stats.reset_reasons else "power-on"
         lines = [f"BOOT: {format_fields(boot=stats.boots, reason=reason)}", self._version_line()]
         if self.firmware.config_refused is not None:
             lines.append(f"ERR: configuration refused: {self.firmware.config_refused}")
-        self._say(lines)
+        self.say(lines)
 
     def _version_line(self) -> str:
         profile = self.firmware.profile
         return f"VERSION: {format_fields(release=profile.name, ip_stack=profile.ip_stack)}"
 
-    def _print_new_events(self) -> None:
-        events = self.firmware.events
-        if self._events_printed >= len(events):
-            return
-        new = events[self._events_printed:]
-        self._events_printed = len(events)
-        was_open = self._prompt_open
-        self._say(f"SMTP: {describe(e.event)}" for e in new)
-        if was_open:
-            self._prompt()
-
-    # ---- input ------------------------------------------------------------------------
-    def _consume(self, data: bytes) -> None:
-        for byte in data:
-            if self._reset_pending:
-                return  # the board is going down: the rest of the input is lost
-            if self._skip_lf and byte == 0x0A:
-                self._skip_lf = False
-                continue
-            self._skip_lf = False
-            if byte in (0x0D, 0x0A):
-                self._skip_lf = byte == 0x0D
-                self._end_of_line()
-            elif byte in _BACKSPACE:
-                if self._line:
-                    del self._line[-1]
-                    if self.echo:
-                        self._write("\b \b")
-            elif byte == _CTRL_C:
-                self._line.clear()
-                self._overlong = False
-                if self.echo:
-                    self._write("^C")
-                self._end_prompt_line()
-                self._prompt()
-            elif len(self._line) >= MAX_LINE:
-                self._overlong = True
-            else:
-                self._line.append(byte)
-                if self.echo:
-                    self.uart.write(bytes([byte]))
-
-    def _end_of_line(self) -> None:
-        text = self._line.decode("utf-8", errors="replace")
-        self._line.clear()
-        self._end_prompt_line()
-        if self._overlong:
-            self._overlong = False
-            self._say([f"ERR: line too long (at most {MAX_LINE} characters)"])
-        elif text.strip():
-            self.run_line(text)
-        if not self._reset_pending:
-            self._prompt()
-
-    def run_line(self, text: str) -> None:
-        """Run one command line (as if typed), printing its answer."""
-        self.commands_run += 1
-        try:
-            words = shlex.split(text)
-        except ValueError as exc:
-            self._say([f"ERR: cannot split the line: {exc}"])
-            return
-        if not words:
-            return
-        handler = self._commands.get(words[0])
-        try:
-            if handler is None:
-                raise CommandError(f"unknown command {words[0]!r} (try help)")
-            handler(words[1:])
-        except CommandError as exc:
-            self._say([f"ERR: {exc}"])
-
     # ---- commands -----------------------------------------------------------------------
-    @staticmethod
-    def _unknown(words: list[str]) -> CommandError:
-        return CommandError(f"unknown command {' '.join(words)!r} (try help)")
-
-    def _no_args(self, command: str, args: list[str]) -> None:
-        if args:
-            raise CommandError(f"{command}: expected no arguments, got {' '.join(args)!r}")
-
     def _cmd_help(self, args: list[str]) -> None:
-        self._no_args("help", args)
-        self._say(f"HELP: {line}" for line in HELP_LINES)
+        self.no_args("help", args)
+        self.say(f"HELP: {line}" for line in HELP_LINES)
 
     def _cmd_version(self, args: list[str]) -> None:
-        self._no_args("version", args)
-        self._say([self._version_line()])
+        self.no_args("version", args)
+        self.say([self._version_line()])
 
     def _rtc_line(self) -> str:
         rtc = self.board.rtc
@@ -373,34 +254,34 @@ class Console:
     def _cmd_rtc(self, args: list[str]) -> None:
         action = self._rtc_commands.get(args[0]) if args else None
         if action is None:
-            raise self._unknown(["rtc", *args[:1]])
+            raise self.unknown(["rtc", *args[:1]])
         action(args[1:])
-        self._say([self._rtc_line()])
+        self.say([self._rtc_line()])
 
     def _rtc_get(self, args: list[str]) -> None:
-        self._no_args("rtc get", args)
+        self.no_args("rtc get", args)
 
     def _rtc_set(self, args: list[str]) -> None:
         self.board.rtc.set(parse_rtc_time(args))
 
     def _rtc_unset(self, args: list[str]) -> None:
-        self._no_args("rtc unset", args)
+        self.no_args("rtc unset", args)
         self.board.rtc.unset()  # a flat backup battery: 1970, invalid
 
     def _cmd_smtp(self, args: list[str]) -> None:
         sub, rest = (args[0], args[1:]) if args else ("", [])
         if sub == "status":
-            self._no_args("smtp status", rest)
-            self._say([self._status_line()])
+            self.no_args("smtp status", rest)
+            self.say([self._status_line()])
             return
         if sub not in SMTP_JOB_COMMANDS:
-            raise self._unknown(["smtp", *args[:1]])
+            raise self.unknown(["smtp", *args[:1]])
         kind, parse = SMTP_JOB_COMMANDS[sub]
         job = parse(rest)
         if self.firmware.config_refused is not None:
             raise CommandError(f"smtp {sub}: configuration refused: {self.firmware.config_refused}")
         self.firmware.submit(job)
-        self._say([f"OK: {format_fields(queued=kind, job=self.firmware.jobs_submitted)}"])
+        self.say([f"OK: {format_fields(queued=kind, job=self.firmware.jobs_submitted)}"])
 
     def _status_line(self) -> str:
         status = self.firmware.status
@@ -411,9 +292,9 @@ class Console:
 
     def _cmd_stack(self, args: list[str]) -> None:
         if args != ["stats"]:
-            raise self._unknown(["stack", *args[:1]])
+            raise self.unknown(["stack", *args[:1]])
         pool, board = self.board.pool.stats, self.board.stats
-        self._say(["STACK: " + format_fields(
+        self.say(["STACK: " + format_fields(
             pool_buffers=pool.count, in_use=pool.in_use, free=pool.free,
             peak_in_use=pool.peak_in_use, lowest_free=pool.lowest_free,
             allocations=pool.allocations, failed_allocations=pool.failed_allocations,
@@ -427,11 +308,11 @@ class Console:
         if len(args) != 1 or args[0] not in ECHO_SETTINGS:
             raise CommandError("echo: expected on or off")
         self.echo = ECHO_SETTINGS[args[0]]
-        self._say([f"OK: {format_fields(echo=args[0])}"])
+        self.say([f"OK: {format_fields(echo=args[0])}"])
 
     def _cmd_reset(self, args: list[str]) -> None:
-        self._no_args("reset", args)
-        self._say(["OK: resetting"])
+        self.no_args("reset", args)
+        self.say(["OK: resetting"])
         self._reset_pending = True
         # Not from inside the task itself: the reset closes every task's generator.
         self.board.kernel.call_soon(self.board.reset, "console reset")

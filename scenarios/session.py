@@ -22,7 +22,8 @@ from pathlib import Path
 
 from emulator import serialurl
 from emulator.board import Board
-from emulator.console import PROMPT, Console
+from emulator.console import Console
+from emulator.consoleshell import PROMPT
 from emulator.firmware import SmtpFirmware
 from emulator.kernel import Kernel
 from emulator.uart import Uart

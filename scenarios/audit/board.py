@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Final
 
 from emulator.backends.serialboard import ConsoleTimeout, RealBoard, send_command
-from emulator.console import CommandError, parse_mail_options
+from emulator.console import parse_mail_options
+from emulator.consoleshell import CommandError
 from emulator.userinput import UserInputError
 from scenarios.audit.boardconfig import BoardConfig
 from scenarios.audit.cases import CaseResult, CheckLine

@@ -13,8 +13,8 @@ happens (``SMTP: sent 250 ...``).
 
 What a host has no equivalent for is refused with ``ERR:`` naming why: ``rtc set``
 and ``rtc unset`` (its RTC is the host clock, UTC), ``stack stats`` (no buffer pool)
-and ``reset``. Echo, backspace, Ctrl-C and the 1024-character line limit behave as on
-the emulated board.
+and ``reset``. Echo, backspace, Ctrl-C and the 1024-character line limit are the
+emulated board's (:class:`emulator.consoleshell.ConsoleShell`, shared).
 
 This module reads the wall clock (through the host runtime), OS sockets and a pty; it
 is outside the simulation, and nothing deterministic may import it.
@@ -23,24 +23,15 @@ is outside the simulation, and nothing deterministic may import it.
 from __future__ import annotations
 
 import os
-import shlex
 import threading
 import tty
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Final
 
-from emulator.console import (
-    ECHO_SETTINGS,
-    HELP_LINES,
-    MAX_LINE,
-    PROMPT,
-    SMTP_JOB_COMMANDS,
-    CommandError,
-    format_fields,
-    printable,
-)
+from emulator.console import ECHO_SETTINGS, HELP_LINES, SMTP_JOB_COMMANDS
+from emulator.consoleshell import CommandError, ConsoleShell, format_fields
 from smtp.events import describe
 from smtp.hostclient import HostPorting
 from smtp.profiles import Profile
@@ -55,24 +46,23 @@ POLL_US: Final = 10_000
 FOREVER_S: Final = 10 * 365 * 86400.0
 MAX_PENDING_OUTPUT: Final = 1 << 20
 """Console output kept for a pty nobody reads before the oldest is dropped."""
+HOST_RTC: Final = "the RTC of a host-network board is the host's clock (UTC)"
 _NOT_HERE: Final = {
-    ("rtc", "set"): "rtc set: the RTC of a host-network board is the host's clock (UTC)",
-    ("rtc", "unset"): "rtc unset: the RTC of a host-network board is the host's clock (UTC)",
-    ("stack", "stats"): "stack stats: a host-network board uses the OS stack (no buffer pool)",
-    ("reset",): "reset: a host-network board cannot reboot (stop the process instead)",
+    "rtc set": HOST_RTC, "rtc unset": HOST_RTC,
+    "stack stats": "a host-network board uses the OS stack (no buffer pool)",
+    "reset": "a host-network board cannot reboot (stop the process instead)",
 }
-_HELP: Final = tuple(line for line in HELP_LINES
-                     if not line.startswith(("rtc set", "rtc unset", "stack", "reset")))
+_HELP: Final = tuple(line for line in HELP_LINES if not line.startswith(tuple(_NOT_HERE)))
 
 
-class HostBoard:
+class HostBoard(ConsoleShell):
     """The console on a new pty, the client on the host stack (see the module docstring)."""
 
     def __init__(self, settings: ClientSettings, profile: Profile, *,
                  echo: bool = False) -> None:
+        super().__init__(echo=echo)
         self.settings = settings
         self.profile = profile
-        self.echo = echo
         self.master_fd, self.slave_fd = os.openpty()
         tty.setraw(self.slave_fd)  # no echo, no CR/LF translation, no line buffering
         os.set_blocking(self.master_fd, False)
@@ -81,13 +71,11 @@ class HostBoard:
         self.status = ClientStatus()
         self.submitted = 0
         self._stop = threading.Event()
-        self._line = bytearray()
-        self._skip_lf = self._overlong = self._prompt_open = False
         self._pending = bytearray()
-        self._events_printed = 0
-        self._commands: dict[str, Callable[[list[str]], None]] = {
+        self.commands.update({
             "help": self._cmd_help, "version": self._cmd_version, "rtc": self._cmd_rtc,
-            "smtp": self._cmd_smtp, "echo": self._cmd_echo}
+            "smtp": self._cmd_smtp, "echo": self._cmd_echo,
+            "stack": self._not_here("stack"), "reset": self._not_here("reset")})
 
     def stop(self) -> None:
         """Ask :meth:`serve` to return (safe from a signal handler or another thread)."""
@@ -113,156 +101,20 @@ class HostBoard:
 
     # ---- the console task ---------------------------------------------------------------
     def _task(self, ctx: TaskContext) -> Task:
-        self._say([f"BOOT: {format_fields(boot=1, reason='power-on')}", self._version_line()])
-        self._prompt()
+        self.say([f"BOOT: {format_fields(boot=1, reason='power-on')}", self._version_line()])
+        self.prompt()
         while True:
-            self._print_new_events()
-            self._read_input()
+            self.print_new_events(self.status.events, lambda event: event)
+            try:
+                self.consume(os.read(self.master_fd, 4096))
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:  # EIO: nobody has the slave open (cannot happen while we hold it)
+                pass
             self._flush()
             yield Sleep(POLL_US)
 
-    def _read_input(self) -> None:
-        try:
-            data = os.read(self.master_fd, 4096)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:  # EIO: nobody has the slave open (cannot happen while we hold it)
-            return
-        for byte in data:
-            self._consume(byte)
-
-    def _consume(self, byte: int) -> None:
-        if self._skip_lf and byte == 0x0A:
-            self._skip_lf = False
-            return
-        self._skip_lf = False
-        if byte in (0x0D, 0x0A):
-            self._skip_lf = byte == 0x0D
-            self._end_of_line()
-        elif byte in (0x08, 0x7F):
-            if self._line:
-                del self._line[-1]
-                self._echo(b"\b \b")
-        elif byte == 0x03:  # Ctrl-C drops the line
-            self._line.clear()
-            self._overlong = False
-            self._echo(b"^C")
-            self._end_prompt_line()
-            self._prompt()
-        elif len(self._line) >= MAX_LINE:
-            self._overlong = True
-        else:
-            self._line.append(byte)
-            self._echo(bytes([byte]))
-
-    def _end_of_line(self) -> None:
-        text = self._line.decode("utf-8", errors="replace")
-        self._line.clear()
-        self._end_prompt_line()
-        if self._overlong:
-            self._overlong = False
-            self._say([f"ERR: line too long (at most {MAX_LINE} characters)"])
-        elif text.strip():
-            self._run_line(text)
-        self._prompt()
-
-    def _run_line(self, text: str) -> None:
-        try:
-            words = shlex.split(text)
-        except ValueError as exc:
-            self._say([f"ERR: cannot split the line: {exc}"])
-            return
-        if not words:
-            return
-        try:
-            refused = _NOT_HERE.get(tuple(words[:2])) or _NOT_HERE.get(tuple(words[:1]))
-            if refused is not None:
-                raise CommandError(refused)
-            handler = self._commands.get(words[0])
-            if handler is None:
-                raise CommandError(f"unknown command {words[0]!r} (try help)")
-            handler(words[1:])
-        except CommandError as exc:
-            self._say([f"ERR: {exc}"])
-
-    # ---- commands -----------------------------------------------------------------------
-    def _cmd_help(self, args: list[str]) -> None:
-        self._no_args("help", args)
-        self._say(f"HELP: {line}" for line in _HELP)
-
-    def _cmd_version(self, args: list[str]) -> None:
-        self._no_args("version", args)
-        self._say([self._version_line()])
-
-    def _cmd_rtc(self, args: list[str]) -> None:
-        if args != ["get"]:
-            raise CommandError(f"unknown command {' '.join(['rtc', *args[:1]])!r} (try help)")
-        when = datetime.now(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self._say([f"RTC: {format_fields(time=when, valid='true')}"])
-
-    def _cmd_smtp(self, args: list[str]) -> None:
-        sub, rest = (args[0], args[1:]) if args else ("", [])
-        if sub == "status":
-            self._no_args("smtp status", rest)
-            status = self.status
-            last = describe(status.events[-1]) if status.events else "none"
-            self._say(["STATUS: " + format_fields(
-                state=status.state.value, queued=len(self.jobs), sessions=status.sessions,
-                events=len(status.events), submitted=self.submitted, last=last)])
-            return
-        if sub not in SMTP_JOB_COMMANDS:
-            raise CommandError(f"unknown command {' '.join(['smtp', *args[:1]])!r} (try help)")
-        kind, parse = SMTP_JOB_COMMANDS[sub]
-        job = parse(rest)
-        self.jobs.submit(job)
-        self.submitted += 1
-        self._say([f"OK: {format_fields(queued=kind, job=self.submitted)}"])
-
-    def _cmd_echo(self, args: list[str]) -> None:
-        if len(args) != 1 or args[0] not in ECHO_SETTINGS:
-            raise CommandError("echo: expected on or off")
-        self.echo = ECHO_SETTINGS[args[0]]
-        self._say([f"OK: {format_fields(echo=args[0])}"])
-
-    @staticmethod
-    def _no_args(command: str, args: list[str]) -> None:
-        if args:
-            raise CommandError(f"{command}: expected no arguments, got {' '.join(args)!r}")
-
-    # ---- output -------------------------------------------------------------------------
-    def _version_line(self) -> str:
-        return f"VERSION: {format_fields(release=self.profile.name, ip_stack='host')}"
-
-    def _print_new_events(self) -> None:
-        events = self.status.events
-        if self._events_printed >= len(events):
-            return
-        new = events[self._events_printed:]
-        self._events_printed = len(events)
-        was_open = self._prompt_open
-        self._say(f"SMTP: {describe(event)}" for event in new)
-        if was_open:
-            self._prompt()
-
-    def _say(self, lines: Iterable[str]) -> None:
-        self._end_prompt_line()
-        self._write("".join(printable(line) + "\r\n" for line in lines).encode("utf-8"))
-
-    def _prompt(self) -> None:
-        partial = self._line.decode("utf-8", errors="replace") if self.echo else ""
-        self._write((PROMPT + partial).encode("utf-8"))
-        self._prompt_open = True
-
-    def _end_prompt_line(self) -> None:
-        if self._prompt_open:
-            self._write(b"\r\n")
-            self._prompt_open = False
-
-    def _echo(self, data: bytes) -> None:
-        if self.echo:
-            self._write(data)
-
-    def _write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:
         self._pending += data
         excess = len(self._pending) - MAX_PENDING_OUTPUT
         if excess > 0:
@@ -276,6 +128,57 @@ class HostBoard:
         except (BlockingIOError, InterruptedError):
             return
         del self._pending[:written]
+
+    # ---- commands -----------------------------------------------------------------------
+    def _not_here(self, command: str) -> Callable[[list[str]], None]:
+        def refuse(args: list[str]) -> None:
+            words = " ".join([command, *args[:1]])
+            if words not in _NOT_HERE:
+                raise self.unknown([command, *args[:1]])
+            raise CommandError(f"{words}: {_NOT_HERE[words]}")
+        return refuse
+
+    def _cmd_help(self, args: list[str]) -> None:
+        self.no_args("help", args)
+        self.say(f"HELP: {line}" for line in _HELP)
+
+    def _cmd_version(self, args: list[str]) -> None:
+        self.no_args("version", args)
+        self.say([self._version_line()])
+
+    def _cmd_rtc(self, args: list[str]) -> None:
+        if args[:1] != ["get"]:
+            self._not_here("rtc")(args)
+        self.no_args("rtc get", args[1:])
+        when = datetime.now(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.say([f"RTC: {format_fields(time=when, valid='true')}"])
+
+    def _cmd_smtp(self, args: list[str]) -> None:
+        sub, rest = (args[0], args[1:]) if args else ("", [])
+        if sub == "status":
+            self.no_args("smtp status", rest)
+            status = self.status
+            last = describe(status.events[-1]) if status.events else "none"
+            self.say(["STATUS: " + format_fields(
+                state=status.state.value, queued=len(self.jobs), sessions=status.sessions,
+                events=len(status.events), submitted=self.submitted, last=last)])
+            return
+        if sub not in SMTP_JOB_COMMANDS:
+            raise self.unknown(["smtp", *args[:1]])
+        kind, parse = SMTP_JOB_COMMANDS[sub]
+        job = parse(rest)
+        self.jobs.submit(job)
+        self.submitted += 1
+        self.say([f"OK: {format_fields(queued=kind, job=self.submitted)}"])
+
+    def _cmd_echo(self, args: list[str]) -> None:
+        if len(args) != 1 or args[0] not in ECHO_SETTINGS:
+            raise CommandError("echo: expected on or off")
+        self.echo = ECHO_SETTINGS[args[0]]
+        self.say([f"OK: {format_fields(echo=args[0])}"])
+
+    def _version_line(self) -> str:
+        return f"VERSION: {format_fields(release=self.profile.name, ip_stack='host')}"
 
     def close(self) -> None:
         os.close(self.master_fd)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.console import HELP_LINES, PROMPT, parse_fields
+from emulator.console import HELP_LINES, parse_fields
+from emulator.consoleshell import PROMPT
 from emulator.units import SECOND
 from scenarios.session import DeviceSession, open_session
 
