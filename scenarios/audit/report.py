@@ -1,8 +1,8 @@
 """The audit's HTML report: the scorecard, grouped, each case linking to its run.
 
 A modelled client's case links to its simulated run's page (dialogue, buffer pool, TCP
-view, transcript); a client program's to the page of its connections as the scripted
-server saw them; a case that did not apply has no page. The file is the same
+view, transcript); a client program's or a board's to the page of its connections as
+the scripted server saw them; a case that did not apply has no page. The file is the same
 self-contained report every front door writes (:mod:`scenarios.report`).
 
 This module knows case results and the report's records; it runs nothing.
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from emulator.userinput import UserInputError
+from scenarios.audit.board import BoardRun
 from scenarios.audit.cases import CaseResult
 from scenarios.audit.scorecard import summary_line
 from scenarios.format import AUDIT_GROUPS
@@ -58,6 +59,11 @@ def _view(result: CaseResult, index: int) -> RunView | None:
         return server_run_view(result.scenario, lines, ran.verdict,
                                run_id=f"{result.scenario.name}--dut-{ran.dut.name}--{index}",
                                column=f"dut {ran.dut.name}")
+    if isinstance(ran, BoardRun):
+        lines = [line for connection in ran.connections for line in connection.lines]
+        return server_run_view(ran.scenario, lines, ran.verdict,
+                               run_id=f"{result.scenario.name}--board--{index}",
+                               column="board")
     return None
 
 

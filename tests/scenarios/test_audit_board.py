@@ -117,9 +117,10 @@ def starttls_setup(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
 def _audit_board(profile: str, board_config: Path, device: Path,
                  *selection: str) -> tuple[int, dict[str, dict[str, object]]]:
     board = HostBoardProcess(device, profile)
+    report = board_config.parent / "audit.html"
     try:
         code, out, err = _cli("--board", board.pty, "--board-config", str(board_config),
-                              "--json", *selection)
+                              "--json", "--report", str(report), *selection)
         assert err == ""
         card = json.loads(out)
         assert f"release={profile} ip_stack=host" in card["client"]
@@ -128,7 +129,11 @@ def _audit_board(profile: str, board_config: Path, device: Path,
                 "ERR: rtc set: the RTC of a host-network board is the host's clock")
     finally:
         board.stop()
-    return code, {c["scenario"]: c for c in card["cases"]}
+    cases = {c["scenario"]: c for c in card["cases"]}
+    page = report.read_text()
+    for name, case in cases.items():  # each case that ran links to what the server saw
+        assert (f"{name}--board--" in page) == (case["status"] != "not_applicable"), name
+    return code, cases
 
 
 def test_a_current_board_passes_every_applicable_downgrade_case(
