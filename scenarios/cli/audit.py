@@ -27,7 +27,6 @@ This module parses the subcommand's arguments and prints; the audit is
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -35,15 +34,10 @@ from emulator.userinput import UserInputError
 from scenarios.audit.cases import CaseResult, select_cases
 from scenarios.audit.modelled import audit_modelled
 from scenarios.audit.programs import DEFAULT_CLIENT_TIMEOUT_S, audit_program
-from scenarios.audit.report import write_audit_report
-from scenarios.audit.scorecard import (
-    audit_exit_status,
-    case_line,
-    scorecard_json,
-    summary_line,
-)
 from scenarios.catalog import load_catalog
 from scenarios.cli import args as cliargs
+from scenarios.cli.auditboard import audit_board_command
+from scenarios.cli.auditprint import Printer, finish_audit
 from scenarios.cli.firmware import add_firmware_argument, resolve_cli_firmware
 from scenarios.cli.outputs import check_output_file
 from scenarios.format import AUDIT_GROUPS
@@ -95,8 +89,6 @@ def add_audit_parser(subparsers: Any) -> None:
 def cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``smtp-hil audit``; returns the exit status."""
     if args.board is not None or args.board_config is not None:
-        from scenarios.cli.auditboard import audit_board_command  # it uses this module's
-
         return audit_board_command(args, out)
     if args.dut is not None:
         clashes = [option for option, given in (
@@ -127,43 +119,3 @@ def cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         results = audit_modelled(cases, profile=args.profile, seed=args.seed or 0,
                                  firmware=firmware, progress=printer.case)
     return finish_audit(args, out, printer, audited, results)
-
-
-def finish_audit(args: argparse.Namespace, out: TextIO, printer: Printer, audited: str,
-                 results: list[CaseResult]) -> int:
-    """The summary (or the JSON), the report; the exit status."""
-    if args.json:
-        out.write(json.dumps(scorecard_json(audited, results)) + "\n")
-    else:
-        printer.end(results)
-    if args.report is not None:
-        write_audit_report(args.report, audited, results)
-    return audit_exit_status(results)
-
-
-class Printer:
-    """The scorecard's lines as the cases end: the header, each group's title before its
-    first case, one line per case, the summary at the end."""
-
-    def __init__(self, out: TextIO, audited: str, count: int, *, quiet: bool) -> None:
-        self.out = out
-        self.quiet = quiet
-        self.group: str | None = None
-        self._write(f"smtp-hil audit: {audited}, {count} cases")
-
-    def case(self, result: CaseResult) -> None:
-        group = result.audit.group
-        if group != self.group:
-            self.group = group
-            self._write("")
-            self._write(AUDIT_GROUPS[group])
-        self._write(case_line(result))
-
-    def end(self, results: list[CaseResult]) -> None:
-        self._write("")
-        self._write(summary_line(results))
-
-    def _write(self, line: str) -> None:
-        if not self.quiet:
-            self.out.write(line + "\n")
-            self.out.flush()

@@ -25,7 +25,7 @@ from scenarios.audit.boardconfig import audit_ca, load_board_config
 from scenarios.audit.cases import select_cases
 from scenarios.audit.programs import DEFAULT_CLIENT_TIMEOUT_S
 from scenarios.catalog import load_catalog
-from scenarios.cli.audit import Printer, finish_audit
+from scenarios.cli.auditprint import Printer, finish_audit
 from scenarios.cli.outputs import check_output_file
 from scenarios.outside.dutfile import DEFAULT_TIME_CAP_S
 from smtp.userfiles import shown_path

@@ -85,11 +85,11 @@ def add_board_parser(subparsers: Any) -> None:
 def cmd_board(args: argparse.Namespace, out: TextIO, err: TextIO, *,
               stdin: IO[bytes] | None = None) -> int:
     """Run the board subcommand; ``stdin`` defaults to the process's standard input."""
+    if args.network == "host" or args.config is not None:
+        return _serve_host_network(args, out)
     # start-up: the session (console, UART, pyserial) is imported only when a board is
     # wanted; at the top it costs every other subcommand about 45 ms (measured with
     # python -X importtime: scenarios.cli.main 568 ms with it, 520 ms without)
-    if args.network == "host" or args.config is not None:
-        return _serve_host_network(args, out)
     from scenarios.session import open_session
 
     session = open_session(args.scenario, args.profile, args.seed, echo=args.echo)
