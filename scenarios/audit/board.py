@@ -56,7 +56,8 @@ from scenarios.outside.dutfile import LOOPBACK, has_credentials
 from scenarios.outside.dutsecrets import hide_known_secrets, scenario_secrets
 from scenarios.outside.serve import host_port
 from scenarios.outside.tls import scenario_tls
-from scenarios.server.asyncdriver import AsyncConnection, AsyncServer, Pacing, host_clock
+from scenarios.server.asyncdriver import AsyncConnection, Pacing, host_clock
+from scenarios.server.asyncserver import AsyncServer
 from scenarios.verdict.server import ServerVerdict, judge_server
 from smtp.message import MailJob
 from stack.tls.certs import CertAuthority
