@@ -13,7 +13,7 @@ Documentation       One acceptance test per line of the client's changelog.
 ...                 timeout costs milliseconds.
 
 Library             OperatingSystem
-Resource            resources/smtp_hil.resource
+Resource            scenarios/robotlib/resources/smtp_hil.resource
 
 Test Teardown       Clean Up After Test
 

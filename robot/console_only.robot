@@ -15,7 +15,7 @@ Documentation       The device driven only through its serial console.
 ...                 The console's lines start with a tag: ``VERSION:``, ``RTC:``, ``OK:``,
 ...                 ``STATUS:``, ``STACK:``, ``SMTP:`` (client events), ``ERR:``, ``BOOT:``.
 
-Resource            resources/smtp_hil.resource
+Resource            scenarios/robotlib/resources/smtp_hil.resource
 
 Suite Setup         Provide Device Behind Console    ${CONSOLE_URL}
 Suite Teardown      Close All Consoles
