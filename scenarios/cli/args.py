@@ -1,7 +1,7 @@
 """Arguments the ``smtp-hil`` subcommands share: a release profile, a seed, a number of
-jobs, seconds, a speed, the real-time pacing of a scripted server, and the
-``--show-secrets`` switch. Numbers are bounded above as well as below, and nan and inf
-are refused.
+jobs, seconds, a speed, the real-time pacing of a scripted server, the ``--show-secrets``
+switch, and the selection of scenarios (``-k``, ``--tag``). Numbers are bounded above as
+well as below, and nan and inf are refused.
 
 Each type raises ``argparse.ArgumentTypeError`` with the sentence argparse prints after
 the option's name. This module knows argparse, the profile names and the pacing's
@@ -114,3 +114,14 @@ def add_pacing_arguments(parser: argparse.ArgumentParser) -> None:
                         help="multiply the scenario's delays by X (default 1: real time)")
     parser.add_argument("--max-delay", type=seconds, default=None, metavar="S",
                         help="cap every scenario delay at S seconds")
+
+
+def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
+    """``-k EXPR`` and ``--tag TAG`` (repeatable): which scenarios (``scenarios.selection``)."""
+    parser.add_argument("-k", dest="keyword", metavar="EXPR",
+                        help="only scenarios whose name or a tag contains these words, with "
+                             "and/or/not and parentheses, as pytest -k "
+                             "(e.g. -k 'tls and not starttls')")
+    parser.add_argument("--tag", dest="tags", action="append", default=[], metavar="TAG",
+                        help="only scenarios with this tag (repeatable: any of them); "
+                             "smtp-hil list shows the tags")

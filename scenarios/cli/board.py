@@ -55,7 +55,13 @@ EXIT_OK = 0
 def add_board_parser(subparsers: Any) -> None:
     """Add the ``board`` subcommand to ``subparsers`` (from ``add_subparsers()``)."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "board", help="an emulated board with its serial console (stdin, a pty, or hil://)")
+        "board", help="an emulated board with its serial console (stdin, a pty, or hil://)",
+        description="Boot an emulated board running a release of the SMTP client in a "
+                    "scenario's world (its link and scripted server) and give it a serial "
+                    "console: lines from standard input (virtual time runs until the "
+                    "client is idle), an OS pty for any terminal program (--pty, paced "
+                    "to real time), or a hil:// URL in this process (--url). Type 'help' "
+                    "at the console for its commands.")
     cliargs.add_profile_argument(parser)
     parser.add_argument("--scenario", default=DEFAULT_SCENARIO, metavar="NAME|PATH",
                         help=f"the world: link and scripted server (default {DEFAULT_SCENARIO})")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from scenarios.applicability import NotApplicable
+from scenarios.cli.progress import Palette
 from scenarios.firmware_choice import SETTING_WORDS, FirmwareChoice, check_firmware_setting
 from scenarios.firmware_choice import resolve_firmware as _resolve
 from scenarios.format import Scenario
@@ -50,8 +51,9 @@ def resolve_cli_firmware(setting: str | None) -> FirmwareChoice | None:
     return None if setting is None else _resolve(setting)
 
 
-def not_applicable_line(exc: NotApplicable) -> str:
-    return f"N/A  {exc.scenario} [{exc.firmware}] not applicable: {exc.reason}"
+def not_applicable_line(exc: NotApplicable, palette: Palette | None = None) -> str:
+    word = "N/A" if palette is None else palette.paint("N/A", "note")
+    return f"{word}  {exc.scenario} [{exc.firmware}] not applicable: {exc.reason}"
 
 
 def not_applicable_dict(exc: NotApplicable) -> dict[str, object]:

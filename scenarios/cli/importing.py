@@ -36,7 +36,11 @@ def _stream_index(value: str) -> int:
 def add_import_parser(subparsers: Any) -> None:
     """Add ``import`` to the ``smtp-hil`` subcommands."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "import", help="a capture or transcript of a session in, a scenario file out")
+        "import", help="a capture or transcript of a session in, a scenario file out",
+        description="Turn a field session into a scenario file whose scripted server "
+                    "replays the recorded server byte for byte: a pcap or pcapng capture "
+                    "(tshark reassembles TCP and decrypts TLS with --keylog), this "
+                    "project's transcript.txt, swaks output or plain C:/S: lines.")
     parser.add_argument("input", type=Path, metavar="INPUT",
                         help="pcap/pcapng capture, transcript.txt, swaks output, C:/S: lines")
     parser.add_argument("--format", choices=INPUT_FORMATS, default="auto",

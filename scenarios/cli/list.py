@@ -12,6 +12,8 @@ import json
 from typing import Any, Final, TextIO
 
 from scenarios.catalog import load_catalog
+from scenarios.cli import args as cliargs
+from scenarios.selection import select
 
 EXIT_OK: Final = 0
 
@@ -19,13 +21,17 @@ EXIT_OK: Final = 0
 def add_list_parser(subparsers: Any) -> None:
     """Add ``list`` to the ``smtp-hil`` subcommands."""
     parser = subparsers.add_parser(
-        "list", help="the catalog: name, title, tags, what it reproduces")
+        "list", help="the catalog: name, title, tags, what it reproduces",
+        description="List the catalog's scenarios: name, title, the releases each one "
+                    "fails on (the bugs it reproduces) and its tags. -k and --tag choose, "
+                    "as in run and matrix.")
+    cliargs.add_selection_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=cmd_list)
 
 
 def cmd_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    scenarios = load_catalog()
+    scenarios = select(load_catalog(), args.keyword, args.tags)
     if args.json:
         out.write(json.dumps([{
             "name": s.name, "title": s.title, "tags": s.tags,

@@ -14,6 +14,11 @@ is found; here, and only here, its lines are printed, each after the subcommand'
 traceback: an OSError about a path the user gave is bad input too; anything else is a
 bug in smtp-hil and shows its traceback.
 
+``smtp-hil`` with no arguments prints the help (the subcommands, one line each) on
+standard error and exits 2, as argparse does for any missing required argument: a
+script that forgot its subcommand must not pass. ``smtp-hil --version`` prints the
+version with the Python and OpenSSL it runs on (the golden hashes depend on both).
+
 Ctrl-C (SIGINT) exits 130 without a traceback (``run`` and ``matrix`` first print what
 finished: :mod:`scenarios.cli.progress`). When the reader of standard output goes away
 (``smtp-hil list | head -1``), the command stops quietly with status 1, as Python's
@@ -29,9 +34,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import select
+import ssl
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final, NoReturn, TextIO
 
 from emulator.userinput import UserInputError
@@ -55,6 +63,24 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         raise UsageError(self.prog, message)
+
+
+DESCRIPTION: Final = (
+    "Deterministic hardware-in-the-loop emulator and test harness for an embedded SMTP "
+    "client: scenarios of scripted SMTP servers, faults and release profiles, run in "
+    "virtual time.")
+EPILOG: Final = (
+    "Run 'smtp-hil COMMAND --help' for a command's options. Exit status: 0 when everything "
+    "passed, 1 when a run failed, 2 on bad input, 130 on Ctrl-C.")
+
+
+def version_text() -> str:
+    """``smtp-hil 0.1.0 (Python 3.11.7, OpenSSL 3.0.11 19 Sep 2023)``."""
+    try:
+        number = version("smtp-hil")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        number = "(not installed)"
+    return f"{PROG} {number} (Python {platform.python_version()}, {ssl.OPENSSL_VERSION})"
 
 
 # start-up: each subcommand's module is imported only when that subcommand runs (or
@@ -118,10 +144,12 @@ SUBCOMMANDS: Final[dict[str, Callable[[Any], None]]] = {
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser of every subcommand, or with ``command`` of that one only (the others
     are listed by name, so a wrong name still gets the full choice)."""
-    parser = _Parser(prog=PROG, description=(
-        "Deterministic hardware-in-the-loop harness for an embedded SMTP client."))
+    parser = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=version_text(),
+                        help="print the version (and Python's and OpenSSL's) and exit")
     parser.set_defaults(error_prefix=PROG)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                title="commands", metavar="COMMAND")
     for name, add in SUBCOMMANDS.items():
         if command is None or name == command:
             add(sub)
@@ -164,6 +192,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
     out = out or sys.stdout
     err = err or sys.stderr
     prefix = PROG
+    if not (sys.argv[1:] if argv is None else argv):
+        build_parser().print_help(err)
+        return EXIT_BAD_INPUT
     try:
         arguments = list(sys.argv[1:] if argv is None else argv)
         args = build_parser(_command(arguments)).parse_args(arguments)

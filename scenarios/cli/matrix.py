@@ -1,7 +1,9 @@
 """``smtp-hil matrix``: every catalog scenario against every release, checked against the
 catalog: ``current`` passes everything and each release fails exactly the scenarios of
-its bugs (``reproduces``). With ``--firmware`` a column for a C firmware is added
-(:mod:`scenarios.cli.firmware`); ``--write-golden`` writes every run's trace hash.
+its bugs (``reproduces``). ``-k`` and ``--tag`` choose the rows (:mod:`scenarios.selection`),
+and the check applies to the rows chosen. With ``--firmware`` a column for a C firmware
+is added (:mod:`scenarios.cli.firmware`); ``--write-golden`` writes every run's trace
+hash (of the whole catalog only).
 
 ``--jobs N`` runs N at once on worker processes (:mod:`scenarios.cli.jobs`; default:
 every core); everything printed and written is the same for any N.
@@ -19,8 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
+from emulator.userinput import UserInputError
 from scenarios.catalog import load_catalog
 from scenarios.cli import args as cliargs
 from scenarios.cli.firmware import (
@@ -46,21 +49,36 @@ from scenarios.cli.outputs import (
     write_junit,
     write_report,
 )
-from scenarios.cli.progress import done_progress, progress, say_interrupted, uninterrupted
+from scenarios.cli.progress import (
+    Palette,
+    Progress,
+    Tone,
+    add_color_argument,
+    say_interrupted,
+    uninterrupted,
+)
 from scenarios.format import Scenario
 from scenarios.junit import junit_xml
 from scenarios.report.from_runs import FirmwareRuns, run_outcome
 from scenarios.runner import RunResult
+from scenarios.selection import describe, select
 from smtp.profiles import PROFILE_NAMES
 from stack.tls.certs import default_test_pki
 
 EXIT_OK, EXIT_FAIL = 0, 1
+MATRIX_DESCRIPTION: Final = (
+    "Run every catalog scenario (or those -k and --tag choose) on every release and check "
+    "the catalog: current passes everything and each release fails exactly the scenarios "
+    "of its bugs. Prints a table: . passes, x fails as the catalog says, F and P are "
+    "surprises. Exit status 0 only when the matrix matches the catalog.")
 
 
 def add_matrix_parser(subparsers: Any) -> None:
     """Add ``matrix`` to the ``smtp-hil`` subcommands."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "matrix", help="every catalog scenario against every profile")
+        "matrix", help="every catalog scenario against every profile",
+        description=MATRIX_DESCRIPTION)
+    cliargs.add_selection_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
     parser.add_argument("--seed", type=cliargs.seed, default=0,
@@ -76,19 +94,26 @@ def add_matrix_parser(subparsers: Any) -> None:
                         help="runs at once, on N worker processes (default: every core, "
                              f"{default_jobs()} here); the results are the same for any N")
     cliargs.add_show_secrets_argument(parser)
+    add_color_argument(parser)
     parser.set_defaults(handler=cmd_matrix)
 
 
 NOT_RUN = "-"
 LEGEND = (". passes   x fails as the catalog says (the bug reproduces)   "
           "F fails unexpectedly   P passes although the catalog says it fails")
+CELL_TONES: Final[dict[str, Tone]] = {".": "pass", "x": "expected", "F": "surprise",
+                                      "P": "surprise", "f": "fail", NOT_RUN: "muted"}
 
 
 def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    scenarios = load_catalog()
+    scenarios = select(load_catalog(), args.keyword, args.tags)
+    selection = describe(args.keyword, args.tags) or None
     if args.junit is not None:
         check_output_file("--junit", args.junit)
     if args.write_golden is not None:
+        if selection is not None:
+            raise UserInputError(f"--write-golden needs the whole catalog: it rewrites every "
+                                 f"scenario's hashes ({selection} chooses some)")
         check_output_file("--write-golden", args.write_golden)
     firmware = resolve_cli_firmware(args.firmware)
     if args.report is not None:
@@ -109,19 +134,22 @@ def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def done(cell: Cell, result: RunResult) -> None:
         with uninterrupted():
             finished[cell.index] = result
-            progress(err, f"[{len(finished)}/{total}] {cell.scenario.name} on {cell.profile}")
+            progress.advance()
 
-    try:
-        with quiet_collector():
-            if cells and any(uses_tls(s) for s in scenarios):
-                default_test_pki()  # made once here, so forked workers share it
-            run_cells(cells, options, args.jobs, done)
-            if firmware is not None:
-                progress(err, f"{firmware.label} column")
-                column = firmware_column(scenarios, firmware, args.seed)
-    except KeyboardInterrupt:
-        interrupted = True
-    done_progress(err)
+    workers = min(args.jobs, len(cells))
+    with Progress(err, total=total, command="smtp-hil matrix") as progress:
+        try:
+            with quiet_collector():
+                if cells and any(uses_tls(s) for s in scenarios):
+                    default_test_pki()  # made once here, so forked workers share it
+                progress.start(f"on {workers} workers" if workers > 1 else "one at a time")
+                run_cells(cells, options, args.jobs, done)
+                if firmware is not None:
+                    progress.total = None
+                    progress.start(f"{firmware.label} column")
+                    column = firmware_column(scenarios, firmware, args.seed)
+        except KeyboardInterrupt:
+            interrupted = True
     results = [finished[i] for i in sorted(finished)]
     rows, surprises = _rows(scenarios, finished)
     if interrupted:
@@ -143,7 +171,9 @@ def cmd_matrix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         total += len(scenarios)  # the firmware column: counted done only when complete
     done_count = len(results) + (len(scenarios) if column else 0)
     not_done = total - done_count if interrupted else None
-    _print_matrix(args.json, out, scenarios, rows, results, surprises, column, not_done)
+    palette = Palette.for_stream(out, args.color)
+    _print_matrix(args.json, out, scenarios, rows, results, surprises, column, not_done,
+                  palette, selection)
     if interrupted:
         return say_interrupted(out, err, done_count, total)
     return EXIT_FAIL if surprises else EXIT_OK
@@ -191,9 +221,10 @@ def _write_matrix_report(path: Path, results: list[RunResult], scenarios: list[S
 def _print_matrix(as_json: bool, out: TextIO, scenarios: list[Scenario],
                   rows: list[tuple[Scenario, list[str]]], results: list[RunResult],
                   surprises: list[str], column: FirmwareColumn | None,
-                  not_done: int | None) -> None:
+                  not_done: int | None, palette: Palette, selection: str | None) -> None:
     """The matrix of the runs done; one interrupted (``not_done`` runs left) shows ``-``
-    for the cells not run (JSON: leaves them out, with ``interrupted`` and ``not_done``)."""
+    for the cells not run (JSON: leaves them out, with ``interrupted`` and ``not_done``).
+    ``selection`` is the ``-k``/``--tag`` that chose the rows (None: the whole catalog)."""
     interrupted = not_done is not None
     if as_json:
         data: dict[str, object] = {
@@ -204,7 +235,8 @@ def _print_matrix(as_json: bool, out: TextIO, scenarios: list[Scenario],
                      for s, c in rows],
             "surprises": surprises, "runs": len(results),
             "wall_s": round(sum(r.wall_s for r in results), 3),
-            **({"firmware_column": column.as_dict(scenarios)} if column else {})}
+            **({"firmware_column": column.as_dict(scenarios)} if column else {}),
+            **({"selection": selection} if selection is not None else {})}
         if interrupted:
             data.update(interrupted=True, not_done=not_done)
         out.write(json.dumps(data, indent=2) + "\n")
@@ -215,7 +247,8 @@ def _print_matrix(as_json: bool, out: TextIO, scenarios: list[Scenario],
               + " ".join(f"{p:>7}" for p in [*PROFILE_NAMES, *extra]) + "\n")
     for index, (scenario, cells) in enumerate(rows):
         shown = cells + ([column.cells[index]] if column else [])
-        out.write(f"{scenario.name:<{width}}  " + " ".join(f"{c:>7}" for c in shown) + "\n")
+        out.write(f"{scenario.name:<{width}}  " + " ".join(
+            palette.paint(f"{c:>7}", CELL_TONES.get(c, "muted")) for c in shown) + "\n")
     legend = LEGEND + (f"   {NOT_RUN} not run (interrupted)" if interrupted else "")
     out.write(f"\n{legend}\n")
     if column:
@@ -223,7 +256,10 @@ def _print_matrix(as_json: bool, out: TextIO, scenarios: list[Scenario],
     wall = sum(r.wall_s for r in results)
     out.write(f"{len(results)} runs, {wall:.2f} s of simulation wall time\n")
     for line in surprises:
-        out.write(f"UNEXPECTED: {line}\n")
+        out.write(f"{palette.paint('UNEXPECTED:', 'surprise')} {line}\n")
     if not surprises and not interrupted:
-        out.write("matrix matches the catalog: current passes everything and each release "
-                  "fails exactly the scenarios of its bugs\n")
+        chosen = (f" for the {len(scenarios)} scenarios {selection} chooses"
+                  if selection is not None else "")
+        out.write(palette.paint(f"matrix matches the catalog{chosen}: current passes "
+                                f"everything and each release fails exactly the scenarios "
+                                f"of its bugs", "pass") + "\n")

@@ -10,6 +10,7 @@ them; it runs nothing.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -20,7 +21,7 @@ from scenarios.runner import RunResult
 
 if TYPE_CHECKING:
     from scenarios.report.from_runs import FirmwareRuns
-    from scenarios.report.model import Report
+    from scenarios.report.model import Report, RunView
 
 
 def check_output_file(option: str, path: Path) -> None:
@@ -55,14 +56,19 @@ def write_junit(path: Path, text: str) -> None:
         raise UserInputError(f"--junit {path}: {exc.strerror or exc}") from None
 
 
-def write_report(path: Path, results: list[RunResult], *, title: str, matrix: bool,
-                 artifacts: Path | None, firmware: FirmwareRuns | None = None) -> None:
+def write_report(path: Path, results: Sequence[RunResult], *, title: str,
+                 matrix: bool = False, artifacts: Path | None = None,
+                 firmware: FirmwareRuns | None = None, views: Sequence[RunView] = ()) -> None:
+    """``--report FILE.html`` of any subcommand: the simulated ``results`` (with links to
+    their ``artifacts``), the grid when ``matrix``, and ready-made ``views`` (a real
+    client's connections: :mod:`scenarios.report.from_server`); an unwritable path is
+    bad input naming ``--report``."""
     # start-up: the report's views and HTML load only for --report (measured: 13 ms of
     # every `smtp-hil run` and `matrix`)
     from scenarios.report.from_runs import build_report  # start-up: see above
 
     write_html(path, build_report(results, title=title, matrix=matrix, firmware=firmware,
-                                  artifacts=artifacts, report=path))
+                                  artifacts=artifacts, report=path, views=views))
 
 
 def write_html(path: Path, report: Report) -> None:

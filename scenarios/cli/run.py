@@ -1,6 +1,6 @@
-"""``smtp-hil run``: scenarios (catalog names or .toml paths) on one release, one line (or
-one JSON object) per run as it finishes; with ``--dut`` a client program is the device
-(:mod:`scenarios.cli.run_dut`).
+"""``smtp-hil run``: scenarios (catalog names or .toml paths, or the catalog's scenarios
+chosen with ``-k``/``--tag``) on one release, one line (or one JSON object) per run as it
+finishes; with ``--dut`` a client program is the device (:mod:`scenarios.cli.run_dut`).
 
 Exit status 0 when every run passed, 1 when one failed (or was not applicable to the
 firmware, or ``--check-determinism`` found a difference), 130 on Ctrl-C after printing
@@ -21,6 +21,7 @@ from typing import Any, Final, TextIO
 from emulator.userinput import UserInputError
 from scenarios.applicability import NotApplicable
 from scenarios.artifacts import result_dict
+from scenarios.catalog import load_catalog
 from scenarios.cli import args as cliargs
 from scenarios.cli.firmware import (
     add_firmware_argument,
@@ -35,7 +36,13 @@ from scenarios.cli.outputs import (
     write_report,
     write_run_artifacts,
 )
-from scenarios.cli.progress import done_progress, progress, say_interrupted, uninterrupted
+from scenarios.cli.progress import (
+    Palette,
+    Progress,
+    add_color_argument,
+    say_interrupted,
+    uninterrupted,
+)
 from scenarios.cli.run_dut import add_dut_arguments, cmd_run_dut
 from scenarios.cli.streamrun import run_with_streamed_artifacts
 from scenarios.determinism import DeterminismCheck, DeterminismChecker
@@ -43,15 +50,26 @@ from scenarios.firmware_choice import FirmwareChoice
 from scenarios.format import Scenario
 from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import RunResult, check_runnable, resolve_scenario, run, watchable
+from scenarios.selection import select
 
 EXIT_OK, EXIT_FAIL = 0, 1
 RUN_HELP: Final = "run scenarios (catalog names or .toml paths)"
+RUN_DESCRIPTION: Final = (
+    "Run scenarios on one release of the modelled client, in virtual time, and print one "
+    "line per run: PASS or FAIL, the verdict's reason, virtual and wall time. Names are "
+    "catalog scenarios (smtp-hil list) or paths to your own scenario files; without names, "
+    "-k and --tag choose from the catalog. With --dut a client program is the device "
+    "under test, against the scenario's scripted server on a real socket.")
 
 
 def add_run_parser(subparsers: Any) -> None:
     """Add ``run`` to the ``smtp-hil`` subcommands."""
-    parser: argparse.ArgumentParser = subparsers.add_parser("run", help=RUN_HELP)
-    parser.add_argument("scenarios", nargs="+", metavar="NAME|PATH")
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "run", help=RUN_HELP, description=RUN_DESCRIPTION)
+    parser.add_argument("scenarios", nargs="*", metavar="NAME|PATH",
+                        help="catalog scenario names or scenario files (none: the catalog's "
+                             "scenarios that -k/--tag choose)")
+    cliargs.add_selection_arguments(parser)
     cliargs.add_profile_argument(parser)
     parser.add_argument("--seed", type=cliargs.seed, default=None,  # None: not given (--dut)
                         help="kernel seed, an integer >= 0 (default 0)")
@@ -67,13 +85,26 @@ def add_run_parser(subparsers: Any) -> None:
     parser.add_argument("--report", type=Path, metavar="FILE.html",
                         help="write an HTML report (one self-contained file)")
     cliargs.add_show_secrets_argument(parser)
+    add_color_argument(parser)
     add_dut_arguments(parser)
     parser.set_defaults(handler=cmd_run)
 
 
-def run_line(result: RunResult) -> str:
+def chosen_scenarios(names: list[str], keyword: str | None, tags: list[str]) -> list[Scenario]:
+    """The scenarios named (or, with none named, the catalog's), narrowed by ``-k`` and
+    ``--tag``; UserInputError when there is nothing to run."""
+    if not names and keyword is None and not tags:
+        raise UserInputError("name scenarios (catalog names or .toml files), or choose "
+                             "from the catalog with -k EXPR or --tag TAG")
+    pool = [resolve_scenario(name) for name in names] if names else load_catalog()
+    return select(pool, keyword, tags)
+
+
+def run_line(result: RunResult, palette: Palette | None = None) -> str:
     """One run as ``run`` prints it: verdict, scenario, release, reason, times."""
     verdict = "PASS" if result.passed else "FAIL"
+    if palette is not None:
+        verdict = palette.paint(verdict, "pass" if result.passed else "fail")
     label = result.profile if result.firmware == "model" else result.firmware
     fleet = f"; {result.fleet.summary()}" if result.fleet is not None else ""
     return (f"{verdict} {result.scenario.name} [{label} seed {result.seed}] "
@@ -82,12 +113,10 @@ def run_line(result: RunResult) -> str:
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    scenarios = chosen_scenarios(args.scenarios, args.keyword, args.tags)
     if args.dut is not None:
-        if args.report is not None:
-            raise UserInputError("--report does not work with --dut yet")
-        return cmd_run_dut(args, out, err)
+        return cmd_run_dut(args, scenarios, out, err)
     seed = 0 if args.seed is None else args.seed
-    scenarios: list[Scenario] = [resolve_scenario(name) for name in args.scenarios]
     firmware = resolve_cli_firmware(args.firmware)
     if args.junit is not None:
         check_output_file("--junit", args.junit)
@@ -95,44 +124,46 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         check_output_file("--report", args.report)
     if args.artifacts is not None:
         make_output_folder("--artifacts", args.artifacts)
+    palette = Palette.for_stream(out, args.color)
     results: list[RunResult] = []
     status = EXIT_OK
-    done = 0  # scenarios reported, as passed, failed or not applicable
-    try:
-        with DeterminismChecker() as checker:
-            for index, scenario in enumerate(scenarios, 1):
-                progress(err, f"[{index}/{len(scenarios)}] {scenario.name}")
-                try:
-                    check_runnable(scenario, firmware)
-                except NotApplicable as exc:  # neither a pass nor a run
-                    status = EXIT_FAIL
-                    with uninterrupted():
-                        done_progress(err)
-                        out.write((json.dumps(not_applicable_dict(exc)) if args.json
-                                   else not_applicable_line(exc)) + "\n")
-                        out.flush()
-                        done += 1
-                    continue
-                if args.check_determinism:
-                    checker.before(scenario, args.profile, seed, args.firmware)
-                written: Path | None = None
-                if _streams_artifacts(args, scenario, firmware):
-                    result, written = run_with_streamed_artifacts(
-                        scenario, args.profile, seed, firmware, args.artifacts,
-                        args.show_secrets)
-                else:
-                    result = run(scenario, args.profile, seed, firmware,
-                                 keep_trace=_views_read_the_trace(args))
-                check = checker.after(scenario, result) if args.check_determinism else None
-                if not result.passed or (check is not None and check.deterministic is False):
-                    status = EXIT_FAIL
-                with uninterrupted():  # a run is printed and counted whole
-                    done_progress(err)
-                    _report_run(args, out, result, check, written)
-                    results.append(result)
-                    done += 1
-    except KeyboardInterrupt:
-        status = say_interrupted(out, err, done, len(scenarios))
+    interrupted = False
+    with Progress(err, total=len(scenarios), command="smtp-hil run") as progress:
+        try:
+            with DeterminismChecker() as checker:
+                for scenario in scenarios:
+                    progress.start(scenario.name)
+                    try:
+                        check_runnable(scenario, firmware)
+                    except NotApplicable as exc:  # neither a pass nor a run
+                        status = EXIT_FAIL
+                        with uninterrupted(), progress.printing():
+                            out.write((json.dumps(not_applicable_dict(exc)) if args.json
+                                       else not_applicable_line(exc, palette)) + "\n")
+                            out.flush()
+                            progress.done()
+                        continue
+                    if args.check_determinism:
+                        checker.before(scenario, args.profile, seed, args.firmware)
+                    written: Path | None = None
+                    if _streams_artifacts(args, scenario, firmware):
+                        result, written = run_with_streamed_artifacts(
+                            scenario, args.profile, seed, firmware, args.artifacts,
+                            args.show_secrets)
+                    else:
+                        result = run(scenario, args.profile, seed, firmware,
+                                     keep_trace=_views_read_the_trace(args))
+                    check = checker.after(scenario, result) if args.check_determinism else None
+                    if not result.passed or (check is not None and check.deterministic is False):
+                        status = EXIT_FAIL
+                    with uninterrupted(), progress.printing():  # printed and counted whole
+                        _report_run(args, out, result, check, written, palette)
+                        results.append(result)
+                        progress.done()
+        except KeyboardInterrupt:
+            interrupted = True
+    if interrupted:
+        status = say_interrupted(out, err, progress.count, len(scenarios))
     if args.junit is not None:
         # start-up: JUnit (and the report's outcomes it uses) load only for --junit
         # (measured: 14 ms of every `smtp-hil run`)
@@ -161,7 +192,8 @@ def _streams_artifacts(args: argparse.Namespace, scenario: Scenario,
 
 
 def _report_run(args: argparse.Namespace, out: TextIO, result: RunResult,
-                check: DeterminismCheck | None, written: Path | None) -> None:
+                check: DeterminismCheck | None, written: Path | None,
+                palette: Palette) -> None:
     if args.json:
         data = result_dict(result)
         if check is not None:
@@ -169,7 +201,7 @@ def _report_run(args: argparse.Namespace, out: TextIO, result: RunResult,
             data["determinism"] = check.as_dict()
         out.write(json.dumps(data) + "\n")
     else:
-        out.write(run_line(result) + "\n")
+        out.write(run_line(result, palette) + "\n")
         for line in check.lines() if check is not None else []:
             out.write(line + "\n")
         why = why_not_reproducible(result.scenario)

@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from scenarios.cli import args as cliargs
-from scenarios.outside.serve import ServeOptions, serve
+from scenarios.cli.outputs import check_output_file, write_report
+from scenarios.cli.progress import Palette, add_color_argument
+from scenarios.outside.serve import REPORT_CONNECTIONS, ServeOptions, serve
 from scenarios.runner import resolve_scenario
 from scenarios.server.limits import ConnectionLimits
 from scenarios.server.realtime import Pacing
@@ -63,8 +65,14 @@ def _count(value: str) -> int:
 def add_serve_parser(subparsers: Any) -> None:
     """Add ``serve`` to the ``smtp-hil`` subcommands."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "serve", help="run a scenario's scripted server on a real socket, in real time")
-    parser.add_argument("scenario", metavar="NAME|PATH")
+        "serve", help="run a scenario's scripted server on a real socket, in real time",
+        description="Run a scenario's scripted server on a real socket, in real time, for a "
+                    "real board, an emulator or any SMTP client program. Prints the "
+                    "dialogue live and, whenever a client disconnects, the server-side "
+                    "verdict of that connection. Runs until Ctrl-C or SIGTERM (or the "
+                    "first client with --once).")
+    parser.add_argument("scenario", metavar="NAME|PATH",
+                        help="a catalog scenario name or a scenario file")
     parser.add_argument("--listen", type=listen_address, default=listen_address(DEFAULT_LISTEN),
                         metavar="HOST:PORT", help=f"where to listen (default {DEFAULT_LISTEN}; "
                                                   "port 0: any free port)")
@@ -77,7 +85,11 @@ def add_serve_parser(subparsers: Any) -> None:
     parser.add_argument("--seed", type=cliargs.seed, default=0, metavar="N",
                         help="seeds what the scenario's rules draw, such as a trickle's "
                              "jitter (default 0)")
+    parser.add_argument("--report", type=Path, metavar="FILE.html",
+                        help="when serve stops, write an HTML report of the connections "
+                             f"judged (the first {REPORT_CONNECTIONS})")
     cliargs.add_show_secrets_argument(parser)
+    add_color_argument(parser)
     cliargs.add_pacing_arguments(parser)
     limits = ConnectionLimits()
     parser.add_argument("--max-message-size", type=_count, metavar="BYTES",
@@ -103,6 +115,8 @@ def add_serve_parser(subparsers: Any) -> None:
 def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``smtp-hil serve``; returns the exit status."""
     host, port = args.listen
+    if args.report is not None:
+        check_output_file("--report", args.report)
     options = ServeOptions(
         host=host, port=port, tls_cert=args.tls_cert, tls_key=args.tls_key, once=args.once,
         json=args.json, show_secrets=args.show_secrets,
@@ -111,6 +125,17 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                                 max_connection_bytes=args.max_connection_size,
                                 idle_timeout_s=args.idle_timeout,
                                 max_connections=args.max_connections),
-        seed=args.seed)
-    passed = serve(resolve_scenario(args.scenario), options, out)
-    return EXIT_OK if passed else EXIT_FAIL
+        seed=args.seed, report=args.report is not None,
+        palette=Palette.for_stream(out, args.color))
+    scenario = resolve_scenario(args.scenario)
+    outcome = serve(scenario, options, out)
+    if outcome.stopped:  # what finished is printed already: say how much it was
+        err.write(f"smtp-hil serve: stopped: {outcome.judged} connection(s) judged, "
+                  f"{outcome.failed} failed\n")
+    if args.report is not None:
+        left_out = (f", {outcome.not_in_report} more not in the report"
+                    if outcome.not_in_report else "")
+        write_report(args.report, [], views=outcome.views,
+                     title=f"smtp-hil serve {scenario.name}: {outcome.judged} "
+                           f"connection(s){left_out}")
+    return EXIT_OK if outcome.passed else EXIT_FAIL

@@ -11,6 +11,10 @@ judged from the exit status (``sent``: the program must exit with a success stat
 ``command_abort``/``error``/``timeout``: with any other status, by itself: a program
 killed at the time limit never gave up, so it fails a ``timeout`` too).
 
+:func:`dut_run_view` is a run's view in the HTML report: the scripted server's view of
+the program's connections (:mod:`scenarios.report.from_server`), with how the program
+ended.
+
 This module reads the host clock and runs processes; it knows nothing about the
 simulated world or the command line.
 """
@@ -43,6 +47,8 @@ from scenarios.outside.dutsecrets import (
     scenario_secrets,
 )
 from scenarios.outside.tls import scenario_tls
+from scenarios.report.from_server import server_run_view
+from scenarios.report.model import RunView
 from scenarios.server.asyncdriver import AsyncConnection, Pacing
 from scenarios.server.asyncserver import AsyncServer
 from scenarios.server.transcript import TranscriptSink
@@ -278,6 +284,23 @@ def run_dut(dut: DutFile, scenario: Scenario, *, time_cap_s: float = DEFAULT_TIM
             pacing: Pacing | None = None) -> DutRun:
     """:func:`run_dut_async` in its own event loop."""
     return asyncio.run(run_dut_async(dut, scenario, time_cap_s=time_cap_s, pacing=pacing))
+
+
+def dut_run_view(run: DutRun) -> RunView:
+    """The run in the HTML report: what the scripted server saw of the program's
+    connections (credentials masked), the verdict, and how the program ended."""
+    lines = [line for connection in run.connections for line in connection.lines]
+    view = server_run_view(run.scenario, lines, run.verdict,
+                           run_id=f"{run.scenario.name}--dut-{run.dut.name}",
+                           column=f"dut {run.dut.name}")
+    ended = (f"killed after {run.time_limit_s:g} s (still running)" if run.killed
+             else f"exit status {run.exit_status}")
+    view.facts[:0] = [("client program", f"{run.dut.name}: {ended}"),
+                      ("wall time", f"{run.wall_s:.3f} s")]
+    tail = run.hide_secrets(run.stderr_tail())
+    if tail:
+        view.facts.append(("its standard error (end)", tail))
+    return view
 
 
 def run_dict(run: DutRun, *, show_secrets: bool = False) -> dict[str, object]:

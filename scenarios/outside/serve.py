@@ -10,6 +10,12 @@ a script may signal it as soon as it has read the ``serving`` line. A certificat
 key that cannot be used, a port that is taken, a scenario whose server does not listen:
 each is a :class:`~emulator.userinput.UserInputError` naming the option.
 
+With ``ServeOptions.report`` each judged connection also becomes a view of the HTML
+report (:func:`scenarios.report.from_server.server_run_view`), for the first
+:data:`REPORT_CONNECTIONS` connections: their dialogue is kept until they are judged
+(without a report nothing is kept). :func:`serve` returns the views in its
+:class:`ServeOutcome`; the caller writes the file.
+
 This module reads the host clock and opens sockets; it parses no command line.
 """
 
@@ -29,8 +35,11 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from emulator.userinput import UserInputError
+from scenarios.cli.progress import Palette, Tone
 from scenarios.format import Scenario
 from scenarios.outside.tls import scenario_tls
+from scenarios.report.from_server import server_run_view
+from scenarios.report.model import RunView
 from scenarios.server.asyncdriver import DEFAULT_TLS_NAMES, AsyncConnection, Pacing, host_clock
 from scenarios.server.asyncserver import AsyncServer
 from scenarios.server.limits import ConnectionLimits
@@ -45,6 +54,9 @@ from stack.tls.keylog import check_key_log_file, env_key_log_file
 ECHO_LINE_BYTES: Final = 512
 """``serve`` prints at most this much of each line it saw (RFC 5321's command line
 limit), then how many bytes it left out."""
+REPORT_CONNECTIONS: Final = 200
+"""The report holds the first this many connections (the others are counted): a report
+is for reading, and ``serve`` may see thousands."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,10 @@ class ServeOptions:
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     seed: int = 0
     """Seeds what the rules draw (a trickle's jitter)."""
+    report: bool = False
+    """Keep each judged connection's view for the HTML report."""
+    palette: Palette = field(default_factory=lambda: Palette(False))
+    """Colours for the verdicts (:mod:`scenarios.cli.progress`; none by default)."""
 
 
 def host_port(host: str, port: int) -> str:
@@ -78,11 +94,19 @@ def _socket_error(exc: OSError) -> str:
     return os.strerror(exc.errno)
 
 
-def verdict_lines(verdict: ServerVerdict) -> list[str]:
+STATUS_TONES: Final[dict[str, Tone]] = {"pass": "pass", "fail": "fail", "note": "note"}
+
+
+def verdict_lines(verdict: ServerVerdict, palette: Palette | None = None) -> list[str]:
     """The verdict's checks and notes, one indented line each."""
     width = len("not observable")
-    lines = [f"  {c.status:<{width}}  {c.name}: {c.detail}" for c in verdict.checks]
-    lines += [f"  {'note':<{width}}  {note}" for note in verdict.notes]
+    paint = palette or Palette(False)
+
+    def status(word: str) -> str:
+        return paint.paint(f"{word:<{width}}", STATUS_TONES.get(word, "muted"))
+
+    lines = [f"  {status(c.status)}  {c.name}: {c.detail}" for c in verdict.checks]
+    lines += [f"  {status('note')}  {note}" for note in verdict.notes]
     return lines
 
 
@@ -134,14 +158,27 @@ def _read_pem_file(option: str, path: Path, kind: FileKind) -> bytes:
 
 
 @dataclass
-class _Outcome:
-    passed: bool = True
-    """No connection judged so far has failed."""
+class ServeOutcome:
+    """What :func:`serve` did: the connections judged and how many failed, and (with
+    ``ServeOptions.report``) their report views."""
+
+    judged: int = 0
+    failed: int = 0
+    views: list[RunView] = field(default_factory=list)
+    not_in_report: int = 0
+    """Connections judged after the report was full (:data:`REPORT_CONNECTIONS`)."""
+    stopped: bool = False
+    """Stopped by SIGINT or SIGTERM (not by ``once``)."""
+
+    @property
+    def passed(self) -> bool:
+        """No connection judged has failed."""
+        return self.failed == 0
 
 
-def serve(scenario: Scenario, options: ServeOptions, out: TextIO) -> bool:
+def serve(scenario: Scenario, options: ServeOptions, out: TextIO) -> ServeOutcome:
     """Serve ``scenario`` until stopped (a signal, or the first client with ``once``);
-    whether every connection judged passed."""
+    what it judged."""
     if not scenario.server.listen:
         raise UserInputError(f"{scenario.name}: server.listen is false: there is nothing "
                              f"to serve")
@@ -150,14 +187,14 @@ def serve(scenario: Scenario, options: ServeOptions, out: TextIO) -> bool:
     if keylog is not None:  # the user's own file: append every session's TLS secrets
         check_key_log_file(keylog)
         tls = dataclasses.replace(tls, keylog_file=keylog)
-    outcome = _Outcome()
+    outcome = ServeOutcome()
     with contextlib.suppress(KeyboardInterrupt):  # a loop that could not take SIGINT
         asyncio.run(_serve(options, scenario, tls, ca_pem, out, outcome))
-    return outcome.passed
+    return outcome
 
 
 async def _serve(options: ServeOptions, scenario: Scenario, tls: ServerTls,
-                 ca_pem: bytes | None, out: TextIO, outcome: _Outcome) -> None:
+                 ca_pem: bytes | None, out: TextIO, outcome: ServeOutcome) -> None:
     # The signal handlers come first: from then on SIGTERM/SIGINT only set ``stop``, so
     # the temporary folder is always removed, however early the signal comes.
     stop = asyncio.get_running_loop().create_future()
@@ -171,7 +208,7 @@ async def _serve(options: ServeOptions, scenario: Scenario, tls: ServerTls,
 
 
 async def _serve_until_stopped(options: ServeOptions, scenario: Scenario, tls: ServerTls,
-                               ca_file: Path | None, out: TextIO, outcome: _Outcome,
+                               ca_file: Path | None, out: TextIO, outcome: ServeOutcome,
                                stop: asyncio.Future[None]) -> None:
     def show(line: TranscriptLine) -> None:
         secrets, limit = options.show_secrets, ECHO_LINE_BYTES
@@ -183,7 +220,7 @@ async def _serve_until_stopped(options: ServeOptions, scenario: Scenario, tls: S
                 _write(out, f"[c{line.connection}] {text}")
 
     server = AsyncServer(scenario.server_config(), tls=tls, pacing=options.pacing,
-                         on_line=show, limits=options.limits, keep_lines=False,
+                         on_line=show, limits=options.limits, keep_lines=options.report,
                          seed=options.seed)
     host, port = options.host, options.port
     try:
@@ -211,12 +248,17 @@ async def _serve_until_stopped(options: ServeOptions, scenario: Scenario, tls: S
             await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             if not finished.done():
                 finished.cancel()
+                outcome.stopped = True
                 return
             connection = finished.result()
             del finished  # it holds the connection too
             held = connection.engine.observations.data_bytes
-            if not _print_verdict(options, scenario, connection, out):
-                outcome.passed = False
+            verdict = _print_verdict(options, scenario, connection, out)
+            outcome.judged += 1
+            outcome.failed += not verdict.passed
+            if options.report:
+                _keep_view(scenario, connection, verdict, outcome)
+                server.keep_lines = len(outcome.views) < REPORT_CONNECTIONS
             server.release(connection)  # judged: nothing of it is kept
             del connection
             if held >= TRIM_AFTER_BYTES:  # once asyncio has let go of it too
@@ -227,9 +269,23 @@ async def _serve_until_stopped(options: ServeOptions, scenario: Scenario, tls: S
         await server.close()
 
 
+def _keep_view(scenario: Scenario, connection: AsyncConnection, verdict: ServerVerdict,
+               outcome: ServeOutcome) -> None:
+    """The connection's report view, while the report has room (its lines go with it)."""
+    if len(outcome.views) >= REPORT_CONNECTIONS or not connection.lines:
+        outcome.not_in_report += 1
+        return
+    view = server_run_view(scenario, connection.lines, verdict,
+                           run_id=f"{scenario.name}--serve--c{connection.index}",
+                           column=f"serve, connection {connection.index}")
+    view.facts.append(("client", connection.peer))
+    outcome.views.append(view)
+    connection.lines.clear()
+
+
 def _print_verdict(options: ServeOptions, scenario: Scenario, connection: AsyncConnection,
-                   out: TextIO) -> bool:
-    """Judge the connection that ended and print its verdict; whether it passed."""
+                   out: TextIO) -> ServerVerdict:
+    """Judge the connection that ended and print its verdict."""
     verdict = judge_server(scenario, [connection.engine], now=host_clock())
     if options.json:
         _write(out, json.dumps({"type": "verdict", "scenario": scenario.name,
@@ -237,12 +293,13 @@ def _print_verdict(options: ServeOptions, scenario: Scenario, connection: AsyncC
                                 "peer": connection.peer, **verdict.as_dict(),
                                 "observed": summary([connection.engine])}))
     else:
-        word = "PASS" if verdict.passed else "FAIL"
+        word = options.palette.paint("PASS" if verdict.passed else "FAIL",
+                                     "pass" if verdict.passed else "fail")
         _write(out, f"{word} {scenario.name} (server side, connection "
                     f"{connection.index} from {connection.peer}): {verdict.reason}")
-        for line in verdict_lines(verdict):
+        for line in verdict_lines(verdict, options.palette):
             _write(out, line)
-    return verdict.passed
+    return verdict
 
 
 def _stop_on_signals(stop: asyncio.Future[None]) -> None:

@@ -211,10 +211,11 @@ def matrix_grid(results: Sequence[RunResult], columns: Sequence[str] = PROFILE_N
 
 def build_report(results: Sequence[RunResult], *, title: str, matrix: bool = False,
                  firmware: FirmwareRuns | None = None, artifacts: Path | None = None,
-                 report: Path | None = None) -> Report:
+                 report: Path | None = None, views: Sequence[RunView] = ()) -> Report:
     """The report of ``results`` (and of the ``firmware`` column's runs): their views,
-    and the matrix grid when ``matrix``."""
+    then the ready-made ``views`` (a real client's, :mod:`scenarios.report.from_server`),
+    and the matrix grid of ``results`` when ``matrix``."""
     every = [*results, *(firmware.runs if firmware else ())]
-    views = tuple(run_view(r, artifacts=artifacts, report=report) for r in every)
+    runs = tuple(run_view(r, artifacts=artifacts, report=report) for r in every)
     grid = matrix_grid(results, firmware=firmware) if matrix else None
-    return Report(title=title, runs=views, matrix=grid)
+    return Report(title=title, runs=(*runs, *views), matrix=grid)

@@ -92,11 +92,6 @@ def test_unwritable_output_paths_exit_2_before_anything_runs(
     assert err == f"smtp-hil: {option} {path}: {problem}\n"
 
 
-def test_a_report_with_a_client_program_is_refused_for_now() -> None:
-    code, out, err = _run("run", "starttls", "--dut", "curl", "--report", "x.html")
-    assert (code, out, err) == (2, "", "smtp-hil: --report does not work with --dut yet\n")
-
-
 def test_matrix_checks_its_golden_path_before_running(tmp_path: Path) -> None:
     code, out, err = _run("matrix", "--write-golden", "/nonexistent-smtp-hil-dir/g.toml")
     assert (code, out) == (2, "")

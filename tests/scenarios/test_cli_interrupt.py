@@ -173,3 +173,37 @@ def test_ctrl_c_while_the_command_line_is_imported_exits_130_without_a_traceback
 def test_the_console_script_is_the_entry_module() -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["smtp-hil"] == "scenarios.cli.entry:main"
+
+
+def test_run_with_a_client_program_interrupted_kills_it_and_exits_130(
+        tmp_path: Path) -> None:
+    """Ctrl-C while a client program runs: the program's process group is killed, the
+    command says how far it got and exits 130."""
+    pids = tmp_path / "pids"
+    dut = tmp_path / "hang.toml"
+    dut.write_text(f'[client]\nname = "hang"\ncommand = ["sh", "-c", '
+                   f'"sleep 300 & echo $! > {pids}; echo $$ >> {pids}; wait"]\n'
+                   f'[client.security]\nnone = []\n')
+    primary, secondary = os.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "scenarios.cli", "run", "date-header",
+                             "blank-line-truncation", "--dut", str(dut)], cwd=tmp_path,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=secondary, env=ENV)
+    os.close(secondary)
+    deadline = time.monotonic() + GUARD_S
+    while not (pids.exists() and len(pids.read_text().split()) == 2):
+        assert time.monotonic() < deadline and proc.poll() is None, "the program never ran"
+        time.sleep(0.05)
+    started = [int(pid) for pid in pids.read_text().split()]
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=GUARD_S)
+    tty = _drain(primary).decode(errors="replace")
+    os.close(primary)
+    assert proc.returncode == 130, tty
+    assert out == b""
+    assert "Traceback" not in tty
+    lines = [line for line in re.split(r"\r\n|\r\x1b\[K|\n", tty) if line]
+    assert lines[-1] == "smtp-hil: interrupted: 0 of 2 runs done, 2 not done", lines
+    for pid in started:  # the program and what it started are gone
+        assert not Path(f"/proc/{pid}").exists() or "\nState:\tZ" in Path(
+            f"/proc/{pid}/status").read_text()
