@@ -1,11 +1,20 @@
 """The pytest plugin: a team's own scenario tests, run against a chosen release.
 
 Registered through the ``pytest11`` entry point (``smtp_hil``), so installing the project
-is enough. It adds two options and four fixtures:
+is enough. It adds options, ini settings, four fixtures and a marker:
 
-- ``--hil-profile NAME`` (default ``current``) and ``--hil-seed N`` (default 0): the
-  release and seed every run of the session uses unless a test says otherwise; the
-  fixtures ``hil_profile`` and ``hil_seed`` hold them.
+- ``--hil-profile NAME`` (or the ini setting ``hil_profile``; default ``current``) and
+  ``--hil-seed N`` (ini ``hil_seed``; default 0): the release and seed every run of the
+  session uses unless a test says otherwise; the session-scoped fixtures ``hil_profile``
+  and ``hil_seed`` hold them. ``--hil-profile all`` (or ``2.4,current``, a list) runs
+  every test that uses ``hil_profile`` (``hil_run``, ``hil_board`` and ``hil_server``
+  do) once per release, in one pytest run: ``test_x[2.4]``, ``test_x[current]``. A
+  test can do the same for itself with ``@pytest.mark.parametrize("hil_profile",
+  HIL_PROFILES)``.
+- ``@pytest.mark.hil_reproduces("blank-line-truncation")``: the catalog says the named
+  scenarios fail on some releases (``reproduces``); on those releases the test is an
+  expected failure (``xfail``, strict: a pass there fails the test), with the changelog
+  line as the reason; on the others it must pass.
 - ``--hil-firmware model|lwip|PATH.so``: the firmware ``hil_run`` runs on (the
   ``hil_firmware`` fixture; :mod:`scenarios.pytest_firmware`).
 - ``--hil-show-secrets``: credentials in clear in the artifacts and failure texts
@@ -25,7 +34,10 @@ is enough. It adds two options and four fixtures:
 :func:`assert_passed` fails a test with the verdict's reasons and the last lines of the
 transcript. When a test that ran scenarios fails, the artifacts of its runs (transcript,
 trace, pcap, result JSON) are written under pytest's temporary directory; their paths
-go into the assertion message, into a report section and into the terminal summary.
+go into the assertion message, into a report section, into the test report's
+``user_properties`` (``smtp-hil artifacts``: JUnit XML shows them as properties) and
+into the terminal summary, which is made from the reports, so it survives ``pytest -n``
+(pytest-xdist: the reports come back from the workers).
 
 Pytest loads this plugin in every session of every project that has smtp-hil installed,
 so it imports the simulation only when a fixture or a failure needs it: importing this
@@ -48,7 +60,7 @@ import pytest
 from emulator.units import MINUTE
 from scenarios.pytest_firmware import add_firmware_option, check_firmware_option, run_on_firmware
 from scenarios.pytest_firmware import hil_firmware as hil_firmware  # the fixture, registered
-from smtp.profiles import check_profile_name
+from smtp.profiles import PROFILE_NAMES, check_profile_name
 
 if TYPE_CHECKING:
     from emulator.board import Board
@@ -67,6 +79,13 @@ if TYPE_CHECKING:
 
 #: How many transcript lines an assertion failure shows.
 TRANSCRIPT_TAIL = 15
+#: Every release, oldest first: ``@pytest.mark.parametrize("hil_profile", HIL_PROFILES)``.
+HIL_PROFILES = PROFILE_NAMES
+#: ``--hil-profile all``.
+ALL = "all"
+#: The name of the user property that carries a failing test's artifacts folder.
+ARTIFACTS_PROPERTY = "smtp-hil artifacts"
+MARKER = "hil_reproduces"
 
 _BENCH_SCENARIO = '''
 [scenario]
@@ -284,40 +303,140 @@ class HilBoard:
 # Options, fixtures and reporting
 
 _RUNNER = pytest.StashKey[HilRunner]()
-_ARTIFACTS = pytest.StashKey[list[tuple[str, Path]]]()
+_PROFILES = pytest.StashKey[tuple[str, ...]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("smtp-hil", "smtp-hil scenarios")
-    group.addoption("--hil-profile", default="current", metavar="RELEASE",
-                    help="release profile the scenarios run on (default: current)")
-    group.addoption("--hil-seed", default=0, type=int, metavar="N",
-                    help="seed of every run's kernel (default: 0)")
+    group.addoption("--hil-profile", default=None, metavar="RELEASE",
+                    help="release profile the scenarios run on: a release, a comma-separated "
+                         "list or 'all' (each test once per release); default: the "
+                         "hil_profile ini setting, else current")
+    group.addoption("--hil-seed", default=None, type=int, metavar="N",
+                    help="seed of every run's kernel (default: the hil_seed ini setting, "
+                         "else 0)")
     group.addoption("--hil-show-secrets", action="store_true",
                     help="credentials in clear in the artifacts and failure texts of "
                          "failing tests (hidden by default)")
     add_firmware_option(group, parser)
+    parser.addini("hil_profile", default="current",
+                  help="smtp-hil: the release profile (or list, or 'all') of the session")
+    parser.addini("hil_seed", default="0", help="smtp-hil: the seed of every run's kernel")
+
+
+def profiles_of(setting: str) -> tuple[str, ...]:
+    """``all``, ``2.4`` or ``2.4,current`` as release names (ValueError naming an unknown
+    one)."""
+    if setting.strip() == ALL:
+        return tuple(PROFILE_NAMES)
+    names = tuple(part.strip() for part in setting.split(",") if part.strip())
+    if not names:
+        raise ValueError(f"expected a release, a comma-separated list or 'all', "
+                         f"got {setting!r}")
+    return tuple(check_profile_name(name) for name in names)
+
+
+def _seed(config: pytest.Config) -> int:
+    option = config.getoption("hil_seed")
+    return int(option if option is not None else config.getini("hil_seed"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    option = config.getoption("hil_profile")
+    where = "--hil-profile" if option is not None else "hil_profile (ini)"
     try:
-        check_profile_name(config.getoption("hil_profile"))
+        config.stash[_PROFILES] = profiles_of(str(option if option is not None
+                                                  else config.getini("hil_profile")))
     except ValueError as exc:
-        raise pytest.UsageError(f"--hil-profile: {exc}") from None
+        raise pytest.UsageError(f"{where}: {exc}") from None
+    try:
+        if _seed(config) < 0:
+            raise ValueError
+    except ValueError:
+        raise pytest.UsageError(f"hil_seed: expected an integer >= 0, got "
+                                f"{config.getini('hil_seed')!r}") from None
     check_firmware_option(config)
-    config.stash[_ARTIFACTS] = []
+    config.pluginmanager.register(ArtifactsSummary(), "smtp-hil-artifacts-summary")
+    config.addinivalue_line(
+        "markers", f"{MARKER}(*scenarios): the named catalog scenarios (or scenario files) "
+                   "fail on some releases (their 'reproduces'); on those the test is an "
+                   "expected failure (xfail, strict). smtp-hil's pytest plugin.")
 
 
-@pytest.fixture
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One test per release when the session asks for several (``--hil-profile all``)."""
+    profiles = metafunc.config.stash.get(_PROFILES, ("current",))
+    if len(profiles) < 2 or "hil_profile" not in metafunc.fixturenames:
+        return
+    if any("hil_profile" in _argnames(mark)
+           for mark in metafunc.definition.iter_markers("parametrize")):
+        return  # the test chose its releases itself
+    metafunc.parametrize("hil_profile", profiles, scope="session")
+
+
+def _argnames(mark: pytest.Mark) -> list[str]:
+    names = mark.args[0] if mark.args else mark.kwargs.get("argnames", ())
+    return [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+
+
+def _item_profile(item: pytest.Item) -> str | None:
+    """The release ``item`` runs on: its parameter, else the session's one release."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "hil_profile" in callspec.params:
+        return str(callspec.params["hil_profile"])
+    profiles = item.config.stash[_PROFILES]
+    return profiles[0] if len(profiles) == 1 else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``hil_reproduces``: an expected failure on the releases the scenarios fail on."""
+    for item in items:
+        marks = list(item.iter_markers(MARKER))
+        if not marks:
+            continue
+        names = [str(name) for mark in marks for name in mark.args]
+        if not names:
+            raise pytest.UsageError(f"{item.nodeid}: {MARKER} names no scenario")
+        if "hil_profile" not in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid}: {MARKER} needs the test to use "
+                                    f"hil_profile (or hil_run, hil_board, hil_server)")
+        profile = _item_profile(item)
+        if profile is None:
+            continue
+        lines = _reproduced_on(item.nodeid, names, profile)
+        if lines:
+            item.add_marker(pytest.mark.xfail(
+                strict=True, reason=f"reproduces on {profile}: {'; '.join(lines)}"))
+
+
+def _reproduced_on(nodeid: str, names: list[str], profile: str) -> list[str]:
+    """The changelog lines by which ``names`` fail on ``profile`` (none: it must pass)."""
+    # start-up: imported when used (see the module docstring)
+    from emulator.userinput import UserInputError
+    from scenarios.runner import resolve_scenario
+
+    lines = []
+    for name in names:
+        try:
+            scenario = resolve_scenario(name)
+        except UserInputError as exc:
+            raise pytest.UsageError(f"{nodeid}: {MARKER}: {'; '.join(exc.problems)}") from None
+        lines += [entry.changelog for entry in scenario.reproduces if profile in entry.profiles]
+    return lines
+
+
+@pytest.fixture(scope="session")
 def hil_profile(request: pytest.FixtureRequest) -> str:
-    """The release given with ``--hil-profile`` (default ``current``)."""
-    return str(request.config.getoption("hil_profile"))
+    """The release given with ``--hil-profile`` or the ``hil_profile`` ini setting
+    (default ``current``); one test per release when several are given."""
+    profiles = request.config.stash[_PROFILES]
+    return profiles[0]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def hil_seed(request: pytest.FixtureRequest) -> int:
-    """The seed given with ``--hil-seed`` (default 0)."""
-    return int(request.config.getoption("hil_seed"))
+    """The seed given with ``--hil-seed`` or the ``hil_seed`` ini setting (default 0)."""
+    return _seed(request.config)
 
 
 @pytest.fixture
@@ -384,7 +503,8 @@ def pytest_runtest_makereport(item: pytest.Item,
     if runner is None or not failed or not runner.results:
         return (yield)
     error = call.excinfo.value if call.excinfo is not None else None
-    lines = []
+    lines: list[str] = []
+    written: list[str] = []
     for result in runner.results:
         what = (f"{'pass' if result.passed else 'FAIL'} {result.scenario.name} "
                 f"[{_ran_on(result)} seed {result.seed}]")
@@ -394,7 +514,7 @@ def pytest_runtest_makereport(item: pytest.Item,
             lines.append(f"{what}: artifacts not written: {type(exc).__name__}: {exc}")
             continue
         lines.append(f"{what}: {path}")
-        item.config.stash[_ARTIFACTS].append((item.nodeid, path))
+        written.append(str(path))
         if isinstance(error, ScenarioFailed) and error.result is result:
             if runner.show_secrets:
                 error.show_secrets()
@@ -404,13 +524,30 @@ def pytest_runtest_makereport(item: pytest.Item,
                if not r.passed and id(r) not in described]
     report = yield
     report.sections.append(("smtp-hil artifacts", "\n".join(lines + details)))
+    if not hasattr(report, "wasxfail"):  # an expected failure is not a failing test
+        found = [(ARTIFACTS_PROPERTY, path) for path in written]
+        report.user_properties.extend(found)  # the summary's
+        item.user_properties.extend(found)  # the teardown report's: JUnit XML reads those
     return report
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    written = terminalreporter.config.stash.get(_ARTIFACTS, [])
-    if not written:
-        return
-    terminalreporter.section("smtp-hil artifacts of failing tests")
-    for nodeid, path in written:
-        terminalreporter.line(f"{nodeid}: {path}")
+class ArtifactsSummary:
+    """Collects the artifacts of failing tests from the test reports and prints them at
+    the end. Under ``pytest -n`` the reports come back from the workers, and the hooks
+    run in the controller, where the summary is printed."""
+
+    def __init__(self) -> None:
+        self.written: list[tuple[str, str]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call":
+            self.written += [(report.nodeid, str(value))
+                             for name, value in report.user_properties
+                             if name == ARTIFACTS_PROPERTY]
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if not self.written:
+            return
+        terminalreporter.section("smtp-hil artifacts of failing tests")
+        for nodeid, path in self.written:
+            terminalreporter.line(f"{nodeid}: {path}")

@@ -181,3 +181,105 @@ def test_credentials_are_hidden_in_failure_texts_and_artifacts_unless_asked(
         assert "C: AUTH PLAIN <credentials hidden, 28 bytes>" in out
         assert PLAIN_BLOB not in written and "s3cret-pump7" not in written
         assert PLAIN_BLOB.encode().hex() not in written
+
+
+# ---- releases for the whole session, one test per release, expected failures ----------
+
+ON_EVERY_RELEASE = '''
+import pytest
+
+from scenarios.pytest_plugin import assert_passed
+
+
+@pytest.mark.hil_reproduces("blank-line-truncation")
+def test_blank_lines_survive(hil_run):
+    assert_passed(hil_run("blank-line-truncation"))
+
+
+def test_which_release(hil_profile):
+    assert hil_profile
+'''
+
+
+def test_hil_profile_all_runs_each_test_on_every_release(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_releases=ON_EVERY_RELEASE)
+    result = pytester.runpytest(*PLUGINS, "--hil-profile", "all", "-v", "-rx")
+    # blank-line-truncation reproduces on 1.0 ... 2.4 (the catalog): expected failures
+    result.assert_outcomes(passed=2 + 8, xfailed=6)
+    result.stdout.fnmatch_lines([
+        "*test_blank_lines_survive?1.0? XFAIL*",
+        "*test_which_release?2.0? PASSED*",
+        "*test_blank_lines_survive?2.4? XFAIL*",
+        "*test_blank_lines_survive?2.5? PASSED*",
+        "*test_blank_lines_survive?current? PASSED*",
+        "XFAIL *test_blank_lines_survive?2.4?* - reproduces on 2.4: Truncated messages that "
+        "contained blank line*",
+    ])
+
+
+def test_a_list_of_releases_and_the_ini_setting(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_releases=ON_EVERY_RELEASE)
+    result = pytester.runpytest(*PLUGINS, "--hil-profile", "2.4, current", "-v")
+    result.assert_outcomes(passed=3, xfailed=1)
+    pytester.makeini("[pytest]\nhil_profile = 2.4\nhil_seed = 5\n")
+    pytester.makepyfile(test_ini="""
+        def test_ini(hil_run, hil_profile, hil_seed):
+            result = hil_run("date-header")
+            assert (hil_profile, hil_seed, result.profile, result.seed) == ("2.4", 5, "2.4", 5)
+    """)
+    result = pytester.runpytest(*PLUGINS, "test_ini.py")
+    result.assert_outcomes(passed=1)
+    result = pytester.runpytest(*PLUGINS, "test_releases.py", "-v")
+    result.assert_outcomes(passed=1, xfailed=1)  # the ini's 2.4: an expected failure
+    result = pytester.runpytest(*PLUGINS, "test_releases.py", "--hil-profile", "current")
+    result.assert_outcomes(passed=2)  # the option wins over the ini setting
+
+
+def test_an_expected_failure_that_passes_fails_the_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_wrong="""
+        import pytest
+
+        @pytest.mark.hil_reproduces("blank-line-truncation")
+        def test_claims_a_bug_it_never_shows(hil_profile):
+            pass
+    """)
+    result = pytester.runpytest(*PLUGINS, "--hil-profile", "2.4")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*XPASS(strict)*reproduces on 2.4*"])
+
+
+@pytest.mark.parametrize(("test", "message"), [
+    ('@pytest.mark.hil_reproduces("no-such-scenario")\ndef test_x(hil_profile): pass',
+     "*test_x: hil_reproduces: *no-such-scenario*"),
+    ('@pytest.mark.hil_reproduces()\ndef test_x(hil_profile): pass',
+     "*test_x: hil_reproduces names no scenario"),
+    ('@pytest.mark.hil_reproduces("starttls")\ndef test_x(): pass',
+     "*test_x: hil_reproduces needs the test to use hil_profile*"),
+])
+def test_a_marker_that_cannot_be_honoured_is_a_usage_error(
+        pytester: pytest.Pytester, test: str, message: str) -> None:
+    pytester.makepyfile(test_marker="import pytest\n\n" + test + "\n")
+    result = pytester.runpytest(*PLUGINS)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_the_artifacts_summary_survives_xdist(pytester: pytest.Pytester) -> None:
+    """``pytest -n 2``: the tests run in worker processes, the summary is printed by the
+    controller from the reports the workers send back."""
+    pytester.makepyfile(test_team=TEAM_TESTS)
+    junit = pytester.path / "junit.xml"
+    result = pytester.runpytest_subprocess("-p", "no:hypothesispytest", "-n", "2",
+                                           "--hil-profile", "2.2,2.3,2.4", "-k",
+                                           "blank_lines or profile_and_seed",
+                                           "--junitxml", str(junit))
+    result.assert_outcomes(passed=3, failed=3)
+    out = result.stdout.str()
+    assert "2 workers" in out, out  # it did run under xdist
+    summary = out[out.index("smtp-hil artifacts of failing tests"):]
+    listed = re.findall(r"^(test_team\.py::\S+): (\S+)$", summary, re.MULTILINE)
+    assert sorted(node for node, _ in listed) == [
+        f"test_team.py::test_blank_lines_survive[{release}]"
+        for release in ("2.2", "2.3", "2.4")]
+    assert all((Path(path) / "result.json").is_file() for _, path in listed)
+    assert 'name="smtp-hil artifacts"' in junit.read_text()
