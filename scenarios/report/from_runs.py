@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import quote
 
+from emulator.firmware import TimedEvent
 from emulator.trace import TraceRecord
 from emulator.units import SECOND, format_us
 from scenarios.artifacts import run_dirname, transcript_lines
@@ -43,9 +44,11 @@ from scenarios.report.model import (
 )
 from scenarios.report.tcpview import tcp_view
 from scenarios.runner import RunResult
+from scenarios.server.mailbox import Observations, ReceivedMail
 from scenarios.verdict.server import observation_notes
 from smtp.events import Timeout, describe
 from smtp.profiles import PROFILE_NAMES
+from stack.pool import PoolStats
 
 ARTIFACT_FILES: Final = (
     ("capture.pcap", "capture (pcap)"),
@@ -107,10 +110,10 @@ def artifact_links(result: RunResult, artifacts: Path, report: Path) -> list[Art
     return links
 
 
-def _timer_marks(result: RunResult) -> list[ExtraMark]:
+def timer_marks(events: Sequence[TimedEvent]) -> list[ExtraMark]:
     """Where each SMTP command timer that fired was started (it ran ``after_us``)."""
     marks: list[ExtraMark] = []
-    for timed in result.events:
+    for timed in events:
         event = timed.event
         if isinstance(event, Timeout):
             marks.append((timed.t_us - event.after_us, "client", "timer",
@@ -119,25 +122,36 @@ def _timer_marks(result: RunResult) -> list[ExtraMark]:
     return marks
 
 
-def _facts(result: RunResult) -> list[tuple[str, str]]:
-    pool = result.pool
+def device_facts(*, virtual_us: int, seed: int, trace_sha256: str,
+                 mailbox: Sequence[ReceivedMail], pool: PoolStats, pool_in_use_at_end: int,
+                 watchdog_resets: int, observations: Sequence[Observations]
+                 ) -> list[tuple[str, str]]:
+    """The facts of a simulated device's run: time, seed, hash, mails, pool, watchdog."""
     facts = [
-        ("virtual time", f"{format_us(result.virtual_us)} s"),
-        ("wall time", f"{result.wall_s:.3f} s"),
-        ("seed", str(result.seed)),
-        ("trace SHA-256", result.trace_sha256),
+        ("virtual time", f"{format_us(virtual_us)} s"),
+        ("seed", str(seed)),
+        ("trace SHA-256", trace_sha256),
         ("mails received", ", ".join(f"{m.size} bytes via {m.via}"
-                                     for m in result.mailbox) or "none"),
+                                     for m in mailbox) or "none"),
         ("buffer pool", f"{pool.count} buffers, peak {pool.peak_in_use} in use, "
                         f"{pool.failed_allocations} failed allocation(s), "
                         f"{pool.frames_dropped} frame(s) dropped, "
-                        f"{result.pool_in_use_at_end} in use at the end"),
-        ("watchdog resets", str(result.watchdog_resets)),
+                        f"{pool_in_use_at_end} in use at the end"),
+        ("watchdog resets", str(watchdog_resets)),
     ]
-    tls = [f"{o.tls_version} {o.tls_cipher}" for o in result.server_side.observations
-           if o.tls_established]
+    tls = [f"{o.tls_version} {o.tls_cipher}" for o in observations if o.tls_established]
     if tls:
         facts.append(("TLS", ", ".join(tls)))
+    return facts
+
+
+def _facts(result: RunResult) -> list[tuple[str, str]]:
+    facts = device_facts(virtual_us=result.virtual_us, seed=result.seed,
+                         trace_sha256=result.trace_sha256, mailbox=result.mailbox,
+                         pool=result.pool, pool_in_use_at_end=result.pool_in_use_at_end,
+                         watchdog_resets=result.watchdog_resets,
+                         observations=result.server_side.observations)
+    facts.insert(1, ("wall time", f"{result.wall_s:.3f} s"))
     return facts
 
 
@@ -148,7 +162,7 @@ def run_view(result: RunResult, *, artifacts: Path | None = None,
     records: Sequence[TraceRecord] = report_records(result.trace)
     terminal = (result.terminal.t_us, describe(result.terminal.event)) \
         if result.terminal else None
-    rows, omitted = dialogue_rows(records, terminal=terminal, extra=_timer_marks(result))
+    rows, omitted = dialogue_rows(records, terminal=terminal, extra=timer_marks(result.events))
     scenario = result.scenario
     reproduces = [r.changelog + (f" ({r.why})" if r.why else "")
                   for r in scenario.meta.reproduces if result.profile in r.profiles]

@@ -77,7 +77,7 @@ def _chip(outcome: Outcome, count: int) -> str:
 def _legend() -> str:
     return "".join(
         f'<span class="legend-item"><span class="cell o-{o.value}">{o.letter}</span>'
-        f"{escape(o.words)}</span>" for o in Outcome)
+        f"{escape(o.words)}</span>" for o in Outcome if o is not Outcome.NO_VERDICT)
 
 
 def _matrix(grid: MatrixGrid) -> str:

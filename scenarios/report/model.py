@@ -43,6 +43,9 @@ class Outcome(enum.Enum):
     ``current`` would be, never a surprise (the catalog says nothing about it)."""
     NOT_APPLICABLE = "not-applicable"
     """The scenario needs something this firmware does not have: no run."""
+    NO_VERDICT = "no-verdict"
+    """A board driven by keywords (Robot): no scenario verdict; the test's own assertions
+    judge it. Never in a matrix."""
 
     @property
     def letter(self) -> str:
@@ -60,7 +63,8 @@ class Outcome(enum.Enum):
 
 _LETTERS: Mapping[Outcome, str] = {
     Outcome.PASS: ".", Outcome.REPRODUCES: "x", Outcome.UNEXPECTED_FAIL: "F",
-    Outcome.UNEXPECTED_PASS: "P", Outcome.FAILS: "f", Outcome.NOT_APPLICABLE: "-"}
+    Outcome.UNEXPECTED_PASS: "P", Outcome.FAILS: "f", Outcome.NOT_APPLICABLE: "-",
+    Outcome.NO_VERDICT: "~"}
 _WORDS: Mapping[Outcome, str] = {
     Outcome.PASS: "passes",
     Outcome.REPRODUCES: "fails as the catalog says (the bug reproduces)",
@@ -68,6 +72,7 @@ _WORDS: Mapping[Outcome, str] = {
     Outcome.UNEXPECTED_PASS: "passes although the catalog says it fails",
     Outcome.FAILS: "fails (the client's own result, not a surprise)",
     Outcome.NOT_APPLICABLE: "not applicable to this firmware",
+    Outcome.NO_VERDICT: "no verdict: driven by keywords, the test's assertions judge it",
 }
 
 

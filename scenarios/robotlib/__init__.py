@@ -17,9 +17,9 @@ components' business.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal, get_args
 
-from scenarios.robotlib.context import LibraryComponent, LibraryContext
+from scenarios.robotlib.context import Holdings, LibraryComponent, LibraryContext
 from scenarios.robotlib.keywords.artifacts import ArtifactKeywords
 from scenarios.robotlib.keywords.board import BoardKeywords
 from scenarios.robotlib.keywords.console import ConsoleKeywords
@@ -30,6 +30,9 @@ from scenarios.robotlib.keywords.server import ServerKeywords
 
 __all__ = ["SmtpHilLibrary"]
 __version__ = "0.1.0"
+
+AutoClosingLevel = Literal["TEST", "SUITE"]
+AUTO_CLOSING_LEVELS: Final = get_args(AutoClosingLevel)
 
 
 class SmtpHilLibrary:
@@ -51,8 +54,31 @@ class SmtpHilLibrary:
     | *** Settings ***
     | Library    scenarios.robotlib.SmtpHilLibrary
 
-    The project must be importable (``pip install -e .`` does it). One library instance
-    serves one suite.
+    ``pip install smtp-hil[robot]`` installs the library with Robot Framework. The shared
+    keywords of the project's own suites come with it, as a resource file found through
+    the module search path:
+
+    | *** Settings ***
+    | Resource    scenarios/robotlib/resources/smtp_hil.resource
+
+    = Tests do not leak into each other =
+
+    One library instance serves one suite, and by default
+    (``auto_closing_level=TEST``) what a test sets up is shut down when the test ends,
+    after its teardown: the board it booted (`Shut Down Emulated Board`), the scenario
+    it ran, the server it started on a socket (`Stop Scenario Server`), the consoles it
+    opened (`Close Console`), and the scenario it chose. What a suite setup set up stays
+    for every test of the suite. So each test can start its own scenario server and boot
+    its own board, with no teardown:
+
+    | *** Test Cases *** | | |
+    | First | `Start Scenario Server` | starttls |
+    | | `Boot Emulated Board` | profile=current |
+    | Second | `Start Scenario Server` | blank-line-truncation |
+    | | `Boot Emulated Board` | profile=2.4 |
+
+    ``auto_closing_level=SUITE`` keeps everything until the suite ends (a board booted in
+    one test is still booted in the next; shut it down with `Shut Down Emulated Board`).
 
     = Time =
 
@@ -113,8 +139,9 @@ class SmtpHilLibrary:
 
     == Artifacts ==
 
-    `Save Artifacts` writes the transcript, the trace and a pcap of the run under
-    ``${OUTPUT DIR}/artifacts/<test name>/`` and links them in the log; `Transcript Should
+    `Save Artifacts` writes the transcript, the trace, a pcap, the TLS key log and the
+    HTML report of the test's runs under ``${OUTPUT DIR}/artifacts/<test name>/`` and
+    links them in the log (`Save Report` writes only the report); `Transcript Should
     Contain` checks the SMTP dialogue.
 
     == Explore ==
@@ -164,16 +191,26 @@ class SmtpHilLibrary:
     ROBOT_LIBRARY_VERSION = __version__
     ROBOT_LIBRARY_DOC_FORMAT = "ROBOT"
 
-    def __init__(self, output_dir: str | None = None, show_secrets: bool = False) -> None:
+    def __init__(self, output_dir: str | None = None, show_secrets: bool = False,
+                 auto_closing_level: AutoClosingLevel = "TEST") -> None:
         """``output_dir`` is where artifacts go when Robot is not running (Python use);
         under Robot they go to ``${OUTPUT DIR}``. Credentials (AUTH payloads, the LOGIN
         lines) are hidden in transcripts and saved artifacts (``AUTH PLAIN <credentials
         hidden, 28 bytes>``, ``*`` in the trace lines and the pcap) unless
-        ``show_secrets`` is true.
+        ``show_secrets`` is true. ``auto_closing_level``: ``TEST`` (default) shuts down
+        what a test set up when it ends, ``SUITE`` keeps it until the suite ends (see
+        `Tests do not leak into each other`).
 
         | Library | scenarios.robotlib.SmtpHilLibrary | |
         | Library | scenarios.robotlib.SmtpHilLibrary | show_secrets=${TRUE} |
+        | Library | scenarios.robotlib.SmtpHilLibrary | auto_closing_level=SUITE |
         """
+        level = str(auto_closing_level).upper()
+        if level not in AUTO_CLOSING_LEVELS:
+            raise ValueError(f"auto_closing_level: expected one of "
+                             f"{', '.join(AUTO_CLOSING_LEVELS)}, got {auto_closing_level!r}")
+        self.auto_closing_level = level
+        self._held: tuple[Holdings, frozenset[str]] | None = None
         self.ctx = LibraryContext(Path(output_dir) if output_dir is not None else None,
                                   show_secrets=show_secrets)
         self.board = BoardKeywords(self.ctx)
@@ -210,7 +247,26 @@ class SmtpHilLibrary:
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(self.__dict__.get("_keywords", {})))
 
-    # ---- listener: clean up when the suite ends ---------------------------------------------
+    # ---- listener: what a test set up ends with it; clean up when the suite ends --------------
+    def start_test(self, data: Any, result: Any) -> None:
+        """Robot listener (API 3): note what the suite has set up; the test's report
+        starts empty."""
+        self.ctx.test_results.clear()
+        self._held = (self.ctx.holdings(), frozenset(self.console.open_aliases()))
+
+    def end_test(self, data: Any, result: Any) -> None:
+        """Robot listener (API 3), after the test's teardown: with ``auto_closing_level``
+        ``TEST``, shut down what the test set up."""
+        held, self._held = self._held, None
+        if held is None or self.auto_closing_level != "TEST":
+            return
+        holdings, consoles = held
+        for alias in self.console.open_aliases():
+            if alias not in consoles:
+                self.console.close_console(alias)
+        self.ctx.release_since(holdings)
+        self.ctx.test_results.clear()
+
     def close(self) -> None:
         """Closes consoles, stops a socket server and withdraws the board's console URL
         (Robot calls it when the library goes out of scope)."""

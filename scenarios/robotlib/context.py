@@ -3,10 +3,15 @@
 One :class:`LibraryContext` per library instance (Robot makes one per suite) holds the
 device under test and what surrounds it: the scenario whose scripted server was started,
 the emulated device (a :class:`~scenarios.session.DeviceSession`: the scenario's world
-with a console on a UART), the result of the last whole-scenario run, a scripted server
-on a real socket (:class:`~scenarios.robotlib.socket_server.SocketServer`), and the
-cursor of device events already waited for. The components (``keywords/*.py``) read and
-change it; none of them holds state of its own except the console connections.
+with a console on a UART), the result of the last whole-scenario run (and every run of
+the current test, for its report), a scripted server on a real socket
+(:class:`~scenarios.robotlib.socket_server.SocketServer`), and the cursor of device
+events already waited for. The components (``keywords/*.py``) read and change it; none
+of them holds state of its own except the console connections.
+
+:meth:`LibraryContext.holdings` notes what is set up when a test starts, and
+:meth:`LibraryContext.release_since` shuts down what the test set up on top of it (the
+library's automatic closing at the end of each test).
 
 Also here: the typed :func:`keyword` decorator (Robot's own is untyped), the component
 base class that tags each keyword with its component's area, turning Robot time strings
@@ -20,6 +25,7 @@ variables; it defines no keywords and moves no time.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar, TypeAlias, TypeVar
@@ -93,7 +99,21 @@ def robot_variable(name: str) -> object | None:
 
 
 class NotReady(RuntimeError):
-    """A keyword needs something an earlier keyword sets up; the message says which."""
+    """A keyword needs something an earlier keyword sets up; the message says which
+    (Robot shows the sentence alone, without the class name)."""
+
+    ROBOT_SUPPRESS_NAME = True
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What a library context had set up at one moment (see :meth:`LibraryContext.
+    holdings`): compared by identity later, to find what was set up since."""
+
+    scenario: Scenario | None
+    session: DeviceSession | None
+    result: RunResult | None
+    socket_server: SocketServer | None
 
 
 class LibraryContext:
@@ -108,6 +128,9 @@ class LibraryContext:
         self.result: RunResult | None = None
         self.socket_server: SocketServer | None = None
         self.event_cursor = 0
+        self.test_results: list[RunResult] = []
+        """Every `Run Scenario` of the current test (of the library's life outside
+        Robot), for its report."""
 
     # ---- the world under test -------------------------------------------------------------
     @property
@@ -135,6 +158,22 @@ class LibraryContext:
         self.session = None
         self.result = None
         self.event_cursor = 0
+
+    # ---- what a test set up ------------------------------------------------------------------
+    def holdings(self) -> Holdings:
+        """What is set up now (the start of a test)."""
+        return Holdings(self.scenario, self.session, self.result, self.socket_server)
+
+    def release_since(self, before: Holdings) -> None:
+        """Shut down what was set up since ``before``: a board booted or a scenario run
+        (the world is forgotten), a socket server started (stopped); the scenario chosen
+        then is chosen again. What was there before and is still there stays."""
+        if self.socket_server is not before.socket_server and self.socket_server is not None:
+            server, self.socket_server = self.socket_server, None
+            server.stop()
+        if self.session is not before.session or self.result is not before.result:
+            self.forget_world()
+        self.scenario = before.scenario
 
     # ---- what the scripted server saw --------------------------------------------------------
     def server_of_world(self) -> SimServer | None:

@@ -17,9 +17,12 @@ from typing import Final, TypeVar
 
 from scenarios.format import Scenario
 from scenarios.outside.tls import scenario_tls
-from scenarios.server.asyncdriver import Pacing
+from scenarios.report.from_server import server_run_view
+from scenarios.report.model import RunView
+from scenarios.server.asyncdriver import Pacing, host_clock
 from scenarios.server.asyncserver import AsyncServer
 from scenarios.server.mailbox import Observations, ReceivedMail
+from scenarios.verdict.server import judge_server
 
 _T = TypeVar("_T")
 SOCKET_SETUP_TIMEOUT_S: Final = 30.0
@@ -34,6 +37,7 @@ class SocketServer:
 
     def __init__(self, scenario: Scenario, *, host: str, port: int, time_scale: float,
                  max_delay_s: float | None) -> None:
+        self.scenario = scenario
         tls, self.ca_pem = scenario_tls(scenario)
         self.server: AsyncServer = AsyncServer(scenario.server_config(), tls=tls,
                                                pacing=Pacing(time_scale, max_delay_s))
@@ -67,6 +71,19 @@ class SocketServer:
         return self._in_loop(lambda: [
             f"[{c.index}] {text}" for c in self.server.connections for line in c.lines
             for text in line.text_lines(show_secrets=show_secrets)])
+
+    def report_views(self) -> list[RunView]:
+        """Each connection so far, judged server-side, as a view of the HTML report."""
+        scenario = self.scenario
+
+        def views() -> list[RunView]:
+            return [server_run_view(scenario, c.lines,
+                                    judge_server(scenario, [c.engine], now=host_clock()),
+                                    run_id=f"{scenario.name}--socket--c{c.index}",
+                                    column=f"socket, connection {c.index}")
+                    for c in self.server.connections]
+
+        return self._in_loop(views)
 
     def stop(self) -> None:
         if self._loop.is_closed():

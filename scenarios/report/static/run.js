@@ -105,6 +105,8 @@ function renderRun(run) {
     ? el("p", {}, "Terminal event at ", el("span", {class: "mono"}, seconds(run.terminal[0])),
          " s: ", el("span", {class: "terminal " + outcomeClass(run.outcome), id: "terminal"},
                     run.terminal[1]))
+    : run.outcome === "no-verdict"
+    ? el("p", {id: "terminal", class: "muted"}, "No job of the test ended.")
     : el("p", {id: "terminal"}, el("b", {}, "No terminal event:"),
          " the job never ended within the scenario's time limit.");
   const verdict = el("div", {},

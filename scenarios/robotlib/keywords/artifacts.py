@@ -1,12 +1,16 @@
-"""Artifact keywords: the transcript, trace and pcap of a run, saved and linked in the log.
+"""Artifact keywords: the transcript, trace, pcap, key log and HTML report of a test's
+runs, saved and linked in the log.
 
 Files go under ``${OUTPUT DIR}/artifacts/<test name>/`` when Robot runs (the library's
 ``output_dir`` otherwise), and each one is linked in Robot's log with a relative link,
 so the log, the report and the artifacts can be moved together. The transcript is also
-available as lines, for assertions.
+available as lines, for assertions. The HTML report (``smtp-hil-report.html``, the page
+``smtp-hil run --report`` writes) shows every `Run Scenario` of the test, the board the
+keywords drove (no verdict: the test's assertions judge it) and the connections of a
+server on a socket.
 
-This module knows the artifact views (:mod:`scenarios.artifacts`, :mod:`stack.pcap`) and
-Robot's logger; it runs nothing.
+This module knows the artifact views (:mod:`scenarios.artifacts`, :mod:`stack.pcap`,
+:mod:`scenarios.report`) and Robot's logger; it runs nothing.
 """
 
 from __future__ import annotations
@@ -21,11 +25,20 @@ from robot.api import logger
 
 from emulator.trace import records_to_jsonl
 from scenarios.artifacts import capture_epoch_s, result_dict, shown_records, transcript_lines
+from scenarios.report.from_runs import build_report, run_view
+from scenarios.report.from_session import session_view
+from scenarios.report.html import render_report
+from scenarios.report.model import Artifact, RunView
 from scenarios.robotlib.context import LibraryComponent, NotReady, keyword, robot_variable
 from stack.pcap import write_pcap
 from stack.tls.keylog import write_key_log
 
 ARTIFACTS_FOLDER = "artifacts"
+REPORT_FILE = "smtp-hil-report.html"
+SAVED_FILES = (("capture.pcap", "capture (pcap)"), ("keylog.txt", "TLS key log"),
+               ("trace.jsonl", "trace (JSON lines)"), ("transcript.txt", "transcript"),
+               ("result.json", "result (JSON)"))
+"""What `Save Artifacts` writes of the board or the last run; the report links them."""
 
 
 def slug(text: str) -> str:
@@ -120,7 +133,8 @@ class ArtifactKeywords(LibraryComponent):
     def save_artifacts(self, folder: str | None = None) -> str:
         """Writes everything there is: ``transcript.txt``, plus for a simulated run
         ``trace.jsonl`` (every trace record), ``capture.pcap`` and ``keylog.txt`` (the TLS
-        secrets that decrypt it, mode 0600), plus ``result.json`` after `Run Scenario`.
+        secrets that decrypt it, mode 0600), plus ``result.json`` after `Run Scenario`,
+        and the HTML report of the test's runs (`Save Report`), which links those files.
         Links each file in the log; returns the folder. Credentials are hidden in all of
         them unless the library has ``show_secrets=${TRUE}``; the key log is written
         either way (it is what decrypts the pcap).
@@ -131,6 +145,7 @@ class ArtifactKeywords(LibraryComponent):
         target = self._folder(folder)
         self.save_transcript(folder=target.name)
         if self.ctx.socket_server is not None or not self.ctx.has_world:
+            self.save_report(folder=target.name)
             return str(target)
         records = self.ctx.world.kernel.trace.records
         trace_path = target / "trace.jsonl"
@@ -148,4 +163,53 @@ class ArtifactKeywords(LibraryComponent):
             result_path.write_text(json.dumps(result_dict(self.ctx.result), indent=2) + "\n",
                                    encoding="utf-8")
             self._link(result_path, "Result")
+        self.save_report(folder=target.name)
         return str(target)
+
+    def _views(self, folder: Path) -> list[RunView]:
+        """The test's runs, the driven board, the socket server's connections."""
+        saved = [Artifact(label, name) for name, label in SAVED_FILES
+                 if (folder / name).is_file()]
+        views: list[RunView] = []
+        last = self.ctx.result
+        for index, result in enumerate(self.ctx.test_results, 1):
+            view = run_view(result)
+            view.run_id = f"{view.run_id}--run{index}"
+            if result is last and self.ctx.session is None:
+                view.artifacts = list(saved)
+            views.append(view)
+        session = self.ctx.session
+        if session is not None:
+            world = session.world
+            views.append(session_view(
+                world, run_id=f"{world.scenario.name}--{world.profile.name}--keywords",
+                title=f"board driven by keywords in the world of {world.scenario.name}",
+                artifacts=saved))
+        if self.ctx.socket_server is not None:
+            views += self.ctx.socket_server.report_views()
+        return views
+
+    @keyword()
+    def save_report(self, folder: str | None = None) -> str:
+        """Writes ``smtp-hil-report.html``, the HTML report ``smtp-hil run --report``
+        writes, of what this test ran: every `Run Scenario` (with its verdict, check by
+        check), the board the keywords drove (its SMTP dialogue as a sequence diagram,
+        the buffer pool and RX ring over virtual time, the TCP segments, the transcript;
+        no scenario verdict: the test's assertions are the verdict) and the connections
+        of a server on a socket. One self-contained file (no network needed to view it),
+        linked in the log; returns its path. `Save Artifacts` writes it too.
+        Credentials never appear in it.
+
+        | `Save Report` |
+        """
+        target = self._folder(folder)
+        views = self._views(target)
+        if not views:
+            raise NotReady("Nothing to report: boot a board, run a scenario or start a "
+                           "server on a socket first.")
+        name = robot_variable("${TEST NAME}") or robot_variable("${SUITE NAME}") or "runs"
+        path = target / REPORT_FILE
+        path.write_text(render_report(build_report([], title=f"smtp-hil: {name}",
+                                                   views=views)), encoding="utf-8")
+        self._link(path, f"HTML report ({len(views)} run(s))")
+        return str(path)

@@ -162,6 +162,10 @@ class ConsoleKeywords(LibraryComponent):
         if self._current == name:
             self._current = next(iter(self._consoles), None)
 
+    def open_aliases(self) -> list[str]:
+        """The aliases of the consoles open now (not a keyword)."""
+        return list(self._consoles)
+
     @keyword()
     def close_all_consoles(self) -> None:
         """Closes every console this library opened.

@@ -83,7 +83,9 @@ class ServerKeywords(LibraryComponent):
             if self.ctx.session is not None:
                 raise NotReady("The board is already booted: start the scenario server "
                                "before `Boot Emulated Board`, which builds the simulated "
-                               "world the server lives in.")
+                               "world the server lives in (or `Shut Down Emulated Board` "
+                               "first). A board booted in a suite setup, or in an earlier "
+                               "test with auto_closing_level=SUITE, is still booted.")
             self.ctx.scenario = loaded
             logger.info(f"Scenario {loaded.name}: {loaded.title}")
             return f"{SERVER_IP}:{loaded.server.port}"
@@ -153,6 +155,7 @@ class ServerKeywords(LibraryComponent):
         result = run_on_firmware(loaded, profile, seed, firmware)
         self.ctx.scenario = loaded
         self.ctx.result = result
+        self.ctx.test_results.append(result)
         logger.info(f"{loaded.name} on {_ran_on(result)} (seed {seed}): "
                     f"{'pass' if result.passed else 'fail'}: {result.verdict.reason}")
         return "pass" if result.passed else "fail"
