@@ -6,7 +6,9 @@ trust anchors) sit in ``[device]``; ``[device.config]`` holds the rest of the de
 configuration, checked against :class:`smtp.config.DeviceConfig` and worded where the
 scenario file sets it (``device.config.features.pipelinning: unknown key``).
 ``[server] host`` and (unless the scenario sets one) the port are the runner's: the
-scripted server's address.
+scripted server's address. The configuration is checked on its own, so its problems are
+reported together with those of the section's other keys (a bad key elsewhere stands in
+with its default there).
 
 This module knows the section's keys and the device configuration's schema; nothing of
 the other sections, nothing of running.
@@ -17,7 +19,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from scenarios.firmware_choice import MODEL, FirmwareSetting
 from scenarios.format.datetimes import RtcSetting, UtcDateTime
@@ -93,54 +102,81 @@ class DeviceSection(BaseModel):
     def rtc_unset(self) -> bool:
         return self.rtc is None
 
-    @model_validator(mode="after")
-    def _check_config(self) -> DeviceSection:
+    @field_validator("config")
+    @classmethod
+    def _check_config(cls, config: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Against ``DeviceConfig``, whatever the section's other keys (one that failed
+        its own check stands in with its default: its problem is reported already)."""
         # The moved keys are overwritten by the scenario's own ones: check the rest too.
-        problems = self._moved_keys()
+        problems = _moved_keys(config)
+        board = {name: info.data.get(name, field.default)
+                 for name, field in cls.model_fields.items() if name in _BOARD_KEYS}
         try:
-            DeviceConfig.model_validate(self.full_config_dict(_RUNNER_HOST),
+            DeviceConfig.model_validate(_whole_config(config, board, _RUNNER_HOST),
                                         context={"check_version": False})
         except ValidationError as exc:
-            problems += [_device_config_problem(err) for err in exc.errors()]
+            # keyed under [device.config] (a board key the config refuses cannot occur:
+            # both check it with the same bounds, and the section's own check came first)
+            problems += [(where[1:] if where[:1] == ("config",) else where, message)
+                         for where, message in map(_device_config_problem, exc.errors())]
         if problems:
             raise problems_error(problems)
-        return self
+        return config
 
-    def _moved_keys(self) -> list[Problem]:
-        problems: list[Problem] = []
-        for key, advice in _DEVICE_CONFIG_MOVED.items():
-            if key in self.config:
-                problems.append((("config", key), advice))
-        server = self.config.get("server")
-        if isinstance(server, Mapping) and "host" in server:
-            problems.append((("config", "server", "host"),
-                             "set by the runner (the scripted server's address)"))
-        return problems
+    def _board(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _BOARD_KEYS}
 
     def config_overrides(self) -> dict[str, Any]:
         """The device configuration this scenario sets, as a partial config dict: every
         table but ``server.host`` (and ``server.port`` unless [device.config.server] sets
         it: the runner fills both in from the scripted server)."""
-        out: dict[str, Any] = {k: _deep_copy(v) for k, v in self.config.items()}
-        device: dict[str, Any] = {"ip": self.ip, "hostname": self.hostname}
-        if self.domain is not None:
-            device["domain"] = self.domain
-        out["device"] = device
-        out["stack"] = {"pool_buffers": self.pool_buffers, "buffer_size": self.buffer_size}
-        return out
+        return _config_overrides(self.config, self._board())
 
     def full_config_dict(self, host: str, port: int | None = None) -> dict[str, Any]:
         """A whole device configuration dict: the overrides, ``config_version`` (this
         client's unless the scenario sets one), ``server.host`` and the default port."""
-        data = self.config_overrides()
-        data.setdefault("config_version", CONFIG_VERSION)
-        server = data.get("server", {})
-        if isinstance(server, Mapping):  # anything else: DeviceConfig says what is wrong
-            server = {**server, "host": host}
-            if port is not None:
-                server.setdefault("port", port)
-        data["server"] = server
-        return data
+        return _whole_config(self.config, self._board(), host, port)
+
+
+_BOARD_KEYS: Final = ("ip", "hostname", "domain", "pool_buffers", "buffer_size")
+"""The section's keys that are device configuration keys too (its [device] and [stack])."""
+
+
+def _config_overrides(config: Mapping[str, Any], board: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {k: _deep_copy(v) for k, v in config.items()}
+    device: dict[str, Any] = {"ip": board["ip"], "hostname": board["hostname"]}
+    if board["domain"] is not None:
+        device["domain"] = board["domain"]
+    out["device"] = device
+    out["stack"] = {"pool_buffers": board["pool_buffers"],
+                    "buffer_size": board["buffer_size"]}
+    return out
+
+
+def _whole_config(config: Mapping[str, Any], board: Mapping[str, Any], host: str,
+                  port: int | None = None) -> dict[str, Any]:
+    data = _config_overrides(config, board)
+    data.setdefault("config_version", CONFIG_VERSION)
+    server = data.get("server", {})
+    if isinstance(server, Mapping):  # anything else: DeviceConfig says what is wrong
+        server = {**server, "host": host}
+        if port is not None:
+            server.setdefault("port", port)
+    data["server"] = server
+    return data
+
+
+def _moved_keys(config: Mapping[str, Any]) -> list[Problem]:
+    """``[device.config]`` keys that belong elsewhere (key paths under the config)."""
+    problems: list[Problem] = []
+    for key, advice in _DEVICE_CONFIG_MOVED.items():
+        if key in config:
+            problems.append(((key,), advice))
+    server = config.get("server")
+    if isinstance(server, Mapping) and "host" in server:
+        problems.append((("server", "host"),
+                         "set by the runner (the scripted server's address)"))
+    return problems
 
 
 def _deep_copy(value: Any) -> Any:

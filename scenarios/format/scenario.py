@@ -19,7 +19,14 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field, PrivateAttr, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from scenarios.firmware_choice import MODEL
 from scenarios.format.datetimes import in_calendar, passes_the_calendar
@@ -80,14 +87,29 @@ class Scenario(BaseModel):
             self._source = source
         return self
 
-    @model_validator(mode="after")
-    def _check_event_for_job(self) -> Scenario:
-        needed = JOB_OF_EVENT.get(self.expect.event)
-        if needed is not None and needed != self.job.kind:
-            raise problems_error([(("expect", "event"),
-                                    f"{self.expect.event} needs a {needed} job, "
-                                    f"the job is {self.job.kind}")])
-        return self
+    @field_validator("expect")
+    @classmethod
+    def _check_expect_against_job_and_server(cls, expect: Expect,
+                                             info: ValidationInfo) -> Expect:
+        """The expected event fits the job, and the expected login is one of the server's
+        users; each checked when its other section is valid (else that section's own
+        problems are reported, in the same pass)."""
+        problems: list[Problem] = []
+        job, server = info.data.get("job"), info.data.get("server")
+        needed = JOB_OF_EVENT.get(expect.event)
+        if job is not None and needed is not None and needed != job.kind:
+            problems.append((("event",), f"{expect.event} needs a {needed} job, "
+                                         f"the job is {job.kind}"))
+        user = expect.server.authenticated_as
+        if isinstance(server, ServerSection) and user is not None \
+                and user not in server.credentials:
+            known = ", ".join(server.credentials) or "none"
+            problems.append((("server", "authenticated_as"),
+                             f"{user!r} is not a user of server.credentials ({known}): no "
+                             f"client could log in as it"))
+        if problems:
+            raise problems_error(problems)
+        return expect
 
     @model_validator(mode="after")
     def _check_fleet(self) -> Scenario:
@@ -133,17 +155,6 @@ class Scenario(BaseModel):
                                      f"(it makes: {', '.join(checks)})"))
         if problems:
             raise problems_error(problems)
-        return self
-
-    @model_validator(mode="after")
-    def _check_login_expected_is_possible(self) -> Scenario:
-        user = self.expect.server.authenticated_as
-        users = self.server.credentials
-        if user is not None and user not in users:
-            known = ", ".join(users) or "none"
-            raise problems_error([(("expect", "server", "authenticated_as"),
-                                    f"{user!r} is not a user of server.credentials "
-                                    f"({known}): no client could log in as it")])
         return self
 
     @model_validator(mode="after")

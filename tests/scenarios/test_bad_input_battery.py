@@ -461,7 +461,7 @@ def test_a_serve_certificate_of_100_mb_exits_2(tmp_path: Path) -> None:
 # Arguments
 
 @pytest.mark.parametrize(("argv", "says"), [
-    (["run"], "the following arguments are required"),
+    (["run"], "name scenarios (catalog names or .toml files), or choose from the catalog"),
     (["run", "no-such-scenario"], "no scenario named 'no-such-scenario'"),
     (["run", "starttls", "--seed", "-1"], "--seed"),
     (["run", "starttls", "--seed", "1e3"], "--seed"),
