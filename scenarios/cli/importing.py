@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 from scenarios.capture.importer import INPUT_FORMATS, import_scenario, scenario_name
 from scenarios.capture.problems import CaptureError
+from scenarios.cli.progress import Progress
 
 EXIT_OK = 0
 
@@ -72,8 +73,10 @@ def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.output is not None:
         _check_output(args.output, args.force)
     name = scenario_name(args.output.stem) if args.output is not None else None
-    text, dialogue = import_scenario(args.input, input_format=args.format,
-                                     keylog=args.keylog, stream=args.stream, name=name)
+    with Progress(err, total=None, command="smtp-hil import") as progress:
+        progress.start(f"reading {args.input}")  # tshark may take a while on a big one
+        text, dialogue = import_scenario(args.input, input_format=args.format,
+                                         keylog=args.keylog, stream=args.stream, name=name)
     if args.output is None:
         out.write(text)
         return EXIT_OK

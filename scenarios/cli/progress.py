@@ -179,16 +179,19 @@ class Progress:
         return f"{self.count}{of} {self.unit} done"
 
     def live_line(self) -> str:
+        """``[3/376] starttls on 2.4  1.2 s`` (without a total: ``reading x.pcap  1.2 s``)."""
         elapsed = self.clock() - self._item_started
-        position = (f"[{self.count + 1}/{self.total}] " if self.total is not None
-                    else f"[{self.count + 1}] ")
+        position = f"[{self.count + 1}/{self.total}] " if self.total is not None else ""
         return f"{position}{self.current}  {elapsed:.1f} s" if self.current else (
             f"[{self.counted()}]")
 
     def piped_line(self) -> str:
+        """``smtp-hil matrix: 120 of 424 runs done in 5.0 s; running starttls on 2.4``
+        (without a total: ``smtp-hil import: 5.0 s; running reading x.pcap``)."""
         elapsed = self.clock() - self._started
         running = f"; running {self.current}" if self.current else ""
-        return f"{self.command}: {self.counted()} in {elapsed:.1f} s{running}"
+        done = f"{self.counted()} in " if self.total is not None else ""
+        return f"{self.command}: {done}{elapsed:.1f} s{running}"
 
     def _draw(self) -> None:
         self._shown = True  # first: a Ctrl-C during the write still gets it erased

@@ -180,3 +180,13 @@ def test_a_stream_in_memory_gets_no_progress() -> None:
         time.sleep(0.1)
         progress.done()
     assert memory.getvalue() == ""
+
+
+def test_work_of_unknown_size_shows_what_runs_and_for_how_long_without_a_count() -> None:
+    now = [100.0]
+    progress = Progress(io.StringIO(), total=None, command="smtp-hil import",
+                        clock=lambda: now[0])
+    progress.start("reading big.pcap")
+    now[0] += 5.0
+    assert progress.live_line() == "reading big.pcap  5.0 s"
+    assert progress.piped_line() == "smtp-hil import: 5.0 s; running reading big.pcap"
