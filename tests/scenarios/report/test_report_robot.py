@@ -98,7 +98,14 @@ def test_save_artifacts_writes_the_report_of_the_tests_runs(
                                                             "result (JSON)"}
     assert all((folder / href).is_file() for _, href in runs[0]["artifacts"])
     log = (tmp_path / "out" / "log.html").read_text()
-    assert "artifacts/another-scenario-server/smtp-hil-report.html" in log
+    linked = set(re.findall(r'href=\\?"(artifacts/[^"\\]+)\\?"', log))
+    saved = {f"artifacts/another-scenario-server/{path.relative_to(folder).as_posix()}"
+             for path in folder.rglob("*") if path.is_file()}
+    # every file saved (the report, the pcap, the key log ...) is a link in Robot's log
+    assert "artifacts/another-scenario-server/smtp-hil-report.html" in saved
+    assert any(name.endswith(".pcap") for name in saved)
+    assert any(name.endswith("keylog.txt") for name in saved)
+    assert saved <= linked, sorted(saved - linked)
     page = chromium.new_page()
     page.open(report.as_uri())
     page.wait_for("document.documentElement.getAttribute('data-report-state') !== 'loading'")
