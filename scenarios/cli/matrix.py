@@ -99,8 +99,10 @@ def add_matrix_parser(subparsers: Any) -> None:
 
 
 NOT_RUN = "-"
-LEGEND = (". passes   x fails as the catalog says (the bug reproduces)   "
-          "F fails unexpectedly   P passes although the catalog says it fails")
+LEGEND: Final = ((".", "passes"), ("x", "fails as the catalog says (the bug reproduces)"),
+                 ("F", "fails unexpectedly"), ("P", "passes although the catalog says it fails"))
+"""The cells of the matrix and what they mean, printed under it (the symbols coloured as
+in the table)."""
 CELL_TONES: Final[dict[str, Tone]] = {".": "pass", "x": "expected", "F": "surprise",
                                       "P": "surprise", "f": "fail", NOT_RUN: "muted"}
 
@@ -249,7 +251,9 @@ def _print_matrix(as_json: bool, out: TextIO, scenarios: list[Scenario],
         shown = cells + ([column.cells[index]] if column else [])
         out.write(f"{scenario.name:<{width}}  " + " ".join(
             palette.paint(f"{c:>7}", CELL_TONES.get(c, "muted")) for c in shown) + "\n")
-    legend = LEGEND + (f"   {NOT_RUN} not run (interrupted)" if interrupted else "")
+    entries = [*LEGEND, *([(NOT_RUN, "not run (interrupted)")] if interrupted else [])]
+    legend = "   ".join(f"{palette.paint(cell, CELL_TONES[cell])} {meaning}"
+                       for cell, meaning in entries)
     out.write(f"\n{legend}\n")
     if column:
         out.write(FIRMWARE_LEGEND.format(label=column.label) + f"\n{column.counts}\n")
@@ -258,7 +262,8 @@ def _print_matrix(as_json: bool, out: TextIO, scenarios: list[Scenario],
     for line in surprises:
         out.write(f"{palette.paint('UNEXPECTED:', 'surprise')} {line}\n")
     if not surprises and not interrupted:
-        chosen = (f" for the {len(scenarios)} scenarios {selection} chooses"
+        plural = "s" if len(scenarios) != 1 else ""
+        chosen = (f" for the {len(scenarios)} scenario{plural} {selection} chooses"
                   if selection is not None else "")
         out.write(palette.paint(f"matrix matches the catalog{chosen}: current passes "
                                 f"everything and each release fails exactly the scenarios "
