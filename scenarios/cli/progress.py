@@ -164,6 +164,12 @@ class Progress:
             self.count += count
             self.current = ""
 
+    def advance(self, count: int = 1) -> None:
+        """``count`` more items finished while the work :meth:`start` named goes on (runs
+        finishing on worker processes: ``[122/432] on 2 workers  3.1 s``)."""
+        with self._lock:
+            self.count += count
+
     @contextlib.contextmanager
     def printing(self) -> Iterator[None]:
         """Print results inside this block: the live line is erased first and comes back

@@ -202,3 +202,16 @@ def test_work_of_unknown_size_shows_what_runs_and_for_how_long_without_a_count()
     now[0] += 5.0
     assert progress.live_line() == "reading big.pcap  5.0 s"
     assert progress.piped_line() == "smtp-hil import: 5.0 s; running reading big.pcap"
+
+
+def test_work_on_workers_counts_what_finishes_under_one_line() -> None:
+    now = [0.0]
+    progress = Progress(io.StringIO(), total=432, command="smtp-hil matrix",
+                        clock=lambda: now[0])
+    progress.start("on 2 workers")
+    now[0] += 3.1
+    progress.advance()
+    progress.advance()
+    assert progress.live_line() == "[3/432] on 2 workers  3.1 s"
+    assert progress.piped_line() == ("smtp-hil matrix: 2 of 432 runs done in 3.1 s; running "
+                                     "on 2 workers")
