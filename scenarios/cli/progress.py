@@ -166,9 +166,12 @@ class Progress:
 
     def advance(self, count: int = 1) -> None:
         """``count`` more items finished while the work :meth:`start` named goes on (runs
-        finishing on worker processes: ``[122/432] on 2 workers  3.1 s``)."""
+        finishing on worker processes: ``[122/432] on 2 workers  3.1 s``); the live line
+        shows the new count at once."""
         with self._lock:
             self.count += count
+            if self.live and self.current:
+                self._draw()
 
     @contextlib.contextmanager
     def printing(self) -> Iterator[None]:

@@ -215,3 +215,8 @@ def test_work_on_workers_counts_what_finishes_under_one_line() -> None:
     assert progress.live_line() == "[3/432] on 2 workers  3.1 s"
     assert progress.piped_line() == ("smtp-hil matrix: 2 of 432 runs done in 3.1 s; running "
                                      "on 2 workers")
+    terminal = _Terminal()
+    live = Progress(terminal, total=432, live=True, clock=lambda: now[0])
+    live.start("on 2 workers")
+    live.advance()
+    assert terminal.getvalue().endswith("\r\x1b[K[2/432] on 2 workers  0.0 s")
