@@ -167,6 +167,7 @@ def workspaces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             if (ROOT / name).exists():
                 (folder / name).symlink_to(ROOT / name)
         out[document] = folder
+        _write_shims(folder.parent / SHIMS)
     return out
 
 
@@ -230,15 +231,32 @@ def _skip_prefixes(block: Block) -> dict[str, str]:
     return out
 
 
-def _environment() -> dict[str, str]:
-    return {**os.environ, NESTED: "1"}
+SHIMS: Final = "doc-test-bin"
+"""A folder beside the workspaces, first on ``PATH`` for every command: its ``make`` never
+remakes ``.venv/.installed``, so a documented ``make robot`` cannot reinstall the
+checkout's ``.venv`` (a link in the workspace) as an editable install of the workspace
+when ``pyproject.toml`` is newer than the stamp; ``make test`` keeps the ``.venv`` fresh."""
+
+
+def _environment(cwd: Path) -> dict[str, str]:
+    path = f"{cwd.parent / SHIMS}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, NESTED: "1", "PATH": path}
+
+
+def _write_shims(folder: Path) -> None:
+    folder.mkdir(exist_ok=True)
+    make = shutil.which("make")
+    if make is not None:
+        shim = folder / "make"
+        shim.write_text(f'#!/bin/sh\nexec {make} -o .venv/.installed "$@"\n')
+        shim.chmod(0o755)
 
 
 def _start_background(command: Command, cwd: Path) -> subprocess.Popen[str]:
     """Start it; return once it has printed its first line and is still running."""
     process = subprocess.Popen(["bash", "-c", f"exec {command.text.rstrip()[:-1]}"], cwd=cwd,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True, env=_environment())
+                               start_new_session=True, env=_environment(cwd))
     assert process.stdout is not None
     deadline = time.monotonic() + BACKGROUND_READY_S
     first = process.stdout.readline()
@@ -278,7 +296,7 @@ def run_shell_block(block: Block, cwd: Path) -> tuple[int, list[str]]:
                 continue
             done = subprocess.run(["bash", "-c", command.text], cwd=cwd, capture_output=True,
                                   text=True, timeout=COMMAND_TIMEOUT_S, check=False,
-                                  stdin=subprocess.DEVNULL, env=_environment())
+                                  stdin=subprocess.DEVNULL, env=_environment(cwd))
             said = done.stdout + done.stderr
             where = f"{block.name}: {command.text}"
             assert "Traceback (most recent call last)" not in said, f"{where}\n{said[-3000:]}"
@@ -336,7 +354,7 @@ def run_python(block: Block, cwd: Path) -> None:
     path.write_text(block.text)
     done = subprocess.run([str(cwd / ".venv/bin/python"), path.name], cwd=cwd,
                           capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S,
-                          check=False, stdin=subprocess.DEVNULL, env=_environment())
+                          check=False, stdin=subprocess.DEVNULL, env=_environment(cwd))
     assert done.returncode == 0, f"{block.name}\n{(done.stdout + done.stderr)[-3000:]}"
 
 
@@ -346,7 +364,7 @@ def run_robot(block: Block, cwd: Path) -> None:
     done = subprocess.run([str(cwd / ".venv/bin/python"), "-m", "robot", "--outputdir",
                            f"build/doc-robot-{block.line}", "--consolecolors", "off",
                            path.name], cwd=cwd, capture_output=True, text=True,
-                          timeout=COMMAND_TIMEOUT_S, check=False, env=_environment())
+                          timeout=COMMAND_TIMEOUT_S, check=False, env=_environment(cwd))
     assert done.returncode == 0, f"{block.name}\n{done.stdout[-3000:]}"
 
 
