@@ -252,6 +252,21 @@ class Progress:
                 return
 
 
+def progress(stream: TextIO, text: str) -> None:
+    """Show ``text`` as the live line, on a terminal only: for a subcommand that keeps
+    its own progress state and decides itself when to print a piped line."""
+    if _isatty(stream):
+        stream.write(f"\r\033[K{text}")
+        stream.flush()
+
+
+def done_progress(stream: TextIO) -> None:
+    """Erase the line :func:`progress` showed (on a terminal only)."""
+    if _isatty(stream):
+        stream.write("\r\033[K")
+        stream.flush()
+
+
 @contextlib.contextmanager
 def _sigint_blocked() -> Iterator[None]:
     """SIGINT blocked for this thread during the block (where POSIX allows it)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from scenarios.cli.main import build_parser, main
-from scenarios.cli.progress import Palette, Progress, wants_color
+from scenarios.cli.progress import Palette, Progress, done_progress, progress, wants_color
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -220,3 +220,12 @@ def test_work_on_workers_counts_what_finishes_under_one_line() -> None:
     live.start("on 2 workers")
     live.advance()
     assert terminal.getvalue().endswith("\r\x1b[K[2/432] on 2 workers  0.0 s")
+
+
+def test_a_line_of_its_own_shows_on_a_terminal_only() -> None:
+    terminal, memory = _Terminal(), io.StringIO()
+    for stream in (terminal, memory):
+        progress(stream, "explore: 120 schedules")
+        done_progress(stream)
+    assert terminal.getvalue() == "\r\x1b[Kexplore: 120 schedules\r\x1b[K"
+    assert memory.getvalue() == ""
