@@ -79,7 +79,11 @@ def add_explore_parser(subparsers: Any) -> None:
     """Add ``explore`` to the ``smtp-hil`` subcommands."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "explore", help="search faults and inputs, check invariants, shrink failures to "
-                        "scenario files")
+                        "scenario files",
+        description="Search faults and inputs from starting scenarios, check the invariants "
+                    "on every run, and shrink each distinct failure to a scenario file. "
+                    "Exit status 1 when anything failed, 0 when nothing did, 2 on bad input, "
+                    "130 on Ctrl-C (after printing what it found so far, not shrunk).")
     parser.add_argument("scenarios", nargs="*", metavar="NAME|PATH",
                         help="starting scenarios: catalog names or .toml paths")
     parser.add_argument("--profile", type=_names, default=["current"], metavar="P[,P...]",
