@@ -184,15 +184,25 @@ async def _run_program(argv: list[str], stdin: bytes | None, limit_s: float,
                        ) -> tuple[int | None, bool, bytes, bytes]:
     """Exit status (None when killed), killed, stdout, stderr. The program runs in a
     session of its own; whatever is left of its process group at the end is killed."""
+    # The start is never cancelled halfway: asyncio would kill the program's first
+    # process only and then wait for its pipes to close, that is for whatever the program
+    # started (measured: a Ctrl-C there waited for a `sleep 300` the program had left)
+    starting = asyncio.ensure_future(asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.PIPE if stdin is not None else
+        asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, start_new_session=True, env=environment))
     try:
-        process = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.PIPE if stdin is not None else
-            asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True, env=environment)
+        process = await asyncio.shield(starting)
     except FileNotFoundError:
         raise DutError(f"{argv[0]}: not installed (not found)") from None
     except PermissionError:
         raise DutError(f"{argv[0]}: cannot be run (permission denied)") from None
+    except asyncio.CancelledError:  # cancelled while it starts: it may run already
+        with contextlib.suppress(OSError, TimeoutError):
+            process = await starting
+            _kill_group(process)
+            await asyncio.wait_for(process.communicate(), OUTPUT_GRACE_S)  # its pipes end
+        raise
     talk = asyncio.ensure_future(process.communicate(stdin))
     ended = asyncio.ensure_future(process.wait())
     try:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
+import os
+import signal
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,12 +17,13 @@ import pytest
 
 from scenarios.cli.run_dut import run_with_dut
 from scenarios.format import Scenario, parse_scenario
-from scenarios.outside.dut import exit_check, message_for, run_dut
+from scenarios.outside.dut import exit_check, message_for, run_dut, run_dut_async
 from scenarios.outside.dutfile import PLACEHOLDERS, DutError, DutFile, shipped_dut_files
 from scenarios.runner import resolve_scenario
 from scenarios.server.asyncdriver import Pacing
 
 NOW = datetime(2024, 6, 3, 10, 0, 0, tzinfo=UTC)
+GUARD_S = 60.0
 VALUES = {"host": "127.0.0.1", "port": "2525", "sender": "a@example.com",
           "recipients": "b@example.net,c@example.net", "message_file": "/tmp/m.eml",
           "ca_file": "/tmp/ca.pem", "password_file": "/tmp/pw", "helo_name": "dev.example.com",
@@ -323,3 +330,59 @@ def test_timeout_args_come_before_the_positional_arguments(tmp_path: Path) -> No
         "x", "--from=a@example.com", "--timeout=2", "--", "b@example.net"]
     assert dut.argv(scenario, {"sender": "a@example.com"}, ["b@example.net"]) == [
         "x", "--from=a@example.com", "--", "b@example.net"]
+
+
+def test_a_run_cancelled_while_the_program_starts_kills_what_it_started_at_once(
+        tmp_path: Path) -> None:
+    """Ctrl-C (a cancellation) while the program is starting (it runs, asyncio is still
+    connecting its pipes): the run ends at once and the program's whole process group
+    goes. asyncio, cancelled there, killed the program's first process only and then
+    waited for its pipes to close, that is for the ``sleep`` it had started (300 s).
+
+    The event loop is held (a callback that waits) from the first loop turn after the
+    program was forked until the program has started its ``sleep``, so the cancellation
+    comes while the start is halfway, every time."""
+    pids = tmp_path / "pids"
+    path = _dut(tmp_path, f"""
+[client]
+name = "hang"
+command = ["sh", "-c", "sleep 300 & echo $! > {pids}; echo $$ >> {pids}; wait"]
+""")
+    children = Path(f"/proc/self/task/{threading.get_native_id()}/children")
+
+    def the_program_forked() -> bool:
+        for pid in children.read_text().split():
+            with contextlib.suppress(OSError):
+                if str(pids) in Path(f"/proc/{pid}/cmdline").read_text():
+                    return True
+        return False
+
+    async def cancelled_while_it_starts() -> bool:
+        run = asyncio.create_task(run_dut_async(DutFile.load(path), _scenario(),
+                                                time_cap_s=300))
+        loop = asyncio.get_running_loop()
+
+        def watch() -> None:
+            if not the_program_forked():
+                loop.call_soon(watch)
+                return
+            deadline = time.monotonic() + GUARD_S  # the loop is held: the start stays halfway
+            while not (pids.exists() and len(pids.read_text().split()) == 2):
+                assert time.monotonic() < deadline, "the program never started its sleep"
+                time.sleep(0.01)
+            run.cancel()
+
+        loop.call_soon(watch)
+        finished, _ = await asyncio.wait({run}, timeout=GUARD_S)
+        if not finished:  # free the run, so that the test ends
+            for pid in pids.read_text().split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+        return bool(finished)
+
+    ended = asyncio.run(cancelled_while_it_starts())
+    started = [int(p) for p in pids.read_text().split()]
+    assert ended, f"the cancelled run did not end within {GUARD_S:g} s"
+    assert len(started) == 2 and not any(_alive(pid) for pid in started)
