@@ -8,7 +8,7 @@
   (``import``: a module cannot be named so);
 - what they share: :mod:`.args` (argument types), :mod:`.firmware` (``--firmware``),
   :mod:`.outputs` (the files ``run`` and ``matrix`` write), :mod:`.progress` (progress
-  and Ctrl-C);
+  and Ctrl-C), :mod:`.interruptible` (Ctrl-C during an event loop);
 - :mod:`.entry`: the console script.
 
 This module imports nothing: the console script imports the command line inside its

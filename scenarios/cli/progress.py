@@ -17,7 +17,8 @@ run; it only prints.
 
 **Ctrl-C.** A result is printed and counted whole: Ctrl-C (SIGINT) waits until the
 block that reports it is done (:func:`uninterrupted`), then the command says how far it
-got (:func:`say_interrupted`) and exits :data:`EXIT_INTERRUPTED`.
+got (:func:`say_interrupted`) and exits :data:`EXIT_INTERRUPTED`. A subcommand that runs
+an event loop runs it with :func:`scenarios.cli.interruptible.run_interruptibly`.
 
 Usage, for a subcommand of many runs::
 
@@ -282,14 +283,23 @@ def _sigint_blocked() -> Iterator[None]:
 
 @contextlib.contextmanager
 def uninterrupted() -> Iterator[None]:
-    """Ctrl-C waits until the block is done, so that a run is reported and counted whole
-    (SIGINT blocked, then delivered; only the main thread of a process can take it, and
-    the progress thread never does: it starts with SIGINT blocked)."""
+    """Ctrl-C waits until the block is done, so that a run is reported and counted whole:
+    a SIGINT that comes during the block is noted and raised again when it ends, under
+    the handler that was there before. Python runs signal handlers on the main thread
+    only, whichever thread received the signal, so this holds however the kernel
+    delivers it (blocking SIGINT on the main thread did not: the process's other threads,
+    a process pool's, could still take it)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    with _sigint_blocked():
+    received: list[int] = []
+    before = signal.signal(signal.SIGINT, lambda signum, _frame: received.append(signum))
+    try:
         yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+        if received:
+            signal.raise_signal(signal.SIGINT)  # as if it came now
 
 
 def say_interrupted(out: TextIO, err: TextIO, done: int, total: int,

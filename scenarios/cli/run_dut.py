@@ -9,7 +9,8 @@ simulation (``--seed``, ``--profile``, ``--artifacts`` ...) are refused: a progr
 not simulated. A scenario with link faults or loss is "not applicable" (real sockets
 have no link model), said with the reason, and not counted as passed. Credentials are
 hidden in what is printed unless ``--show-secrets``. Ctrl-C stops the program that runs
-(its whole process group), prints how many runs finished and exits 130.
+(its whole process group) at once, whichever thread receives the SIGINT
+(:mod:`scenarios.cli.interruptible`), prints how many runs finished and exits 130.
 
 This module parses the ``--dut`` options and prints; the runs are
 :mod:`scenarios.outside.dut`'s.
@@ -18,6 +19,7 @@ This module parses the ``--dut`` options and prints; the runs are
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 from collections.abc import Sequence
@@ -103,8 +105,7 @@ def run_with_dut(scenarios: Sequence[str | Scenario], dut_path: str | Path, out:
     report's path. Ctrl-C ends the program that runs and returns 130."""
     # start-up: the program runner and the scripted server on real sockets (asyncio) load
     # only for --dut (measured: 14 ms of every `smtp-hil run`)
-    import asyncio
-
+    from scenarios.cli.interruptible import run_interruptibly  # start-up: as asyncio
     from scenarios.outside.dut import (  # start-up: as asyncio
         dut_run_view,
         run_dut_async,
@@ -137,8 +138,8 @@ def run_with_dut(scenarios: Sequence[str | Scenario], dut_path: str | Path, out:
                         progress.done()
                     continue
                 progress.start(f"{scenario.name} with {dut.name}")
-                run = asyncio.run(run_dut_async(dut, scenario, time_cap_s=time_cap_s,
-                                                pacing=pacing))
+                run = run_interruptibly(functools.partial(
+                    run_dut_async, dut, scenario, time_cap_s=time_cap_s, pacing=pacing))
                 with uninterrupted(), progress.printing():
                     runs.append(run)
                     if not run.passed:

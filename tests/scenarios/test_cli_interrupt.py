@@ -10,6 +10,7 @@ run finished: the first result line of ``run``, the progress of the second run o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from pathlib import Path
@@ -24,6 +26,7 @@ from xml.etree import ElementTree
 
 import pytest
 
+from scenarios.cli.progress import uninterrupted
 from smtp.profiles import PROFILE_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,28 +178,68 @@ def test_the_console_script_is_the_entry_module() -> None:
     assert scripts["smtp-hil"] == "scenarios.cli.entry:main"
 
 
+DUT_TIME_CAP_S = 300
+"""The client program's time limit in the ``--dut`` tests: far beyond the guard, so a
+Ctrl-C that only took effect when the program's time ran out fails the test."""
+INTERRUPT_FROM_A_THREAD = (
+    "import signal, sys, threading, time\n"
+    "from pathlib import Path\n"
+    "pids = Path(sys.argv[1])\n"
+    "def interrupt():\n"
+    "    while not (pids.exists() and len(pids.read_text().split()) == 2):\n"
+    "        time.sleep(0.05)\n"
+    "    signal.pthread_kill(threading.get_ident(), signal.SIGINT)\n"
+    "threading.Thread(target=interrupt, daemon=True).start()\n"
+    "from scenarios.cli.main import main\n"
+    "sys.exit(main(sys.argv[2:]))\n")
+"""The command line in a process where a thread other than the main one takes the
+SIGINT once the client program runs, as the kernel may choose for a signal sent to the
+process (any thread that does not block it may receive it)."""
+
+
+@pytest.mark.parametrize("receiver", ["process", "another thread"])
 def test_run_with_a_client_program_interrupted_kills_it_and_exits_130(
-        tmp_path: Path) -> None:
+        tmp_path: Path, receiver: str) -> None:
     """Ctrl-C while a client program runs: the program's process group is killed, the
-    command says how far it got and exits 130."""
+    command says how far it got and exits 130, at once, whichever thread of the process
+    takes the signal. Python runs signal handlers on the main thread only; a SIGINT
+    received by another thread (in Python 3.11, the one asyncio starts to wait for the
+    program) while the main thread slept in the event loop used to take effect only when
+    the program's time limit ran out."""
     pids = tmp_path / "pids"
     dut = tmp_path / "hang.toml"
     dut.write_text(f'[client]\nname = "hang"\ncommand = ["sh", "-c", '
                    f'"sleep 300 & echo $! > {pids}; echo $$ >> {pids}; wait"]\n'
                    f'[client.security]\nnone = []\n')
+    argv = ["run", "date-header", "blank-line-truncation", "--dut", str(dut),
+            "--time-cap", str(DUT_TIME_CAP_S)]
+    command = ([sys.executable, "-m", "scenarios.cli", *argv] if receiver == "process"
+               else [sys.executable, "-c", INTERRUPT_FROM_A_THREAD, str(pids), *argv])
     primary, secondary = os.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "scenarios.cli", "run", "date-header",
-                             "blank-line-truncation", "--dut", str(dut)], cwd=tmp_path,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=secondary, env=ENV)
+    proc = subprocess.Popen(command, cwd=tmp_path, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=secondary, env=ENV)
     os.close(secondary)
-    deadline = time.monotonic() + GUARD_S
-    while not (pids.exists() and len(pids.read_text().split()) == 2):
-        assert time.monotonic() < deadline and proc.poll() is None, "the program never ran"
-        time.sleep(0.05)
-    started = [int(pid) for pid in pids.read_text().split()]
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=GUARD_S)
+    started: list[int] = []
+    try:
+        deadline = time.monotonic() + GUARD_S
+        while not (pids.exists() and len(pids.read_text().split()) == 2):
+            assert time.monotonic() < deadline and proc.poll() is None, "the program never ran"
+            time.sleep(0.05)
+        started = [int(pid) for pid in pids.read_text().split()]
+        if receiver == "process":
+            proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=GUARD_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"smtp-hil did not exit within {GUARD_S:g} s of SIGINT (received "
+                        f"by {'the process' if receiver == 'process' else receiver}): the "
+                        f"Ctrl-C waited for the program's time limit ({DUT_TIME_CAP_S} s)")
+    finally:
+        proc.kill()
+        proc.wait()
+        for pid in started:  # whatever a failed run left
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     tty = _drain(primary).decode(errors="replace")
     os.close(primary)
     assert proc.returncode == 130, tty
@@ -207,3 +250,31 @@ def test_run_with_a_client_program_interrupted_kills_it_and_exits_130(
     for pid in started:  # the program and what it started are gone
         assert not Path(f"/proc/{pid}").exists() or "\nState:\tZ" in Path(
             f"/proc/{pid}/status").read_text()
+
+
+def test_a_result_is_counted_whole_when_another_thread_receives_the_sigint() -> None:
+    """:func:`uninterrupted`: a SIGINT that a thread other than the main one receives
+    during the block (one of a process pool's threads, in ``matrix --jobs``: the kernel
+    may hand a process's signal to any thread that does not block it) waits until the
+    block has ended. Blocking SIGINT on the main thread alone let it through."""
+    steps: list[str] = []
+    go = threading.Event()
+
+    def receive_a_sigint() -> None:  # started before the block, as a pool's threads are
+        go.wait()
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    other = threading.Thread(target=receive_a_sigint)
+    other.start()
+    try:
+        with pytest.raises(KeyboardInterrupt), uninterrupted():
+            steps.append("printed")
+            go.set()
+            other.join()  # the main thread runs Python's handler as soon as it can
+            steps.append("counted")
+    finally:
+        go.set()
+        other.join()
+        signal.signal(signal.SIGINT, previous)
+    assert steps == ["printed", "counted"]
