@@ -14,8 +14,9 @@ wake-up pipe by whichever thread receives it), cancels the coroutine, lets its c
 (``finally`` blocks: the client program's process group is killed there) and raises
 :class:`KeyboardInterrupt` in the caller. A Ctrl-C is never lost: if the coroutine
 swallowed the cancellation and returned, :class:`KeyboardInterrupt` is raised all the
-same. Where SIGINT is not Python's default handler (ignored, as a background job of a
-shell without job control, or handled by the caller), it is left as it is.
+same, and so is a Ctrl-C during the event loop's teardown. Where SIGINT is not Python's
+default handler (ignored, as in a background job of a shell without job control, or
+handled by the caller), it is left as it is.
 
 This module knows asyncio and signals; nothing of what the coroutine does.
 """
@@ -35,6 +36,14 @@ class _Interrupted:
     """What the wrapped coroutine returns when a SIGINT arrived while it ran."""
 
 
+class _Sigints:
+    """How many SIGINTs the event loop took: until the loop is closed, also after the
+    coroutine ended (the loop's own teardown)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 def run_interruptibly(make: Callable[[], Coroutine[Any, Any, ResultT]]) -> ResultT:
     """``asyncio.run(make())``, where SIGINT cancels the coroutine and then raises
     :class:`KeyboardInterrupt` here (see the module docstring). ``make`` is called inside
@@ -42,33 +51,29 @@ def run_interruptibly(make: Callable[[], Coroutine[Any, Any, ResultT]]) -> Resul
     if (threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
         return asyncio.run(make())
-    outcome = asyncio.run(_cancelled_by_sigint(make))
-    if isinstance(outcome, _Interrupted):
+    sigints = _Sigints()
+    outcome = asyncio.run(_cancelled_by_sigint(make, sigints))
+    if sigints.count or isinstance(outcome, _Interrupted):
         raise KeyboardInterrupt
     return outcome
 
 
-async def _cancelled_by_sigint(make: Callable[[], Coroutine[Any, Any, ResultT]]
-                               ) -> ResultT | _Interrupted:
-    loop = asyncio.get_running_loop()
+async def _cancelled_by_sigint(make: Callable[[], Coroutine[Any, Any, ResultT]],
+                               sigints: _Sigints) -> ResultT | _Interrupted:
     task = asyncio.current_task()
     assert task is not None
-    interrupts = 0
 
     def interrupt() -> None:  # in the loop's thread, woken through its pipe
-        nonlocal interrupts
-        interrupts += 1
-        task.cancel()  # a second Ctrl-C cuts the cleanup short
+        sigints.count += 1
+        task.cancel()  # a second Ctrl-C cuts the cleanup short; none once the task ended
 
-    loop.add_signal_handler(signal.SIGINT, interrupt)
+    # Taken until the loop is closed (closing it gives SIGINT back to Python's default
+    # handler), so that a Ctrl-C during the loop's teardown is counted too and never
+    # raised inside a task
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, interrupt)
     try:
-        result = await make()
+        return await make()
     except asyncio.CancelledError:
-        if interrupts:
+        if sigints.count:
             return _Interrupted()
         raise
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)  # back to Python's default handler
-    if interrupts:  # the coroutine swallowed the cancellation: the Ctrl-C still counts
-        return _Interrupted()
-    return result
