@@ -10,6 +10,7 @@ run finished: the first result line of ``run``, the progress of the second run o
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -26,6 +27,7 @@ from xml.etree import ElementTree
 
 import pytest
 
+from scenarios.cli.interruptible import run_interruptibly
 from scenarios.cli.progress import uninterrupted
 from smtp.profiles import PROFILE_NAMES
 
@@ -278,3 +280,26 @@ def test_a_result_is_counted_whole_when_another_thread_receives_the_sigint() -> 
         other.join()
         signal.signal(signal.SIGINT, previous)
     assert steps == ["printed", "counted"]
+
+
+def test_a_ctrl_c_is_not_lost_when_the_coroutine_swallows_its_cancellation() -> None:
+    """asyncio.run returns what a coroutine that catches its cancellation returns, and
+    the Ctrl-C is gone; run_interruptibly raises KeyboardInterrupt all the same, after the
+    coroutine ended."""
+    ended: list[str] = []
+
+    async def swallows() -> str:
+        asyncio.get_running_loop().call_later(0.05, signal.raise_signal, signal.SIGINT)
+        try:
+            await asyncio.sleep(GUARD_S)
+        except asyncio.CancelledError:
+            ended.append("cancelled")
+        return "finished anyway"
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_interruptibly(swallows)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert ended == ["cancelled"]
