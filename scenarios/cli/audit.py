@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 from emulator.userinput import UserInputError
 from scenarios.audit.cases import CaseResult, select_cases
@@ -43,12 +43,21 @@ from scenarios.cli.outputs import check_output_file
 from scenarios.format import AUDIT_GROUPS
 from scenarios.outside.dutfile import DEFAULT_TIME_CAP_S, resolve_dut, shipped_dut_files
 
+AUDIT_DESCRIPTION: Final = (
+    "Put every hostile-server case of the catalog (the scenarios tagged hostile or "
+    "security, or those --tag and --group choose) to one SMTP client: the modelled client "
+    "in simulation (a release with --profile, a C firmware with --firmware), or a client "
+    "program on real sockets (--dut). Prints a scorecard: one line per case (PASS, FAIL "
+    "or N/A with the reason), grouped, and a summary. Exit status 0 only when at least one "
+    "case applied and every case that applied passed.")
+
 
 def add_audit_parser(subparsers: Any) -> None:
     """Add ``audit`` to the ``smtp-hil`` subcommands."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "audit", help="put every hostile-server case of the catalog to one SMTP client and "
-                      "print its scorecard")
+                      "print its scorecard",
+        description=AUDIT_DESCRIPTION)
     parser.add_argument("--dut", metavar="NAME|FILE",
                         help="audit a client program: a DUT file or a shipped one "
                              f"({', '.join(shipped_dut_files())}); default: the modelled "
