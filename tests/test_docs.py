@@ -328,6 +328,24 @@ to = ["b@example.net"]
 event = "sent"
 """
 
+AUDIT_CASE_BASE: Final = """
+[scenario]
+name = "doc-audit-fragment"
+title = "a [scenario.audit] fragment of a README, in an audit case of its own"
+tags = ["security"]
+
+[job]
+from = "a@example.com"
+to = ["b@example.net"]
+body = "Hello.\\n"
+
+[expect]
+event = "sent"
+body_exact = true
+"""
+"""An audit case (tagged, with the body_exact check an advisory may name) for a
+``[scenario.audit]`` fragment."""
+
 
 def check_toml(block: Block, cwd: Path) -> None:
     # the project's loaders, imported here: collecting this module must stay quick
@@ -337,7 +355,9 @@ def check_toml(block: Block, cwd: Path) -> None:
 
     data = tomllib.loads(block.text)
     path = cwd / f"doc-block-{block.line}.toml"
-    if "scenario" in data:
+    if set(data.get("scenario", {})) == {"audit"}:  # [scenario.audit] alone
+        parse_scenario(AUDIT_CASE_BASE + block.text, source=block.name)
+    elif "scenario" in data:
         parse_scenario(block.text, source=block.name)
     elif "client" in data:
         path.write_text(block.text)
