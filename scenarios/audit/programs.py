@@ -23,12 +23,18 @@ client's timeout over the device's 300 s command timer, so a trickle that outlas
 per-command timer of the device outlasts the program's too: a program whose timer is
 re-armed on every byte waits the whole trickle out and delivers, and fails.
 
+Ctrl-C. Each program runs in an event loop that takes SIGINT itself
+(:func:`scenarios.outside.interruptible.run_interruptibly`), so a Ctrl-C stops the
+program that runs at once (its whole process group is killed), whichever thread of the
+process receives the signal, and :class:`KeyboardInterrupt` leaves
+:func:`audit_program`; the cases judged before it were reported through ``progress``.
+
 This module runs programs through :mod:`scenarios.outside.dut`; it prints nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 from collections.abc import Callable, Sequence
 from typing import Final
 
@@ -37,6 +43,7 @@ from scenarios.format import AuditSection, Scenario
 from scenarios.outside.dut import DutRun, run_dut_async
 from scenarios.outside.dutapplicability import device_reasons, dut_reasons, link_reasons
 from scenarios.outside.dutfile import DEFAULT_TIME_CAP_S, DutFile
+from scenarios.outside.interruptible import run_interruptibly
 from scenarios.server.realtime import Pacing
 from scenarios.verdict.server import ServerVerdict
 
@@ -50,7 +57,8 @@ def audit_program(cases: Sequence[Scenario], dut: DutFile, *,
                   time_cap_s: float = DEFAULT_TIME_CAP_S,
                   client_timeout_s: float = DEFAULT_CLIENT_TIMEOUT_S,
                   progress: Callable[[CaseResult], object] | None = None) -> list[CaseResult]:
-    """Every case against ``dut``, in order (see the module docstring)."""
+    """Every case against ``dut``, in order (see the module docstring); Ctrl-C raises
+    :class:`KeyboardInterrupt` at once, the program that ran killed."""
     dut.require_installed()
     results = []
     for scenario in cases:
@@ -76,9 +84,9 @@ def _one(scenario: Scenario, dut: DutFile, time_cap_s: float,
         return CaseResult(scenario, "not_applicable", reasons[0], tuple(reasons))
     scale = (timeout or client_timeout_s) / DEVICE_COMMAND_TIMER_S \
         if audit.group == "timeouts" else 1.0
-    run = asyncio.run(run_dut_async(dut, scenario, time_cap_s=time_cap_s,
-                                    pacing=Pacing(time_scale=scale),
-                                    client_timeout_s=client_timeout_s if settable else None))
+    run = run_interruptibly(functools.partial(
+        run_dut_async, dut, scenario, time_cap_s=time_cap_s, pacing=Pacing(time_scale=scale),
+        client_timeout_s=client_timeout_s if settable else None))
     return judge_program(scenario, run)
 
 

@@ -26,8 +26,10 @@ from scenarios.report.model import Report, RunView, Scorecard, ScorecardRow
 from scenarios.runner import RunResult
 
 
-def audit_report(audited: str, results: Sequence[CaseResult]) -> Report:
-    """The report of an audit of ``audited``."""
+def audit_report(audited: str, results: Sequence[CaseResult],
+                 not_done: int | None = None) -> Report:
+    """The report of an audit of ``audited`` (interrupted with ``not_done`` cases left:
+    of the cases judged)."""
     views: list[RunView] = []
     rows: dict[str, list[ScorecardRow]] = {group: [] for group in AUDIT_GROUPS}
     for result in results:
@@ -39,13 +41,15 @@ def audit_report(audited: str, results: Sequence[CaseResult]) -> Report:
             scenario.name, scenario.title, result.audit.case, result.status, result.reason,
             view.run_id if view is not None else None))
     groups = tuple((AUDIT_GROUPS[g], tuple(r)) for g, r in rows.items() if r)
-    card = Scorecard(client=audited, groups=groups, summary=summary_line(results))
+    card = Scorecard(client=audited, groups=groups, summary=summary_line(results, not_done))
     return Report(title=f"smtp-hil audit: {audited}", runs=tuple(views), scorecard=card)
 
 
-def write_audit_report(path: Path, audited: str, results: Sequence[CaseResult]) -> None:
+def write_audit_report(path: Path, audited: str, results: Sequence[CaseResult],
+                       not_done: int | None = None) -> None:
     try:
-        path.write_text(render_report(audit_report(audited, results)), encoding="utf-8")
+        path.write_text(render_report(audit_report(audited, results, not_done)),
+                        encoding="utf-8")
     except OSError as exc:
         raise UserInputError(f"--report {path}: {exc.strerror or exc}") from None
 

@@ -11,6 +11,9 @@
     ...
     Summary: 44 pass, 9 fail, 5 not applicable (58 cases); exit 1
 
+(an audit stopped by Ctrl-C: ``Summary so far: 3 pass, 1 fail, 0 not applicable (4 of 58
+cases; interrupted, 54 not done)``).
+
 :func:`scorecard_json` the same as data. :func:`audit_exit_status`: 0 only when at least
 one case applied and every case that applied passed; an audit that tested nothing is not
 a pass.
@@ -38,10 +41,16 @@ def audit_exit_status(results: Sequence[CaseResult]) -> int:
     return EXIT_PASS if passed else EXIT_FAIL
 
 
-def summary_line(results: Sequence[CaseResult]) -> str:
+def summary_line(results: Sequence[CaseResult], not_done: int | None = None) -> str:
+    """The summary of ``results``; of an audit interrupted with ``not_done`` cases left,
+    what was judged so far (no exit status: the audit did not end)."""
     counts = {status: sum(r.status == status for r in results) for status in _WORD}
-    text = (f"Summary: {counts['pass']} pass, {counts['fail']} fail, "
-            f"{counts['not_applicable']} not applicable ({len(results)} cases)")
+    tally = (f"{counts['pass']} pass, {counts['fail']} fail, "
+             f"{counts['not_applicable']} not applicable")
+    if not_done is not None:
+        return (f"Summary so far: {tally} ({len(results)} of {len(results) + not_done} "
+                f"cases; interrupted, {not_done} not done)")
+    text = f"Summary: {tally} ({len(results)} cases)"
     if not counts["pass"] and not counts["fail"]:
         text += "; no case applied: nothing was tested"
     return f"{text}; exit {audit_exit_status(results)}"

@@ -8,7 +8,8 @@
   (``import``: a module cannot be named so);
 - what they share: :mod:`.args` (argument types), :mod:`.firmware` (``--firmware``),
   :mod:`.outputs` (the files ``run`` and ``matrix`` write), :mod:`.progress` (progress
-  and Ctrl-C), :mod:`.interruptible` (Ctrl-C during an event loop);
+  and Ctrl-C; Ctrl-C during an event loop is
+  :mod:`scenarios.outside.interruptible`'s);
 - :mod:`.entry`: the console script.
 
 This module imports nothing: the console script imports the command line inside its

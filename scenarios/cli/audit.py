@@ -14,11 +14,14 @@ or ``security``, narrowed by ``--tag`` (all the given tags), ``--group`` and ``-
 the scorecard as each case ends: one line per case (PASS, FAIL or N/A and the reason in
 one sentence), grouped, and a summary line (:mod:`scenarios.audit.scorecard`);
 ``--json`` prints the scorecard as one JSON object at the end, ``--report`` writes the
-HTML report.
+HTML report. Ctrl-C stops the audit at once (with ``--dut``, the program that runs is
+killed), prints the summary of the cases judged so far and exits 130
+(:mod:`scenarios.cli.auditprint`).
 
 Exit status: 0 when at least one case applied and every case that applied passed, 1
 otherwise (a case failed, or nothing applied: an audit that tested nothing is not a
-pass), 2 on bad input (an unknown tag, group or DUT, options that do not go together).
+pass), 130 on Ctrl-C, 2 on bad input (an unknown tag, group or DUT, options that do not
+go together).
 
 This module parses the subcommand's arguments and prints; the audit is
 :mod:`scenarios.audit`'s.
@@ -37,7 +40,7 @@ from scenarios.audit.programs import DEFAULT_CLIENT_TIMEOUT_S, audit_program
 from scenarios.catalog import load_catalog
 from scenarios.cli import args as cliargs
 from scenarios.cli.auditboard import audit_board_command
-from scenarios.cli.auditprint import Printer, finish_audit
+from scenarios.cli.auditprint import Printer, print_audit
 from scenarios.cli.firmware import add_firmware_argument, resolve_cli_firmware
 from scenarios.cli.outputs import check_output_file
 from scenarios.format import AUDIT_GROUPS
@@ -98,7 +101,7 @@ def add_audit_parser(subparsers: Any) -> None:
 def cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``smtp-hil audit``; returns the exit status."""
     if args.board is not None or args.board_config is not None:
-        return audit_board_command(args, out)
+        return audit_board_command(args, out, err)
     if args.dut is not None:
         clashes = [option for option, given in (
             ("--profile", args.profile != "current"), ("--firmware", args.firmware is not None),
@@ -119,12 +122,12 @@ def cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         who = f"firmware {firmware.label}" if firmware is not None and not firmware.is_model \
             else f"the modelled client, release {args.profile}"
         audited = f"{who} (simulation, seed {args.seed or 0})"
-    printer = Printer(out, audited, len(cases), quiet=args.json)
-    results: list[CaseResult]
-    if args.dut is not None:
-        results = audit_program(cases, dut, time_cap_s=args.time_cap,
-                                client_timeout_s=args.client_timeout, progress=printer.case)
-    else:
-        results = audit_modelled(cases, profile=args.profile, seed=args.seed or 0,
-                                 firmware=firmware, progress=printer.case)
-    return finish_audit(args, out, printer, audited, results)
+
+    def audit(printer: Printer) -> list[CaseResult]:
+        if args.dut is not None:
+            return audit_program(cases, dut, time_cap_s=args.time_cap,
+                                 client_timeout_s=args.client_timeout, progress=printer.case)
+        return audit_modelled(cases, profile=args.profile, seed=args.seed or 0,
+                              firmware=firmware, progress=printer.case)
+
+    return print_audit(args, out, err, audited, len(cases), audit)

@@ -22,10 +22,10 @@ from emulator.backends.serialboard import ConsoleTimeout, RealBoard
 from emulator.userinput import UserInputError
 from scenarios.audit.board import audit_board
 from scenarios.audit.boardconfig import audit_ca, load_board_config
-from scenarios.audit.cases import select_cases
+from scenarios.audit.cases import CaseResult, select_cases
 from scenarios.audit.programs import DEFAULT_CLIENT_TIMEOUT_S
 from scenarios.catalog import load_catalog
-from scenarios.cli.auditprint import Printer, finish_audit
+from scenarios.cli.auditprint import Printer, print_audit
 from scenarios.cli.outputs import check_output_file
 from scenarios.outside.dutfile import DEFAULT_TIME_CAP_S
 from smtp.userfiles import shown_path
@@ -34,7 +34,7 @@ from stack.tls.certs import CertAuthority
 VERSION_TIMEOUT_S = 5.0
 
 
-def audit_board_command(args: argparse.Namespace, out: TextIO) -> int:
+def audit_board_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run the board audit the arguments ask for; the exit status."""
     if args.board is None or args.board_config is None:
         raise UserInputError("--board and --board-config go together (the board's console, "
@@ -78,6 +78,8 @@ def audit_board_command(args: argparse.Namespace, out: TextIO) -> int:
         audited = (f"board {args.board} ({version}; {shown_path(args.board_config)}: server "
                    f"{config.server.listen}, security {config.server.security}, {auth}, "
                    f"{ca_line})")
-        printer = Printer(out, audited, len(cases), quiet=args.json)
-        results = audit_board(cases, board, config, ca, progress=printer.case)
-    return finish_audit(args, out, printer, audited, results)
+
+        def audit(printer: Printer) -> list[CaseResult]:
+            return audit_board(cases, board, config, ca, progress=printer.case)
+
+        return print_audit(args, out, err, audited, len(cases), audit)

@@ -2,6 +2,11 @@
 before its first case, one line per case as it ends, and at the end the summary line (or
 the JSON) and the report, whoever was audited.
 
+Ctrl-C: a case's line is printed and counted whole (:func:`~scenarios.cli.progress.
+uninterrupted`); then the summary of the cases judged so far is printed (JSON:
+``"interrupted": true`` and ``not_done``), the report holds them, standard error says
+``smtp-hil: interrupted: 4 of 58 cases done, 54 not done`` and the exit status is 130.
+
 This module prints; it runs nothing.
 """
 
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from typing import TextIO
 
 from scenarios.audit.cases import CaseResult
@@ -19,42 +25,66 @@ from scenarios.audit.scorecard import (
     scorecard_json,
     summary_line,
 )
+from scenarios.cli.progress import EXIT_INTERRUPTED, say_interrupted, uninterrupted
 from scenarios.format import AUDIT_GROUPS
 
 
-def finish_audit(args: argparse.Namespace, out: TextIO, printer: Printer, audited: str,
-                 results: list[CaseResult]) -> int:
-    """The summary (or the JSON), the report; the exit status."""
+def print_audit(args: argparse.Namespace, out: TextIO, err: TextIO, audited: str,
+                total: int, audit: Callable[[Printer], object]) -> int:
+    """Run ``audit``, which reports each case's result to the :class:`Printer` it is
+    given, then print the summary (or the JSON) and write the report; the exit status.
+    Ctrl-C during the audit ends it there (see the module docstring)."""
+    printer = Printer(out, audited, total, quiet=args.json)
+    interrupted = False
+    try:
+        audit(printer)
+    except KeyboardInterrupt:
+        interrupted = True
+    results = printer.results
+    not_done = total - len(results) if interrupted else None
     if args.json:
-        out.write(json.dumps(scorecard_json(audited, results)) + "\n")
+        data = scorecard_json(audited, results)
+        if not_done is not None:
+            summary = data["summary"]
+            assert isinstance(summary, dict)
+            summary["exit"] = EXIT_INTERRUPTED
+            data.update(interrupted=True, not_done=not_done)
+        out.write(json.dumps(data) + "\n")
     else:
-        printer.end(results)
+        printer.end(not_done)
     if args.report is not None:
-        write_audit_report(args.report, audited, results)
+        write_audit_report(args.report, audited, results, not_done)
+    if not_done is not None:
+        return say_interrupted(out, err, len(results), total, unit="cases")
     return audit_exit_status(results)
 
 
 class Printer:
     """The scorecard's lines as the cases end: the header, each group's title before its
-    first case, one line per case, the summary at the end."""
+    first case, one line per case, the summary at the end; it keeps the results."""
 
     def __init__(self, out: TextIO, audited: str, count: int, *, quiet: bool) -> None:
         self.out = out
         self.quiet = quiet
         self.group: str | None = None
+        self.results: list[CaseResult] = []
         self._write(f"smtp-hil audit: {audited}, {count} cases")
 
     def case(self, result: CaseResult) -> None:
-        group = result.audit.group
-        if group != self.group:
-            self.group = group
-            self._write("")
-            self._write(AUDIT_GROUPS[group])
-        self._write(case_line(result))
+        """One case ended: its line is printed and it is counted, whole."""
+        with uninterrupted():
+            self.results.append(result)
+            group = result.audit.group
+            if group != self.group:
+                self.group = group
+                self._write("")
+                self._write(AUDIT_GROUPS[group])
+            self._write(case_line(result))
 
-    def end(self, results: list[CaseResult]) -> None:
+    def end(self, not_done: int | None = None) -> None:
+        """The summary line (of an interrupted audit: ``not_done`` cases left)."""
         self._write("")
-        self._write(summary_line(results))
+        self._write(summary_line(self.results, not_done))
 
     def _write(self, line: str) -> None:
         if not self.quiet:

@@ -18,7 +18,7 @@ run; it only prints.
 **Ctrl-C.** A result is printed and counted whole: Ctrl-C (SIGINT) waits until the
 block that reports it is done (:func:`uninterrupted`), then the command says how far it
 got (:func:`say_interrupted`) and exits :data:`EXIT_INTERRUPTED`. A subcommand that runs
-an event loop runs it with :func:`scenarios.cli.interruptible.run_interruptibly`.
+an event loop runs it with :func:`scenarios.outside.interruptible.run_interruptibly`.
 
 Usage, for a subcommand of many runs::
 

@@ -10,7 +10,7 @@ not simulated. A scenario with link faults or loss is "not applicable" (real soc
 have no link model), said with the reason, and not counted as passed. Credentials are
 hidden in what is printed unless ``--show-secrets``. Ctrl-C stops the program that runs
 (its whole process group) at once, whichever thread receives the SIGINT
-(:mod:`scenarios.cli.interruptible`), prints how many runs finished and exits 130.
+(:mod:`scenarios.outside.interruptible`), prints how many runs finished and exits 130.
 
 This module parses the ``--dut`` options and prints; the runs are
 :mod:`scenarios.outside.dut`'s.
@@ -105,12 +105,12 @@ def run_with_dut(scenarios: Sequence[str | Scenario], dut_path: str | Path, out:
     report's path. Ctrl-C ends the program that runs and returns 130."""
     # start-up: the program runner and the scripted server on real sockets (asyncio) load
     # only for --dut (measured: 14 ms of every `smtp-hil run`)
-    from scenarios.cli.interruptible import run_interruptibly  # start-up: as asyncio
     from scenarios.outside.dut import (  # start-up: as asyncio
         dut_run_view,
         run_dut_async,
     )
     from scenarios.outside.dutapplicability import link_reasons  # start-up: as asyncio
+    from scenarios.outside.interruptible import run_interruptibly  # start-up: as asyncio
     from scenarios.server.realtime import Pacing  # start-up: as asyncio
 
     dut = resolve_dut(dut_path)

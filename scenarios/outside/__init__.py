@@ -6,7 +6,9 @@
   (``smtp-hil run --dut``): its DUT file, and running it against the scripted server;
   ``dut/`` ships the DUT files of curl, msmtp, swaks and a standard-library script;
 - :mod:`.dutsecrets`: keeping a scenario's credentials out of a program's command line and
-  output.
+  output;
+- :mod:`.interruptible`: running an event loop so that Ctrl-C ends it at once (``run
+  --dut``, ``audit --dut``, ``audit --board``).
 
 Everything here reads the host clock and uses OS sockets and processes; nothing of the
 simulated world may import it.

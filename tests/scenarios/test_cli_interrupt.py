@@ -1,6 +1,7 @@
-"""Ctrl-C during ``smtp-hil run`` and ``smtp-hil matrix``: what finished is printed in the
-normal format, one line says the command was interrupted and how many runs were not
-done, the JUnit file holds the finished runs, the exit status is 130, no traceback.
+"""Ctrl-C during ``smtp-hil run``, ``smtp-hil matrix`` and ``smtp-hil audit``: what
+finished is printed in the normal format, one line says the command was interrupted and
+how many runs (cases) were not done, the JUnit file holds the finished runs, the exit
+status is 130, no traceback.
 
 Each command runs in a subprocess with standard error on a pseudo-terminal, as at a
 prompt (so the progress line shows), and gets SIGINT as soon as it has shown that a
@@ -27,8 +28,8 @@ from xml.etree import ElementTree
 
 import pytest
 
-from scenarios.cli.interruptible import run_interruptibly
 from scenarios.cli.progress import uninterrupted
+from scenarios.outside.interruptible import run_interruptibly
 from smtp.profiles import PROFILE_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,6 +200,59 @@ SIGINT once the client program runs, as the kernel may choose for a signal sent 
 process (any thread that does not block it may receive it)."""
 
 
+class ProgramInterrupted:
+    """A command that runs the client program of ``hang.toml`` (which starts a child and
+    waits for it, writing both process ids to a file) once it is interrupted: SIGINT sent
+    to the process or taken by another of its threads as soon as the program runs."""
+
+    def __init__(self, tmp_path: Path, argv: list[str], receiver: str) -> None:
+        pids = tmp_path / "pids"
+        self.dut = tmp_path / "hang.toml"
+        self.dut.write_text(f'[client]\nname = "hang"\ncommand = ["sh", "-c", '
+                            f'"sleep 300 & echo $! > {pids}; echo $$ >> {pids}; wait"]\n'
+                            f'[client.security]\nnone = []\n')
+        argv = [*argv, "--dut", str(self.dut), "--time-cap", str(DUT_TIME_CAP_S)]
+        command = ([sys.executable, "-m", "scenarios.cli", *argv] if receiver == "process"
+                   else [sys.executable, "-c", INTERRUPT_FROM_A_THREAD, str(pids), *argv])
+        primary, secondary = os.openpty()
+        proc = subprocess.Popen(command, cwd=tmp_path, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=secondary, env=ENV)
+        os.close(secondary)
+        self.started: list[int] = []
+        try:
+            deadline = time.monotonic() + GUARD_S
+            while not (pids.exists() and len(pids.read_text().split()) == 2):
+                assert time.monotonic() < deadline and proc.poll() is None, \
+                    "the program never ran"
+                time.sleep(0.05)
+            self.started = [int(pid) for pid in pids.read_text().split()]
+            if receiver == "process":
+                proc.send_signal(signal.SIGINT)
+            try:
+                out, _ = proc.communicate(timeout=GUARD_S)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"smtp-hil did not exit within {GUARD_S:g} s of SIGINT (received "
+                            f"by {'the process' if receiver == 'process' else receiver}): "
+                            f"the Ctrl-C waited for the program's time limit "
+                            f"({DUT_TIME_CAP_S} s)")
+        finally:
+            proc.kill()
+            proc.wait()
+            for pid in self.started:  # whatever a failed run left
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        self.stdout = out.decode()
+        self.tty = _drain(primary).decode(errors="replace")
+        os.close(primary)
+        self.returncode = proc.returncode
+        self.tty_lines = [line for line in re.split(r"\r\n|\r\x1b\[K|\n", self.tty) if line]
+
+    def program_is_gone(self) -> bool:
+        """The program and what it started are gone (or zombies)."""
+        return all(not Path(f"/proc/{pid}").exists() or "\nState:\tZ" in Path(
+            f"/proc/{pid}/status").read_text() for pid in self.started)
+
+
 @pytest.mark.parametrize("receiver", ["process", "another thread"])
 def test_run_with_a_client_program_interrupted_kills_it_and_exits_130(
         tmp_path: Path, receiver: str) -> None:
@@ -208,50 +262,38 @@ def test_run_with_a_client_program_interrupted_kills_it_and_exits_130(
     received by another thread (in Python 3.11, the one asyncio starts to wait for the
     program) while the main thread slept in the event loop used to take effect only when
     the program's time limit ran out."""
-    pids = tmp_path / "pids"
-    dut = tmp_path / "hang.toml"
-    dut.write_text(f'[client]\nname = "hang"\ncommand = ["sh", "-c", '
-                   f'"sleep 300 & echo $! > {pids}; echo $$ >> {pids}; wait"]\n'
-                   f'[client.security]\nnone = []\n')
-    argv = ["run", "date-header", "blank-line-truncation", "--dut", str(dut),
-            "--time-cap", str(DUT_TIME_CAP_S)]
-    command = ([sys.executable, "-m", "scenarios.cli", *argv] if receiver == "process"
-               else [sys.executable, "-c", INTERRUPT_FROM_A_THREAD, str(pids), *argv])
-    primary, secondary = os.openpty()
-    proc = subprocess.Popen(command, cwd=tmp_path, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=secondary, env=ENV)
-    os.close(secondary)
-    started: list[int] = []
-    try:
-        deadline = time.monotonic() + GUARD_S
-        while not (pids.exists() and len(pids.read_text().split()) == 2):
-            assert time.monotonic() < deadline and proc.poll() is None, "the program never ran"
-            time.sleep(0.05)
-        started = [int(pid) for pid in pids.read_text().split()]
-        if receiver == "process":
-            proc.send_signal(signal.SIGINT)
-        try:
-            out, _ = proc.communicate(timeout=GUARD_S)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"smtp-hil did not exit within {GUARD_S:g} s of SIGINT (received "
-                        f"by {'the process' if receiver == 'process' else receiver}): the "
-                        f"Ctrl-C waited for the program's time limit ({DUT_TIME_CAP_S} s)")
-    finally:
-        proc.kill()
-        proc.wait()
-        for pid in started:  # whatever a failed run left
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-    tty = _drain(primary).decode(errors="replace")
-    os.close(primary)
-    assert proc.returncode == 130, tty
-    assert out == b""
-    assert "Traceback" not in tty
-    lines = [line for line in re.split(r"\r\n|\r\x1b\[K|\n", tty) if line]
-    assert lines[-1] == "smtp-hil: interrupted: 0 of 2 runs done, 2 not done", lines
-    for pid in started:  # the program and what it started are gone
-        assert not Path(f"/proc/{pid}").exists() or "\nState:\tZ" in Path(
-            f"/proc/{pid}/status").read_text()
+    done = ProgramInterrupted(tmp_path, ["run", "date-header", "blank-line-truncation"],
+                              receiver)
+    assert done.returncode == 130, done.tty
+    assert done.stdout == ""
+    assert "Traceback" not in done.tty
+    assert done.tty_lines[-1] == "smtp-hil: interrupted: 0 of 2 runs done, 2 not done", \
+        done.tty_lines
+    assert done.program_is_gone()
+
+
+@pytest.mark.parametrize("receiver", ["process", "another thread"])
+def test_audit_of_a_client_program_interrupted_prints_the_cases_judged_and_exits_130(
+        tmp_path: Path, receiver: str) -> None:
+    """``audit --dut``, as ``run --dut``: Ctrl-C while the program of the second case
+    runs kills it at once, whichever thread takes the signal; the scorecard of the case
+    judged before it and the summary so far are printed, and the status is 130. The
+    audit ran each program with plain asyncio.run: the Ctrl-C waited for the time cap,
+    and nothing but "interrupted" was printed."""
+    done = ProgramInterrupted(
+        tmp_path, ["audit", "--case", "starttls-stripped", "--case", "smuggling-bdat"],
+        receiver)
+    assert done.returncode == 130, done.tty
+    assert "Traceback" not in done.tty
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"smtp-hil audit: hang ({done.dut}), 2 cases"
+    assert lines[1:3] == ["", "STARTTLS stripping and injection"]
+    assert lines[3].split()[:2] == ["N/A", "starttls-stripped"]
+    assert lines[4:] == ["", "Summary so far: 0 pass, 0 fail, 1 not applicable (1 of 2 "
+                             "cases; interrupted, 1 not done)"]
+    assert done.tty_lines[-1] == "smtp-hil: interrupted: 1 of 2 cases done, 1 not done", \
+        done.tty_lines
+    assert done.program_is_gone()
 
 
 def test_a_result_is_counted_whole_when_another_thread_receives_the_sigint() -> None:
