@@ -23,10 +23,10 @@ This module knows case results; it runs nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
-from scenarios.audit.cases import CaseResult
+from scenarios.audit.cases import CaseResult, CaseStatus
 from scenarios.format import AUDIT_GROUPS
 
 EXIT_PASS, EXIT_FAIL = 0, 1
@@ -56,11 +56,16 @@ def summary_line(results: Sequence[CaseResult], not_done: int | None = None) -> 
     return f"{text}; exit {audit_exit_status(results)}"
 
 
-def case_line(result: CaseResult) -> str:
+def case_line(result: CaseResult,
+              paint: Callable[[str, CaseStatus], str] | None = None) -> str:
+    """``  PASS  name  reason``; ``paint`` (a terminal's colours) is given the word and
+    the status and returns the word to show (the columns stay aligned)."""
     reason = result.reason
     if len(reason) > _REASON_WIDTH:
         reason = reason[:_REASON_WIDTH - 1] + "…"
-    return f"  {_WORD[result.status]:<5} {result.scenario.name:<{_NAME_WIDTH}} {reason}"
+    word = _WORD[result.status]
+    shown = paint(word, result.status) if paint is not None else word
+    return f"  {shown}{' ' * (5 - len(word))} {result.scenario.name:<{_NAME_WIDTH}} {reason}"
 
 
 def scorecard_lines(audited: str, results: Sequence[CaseResult]) -> list[str]:

@@ -3,7 +3,7 @@
     smtp-hil audit [--dut NAME|FILE | --profile P | --firmware model|lwip|PATH.so
                     | --board URL --board-config FILE]
                    [--tag T]... [--group G]... [--case NAME]... [--json] [--report FILE.html]
-                   [--time-cap S] [--client-timeout S] [--seed N]
+                   [--color auto|always|never] [--time-cap S] [--client-timeout S] [--seed N]
 
 By default the modelled client on ``current``, in simulation (``--profile`` another
 release; ``--firmware`` a C firmware). ``--dut`` runs a client program instead, on real
@@ -43,6 +43,7 @@ from scenarios.cli.auditboard import audit_board_command
 from scenarios.cli.auditprint import Printer, print_audit
 from scenarios.cli.firmware import add_firmware_argument, resolve_cli_firmware
 from scenarios.cli.outputs import check_output_file
+from scenarios.cli.progress import add_color_argument
 from scenarios.format import AUDIT_GROUPS
 from scenarios.outside.dutfile import DEFAULT_TIME_CAP_S, resolve_dut, shipped_dut_files
 
@@ -87,6 +88,7 @@ def add_audit_parser(subparsers: Any) -> None:
                         help="print the scorecard as one JSON object")
     parser.add_argument("--report", type=Path, metavar="FILE.html",
                         help="write an HTML report (the scorecard, each case's run)")
+    add_color_argument(parser)
     parser.add_argument("--time-cap", type=cliargs.positive_seconds,
                         default=DEFAULT_TIME_CAP_S, metavar="S",
                         help=f"with --dut: longest real time per case (default "
@@ -130,4 +132,4 @@ def cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return audit_modelled(cases, profile=args.profile, seed=args.seed or 0,
                               firmware=firmware, progress=printer.case)
 
-    return print_audit(args, out, err, audited, len(cases), audit)
+    return print_audit(args, out, err, audited, cases, audit)

@@ -82,4 +82,4 @@ def audit_board_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> i
         def audit(printer: Printer) -> list[CaseResult]:
             return audit_board(cases, board, config, ca, progress=printer.case)
 
-        return print_audit(args, out, err, audited, len(cases), audit)
+        return print_audit(args, out, err, audited, cases, audit)

@@ -109,13 +109,16 @@ def test_color_always_paints_verdicts_and_never_leaves_them_plain() -> None:
     assert code == 0 and out.startswith("PASS ") and not ANSI.search(out)
 
 
-def _on_a_terminal(argv: list[str], environ: dict[str, str]) -> str:
-    """What the command writes to its standard output when that is a terminal."""
+def _on_a_terminal(argv: list[str], environ: dict[str, str], stream: str = "stdout") -> str:
+    """What the command writes to its standard output (or ``stream="stderr"``: its
+    standard error) when that is a terminal; the other goes nowhere."""
     primary, secondary = os.openpty()
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
     env.update(PYTHONPATH=str(ROOT), **environ)
+    terminal = {"stdout": secondary, "stderr": subprocess.DEVNULL}
     proc = subprocess.Popen([sys.executable, "-m", "scenarios.cli", *argv], cwd=ROOT,
-                            stdout=secondary, stderr=subprocess.DEVNULL, env=env)
+                            stdout=terminal[stream], env=env,
+                            stderr=secondary if stream == "stderr" else subprocess.DEVNULL)
     os.close(secondary)
     seen = b""
     deadline = time.monotonic() + 60
@@ -140,6 +143,30 @@ def test_a_terminal_gets_colours_unless_no_color_is_set() -> None:
     assert "\x1b[32mPASS\x1b[0m" in _on_a_terminal(argv, {"TERM": "xterm"})
     plain = _on_a_terminal(argv, {"TERM": "xterm", "NO_COLOR": "1"})
     assert plain.startswith("PASS blank-line-truncation") and not ANSI.search(plain)
+
+
+AUDIT_TWO = ["audit", "--profile", "2.0", "--case", "starttls-stripped",
+             "--case", "starttls-stripped-cram-md5"]
+"""Two audit cases, the first passed and the second failed by release 2.0."""
+
+
+def test_audit_paints_its_verdicts_as_run_does() -> None:
+    code, out, _ = _cli(*AUDIT_TWO, "--color", "always")
+    assert code == 1
+    assert "\n  \x1b[32mPASS\x1b[0m  starttls-stripped " in out
+    assert "\n  \x1b[31mFAIL\x1b[0m  starttls-stripped-cram-md5 " in out
+    code, out, _ = _cli(*AUDIT_TWO, "--color", "never")
+    assert code == 1 and "\n  PASS  starttls-stripped " in out and not ANSI.search(out)
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs OS ptys")
+def test_audit_shows_the_case_that_runs_on_a_terminal() -> None:
+    """As ``run``: ``[1/2] case  0.0 s`` on standard error, redrawn in place for each
+    case and erased at the end."""
+    tty = _on_a_terminal(AUDIT_TWO, {"TERM": "xterm"}, stream="stderr")
+    assert tty.startswith("\r\x1b[K[1/2] starttls-stripped  0.0 s"), tty
+    assert "\r\x1b[K[2/2] starttls-stripped-cram-md5  " in tty
+    assert tty.endswith("\r\x1b[K")
 
 
 def test_a_palette_off_leaves_text_alone() -> None:
