@@ -5,7 +5,9 @@ finishes; with ``--dut`` a client program is the device (:mod:`scenarios.cli.run
 Exit status 0 when every run passed, 1 when one failed (or was not applicable to the
 firmware, or ``--check-determinism`` found a difference), 130 on Ctrl-C after printing
 what finished (:mod:`scenarios.cli.progress`). ``--junit``, ``--artifacts`` and
-``--report`` are checked before anything runs (:mod:`scenarios.cli.outputs`).
+``--report`` are checked before anything runs (:mod:`scenarios.cli.outputs`). A scenario
+the firmware cannot run (``--firmware lwip``) is printed as not applicable and is a
+skipped testcase of the JUnit file, with the reason, as the matrix writes it.
 
 This module parses the subcommand's arguments and prints; the runs are
 :func:`scenarios.runner.run`'s, the views :mod:`scenarios.artifacts`' and the report's.
@@ -126,6 +128,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         make_output_folder("--artifacts", args.artifacts)
     palette = Palette.for_stream(out, args.color)
     results: list[RunResult] = []
+    not_applicable: list[NotApplicable] = []  # skipped test cases of the JUnit file
     status = EXIT_OK
     interrupted = False
     with Progress(err, total=len(scenarios), command="smtp-hil run") as progress:
@@ -138,6 +141,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     except NotApplicable as exc:  # neither a pass nor a run
                         status = EXIT_FAIL
                         with uninterrupted(), progress.printing():
+                            not_applicable.append(exc)
                             out.write((json.dumps(not_applicable_dict(exc)) if args.json
                                        else not_applicable_line(exc, palette)) + "\n")
                             out.flush()
@@ -169,7 +173,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         # (measured: 14 ms of every `smtp-hil run`)
         from scenarios.junit import junit_xml
 
-        write_junit(args.junit, junit_xml(results, show_secrets=args.show_secrets))
+        write_junit(args.junit, junit_xml(results, show_secrets=args.show_secrets,
+                                          not_applicable=not_applicable))
     if args.report is not None:
         names = ", ".join(s.name for s in scenarios)
         on = args.profile if args.firmware in (None, "model") else args.firmware

@@ -185,3 +185,27 @@ def test_the_matrix_with_a_firmware_column_reports_its_runs_and_skips_what_does_
                      if p != "current" and r.reproduced_by(p))
     assert suite.get("skipped") == str(reproduced + 1)
     assert suite.get("failures") == "1"
+
+
+def test_run_with_a_firmware_lists_what_it_cannot_run_as_skipped_with_the_reason(
+        junit_schema: xmlschema.XMLSchema, tmp_path: Path, lwip: FirmwareChoice) -> None:
+    """``run --firmware lwip --junit``: a scenario lwIP cannot run is a skipped testcase
+    saying why, as in the matrix (and as Robot reports it); it was left out of the file."""
+    junit = tmp_path / "r.xml"
+    out = io.StringIO()
+    code = main(["run", "auth-plain", "starttls", "--firmware", "lwip", "--junit", str(junit)],
+                out=out, err=io.StringIO())
+    assert code == 1, out.getvalue()  # not applicable is no pass
+    text = junit.read_text()
+    junit_schema.validate(text)
+    cases = _cases(text)
+    assert sorted(cases) == [("smtp-hil.firmware_lwip", "auth-plain"),
+                             ("smtp-hil.firmware_lwip", "starttls")]
+    skipped = cases[("smtp-hil.firmware_lwip", "starttls")].find("skipped")
+    assert skipped is not None and skipped.get("type") == "not-applicable"
+    reason = next(line for line in out.getvalue().splitlines() if "starttls" in line)
+    assert skipped.get("message") == "not applicable: " + reason.split("not applicable: ")[1]
+    assert cases[("smtp-hil.firmware_lwip", "auth-plain")].find("skipped") is None
+    suite = ElementTree.fromstring(text).find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("skipped"), suite.get("failures")) == ("2", "1", "0")
