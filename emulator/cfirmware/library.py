@@ -29,7 +29,7 @@ LWIP_LIBRARY_ENV: Final = "SMTP_HIL_LWIP_LIB"
 BUILD_DIR: Final = Path(__file__).resolve().parents[2] / "build" / "lwip"
 LWIP_LIBRARY: Final = BUILD_DIR / "libhil_lwip.so"
 HOW_TO_GET_IT: Final = (
-    "run 'make lwip' (as root with the Debian archive reachable: it runs 'apt-get source "
+    "run 'make lwip' (with the Debian archive reachable: it runs 'apt-get source "
     "lwip'), or 'LWIP_SRC=/path/to/lwip-2.1.3 make lwip'")
 
 
