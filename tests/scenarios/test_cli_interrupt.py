@@ -296,6 +296,22 @@ def test_audit_of_a_client_program_interrupted_prints_the_cases_judged_and_exits
     assert done.program_is_gone()
 
 
+def test_audit_json_interrupted_says_so_and_reports_the_cases_judged(tmp_path: Path) -> None:
+    report = tmp_path / "audit.html"
+    done = ProgramInterrupted(
+        tmp_path, ["audit", "--json", "--report", str(report), "--case", "starttls-stripped",
+                   "--case", "smuggling-bdat"], "process")
+    assert done.returncode == 130, done.tty
+    data = json.loads(done.stdout)
+    assert (data["interrupted"], data["not_done"]) == (True, 1)
+    assert [case["scenario"] for case in data["cases"]] == ["starttls-stripped"]
+    assert data["summary"] == {"pass": 0, "fail": 0, "not_applicable": 1, "cases": 1,
+                               "exit": 130}
+    html = report.read_text()
+    assert "Summary so far: 0 pass, 0 fail, 1 not applicable (1 of 2 cases; interrupted, " \
+           "1 not done)" in html
+
+
 def test_a_result_is_counted_whole_when_another_thread_receives_the_sigint() -> None:
     """:func:`uninterrupted`: a SIGINT that a thread other than the main one receives
     during the block (one of a process pool's threads, in ``matrix --jobs``: the kernel
