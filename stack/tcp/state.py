@@ -15,7 +15,14 @@ from stack.api import SocketState
 
 
 class TcpState(enum.Enum):
-    """The RFC 9293 connection states (LISTEN lives in the stack, not in sockets)."""
+    """The RFC 9293 connection states (LISTEN lives in the stack, not in sockets).
+
+    Hashed by identity (members are singletons and compare by identity): ``Enum``'s own
+    ``__hash__`` is Python code, and the per-segment path tests the sets below about a
+    dozen times per segment. Nothing iterates a set of states, so their order (which
+    identity hashing makes vary between processes) never shows."""
+
+    __hash__ = object.__hash__
 
     CLOSED = "CLOSED"
     SYN_SENT = "SYN_SENT"
