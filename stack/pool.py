@@ -95,14 +95,16 @@ class BufferPool:
 
     @property
     def free_count(self) -> int | None:
-        return self.stats.free
+        count = self.stats.count  # PoolStats.free, without a second property call
+        return None if count is None else count - self.stats.in_use
 
     def _count_allocation(self, purpose: str) -> bool:
         """Count one buffer taken for ``purpose`` (the peak and the lowest free see it);
         False, counted as a failure with an ``exhausted`` record, when the pool is empty.
         The caller then holds it (``alloc``) or gives it back at once (``lend``)."""
         st = self.stats
-        if st.count is not None and st.in_use >= st.count:
+        count = st.count
+        if count is not None and st.in_use >= count:
             st.failed_allocations += 1
             st.failed_by_purpose[purpose] = st.failed_by_purpose.get(purpose, 0) + 1
             if self.traced:
@@ -110,10 +112,13 @@ class BufferPool:
             return False
         st.allocations += 1
         during = st.in_use + 1
-        st.peak_in_use = max(st.peak_in_use, during)
-        if st.count is not None:
-            free = st.count - during
-            st.lowest_free = free if st.lowest_free is None else min(st.lowest_free, free)
+        if during > st.peak_in_use:  # plain comparisons: this runs for every frame
+            st.peak_in_use = during
+        if count is not None:
+            free = count - during
+            lowest = st.lowest_free
+            if lowest is None or free < lowest:
+                st.lowest_free = free
         return True
 
     def alloc(self, purpose: str) -> Buffer | None:
@@ -121,12 +126,15 @@ class BufferPool:
         if not self._count_allocation(purpose):
             return None
         st = self.stats
-        buf = Buffer(self, self._next_id, purpose)
-        self._next_id += 1
-        self._live[buf.id] = buf
-        st.in_use += 1
+        buffer_id = self._next_id
+        buf = Buffer(self, buffer_id, purpose)
+        self._next_id = buffer_id + 1
+        self._live[buffer_id] = buf
+        in_use = st.in_use + 1
+        st.in_use = in_use
         if self.traced:
-            self.kernel.emit(self.name, "alloc", purpose=purpose, id=buf.id, in_use=st.in_use)
+            self.kernel.emit_fields(self.name, "alloc",
+                                    {"purpose": purpose, "id": buffer_id, "in_use": in_use})
         return buf
 
     def lend(self, purpose: str) -> int | None:
@@ -140,11 +148,14 @@ class BufferPool:
         return self.stats.in_use + 1
 
     def _release(self, buf: Buffer) -> None:
-        del self._live[buf.id]
-        self.stats.in_use -= 1
+        buffer_id = buf.id
+        del self._live[buffer_id]
+        st = self.stats
+        in_use = st.in_use - 1
+        st.in_use = in_use
         if self.traced:
-            self.kernel.emit(self.name, "free", purpose=buf.purpose, id=buf.id,
-                             in_use=self.stats.in_use)
+            self.kernel.emit_fields(self.name, "free",
+                                    {"purpose": buf.purpose, "id": buffer_id, "in_use": in_use})
 
     def count_drop(self, what: str) -> None:
         """Count a frame dropped because no buffer was free."""

@@ -330,7 +330,7 @@ class TcpStack:
                     del self._acks[conn]
                     flush_ack(conn)
                     continue
-                if self._waiters and (self.pool.free_count is None or self.pool.free_count):
+                if self._waiters and self.pool.free_count != 0:  # None: unbounded
                     waiting = list(self._waiters)
                     self._waiters.clear()
                     for conn in waiting:
