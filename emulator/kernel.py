@@ -72,9 +72,12 @@ class Kernel:
         """Run ``callback(*args)`` at virtual time ``when_us`` (never in the past)."""
         if when_us < self._now_us:
             raise ValueError(f"call_at: {when_us}us is in the past (now {self._now_us}us)")
-        handle = Handle(int(when_us), callback, args)
-        heapq.heappush(self._heap, (handle.when_us, self._sequence, handle))
-        self._sequence += 1
+        if type(when_us) is not int:
+            when_us = int(when_us)
+        handle = Handle(when_us, callback, args)
+        sequence = self._sequence
+        heapq.heappush(self._heap, (when_us, sequence, handle))
+        self._sequence = sequence + 1
         if len(self._heap) > self._sweep_at:
             self._sweep()
         return handle
@@ -126,13 +129,19 @@ class Kernel:
         Without ``until_us`` it runs until nothing is scheduled. ``stop`` is checked
         after every event; when it returns True the run ends at that event's time.
         """
-        while True:
+        heappop = heapq.heappop
+        while True:  # peek() and step() in one loop: this is the loop of every run
             if stop is not None and stop():
                 return
-            nxt = self.peek()
-            if nxt is None or (until_us is not None and nxt > until_us):
+            heap = self._heap  # read again each time: a sweep replaces the list
+            while heap and heap[0][2].cancelled:
+                heappop(heap)
+            if not heap or (until_us is not None and heap[0][0] > until_us):
                 break
-            self.step()
+            when, _, handle = heappop(heap)
+            self._now_us = when
+            self.events_run += 1
+            handle.callback(*handle.args)
         if until_us is not None and until_us > self._now_us:
             self._now_us = until_us
 
