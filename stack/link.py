@@ -411,7 +411,7 @@ class Link:
             st.frames_dropped += 1
             self.kernel.emit(self.source, "drop", reason=reason, **fields)
             return
-        if self._is_held(segment):
+        if self._holds and self._is_held(segment):
             st.frames_held += 1
             self._held.append(segment)
             return
@@ -421,7 +421,7 @@ class Link:
         """Why this frame is lost, or None. Every armed counter sees every frame."""
         src = segment.src_ip
         reason: str | None = None
-        for fault in list(self._drop_nth):
+        for fault in list(self._drop_nth) if self._drop_nth else ():
             if fault.src is not None and fault.src != src:
                 continue
             if fault.payload_only and not segment.payload:
@@ -445,12 +445,14 @@ class Link:
                 reason = reason or "drop_after"
         if reason is not None:
             return reason
-        if any(p.covers(segment) for p in self._partitions):
+        if self._partitions and any(p.covers(segment) for p in self._partitions):
             return "partition"
         if segment.dst_ip not in self._ports:
             return "no route"
         if segment.wire_length > self.mtu:
             return f"exceeds mtu {self.mtu}"
+        if not self._loss:
+            return None
         probability = self._loss.get(src, self._loss.get(None, 0.0))
         if probability > 0.0 and self.kernel.rng.random() < probability:
             return "loss"
@@ -459,10 +461,11 @@ class Link:
     def _schedule(self, segment: Segment) -> None:
         now = self.kernel.now_us
         clock_out = self.serialisation_us(segment.wire_length + ETHERNET_HEADER)
-        queue = self._queue_for(segment)
+        queue = self._queue_for(segment) if self._shared else None
         if queue is None:  # a wire of its own for this pair of hosts
             direction = (segment.src_ip, segment.dst_ip)
-            done = max(now, self._busy_until.get(direction, 0)) + clock_out
+            busy_until = self._busy_until.get(direction, 0)
+            done = (now if now > busy_until else busy_until) + clock_out
             self._busy_until[direction] = done
         else:
             admitted = queue.admit(now, clock_out)
