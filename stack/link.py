@@ -398,7 +398,8 @@ class Link:
         segment.ip_id = self._next_ip_id(segment.src_ip)
         st = self.stats
         st.frames_sent += 1
-        st.bytes_sent += segment.wire_length + ETHERNET_HEADER
+        frame_bytes = segment.wire_length + ETHERNET_HEADER
+        st.bytes_sent += frame_bytes
         if segment.ciphertext:
             st.ciphertext_frames += 1
         fields = segment.trace_fields()
@@ -406,7 +407,7 @@ class Link:
         flow = (segment.src_ip, segment.src_port, segment.dst_ip, segment.dst_port)
         self._last_seen.pop(flow, None)  # re-insert: dict order is recency order
         self._last_seen[flow] = segment
-        reason = self._loss_reason(segment)
+        reason = self._loss_reason(segment, frame_bytes - ETHERNET_HEADER)
         if reason is not None:
             st.frames_dropped += 1
             self.kernel.emit(self.source, "drop", reason=reason, **fields)
@@ -415,9 +416,9 @@ class Link:
             st.frames_held += 1
             self._held.append(segment)
             return
-        self._schedule(segment)
+        self._schedule(segment, frame_bytes)
 
-    def _loss_reason(self, segment: Segment) -> str | None:
+    def _loss_reason(self, segment: Segment, wire_length: int) -> str | None:
         """Why this frame is lost, or None. Every armed counter sees every frame."""
         src = segment.src_ip
         reason: str | None = None
@@ -449,7 +450,7 @@ class Link:
             return "partition"
         if segment.dst_ip not in self._ports:
             return "no route"
-        if segment.wire_length > self.mtu:
+        if wire_length > self.mtu:
             return f"exceeds mtu {self.mtu}"
         if not self._loss:
             return None
@@ -458,9 +459,13 @@ class Link:
             return "loss"
         return None
 
-    def _schedule(self, segment: Segment) -> None:
+    def _schedule(self, segment: Segment, frame_bytes: int | None = None) -> None:
+        """Put ``segment`` on its wire (``frame_bytes``: its size with the Ethernet
+        header, when the caller has it already)."""
         now = self.kernel.now_us
-        clock_out = self.serialisation_us(segment.wire_length + ETHERNET_HEADER)
+        if frame_bytes is None:
+            frame_bytes = segment.wire_length + ETHERNET_HEADER
+        clock_out = -(-frame_bytes * 8 * 1_000_000 // self.bandwidth_bps)  # serialisation_us
         queue = self._queue_for(segment) if self._shared else None
         if queue is None:  # a wire of its own for this pair of hosts
             direction = (segment.src_ip, segment.dst_ip)

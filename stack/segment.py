@@ -91,12 +91,7 @@ class Segment:
     def trace_fields(self) -> dict[str, FieldValue]:
         """Fields for a trace record; ciphertext payload is wrapped in Opaque. A segment
         that held a lent pool buffer carries ``pool_in_use`` too."""
-        if self.pool_in_use is not None:
-            return {**self._fields(), "pool_in_use": self.pool_in_use}
-        return self._fields()
-
-    def _fields(self) -> dict[str, FieldValue]:
-        return {
+        fields: dict[str, FieldValue] = {
             "src": f"{self.src_ip}:{self.src_port}",
             "dst": f"{self.dst_ip}:{self.dst_port}",
             "seq": self.seq,
@@ -107,4 +102,7 @@ class Segment:
             "ip_id": self.ip_id,
             "payload": Opaque(self.payload) if self.ciphertext else self.payload,
         }
+        if self.pool_in_use is not None:
+            fields["pool_in_use"] = self.pool_in_use
+        return fields
 
