@@ -228,7 +228,12 @@ class Board:
             self.kernel.call_soon(self._loop_pass)
 
     def _has_work(self) -> bool:
-        return bool(self._rx_ring or self._due_timers or any(t.runnable for t in self._tasks))
+        if self._rx_ring or self._due_timers:
+            return True
+        for task in self._tasks:  # a loop, not any() over a generator: once per pass
+            if task.runnable:
+                return True
+        return False
 
     def _loop_pass(self) -> None:
         self._pass_scheduled = False

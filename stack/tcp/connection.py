@@ -141,10 +141,11 @@ class TxEntry:
 
     @property
     def end(self) -> int:
-        n = len(self.payload)
-        if self.flags & (SYN | FIN):
-            n += 2 if self.flags & SYN and self.flags & FIN else 1
-        return (self.seq + n) & MASK
+        flags = self.flags
+        if flags & (SYN | FIN):
+            return (self.seq + len(self.payload)
+                    + (2 if flags & SYN and flags & FIN else 1)) & MASK
+        return (self.seq + len(self.payload)) & MASK
 
     def release(self) -> None:
         if self.buffer is not None:
@@ -262,7 +263,8 @@ class Connection:
 
     def rcv_wnd(self) -> int:
         """The receive window: what is left of ``rx_window`` after the unread bytes."""
-        return max(0, self.stack.config.rx_window - self.rx_bytes)
+        window = self.stack.config.rx_window - self.rx_bytes
+        return window if window > 0 else 0
 
     def segment(self, seq: int, flags: int, payload: bytes = b"",
                 ciphertext: bool | None = None, mss: int | None = None) -> Segment:
