@@ -236,9 +236,20 @@ class Board:
         return False
 
     def _loop_pass(self) -> None:
-        self._pass_scheduled = False
         if self._busy is not None:
+            self._pass_scheduled = False
             return
+        # ``_pass_scheduled`` stays set while the pass runs: what a wake-up during the
+        # pass asks for, this pass does (its task phase comes after input and timers) or
+        # the check at its end finds, so it schedules no empty pass of its own.
+        try:
+            self._one_pass()
+        finally:
+            self._pass_scheduled = False
+        if self._busy is None and self._has_work():
+            self._request_pass()
+
+    def _one_pass(self) -> None:
         self.stats.loop_passes += 1
         generation = self._generation
         # 1. stack input
@@ -256,8 +267,6 @@ class Board:
                 break
             if slot.runnable and not slot.finished:
                 self._resume(slot)
-        if self._busy is None and self._has_work():
-            self._request_pass()
 
     def _resume(self, slot: _TaskSlot) -> None:
         slot.runnable = False
