@@ -107,7 +107,10 @@ class TcpSocket:
             return queue_data(conn, data)
 
     def recv(self, max_bytes: int = 65536) -> bytes:
-        if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1:
+        if type(max_bytes) is not int and (not isinstance(max_bytes, int)
+                                           or isinstance(max_bytes, bool)):
+            raise ValueError(f"max_bytes: expected a positive integer, got {max_bytes!r}")
+        if max_bytes < 1:
             raise ValueError(f"max_bytes: expected a positive integer, got {max_bytes!r}")
         conn = self._conn
         if not conn.rxq:

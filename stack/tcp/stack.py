@@ -115,13 +115,22 @@ class TcpStack:
 
     def input(self, segment: Segment, buffer: Buffer | None) -> None:
         """One received frame; the stack owns ``buffer`` from here (see module doc)."""
-        with self.entry():
+        # ``with self.entry():`` written out (once per frame): the same depth count, and
+        # the outermost call settles the deferred work unless an exception is on its way.
+        self._depth += 1
+        try:
             self.stats.segments_received += 1
             if segment.flags & RST:
                 self.stats.rsts_received += 1
             kept = segment.dst_ip == self.ip and self._demux(segment, buffer)
             if not kept and buffer is not None:
                 buffer.free()
+        except BaseException:
+            self._depth -= 1
+            raise
+        self._depth -= 1
+        if not self._depth:
+            self._settle()
 
     # ---- sockets and listeners ---------------------------------------------------
 
@@ -305,7 +314,7 @@ class TcpStack:
         return run
 
     def emit(self, kind: TcpKind, **fields: FieldValue) -> None:
-        self.kernel.emit(self.source, kind, **fields)
+        self.kernel.emit_fields(self.source, kind, fields)  # a fresh dict: no second copy
 
     # ---- deferred work -----------------------------------------------------------
 
