@@ -123,6 +123,9 @@ class _BoardTimers:
                                                        board._generation)
         return handle
 
+    def now_us(self) -> int:
+        return self._board.kernel.now_us
+
 
 class Board:
     """A small embedded board running a cooperative super-loop."""
@@ -230,7 +233,7 @@ class Board:
     def _has_work(self) -> bool:
         if self._rx_ring or self._due_timers:
             return True
-        for task in self._tasks:  # a loop, not any() over a generator: once per pass
+        for task in self._tasks:  # noqa: SIM110 - any() over a generator costs more, per pass
             if task.runnable:
                 return True
         return False

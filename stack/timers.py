@@ -29,6 +29,11 @@ class TimerService(Protocol):
 
     def start_timer(self, delay_us: int, callback: Callable[[], None]) -> TimerHandle: ...
 
+    def now_us(self) -> int:
+        """The virtual time now (a restarted :class:`OneShot` keeps its pending firing
+        when that comes no later than its new deadline)."""
+        ...
+
 
 class KernelTimers:
     """Timers straight on the kernel, for hosts without a super-loop."""
@@ -41,21 +46,33 @@ class KernelTimers:
             raise ValueError(f"delay_us: expected a non-negative integer, got {delay_us!r}")
         return self.kernel.call_later(delay_us, callback)
 
+    def now_us(self) -> int:
+        return self.kernel.now_us
+
 
 class OneShot:
     """One restartable timer on a :class:`TimerService`.
 
     Each start gets a fresh token; a firing whose token is stale (the timer was
     cancelled or restarted since) does nothing, even if the service could not cancel it.
+
+    A restart to a deadline no earlier than the pending firing keeps that firing and
+    only moves the deadline: when it comes, it starts the service's timer again for the
+    time left (the retransmission timer is restarted by every ACK; cancelling and
+    scheduling anew each time cost a kernel event, and a cancelled heap entry, per
+    segment). The callback still runs exactly at the deadline (or as late as the
+    service runs due timers).
     """
 
-    __slots__ = ("_callback", "_handle", "_service", "_token")
+    __slots__ = ("_armed_for", "_callback", "_deadline", "_handle", "_service", "_token")
 
     def __init__(self, service: TimerService, callback: Callable[[], None]) -> None:
         self._service = service
         self._callback = callback
         self._handle: TimerHandle | None = None
         self._token = 0
+        self._deadline = 0  # when the callback is due (while running)
+        self._armed_for = 0  # when the service's pending timer fires (while running)
 
     @property
     def running(self) -> bool:
@@ -63,10 +80,19 @@ class OneShot:
 
     def start(self, delay_us: int) -> None:
         """(Re)start: fire ``delay_us`` from now, forgetting any earlier start."""
+        delay_us = max(0, delay_us)
+        deadline = self._service.now_us() + delay_us
+        if self._handle is not None and self._armed_for <= deadline:
+            self._deadline = deadline  # the pending firing comes first and waits on
+            return
         self.cancel()
+        self._arm(delay_us, deadline)
+
+    def _arm(self, delay_us: int, deadline: int) -> None:
         self._token += 1
         token = self._token
-        self._handle = self._service.start_timer(max(0, delay_us), lambda: self._fire(token))
+        self._deadline = self._armed_for = deadline
+        self._handle = self._service.start_timer(delay_us, lambda: self._fire(token))
 
     def start_if_idle(self, delay_us: int) -> None:
         if self._handle is None:
@@ -80,6 +106,10 @@ class OneShot:
 
     def _fire(self, token: int) -> None:
         if token != self._token or self._handle is None:
+            return
+        now = self._service.now_us()
+        if now < self._deadline:  # restarted to a later deadline meanwhile
+            self._arm(self._deadline - now, self._deadline)
             return
         self._handle = None
         self._callback()
