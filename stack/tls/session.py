@@ -431,6 +431,11 @@ class TlsSocket:
         error: str | None = None
         close_notify = False
         while self._handshake_done and not self._peer_closed:
+            if not self._incoming.pending and not self._ssl.pending():
+                # Nothing new to decrypt: OpenSSL would only raise SSLWantReadError (it
+                # reads no further ahead than the record under way), which costs more
+                # than asking; most calls come here once per segment that arrives.
+                break
             try:
                 chunk = self._ssl.read(RECORD_PLAINTEXT)
             except ssl.SSLWantReadError:
