@@ -53,7 +53,10 @@ class _TaskSlot:
     runnable: bool = False
     resume_value: bool | None = None
     waiting: bool = False  # inside a Wait: wake() resumes it with True
-    timer: Handle | None = None
+    timer: Handle | None = None  # the pending kernel event of its timeouts, if any
+    timer_at: int = 0  # when ``timer`` fires
+    deadline: int | None = None  # when the Sleep or Wait under way times out, if it does
+    timeout_value: bool | None = None  # what the task is resumed with then
     finished: bool = False
 
 
@@ -183,6 +186,7 @@ class Board:
         slot.finished = False
         slot.waiting = False
         slot.timer = None
+        slot.deadline = None
         slot.runnable = True
         slot.resume_value = None
         self._request_pass()
@@ -284,15 +288,12 @@ class Board:
         self._handle_request(slot, request)
 
     def _handle_request(self, slot: _TaskSlot, request: object) -> None:
-        if isinstance(request, Sleep):
-            slot.timer = self.kernel.call_later(max(0, request.us), self._task_timeout, slot,
-                                                self._generation, None)
-        elif isinstance(request, Wait):
+        if isinstance(request, Wait):
             slot.waiting = True
             if request.timeout_us is not None:
-                slot.timer = self.kernel.call_later(max(0, request.timeout_us),
-                                                    self._task_timeout, slot, self._generation,
-                                                    False)
+                self._time_out(slot, max(0, request.timeout_us), False)
+        elif isinstance(request, Sleep):
+            self._time_out(slot, max(0, request.us), None)
         elif isinstance(request, BusyWait):
             self._enter_busy_wait(slot, request)
         else:
@@ -302,20 +303,45 @@ class Board:
         if slot.finished or not slot.waiting:
             return
         slot.waiting = False
-        if slot.timer is not None:
-            slot.timer.cancel()
-            slot.timer = None
+        slot.deadline = None  # its pending timer event, if any, will find nothing due
         slot.runnable = True
         slot.resume_value = True
         self._request_pass()
 
-    def _task_timeout(self, slot: _TaskSlot, generation: int, value: bool | None) -> None:
+    def _time_out(self, slot: _TaskSlot, delay_us: int, value: bool | None) -> None:
+        """Resume ``slot`` with ``value`` ``delay_us`` from now unless woken before.
+
+        A task that waits with a timeout and is woken early, again and again (a sender
+        waiting for WRITABLE after every segment), would cancel and schedule a kernel
+        event each time: instead the pending event is kept while it comes no later than
+        the new deadline, and when it comes, it waits on for the time left (as
+        :class:`~stack.timers.OneShot` does). The task still times out exactly at its
+        deadline."""
+        deadline = self.kernel.now_us + delay_us
+        slot.deadline = deadline
+        slot.timeout_value = value
+        if slot.timer is not None:
+            if slot.timer_at <= deadline:
+                return
+            slot.timer.cancel()
+        slot.timer = self.kernel.call_at(deadline, self._task_timer, slot, self._generation)
+        slot.timer_at = deadline
+
+    def _task_timer(self, slot: _TaskSlot, generation: int) -> None:
         if generation != self._generation or slot.finished:
             return
         slot.timer = None
+        deadline = slot.deadline
+        if deadline is None:  # woken before its timeout
+            return
+        if self.kernel.now_us < deadline:  # a later Sleep or Wait since
+            slot.timer = self.kernel.call_at(deadline, self._task_timer, slot, generation)
+            slot.timer_at = deadline
+            return
+        slot.deadline = None
         slot.waiting = False
         slot.runnable = True
-        slot.resume_value = value
+        slot.resume_value = slot.timeout_value
         self._request_pass()
 
     # ---- busy-wait and watchdog -------------------------------------------------

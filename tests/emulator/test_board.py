@@ -7,7 +7,7 @@ import pytest
 from emulator.board import Board
 from emulator.kernel import Kernel
 from emulator.units import MINUTE, MS, SECOND
-from stack.api import BusyWait, SocketEvent, SocketState, Task, TaskContext, Wait
+from stack.api import BusyWait, Sleep, SocketEvent, SocketState, Task, TaskContext, Wait
 from stack.link import Link
 from stack.simhost import SimHost
 from stack.tcp import TcpSocket
@@ -179,3 +179,30 @@ def test_tasks_restart_after_a_reset() -> None:
 def test_bad_board_options_name_the_field(option: str, value: int) -> None:
     with pytest.raises(ValueError, match=option.split("_us")[0].replace("pool_buffers", "pool")):
         Board(Kernel(), **{option: value})  # type: ignore[arg-type]
+
+
+def test_a_task_woken_early_again_and_again_times_out_at_its_last_deadline() -> None:
+    """Waits with a timeout, each woken early, then one that times out; then a Sleep
+    shorter than the waits' timeouts: each resumes exactly when it is due."""
+    kernel = Kernel()
+    board = Board(kernel)
+    resumed: list[tuple[int, bool | None]] = []
+    waker: list[Callable[[], None]] = []
+
+    def task(ctx: TaskContext) -> Task:
+        waker.append(ctx.wake)
+        for request in (Wait(SECOND), Wait(SECOND), Wait(SECOND), Sleep(100 * MS), Wait()):
+            value = yield request
+            resumed.append((ctx.now_us(), value))
+
+    board.spawn("waiter", task)
+    kernel.run(until_us=300 * MS)
+    waker[0]()  # the first wait ends early
+    kernel.run(until_us=700 * MS)
+    waker[0]()  # the second too; the third times out at 1.7 s
+    kernel.run(until_us=10 * SECOND)
+    assert resumed == [(300 * MS, True), (700 * MS, True), (1700 * MS, False),
+                       (1800 * MS, None)]
+    waker[0]()
+    kernel.run()
+    assert resumed[-1] == (10 * SECOND, True)
