@@ -14,6 +14,7 @@
 Prints the load average before and after, and the commit measured.
 
     .venv/bin/python bench/bench_explore.py [--schedules N] [--budget N]
+        [--starts A,B] [--skip-per-start]
 """
 
 from __future__ import annotations
@@ -70,13 +71,13 @@ def _cpu() -> tuple[float, float]:
     return mine.ru_utime + mine.ru_stime, children.ru_utime + children.ru_stime
 
 
-def end_to_end(budget: int) -> None:
+def end_to_end(budget: int, starts: list[str]) -> None:
     cores = default_jobs()
-    print(f"(b) explore() from {', '.join(PLAINTEXT)} on current, budget {budget}")
+    print(f"(b) explore() from {', '.join(starts)} on current, budget {budget}")
     for jobs in sorted({1, cores}):
         load = os.getloadavg()[0]
         started, (mine, children) = time.perf_counter(), _cpu()
-        report = explore(list(PLAINTEXT), "current", budget=budget, jobs=jobs)
+        report = explore(starts, "current", budget=budget, jobs=jobs)
         wall = time.perf_counter() - started
         now_mine, now_children = _cpu()  # the workers have ended: explore() closed them
         parent_ms = (now_mine - mine) * 1000 / report.runs
@@ -93,12 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--schedules", type=int, default=200)
     parser.add_argument("--budget", type=int, default=1000)
+    parser.add_argument("--starts", default=",".join(PLAINTEXT),
+                        help="the starting points of (b), comma-separated")
+    parser.add_argument("--skip-per-start", action="store_true", help="only (b)")
     args = parser.parse_args(argv)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, check=False).stdout.strip() or "?"
     print(f"commit {commit}, {default_jobs()} core(s), load average {os.getloadavg()}")
-    per_start(args.schedules)
-    end_to_end(args.budget)
+    if not args.skip_per_start:
+        per_start(args.schedules)
+    end_to_end(args.budget, [name for name in args.starts.split(",") if name])
     print(f"load average after: {os.getloadavg()}")
     return 0
 
