@@ -173,6 +173,10 @@ class _Search:
         self.done: set[tuple[str, int]] = set()
         self.failing: dict[tuple[str, int], Outcome] = {}
         self.notes: dict[tuple[str, int], tuple[str, ...]] = {}
+        self.noted = 0
+        """How many runs in ``notes`` have a note (kept as they come: progress is
+        reported after every batch, and a count over every run so far grew with it)."""
+        self.signatures: set[Signature] = set()
         self.first_failure: int | None = None
         self.started = time.monotonic()
         self.deadline: float | None = None
@@ -197,8 +201,10 @@ class _Search:
             for index, notes in zip(result.indices, result.notes, strict=True):
                 self.done.add((result.profile, index))
                 self.notes[(result.profile, index)] = notes
+                self.noted += bool(notes)
             for outcome in result.failing:
                 self.failing[(outcome.profile, outcome.index)] = outcome
+                self.signatures.update(s for s, _ in outcome.failures)
                 if self.first_failure is None or outcome.index < self.first_failure:
                     self.first_failure = outcome.index
             if self.progress is not None:
@@ -218,11 +224,10 @@ class _Search:
     def _progress(self) -> Progress:
         runs = len(self.done)
         elapsed = time.monotonic() - self.started
-        signatures = {s for o in self.failing.values() for s, _ in o.failures}
         return Progress(schedules=runs // max(1, len(self.report.profiles)), total=self.total,
                         runs=runs, per_second=runs / elapsed if elapsed > 0 else 0.0,
-                        failing=len(self.failing), distinct=len(signatures),
-                        notes=sum(1 for n in self.notes.values() if n),
+                        failing=len(self.failing), distinct=len(self.signatures),
+                        notes=self.noted,
                         starts=self.report.starts, profiles=self.report.profiles)
 
     def finish(self) -> None:

@@ -6,7 +6,8 @@ as the chunks carried them (BDAT), without the terminating ``.`` line. The conte
 stored as a :class:`~scenarios.server.spool.MailContent` (``stored``: out of memory once
 it is large; verdicts read it in blocks); :attr:`ReceivedMail.content` gives it whole, as
 bytes, to whoever asks. Headers are parsed lazily with ``email.parser.BytesParser``
-(policy ``default``), from the header section only.
+(policy ``default``, as :data:`~scenarios.server.readpolicy.READ_POLICY`), from the
+header section only.
 
 ``Observations`` is the record of how the client behaved: EHLO names, pipelining, line
 endings, STARTTLS discipline, AUTH in plaintext, dot-stuffing, Date headers, sizes. A
@@ -29,6 +30,7 @@ from email.message import EmailMessage
 from functools import cached_property
 from typing import Final, Literal, TypeAlias
 
+from scenarios.server.readpolicy import READ_POLICY
 from scenarios.server.spool import MailContent
 
 PARSE_BLOCK: Final = 64 * 1024
@@ -115,7 +117,7 @@ class ReceivedMail:
         stored = self.stored
         ends = [i + len(s) for s in (b"\r\n\r\n", b"\n\n")
                 if (i := stored.find(s, limit=HEADER_SECTION_LIMIT)) >= 0]
-        parser = email.parser.BytesParser(_class=EmailMessage, policy=email.policy.default)
+        parser = email.parser.BytesParser(_class=EmailMessage, policy=READ_POLICY)
         return parser.parsebytes(stored.read(0, min(ends)) if ends else stored.to_bytes())
 
     def headers(self, name: str) -> list[str]:

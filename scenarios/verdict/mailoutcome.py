@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import email.utils
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
 from emulator.trace import TraceRecord
@@ -62,6 +62,7 @@ from scenarios.verdict.bodies import (
 )
 from scenarios.verdict.datecheck import COMPOSED_KIND, date_difference, rtc_reading
 from scenarios.verdict.findings import Finding, Note, Violation
+from scenarios.verdict.mimeskeleton import Skeleton, skeleton
 from smtp.events import Sent, describe
 from smtp.message import MailJob
 from smtp.replycodes import SUCCESS
@@ -93,6 +94,18 @@ class MailFacts:
     accepted_at: list[int]
     matched_at: list[int]
     observations: list[Observations]
+    shapes: dict[tuple[int, int], Skeleton] = field(default_factory=dict, repr=False)
+    """Each copy's :func:`~scenarios.verdict.mimeskeleton.skeleton`, parsed once (on
+    first use) for every invariant that reads the copy's structure or headers."""
+
+    def shape(self, copy: Copy) -> Skeleton:
+        """``copy``'s content parsed (once): its MIME tree and headers, the same as the
+        email package's parse of the whole content (the bulk left out)."""
+        key = (copy.connection, copy.index)
+        found = self.shapes.get(key)
+        if found is None:
+            found = self.shapes[key] = skeleton(copy.mail.stored)
+        return found
 
     @classmethod
     def of(cls, record: RunRecord) -> MailFacts | None:
@@ -203,13 +216,14 @@ def sent_means_one_exact_copy(record: RunRecord, facts: MailFacts | None) -> lis
         found.append(Note(name, "inconsistent_server", f"{text}; but {odd}") if odd
                      else Violation(name, "copies", text))
     if copies:
-        mail = copies[0].mail
-        expected, got = expected_text_body(facts.job.body, mail), received_text_body(mail)
+        mail, shape = copies[0].mail, facts.shape(copies[0])
+        expected = expected_text_body(facts.job.body, mail, shape)
+        got = received_text_body(mail, shape)
         why = body_difference(expected, got)
         if why is not None:
             reason = "body cut" if expected.startswith(got) else "body"
             found.append(Violation(name, reason, f"sent, but {why}"))
-        why = attachments_difference(facts.job, mail)
+        why = attachments_difference(facts.job, mail, shape)
         if why is not None:
             found.append(Violation(name, "attachments", f"sent, but {why}"))
         envelope, accepted = sorted(mail.recipient_addresses), sorted(event.accepted)
@@ -288,7 +302,7 @@ def headers_as_job(record: RunRecord, facts: MailFacts | None) -> list[Finding]:
                     for header, want in (("From", (job.sender,)), ("To", job.to),
                                          ("Cc", job.cc), ("Reply-To", job.reply_to))
                     if (got := _addresses(mail.headers(header))) != list(want)]
-        subject = mail.message["Subject"]
+        subject = facts.shape(copy).message["Subject"]  # as mail.message's, unparsed twice
         if (str(subject) if subject is not None else None) != job.subject:
             problems.append(f"Subject is {subject!r}, the job says {job.subject!r}")
         if mail.headers("Bcc"):

@@ -28,13 +28,13 @@ This module knows the email package and bytes; nothing of runs or verdicts.
 from __future__ import annotations
 
 import email.feedparser
-import email.policy
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
 from typing import Final
 
+from scenarios.server.readpolicy import READ_POLICY
 from scenarios.server.spool import MailContent
 from scenarios.verdict.base64runs import contains, runs
 
@@ -61,8 +61,7 @@ def skeleton(content: MailContent | bytes) -> Skeleton:
     prefix = b"Zz9SmtpHilRun"
     while contains(stored, prefix):
         prefix += b"Z"
-    parser = email.feedparser.BytesFeedParser(_factory=EmailMessage,
-                                              policy=email.policy.default)
+    parser = email.feedparser.BytesFeedParser(_factory=EmailMessage, policy=READ_POLICY)
     found: dict[str, tuple[int, int]] = {}
     at = 0
     for start, end in runs(stored):

@@ -5,6 +5,7 @@ the same report; a worker running other code refuses the task."""
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 from collections.abc import Iterator
 
@@ -100,3 +101,21 @@ def test_a_dask_cluster_runs_every_schedule_the_same(
         on_dask = explore(["chunking"], scheduler=cluster.scheduler_address, **kwargs)  # type: ignore[arg-type]
         here = explore(["chunking"], jobs=1, **kwargs)  # type: ignore[arg-type]
         _same_report(on_dask.to_json(), here.to_json())
+
+
+def test_in_process_the_heap_is_frozen_while_schedules_run_and_given_back_after() -> None:
+    if gc.get_freeze_count():
+        pytest.skip("this test process froze its heap before the test (nothing to see)")
+    counts: list[int] = []
+    executor = InProcess()
+    for _result in executor.run(CAMPAIGN, batches(["current"], range(2), 1)):
+        counts.append(gc.get_freeze_count())
+    assert len(counts) == 2 and all(counts)
+    assert gc.get_freeze_count() == 0
+    gc.freeze()  # a process that froze its own heap keeps it frozen
+    try:
+        frozen = gc.get_freeze_count()
+        assert list(executor.run(CAMPAIGN, batches(["current"], range(1), 1)))
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
