@@ -35,8 +35,10 @@ from typing import IO, Any, Final, overload
 
 from emulator.trace import TraceRecord
 
-SPILL_BOUND: Final = 20_000
-"""Records a run keeps in memory before the next ones go to disk (a few MiB of records)."""
+SPILL_BOUND: Final = 4_096
+"""Records a run keeps in memory before the next ones go to disk: about 2 MiB with their
+payloads; a 1 MiB mail's run has about 9,000 (with 20,000, a 20 MiB run peaked 10 MiB
+above a 1 MiB one, with 4,096 2 MiB: ``bench/bench_memory.py``)."""
 SPILL_BLOCK: Final = 1024
 """Records written (and read back) together."""
 
