@@ -29,11 +29,12 @@ from emulator.tracespill import SpillingRecords
 from scenarios import determinism
 from scenarios.artifacts import transcript_lines
 from scenarios.junit import junit_xml
-from scenarios.report import dialogue
+from scenarios.report import device, dialogue, tcpview
 from scenarios.report.dialogue import dialogue_rows
 from scenarios.report.from_runs import build_report
 from scenarios.report.html import render_report
 from scenarios.report.masking import report_records
+from scenarios.report.tcpview import tcp_view
 from scenarios.runner import RunResult, resolve_scenario, run
 from tests.scenarios.test_masking import FORMS
 
@@ -110,6 +111,43 @@ def test_the_dialogue_leaves_out_the_same_middle_rows_as_it_goes(
     rows, omitted = dialogue_rows(records)
     assert rows == every[:7] + every[-4:]
     assert omitted == len(every) - 11
+
+
+def test_the_tcp_view_keeps_the_same_first_and_last_segments_as_it_goes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Segments neither among the first nor the last are let go of as the view goes; the
+    figures still count every segment, and the notes of dropped and lost ones stay."""
+    result = run(resolve_scenario("lossy-link"), "current", spill_after=TINY)
+    records = report_records(result.trace)
+    monkeypatch.setattr(tcpview, "HEAD_SEGMENTS", 10 ** 9)
+    whole = tcp_view(records)
+    assert whole is not None and whole.omitted == 0 and len(whole.segments) > 20
+    assert whole.summary["link_drops"] > 0
+    monkeypatch.setattr(tcpview, "HEAD_SEGMENTS", 6)
+    monkeypatch.setattr(tcpview, "TAIL_SEGMENTS", 5)
+    short = tcp_view(records)
+    assert short is not None
+    assert short.segments == whole.segments[:6] + whole.segments[-5:]
+    assert short.omitted == len(whole.segments) - 11
+    assert short.summary == whole.summary
+
+
+def test_the_pool_chart_merges_its_points_as_it_goes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """More points than MAX_POINTS are merged in runs as they come: the time of each
+    run's first point, the state after its last, the peaks of all."""
+    result = run(resolve_scenario("replies-byte-by-byte"), "current", spill_after=TINY)
+    records = report_records(result.trace)
+    monkeypatch.setattr(device, "MAX_POINTS", 10 ** 9)
+    (whole,) = device.device_charts(records, result.virtual_us)
+    points = list(whole.points)
+    assert len(points) > 40
+    monkeypatch.setattr(device, "MAX_POINTS", 37)
+    (short,) = device.device_charts(records, result.virtual_us)
+    step = -(-len(points) // 37)
+    runs = [points[i:i + step] for i in range(0, len(points), step)]
+    assert list(short.points) == [(r[0][0], r[-1][1], max(p[2] for p in r), r[-1][3],
+                                   max(p[4] for p in r)) for r in runs]
+    assert short.summary == whole.summary and short.marks == whole.marks
 
 
 @pytest.mark.parametrize(("name", "profile"), [("starttls", "current"), ("auth-login", "2.0"),
