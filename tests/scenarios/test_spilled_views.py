@@ -27,7 +27,7 @@ import pytest
 from emulator.trace import encode_record
 from emulator.tracespill import SpillingRecords
 from scenarios import determinism
-from scenarios.artifacts import transcript_lines
+from scenarios.artifacts import transcript_lines, write_artifacts
 from scenarios.junit import junit_xml
 from scenarios.report import device, dialogue, tcpview
 from scenarios.report.dialogue import dialogue_rows
@@ -81,6 +81,25 @@ def test_report_junit_and_transcript_are_byte_identical_with_the_trace_on_disk(
         for form in FORMS:
             assert form.decode() not in report
             assert form.decode() not in _junit([spilled], False)
+
+
+@pytest.mark.parametrize(("name", "profile"), [("auth-plain", "current"),
+                                               ("lossy-link", "current"),
+                                               ("blank-line-truncation", "2.0")])
+@pytest.mark.parametrize("show_secrets", [False, True])
+def test_artifacts_written_after_the_run_are_byte_identical_from_the_trace_on_disk(
+        name: str, profile: str, show_secrets: bool, tmp_path: Path) -> None:
+    """``run --report --artifacts``: the artifacts are written after the run, from the
+    trace on disk (plaintext scenarios: TLS ciphertext differs between two runs)."""
+    whole, spilled = _pair(name, profile)
+    folders = [write_artifacts(r, tmp_path / label, show_secrets=show_secrets)
+               for r, label in ((whole, "whole"), (spilled, "spilled"))]
+    for file in ("transcript.txt", "trace.jsonl", "capture.pcap"):
+        assert (folders[1] / file).read_bytes() == (folders[0] / file).read_bytes(), file
+    if name == "auth-plain" and not show_secrets:
+        for file in ("transcript.txt", "trace.jsonl", "capture.pcap"):
+            data = (folders[1] / file).read_bytes()
+            assert not any(form in data for form in FORMS), file
 
 
 def test_a_failing_run_s_junit_tail_comes_from_the_trace_on_disk() -> None:
