@@ -28,7 +28,6 @@ This module knows trace records and files; it knows nothing of runs or views.
 
 from __future__ import annotations
 
-import pickle
 import tempfile
 from collections.abc import Iterable, Iterator, MutableSequence, Sequence
 from typing import IO, Any, Final, overload
@@ -85,6 +84,9 @@ class SpillingRecords(MutableSequence[TraceRecord]):
             self.append(value)
 
     def _write_block(self) -> None:
+        # start-up: pickle only once a run spills (measured: 4.5 ms of every `smtp-hil run`)
+        import pickle
+
         if self._file is None:
             # unnamed (O_TMPFILE) or unlinked at once: nothing to clean up, ever
             self._file = tempfile.TemporaryFile(prefix="smtp-hil-trace-")  # noqa: SIM115
@@ -114,6 +116,8 @@ class SpillingRecords(MutableSequence[TraceRecord]):
     def _read_block(self, number: int) -> list[TraceRecord]:
         if self._cached is not None and self._cached[0] == number:
             return self._cached[1]
+        import pickle  # start-up: as in _write_block
+
         assert self._file is not None  # a block was written
         start = self._offsets[number]
         end = self._offsets[number + 1] if number + 1 < len(self._offsets) else self._end
