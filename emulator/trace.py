@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSequence, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TextIO, TypeAlias, TypeGuard, get_args
 
@@ -306,11 +306,15 @@ class Trace:
     (with ``keep`` only): of the records this predicate accepts and ``keep`` does not,
     only the latest stays (a view that reads the last server reply does not hold one
     per chunk of a 20 MiB mail). :attr:`recorded` counts them all, ``len()`` the
-    records kept."""
+    records kept.
+
+    ``records``: the list to keep them in (default a new list; a
+    :class:`emulator.tracespill.SpillingRecords` keeps those past a bound on disk)."""
 
     def __init__(self, *, keep_bytes: int | None = None,
                  keep: Callable[[TraceRecord], bool] | None = None,
-                 keep_latest: Callable[[TraceRecord], bool] | None = None) -> None:
+                 keep_latest: Callable[[TraceRecord], bool] | None = None,
+                 records: MutableSequence[TraceRecord] | None = None) -> None:
         if keep_bytes is not None and (not isinstance(keep_bytes, int)
                                        or isinstance(keep_bytes, bool) or keep_bytes < 0):
             raise ValueError(f"keep_bytes: expected None or a number of bytes >= 0, "
@@ -322,7 +326,7 @@ class Trace:
         self.keep_latest = keep_latest
         self._latest_at: int | None = None
         self.recorded = 0
-        self._records: list[TraceRecord] = []
+        self._records: MutableSequence[TraceRecord] = [] if records is None else records
         self._hash = hashlib.sha256()
         self._subscribers: list[Callable[[TraceRecord], None]] = []
 

@@ -16,14 +16,17 @@ This module knows the result, the trace and the file formats; it runs nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 from emulator.trace import TraceKind, TraceRecord, records_to_jsonl
+from emulator.tracespill import spills
 from emulator.units import format_us
 from scenarios.format import Scenario
-from scenarios.masking import masked_records, server_spans
+from scenarios.masking import ServerFollower, iter_masked, masked_records
+from scenarios.readagain import ReadAgain
 from scenarios.record import FleetOutcome
 from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import RunResult
@@ -47,9 +50,22 @@ def transcript_lines(records: Sequence[TraceRecord], *, show_secrets: bool = Fal
                      ) -> list[str]:
     """``C:``/``S:`` lines with virtual timestamps, from the server's rx/tx records;
     credentials hidden unless ``show_secrets``."""
-    hidden = {} if show_secrets else server_spans(records)
-    return [line for index, rec in enumerate(records)
-            for line in transcript_entry(rec, hidden.get(index, ()))]
+    return list(iter_transcript(records, show_secrets=show_secrets))
+
+
+def iter_transcript(records: Iterable[TraceRecord], *, show_secrets: bool = False
+                    ) -> Iterator[str]:
+    """:func:`transcript_lines` one at a time, reading ``records`` once in order (a trace
+    kept on disk is never held whole)."""
+    follower = None if show_secrets else ServerFollower()
+    for rec in records:
+        yield from transcript_entry(rec, () if follower is None else follower.spans(rec))
+
+
+def transcript_tail(records: Iterable[TraceRecord], count: int, *,
+                    show_secrets: bool = False) -> list[str]:
+    """The last ``count`` lines of :func:`transcript_lines`, holding no more than those."""
+    return list(deque(iter_transcript(records, show_secrets=show_secrets), maxlen=count))
 
 
 def transcript_entry(rec: TraceRecord, hidden: Sequence[Span] = ()) -> list[str]:
@@ -148,8 +164,13 @@ def tls_secrets(result: RunResult) -> list[str]:
 
 
 def shown_records(records: Sequence[TraceRecord], show_secrets: bool) -> Sequence[TraceRecord]:
-    """The records a written view gets: as they are, or with credentials blanked."""
-    return records if show_secrets else masked_records(records)
+    """The records a written view gets: as they are, or with credentials blanked (a trace
+    kept on disk blanked again on each pass, never held whole)."""
+    if show_secrets:
+        return records
+    if spills(records):
+        return ReadAgain(lambda: iter_masked(records))
+    return masked_records(records)
 
 
 def write_artifacts(result: RunResult, folder: Path, *, show_secrets: bool = False) -> Path:
@@ -161,8 +182,10 @@ def write_artifacts(result: RunResult, folder: Path, *, show_secrets: bool = Fal
     out = folder / run_dirname(result)
     out.mkdir(parents=True, exist_ok=True)
     records = result.trace
-    (out / "transcript.txt").write_text(
-        "\n".join(transcript_lines(records, show_secrets=show_secrets)) + "\n")
+    with (out / "transcript.txt").open("w") as fh:  # the lines joined, and a line end
+        for number, line in enumerate(iter_transcript(records, show_secrets=show_secrets)):
+            fh.write(line if number == 0 else "\n" + line)
+        fh.write("\n")
     shown = shown_records(records, show_secrets)
     with (out / "trace.jsonl").open("w") as fh:
         for line in records_to_jsonl(shown):

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from emulator.trace import TraceRecord, encode_record
+from emulator.tracespill import SPILL_BOUND
 from scenarios.firmware_choice import resolve_firmware
 from scenarios.format import Scenario
 from scenarios.reproducibility import why_not_reproducible
@@ -79,9 +80,11 @@ def _record_digest(record: TraceRecord) -> str:
     return hashlib.sha256(encode_record(record)).hexdigest()[:16]
 
 
-def _first_difference(here: Sequence[str], there: Sequence[str]) -> int | None:
+def _first_difference(here: Sequence[TraceRecord], there: Sequence[str]) -> int | None:
+    """The index of the first record of ``here`` whose digest is not ``there``'s, read
+    record by record (a trace kept on disk is read once, never held whole)."""
     for index, (mine, theirs) in enumerate(zip(here, there, strict=False)):
-        if mine != theirs:
+        if _record_digest(mine) != theirs:
             return index
     return None if len(here) == len(there) else min(len(here), len(there))
 
@@ -136,8 +139,7 @@ class FreshProcess:
         if not isinstance(digests, list):
             raise WorkerError(f"digests: expected a list, got {digests!r}")
         records = result.trace
-        index = _first_difference([_record_digest(r) for r in records],
-                                  [str(d) for d in digests])
+        index = _first_difference(records, [str(d) for d in digests])
         if index is None:
             return Replay(theirs, self.hash_seed)
         self._send({"op": "record", "index": index})
@@ -290,7 +292,7 @@ class DeterminismChecker:
 
 def serve(requests: IO[str], answers: IO[str]) -> None:
     """The worker's loop: one JSON answer line per request line, until end of input."""
-    last: list[TraceRecord] = []
+    last: Sequence[TraceRecord] = ()
     for line in requests:
         request = json.loads(line)
         op = request.get("op")
@@ -299,8 +301,9 @@ def serve(requests: IO[str], answers: IO[str]) -> None:
             scenario = resolve_scenario(str(Path(request["path"])))
             setting = request.get("firmware")
             firmware = resolve_firmware(str(setting)) if setting is not None else None
-            result = run(scenario, str(request["profile"]), int(request["seed"]), firmware)
-            last = list(result.trace)
+            result = run(scenario, str(request["profile"]), int(request["seed"]), firmware,
+                         spill_after=SPILL_BOUND)
+            last = result.trace
             answer = {"trace_sha256": result.trace_sha256, "records": len(last)}
         elif op == "digests":
             answer = {"digests": [_record_digest(r) for r in last]}

@@ -43,7 +43,7 @@ from xml.etree import ElementTree
 
 from emulator.units import format_us
 from scenarios.applicability import NotApplicable
-from scenarios.artifacts import transcript_lines
+from scenarios.artifacts import transcript_tail
 from scenarios.firmware_choice import MODEL
 from scenarios.report.from_runs import expected_to_fail, run_outcome
 from scenarios.report.model import Outcome
@@ -84,8 +84,7 @@ def _system_out(result: RunResult, outcome: Outcome) -> str:
 
 
 def _tail(result: RunResult, show_secrets: bool) -> str:
-    records = result.trace
-    return "\n".join(transcript_lines(records, show_secrets=show_secrets)[-TRANSCRIPT_TAIL:])
+    return "\n".join(transcript_tail(result.trace, TRANSCRIPT_TAIL, show_secrets=show_secrets))
 
 
 def _testcase(result: RunResult, suite: str, expected_failures: bool,

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -286,3 +286,16 @@ def _payload_length(rec: TraceRecord) -> int:
     payload = rec.fields["payload"]
     assert isinstance(payload, bytes)  # only plaintext payloads are placed
     return len(payload)
+
+
+def iter_masked(records: Iterable[TraceRecord]) -> Iterator[TraceRecord]:
+    """:func:`masked_records` record by record, reading ``records`` once in order
+    (:class:`MaskingStream`: the same records; a trace kept on disk is never held whole)."""
+    shown: deque[TraceRecord] = deque()
+    stream = MaskingStream(shown.append)
+    for rec in records:
+        stream(rec)
+        while shown:
+            yield shown.popleft()
+    stream.close()
+    yield from shown

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from emulator.trace import Trace, TraceRecord
+from emulator.tracespill import SpillingRecords, kept_records
 from emulator.units import MINUTE
 from scenarios.applicability import check_applicable
 from scenarios.catalog import catalog_path, load_named
@@ -162,7 +163,8 @@ def check_runnable(scenario: Scenario, firmware: FirmwareChoice | None = None) -
 
 def run(scenario: Scenario, profile: str = "current", seed: int = 0,
         firmware: FirmwareChoice | None = None, *, keep_trace: bool = True,
-        watch: Sequence[Callable[[TraceRecord], None]] = ()) -> RunResult:
+        watch: Sequence[Callable[[TraceRecord], None]] = (),
+        spill_after: int | None = None) -> RunResult:
     """Run ``scenario`` on release ``profile`` with ``seed``; never raises on a bad client.
 
     With RTC variants every variant runs; the result is the first failing one (or the
@@ -176,7 +178,12 @@ def run(scenario: Scenario, profile: str = "current", seed: int = 0,
     segments and the content a run carries; the hash and the verdict are the same.
     ``watch``: subscribers that see every record as it is made (streamed artifacts,
     :mod:`scenarios.artifactstream`); only for one run, so not with RTC variants nor a
-    fleet (ValueError).
+    fleet (ValueError). ``spill_after`` (a run that keeps its trace; the CLI's views give
+    :data:`~emulator.tracespill.SPILL_BOUND`): the records past that many wait on disk
+    (:mod:`emulator.tracespill`)
+    and the scripted server keeps no copy of its bytes (its connections' ``engine.
+    transcript`` stay empty), so memory does not grow with the run's records; every view
+    of the trace is the same.
     """
     if watch and (scenario.fleet is not None or scenario.device.rtc_variants):
         raise ValueError(f"watch: {scenario.name} is not one run (a fleet or RTC "
@@ -188,7 +195,8 @@ def run(scenario: Scenario, profile: str = "current", seed: int = 0,
     check_runnable(scenario, choice)
     if not choice.is_model:
         profile = "current"
-    runs = [_run_one(v, profile, seed, choice, keep_trace, watch) for v in variants(scenario)]
+    runs = [_run_one(v, profile, seed, choice, keep_trace, watch, spill_after)
+            for v in variants(scenario)]
     if len(runs) == 1:
         return runs[0]
     combined = hashlib.sha256("".join(r.trace_sha256 for r in runs).encode()).hexdigest()
@@ -213,10 +221,13 @@ def _run_fleet(scenario: Scenario, profile: str, seed: int, keep_trace: bool,
 
 
 def _run_one(scenario: Scenario, profile: str, seed: int, choice: FirmwareChoice,
-             keep_trace: bool, watch: Sequence[Callable[[TraceRecord], None]] = ()
-             ) -> RunResult:
+             keep_trace: bool, watch: Sequence[Callable[[TraceRecord], None]] = (),
+             spill_after: int | None = None) -> RunResult:
     started = time.perf_counter()
-    trace = Trace() if keep_trace or reads_more_than_lean(scenario) else lean_trace()
+    if keep_trace or reads_more_than_lean(scenario):
+        trace = Trace(records=None if spill_after is None else SpillingRecords(spill_after))
+    else:
+        trace = lean_trace()
     for subscriber in watch:
         trace.subscribe(subscriber)
     world: World | CFirmwareWorld
@@ -259,7 +270,7 @@ def _record(scenario: Scenario, profile: str, seed: int, world: World | CFirmwar
         pool=board.pool.stats, pool_in_use_at_end=board.pool.in_use,
         watchdog_resets=board.stats.watchdog_resets,
         watchdog_reset_reasons=list(board.stats.reset_reasons), board_name=board.name,
-        trace=tuple(kernel.trace.records), trace_sha256=kernel.trace.sha256(),
+        trace=kept_records(kernel.trace.records), trace_sha256=kernel.trace.sha256(),
         firmware=choice.label, firmware_problems=world.firmware_problems,
         firmware_stopped=world.firmware_stopped,
         carries_tls=world.link.stats.ciphertext_frames > 0, ran=scenario)

@@ -23,6 +23,7 @@ from emulator.kernel import Kernel
 from emulator.porting import BoardPorting
 from emulator.rtc import EPOCH, Rtc
 from emulator.trace import Trace
+from emulator.tracespill import spills
 from scenarios.format import Scenario, Sides
 from scenarios.server.simdriver import ServerTls, SimServer
 from smtp.config import CONFIG_VERSION
@@ -153,6 +154,7 @@ def build_server(scenario: Scenario, kernel: Kernel, link: Link) -> tuple[SimHos
         server = SimServer(kernel, server_host, scenario.server_config(),
                            port=scenario.server.port, tls=server_tls(scenario),
                            max_connections=scenario.server.max_connections,
-                           keep_transcripts=kernel.trace.keep is None,
+                           keep_transcripts=kernel.trace.keep is None
+                           and not spills(kernel.trace.records),
                            clock_start=scenario.server.clock)
     return server_host, server

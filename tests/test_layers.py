@@ -3,7 +3,7 @@ used across modules, and no import hidden inside a function without a reason.
 
 The layers (``ARCHITECTURE.md``), bottom first::
 
-    emulator core   emulator.kernel, .trace, .units, .checks, .rtc, .userinput
+    emulator core   emulator.kernel, .trace, .tracespill, .units, .checks, .rtc, .userinput
       <- stack      stack.*
       <- smtp       smtp.*
       <- emulator board/firmware   every other emulator module
@@ -43,8 +43,9 @@ from typing import Final
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 PACKAGES: Final = ("emulator", "stack", "smtp", "scenarios")
-CORE: Final = frozenset({"emulator.kernel", "emulator.trace", "emulator.units",
-                         "emulator.checks", "emulator.rtc", "emulator.userinput"})
+CORE: Final = frozenset({"emulator.kernel", "emulator.trace", "emulator.tracespill",
+                         "emulator.units", "emulator.checks", "emulator.rtc",
+                         "emulator.userinput"})
 """The emulator core: the bottom layer, below the stack."""
 LAYER_NAMES: Final = ("emulator core", "stack", "smtp", "emulator board/firmware", "scenarios")
 START_UP_WORDS: Final = ("start-up", "startup")

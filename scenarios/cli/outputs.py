@@ -73,10 +73,11 @@ def write_report(path: Path, results: Sequence[RunResult], *, title: str,
 
 def write_html(path: Path, report: Report) -> None:
     """``report`` as the HTML file ``--report`` names."""
-    from scenarios.report.html import render_report  # start-up: see write_report
+    from scenarios.report.html import write_report as write_page  # start-up: see write_report
 
     try:
-        path.write_text(render_report(report), encoding="utf-8")
+        with path.open("w", encoding="utf-8") as out:  # written as made: never whole
+            write_page(report, out)
     except OSError as exc:
         raise UserInputError(f"--report {path}: {exc.strerror or exc}") from None
 

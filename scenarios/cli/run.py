@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from emulator.tracespill import SPILL_BOUND
 from emulator.userinput import UserInputError
 from scenarios.applicability import NotApplicable
 from scenarios.artifacts import result_dict
@@ -156,7 +157,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                             args.show_secrets)
                     else:
                         result = run(scenario, args.profile, seed, firmware,
-                                     keep_trace=_views_read_the_trace(args))
+                                     keep_trace=_views_read_the_trace(args),
+                                     spill_after=SPILL_BOUND)
                     check = checker.after(scenario, result) if args.check_determinism else None
                     if not result.passed or (check is not None and check.deterministic is False):
                         status = EXIT_FAIL

@@ -38,6 +38,51 @@ Point = tuple[int, int, int, int, int]
 _BUFFER_KINDS: Final[frozenset[TraceKind]] = frozenset({"alloc", "free"})
 
 
+class _Points:
+    """The chart's points as they come, merged in runs of ``step`` neighbours (the time
+    of the first, the state after the last, the peaks of all), so that at most
+    :data:`MAX_POINTS` are drawn and none is held longer; the latest point can still
+    change (:attr:`last`) until the next one comes. ``count`` counts them all."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+        self.count = 0
+        self.last: Point | None = None
+        self.merged: list[Point] = []
+        self.peak = 0
+        self.ring_peak = 0
+        self._run: list[Point] = []
+
+    def add(self, point: Point) -> None:
+        self._settle()
+        self.last = point
+        self.count += 1
+
+    def _settle(self) -> None:
+        """The latest point can no longer change: into its run."""
+        if self.last is None:
+            return
+        self.peak = max(self.peak, self.last[2])
+        self.ring_peak = max(self.ring_peak, self.last[4])
+        self._run.append(self.last)
+        self.last = None
+        if len(self._run) == self.step:
+            self._merge()
+
+    def _merge(self) -> None:
+        run, self._run = self._run, []
+        last = run[-1]
+        self.merged.append((run[0][0], last[1], max(p[2] for p in run), last[3],
+                            max(p[4] for p in run)))
+
+    def finish(self) -> list[Point]:
+        """Every point, merged."""
+        self._settle()
+        if self._run:
+            self._merge()
+        return self.merged
+
+
 @dataclass
 class _State:
     pool_size: int | None = None
@@ -47,25 +92,26 @@ class _State:
     ring: int = 0
     busy_since: int | None = None
     busy_text: str = ""
-    points: list[Point] = field(default_factory=list)
+    points: _Points = field(default_factory=lambda: _Points(1))
     marks: list[Mark] = field(default_factory=list)
     failed: int = 0
     dropped: int = 0
     resets: int = 0
 
     def record_point(self, t_us: int) -> None:
-        if self.points and self.points[-1][0] == t_us:
-            peak = self.points[-1][2]
-            self.points[-1] = (t_us, self.in_use, max(peak, self.in_use), self.rx_in_use,
-                               self.ring)
+        last = self.points.last
+        if last is not None and last[0] == t_us:
+            self.points.last = (t_us, self.in_use, max(last[2], self.in_use), self.rx_in_use,
+                                self.ring)
         else:
-            self.points.append((t_us, self.in_use, self.in_use, self.rx_in_use, self.ring))
+            self.points.add((t_us, self.in_use, self.in_use, self.rx_in_use, self.ring))
 
     def spike(self, t_us: int, during: int) -> None:
         """A buffer lent for one instant: the peak of this instant is ``during``."""
         self.record_point(t_us)
-        t, in_use, peak, rx, ring = self.points[-1]
-        self.points[-1] = (t, in_use, max(peak, during), rx, ring)
+        assert self.points.last is not None  # just recorded
+        t, in_use, peak, rx, ring = self.points.last
+        self.points.last = (t, in_use, max(peak, during), rx, ring)
 
     def end_busy(self, t_us: int, how: str) -> None:
         if self.busy_since is not None:
@@ -127,23 +173,9 @@ def _board(state: _State, rec: TraceRecord) -> None:
         state.marks.append(Mark(t, "drop", f"frame dropped: {f.get('why')}"))
 
 
-def _thin(points: list[Point]) -> list[Point]:
-    """At most :data:`MAX_POINTS` points: runs of neighbours merged, peaks kept."""
-    if len(points) <= MAX_POINTS:
-        return points
-    step = -(-len(points) // MAX_POINTS)
-    out: list[Point] = []
-    for start in range(0, len(points), step):
-        run = points[start:start + step]
-        last = run[-1]
-        out.append((run[0][0], last[1], max(p[2] for p in run), last[3],
-                    max(p[4] for p in run)))
-    return out
-
-
-def device_chart(records: Sequence[TraceRecord], board: str, end_us: int) -> DeviceChart:
-    """The chart of ``board`` (see the module docstring) over ``0..end_us``."""
-    state = _State()
+def _follow(records: Sequence[TraceRecord], board: str, end_us: int, step: int) -> _State:
+    """The board's state through the run, its points merged ``step`` at a time."""
+    state = _State(points=_Points(step))
     pool = f"{board}.pool"
     for rec in records:
         if rec.source == pool:
@@ -153,14 +185,24 @@ def device_chart(records: Sequence[TraceRecord], board: str, end_us: int) -> Dev
         elif rec.kind == "tx" and state.ip is not None:
             _lent(state, rec)
     state.end_busy(end_us, "still waiting when the run ended")
-    points = _thin(state.points)
+    return state
+
+
+def device_chart(records: Sequence[TraceRecord], board: str, end_us: int) -> DeviceChart:
+    """The chart of ``board`` (see the module docstring) over ``0..end_us``: the records
+    are read a second time when there are more than :data:`MAX_POINTS` points, to merge
+    them in runs as they come (a long run's points are never held whole)."""
+    state = _follow(records, board, end_us, 1)
+    count = state.points.count
+    if count > MAX_POINTS:
+        state = _follow(records, board, end_us, -(-count // MAX_POINTS))
+    points = state.points.finish()
     marks = tuple(sorted(state.marks, key=lambda m: m.t_us))
     times = [p[0] for p in points] + [m.t_us for m in marks] + \
         [m.end_us for m in marks if m.end_us is not None]
-    peak = max((p[2] for p in state.points), default=0)
-    summary = {"peak_in_use": peak, "failed_allocations": state.failed,
+    summary = {"peak_in_use": state.points.peak, "failed_allocations": state.failed,
                "frames_dropped": state.dropped, "watchdog_resets": state.resets,
-               "ring_peak": max((p[4] for p in state.points), default=0)}
+               "ring_peak": state.points.ring_peak}
     return DeviceChart(board=board, pool_size=state.pool_size, points=tuple(points),
                        marks=marks, axis=compress_axis(times, end_us), summary=summary)
 

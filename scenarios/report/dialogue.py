@@ -28,6 +28,7 @@ taken as given: credentials must be masked before they get here.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -156,7 +157,12 @@ class _Builder:
     def __init__(self, boards: set[str], terminal: tuple[int, str] | None) -> None:
         self.boards = boards
         self.terminal = terminal
-        self.rows: list[_Row] = []
+        self.rows: list[_Row | DialogueRow] = []
+        """The rows so far, frozen as soon as another follows (only the last can still
+        grow), without those left out of the middle (:meth:`_add`)."""
+        self.left_out = 0
+        """Rows dropped from the middle: never among the first HEAD_ROWS or the last
+        TAIL_ROWS, so never shown (a long run's rows are not held whole)."""
         self.connections: dict[str, _Connection] = {}
         self.current: _Connection | None = None
         self.sends: deque[_Send] = deque()
@@ -168,19 +174,42 @@ class _Builder:
         conn = connection or self.current
         return conn.phase if conn is not None else ""
 
-    def mark(self, t_us: int, lane: Lane, style: str, text: str) -> None:
+    @property
+    def last(self) -> _Row | None:
         last = self.rows[-1] if self.rows else None
+        return last if isinstance(last, _Row) else None
+
+    @property
+    def count(self) -> int:
+        """Rows made so far, those left out included."""
+        return self.left_out + len(self.rows)
+
+    def _add(self, row: _Row) -> None:
+        """Append ``row``; freeze the one before; leave out the middle once it is long."""
+        if self.rows and isinstance(self.rows[-1], _Row):
+            self.rows[-1] = self.rows[-1].freeze()
+        self.rows.append(row)
+        if len(self.rows) > HEAD_ROWS + 2 * TAIL_ROWS:
+            gone = len(self.rows) - HEAD_ROWS - TAIL_ROWS
+            del self.rows[HEAD_ROWS:HEAD_ROWS + gone]
+            self.left_out += gone
+
+    def frozen(self) -> list[DialogueRow]:
+        return [row.freeze() if isinstance(row, _Row) else row for row in self.rows]
+
+    def mark(self, t_us: int, lane: Lane, style: str, text: str) -> None:
+        last = self.last
         if (last is not None and last.kind == "mark" and last.lane == lane
                 and last.style == style and last.text == text):
             last.count += 1
             last.last_t_us = t_us
             return
         number = self.current.number if self.current else 0
-        self.rows.append(_Row("mark", t_us, lane, style, number, self._phase(), text=text))
+        self._add(_Row("mark", t_us, lane, style, number, self._phase(), text=text))
 
     def _arrow(self, kind: RowKind, t_us: int, conn: _Connection, data: bytes, style: str,
                client_t_us: int | None) -> None:
-        last = self.rows[-1] if self.rows else None
+        last = self.last
         if last is not None and last.kind == kind and last.connection == conn.number:
             merge = (kind == "s2c"
                      or not last.ends_line
@@ -193,7 +222,7 @@ class _Builder:
         lane: Lane = "server" if kind == "c2s" else "client"
         row = _Row(kind, t_us, lane, style, conn.number, conn.phase, client_t_us=client_t_us)
         row.add_data(data)
-        self.rows.append(row)
+        self._add(row)
 
     # -- the server's records
     def server(self, rec: TraceRecord) -> None:
@@ -211,7 +240,7 @@ class _Builder:
             self.sends.clear()
             self.mark(rec.t_us, "server", "conn",
                       f"connection {conn.number} accepted from {rec.fields.get('peer', '?')}")
-            conn.accepted_row = len(self.rows)
+            conn.accepted_row = self.count
         elif rec.kind == "tls_established":  # the handshake's last row, then TLS
             self._implicit_handshake(conn)
             self.mark(rec.t_us, "server", "tls", f"TLS established: {rec.fields.get('version')} "
@@ -227,8 +256,15 @@ class _Builder:
     def _implicit_handshake(self, conn: _Connection) -> None:
         """TLS from the first byte (implicit TLS): the handshake ran since the accept."""
         if conn.phase == "":
-            for row in self.rows[conn.accepted_row:]:
-                row.tls = "handshake"
+            start = conn.accepted_row  # rows left out since are never shown
+            if start > HEAD_ROWS:
+                start = max(HEAD_ROWS, start - self.left_out)
+            for at in range(start, len(self.rows)):
+                row = self.rows[at]
+                if isinstance(row, _Row):
+                    row.tls = "handshake"
+                else:
+                    self.rows[at] = dataclasses.replace(row, tls="handshake")
             conn.phase = "handshake"
 
     def _server_event(self, rec: TraceRecord, conn: _Connection) -> None:
@@ -453,7 +489,8 @@ def dialogue_rows(records: Sequence[TraceRecord], *, terminal: tuple[int, str] |
                 builder.client(rec, board)
     for mark in pending[index:]:
         builder.mark(*mark)
-    rows = [row.freeze() for row in builder.rows]
-    if len(rows) <= HEAD_ROWS + TAIL_ROWS:
+    rows = builder.frozen()
+    total = builder.count
+    if total <= HEAD_ROWS + TAIL_ROWS:
         return rows, 0
-    return rows[:HEAD_ROWS] + rows[-TAIL_ROWS:], len(rows) - HEAD_ROWS - TAIL_ROWS
+    return rows[:HEAD_ROWS] + rows[-TAIL_ROWS:], total - HEAD_ROWS - TAIL_ROWS

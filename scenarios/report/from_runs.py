@@ -26,8 +26,10 @@ from urllib.parse import quote
 
 from emulator.firmware import TimedEvent
 from emulator.trace import TraceRecord
+from emulator.tracespill import spills
 from emulator.units import SECOND, format_us
-from scenarios.artifacts import run_dirname, transcript_lines
+from scenarios.artifacts import iter_transcript, run_dirname, transcript_lines
+from scenarios.readagain import ReadAgain
 from scenarios.report.checks import expectation_checks
 from scenarios.report.device import device_charts
 from scenarios.report.dialogue import ExtraMark, dialogue_rows
@@ -178,7 +180,8 @@ def run_view(result: RunResult, *, artifacts: Path | None = None,
         dialogue=rows, dialogue_omitted=omitted,
         devices=device_charts(records, result.virtual_us),
         tcp=tcp_view(records),
-        transcript=transcript_lines(records),
+        transcript=ReadAgain(lambda: iter_transcript(records)) if spills(result.trace)
+        else transcript_lines(records),
         artifacts=artifact_links(result, artifacts, report)
         if artifacts is not None and report is not None and result.firmware == MODEL else [],
         facts=_facts(result))

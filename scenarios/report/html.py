@@ -21,10 +21,12 @@ This module knows the report's records and HTML; it knows nothing about runs.
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 from html import escape
 from importlib.resources import files
-from typing import Final
+from typing import Final, TextIO
 
 from scenarios.report.model import (
     JsonValue,
@@ -166,6 +168,39 @@ def _summary(title: str, lines: tuple[SummaryLine, ...]) -> str:
 
 def render_report(report: Report) -> str:
     """The HTML text of ``report`` (module docstring)."""
+    out = io.StringIO()
+    write_report(report, out)
+    return out.getvalue()
+
+
+_TRANSCRIPT_MARK: Final = "\x00smtp-hil: the transcript goes here\x00"
+"""Stands for a run's transcript in its JSON, which :func:`_write_run_data` then writes
+line by line in its place."""
+_WRITE_LINES: Final = 4096
+"""Transcript lines written to the file at once."""
+
+
+def _write_run_data(run: RunView, out: TextIO) -> None:
+    """``run``'s ``<script type="application/json">`` element, exactly as
+    ``script_json(run.as_json())`` would write it, with the transcript written a few
+    lines at a time (a long transcript may be read from the run's trace on disk)."""
+    text = script_json(dataclasses.replace(run, transcript=[_TRANSCRIPT_MARK]).as_json())
+    before, after = text.split(script_json(_TRANSCRIPT_MARK), 1)
+    out.write(f'<script type="application/json" id="run-data-{escape(run.run_id)}">')
+    out.write(before)
+    batch: list[str] = []
+    for number, line in enumerate(run.transcript):
+        batch.append(script_json(line) if number == 0 else "," + script_json(line))
+        if len(batch) >= _WRITE_LINES:
+            out.write("".join(batch))
+            batch.clear()
+    out.write("".join(batch))
+    out.write(after + "</script>")
+
+
+def write_report(report: Report, out: TextIO) -> None:
+    """:func:`render_report`'s text written to ``out`` as it is made: a run's transcript
+    is never held whole (module docstring)."""
     counts = dict.fromkeys(Outcome, 0)
     for run in report.runs:
         counts[run.outcome] += 1
@@ -174,15 +209,12 @@ def render_report(report: Report) -> str:
     chips = "".join(_chip(o, n) for o, n in counts.items() if n)
     index = [{"id": r.run_id, "scenario": r.scenario, "column": r.column,
               "outcome": r.outcome.value} for r in report.runs]
-    data = "\n".join(
-        f'<script type="application/json" id="run-data-{escape(r.run_id)}">'
-        f"{script_json(r.as_json())}</script>" for r in report.runs)
     listing = _matrix(report.matrix) if report.matrix is not None else (
         _scorecard(report.scorecard) if report.scorecard is not None else (
             _run_list(report.runs) if len(report.runs) > 1 else ""))
     if report.summary:
         listing = _summary(report.summary_title, report.summary) + "\n" + listing
-    return f"""<!DOCTYPE html>
+    out.write(f"""<!DOCTYPE html>
 <html lang="en" data-report-state="loading">
 <head>
 <meta charset="utf-8">
@@ -205,10 +237,15 @@ def render_report(report: Report) -> str:
 <noscript><p class="muted">The run details are drawn by the page's script.</p></noscript>
 </main>
 <script type="application/json" id="report-index">{script_json(index)}</script>
-{data}
+""")
+    for number, run in enumerate(report.runs):
+        if number:
+            out.write("\n")
+        _write_run_data(run, out)
+    out.write(f"""
 <script>
 {page_script()}
 </script>
 </body>
 </html>
-"""
+""")

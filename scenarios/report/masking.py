@@ -19,10 +19,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from emulator.trace import TraceRecord
-from scenarios.masking import masked_records
+from emulator.tracespill import spills
+from scenarios.masking import iter_masked, masked_records
+from scenarios.readagain import ReadAgain
 
 
-def report_records(records: Sequence[TraceRecord]) -> list[TraceRecord]:
+def report_records(records: Sequence[TraceRecord]) -> Sequence[TraceRecord]:
     """``records`` with the credentials blanked (module docstring); other records are the
-    same objects."""
+    same objects. A trace kept on disk (:mod:`emulator.tracespill`) is blanked again on
+    every pass over it, never held whole."""
+    if spills(records):
+        return ReadAgain(lambda: iter_masked(records))
     return masked_records(records)

@@ -277,7 +277,9 @@ class RunView:
     dialogue_omitted: int = 0
     devices: list[DeviceChart] = field(default_factory=list)
     tcp: TcpView | None = None
-    transcript: list[str] = field(default_factory=list)
+    transcript: Sequence[str] = field(default_factory=list)
+    """The transcript's lines (a long one may be read again from the run's trace on each
+    pass: :mod:`scenarios.readagain`)."""
     artifacts: list[Artifact] = field(default_factory=list)
     facts: list[tuple[str, str]] = field(default_factory=list)
     """Short labelled facts: virtual and wall time, trace hash, mails received, ..."""

@@ -15,6 +15,7 @@ payload bytes (lengths only), so it shows nothing of what the segments carried.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Final
@@ -51,15 +52,36 @@ def _board_ip(records: Sequence[TraceRecord]) -> str | None:
     return None
 
 
+_STYLES: Final = ("", "retransmission", "dropped", "lost")
+"""A segment's style, by its code in :attr:`_Segments.style`."""
+_PLAIN, _RETRANSMISSION, _DROPPED, _LOST = range(len(_STYLES))
+
+
 class _Segments:
+    """Every segment in a few numbers (compact columns: what later notes and the
+    summary read), and as a :class:`Segment` only the first :data:`HEAD_SEGMENTS` and
+    the latest :data:`TAIL_SEGMENTS`, the ones shown: a long run's list is not held
+    whole."""
+
     def __init__(self, device_ip: str) -> None:
         self.device_ip = device_ip
         self.directions: dict[tuple[str, str], _Direction] = {}
-        self.segments: list[Segment] = []
+        self.count = 0
+        self.shown: dict[int, Segment] = {}
+        """The segments that may be shown, by index."""
         self.retransmits: dict[tuple[str, int], tuple[int, object]] = {}
         """(sender address, absolute seq) -> (time, attempt) of a ``retransmit`` record."""
-        self.absolute: list[tuple[str, int, int]] = []
-        """Per segment: its sender, absolute seq and payload length (for later notes)."""
+        self.senders: dict[str, int] = {}
+        # per segment, by index: when, sender (its number in senders), absolute seq and
+        # payload length (for later notes), and what the summary counts
+        self.t_us = array("q")
+        self.sender = array("q")
+        self.absolute = array("q")
+        self.length = array("q")
+        self.from_device = bytearray()
+        self.style = bytearray()
+        self.retransmission = bytearray()
+        self.reset = bytearray()
         self.device = "?"
         self.server = "?"
 
@@ -93,34 +115,61 @@ class _Segments:
         retransmit = self.retransmits.pop((src, seq), None)
         if retransmit is not None and retransmit[0] == rec.t_us:
             note, style = f"retransmission (attempt {retransmit[1]})", "retransmission"
-        self.segments.append(Segment(rec.t_us, from_device, flags, mine.relative(seq),
-                                     ack_rel, length,
-                                     window if isinstance(window, int) else 0, note, style))
-        self.absolute.append((src, seq, length))
+        index = self.count
+        self.count += 1
+        self.shown[index] = Segment(rec.t_us, from_device, flags, mine.relative(seq), ack_rel,
+                                    length, window if isinstance(window, int) else 0, note,
+                                    style)
+        older = index - TAIL_SEGMENTS
+        if older >= HEAD_SEGMENTS:
+            del self.shown[older]  # neither among the first nor the last: never shown
+        self.t_us.append(rec.t_us)
+        self.sender.append(self.senders.setdefault(src, len(self.senders)))
+        self.absolute.append(seq)
+        self.length.append(length)
+        self.from_device.append(from_device)
+        self.style.append(_STYLES.index(style))
+        self.retransmission.append(bool(note))
+        self.reset.append("R" in flags)
+
+    def _note(self, index: int, why: str, style: int) -> None:
+        self.style[index] = style
+        segment = self.shown.get(index)
+        if segment is not None:
+            note = f"{segment.note}; {why}" if segment.note else why
+            self.shown[index] = replace(segment, note=note, style=_STYLES[style])
 
     def _dropped(self, t_us: int, src: str, seq: int, why: str) -> None:
-        for index in range(len(self.segments) - 1, -1, -1):
-            segment = self.segments[index]
-            if segment.t_us != t_us:
+        sender = self.senders.get(src)
+        for index in range(self.count - 1, -1, -1):
+            if self.t_us[index] != t_us:
                 return
-            if self.absolute[index][:2] == (src, seq):
-                note = f"{segment.note}; {why}" if segment.note else why
-                self.segments[index] = replace(segment, note=note, style="dropped")
+            if self.sender[index] == sender and self.absolute[index] == seq:
+                self._note(index, why, _DROPPED)
                 return
 
     def annotate_lost(self, t_us: int, sender_is_device: bool, seq: object, length: object,
                       why: str) -> None:
         """Note on the latest matching segment sent by then that its receiver lost it."""
-        for index in range(len(self.segments) - 1, -1, -1):
-            segment = self.segments[index]
-            _, absolute, size = self.absolute[index]
-            if segment.t_us > t_us or segment.from_device != sender_is_device:
+        for index in range(self.count - 1, -1, -1):
+            if self.t_us[index] > t_us or bool(self.from_device[index]) != sender_is_device:
                 continue
-            if absolute == seq and (length is None or size == length):
-                if segment.style in ("", "retransmission"):
-                    note = f"{segment.note}; {why}" if segment.note else why
-                    self.segments[index] = replace(segment, note=note, style="lost")
+            if self.absolute[index] == seq and (length is None or self.length[index] == length):
+                if self.style[index] in (_PLAIN, _RETRANSMISSION):
+                    self._note(index, why, _LOST)
                 return
+
+    def summary(self, counts: dict[str, int]) -> dict[str, int]:
+        """The figures of every segment, shown or not, with ``counts``."""
+        device = sum(self.from_device)
+        sent = sum(n for n, mine in zip(self.length, self.from_device, strict=True) if mine)
+        counts["retransmissions"] += sum(self.retransmission)
+        counts["link_drops"] += self.style.count(_DROPPED)
+        counts["lost_at_receiver"] += self.style.count(_LOST)
+        counts["rst"] += sum(self.reset)
+        return {"segments_from_device": device, "segments_from_server": self.count - device,
+                "bytes_from_device": sent, "bytes_from_server": sum(self.length) - sent,
+                **counts}
 
 
 def _tcp_side(rec: TraceRecord, boards: list[str]) -> bool:
@@ -154,26 +203,10 @@ def tcp_view(records: Sequence[TraceRecord]) -> TcpView | None:
             length = f.get("length")
             view.annotate_lost(rec.t_us, False, f.get("seq"), length,
                                f"lost at the device's NIC: {f.get('why')}")
-    if not view.segments:
+    if not view.count:
         return None
-    segments = view.segments
-    for segment in segments:
-        if segment.note.startswith("retransmission"):
-            counts["retransmissions"] += 1
-        if segment.style == "dropped":
-            counts["link_drops"] += 1
-        if segment.style == "lost":
-            counts["lost_at_receiver"] += 1
-        if "R" in segment.flags:
-            counts["rst"] += 1
-    summary = {
-        "segments_from_device": sum(1 for s in segments if s.from_device),
-        "segments_from_server": sum(1 for s in segments if not s.from_device),
-        "bytes_from_device": sum(s.length for s in segments if s.from_device),
-        "bytes_from_server": sum(s.length for s in segments if not s.from_device),
-        **counts}
-    omitted = max(0, len(segments) - HEAD_SEGMENTS - TAIL_SEGMENTS)
-    if omitted:
-        segments = segments[:HEAD_SEGMENTS] + segments[-TAIL_SEGMENTS:]
-    return TcpView(device=view.device, server=view.server, segments=tuple(segments),
+    summary = view.summary(counts)
+    omitted = max(0, view.count - HEAD_SEGMENTS - TAIL_SEGMENTS)
+    segments = tuple(view.shown[index] for index in sorted(view.shown))
+    return TcpView(device=view.device, server=view.server, segments=segments,
                    omitted=omitted, summary=summary)
