@@ -24,8 +24,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# The suite on every core, at most 4 workers (pytest-xdist, in the test extras): about 7
-# minutes instead of 11 on 2 cores. PYTEST_WORKERS=0 runs it in one process.
+# The suite on every core, at most 4 workers (pytest-xdist, in the test extras): about 6
+# minutes instead of 12 on 2 cores. PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= auto --maxprocesses=4
 pytest: $(STAMP) lwip
 	$(BIN)/python -m pytest -p xdist -n $(PYTEST_WORKERS)
