@@ -236,6 +236,11 @@ def _encode(value: FieldValue) -> str:
     raise TypeError(f"trace field of unsupported type {type(value).__name__}")
 
 
+_HASH_BATCH: Final = 64
+"""Encoded lines a trace collects before it hashes them in one update (SHA-256 over
+their concatenation is the same as over each in turn; one call per batch instead of an
+``encode`` and an ``update`` per record)."""
+
 _KEY_ORDER_LIMIT = 4096
 _key_orders: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
 
@@ -261,6 +266,11 @@ def encode_record(record: TraceRecord) -> bytes:
     separators=(",", ":"), ensure_ascii=True)`` over the canonical field values, written
     directly because this runs for every record of every run.
     """
+    return _encode_line(record).encode("ascii")
+
+
+def _encode_line(record: TraceRecord) -> str:
+    """:func:`encode_record` as text (ASCII only: the trace hashes its lines in batches)."""
     fields = record.fields
     encoders = _ENCODERS
     parts = []
@@ -268,9 +278,8 @@ def encode_record(record: TraceRecord) -> bytes:
         value = fields[key]
         encoder = encoders.get(type(value))
         parts.append(prefix + (encoder(value) if encoder is not None else _encode(value)))
-    line = (f"[{int.__repr__(record.t_us)},{_json_str(record.source)},"
+    return (f"[{int.__repr__(record.t_us)},{_json_str(record.source)},"
             f"{_json_str(record.kind)},{{{','.join(parts)}}}]\n")
-    return line.encode("ascii")
 
 
 def _elided(fields: Mapping[str, FieldValue], limit: int) -> dict[str, FieldValue] | None:
@@ -328,6 +337,7 @@ class Trace:
         self.recorded = 0
         self._records: MutableSequence[TraceRecord] = [] if records is None else records
         self._hash = hashlib.sha256()
+        self._unhashed: list[str] = []  # encoded lines the hash has not had yet
         self._subscribers: list[Callable[[TraceRecord], None]] = []
 
     def record(self, t_us: int, source: str, kind: TraceKind,
@@ -348,7 +358,10 @@ class Trace:
             self._drop_latest()
             position, latest = len(self._records), True
             self._records.append(rec)
-        self._hash.update(encode_record(rec))
+        unhashed = self._unhashed
+        unhashed.append(_encode_line(rec))
+        if len(unhashed) >= _HASH_BATCH:
+            self._hash_unhashed()
         for subscriber in self._subscribers:
             subscriber(rec)
         if position >= 0 and self.keep_bytes is not None:
@@ -365,6 +378,11 @@ class Trace:
         if self._latest_at is not None:
             del self._records[self._latest_at]
             self._latest_at = None
+
+    def _hash_unhashed(self) -> None:
+        """Feed the lines encoded so far to the running hash (one update per batch)."""
+        self._hash.update("".join(self._unhashed).encode("ascii"))
+        self._unhashed.clear()
 
     def subscribe(self, callback: Callable[[TraceRecord], None]) -> None:
         """Call ``callback`` with every record from now on (live views)."""
@@ -392,6 +410,8 @@ class Trace:
 
     def sha256(self) -> str:
         """Hex digest over the canonical encoding of every record so far."""
+        if self._unhashed:
+            self._hash_unhashed()
         return self._hash.copy().hexdigest()
 
     def to_jsonl(self) -> Iterator[str]:
