@@ -259,8 +259,9 @@ class TcpStack:
 
     def tx_buffer_available(self) -> bool:
         """True when ``send()`` could take a buffer now (the pool minus the reserve)."""
-        free = self.pool.free_count
-        return free is None or free > self.config.tx_reserve
+        st = self.pool.stats  # the pool's free_count without its property call: this
+        count = st.count  # runs several times per segment sent
+        return count is None or count - st.in_use > self.config.tx_reserve
 
     def alloc_tx(self) -> Buffer | None:
         """A buffer to hold until acknowledged, leaving ``tx_reserve`` for input."""
