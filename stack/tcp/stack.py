@@ -340,7 +340,7 @@ class TcpStack:
                     del self._acks[conn]
                     flush_ack(conn)
                     continue
-                if self._waiters and self.pool.free_count != 0:  # None: unbounded
+                if self._waiters and self._waiters_may_progress():
                     waiting = list(self._waiters)
                     self._waiters.clear()
                     for conn in waiting:
@@ -350,6 +350,24 @@ class TcpStack:
                 break
         finally:
             self._depth -= 1
+
+
+    def _waiters_may_progress(self) -> bool:
+        """Whether retrying the sockets that wait for a buffer can change anything now.
+
+        A pure ACK may take any free buffer; everything else waits for one beyond
+        ``tx_reserve``. With only the reserve free and no ACK owed, every retry would
+        find no buffer and wait again, with nothing else done (a sender blocked on a
+        full pool settles twice per segment it sends), so the pass is left out."""
+        free = self.pool.free_count
+        if free is None or free > self.config.tx_reserve:  # None: unbounded
+            return True
+        if free == 0:
+            return False
+        for conn in self._waiters:  # noqa: SIM110 - any() over a generator costs more
+            if conn.ack_pending:
+                return True
+        return False
 
 
 class _Entry:
