@@ -272,9 +272,13 @@ def encode_record(record: TraceRecord) -> bytes:
 def _encode_line(record: TraceRecord) -> str:
     """:func:`encode_record` as text (ASCII only: the trace hashes its lines in batches)."""
     fields = record.fields
+    keys = tuple(fields)
+    order = _key_orders.get(keys)  # _key_order's cache, without its call per record
+    if order is None:
+        order = _key_order(keys)
     encoders = _ENCODERS
     parts = []
-    for key, prefix in _key_order(tuple(fields)):
+    for key, prefix in order:
         value = fields[key]
         encoder = encoders.get(type(value))
         parts.append(prefix + (encoder(value) if encoder is not None else _encode(value)))
