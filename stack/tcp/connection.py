@@ -50,6 +50,9 @@ class StackServices(Protocol):
     ip: str
     config: TcpConfig
     stats: TcpStats
+    calls: int
+    """Outermost calls into the stack so far (frames, timers, socket calls): while it
+    has not moved, nothing but the call at hand has touched any connection."""
 
     def entry(self) -> AbstractContextManager[None]:
         """A call into the stack; the outermost one settles deferred work on exit."""
@@ -181,8 +184,9 @@ class Connection:
 
     __slots__ = (
         "ack_pending", "ack_retries", "ack_retry", "adv_right", "adv_wnd",
-        "blocked_on_alloc", "ciphertext", "close_called", "close_detail", "close_reason",
-        "closed_notified", "discard_rx", "dupacks", "handler", "irs", "iss", "label",
+        "blocked_on_alloc", "blocked_send_call", "ciphertext", "close_called",
+        "close_detail", "close_reason", "closed_notified", "discard_rx", "dupacks",
+        "handler", "irs", "iss", "label",
         "linger", "local_ip", "local_port", "mss", "next_idx", "on_accept", "peer_closed",
         "persist", "persist_shift", "probes", "rcv_nxt", "recover", "released",
         "remote_ip", "remote_port", "retries", "rto", "rtt_seq", "rtt_start", "rttvar",
@@ -203,6 +207,7 @@ class Connection:
         self.released = False  # aborted or forgotten: no more events
         self.ciphertext = False
         self.want_writable = False
+        self.blocked_send_call = -1  # the stack's ``calls`` when a send() last fell short
         self.blocked_on_alloc = False
         self.ack_pending = False
         self.ack_retries = 0

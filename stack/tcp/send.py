@@ -62,6 +62,7 @@ def queue_data(conn: Connection, data: bytes) -> int:
         last.flags |= PSH
     if accepted < total:
         stack.stats.short_sends += 1
+        conn.blocked_send_call = stack.calls
         if not conn.want_writable:  # recorded when sending stops, not at every retry
             conn.want_writable = True
             stack.emit("tx_blocked", conn=conn.label, accepted=accepted, requested=total)

@@ -103,7 +103,16 @@ class TcpSocket:
         if not data or conn.close_called or conn.state not in (
                 TcpState.ESTABLISHED, TcpState.CLOSE_WAIT):
             return 0
-        with conn.stack.entry():
+        stack = conn.stack
+        if (conn.want_writable and conn.blocked_send_call == stack.calls
+                and not stack.tx_buffer_available()):
+            # Still blocked: no frame, timer or other call has reached the stack since
+            # this socket's last short send (which ended with output()), and no buffer
+            # is free, so queue_data would take nothing and output() would send
+            # nothing. Senders retry until send() returns 0: this is that last call.
+            stack.stats.short_sends += 1
+            return 0
+        with stack.entry():
             return queue_data(conn, data)
 
     def recv(self, max_bytes: int = 65536) -> bytes:

@@ -100,6 +100,7 @@ class TcpStack:
         self._next_port = first_ephemeral_port
         # work finished before returning to the caller (see _settle)
         self._depth = 0
+        self.calls = 0  # outermost calls into the stack so far (frames, timers, sockets)
         self._events: deque[Callable[[], None]] = deque()
         self._controls: deque[tuple[Segment, str]] = deque()
         self._acks: dict[Connection, None] = {}
@@ -117,6 +118,8 @@ class TcpStack:
         """One received frame; the stack owns ``buffer`` from here (see module doc)."""
         # ``with self.entry():`` written out (once per frame): the same depth count, and
         # the outermost call settles the deferred work unless an exception is on its way.
+        if not self._depth:
+            self.calls += 1
         self._depth += 1
         try:
             self.stats.segments_received += 1
@@ -382,7 +385,10 @@ class _Entry:
         self._stack = stack
 
     def __enter__(self) -> None:
-        self._stack._depth += 1
+        stack = self._stack
+        if not stack._depth:
+            stack.calls += 1
+        stack._depth += 1
 
     def __exit__(self, exc_type: type[BaseException] | None, *_exc: object) -> None:
         stack = self._stack

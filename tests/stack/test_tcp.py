@@ -784,6 +784,28 @@ def test_a_pure_ack_borrows_a_buffer_for_its_instant_on_the_link_record() -> Non
     assert all("pool_in_use" not in r.fields for r in theirs)  # an untraced pool
 
 
+def test_a_send_that_takes_nothing_after_a_timeout_still_sends_the_rest_of_the_window() -> (
+        None):
+    # A send() right after a short one returns 0 at once when nothing has reached the
+    # stack since (no buffer, nothing to send). A timeout in between goes back to the
+    # head of the queue and resends only that one: a send() then still runs output(),
+    # which resends the rest of the window at that instant, as before the shortcut.
+    world = make_world(client_pool=4)
+    client = world.connect()
+    world.link.drop_nth(1, src=CLIENT_IP, payload_only=True)
+    first = client.sock.send(payload(20_000))
+    assert first == 3 * 1460  # every buffer but the reserve
+    assert client.sock.send(b"more") == 0
+    world.run(10 * SECOND, stop=lambda: bool(world.tcp("rto", "client")))
+    now = world.kernel.now_us
+    assert [r.get("seq") for r in world.tcp("retransmit", "client")] == [
+        world.tx(CLIENT_IP)[-1].get("seq")]  # the head only
+    assert client.sock.send(b"again") == 0
+    resent = [r for r in world.tcp("retransmit", "client") if r.t_us == now]
+    assert len(resent) == 3  # the head, then the two segments behind it
+    assert world.client.stack.stats.short_sends == 3
+
+
 def test_tx_blocked_is_recorded_when_sending_stops_not_at_every_retry() -> None:
     world = make_world(client_pool=4)
     client = world.connect()
