@@ -17,8 +17,9 @@ every transfer arrived byte-exact and raises RuntimeError otherwise.
     bytes over asyncio streams on loopback (4 KiB ``write()`` + ``drain()``; TLS with the
     same leaf certificate). MB/s is 10^6 bytes of content per second of CPU time of this
     process (and per wall second).
-(c) The trace size (records, kernel events) of each run, and whether repeated runs gave
-    the same trace hash (they must: same seed).
+(c) The trace size (records, kernel events) and hash (first 16 hex digits) of each run,
+    and whether repeated runs gave the same trace hash (they must: same seed). A change
+    that only makes the data path faster leaves the hashes as they were.
 
 Wall time (``time.perf_counter``) and CPU time (``time.process_time``) are read here,
 outside the simulated world, around whole runs only; the load average is printed with
@@ -290,7 +291,7 @@ def report_data_path(sizes_mib: list[int]) -> None:
             print(f"  {mib:>2} MiB {label:<9} loopback   {_rate(len(data), loops)}   "
                   f"(asyncio, same bytes: {ratio:.0f}x less CPU than simulated)")
             print(f"  {'':>6} {'':<9} trace      {runs[0].records} records, "
-                  f"{runs[0].events} kernel events per run"
+                  f"{runs[0].events} kernel events per run, sha256 {runs[0].sha256[:16]}"
                   + (f"; identical over {repeats} runs: {'yes' if same else 'NO'}"
                      if repeats > 1 else ""))
 
