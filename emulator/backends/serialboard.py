@@ -10,6 +10,16 @@ whatever arrived before (pyserial's ``open()`` flushes its input), so a boot ban
 printed before the console connects is gone: send a command (or an empty line), then
 wait for the answer.
 
+Cancelling: a read waits as long as it was told to (a board's job may take minutes), in
+whichever thread calls it. :meth:`SerialConsole.cancel`, from any thread, stops the read
+in progress (or the next one) within :data:`CANCEL_POLL_S`: it raises
+:class:`ConsoleCancelled` in the reading thread. So a program that reads the console in a
+worker thread (``smtp-hil audit --board``) stops at once on Ctrl-C rather than when the
+read's timeout runs out. A wall-clock port is read in slices of at most
+:data:`CANCEL_POLL_S` for that (pyserial's ``cancel_read`` exists only for some ports:
+not ``socket://``); a port whose reads wait in virtual time (``hil://``: its
+``virtual_clock`` attribute) is read in one piece, since its reads cost no wall time.
+
 Telnet: a TCP terminal that speaks telnet (Renode's server socket terminal unless it is
 created with telnet mode off) starts with IAC negotiation bytes (``IAC WILL ECHO`` ...).
 They are not console text: :class:`TelnetStripper` drops every IAC command, including
@@ -31,6 +41,7 @@ from __future__ import annotations
 import enum
 import re
 import shlex
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -51,8 +62,17 @@ _OPTION_COMMANDS: Final = frozenset({0xFB, 0xFC, 0xFD, 0xFE})  # WILL, WONT, DO,
 _TERMINAL_LINE: Final = re.compile(r"^SMTP: (?:" + "|".join(TERMINAL_EVENT_NAMES) + r")\b")
 
 
+CANCEL_POLL_S: Final = 0.1
+"""The longest a read of a wall-clock port waits before it looks whether it was
+cancelled (:meth:`SerialConsole.cancel`)."""
+
+
 class ConsoleTimeout(TimeoutError):
     """No (matching) line arrived in time; the message quotes the last lines seen."""
+
+
+class ConsoleCancelled(Exception):
+    """:meth:`SerialConsole.cancel` stopped the read (from another thread)."""
 
 
 class TelnetState(enum.Enum):
@@ -115,7 +135,9 @@ class SerialConsole:
             raise ValueError(f"line_end: expected '\\r\\n', '\\n' or '\\r', got {line_end!r}")
         self.url = url
         self.line_end = line_end
-        self.port: Any = serial.serial_for_url(url, baudrate=baudrate, timeout=0.1)
+        self.port: Any = serial.serial_for_url(url, baudrate=baudrate, timeout=CANCEL_POLL_S)
+        self._virtual_clock = getattr(self.port, "virtual_clock", False) is True
+        self._cancelled = threading.Event()
         self.history: deque[str] = deque(maxlen=history)
         self._telnet = TelnetStripper()
         self._pending = bytearray()
@@ -155,6 +177,12 @@ class SerialConsole:
             if match is not None:
                 return match
 
+    def cancel(self) -> None:
+        """Stop the read in progress in another thread, or the next read if none is: it
+        raises :class:`ConsoleCancelled` within :data:`CANCEL_POLL_S`. Safe from any
+        thread."""
+        self._cancelled.set()
+
     def close(self) -> None:
         self.port.close()
 
@@ -168,9 +196,30 @@ class SerialConsole:
     # ---- internals ----------------------------------------------------------------
     def _fill(self, timeout: float) -> bool:
         """Read what arrives within ``timeout`` by the port's clock; False if nothing did
-        (on ``hil://`` that clock is virtual: the wait cost no wall time)."""
+        (on ``hil://`` that clock is virtual: the wait cost no wall time). A wall-clock
+        port is read in slices, each ended by a look at :meth:`cancel`'s flag."""
+        if self._virtual_clock:
+            self._check_cancelled()
+            return self._read_some(timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_cancelled()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if self._read_some(min(remaining, CANCEL_POLL_S)):
+                return True
+
+    def _check_cancelled(self) -> None:
+        if self._cancelled.is_set():
+            self._cancelled.clear()
+            raise ConsoleCancelled(self._timeout_text("the read was cancelled"))
+
+    def _read_some(self, timeout: float) -> bool:
+        """One read of what arrives within ``timeout``; False if nothing did."""
         try:
-            self.port.timeout = timeout
+            if self.port.timeout != timeout:  # setting it reconfigures a real port
+                self.port.timeout = timeout
             data = bytes(self.port.read(max(1, self.port.in_waiting)))
         except serial.SerialException as exc:
             raise ConnectionError(self._timeout_text(f"the port failed: {exc}")) from None
@@ -247,6 +296,11 @@ class RealBoard:
         """The next terminal event line, without the ``SMTP: `` tag (ConsoleTimeout if
         none comes in time): the end of a job queued earlier."""
         return self.console.wait_for_line(_TERMINAL_LINE, timeout).string[len("SMTP: "):]
+
+    def cancel(self) -> None:
+        """Stop the console read in progress in another thread (see
+        :meth:`SerialConsole.cancel`): it raises :class:`ConsoleCancelled`."""
+        self.console.cancel()
 
     def events(self, lines: Iterable[str] | None = None) -> list[str]:
         """The ``SMTP:`` lines read so far (from :attr:`SerialConsole.history`)."""

@@ -43,6 +43,10 @@ class Serial(SerialBase):  # type: ignore[misc]
 
     BAUDRATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
     is_open: bool
+    virtual_clock = True
+    """Reads wait in virtual time and cost no wall time (a reader of any pyserial port
+    can look for this attribute: :class:`emulator.backends.serialboard.SerialConsole`
+    reads such a port in one piece, where a wall-clock port is read in short slices)."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         self._device: HilDevice | None = None

@@ -24,6 +24,13 @@ board gave no ending in time, the server is closed and the board gets as long ag
 end the job; if it still does not, its console is busy and the remaining cases are not
 run (each says so).
 
+Ctrl-C: each case's event loop takes SIGINT itself
+(:func:`scenarios.outside.interruptible.run_interruptibly`) and the console is read in a
+worker thread; cancelled, the wait cancels the console read
+(:meth:`RealBoard.cancel`), so the audit stops at once (within
+:data:`~emulator.backends.serialboard.CANCEL_POLL_S`), not when the read's time runs
+out, and :class:`KeyboardInterrupt` leaves :func:`audit_board`.
+
 This module reads the wall clock, opens sockets and a serial port; it prints nothing.
 """
 
@@ -31,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import shlex
 import time
 from collections.abc import Callable, Sequence
@@ -54,6 +62,7 @@ from scenarios.format.vocabulary import LINE_BREAKS
 from scenarios.outside.dutapplicability import device_reasons, link_reasons
 from scenarios.outside.dutfile import LOOPBACK, has_credentials
 from scenarios.outside.dutsecrets import hide_known_secrets, scenario_secrets
+from scenarios.outside.interruptible import run_interruptibly
 from scenarios.outside.serve import host_port
 from scenarios.outside.tls import scenario_tls
 from scenarios.server.asyncdriver import AsyncConnection, Pacing, host_clock
@@ -170,7 +179,8 @@ def board_scenario(scenario: Scenario, config: BoardConfig) -> Scenario:
 def audit_board(cases: Sequence[Scenario], board: RealBoard, config: BoardConfig,
                 ca: CertAuthority | None, *,
                 progress: Callable[[CaseResult], object] | None = None) -> list[CaseResult]:
-    """Every case against the board, in order (see the module docstring)."""
+    """Every case against the board, in order (see the module docstring); Ctrl-C raises
+    :class:`KeyboardInterrupt` at once, the console read in progress stopped."""
     results: list[CaseResult] = []
     busy: str | None = None
     for scenario in cases:
@@ -204,7 +214,8 @@ def _one(scenario: Scenario, board: RealBoard, config: BoardConfig,
     adapted = board_scenario(scenario, config)
     scale = timer / DEVICE_COMMAND_TIMER_S if audit.group == "timeouts" else 1.0
     try:
-        run = asyncio.run(_run(adapted, board, config, ca, Pacing(time_scale=scale), limit))
+        run = run_interruptibly(functools.partial(
+            _run, adapted, board, config, ca, Pacing(time_scale=scale), limit))
     except ValueError as exc:  # the console answered ERR: the job could not be given
         why = str(exc)  # "the board refused the job: ERR: line too long ..."
         return CaseResult(scenario, "not_applicable", why, (why,))
@@ -228,16 +239,28 @@ async def _run(scenario: Scenario, board: RealBoard, config: BoardConfig,
                 raise UserInputError(f"cannot listen on {host_port(host, port)} (board config "
                                      f"server.listen): {exc.strerror or exc}") from None
         started = time.monotonic()
-        event = await asyncio.to_thread(_terminal_event, board, job, limit_s)
+        event = await _on_console(board, functools.partial(_terminal_event, board, job,
+                                                           limit_s))
         wall = time.monotonic() - started
         if event is not None:
             await server.wait_all_closed(CLOSE_GRACE_S)
     finally:
         await server.close()
     if event is None:  # the connections are closed now: a board waiting on them ends
-        late = await asyncio.to_thread(_late_event, board, limit_s)
+        late = await _on_console(board, functools.partial(_late_event, board, limit_s))
     verdict = judge_server(scenario, [c.engine for c in server.connections], now=host_clock())
     return BoardRun(scenario, event, limit_s, wall, verdict, list(server.connections), late)
+
+
+async def _on_console(board: RealBoard, wait: Callable[[], str | None]) -> str | None:
+    """``wait()``, which reads the board's console, in a worker thread. Cancelled (Ctrl-C),
+    it cancels the console read too: the event loop's shutdown waits for its worker
+    threads, and so would wait for the read's whole time."""
+    try:
+        return await asyncio.to_thread(wait)
+    except asyncio.CancelledError:
+        board.cancel()
+        raise
 
 
 def _terminal_event(board: RealBoard, job: MailJob, limit_s: float) -> str | None:

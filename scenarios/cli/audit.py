@@ -14,10 +14,9 @@ or ``security``, narrowed by ``--tag`` (all the given tags), ``--group`` and ``-
 the scorecard as each case ends: one line per case (PASS, FAIL or N/A and the reason in
 one sentence), grouped, and a summary line (:mod:`scenarios.audit.scorecard`);
 ``--json`` prints the scorecard as one JSON object at the end, ``--report`` writes the
-HTML report. Ctrl-C stops the audit (at once in simulation and with ``--dut``, whose
-running program is killed; with ``--board``, when the board's console read in progress
-returns), prints the summary of the cases judged so far and exits 130
-(:mod:`scenarios.cli.auditprint`).
+HTML report. Ctrl-C stops the audit at once (with ``--dut``, the running program is
+killed; with ``--board``, the console read in progress is cancelled), prints the summary
+of the cases judged so far and exits 130 (:mod:`scenarios.cli.auditprint`).
 
 Exit status: 0 when at least one case applied and every case that applied passed, 1
 otherwise (a case failed, or nothing applied: an audit that tested nothing is not a

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from emulator.backends.serialboard import (
+    ConsoleCancelled,
     ConsoleTimeout,
     RealBoard,
     SerialConsole,
@@ -74,6 +75,52 @@ def test_bad_arguments_name_the_field() -> None:
         SerialConsole("loop://", baudrate=0)
     with SerialConsole("loop://") as console, pytest.raises(ValueError, match="text: expected"):
         console.write_line("two\nlines")
+
+
+# ---- cancelling a read from another thread ----------------------------------------------
+
+GUARD_S = 30.0
+"""Far below the reads' own 600 s: a read that cancel() did not stop fails the test."""
+
+
+def _cancelled_from_another_thread(console: SerialConsole) -> BaseException | None:
+    """Wait for a line for 600 s in a thread, cancel it from here; what the read raised
+    (None: it was still waiting after GUARD_S)."""
+    raised: list[BaseException] = []
+    started = threading.Event()
+
+    def read() -> None:
+        started.set()
+        try:
+            console.wait_for_line("^SMTP: ", timeout=600)
+        except BaseException as exc:  # handed to the test
+            raised.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    started.wait()
+    console.cancel()
+    reader.join(GUARD_S)
+    return raised[0] if raised else None
+
+
+def test_cancel_stops_a_long_read_in_another_thread_on_loop() -> None:
+    with SerialConsole("loop://") as console:
+        console.write_line("OK: queued=mail job=1")
+        raised = _cancelled_from_another_thread(console)
+        assert isinstance(raised, ConsoleCancelled), raised
+        assert "loop://: the read was cancelled; last lines read:\n  OK: queued" in str(raised)
+        console.write_line("SMTP: sent 250 2.0.0 OK")  # the console reads on afterwards
+        assert console.wait_for_line("^SMTP: ", timeout=5).string == "SMTP: sent 250 2.0.0 OK"
+
+
+def test_cancel_before_a_read_stops_that_read_only() -> None:
+    with SerialConsole("loop://") as console:
+        console.cancel()
+        with pytest.raises(ConsoleCancelled):
+            console.read_line(timeout=600)
+        with pytest.raises(ConsoleTimeout):
+            console.read_line(timeout=0.2)
 
 
 # ---- socket:// against a board speaking the console protocol ----------------------------
@@ -147,6 +194,18 @@ def test_real_board_sends_a_mail_and_reports_the_terminal_event(line_board: Line
     words = shlex.split(line_board.received[0])
     assert words[:2] == ["smtp", "send"]
     assert parse_mail_options(words[2:]) == JOB
+
+
+def test_cancel_stops_a_long_read_on_a_socket_console() -> None:
+    """socket:// has no pyserial cancel_read: the read is sliced."""
+    with socket.create_server(("127.0.0.1", 0)) as server, SerialConsole(
+            f"socket://127.0.0.1:{server.getsockname()[1]}") as console:
+        conn, _ = server.accept()
+        with conn:
+            raised = _cancelled_from_another_thread(console)
+            assert isinstance(raised, ConsoleCancelled), raised
+            conn.sendall(b"SMTP: sent 250 2.0.0 OK\r\n")
+            assert console.read_line(timeout=5) == "SMTP: sent 250 2.0.0 OK"
 
 
 def test_send_command_refuses_what_the_console_cannot_carry() -> None:

@@ -18,17 +18,20 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import tomllib
+import tty
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
 
 from scenarios.cli.progress import uninterrupted
+from scenarios.outside.dut import free_port
 from scenarios.outside.interruptible import run_interruptibly
 from smtp.profiles import PROFILE_NAMES
 
@@ -361,3 +364,108 @@ def test_a_ctrl_c_is_not_lost_when_the_coroutine_swallows_its_cancellation() -> 
     finally:
         signal.signal(signal.SIGINT, previous)
     assert ended == ["cancelled"]
+
+
+class SilentBoard:
+    """A board console played here, over a pty or a TCP socket (``socket://``): it
+    answers ``version`` and queues every ``smtp send`` (``OK:``), then never reports the
+    job's end, as a board whose mail hangs. :attr:`job_typed` is set once a job was
+    typed: the audit is then waiting on the console."""
+
+    def __init__(self, kind: str) -> None:
+        self.job_typed = threading.Event()
+        self._closing: list[int] = []
+        if kind == "pty":
+            primary, secondary = os.openpty()
+            tty.setraw(secondary)
+            self.url = os.ttyname(secondary)
+            self._closing = [primary, secondary]  # the pty lives while the test runs
+            self._fd = primary
+            self._thread = threading.Thread(target=self._serve, daemon=True)
+        else:
+            self._server = socket.create_server(("127.0.0.1", 0))
+            self.url = f"socket://127.0.0.1:{self._server.getsockname()[1]}"
+            self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        conn, _ = self._server.accept()
+        self._closing.append(conn.detach())
+        self._fd = self._closing[-1]
+        self._serve()
+
+    def _serve(self) -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(self._fd, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            pending += chunk
+            *lines, pending = re.split(rb"\r\n|\r|\n", pending)
+            for line in lines:
+                if line == b"version":
+                    os.write(self._fd, b"VERSION: release=silent ip_stack=none\r\n")
+                elif line.startswith(b"smtp send "):
+                    os.write(self._fd, b"OK: queued=mail job=1\r\n")
+                    self.job_typed.set()
+
+    def close(self) -> None:
+        if hasattr(self, "_server"):
+            self._server.close()
+        for fd in self._closing:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+BOARD_CASE_S = 300
+"""The board audit's time for a case in these tests: far beyond the guard, so a Ctrl-C
+that waited for the console read in progress fails the test."""
+
+
+@pytest.mark.parametrize("console", ["pty", "socket"])
+def test_audit_of_a_board_interrupted_stops_the_console_read_and_exits_130(
+        tmp_path: Path, console: str) -> None:
+    """``audit --board``, as ``audit --dut``: Ctrl-C while the audit waits on the
+    board's console for the second case's end stops the read at once; the case judged
+    before it and the summary so far are printed, the status is 130. The console was read
+    in a worker thread for as long as the case may take (``timeouts.case_s``), and the
+    Ctrl-C waited for that read to return."""
+    board = SilentBoard(console)
+    config = tmp_path / "board.toml"
+    config.write_text(f'[server]\nlisten = "127.0.0.1:{free_port()}"\nsecurity = "none"\n'
+                      f"[timeouts]\ncommand_s = 5\ncase_s = {BOARD_CASE_S}\n")
+    primary, secondary = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scenarios.cli", "audit", "--board", board.url,
+         "--board-config", str(config), "--case", "starttls-stripped", "--case",
+         "greeting-221"], cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=secondary, env=ENV)
+    os.close(secondary)
+    try:
+        assert board.job_typed.wait(GUARD_S), "the audit never typed a job"
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=GUARD_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"smtp-hil did not exit within {GUARD_S:g} s of SIGINT: the Ctrl-C "
+                        f"waited for the console read ({BOARD_CASE_S} s)")
+    finally:
+        proc.kill()
+        proc.wait()
+        board.close()
+    tty_text = _drain(primary).decode(errors="replace")
+    os.close(primary)
+    tty_lines = [line for line in re.split(r"\r\n|\r\x1b\[K|\n", tty_text) if line]
+    assert proc.returncode == 130, tty_text
+    assert "Traceback" not in tty_text
+    lines = out.decode().splitlines()
+    assert lines[0].startswith(f"smtp-hil audit: board {board.url} (VERSION: release=silent")
+    assert lines[0].endswith("), 2 cases")
+    assert lines[1:3] == ["", "STARTTLS stripping and injection"]
+    assert lines[3].split()[:2] == ["N/A", "starttls-stripped"]
+    assert lines[4:] == ["", "Summary so far: 0 pass, 0 fail, 1 not applicable (1 of 2 "
+                             "cases; interrupted, 1 not done)"]
+    assert tty_lines[-1] == "smtp-hil: interrupted: 1 of 2 cases done, 1 not done", tty_lines
