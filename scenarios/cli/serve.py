@@ -101,6 +101,11 @@ def add_serve_parser(subparsers: Any) -> None:
                         default=limits.max_connection_bytes,
                         help="most mail content kept by one connection; a mail past it gets "
                              f"452 (default {limits.max_connection_bytes})")
+    parser.add_argument("--memory-budget", type=_count, metavar="BYTES",
+                        default=limits.memory_budget_bytes,
+                        help="most mail content kept by all connections together; content "
+                             "past it is not kept and its mail gets 452 4.3.1 Insufficient "
+                             f"system storage (default {limits.memory_budget_bytes})")
     parser.add_argument("--idle-timeout", type=cliargs.positive_seconds, metavar="S",
                         default=limits.idle_timeout_s,
                         help="421 and close after S seconds without a byte from the client "
@@ -123,6 +128,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         pacing=Pacing(time_scale=args.time_scale, max_delay_s=args.max_delay),
         limits=ConnectionLimits(max_message_bytes=args.max_message_size,
                                 max_connection_bytes=args.max_connection_size,
+                                memory_budget_bytes=args.memory_budget,
                                 idle_timeout_s=args.idle_timeout,
                                 max_connections=args.max_connections),
         seed=args.seed, report=args.report is not None,

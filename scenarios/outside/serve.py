@@ -3,9 +3,12 @@ an emulator, a program): what ``smtp-hil serve`` does once its arguments are rea
 
 :func:`serve` prints the dialogue live and, each time a client disconnects, the
 server-side verdict of that connection (:mod:`scenarios.verdict.server`), then forgets
-the connection. Without a certificate it makes a throwaway CA and prints where its
-certificate is, for the client to trust. SIGINT and SIGTERM stop it cleanly (its
-temporary CA folder removed); the handlers are in place before anything is printed, so
+the connection (what it kept goes back to the server's memory budget). A connection
+whose mail the server refused for want of storage (452 4.3.1: its own cap or the
+budget all connections share, :mod:`scenarios.server.limits`) fails a
+``server_storage`` check saying so. Without a certificate it makes a throwaway CA and
+prints where its certificate is, for the client to trust. SIGINT and SIGTERM stop it
+cleanly (its temporary CA folder removed); the handlers are in place before anything is printed, so
 a script may signal it as soon as it has read the ``serving`` line. A certificate or
 key that cannot be used, a port that is taken, a scenario whose server does not listen:
 each is a :class:`~emulator.userinput.UserInputError` naming the option.
@@ -30,6 +33,7 @@ import signal
 import socket
 import ssl
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -40,13 +44,14 @@ from scenarios.format import Scenario
 from scenarios.outside.tls import scenario_tls
 from scenarios.report.from_server import server_run_view
 from scenarios.report.model import RunView
+from scenarios.server import replies as R
 from scenarios.server.asyncdriver import DEFAULT_TLS_NAMES, AsyncConnection, Pacing, host_clock
 from scenarios.server.asyncserver import AsyncServer
-from scenarios.server.limits import ConnectionLimits
+from scenarios.server.limits import ConnectionLimits, StorageShortfall
 from scenarios.server.simdriver import ServerTls
 from scenarios.server.socketbounds import TRIM_AFTER_BYTES, TRIM_DELAY_S, give_back_free_memory
 from scenarios.server.transcript import TranscriptLine
-from scenarios.verdict.server import ServerVerdict, judge_server, summary
+from scenarios.verdict.server import CheckResult, ServerVerdict, judge_server, summary
 from smtp.userfiles import CERT_FILE, KEY_FILE, FileKind, UserFileError, read_user_file
 from stack.tls.config import make_context
 from stack.tls.keylog import check_key_log_file, env_key_log_file
@@ -54,6 +59,9 @@ from stack.tls.keylog import check_key_log_file, env_key_log_file
 ECHO_LINE_BYTES: Final = 512
 """``serve`` prints at most this much of each line it saw (RFC 5321's command line
 limit), then how many bytes it left out."""
+STORAGE_CHECK: Final = "server_storage"
+"""The check a connection's verdict gets when the server refused mail for want of
+storage (:func:`storage_check`)."""
 REPORT_CONNECTIONS: Final = 200
 """The report holds the first this many connections (the others are counted): a report
 is for reading, and ``serve`` may see thousands."""
@@ -287,6 +295,9 @@ def _print_verdict(options: ServeOptions, scenario: Scenario, connection: AsyncC
                    out: TextIO) -> ServerVerdict:
     """Judge the connection that ended and print its verdict."""
     verdict = judge_server(scenario, [connection.engine], now=host_clock())
+    short = storage_check(connection.hold.shortfalls, options.limits)
+    if short is not None:
+        verdict.checks.insert(0, short)
     if options.json:
         _write(out, json.dumps({"type": "verdict", "scenario": scenario.name,
                                 "connection": connection.index,
@@ -300,6 +311,26 @@ def _print_verdict(options: ServeOptions, scenario: Scenario, connection: AsyncC
         for line in verdict_lines(verdict, options.palette):
             _write(out, line)
     return verdict
+
+
+def storage_check(shortfalls: Mapping[StorageShortfall, int],
+                  limits: ConnectionLimits) -> CheckResult | None:
+    """A failed check when the server refused mail for want of storage (452 4.3.1): the
+    server, not the client, was short, so the connection does not show what the scenario
+    asks (a scenario that expects a refusal must not pass on the server's shortage)."""
+    causes = [f"{count} for the memory budget all connections share (--memory-budget "
+              f"{limits.memory_budget_bytes} bytes)" if cause is StorageShortfall.SERVER
+              else f"{count} for the connection's own cap (--max-connection-size "
+                   f"{limits.max_connection_bytes} bytes)"
+              for cause, count in sorted(shortfalls.items(), key=lambda item: item[0].value)
+              if count]
+    if not causes:
+        return None
+    total = sum(shortfalls.values())
+    return CheckResult(STORAGE_CHECK, "fail",
+                       f"the server refused {total} mail(s) with {R.S452_INSUFFICIENT_STORAGE} "
+                       f"({'; '.join(causes)}): the server ran short, so this connection "
+                       "does not show what the scenario asks")
 
 
 def _stop_on_signals(stop: asyncio.Future[None]) -> None:

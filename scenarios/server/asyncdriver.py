@@ -38,7 +38,8 @@ server started, the credentials in client bytes marked by a
 live. The engine's clock (Date checks) is the host's clock.
 
 Bounds (:mod:`scenarios.server.limits`, :mod:`scenarios.server.socketbounds`): content
-per mail and connection, idle timeout, open connections, backpressure (a client that
+per mail, per connection and across the server's connections (:attr:`AsyncConnection.hold`
+claims from the server's memory budget), idle timeout, open connections, backpressure (a client that
 does not read its replies is not read either);
 :meth:`~scenarios.server.asyncserver.AsyncServer.release` forgets one.
 
@@ -75,7 +76,7 @@ from scenarios.server.actions import (
 from scenarios.server.authmask import CredentialFinder
 from scenarios.server.engine import ServerEngine
 from scenarios.server.generated import GeneratedStream
-from scenarios.server.limits import ConnectionLimits
+from scenarios.server.limits import ConnectionLimits, MemoryBudget
 from scenarios.server.mailbox import ReceivedMail
 from scenarios.server.realtime import DEFAULT_TLS_NAMES as DEFAULT_TLS_NAMES  # re-exports
 from scenarios.server.realtime import Pacing as Pacing
@@ -111,6 +112,7 @@ class ConnectionHost(Protocol):
     on_line: TranscriptSink | None
     gather_s: float
     limits: ConnectionLimits
+    budget: MemoryBudget
     keep_lines: bool
     connections: list[AsyncConnection]
     rulebook: RuleBook
@@ -132,8 +134,10 @@ class AsyncConnection(asyncio.Protocol):
     def __init__(self, server: ConnectionHost) -> None:
         self.server = server
         self.index = server.next_index()
+        self.hold = server.limits.hold(server.config.size_limit, server.budget)
+        """The mail content this connection keeps, its share of the server's budget."""
         self.engine = ServerEngine(server.config, server.rulebook, keep_transcript=False,
-                                   hold=server.limits.hold(server.config.size_limit))
+                                   hold=self.hold)
         self.lines: list[TranscriptLine] = []
         self.peer = "?"
         self.close_reason: str | None = None

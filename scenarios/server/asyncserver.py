@@ -34,7 +34,8 @@ class AsyncServer:
 
     ``clock`` is the server's clock for the engine's Date check; ``on_line`` receives
     every :class:`TranscriptLine` as it happens; ``keep_lines`` keeps them in each
-    connection's ``lines`` too; ``limits`` bounds what connections hold.
+    connection's ``lines`` too; ``limits`` bounds what connections hold (the memory
+    budget is shared by all of them: :attr:`budget`).
     """
 
     config: ServerConfig
@@ -54,6 +55,7 @@ class AsyncServer:
         if not isinstance(self.gather_s, int | float) or not 0 <= self.gather_s <= 10:
             raise ValueError(f"gather_s: expected seconds in 0..10, got {self.gather_s!r}")
         self.rulebook = RuleBook(self.config.rules, seed=self.seed)
+        self.budget = self.limits.budget()
         self._server: asyncio.Server | None = None
         self._started = time.monotonic()
         self._finished: asyncio.Queue[AsyncConnection] = asyncio.Queue()
@@ -93,9 +95,11 @@ class AsyncServer:
         self._finished.put_nowait(connection)
 
     def release(self, connection: AsyncConnection) -> None:
-        """Forget a connection that has ended (its verdict is out): nothing of it stays."""
+        """Forget a connection that has ended (its verdict is out): nothing of it stays,
+        and what it kept goes back to the memory budget."""
         if connection.closed and connection in self.connections:
             self.connections.remove(connection)
+            connection.hold.release()
 
     async def next_finished(self) -> AsyncConnection:
         """The next connection to end, in the order they ended."""

@@ -3,7 +3,7 @@
 :class:`ContentIntake` frames the client's bytes once the engine has switched to content
 (after ``354`` to DATA, or a BDAT command with its size): DATA content line by line up to
 ``CRLF . CRLF`` (dot-unstuffed), BDAT content as exactly the announced octets. It keeps
-what the connection's :class:`~scenarios.server.limits.ContentHold` has room for (a line
+what the connection's :class:`~scenarios.server.limits.ContentHold` admits (a line
 too long for it is counted and dropped, never buffered whole) and notes what a careful
 client would not send: bare CR or LF, unstuffed dots, lines over 1000 octets, end-of-data
 look-alikes (SMTP smuggling shapes). It also says what ``send_during_data`` sends, once
@@ -105,7 +105,7 @@ class ContentIntake:
             if line[1:2] != b".":
                 obs.dot_stuffing_violations.append(line)
             line = line[1:]
-        envelope.add(line + b"\r\n", self.hold.room(len(envelope.content)))
+        envelope.add(line + b"\r\n", self.hold.admit(len(envelope.content), len(line) + 2))
 
     def line_done(self) -> None:
         """A whole line was taken: the next one starts at its beginning."""
@@ -140,7 +140,7 @@ class ContentIntake:
         how many were taken. The chunk is complete when :attr:`bdat_remaining` is 0."""
         buffer = self.buffer
         take = min(self.bdat_remaining, len(buffer))
-        room = self.hold.room(len(envelope.content) + len(self.bdat_chunk))
+        room = self.hold.admit(len(envelope.content) + len(self.bdat_chunk), take)
         self.bdat_chunk += buffer[:take if room is None else min(take, room)]
         del buffer[:take]
         self.bdat_remaining -= take

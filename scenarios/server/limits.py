@@ -10,10 +10,21 @@ AsyncServer` keeps (``serve`` sets them from its options):
 * ``max_connection_bytes``: the content one connection keeps over all its mails
   (accepted and refused); a mail that would pass it is refused with 452 (insufficient
   storage, RFC 5321 4.2.2), and the connection goes on.
+* ``memory_budget_bytes``: the content every connection of the server keeps, together
+  (the mails in flight as they arrive, and those received), shared through one
+  :class:`MemoryBudget`. Content past it is counted, not kept, and the mail is refused
+  at its end with ``452 4.3.1 Insufficient system storage`` (RFC 3463 X.3.1: mail
+  system full), as a real MTA under resource pressure answers, rather than the server
+  growing; the connection goes on. A connection gives its share back when the server
+  releases it (its verdict is out).
 * ``idle_timeout_s``: how long the server waits for the client's next bytes before it
   says 421 and closes (RFC 5321 4.5.3.2.7: at least 5 minutes, the default).
 * ``max_connections``: connections open at once; one more is told 421 and closed at once,
   without an engine (it is not judged).
+
+Each connection's :class:`ContentHold` notes every 452 it caused and why
+(:class:`StorageShortfall`), so that the connection's verdict can say the server, not
+the client, was short.
 
 A command line is bounded by the scenario's own ``max_line_length`` (the engine answers
 500, RFC 5321 4.5.3.1.4); a DATA line by ``max_message_bytes``.
@@ -26,7 +37,9 @@ This module knows the replies and the numbers; nothing about sockets, time or en
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import enum
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Final
 
 from scenarios.server import replies as R
@@ -37,6 +50,7 @@ DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * MIB
 DEFAULT_MAX_CONNECTION_BYTES: Final = 256 * MIB
 DEFAULT_IDLE_TIMEOUT_S: Final = 300.0
 DEFAULT_MAX_CONNECTIONS: Final = 100
+DEFAULT_MEMORY_BUDGET_BYTES: Final = 1024 * MIB
 
 
 @dataclass(frozen=True)
@@ -47,9 +61,11 @@ class ConnectionLimits:
     max_connection_bytes: int = DEFAULT_MAX_CONNECTION_BYTES
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES
 
     def __post_init__(self) -> None:
-        for name in ("max_message_bytes", "max_connection_bytes", "max_connections"):
+        for name in ("max_message_bytes", "max_connection_bytes", "max_connections",
+                     "memory_budget_bytes"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
@@ -58,21 +74,69 @@ class ConnectionLimits:
             raise ValueError(f"idle_timeout_s: expected seconds > 0 and <= {MAX_DURATION_S}, "
                              f"got {timeout!r}")
 
-    def hold(self, max_size: int | None) -> ContentHold:
-        """A fresh connection's hold, for a server that advertises ``max_size``."""
+    def hold(self, max_size: int | None, budget: MemoryBudget | None = None) -> ContentHold:
+        """A fresh connection's hold, for a server that advertises ``max_size``, sharing
+        ``budget`` (the server's, made by :meth:`budget`) with the other connections."""
         per_mail = self.max_message_bytes if max_size is None else min(max_size,
                                                                        self.max_message_bytes)
-        return ContentHold(per_mail=per_mail, per_connection=self.max_connection_bytes)
+        return ContentHold(per_mail=per_mail, per_connection=self.max_connection_bytes,
+                           budget=budget)
+
+    def budget(self) -> MemoryBudget:
+        """A fresh server's budget, shared by all its connections."""
+        return MemoryBudget(self.memory_budget_bytes)
+
+
+class StorageShortfall(enum.Enum):
+    """Why a mail got ``452 4.3.1 Insufficient system storage``."""
+
+    CONNECTION = "connection"  # the connection's own cap, max_connection_bytes
+    SERVER = "server"  # the memory budget all connections share, memory_budget_bytes
+
+
+class MemoryBudget:
+    """The mail content all connections of one server keep, together: ``used`` of
+    ``total`` bytes (see the module docstring). Each :class:`ContentHold` claims its
+    share; nothing else changes ``used``."""
+
+    def __init__(self, total: int) -> None:
+        if not isinstance(total, int) or isinstance(total, bool) or total < 1:
+            raise ValueError(f"total: expected an integer >= 1, got {total!r}")
+        self.total = total
+        self.used = 0
+        self.peak = 0
+        """The most ``used`` ever was (for tests and the bench)."""
+
+    def free(self) -> int:
+        return max(0, self.total - self.used)
+
+    def change(self, delta: int) -> None:
+        """A hold's claim grew (or shrank) by ``delta`` bytes."""
+        self.used += delta
+        self.peak = max(self.peak, self.used)
 
 
 @dataclass
 class ContentHold:
-    """How much mail content one connection may keep; ``held`` is what it keeps so far.
-    None: no bound (the simulation's engines)."""
+    """How much mail content one connection may keep; ``held`` is what it keeps so far
+    (of mails received). None: no bound (the simulation's engines).
+
+    With a ``budget``, the hold claims from it what the connection keeps: ``held`` and
+    the bytes kept so far of the mail in flight, claimed as they are admitted
+    (:meth:`admit`). A mail given up without its end (RSET between BDAT chunks) keeps
+    its claim until the connection's next admitted bytes or its release: counted too
+    long, never too short."""
 
     per_mail: int | None = None
     per_connection: int | None = None
     held: int = 0
+    budget: MemoryBudget | None = None
+    claimed: int = 0
+    """What this hold counts in ``budget``: ``held`` and the mail in flight's kept bytes."""
+    shortfalls: Counter[StorageShortfall] = field(default_factory=Counter)
+    """The 452s this hold caused, by cause."""
+    short_of_budget: bool = False
+    """The mail that just ended was refused because the budget was full."""
 
     def room(self, kept: int) -> int | None:
         """How many more bytes of the current mail (``kept`` so far) may be kept."""
@@ -81,16 +145,58 @@ class ContentHold:
             rooms.append(self.per_mail - kept)
         if self.per_connection is not None:
             rooms.append(self.per_connection - self.held - kept)
+        if self.budget is not None:
+            self._claim(self.held + kept)
+            rooms.append(self.budget.free())
         return max(0, min(rooms)) if rooms else None
 
+    def admit(self, kept: int, size: int) -> int | None:
+        """:meth:`room` for ``size`` bytes arriving now, the part kept claimed from the
+        budget at once (so that no other connection is given the same room)."""
+        room = self.room(kept)
+        if self.budget is not None:
+            self._claim(self.held + kept + (size if room is None else min(size, room)))
+        return room
+
     def refusal(self, octets: int) -> str | None:
-        """The reply refusing a mail of ``octets`` bytes, or None when it may be kept."""
+        """The reply refusing a mail of ``octets`` bytes, or None when it may be kept; a
+        452 is noted in :attr:`shortfalls`. With a budget, a mail not kept whole (the
+        budget had no room for some of it) is refused, however much room there is now."""
         if self.per_mail is not None and octets > self.per_mail:
             return R.S552_SIZE_EXCEEDED
         if self.per_connection is not None and self.held + octets > self.per_connection:
+            self.shortfalls[StorageShortfall.CONNECTION] += 1
+            return R.S452_INSUFFICIENT_STORAGE
+        if self.budget is not None and octets > self.claimed - self.held:
+            self.shortfalls[StorageShortfall.SERVER] += 1
+            self.short_of_budget = True
             return R.S452_INSUFFICIENT_STORAGE
         return None
 
+    def refused_room(self) -> int | None:
+        """How much of a mail that was not accepted the connection keeps (noted for its
+        verdict): none of one refused because the budget was full (what it kept in
+        flight goes back to the budget: a refusal for want of storage must free it),
+        else :meth:`room` for a new mail."""
+        if self.short_of_budget:
+            self.short_of_budget = False
+            self.room(0)
+            return 0
+        return self.room(0)
+
     def keep(self, kept: int) -> None:
-        """A mail's content stays with the connection (accepted, or refused and noted)."""
+        """A mail's content stays with the connection (accepted, or refused and noted);
+        the mail in flight is over."""
         self.held += kept
+        if self.budget is not None:
+            self._claim(self.held)
+
+    def release(self) -> None:
+        """The connection is forgotten: its whole claim goes back to the budget."""
+        if self.budget is not None:
+            self._claim(0)
+
+    def _claim(self, claim: int) -> None:
+        assert self.budget is not None
+        self.budget.change(claim - self.claimed)
+        self.claimed = claim

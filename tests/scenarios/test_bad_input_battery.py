@@ -476,6 +476,8 @@ def test_a_serve_certificate_of_100_mb_exits_2(tmp_path: Path) -> None:
     (["serve", "starttls", "--max-delay", "-1"], "--max-delay"),
     (["serve", "starttls", "--max-delay", "1e308"], "--max-delay"),
     (["serve", "starttls", "--time-scale", "1e8"], "argument --time-scale: expected a number"),
+    (["serve", "starttls", "--memory-budget", "0"], "argument --memory-budget: expected a whole"),
+    (["serve", "starttls", "--memory-budget", "64MiB"], "argument --memory-budget: expected a"),
     (["send", "--config", "/dev/null/x.toml", "--to", "b@example.net"], "/dev/null/x.toml"),
     (["send", "--config", "device.toml", "--to", "b@example.net", "--timeout", "1e308"],
      "--timeout"),

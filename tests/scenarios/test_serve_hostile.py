@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import weakref
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -32,8 +33,10 @@ from pathlib import Path
 
 import pytest
 
+from scenarios.outside.serve import storage_check
 from scenarios.server.asyncdriver import AsyncConnection
 from scenarios.server.asyncserver import AsyncServer
+from scenarios.server.limits import ConnectionLimits, StorageShortfall
 from scenarios.server.rules import Rule, ServerConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -381,6 +384,93 @@ def test_a_mail_over_the_message_cap_gets_552_and_the_session_goes_on() -> None:
         serve.wait_for("(server side, connection 1 ")
         _out, err = serve.stop()
     assert err == "smtp-hil serve: stopped: 1 connection(s) judged, 1 failed\n", err
+
+
+KB_LINE = b"k" * 998 + b"\r\n"  # 1,000 bytes of content
+
+
+def _in_data(port: int) -> socket.socket:
+    sock = _greeted(port)
+    _envelope(sock)
+    assert _command(sock, b"DATA").startswith(b"354")
+    return sock
+
+
+def _mail_reply(sock: socket.socket, kilobytes: int) -> bytes:
+    sock.sendall(KB_LINE * kilobytes)
+    return _command(sock, b".")
+
+
+def test_the_memory_budget_is_shared_by_the_connections_and_a_mail_past_it_gets_452() -> None:
+    """--memory-budget 100000 and three clients at once: the first keeps a 60 KB mail,
+    so the second's 60 KB gets 452 4.3.1 (its session goes on), the third's 30 KB fits.
+    Once the first has left and been judged, its share is free: the second's next 60 KB
+    mail is kept. The second connection's verdict says the server ran short."""
+    with serving("blank-line-truncation", "--memory-budget", "100000") as serve:
+        first, second, third = (_in_data(serve.port) for _ in range(3))
+        second_port = second.getsockname()[1]
+        assert _mail_reply(first, 60).startswith(b"250 ")
+        assert _mail_reply(second, 60).startswith(b"452 4.3.1 Insufficient system storage")
+        assert _mail_reply(third, 30).startswith(b"250 ")
+        assert _command(second, b"NOOP").startswith(b"250")
+        first.close()
+        serve.wait_for("(server side, connection 1 ")
+        _envelope_again(second)
+        assert _mail_reply(second, 60).startswith(b"250 ")
+        second.close()
+        serve.wait_for("(server side, connection 2 ")
+        third.close()
+        serve.wait_for("(server side, connection 3 ")
+        out, err = serve.stop()
+    verdicts = {int(m[1]): m[0] for m in re.finditer(
+        r"^(?:PASS|FAIL) .*\(server side, connection (\d+) .*$", out, re.M)}
+    assert "server_storage" not in verdicts[1] + verdicts[3]
+    short = ("the server refused 1 mail(s) with 452 4.3.1 Insufficient system storage (1 "
+             "for the memory budget all connections share (--memory-budget 100000 bytes)): "
+             "the server ran short, so this connection does not show what the scenario asks")
+    assert verdicts[2].startswith("FAIL blank-line-truncation (server side, connection 2 "
+                                  f"from 127.0.0.1:{second_port}): {short}; ")
+    assert f"  fail            server_storage: {short}\n" in out
+    assert err.startswith("smtp-hil serve: stopped: 3 connection(s) judged, "), err
+
+
+def _envelope_again(sock: socket.socket) -> None:
+    for command in (b"MAIL FROM:<a@example.com>", b"RCPT TO:<b@example.net>"):
+        assert _command(sock, command).startswith(b"250")
+    assert _command(sock, b"DATA").startswith(b"354")
+
+
+def test_mails_in_flight_at_once_past_the_memory_budget_are_not_both_kept() -> None:
+    """Two 60 KB mails in flight at once against a 100 KB budget: whichever way the
+    server interleaved their bytes, at most one is kept; without the budget both were."""
+    with serving("blank-line-truncation", "--memory-budget", "100000", "--json") as serve:
+        pair = [_in_data(serve.port) for _ in range(2)]
+        for sock in pair:
+            sock.sendall(KB_LINE * 60)
+        replies = sorted(_command(sock, b".")[:3] for sock in pair)
+        for sock in pair:
+            sock.close()
+        for _ in pair:
+            serve.wait_for('"type": "verdict"')
+        out, _ = serve.stop()
+    assert replies in ([b"250", b"452"], [b"452", b"452"]), replies
+    verdicts = [json.loads(line) for line in out.splitlines() if '"type": "verdict"' in line]
+    short = [v for v in verdicts if any(c["name"] == "server_storage" and c["status"] == "fail"
+                                        for c in v["checks"])]
+    assert len(short) == replies.count(b"452")
+
+
+def test_the_storage_check_names_each_cause_and_only_a_shortfall_gives_one() -> None:
+    limits = ConnectionLimits(max_connection_bytes=5000, memory_budget_bytes=9000)
+    assert storage_check(Counter(), limits) is None
+    check = storage_check(Counter({StorageShortfall.SERVER: 2,
+                                   StorageShortfall.CONNECTION: 1}), limits)
+    assert check is not None and (check.name, check.status) == ("server_storage", "fail")
+    assert check.detail == (
+        "the server refused 3 mail(s) with 452 4.3.1 Insufficient system storage (1 for the "
+        "connection's own cap (--max-connection-size 5000 bytes); 2 for the memory budget "
+        "all connections share (--memory-budget 9000 bytes)): the server ran short, so this "
+        "connection does not show what the scenario asks")
 
 
 def test_a_bdat_chunk_over_the_message_cap_gets_552() -> None:

@@ -1,5 +1,6 @@
 """Bounds on what one connection's engine holds (scenarios/server/limits.py), in memory:
-the content of a mail beyond its cap is counted, not kept, and refused at its end."""
+the content of a mail beyond its cap is counted, not kept, and refused at its end; and
+the memory budget several engines share, the same way."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import tracemalloc
 
 from scenarios.server import replies as R
 from scenarios.server.engine import ServerEngine
-from scenarios.server.limits import ContentHold
+from scenarios.server.limits import ContentHold, MemoryBudget, StorageShortfall
 from scenarios.server.mailbox import ReceivedMail
 from scenarios.server.rules import ServerConfig
 from scenarios.server.spool import MailContent
@@ -87,6 +88,102 @@ def test_the_connection_budget_refuses_further_mails_with_452() -> None:
         _replies(engine, line + b"\r\n")
     assert _replies(engine, body + b".\r\n") == [R.encode(R.S452_INSUFFICIENT_STORAGE)]
     assert len(engine.mailbox) == 1
+
+
+# ---- the memory budget all connections share ---------------------------------------------
+
+LINE = b"m" * 998 + b"\r\n"  # 1,000 bytes
+
+
+def _in_data(budget: MemoryBudget) -> tuple[ServerEngine, ContentHold]:
+    """An engine whose hold shares ``budget``, in DATA."""
+    hold = ContentHold(per_mail=1_000_000, per_connection=1_000_000, budget=budget)
+    engine = _engine(hold)
+    _replies(engine, b"DATA\r\n")
+    return engine, hold
+
+
+def test_mails_in_flight_share_the_budget_and_the_one_past_it_gets_452() -> None:
+    """Two connections with a mail in flight at once: the budget (100 KB) holds the
+    first's 60 KB and the first 40 KB of the second's; the rest is counted, not kept, and the
+    second mail gets 452 4.3.1 at its end. Without a budget both were kept whole."""
+    budget = MemoryBudget(100_000)
+    (first, first_hold), (second, second_hold) = _in_data(budget), _in_data(budget)
+    for engine in (first, second):
+        for _ in range(60):
+            _replies(engine, LINE)
+            assert budget.used <= budget.total
+    assert len(first.session.envelope.content) + len(second.session.envelope.content) \
+        == 100_000
+    assert _replies(first, b".\r\n")[0].startswith(b"250 ")
+    assert _replies(second, b".\r\n") == [R.encode(R.S452_INSUFFICIENT_STORAGE)]
+    assert second.mailbox == [] and second.observations.data_bytes == 60_000
+    assert first.mailbox[0].size == 60_000
+    assert second_hold.shortfalls == {StorageShortfall.SERVER: 1}
+    assert first_hold.shortfalls == {}
+    assert _replies(second, b"NOOP\r\n") == [R.encode(R.S250_OK)]  # the session goes on
+    assert second_hold.held == 0  # refused for want of storage: none of it is kept
+    assert budget.used == 60_000
+    assert budget.peak == 100_000
+
+
+def test_a_mail_cut_by_the_budget_is_refused_even_when_room_came_back() -> None:
+    """The budget frees up (another connection released) before the cut mail ends: the
+    mail is still refused, never accepted without the bytes that were not kept."""
+    budget = MemoryBudget(50_000)
+    full, full_hold = _in_data(budget)
+    for _ in range(50):
+        _replies(full, LINE)
+    cut, _ = _in_data(budget)
+    for _ in range(10):
+        _replies(cut, LINE)  # none kept: the budget is full
+    full_hold.release()
+    assert budget.used == 0
+    assert _replies(cut, b".\r\n") == [R.encode(R.S452_INSUFFICIENT_STORAGE)]
+    assert cut.mailbox == []
+
+
+def test_a_released_connection_gives_its_mail_back_to_the_budget() -> None:
+    budget = MemoryBudget(100_000)
+    first, first_hold = _in_data(budget)
+    for _ in range(80):
+        _replies(first, LINE)
+    assert _replies(first, b".\r\n")[0].startswith(b"250 ")
+    second, _ = _in_data(budget)
+    for _ in range(30):
+        _replies(second, LINE)
+    assert _replies(second, b".\r\n") == [R.encode(R.S452_INSUFFICIENT_STORAGE)]
+    first_hold.release()
+    for line in (b"MAIL FROM:<a@example.com>", b"RCPT TO:<b@example.net>", b"DATA"):
+        _replies(second, line + b"\r\n")
+    for _ in range(30):
+        _replies(second, LINE)
+    assert _replies(second, b".\r\n")[0].startswith(b"250 ")
+    assert second.mailbox[0].size == 30_000
+
+
+def test_mails_in_flight_at_once_are_both_cut_when_together_past_the_budget() -> None:
+    budget = MemoryBudget(100_000)
+    (first, _), (second, _) = _in_data(budget), _in_data(budget)
+    for _ in range(60):  # line by line in turn: each keeps 50 KB
+        _replies(first, LINE)
+        _replies(second, LINE)
+    assert budget.used == 100_000
+    for engine in (first, second):
+        assert _replies(engine, b".\r\n") == [R.encode(R.S452_INSUFFICIENT_STORAGE)]
+
+
+def test_bdat_chunks_claim_from_the_budget_too() -> None:
+    budget = MemoryBudget(100_000)
+    first, _ = _in_data(budget)
+    for _ in range(70):
+        _replies(first, LINE)
+    second = _engine(ContentHold(per_mail=1_000_000, per_connection=1_000_000,
+                                 budget=budget))
+    assert _replies(second, b"BDAT 50000 LAST\r\n" + b"z" * 50_000) == [
+        R.encode(R.S452_INSUFFICIENT_STORAGE)]
+    assert budget.used <= budget.total
+    assert _replies(first, b".\r\n")[0].startswith(b"250 ")
 
 
 def test_without_a_hold_nothing_changes() -> None:
