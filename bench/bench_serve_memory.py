@@ -2,9 +2,12 @@
 10,000 connections, one hundred of them carrying a 10 MiB mail.
 
 Run as ``.venv/bin/python bench/bench_serve_memory.py`` (``--connections N``, ``--big M``,
-``--big-mib S``, ``--workers W``). It prints figures and asserts nothing about time or
-memory; it raises RuntimeError only when a mail was not accepted or ``serve`` did not
-judge every connection.
+``--big-mib S``, ``--workers W``, ``--memory-budget BYTES`` for serve's option of that
+name). It prints figures and asserts nothing about time or memory; it raises
+RuntimeError only when a mail got another answer than 250 or ``452 4.3.1 Insufficient
+system storage`` (serve's memory budget was full), when the connections whose verdict
+failed are not exactly those that got the 452, or when ``serve`` did not judge every
+connection.
 
 ``serve`` runs as a subprocess (``python -m scenarios.cli serve FILE --listen
 127.0.0.1:0 --json``) with a scenario of its own: no STARTTLS, SIZE 16 MiB, every
@@ -43,6 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024
 GUARD_S = 120.0  # a hang guard per reply
+STORAGE_SHORT = b"452 4.3.1 Insufficient system storage"
 SCENARIO = """
 [scenario]
 name = "bench-serve-memory"
@@ -113,8 +117,9 @@ class Replies:
             raise RuntimeError(f"{what}: expected {code.decode()}, got {reply[:200]!r}")
 
 
-def deliver(port: int, message: bytes) -> None:
-    """One connection, one mail, lock step but for the pipelined envelope."""
+def deliver(port: int, message: bytes) -> bool:
+    """One connection, one mail, lock step but for the pipelined envelope; False when
+    the mail got 452 4.3.1 (serve's memory budget was full)."""
     with socket.create_connection(("127.0.0.1", port), timeout=GUARD_S) as sock:
         replies = Replies(sock)
         replies.expect(b"220", "greeting")
@@ -125,8 +130,12 @@ def deliver(port: int, message: bytes) -> None:
         for code, what in ((b"250", "MAIL"), (b"250", "RCPT"), (b"354", "DATA")):
             replies.expect(code, what)
         sock.sendall(message + b".\r\nQUIT\r\n")
-        replies.expect(b"250", f"end of a {len(message)}-byte mail")
+        end = replies.next()
+        if not end.startswith((b"250", STORAGE_SHORT)):
+            raise RuntimeError(f"end of a {len(message)}-byte mail: expected 250 or "
+                               f"{STORAGE_SHORT.decode()}, got {end[:200]!r}")
         replies.expect(b"221", "QUIT")
+        return end.startswith(b"250")
 
 
 class Output:
@@ -162,7 +171,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--big", type=int, default=100, help="how many carry the big mail")
     parser.add_argument("--big-mib", type=float, default=10.0, help="its size in MiB")
     parser.add_argument("--workers", type=int, default=64, help="connections at once")
+    parser.add_argument("--memory-budget", type=int, metavar="BYTES",
+                        help="serve's --memory-budget (default: serve's own)")
     args = parser.parse_args(argv)
+    budget = [] if args.memory_budget is None else ["--memory-budget", str(args.memory_budget)]
     small, big = content(1024), content(int(args.big_mib * MIB))
     every = max(1, args.connections // args.big) if args.big else 0
     with tempfile.TemporaryDirectory(prefix="smtp-hil-bench-") as folder:
@@ -170,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         scenario.write_text(SCENARIO)
         process = subprocess.Popen(
             [sys.executable, "-m", "scenarios.cli", "serve", str(scenario), "--listen",
-             "127.0.0.1:0", "--json", "--max-connections", str(args.workers * 16)],
+             "127.0.0.1:0", "--json", "--max-connections", str(args.workers * 16), *budget],
             cwd=ROOT, stdout=subprocess.PIPE)
         try:
             output = Output(process)
@@ -180,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
             messages = [big if every and i % every == 0 else small
                         for i in range(args.connections)]
             with ThreadPoolExecutor(max_workers=args.workers) as pool:
-                list(pool.map(lambda m: deliver(output.port, m), messages))
+                accepted = list(pool.map(lambda m: deliver(output.port, m), messages))
             output.wait_for(args.connections, GUARD_S)
             wall = time.perf_counter() - began
             end = status(process.pid)
@@ -191,9 +203,12 @@ def main(argv: list[str] | None = None) -> None:
             process.terminate()
             process.wait(timeout=30)
     bigs = sum(1 for m in messages if m is big)
+    short = accepted.count(False)
     print(f"serve memory over {args.connections} connections ({bigs} of them with a "
           f"{len(big) / MIB:.1f} MiB mail, the others {len(small)} bytes), "
-          f"{args.workers} at once")
+          f"{args.workers} at once, "
+          + ("serve's default memory budget" if args.memory_budget is None else
+             f"--memory-budget {args.memory_budget} ({args.memory_budget / MIB:g} MiB)"))
     print(f"    RSS at start      {start['VmRSS'] / 1024:8.1f} MiB")
     print(f"    RSS at its peak   {end['VmHWM'] / 1024:8.1f} MiB (VmHWM)")
     print(f"    RSS at the end    {end['VmRSS'] / 1024:8.1f} MiB "
@@ -202,8 +217,12 @@ def main(argv: list[str] | None = None) -> None:
           f"({(later['VmRSS'] - start['VmRSS']) / 1024:+.1f} MiB)")
     print(f"    wall {wall:.1f} s, {args.connections / wall:.0f} connections/s, "
           f"serve CPU {cpu:.1f} s; verdicts {output.verdicts}, failed {output.failed}")
-    if output.failed:
-        raise RuntimeError(f"{output.failed} connection(s) failed their verdict")
+    print(f"    mails refused with 452 4.3.1 (budget full): {short} "
+          f"({sum(1 for m, ok in zip(messages, accepted, strict=True) if m is big and not ok)}"
+          f" of them big)")
+    if output.failed != short:
+        raise RuntimeError(f"{output.failed} connection(s) failed their verdict, "
+                           f"{short} got 452 4.3.1")
 
 
 if __name__ == "__main__":

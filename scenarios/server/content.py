@@ -4,7 +4,8 @@
 (after ``354`` to DATA, or a BDAT command with its size): DATA content line by line up to
 ``CRLF . CRLF`` (dot-unstuffed), BDAT content as exactly the announced octets. It keeps
 what the connection's :class:`~scenarios.server.limits.ContentHold` admits (a line
-too long for it is counted and dropped, never buffered whole) and notes what a careful
+too long for it is counted and dropped, never buffered whole; a mail the server's
+memory budget has no room for keeps nothing) and notes what a careful
 client would not send: bare CR or LF, unstuffed dots, lines over 1000 octets, end-of-data
 look-alikes (SMTP smuggling shapes). It also says what ``send_during_data`` sends, once
 per read of content.
@@ -105,7 +106,7 @@ class ContentIntake:
             if line[1:2] != b".":
                 obs.dot_stuffing_violations.append(line)
             line = line[1:]
-        envelope.add(line + b"\r\n", self.hold.admit(len(envelope.content), len(line) + 2))
+        envelope.add(line + b"\r\n", self._admit(envelope, len(line) + 2))
 
     def line_done(self) -> None:
         """A whole line was taken: the next one starts at its beginning."""
@@ -114,7 +115,7 @@ class ContentIntake:
     def _spill_long_line(self, envelope: Envelope) -> None:
         """A content line longer than the hold has room for: count it, keep none of it."""
         buffer = self.buffer
-        room = self.hold.room(len(envelope.content))
+        room = 0 if envelope.short_of_storage else self.hold.room(len(envelope.content))
         if room is not None and len(buffer) > room + 1:
             self.observations.data_lines_too_long += not self.mid_line
             spill = len(buffer) - (1 if buffer.endswith(b"\r") else 0)
@@ -140,13 +141,28 @@ class ContentIntake:
         how many were taken. The chunk is complete when :attr:`bdat_remaining` is 0."""
         buffer = self.buffer
         take = min(self.bdat_remaining, len(buffer))
-        room = self.hold.admit(len(envelope.content) + len(self.bdat_chunk), take)
+        room = self._admit(envelope, take)
         self.bdat_chunk += buffer[:take if room is None else min(take, room)]
         del buffer[:take]
         self.bdat_remaining -= take
         if not self.bdat_remaining:
             self.framing = Framing.COMMAND
         return take
+
+    def _admit(self, envelope: Envelope, size: int) -> int | None:
+        """How many of ``size`` content bytes arriving now to keep (None: all). A mail
+        the server's memory budget has no room for keeps none of its content from then
+        on (what it kept goes back; it is refused at its end)."""
+        if envelope.short_of_storage:
+            return 0
+        kept = len(envelope.content) + len(self.bdat_chunk)
+        if self.hold.short_of_budget(kept, size):
+            envelope.short_of_storage = True
+            envelope.discard_content()
+            self.bdat_chunk = bytearray()
+            self.hold.give_up_mail()
+            return 0
+        return self.hold.admit(kept, size)
 
     def bdat_octets_waiting(self) -> int:
         """How many octets of the announced chunk the buffer holds now."""

@@ -447,7 +447,7 @@ class ServerEngine(SmtpVerbs):
             reads = self._rules.reads_argument("DATA_END")
             self._answer("DATA_END", mail.content.decode("latin-1") if reads else "")
         if not self._accepted:
-            kept = mail.stored.prefix(self._hold.refused_room())  # what it may keep
+            kept = mail.stored.prefix(self._hold.room(0))  # what the connection may keep
             self._hold.keep(len(kept))
             obs.refused_mail.append(dataclasses.replace(mail, stored=kept))
         self._pending_mail = None

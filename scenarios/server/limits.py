@@ -123,9 +123,12 @@ class ContentHold:
 
     With a ``budget``, the hold claims from it what the connection keeps: ``held`` and
     the bytes kept so far of the mail in flight, claimed as they are admitted
-    (:meth:`admit`). A mail given up without its end (RSET between BDAT chunks) keeps
-    its claim until the connection's next admitted bytes or its release: counted too
-    long, never too short."""
+    (:meth:`admit`). A mail the budget has no room for keeps nothing from then on
+    (:meth:`short_of_budget`, :meth:`give_up_mail`: its claim goes back at once, so that
+    the mails that do fit can finish rather than every mail in flight being cut) and is
+    refused at its end. A mail dropped without its end (RSET between BDAT chunks) keeps
+    its claim until the connection's next content or its release: counted too long,
+    never too short."""
 
     per_mail: int | None = None
     per_connection: int | None = None
@@ -135,20 +138,32 @@ class ContentHold:
     """What this hold counts in ``budget``: ``held`` and the mail in flight's kept bytes."""
     shortfalls: Counter[StorageShortfall] = field(default_factory=Counter)
     """The 452s this hold caused, by cause."""
-    short_of_budget: bool = False
-    """The mail that just ended was refused because the budget was full."""
 
-    def room(self, kept: int) -> int | None:
-        """How many more bytes of the current mail (``kept`` so far) may be kept."""
+    def _own_room(self, kept: int) -> int | None:
         rooms = []
         if self.per_mail is not None:
             rooms.append(self.per_mail - kept)
         if self.per_connection is not None:
             rooms.append(self.per_connection - self.held - kept)
-        if self.budget is not None:
-            self._claim(self.held + kept)
-            rooms.append(self.budget.free())
         return max(0, min(rooms)) if rooms else None
+
+    def room(self, kept: int) -> int | None:
+        """How many more bytes of the current mail (``kept`` so far) may be kept."""
+        room = self._own_room(kept)
+        if self.budget is None:
+            return room
+        self._claim(self.held + kept)
+        free = self.budget.free()
+        return free if room is None else min(room, free)
+
+    def short_of_budget(self, kept: int, size: int) -> bool:
+        """Whether the budget lacks room for what the current mail (``kept`` so far)
+        would keep of ``size`` bytes arriving now (its own caps keep less anyway)."""
+        if self.budget is None:
+            return False
+        self._claim(self.held + kept)
+        room = self._own_room(kept)
+        return (size if room is None else min(size, room)) > self.budget.free()
 
     def admit(self, kept: int, size: int) -> int | None:
         """:meth:`room` for ``size`` bytes arriving now, the part kept claimed from the
@@ -157,6 +172,12 @@ class ContentHold:
         if self.budget is not None:
             self._claim(self.held + kept + (size if room is None else min(size, room)))
         return room
+
+    def give_up_mail(self) -> None:
+        """The mail in flight keeps nothing (it was short of budget): its claim goes
+        back."""
+        if self.budget is not None:
+            self._claim(self.held)
 
     def refusal(self, octets: int) -> str | None:
         """The reply refusing a mail of ``octets`` bytes, or None when it may be kept; a
@@ -169,20 +190,8 @@ class ContentHold:
             return R.S452_INSUFFICIENT_STORAGE
         if self.budget is not None and octets > self.claimed - self.held:
             self.shortfalls[StorageShortfall.SERVER] += 1
-            self.short_of_budget = True
             return R.S452_INSUFFICIENT_STORAGE
         return None
-
-    def refused_room(self) -> int | None:
-        """How much of a mail that was not accepted the connection keeps (noted for its
-        verdict): none of one refused because the budget was full (what it kept in
-        flight goes back to the budget: a refusal for want of storage must free it),
-        else :meth:`room` for a new mail."""
-        if self.short_of_budget:
-            self.short_of_budget = False
-            self.room(0)
-            return 0
-        return self.room(0)
 
     def keep(self, kept: int) -> None:
         """A mail's content stays with the connection (accepted, or refused and noted);

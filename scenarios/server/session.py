@@ -31,12 +31,19 @@ class Envelope:
     """Content bytes received, kept or not (``content`` stops at the hold's cap)."""
     via: Via | None = None
     """How content is arriving: None until DATA or the first BDAT."""
+    short_of_storage: bool = False
+    """The server's memory budget had no room for this mail: none of its content is
+    kept (it is counted) and it is refused at its end."""
 
     def add(self, data: bytes | bytearray, room: int | None, octets: int | None = None) -> None:
         """``data`` arrived (``octets`` of it, when more came than was kept): keep at most
         ``room`` bytes of it (None: all)."""
         self.octets += len(data) if octets is None else octets
         self.content.append(data if room is None else data[:room])
+
+    def discard_content(self) -> None:
+        """Keep none of the content (it stays counted in :attr:`octets`)."""
+        self.content = MailContent()
 
     @property
     def started(self) -> bool:

@@ -105,16 +105,18 @@ def _in_data(budget: MemoryBudget) -> tuple[ServerEngine, ContentHold]:
 
 def test_mails_in_flight_share_the_budget_and_the_one_past_it_gets_452() -> None:
     """Two connections with a mail in flight at once: the budget (100 KB) holds the
-    first's 60 KB and the first 40 KB of the second's; the rest is counted, not kept, and the
-    second mail gets 452 4.3.1 at its end. Without a budget both were kept whole."""
+    first's 60 KB; the second's does not fit, so it keeps none of it from the line that
+    did not fit (what it had kept goes back), is counted, and gets 452 4.3.1 at its end.
+    Without a budget both were kept whole."""
     budget = MemoryBudget(100_000)
     (first, first_hold), (second, second_hold) = _in_data(budget), _in_data(budget)
     for engine in (first, second):
         for _ in range(60):
             _replies(engine, LINE)
             assert budget.used <= budget.total
-    assert len(first.session.envelope.content) + len(second.session.envelope.content) \
-        == 100_000
+    assert len(first.session.envelope.content) == 60_000
+    assert len(second.session.envelope.content) == 0
+    assert budget.used == 60_000 and budget.peak == 100_000
     assert _replies(first, b".\r\n")[0].startswith(b"250 ")
     assert _replies(second, b".\r\n") == [R.encode(R.S452_INSUFFICIENT_STORAGE)]
     assert second.mailbox == [] and second.observations.data_bytes == 60_000
@@ -122,9 +124,22 @@ def test_mails_in_flight_share_the_budget_and_the_one_past_it_gets_452() -> None
     assert second_hold.shortfalls == {StorageShortfall.SERVER: 1}
     assert first_hold.shortfalls == {}
     assert _replies(second, b"NOOP\r\n") == [R.encode(R.S250_OK)]  # the session goes on
-    assert second_hold.held == 0  # refused for want of storage: none of it is kept
-    assert budget.used == 60_000
-    assert budget.peak == 100_000
+    assert second_hold.held == 0 and budget.used == 60_000
+
+
+def test_of_mails_in_flight_at_once_the_one_first_short_gives_way_to_the_other() -> None:
+    """Line by line in turn, each has 50 KB when the budget is full: the first whose
+    next line does not fit gives its share back, and the other is kept whole (rather
+    than both being cut)."""
+    budget = MemoryBudget(100_000)
+    (first, _), (second, _) = _in_data(budget), _in_data(budget)
+    for _ in range(60):
+        _replies(first, LINE)
+        _replies(second, LINE)
+        assert budget.used <= budget.total
+    assert _replies(first, b".\r\n") == [R.encode(R.S452_INSUFFICIENT_STORAGE)]
+    assert _replies(second, b".\r\n")[0].startswith(b"250 ")
+    assert second.mailbox[0].size == 60_000
 
 
 def test_a_mail_cut_by_the_budget_is_refused_even_when_room_came_back() -> None:
@@ -160,17 +175,6 @@ def test_a_released_connection_gives_its_mail_back_to_the_budget() -> None:
         _replies(second, LINE)
     assert _replies(second, b".\r\n")[0].startswith(b"250 ")
     assert second.mailbox[0].size == 30_000
-
-
-def test_mails_in_flight_at_once_are_both_cut_when_together_past_the_budget() -> None:
-    budget = MemoryBudget(100_000)
-    (first, _), (second, _) = _in_data(budget), _in_data(budget)
-    for _ in range(60):  # line by line in turn: each keeps 50 KB
-        _replies(first, LINE)
-        _replies(second, LINE)
-    assert budget.used == 100_000
-    for engine in (first, second):
-        assert _replies(engine, b".\r\n") == [R.encode(R.S452_INSUFFICIENT_STORAGE)]
 
 
 def test_bdat_chunks_claim_from_the_budget_too() -> None:
