@@ -155,14 +155,15 @@ class ContentIntake:
         on (what it kept goes back; it is refused at its end)."""
         if envelope.short_of_storage:
             return 0
+        hold = self.hold
         kept = len(envelope.content) + len(self.bdat_chunk)
-        if self.hold.short_of_budget(kept, size):
+        if not hold.fits(kept, size):
             envelope.short_of_storage = True
             envelope.discard_content()
             self.bdat_chunk = bytearray()
-            self.hold.give_up_mail()
+            hold.give_up_mail()
             return 0
-        return self.hold.admit(kept, size)
+        return hold.own_room(kept)
 
     def bdat_octets_waiting(self) -> int:
         """How many octets of the announced chunk the buffer holds now."""

@@ -472,7 +472,7 @@ class ServerEngine(SmtpVerbs):
         config, octets = self.config, self.session.envelope.octets
         if config.size_limit is not None and octets > config.size_limit:
             return R.S552_SIZE_EXCEEDED
-        if (refusal := self._hold.refusal(octets)) is not None:
+        if (refusal := self._hold.refusal(octets, mail.size)) is not None:
             return refusal
         if config.date_tolerance_hours is None:
             return None

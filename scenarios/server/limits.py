@@ -51,6 +51,8 @@ DEFAULT_MAX_CONNECTION_BYTES: Final = 256 * MIB
 DEFAULT_IDLE_TIMEOUT_S: Final = 300.0
 DEFAULT_MAX_CONNECTIONS: Final = 100
 DEFAULT_MEMORY_BUDGET_BYTES: Final = 1024 * MIB
+CLAIM_AHEAD: Final = 64 * 1024
+"""How far ahead of a mail's kept bytes its connection claims from the memory budget."""
 
 
 @dataclass(frozen=True)
@@ -122,24 +124,28 @@ class ContentHold:
     (of mails received). None: no bound (the simulation's engines).
 
     With a ``budget``, the hold claims from it what the connection keeps: ``held`` and
-    the bytes kept so far of the mail in flight, claimed as they are admitted
-    (:meth:`admit`). A mail the budget has no room for keeps nothing from then on
-    (:meth:`short_of_budget`, :meth:`give_up_mail`: its claim goes back at once, so that
-    the mails that do fit can finish rather than every mail in flight being cut) and is
-    refused at its end. A mail dropped without its end (RSET between BDAT chunks) keeps
-    its claim until the connection's next content or its release: counted too long,
-    never too short."""
+    the mail in flight's bytes, claimed before they are kept (:meth:`fits`), up to
+    :data:`CLAIM_AHEAD` ahead so that a mail's lines do not each go to the budget (the
+    budget counts that reserve as used: counted too long, never too short). A mail the
+    budget has no room for keeps nothing from then on (:meth:`give_up_mail`: its claim
+    goes back at once, so that the mails that do fit can finish rather than every mail
+    in flight being cut) and is refused at its end. At a mail's end the claim is what
+    the connection keeps; a mail dropped without its end (RSET between BDAT chunks)
+    keeps its claim until the connection's next mail ends or it is released."""
 
     per_mail: int | None = None
     per_connection: int | None = None
     held: int = 0
     budget: MemoryBudget | None = None
     claimed: int = 0
-    """What this hold counts in ``budget``: ``held`` and the mail in flight's kept bytes."""
+    """What this hold counts in ``budget``: ``held``, the mail in flight's kept bytes and
+    a reserve for the next ones."""
     shortfalls: Counter[StorageShortfall] = field(default_factory=Counter)
     """The 452s this hold caused, by cause."""
 
-    def _own_room(self, kept: int) -> int | None:
+    def own_room(self, kept: int) -> int | None:
+        """How many more bytes of the current mail (``kept`` so far) its own caps (the
+        mail's and the connection's) let it keep; None: no cap."""
         rooms = []
         if self.per_mail is not None:
             rooms.append(self.per_mail - kept)
@@ -148,54 +154,55 @@ class ContentHold:
         return max(0, min(rooms)) if rooms else None
 
     def room(self, kept: int) -> int | None:
-        """How many more bytes of the current mail (``kept`` so far) may be kept."""
-        room = self._own_room(kept)
+        """How many more bytes of the current mail (``kept`` so far) may be kept: its own
+        caps, and what this hold has claimed or could claim of the budget."""
+        room = self.own_room(kept)
         if self.budget is None:
             return room
-        self._claim(self.held + kept)
-        free = self.budget.free()
-        return free if room is None else min(room, free)
+        budget_room = max(0, self.claimed + self.budget.free() - self.held - kept)
+        return budget_room if room is None else min(room, budget_room)
 
-    def short_of_budget(self, kept: int, size: int) -> bool:
-        """Whether the budget lacks room for what the current mail (``kept`` so far)
-        would keep of ``size`` bytes arriving now (its own caps keep less anyway)."""
-        if self.budget is None:
+    def fits(self, kept: int, size: int) -> bool:
+        """Whether the budget has room for what the current mail (``kept`` so far) keeps
+        of ``size`` bytes arriving now (its own caps may keep less); if so, that much is
+        claimed (with up to :data:`CLAIM_AHEAD` more). Always True without a budget."""
+        budget = self.budget
+        if budget is None or self.held + kept + size <= self.claimed:
+            return True
+        room = self.own_room(kept)
+        need = self.held + kept + (size if room is None else min(size, room))
+        if need <= self.claimed:
+            return True
+        available = self.claimed + budget.free()
+        if need > available:
             return False
-        self._claim(self.held + kept)
-        room = self._own_room(kept)
-        return (size if room is None else min(size, room)) > self.budget.free()
-
-    def admit(self, kept: int, size: int) -> int | None:
-        """:meth:`room` for ``size`` bytes arriving now, the part kept claimed from the
-        budget at once (so that no other connection is given the same room)."""
-        room = self.room(kept)
-        if self.budget is not None:
-            self._claim(self.held + kept + (size if room is None else min(size, room)))
-        return room
+        self._claim(min(need + CLAIM_AHEAD, available))
+        return True
 
     def give_up_mail(self) -> None:
-        """The mail in flight keeps nothing (it was short of budget): its claim goes
-        back."""
+        """The mail in flight keeps nothing (the budget had no room for it): its claim
+        goes back."""
         if self.budget is not None:
             self._claim(self.held)
 
-    def refusal(self, octets: int) -> str | None:
-        """The reply refusing a mail of ``octets`` bytes, or None when it may be kept; a
-        452 is noted in :attr:`shortfalls`. With a budget, a mail not kept whole (the
-        budget had no room for some of it) is refused, however much room there is now."""
+    def refusal(self, octets: int, kept: int) -> str | None:
+        """The reply refusing a mail of ``octets`` bytes of which ``kept`` were kept, or
+        None when it may be kept; a 452 is noted in :attr:`shortfalls`. With a budget, a
+        mail not kept whole (the budget had no room for the rest) is refused, however
+        much room there is now."""
         if self.per_mail is not None and octets > self.per_mail:
             return R.S552_SIZE_EXCEEDED
         if self.per_connection is not None and self.held + octets > self.per_connection:
             self.shortfalls[StorageShortfall.CONNECTION] += 1
             return R.S452_INSUFFICIENT_STORAGE
-        if self.budget is not None and octets > self.claimed - self.held:
+        if self.budget is not None and kept < octets:
             self.shortfalls[StorageShortfall.SERVER] += 1
             return R.S452_INSUFFICIENT_STORAGE
         return None
 
     def keep(self, kept: int) -> None:
         """A mail's content stays with the connection (accepted, or refused and noted);
-        the mail in flight is over."""
+        the mail in flight is over, and so is its reserve."""
         self.held += kept
         if self.budget is not None:
             self._claim(self.held)
