@@ -425,28 +425,50 @@ BOARD_CASE_S = 300
 that waited for the console read in progress fails the test."""
 
 
-@pytest.mark.parametrize("console", ["pty", "socket"])
+INTERRUPT_ONCE_A_FILE_EXISTS = (
+    "import signal, sys, threading, time\n"
+    "from pathlib import Path\n"
+    "marker = Path(sys.argv[1])\n"
+    "def interrupt():\n"
+    "    while not marker.exists():\n"
+    "        time.sleep(0.05)\n"
+    "    signal.pthread_kill(threading.get_ident(), signal.SIGINT)\n"
+    "threading.Thread(target=interrupt, daemon=True).start()\n"
+    "from scenarios.cli.main import main\n"
+    "sys.exit(main(sys.argv[2:]))\n")
+"""The command line in a process where a thread other than the main one takes the
+SIGINT once a file exists (the test makes it when the audit has typed a job)."""
+
+
+@pytest.mark.parametrize(("console", "receiver"), [("pty", "process"), ("socket", "process"),
+                                                   ("pty", "another thread")])
 def test_audit_of_a_board_interrupted_stops_the_console_read_and_exits_130(
-        tmp_path: Path, console: str) -> None:
+        tmp_path: Path, console: str, receiver: str) -> None:
     """``audit --board``, as ``audit --dut``: Ctrl-C while the audit waits on the
-    board's console for the second case's end stops the read at once; the case judged
-    before it and the summary so far are printed, the status is 130. The console was read
-    in a worker thread for as long as the case may take (``timeouts.case_s``), and the
-    Ctrl-C waited for that read to return."""
+    board's console for the second case's end stops the read at once, whichever thread
+    of the process takes the signal; the case judged before it and the summary so far
+    are printed, the status is 130. The console was read in a worker thread for as long
+    as the case may take (``timeouts.case_s``), and the Ctrl-C waited for that read to
+    return."""
     board = SilentBoard(console)
     config = tmp_path / "board.toml"
     config.write_text(f'[server]\nlisten = "127.0.0.1:{free_port()}"\nsecurity = "none"\n'
                       f"[timeouts]\ncommand_s = 5\ncase_s = {BOARD_CASE_S}\n")
+    marker = tmp_path / "job-typed"
+    argv = ["audit", "--board", board.url, "--board-config", str(config), "--case",
+            "starttls-stripped", "--case", "greeting-221"]
+    command = ([sys.executable, "-m", "scenarios.cli", *argv] if receiver == "process"
+               else [sys.executable, "-c", INTERRUPT_ONCE_A_FILE_EXISTS, str(marker), *argv])
     primary, secondary = os.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scenarios.cli", "audit", "--board", board.url,
-         "--board-config", str(config), "--case", "starttls-stripped", "--case",
-         "greeting-221"], cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=secondary, env=ENV)
+    proc = subprocess.Popen(command, cwd=tmp_path, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=secondary, env=ENV)
     os.close(secondary)
     try:
         assert board.job_typed.wait(GUARD_S), "the audit never typed a job"
-        proc.send_signal(signal.SIGINT)
+        if receiver == "process":
+            proc.send_signal(signal.SIGINT)
+        else:
+            marker.touch()
         try:
             out, _ = proc.communicate(timeout=GUARD_S)
         except subprocess.TimeoutExpired:
