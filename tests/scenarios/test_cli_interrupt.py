@@ -190,17 +190,27 @@ Ctrl-C that only took effect when the program's time ran out fails the test."""
 INTERRUPT_FROM_A_THREAD = (
     "import signal, sys, threading, time\n"
     "from pathlib import Path\n"
-    "pids = Path(sys.argv[1])\n"
+    "marker, words = Path(sys.argv[1]), int(sys.argv[2])\n"
     "def interrupt():\n"
-    "    while not (pids.exists() and len(pids.read_text().split()) == 2):\n"
+    "    while not (marker.exists() and len(marker.read_text().split()) == words):\n"
     "        time.sleep(0.05)\n"
     "    signal.pthread_kill(threading.get_ident(), signal.SIGINT)\n"
     "threading.Thread(target=interrupt, daemon=True).start()\n"
     "from scenarios.cli.main import main\n"
-    "sys.exit(main(sys.argv[2:]))\n")
+    "sys.exit(main(sys.argv[3:]))\n")
 """The command line in a process where a thread other than the main one takes the
-SIGINT once the client program runs, as the kernel may choose for a signal sent to the
-process (any thread that does not block it may receive it)."""
+SIGINT once a file holds so many words (as soon as the command has got where the test
+wants it), as the kernel may choose for a signal sent to the process (any thread that
+does not block it may receive it)."""
+
+
+def interruptible(argv: list[str], receiver: str, marker: Path, words: int) -> list[str]:
+    """``smtp-hil ARGV`` as a command: as it is (the test sends SIGINT to the process),
+    or (``receiver`` "another thread") interrupted by one of its threads once ``marker``
+    holds ``words`` words."""
+    if receiver == "process":
+        return [sys.executable, "-m", "scenarios.cli", *argv]
+    return [sys.executable, "-c", INTERRUPT_FROM_A_THREAD, str(marker), str(words), *argv]
 
 
 class ProgramInterrupted:
@@ -215,8 +225,7 @@ class ProgramInterrupted:
                             f'"sleep 300 & echo $! > {pids}; echo $$ >> {pids}; wait"]\n'
                             f'[client.security]\nnone = []\n')
         argv = [*argv, "--dut", str(self.dut), "--time-cap", str(DUT_TIME_CAP_S)]
-        command = ([sys.executable, "-m", "scenarios.cli", *argv] if receiver == "process"
-                   else [sys.executable, "-c", INTERRUPT_FROM_A_THREAD, str(pids), *argv])
+        command = interruptible(argv, receiver, pids, 2)
         primary, secondary = os.openpty()
         proc = subprocess.Popen(command, cwd=tmp_path, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=secondary, env=ENV)
@@ -425,21 +434,6 @@ BOARD_CASE_S = 300
 that waited for the console read in progress fails the test."""
 
 
-INTERRUPT_ONCE_A_FILE_EXISTS = (
-    "import signal, sys, threading, time\n"
-    "from pathlib import Path\n"
-    "marker = Path(sys.argv[1])\n"
-    "def interrupt():\n"
-    "    while not marker.exists():\n"
-    "        time.sleep(0.05)\n"
-    "    signal.pthread_kill(threading.get_ident(), signal.SIGINT)\n"
-    "threading.Thread(target=interrupt, daemon=True).start()\n"
-    "from scenarios.cli.main import main\n"
-    "sys.exit(main(sys.argv[2:]))\n")
-"""The command line in a process where a thread other than the main one takes the
-SIGINT once a file exists (the test makes it when the audit has typed a job)."""
-
-
 @pytest.mark.parametrize(("console", "receiver"), [("pty", "process"), ("socket", "process"),
                                                    ("pty", "another thread")])
 def test_audit_of_a_board_interrupted_stops_the_console_read_and_exits_130(
@@ -457,8 +451,7 @@ def test_audit_of_a_board_interrupted_stops_the_console_read_and_exits_130(
     marker = tmp_path / "job-typed"
     argv = ["audit", "--board", board.url, "--board-config", str(config), "--case",
             "starttls-stripped", "--case", "greeting-221"]
-    command = ([sys.executable, "-m", "scenarios.cli", *argv] if receiver == "process"
-               else [sys.executable, "-c", INTERRUPT_ONCE_A_FILE_EXISTS, str(marker), *argv])
+    command = interruptible(argv, receiver, marker, 1)
     primary, secondary = os.openpty()
     proc = subprocess.Popen(command, cwd=tmp_path, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=secondary, env=ENV)
@@ -468,7 +461,7 @@ def test_audit_of_a_board_interrupted_stops_the_console_read_and_exits_130(
         if receiver == "process":
             proc.send_signal(signal.SIGINT)
         else:
-            marker.touch()
+            marker.write_text("typed")
         try:
             out, _ = proc.communicate(timeout=GUARD_S)
         except subprocess.TimeoutExpired:
