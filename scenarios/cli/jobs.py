@@ -11,12 +11,17 @@ the golden files of one and two jobs.
 Workers are forked from the process that has already imported the runner, loaded the
 catalog and made the test PKI (Python 3.14 makes "forkserver" the default on Linux, so
 "fork" is asked for by name; where there is none, "spawn" starts workers that import
-again and take the PKI from the per-user key cache). A worker writes its run's artifacts
-itself and returns the run without its world (:meth:`~scenarios.runner.RunResult.lean`),
-which pickles. The heaviest scenarios go first (a run that replies byte by byte costs a
-hundred times a plain one), so the last worker is not left alone with one of them.
-Workers ignore Ctrl-C; the caller's process gets it, cancels the runs not started and
-reports what finished (the runs under way end by themselves in a moment).
+again and take the PKI from the per-user key cache). Every worker gets the command's
+cells once, when it starts (forked: for free); a task then names cells by their
+positions, several at a time (:func:`chunks`). A worker writes its runs' artifacts
+itself and returns the runs without their worlds (:meth:`~scenarios.runner.RunResult.
+lean`), pickled with each cell's scenario as a reference to the caller's own
+(:func:`dump_results`): a scenario is most of what a lean run pickles, and building it
+again from the pickle cost the caller more than any other part of its work. The
+heaviest scenarios go first (a run that replies byte by byte costs a hundred times a
+plain one), so the last worker is not left alone with one of them. Workers ignore
+Ctrl-C; the caller's process gets it, cancels the tasks not started and reports what
+finished (the tasks under way end by themselves in a moment).
 
 :func:`quiet_collector` tunes the garbage collector for a loop of runs: the objects made
 before it (modules, the catalog) are frozen out of its reach and it runs far less often
@@ -29,8 +34,10 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import multiprocessing
 import os
+import pickle
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -97,18 +104,112 @@ def uses_tls(scenario: Scenario) -> bool:
     return isinstance(server, dict) and bool(server.get("security", "none") != "none")
 
 
+def _weight(cell: Cell) -> tuple[int, int]:
+    """Sorts the costly first: server replies byte by byte, then TLS."""
+    scenario = cell.scenario
+    return (-int(scenario.server.segmentation == "byte_by_byte"), -int(uses_tls(scenario)))
+
+
 def heaviest_first(cells: Sequence[Cell]) -> list[Cell]:
     """``cells`` with the costly scenarios first (server replies byte by byte, then TLS);
     otherwise in the caller's order."""
-    def weight(cell: Cell) -> tuple[int, int]:
-        scenario = cell.scenario
-        return (-int(scenario.server.segmentation == "byte_by_byte"), -int(uses_tls(scenario)))
-
-    return sorted(cells, key=weight)
+    return sorted(cells, key=_weight)
 
 
-def _ignore_sigint() -> None:
+CHUNK_CELLS = 16
+"""At most this many cells go to a worker as one task: a task costs the caller a
+message each way and a wake-up of its threads, and 1,400 of them cost more CPU than
+the runs of a hundred cells; sixteen plain runs take some 60 ms, so Ctrl-C still stops
+the workers in a moment."""
+
+
+def chunks(cells: Sequence[Cell], workers: int) -> list[tuple[int, ...]]:
+    """The positions in ``cells`` of each task for ``workers``, heaviest first
+    (:func:`heaviest_first`): a costly cell (its server replies byte by byte) alone, the
+    others by up to :data:`CHUNK_CELLS`, fewer towards the end (a quarter of what is left
+    per worker) so that the workers finish together."""
+    order = sorted(range(len(cells)), key=lambda position: _weight(cells[position]))
+    tasks: list[tuple[int, ...]] = []
+    start = 0
+    while start < len(order):
+        left = len(order) - start
+        size = 1 if _weight(cells[order[start]])[0] else min(
+            CHUNK_CELLS, max(1, left // (4 * workers)))
+        tasks.append(tuple(order[start:start + size]))
+        start += size
+    return tasks
+
+
+class _ScenarioReferences(pickle.Pickler):
+    """Pickles results with each cell's scenario as its position in the cells (the
+    caller holds the same scenarios: no need to send them back, nor to build them
+    again there); any other scenario (an RTC variant's) is pickled whole."""
+
+    def __init__(self, file: io.BytesIO, positions: dict[int, int]) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.positions = positions
+
+    def persistent_id(self, obj: object) -> int | None:
+        return self.positions.get(id(obj))
+
+
+def scenario_positions(cells: Sequence[Cell]) -> dict[int, int]:
+    """Each cell's scenario (by identity) to the position of a cell that holds it."""
+    return {id(cell.scenario): position for position, cell in enumerate(cells)}
+
+
+def dump_results(results: list[RunResult], positions: dict[int, int]) -> bytes:
+    """``results`` as bytes for :func:`load_results`, the scenarios ``positions`` knows
+    (:func:`scenario_positions`) as references."""
+    data = io.BytesIO()
+    _ScenarioReferences(data, positions).dump(results)
+    return data.getvalue()
+
+
+def load_results(data: bytes, cells: Sequence[Cell]) -> list[RunResult]:
+    """The results :func:`dump_results` wrote, with ``cells``' scenarios where it wrote
+    references."""
+    results: list[RunResult] = _CellScenarios(data, cells).load()
+    return results
+
+
+class _CellScenarios(pickle.Unpickler):
+    """Unpickles what :class:`_ScenarioReferences` pickled, with ``cells``' scenarios."""
+
+    def __init__(self, data: bytes, cells: Sequence[Cell]) -> None:
+        super().__init__(io.BytesIO(data))
+        self.cells = cells
+
+    def persistent_load(self, pid: object) -> Scenario:
+        if not isinstance(pid, int):
+            raise pickle.UnpicklingError(f"not a cell's position: {pid!r}")
+        return self.cells[pid].scenario
+
+
+@dataclass(frozen=True)
+class _WorkerState:
+    cells: Sequence[Cell]
+    options: CellOptions
+    positions: dict[int, int]
+
+
+_worker: _WorkerState | None = None
+"""In a worker process: the command's cells and options, set once by
+:func:`_start_worker` (forked workers inherit them; spawned ones get them pickled once)."""
+
+
+def _start_worker(cells: Sequence[Cell], options: CellOptions) -> None:
+    """A worker's start: Ctrl-C is for the caller's process; keep what every task needs."""
+    global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker = _WorkerState(cells, options, scenario_positions(cells))
+
+
+def _run_task(positions: tuple[int, ...]) -> bytes:
+    """In a worker: run the cells at ``positions``, return their results as bytes."""
+    assert _worker is not None, "a task runs only in a worker that _start_worker set up"
+    results = [run_cell(_worker.cells[p], _worker.options) for p in positions]
+    return dump_results(results, _worker.positions)
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -125,13 +226,17 @@ def run_cells(cells: Sequence[Cell], options: CellOptions, jobs: int,
         for cell in cells:
             done(cell, run_cell(cell, options))
         return
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(cells)), mp_context=_context(),
-                               initializer=_ignore_sigint)
+    cells = list(cells)
+    workers = min(jobs, len(cells))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(),
+                               initializer=_start_worker, initargs=(cells, options))
     try:
-        futures: dict[Future[RunResult], Cell] = {
-            pool.submit(run_cell, cell, options): cell for cell in heaviest_first(cells)}
+        futures: dict[Future[bytes], tuple[int, ...]] = {
+            pool.submit(_run_task, task): task for task in chunks(cells, workers)}
         for future in as_completed(futures):
-            done(futures[future], future.result())
+            results = load_results(future.result(), cells)
+            for position, result in zip(futures[future], results, strict=True):
+                done(cells[position], result)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise

@@ -11,10 +11,21 @@ from pathlib import Path
 import pytest
 
 from scenarios.catalog import load_catalog
-from scenarios.cli.jobs import Cell, CellOptions, heaviest_first, run_cell
+from scenarios.cli.jobs import (
+    CHUNK_CELLS,
+    Cell,
+    CellOptions,
+    chunks,
+    dump_results,
+    heaviest_first,
+    load_results,
+    run_cell,
+    scenario_positions,
+)
 from scenarios.cli.main import main
 from scenarios.reproducibility import why_not_reproducible
 from scenarios.runner import resolve_scenario, run
+from smtp.profiles import PROFILE_NAMES
 
 
 def _matrix(tmp_path: Path, jobs: int) -> tuple[int, str, bytes, str]:
@@ -76,3 +87,35 @@ def test_the_heaviest_scenarios_go_first() -> None:
     plain, heavy = resolve_scenario("pipelining"), resolve_scenario("replies-byte-by-byte")
     order = heaviest_first([Cell(0, plain, "current"), Cell(1, heavy, "current")])
     assert [c.index for c in order] == [1, 0]
+
+
+def test_tasks_hold_every_cell_once_the_costly_alone_first_and_the_last_small() -> None:
+    cells = [Cell(len(PROFILE_NAMES) * row + col, scenario, profile)
+             for row, scenario in enumerate(load_catalog())
+             for col, profile in enumerate(PROFILE_NAMES)]
+    tasks = chunks(cells, workers=2)
+    assert sorted(p for task in tasks for p in task) == list(range(len(cells)))
+    costly = [p for p, cell in enumerate(cells)
+              if cell.scenario.server.segmentation == "byte_by_byte"]
+    assert costly and sorted(tasks[:len(costly)]) == [(p,) for p in costly]
+    assert max(len(task) for task in tasks) == CHUNK_CELLS < len(cells) // 8
+    assert [len(task) for task in tasks[-3:]] == [1, 1, 1]
+
+
+def test_results_travel_back_with_the_callers_own_scenarios(tmp_path: Path) -> None:
+    """The scenario of a cell comes back as the caller's object (it was not pickled);
+    an RTC variant's scenario, which no cell holds, comes back whole."""
+    variants, plain = resolve_scenario("date-month-day"), resolve_scenario("starttls")
+    cells = [Cell(0, plain, "current"), Cell(1, variants, "2.3")]
+    options = CellOptions(seed=0, keep_trace=False)
+    results = [run_cell(cell, options) for cell in cells]
+    assert results[1].ran is not None and results[1].ran is not variants
+    data = dump_results(results, scenario_positions(cells))
+    twins = [Cell(0, resolve_scenario("starttls"), "current"),
+             Cell(1, resolve_scenario("date-month-day"), "2.3")]
+    back = load_results(data, twins)
+    assert back[0].scenario is twins[0].scenario and back[1].scenario is twins[1].scenario
+    assert back[0].ran is twins[0].scenario
+    assert back[1].ran == results[1].ran and back[1].ran is not twins[1].scenario
+    assert [(r.trace_sha256, r.verdict, r.mailbox) for r in back] == [
+        (r.trace_sha256, r.verdict, r.mailbox) for r in results]
