@@ -34,6 +34,7 @@ from scenarios.server.simdriver import ServerConnection
 from scenarios.verdict.client import Verdict, judge, reads_latest, reads_record
 from scenarios.verdict.fleet import judge_fleet
 from scenarios.world import World, build_world
+from smtp.events import is_terminal
 
 if TYPE_CHECKING:
     from scenarios.cworld import CFirmwareWorld
@@ -240,14 +241,26 @@ def _run_one(scenario: Scenario, profile: str, seed: int, choice: FirmwareChoice
     kernel, firmware = world.kernel, world.firmware
     limit = scenario.time_limit_us
     firmware.submit(scenario.to_job())
-    kernel.run(until_us=limit,
-               stop=lambda: bool(firmware.terminal_events) or world.firmware_stopped)
+    events, read = firmware.events, 0
+
+    def job_over() -> bool:
+        """The job's terminal event came, or the firmware stopped. The kernel asks after
+        every event, so only the events reported since the last call are read."""
+        nonlocal read
+        while read < len(events):
+            if is_terminal(events[read].event):
+                return True
+            read += 1
+        return world.firmware_stopped
+
+    kernel.run(until_us=limit, stop=job_over)
     if firmware.terminal_events and not world.firmware_stopped:
         end = min(kernel.now_us + WIND_DOWN_US, max(limit, kernel.now_us))
+        connections = world.server.connections if world.server else []
 
-        def settled() -> bool:
-            return world.firmware_stopped or (firmware.idle and world.board.pool.in_use == 0 \
-                and all(c.closed for c in (world.server.connections if world.server else [])))
+        def settled() -> bool:  # an open connection is what most often keeps a run going
+            return world.firmware_stopped or (all(c.closed for c in connections)
+                                              and firmware.idle and world.board.pool.in_use == 0)
 
         kernel.run(until_us=end, stop=settled)
     world.close()
