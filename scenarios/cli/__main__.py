@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
+from scenarios.cli.entry import main
 
-from scenarios.cli.main import main
-
-sys.exit(main())
+main()
