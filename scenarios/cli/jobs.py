@@ -21,7 +21,7 @@ again from the pickle cost the caller more than any other part of its work. The
 heaviest scenarios go first (a run that replies byte by byte costs a hundred times a
 plain one), so the last worker is not left alone with one of them. Workers ignore
 Ctrl-C; the caller's process gets it, cancels the tasks not started and reports what
-finished (the tasks under way end by themselves in a moment).
+finished, whole tasks (the tasks under way end by themselves in a moment).
 
 :func:`quiet_collector` tunes the garbage collector for a loop of runs: the objects made
 before it (modules, the catalog) are frozen out of its reach and it runs far less often
@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scenarios.cli.outputs import write_run_artifacts
+from scenarios.cli.progress import uninterrupted
 from scenarios.cli.streamrun import run_with_streamed_artifacts
 from scenarios.format import Scenario
 from scenarios.runner import RunResult, run, watchable
@@ -235,8 +236,9 @@ def run_cells(cells: Sequence[Cell], options: CellOptions, jobs: int,
             pool.submit(_run_task, task): task for task in chunks(cells, workers)}
         for future in as_completed(futures):
             results = load_results(future.result(), cells)
-            for position, result in zip(futures[future], results, strict=True):
-                done(cells[position], result)
+            with uninterrupted():  # a task's runs are all reported, or none
+                for position, result in zip(futures[future], results, strict=True):
+                    done(cells[position], result)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise

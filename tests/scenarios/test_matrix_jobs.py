@@ -6,6 +6,7 @@ import io
 import json
 import pickle
 import re
+import signal
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from scenarios.cli.jobs import (
     heaviest_first,
     load_results,
     run_cell,
+    run_cells,
     scenario_positions,
 )
 from scenarios.cli.main import main
@@ -119,3 +121,28 @@ def test_results_travel_back_with_the_callers_own_scenarios(tmp_path: Path) -> N
     assert back[1].ran == results[1].ran and back[1].ran is not twins[1].scenario
     assert [(r.trace_sha256, r.verdict, r.mailbox) for r in back] == [
         (r.trace_sha256, r.verdict, r.mailbox) for r in results]
+
+
+def test_ctrl_c_as_a_task_is_reported_lets_the_whole_task_be_reported() -> None:
+    """SIGINT while the first result of a task is handed over: the task's other runs are
+    handed over too (they finished), then KeyboardInterrupt ends the command."""
+    scenario = resolve_scenario("vrfy")
+    cells = [Cell(index, scenario, PROFILE_NAMES[index % len(PROFILE_NAMES)])
+             for index in range(40)]
+    tasks = chunks(cells, workers=2)
+    assert min(len(task) for task in tasks[:4]) > 1
+    seen: list[int] = []
+
+    def done(cell: Cell, _result: object) -> None:
+        seen.append(cell.index)
+        if len(seen) == 1:
+            signal.raise_signal(signal.SIGINT)
+
+    try:
+        run_cells(cells, CellOptions(seed=0, keep_trace=False), 2, done)
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the SIGINT was lost")
+    [task] = [task for task in tasks if seen[0] in task]
+    assert len(task) > 1 and tuple(seen) == task, (seen, tasks)
