@@ -60,7 +60,6 @@ _LABEL = rf"{_LET_DIG}(?:{_LET_DIG_HYPHEN}*{_LET_DIG})?"
 _DOMAIN = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[!-Z^-~]+\])"
 _ADDRESS_RE: Final = re.compile(rf"(?P<local>{_ATOM}(?:\.{_ATOM})*)@(?P<domain>{_DOMAIN})")
 _MSGID_DOMAIN_RE: Final = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
-_LONG_LINE_RE: Final = re.compile(rb"[^\r\n]{%d}" % (MAX_LINE_OCTETS + 1))
 _EOL_RE: Final = re.compile(rb"\r\n|\r|\n")
 
 _MIME_TYPES: Final = {
@@ -313,8 +312,16 @@ TextEncoding: TypeAlias = Literal["7bit", "8bit", "quoted-printable"]
 """The Content-Transfer-Encoding of the text part."""
 
 
+def _has_long_line(body: bytes) -> bool:
+    """Whether a line (a run of octets with no CR or LF) is longer than
+    :data:`MAX_LINE_OCTETS`. ``bytes.splitlines`` splits at CR, LF and CRLF only, at C
+    speed: the regular expression ``[^\\r\\n]{999}`` it replaces tried every offset and
+    took 10-16 ms on a 100 kB body."""
+    return max(map(len, body.splitlines()), default=0) > MAX_LINE_OCTETS
+
+
 def _choose_text_encoding(body: bytes, eight_bit_ok: bool) -> TextEncoding:
-    if b"\x00" in body or _LONG_LINE_RE.search(body):
+    if b"\x00" in body or _has_long_line(body):
         return "quoted-printable"
     if body.isascii():
         return "7bit"
