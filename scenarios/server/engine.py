@@ -463,7 +463,7 @@ class ServerEngine(SmtpVerbs):
             return
         self._queue_serial += 1
         queue_id = f"HIL{self._queue_serial:06d}"
-        self._mailbox.append(dataclasses.replace(mail, queue_id=queue_id))
+        self._mailbox.append(mail.queued(queue_id))
         self._hold.keep(mail.size)
         self._accepted = True
         self.reply(R.queued_as(queue_id))

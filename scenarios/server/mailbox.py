@@ -24,7 +24,7 @@ import email.policy
 import email.utils
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from functools import cached_property
@@ -79,6 +79,16 @@ class ReceivedMail:
     helo_name: str | None = None
     tls: bool = False
     authenticated_user: str | None = None
+
+    def queued(self, queue_id: str) -> ReceivedMail:
+        """This mail with its queue id; what was parsed of its content already (the
+        header section for the Date, the message) stays parsed: the content is the same,
+        and parsing the header section again cost as much as the first time."""
+        copy = replace(self, queue_id=queue_id)
+        for parsed in ("_header_section", "message"):
+            if parsed in self.__dict__:
+                copy.__dict__[parsed] = self.__dict__[parsed]
+        return copy
 
     @property
     def content(self) -> bytes:
