@@ -25,7 +25,6 @@ This module knows the scenario file's keys; nothing of running or judging.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -137,9 +136,20 @@ def _toml(value: Scalar) -> str:
 
 # ---- applying ---------------------------------------------------------------------------
 
+def _copied(value: Any) -> Any:
+    """A deep copy of a TOML document: its dicts and lists copied, its scalars (str,
+    numbers, bool, dates and times: all immutable) shared. ``copy.deepcopy`` did the
+    same with a memo and a dispatch per value, a third of building a schedule."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_copied(item) for item in value)
+    return value
+
+
 def apply(base: Doc, mutations: list[Mutation]) -> Doc:
     """``base`` (not changed) with ``mutations`` applied, in order."""
-    doc = copy.deepcopy(base)
+    doc: Doc = _copied(base)
     device = doc.setdefault("device", {})
     config = device.setdefault("config", {})
     server = doc.setdefault("server", {})
