@@ -76,7 +76,11 @@ class World:
         """Nothing to release for the Python model."""
 
 
-def client_settings(scenario: Scenario, profile: Profile) -> tuple[ClientSettings, str | None]:
+def client_settings(scenario: Scenario, profile: Profile,
+                    presented: ServerCertificate | None = None
+                    ) -> tuple[ClientSettings, str | None]:
+    """The device's settings and why its client refuses its configuration (None: it
+    does not); ``presented``: :func:`presented_certificate` when the caller has it."""
     config = scenario.device_config(SERVER_IP)
     refused = None
     version = scenario.device.config.get("config_version", CONFIG_VERSION)
@@ -84,7 +88,7 @@ def client_settings(scenario: Scenario, profile: Profile) -> tuple[ClientSetting
         refused = (f"config_version: file has version {version}, this client expects "
                    f"version {CONFIG_VERSION}")
     anchors = trust_anchors(scenario.device.trusts, ca=default_test_pki().ca,
-                            presented=presented_certificate(scenario).leaf)
+                            presented=(presented or presented_certificate(scenario)).leaf)
     settings = settings_from_config(config, ca_pem=anchors)
     if settings.tls.server_name is None:
         settings = dataclasses.replace(
@@ -103,10 +107,11 @@ def presented_certificate(scenario: Scenario) -> ServerCertificate:
                               reference=scenario.device.rtc or EPOCH)
 
 
-def server_tls(scenario: Scenario) -> ServerTls:
-    """The scripted server's certificate, ciphers, versions and stall for ``scenario``."""
+def server_tls(scenario: Scenario, presented: ServerCertificate | None = None) -> ServerTls:
+    """The scripted server's certificate, ciphers, versions and stall for ``scenario``
+    (``presented``: :func:`presented_certificate` when the caller has it)."""
     server = scenario.server
-    made = presented_certificate(scenario)
+    made = presented or presented_certificate(scenario)
     return ServerTls(cert_pem=made.leaf.cert_pem, key_pem=made.leaf.key_pem,
                      ciphers=server.tls_ciphers, min_version=server.tls_min_version,
                      max_version=server.tls_max_version, security_level=made.security_level,
@@ -126,11 +131,12 @@ def build_world(scenario: Scenario, profile_name: str = "current", seed: int = 0
                   buffer_size=device.buffer_size, rtc=rtc,
                   watchdog_timeout_us=device.watchdog_timeout_us)
     board.attach(link)
-    settings, refused = client_settings(scenario, profile)
+    presented = presented_certificate(scenario)  # made once: the device trusts what
+    settings, refused = client_settings(scenario, profile, presented)  # the server shows
     porting = BoardPorting(board, domain=device.domain, hostname=device.hostname)
     firmware = SmtpFirmware(board, settings=settings, profile=profile, porting=porting,
                             config_refused=refused)
-    server_host, server = build_server(scenario, kernel, link)
+    server_host, server = build_server(scenario, kernel, link, presented)
     world = World(scenario=scenario, profile=profile, seed=seed, kernel=kernel, link=link,
                   board=board, firmware=firmware, server_host=server_host, server=server,
                   settings=settings)
@@ -145,14 +151,16 @@ def build_link(scenario: Scenario, kernel: Kernel) -> Link:
                 mtu=spec.mtu)
 
 
-def build_server(scenario: Scenario, kernel: Kernel, link: Link) -> tuple[SimHost,
-                                                                          SimServer | None]:
-    """The server host on ``link`` and the scripted server (None when nobody listens)."""
+def build_server(scenario: Scenario, kernel: Kernel, link: Link,
+                 presented: ServerCertificate | None = None
+                 ) -> tuple[SimHost, SimServer | None]:
+    """The server host on ``link`` and the scripted server (None when nobody listens);
+    ``presented``: :func:`presented_certificate` when the caller has it."""
     server_host = SimHost(kernel, name="server", ip=SERVER_IP, link=link)
     server = None
     if scenario.server.listen:
         server = SimServer(kernel, server_host, scenario.server_config(),
-                           port=scenario.server.port, tls=server_tls(scenario),
+                           port=scenario.server.port, tls=server_tls(scenario, presented),
                            max_connections=scenario.server.max_connections,
                            keep_transcripts=kernel.trace.keep is None
                            and not spills(kernel.trace.records),
