@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import ssl
+import weakref
 from collections.abc import Mapping
 from dataclasses import MISSING, fields
 from typing import Annotated, Any, Final, Literal, get_args
@@ -157,6 +158,11 @@ _SERVER_ONLY: Final = frozenset(
 """[server] keys that are the runner's business, not ``ServerConfig``'s."""
 
 
+_SERVER_CONFIGS: dict[int, tuple[weakref.ref[ServerSection], ServerConfig]] = {}
+"""Each live section's ``ServerConfig``, by the section's identity (a copy made with
+``model_copy(update=...)`` is another object, so it never finds its original's)."""
+
+
 class ServerSection(BaseModel):
     """``[server]``: where and how the scripted server listens, and every
     ``ServerConfig`` field (same names; rules with seconds instead of microseconds)."""
@@ -244,7 +250,19 @@ class ServerSection(BaseModel):
         return self.certificate.to_spec(self.tls_cert)
 
     def to_server_config(self) -> ServerConfig:
-        """The ``ServerConfig`` of the scripted server (every field but the runner's)."""
+        """The ``ServerConfig`` of the scripted server (every field but the runner's).
+        Made once per section (the section is frozen, and so is the config): validation
+        makes it to check it, and every run of the scenario takes that one."""
+        key = id(self)
+        made = _SERVER_CONFIGS.get(key)
+        if made is not None and made[0]() is self:
+            return made[1]
+        config = self._make_server_config()
+        _SERVER_CONFIGS[key] = (weakref.ref(self, lambda _gone: _SERVER_CONFIGS.pop(key, None)),
+                                config)
+        return config
+
+    def _make_server_config(self) -> ServerConfig:
         values = {name: getattr(self, name) for name in type(self).model_fields
                   if name not in _SERVER_ONLY and name not in ("rules", "replay")}
         values["rules"] = replay_rules(self.replay) + tuple(rule.to_rule() for rule in self.rules)
