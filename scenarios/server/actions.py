@@ -201,6 +201,8 @@ class ActionRunner:
         sends meanwhile (after the 220, during the reply's gaps) is its TLS handshake, never
         plaintext dialogue; the drivers leave it unread for TLS to find as plaintext
         buffered before TLS (discarded, by length)."""
+        if not self._pending:  # the common case, asked before every read
+            return False
         return any(isinstance(a, StartTls) for actions in self._pending for a in actions)
 
     def enqueue(self, actions: list[Action]) -> None:

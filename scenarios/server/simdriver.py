@@ -119,17 +119,16 @@ class ServerConnection:
     """The generated reply being written, while it is."""
     stream_waits: int = 0
     actions: ActionRunner = field(init=False)
+    source: str = field(init=False)
+    """The trace source of this connection's records (``server.c1``)."""
 
     def __post_init__(self) -> None:
         self.actions = ActionRunner(self._do, self._delay, lambda: self.closed, self._stream)
+        self.source = f"{self.server.name}.c{self.index}"
 
     @property
     def sock(self) -> StreamSocket:
         return self.tls if self.tls is not None else self.raw
-
-    @property
-    def source(self) -> str:
-        return f"{self.server.name}.c{self.index}"
 
     # -- events from the sockets
     def on_event(self, _event: SocketEvent) -> None:
@@ -167,7 +166,7 @@ class ServerConnection:
                                 why="after the server's close_notify")
                     continue
                 kernel.emit(self.source, "rx", data=data)
-                self._enqueue(self.engine.on_data(data, now=self.server.now()))
+                self._enqueue(self.engine.on_data(data, now=self._now()))
                 if self.engine_tls_pending or self.silent or self.not_reading \
                         or self.actions.tls_ahead:
                     break
@@ -175,6 +174,13 @@ class ServerConnection:
         if sock.state is SocketState.CLOSED or (sock.peer_closed and not self.actions.running):
             reason = sock.close_reason.value if sock.close_reason else "peer closed"
             self._finish(reason)
+
+    def _now(self) -> datetime | None:
+        """The server's clock, for an engine that checks Date headers (None otherwise:
+        the engine reads it for nothing else)."""
+        if self.engine.config.date_tolerance_hours is None:
+            return None
+        return self.server.now()
 
     def _finish(self, reason: str) -> None:
         if self.closed:
