@@ -109,6 +109,12 @@ class ServerEngine(SmtpVerbs):
         self._accepted = False
         self._queue_serial = 0
         self._now: datetime | None = None
+        self._handlers: dict[str, Callable[[str], None]] = {
+            "GREETING": self.greeting,
+            "DATA_END": self._end_of_content,
+            "AUTH_RESPONSE": self.auth_response,
+        }
+        """Each verb's method, looked up once per verb (twice per command otherwise)."""
 
     # --- public surface ----------------------------------------------------------------
     @property
@@ -282,15 +288,14 @@ class ServerEngine(SmtpVerbs):
             self.session.auth = None
 
     def _handler(self, verb: str) -> Callable[[str], None]:
-        pseudo: dict[str, Callable[[str], None]] = {
-            "GREETING": self.greeting,
-            "DATA_END": self._end_of_content,
-            "AUTH_RESPONSE": self.auth_response,
-        }
-        if verb in pseudo:
-            return pseudo[verb]
-        method = getattr(self, f"smtp_{verb}", None) if verb.isascii() and verb.isalpha() else None
-        return method if method is not None else self.unknown
+        handler = self._handlers.get(verb)
+        if handler is None:
+            method = getattr(self, f"smtp_{verb}", None) \
+                if verb.isascii() and verb.isalpha() else None
+            handler = method if method is not None else self.unknown
+            if len(self._handlers) < 64:  # a client's made-up verbs do not grow it for ever
+                self._handlers[verb] = handler
+        return handler
 
     def _reply_now(self, text: str) -> None:
         """A reply no rule can touch (line too long)."""

@@ -74,7 +74,10 @@ def answer_of(verb: str, rule: Rule | None, own_reply: str | None,
     engine's own reply), ``own_reply`` the reply the verb's method chose (None: the rule
     kept the method from running), ``actions`` what the answer asked the driver to do,
     ``stored`` whether it stored a mail."""
-    written = b"".join(action.data for action in actions if isinstance(action, Send))
+    if len(actions) == 1 and isinstance(actions[0], Send):  # one reply, the common case
+        written = actions[0].data
+    else:
+        written = b"".join(action.data for action in actions if isinstance(action, Send))
     acted = (own_reply is not None and own_reply.startswith(_POSITIVE)
              and (rule is None or rule.keeps_transition()))
     if not written:
