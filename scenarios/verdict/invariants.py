@@ -295,18 +295,25 @@ _JUDGES: Final[dict[InvariantName, _Judge]] = {
 """Every invariant one record can judge (all but ``run.deterministic``)."""
 
 
+_SERVER_ENDED_KINDS: Final = frozenset({"close", "reset", "drop_tls"})
+_CONTEXT_KINDS: Final = _SERVER_ENDED_KINDS | {"tls_established"}
+"""The server's trace kinds :func:`context_of` reads (the kind is tested first: most
+records of a run are the data path's)."""
+
+
 def context_of(record: RunRecord) -> tuple[ContextPart, ...]:
     """What the session was in before the job ended (or the run, with no terminal
     event): TLS was up, the watchdog reset the board, the server ended a connection
     (closed it, reset it or dropped TLS)."""
     parts: list[ContextPart] = []
     end = record.terminal.t_us if record.terminal is not None else record.virtual_us
-    server = [r for r in record.trace if r.source.startswith("server.") and r.t_us <= end]
-    if any(r.kind == "tls_established" for r in server):
+    kinds = {r.kind for r in record.trace if r.kind in _CONTEXT_KINDS and r.t_us <= end
+             and r.source.startswith("server.")}
+    if "tls_established" in kinds:
         parts.append("tls")
     if record.watchdog_resets:
         parts.append("watchdog_reset")
-    if any(r.kind in ("close", "reset", "drop_tls") for r in server):
+    if kinds & _SERVER_ENDED_KINDS:
         parts.append("server_ended")
     return tuple(parts)
 

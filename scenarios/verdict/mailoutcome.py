@@ -167,6 +167,10 @@ class MailFacts:
         return taken >= stored[copy.index]
 
 
+_SUCCESS_BY_VERB: Final[dict[str, frozenset[int]]] = {str(k): v for k, v in SUCCESS.items()}
+"""The client's success table by verb name (made once: it was made per ledger entry)."""
+
+
 def _client_takes(verb: str, code: int | None) -> bool | None:
     """Whether the client's success table reads ``code`` as success for ``verb`` (None:
     a verb the client does not send, or no code)."""
@@ -174,8 +178,7 @@ def _client_takes(verb: str, code: int | None) -> bool | None:
         return None
     if verb in ("AUTH", "AUTH_RESPONSE"):
         return code in _AUTH_CODES
-    table: dict[str, frozenset[int]] = {str(k): v for k, v in SUCCESS.items()}
-    codes = table.get(verb)
+    codes = _SUCCESS_BY_VERB.get(verb)
     return None if codes is None else code in codes
 
 
