@@ -125,10 +125,15 @@ class TimeoutsSection(BaseModel):
 
     def us(self, name: str) -> int:
         """The timeout ``name`` in integer microseconds."""
-        if name not in type(self).model_fields:
+        if name not in _TIMEOUT_NAMES:
             raise ValueError(f"timeouts: unknown timeout {name!r}")
         seconds: float = getattr(self, name)
         return round(seconds * SECOND)
+
+
+_TIMEOUT_NAMES: Final = frozenset(TimeoutsSection.model_fields)
+"""The timeouts a [timeouts] table knows (pydantic's ``model_fields`` is a property
+whose every read costs about a microsecond: twice per timeout per run)."""
 
 
 class FeaturesSection(BaseModel):
@@ -212,7 +217,7 @@ class DeviceConfig(BaseModel):
     def timeouts_us(self) -> dict[TimerName, int]:
         """Every timeout in integer microseconds, by name."""
         return {name: self.timeouts.us(name) for name in TIMER_NAMES
-                if name in TimeoutsSection.model_fields}
+                if name in _TIMEOUT_NAMES}
 
 
 class ConfigError(UserInputError):
