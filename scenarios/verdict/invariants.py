@@ -85,6 +85,10 @@ class InvariantReport:
 
 # ---- facts every invariant reads --------------------------------------------------------
 
+_FACT_KINDS: Final = frozenset({"alloc", "rx_drop", "state", "rst"})
+"""The trace kinds :meth:`_Facts.of` reads."""
+
+
 @dataclass
 class _Facts:
     record: RunRecord
@@ -108,7 +112,10 @@ class _Facts:
         board = record.board_name
         pool, tcp = f"{board}.pool", f"tcp.{board}"
         for r in record.trace:
-            source, kind = r.source, r.kind
+            kind = r.kind
+            if kind not in _FACT_KINDS:  # most records are the data path's: skip them
+                continue
+            source = r.source
             if (source == pool and kind == "alloc" and r.fields.get("purpose") == "rx") or (
                     source == board and kind == "rx_drop"):
                 facts.receptions.append(r.t_us)

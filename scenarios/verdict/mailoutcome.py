@@ -70,6 +70,8 @@ from smtp.replycodes import SUCCESS
 MATCHED_KIND: Final = "matched"
 """The client's trace kind for a reply it took as the answer to a command."""
 _AUTH_CODES: Final = frozenset({235, 334})
+_KINDS_READ: Final = frozenset({"accept", ANSWER_KIND, COMPOSED_KIND, MATCHED_KIND})
+"""The trace kinds :meth:`MailFacts.of` reads."""
 _SERVER: Final = "server."
 
 
@@ -120,6 +122,8 @@ class MailFacts:
         accepted_at: list[int] = []
         matched_at: list[int] = []
         for r in record.trace:
+            if r.kind not in _KINDS_READ:  # most records are the data path's: skip them
+                continue
             source = r.source
             if source.startswith(_SERVER):
                 if r.kind == "accept":
