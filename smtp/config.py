@@ -23,6 +23,7 @@ by :mod:`smtp.userfiles` (a regular file of at most 1 MiB, TOML nested at most 3
 
 from __future__ import annotations
 
+import functools
 import ssl
 from collections.abc import Mapping
 from ipaddress import AddressValueError, IPv4Address
@@ -56,7 +57,11 @@ HOSTNAME_PATTERN: Final = rf"^{_HOST_LABEL}(?:\.{_HOST_LABEL})*$"
 DOMAIN_PATTERN: Final = rf"^(?:{_HOST_LABEL}(?:\.{_HOST_LABEL})*|\[[!-Z^-~]+\])$"
 
 
+@functools.lru_cache(maxsize=256)
 def _ipv4(value: str) -> str:
+    """``value`` as ``ipaddress`` writes the IPv4 address it is (kept per value: every
+    scenario run validates its device's address twice, about 10 us each; a refused
+    value raises again every time, as errors are not kept)."""
     try:
         return str(IPv4Address(value))
     except AddressValueError:
