@@ -355,6 +355,17 @@ def test_discriminated_fault_union_and_durations() -> None:
     assert (loss.probability, loss.src, loss.at_us) == (0.5, "device", 3_000_000)
 
 
+def test_server_config_is_made_once_per_section_and_a_copy_makes_its_own() -> None:
+    s = parse_scenario(PIPELINED_MAIL, source="p.toml")
+    assert s.server_config() is s.server_config()  # validation made it; runs take that one
+    renamed = s.server.model_copy(update={"hostname": "other.example.net"})
+    assert renamed.to_server_config().hostname == "other.example.net"
+    assert s.server_config().hostname != "other.example.net"
+    again = parse_scenario(PIPELINED_MAIL, source="p.toml")
+    assert again.server_config() == s.server_config()
+    assert again.server_config() is not s.server_config()
+
+
 def test_tls_example_server_config_and_rules() -> None:
     s = parse_scenario(TLS_DROP, source="t.toml")
     config = s.server_config()

@@ -180,6 +180,14 @@ def test_exactly_998_octet_lines_stay_7bit() -> None:
     assert build(simple_job(body="y" * 998)).text_transfer_encoding == "7bit"
 
 
+def test_a_line_is_bounded_by_any_line_end_kind() -> None:
+    for before, after in (("a\r", "\nb"), ("a\n", "\rb"), ("a\r\n", ""), ("", "\r\n")):
+        fits = build(simple_job(body=before + "y" * 998 + after))
+        assert fits.text_transfer_encoding == "7bit", (before, after)
+        too_long = build(simple_job(body=before + "y" * 999 + after))
+        assert too_long.text_transfer_encoding == "quoted-printable", (before, after)
+
+
 def test_bytes_body_with_nul_is_quoted_printable() -> None:
     b = build(simple_job(body=b"a\x00b\r\n"))
     assert b.text_transfer_encoding == "quoted-printable"

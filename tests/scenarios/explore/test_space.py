@@ -87,6 +87,16 @@ def test_mutations_round_trip_through_json_and_read_as_the_file_says() -> None:
     assert "rules" not in STARTS[1].doc["server"]  # the start itself is not changed
 
 
+def test_applying_mutations_leaves_the_start_as_it_was() -> None:
+    start = load_start("date-header")  # its document holds a datetime (device.rtc)
+    before = json.dumps(start.doc, sort_keys=True, default=str)
+    for index in range(40):
+        planned = schedule(3, (start,), index)
+        doc = apply(start.doc, list(planned.mutations))
+        assert doc is not start.doc and doc["job"] is not start.doc["job"]
+    assert json.dumps(start.doc, sort_keys=True, default=str) == before
+
+
 def test_body_edits() -> None:
     body = "one\ntwo\n"
     assert edit_body(body, {"op": "blank_line", "at": 0.5, "n": 1}) == "one\n\ntwo\n"
