@@ -84,7 +84,9 @@ def answer_of(verb: str, rule: Rule | None, own_reply: str | None,
         return Answer(verb, None, acted, clean=True, stored=stored)
     head = written[:3]
     code = int(head) if len(head) == 3 and head.isdigit() else None
-    if rule is None and len(written) == len(_first_reply(written)):
+    # One line (its only CRLF at the end): _first_reply would give all of it back.
+    if rule is None and (written.find(b"\r\n") == len(written) - 2
+                         or len(written) == len(_first_reply(written))):
         return Answer(verb, code, acted, clean=True, stored=stored)
     return Answer(verb, code, acted, clean=_one_reply(written), stored=stored)
 

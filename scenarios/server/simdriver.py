@@ -165,7 +165,7 @@ class ServerConnection:
                     kernel.emit(self.source, "discarded", length=len(data),
                                 why="after the server's close_notify")
                     continue
-                kernel.emit(self.source, "rx", data=data)
+                kernel.emit_fields(self.source, "rx", {"data": data})
                 self._enqueue(self.engine.on_data(data, now=self._now()))
                 if self.engine_tls_pending or self.silent or self.not_reading \
                         or self.actions.tls_ahead:
@@ -206,7 +206,7 @@ class ServerConnection:
         """Trace the engine's answers (its reply ledger) as it took the commands, then
         carry out what it asked for."""
         for answer in self.engine.take_answers():
-            self.server.kernel.emit(self.source, ANSWER_KIND, **answer.trace_fields())
+            self.server.kernel.emit_fields(self.source, ANSWER_KIND, answer.trace_fields())
         self.actions.enqueue(actions)
 
     def _delay(self, us: int) -> bool:
@@ -223,7 +223,7 @@ class ServerConnection:
     def _do(self, action: Action) -> None:
         kernel = self.server.kernel
         if isinstance(action, Send):
-            kernel.emit(self.source, "tx", data=action.data)
+            kernel.emit_fields(self.source, "tx", {"data": action.data})
             self.outbox += action.data
             self._flush(one_write=True)
         elif isinstance(action, StartTls):
