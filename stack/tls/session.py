@@ -144,8 +144,6 @@ class TlsSocket:
         on_trace: TraceHook | None = None,
     ) -> None:
         self._raw = raw
-        peek = getattr(raw, "peek", None)  # TcpSocket has it; looked up once, not per read
-        self._peek: Callable[[int], bytes] | None = peek if callable(peek) else None
         self._server_side = server_side
         self._verify = verify
         self._on_trace = on_trace
@@ -380,10 +378,7 @@ class TlsSocket:
             eager = self._phase is not _Phase.OPEN or self._raw_ended()
             if not eager and len(self._plaintext) >= want:
                 break
-            size = 65536 if eager else self._to_record_end()
-            if not size:
-                break
-            chunk = self._raw.recv(size)
+            chunk = self._raw.recv(65536 if eager else self._to_record_end())
             if not chunk:
                 break
             self._records.feed(chunk)
@@ -395,14 +390,9 @@ class TlsSocket:
 
     def _to_record_end(self) -> int:
         """How much to read to complete the record under way: the whole record at once
-        when the raw socket can show its header without taking it (``peek``); 0 when it
-        shows that nothing has arrived (a sender's socket, woken for every ACK, then
-        asks no ``recv()`` that could only return nothing)."""
-        if self._peek is None:
-            return self._records.bytes_to_boundary()
-        ahead = self._peek(RECORD_HEADER)
-        if not ahead:
-            return 0
+        when the raw socket can show its header without taking it (``peek``)."""
+        peek = getattr(self._raw, "peek", None)
+        ahead = peek(RECORD_HEADER) if callable(peek) else b""
         return self._records.bytes_to_record_end(ahead)
 
     def _discard_raw_input(self) -> None:
