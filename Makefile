@@ -33,10 +33,12 @@ pytest: $(STAMP) lwip
 robot: $(STAMP)
 	$(BIN)/python -m robot --outputdir build/robot robot/
 
-# The golden trace hashes (tests/scenarios/test_golden_hashes.py compares against them):
+# The golden trace hashes (tests/scenarios/test_golden_hashes.py compares against them;
+# test_golden_explored.py those of a sample of explored schedules):
 # rewrite them after a deliberate change of behaviour, then review the diff.
 golden: $(STAMP)
 	$(BIN)/smtp-hil matrix --write-golden tests/scenarios/golden_hashes.toml
+	$(BIN)/python -m tests.scenarios.golden_explored
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_world.py
