@@ -28,7 +28,7 @@ typecheck: $(STAMP)
 # minutes instead of 12 on 2 cores. PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= auto --maxprocesses=4
 pytest: $(STAMP) lwip
-	$(BIN)/python -m pytest -p xdist -n $(PYTEST_WORKERS)
+	$(BIN)/python -m pytest -p xdist -n $(PYTEST_WORKERS) --dist loadfile
 
 robot: $(STAMP)
 	$(BIN)/python -m robot --outputdir build/robot robot/

@@ -6,7 +6,8 @@ per document: a fresh folder holding links to the checkout's files (``.venv``,
 ``scenarios/``, ``tests/``, ``Makefile`` ...), where what the commands write (``out/``,
 ``run.html``, ``customer.toml``) stays. Blocks run in order because later ones may read
 what earlier ones wrote (under ``pytest -n``, keep the module on one worker: ``--dist
-loadfile``).
+loadfile``, as ``make test`` does; with the default ``load`` a block can land on another
+worker than the one that wrote what it reads, and fail).
 
 - **Shell blocks** (indented, or fenced ``sh``/``console``/``shell``/``bash``/no
   language): a line whose first word is a program (``.venv/bin/...``, ``make``,
