@@ -18,9 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from scenarios.explore import load_start
-from scenarios.explore.schedule import build, schedule
+from scenarios.explore.loop import Campaign, run_batch
 from scenarios.golden import running_openssl, running_python
-from scenarios.runner import run
 
 PATH = Path(__file__).with_name("golden_explored.toml")
 SEED = 0
@@ -34,12 +33,10 @@ SAMPLE: tuple[tuple[str, str, int], ...] = (
 
 
 def hashes_of(start_name: str, profile: str, count: int) -> Iterator[tuple[int, str]]:
-    """(index, trace hash) of the first ``count`` schedules of ``start_name`` alone."""
-    start = load_start(start_name)
-    for index in range(count):
-        drawn = schedule(SEED, (start,), index)
-        result = run(build(drawn.start, drawn.mutations), profile, drawn.kernel_seed)
-        yield index, result.trace_sha256
+    """(index, trace hash) of the first ``count`` schedules of ``start_name`` alone, as
+    the explorer runs them (:func:`scenarios.explore.loop.run_batch`)."""
+    batch = run_batch(Campaign((load_start(start_name),), seed=SEED), profile, range(count))
+    yield from zip(batch.indices, batch.hashes, strict=True)
 
 
 def key(start_name: str, profile: str) -> str:
